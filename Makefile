@@ -1,0 +1,36 @@
+# Two entry points, both safe on a fresh clone: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test bench validate clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/xpuplan train --model telechat3-36b --chip h800 --devices 1024 --tp 4 --pp 4 \
+		--seq-len 8192 --global-batch 1024 --tokens 15T --recompute selective
+	$(BIN)/xpuplan train --model telechat3-36b --chip ascend-910b --devices 1024 --tp 4 --pp 4 \
+		--seq-len 8192 --global-batch 1024 --tokens 15T --recompute selective
+	$(BIN)/xpuplan compare --model telechat3-36b --chip h800 --chip ascend-910b --devices 1024 --tp 4 --pp 4 \
+		--seq-len 8192 --global-batch 1024 --tokens 15T --recompute selective
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+validate: $(STAMP)
+	$(BIN)/xpuplan validate
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_train.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info
