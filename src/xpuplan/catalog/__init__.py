@@ -1,0 +1,330 @@
+"""Catalog loading: YAML files in, validated specs out.
+
+The catalog is data (one YAML file per chip, system, model and efficiency
+profile, beside this module). Every loader also takes a path, so a user's own
+file (``--chip my-chip.yaml``) goes through the same checks. Any problem is a
+:class:`~xpuplan.errors.BadInput` naming the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import BadInput, UnknownName
+from ..specs import Chip, Efficiency, Framework, Model, MoE, System
+from ..units import UnitError, parse_quantity
+
+CATALOG_DIR = Path(__file__).parent
+KINDS = ("chips", "systems", "models", "frameworks")
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a missing or malformed file is one BadInput line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read file ({exc.strerror})", "file") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise BadInput(f"{path}: malformed YAML{where}: {problem}; fix the file's syntax", "file") from None
+
+
+def names(kind: str) -> list[str]:
+    """Catalog ids of one kind (chips, systems, models), sorted."""
+    return sorted(p.stem for p in (CATALOG_DIR / kind).glob("*.yaml"))
+
+
+def _mapping(data: Any, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise BadInput(f"{where}: expected a mapping of fields, got {type(data).__name__}", "file")
+    return data
+
+
+def _check_keys(data: dict, allowed: set[str], required: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BadInput(f"{where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}", unknown[0])
+    missing = sorted(k for k in required if data.get(k) is None)
+    if missing:
+        raise BadInput(f"{where}: missing field {missing[0]!r}; add it to the file", missing[0])
+
+
+def _quantity(data: dict, key: str, kind: str, where: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    try:
+        return parse_quantity(value, kind)
+    except UnitError as exc:
+        raise BadInput(f"{where}: field {key!r}: {exc}", key) from None
+
+
+def _int(data: dict, key: str, where: str, default: int | None = None) -> int | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise BadInput(f"{where}: field {key!r} must be a whole number, got {value!r}", key)
+    return int(value)
+
+
+def _sources(data: dict) -> tuple[str, ...]:
+    out = []
+    for item in data.get("sources") or ():
+        if isinstance(item, dict):
+            ref = item.get("ref") or item.get("url") or ""
+            if item.get("url") and item.get("url") not in ref:
+                ref = f"{ref} ({item['url']})"
+            out.append(f"{ref} [{item['confidence']}]" if item.get("confidence") else ref)
+        else:
+            out.append(str(item))
+    return tuple(out)
+
+
+def _resolve(kind: str, name_or_path: str | Path) -> tuple[Path, str]:
+    text = str(name_or_path)
+    path = Path(text)
+    if text.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise BadInput(f"{kind[:-1]} file {text} does not exist", kind[:-1])
+        return path, str(path)
+    candidate = CATALOG_DIR / kind / f"{text}.yaml"
+    if not candidate.is_file():
+        raise UnknownName(kind[:-1], text, names(kind))
+    return candidate, f"{kind}/{text}.yaml"
+
+
+# ---------------------------------------------------------------- efficiency
+
+_EFF_FIELDS = {f.name for f in dataclasses.fields(Efficiency)}
+
+
+def efficiency_from_dict(data: dict, where: str) -> Efficiency:
+    """Build an Efficiency from a YAML mapping (``reserve`` may be written ``3GiB``)."""
+    data = dict(_mapping(data, where))
+    data.pop("chip", None)
+    sources = data.pop("sources", None)
+    if "reserve" in data:
+        data["reserve_bytes"] = _quantity(data, "reserve", "bytes", where)
+        del data["reserve"]
+    _check_keys(data, _EFF_FIELDS, set(), where)
+    for key, value in data.items():
+        if key != "source" and not isinstance(value, (int, float)):
+            try:
+                data[key] = float(value)
+            except (TypeError, ValueError):
+                raise BadInput(f"{where}: field {key!r} must be a number, got {value!r}", key) from None
+    if "source" not in data:
+        data["source"] = where
+    try:
+        return Efficiency(**data)
+    except (TypeError, BadInput) as exc:
+        raise BadInput(f"{where}: {exc}", getattr(exc, "field", None)) from None
+
+
+def _efficiency_layers(chip_name: str, seen: tuple[str, ...] = ()) -> dict:
+    """A chip's efficiency mapping, following ``like: other-chip`` to a shared profile."""
+    specific = CATALOG_DIR / "efficiency" / f"{chip_name}.yaml"
+    if not specific.is_file():
+        return {}
+    data = dict(_mapping(read_yaml(specific) or {}, f"efficiency/{chip_name}.yaml"))
+    like = data.pop("like", None)
+    if like is None:
+        return data
+    if like in seen:
+        raise BadInput(f"efficiency/{chip_name}.yaml: 'like' forms a cycle through {like}", "like")
+    inherited = _efficiency_layers(str(like), seen + (chip_name,))
+    if not inherited:
+        raise BadInput(f"efficiency/{chip_name}.yaml: like: {like} names no efficiency profile", "like")
+    return inherited | data
+
+
+@functools.cache
+def default_efficiency(chip_name: str) -> Efficiency:
+    """The calibrated efficiency profile of a catalog chip, else the generic default."""
+    base = read_yaml(CATALOG_DIR / "efficiency" / "default.yaml")
+    specific = _efficiency_layers(chip_name)
+    if not specific:
+        return efficiency_from_dict(base, "catalog/efficiency/default.yaml (generic prior, not calibrated)")
+    base = {k: v for k, v in base.items() if k != "sources"} | specific
+    return efficiency_from_dict(base, f"catalog/efficiency/{chip_name}.yaml")
+
+
+# --------------------------------------------------------------------- chips
+
+_CHIP_KEYS = {
+    "name", "vendor", "display_name", "peak_flops", "hbm", "scale_up", "scale_out", "tdp", "price",
+    "failures_per_device_day", "confidence", "field_confidence", "notes", "sources", "efficiency", "measured",
+}
+
+
+def chip_from_dict(data: Any, where: str = "chip") -> Chip:
+    """Validate a chip mapping in the DESIGN.md schema and build a Chip."""
+    data = _mapping(data, where)
+    _check_keys(data, _CHIP_KEYS, {"name", "peak_flops", "hbm"}, where)
+    peaks = _mapping(data["peak_flops"], f"{where}: peak_flops")
+    hbm = _mapping(data["hbm"], f"{where}: hbm")
+    _check_keys(hbm, {"capacity", "bandwidth", "type"}, set(), f"{where}: hbm")
+    up = _mapping(data.get("scale_up") or {}, f"{where}: scale_up")
+    _check_keys(up, {"name", "bandwidth", "domain", "notes"}, set(), f"{where}: scale_up")
+    out = _mapping(data.get("scale_out") or {}, f"{where}: scale_out")
+    _check_keys(out, {"bandwidth", "name", "notes"}, set(), f"{where}: scale_out")
+    price = _mapping(data.get("price") or {}, f"{where}: price")
+    name = str(data["name"])
+    try:
+        eff = data.get("efficiency")
+        efficiency = efficiency_from_dict(eff, f"{where}: efficiency") if eff else default_efficiency(name)
+        return Chip(
+            name=name,
+            vendor=str(data.get("vendor", "unknown")),
+            display_name=str(data.get("display_name") or name),
+            peak_flops_per_s={k: _quantity(peaks, k, "flops_per_s", f"{where}: peak_flops") for k in peaks},
+            hbm_bytes=_quantity(hbm, "capacity", "bytes", f"{where}: hbm"),
+            hbm_bytes_per_s=_quantity(hbm, "bandwidth", "bytes_per_s", f"{where}: hbm"),
+            scale_up_name=str(up.get("name") or ""),
+            scale_up_bytes_per_s=_quantity(up, "bandwidth", "bytes_per_s", f"{where}: scale_up"),
+            scale_up_domain=_int(up, "domain", f"{where}: scale_up", 1),
+            scale_out_bytes_per_s=_quantity(out, "bandwidth", "bytes_per_s", f"{where}: scale_out"),
+            tdp_watts=_quantity(data, "tdp", "watts", where),
+            purchase_usd=price.get("purchase_usd"),
+            usd_per_hour=price.get("usd_per_hour"),
+            failures_per_device_day=data.get("failures_per_device_day"),
+            confidence=str(data.get("confidence", "low")),
+            field_confidence=dict(data.get("field_confidence") or {}),
+            notes=str(data.get("notes") or ""),
+            sources=_sources(data),
+            efficiency=efficiency,
+            measured=data.get("measured"),
+        )
+    except BadInput as exc:
+        msg = str(exc)
+        raise BadInput(msg if msg.startswith(where) else f"{where}: {msg}", exc.field) from None
+
+
+@functools.cache
+def _load_chip_cached(name_or_path: str) -> Chip:
+    path, where = _resolve("chips", name_or_path)
+    return chip_from_dict(read_yaml(path), where)
+
+
+def load_chip(name_or_path: str | Path) -> Chip:
+    """A chip by catalog id (``h100-sxm``) or from a YAML file path."""
+    return _load_chip_cached(str(name_or_path))
+
+
+# -------------------------------------------------------------------- models
+
+_MODEL_KEYS = {f.name for f in dataclasses.fields(Model)} | {"attention_bias", "norm", "parallel_block", "mtp"}
+_MOE_KEYS = {f.name for f in dataclasses.fields(MoE)}
+
+
+def model_from_dict(data: Any, where: str = "model") -> Model:
+    """Validate a model mapping in the DESIGN.md schema and build a Model."""
+    data = dict(_mapping(data, where))
+    _check_keys(data, _MODEL_KEYS, {"name", "layers", "hidden", "heads", "ffn_hidden", "vocab"}, where)
+    for key in ("attention_bias", "norm", "parallel_block", "mtp"):
+        data.pop(key, None)
+    moe = data.pop("moe", None)
+    ints = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "head_dim", "kv_lora_rank",
+            "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "max_seq_len")
+    for key in ints:
+        if key in data:
+            data[key] = _int(data, key, where)
+    data.setdefault("kv_heads", data["heads"])
+    if data.get("head_dim") is None:
+        data["head_dim"] = 0
+    for key in ("params_total", "params_active"):
+        if data.get(key) is not None:
+            data[key] = float(data[key])
+    data["sources"] = _sources(data)
+    try:
+        if moe is not None:
+            moe = _mapping(moe, f"{where}: moe")
+            _check_keys(moe, _MOE_KEYS, {"experts", "top_k", "expert_ffn_hidden"}, f"{where}: moe")
+            moe = MoE(**{k: _int(moe, k, f"{where}: moe") for k in moe})
+        return Model(**data, moe=moe)
+    except BadInput as exc:
+        raise BadInput(f"{where}: {exc}", exc.field) from None
+
+
+@functools.cache
+def _load_model_cached(name_or_path: str) -> Model:
+    path, where = _resolve("models", name_or_path)
+    return model_from_dict(read_yaml(path), where)
+
+
+def load_model(name_or_path: str | Path) -> Model:
+    """A model by catalog id (``llama3-70b``) or from a YAML file path."""
+    return _load_model_cached(str(name_or_path))
+
+
+# ------------------------------------------------------------------- systems
+
+_SYSTEM_KEYS = {"name", "display_name", "chip", "devices_per_node", "nodes", "scale_up", "scale_out", "power",
+                "confidence", "notes", "sources"}
+
+
+def system_from_dict(data: Any, where: str = "system") -> System:
+    """Validate a system mapping and build a System."""
+    data = _mapping(data, where)
+    _check_keys(data, _SYSTEM_KEYS, {"name", "chip"}, where)
+    up = _mapping(data.get("scale_up") or {}, f"{where}: scale_up")
+    out = _mapping(data.get("scale_out") or {}, f"{where}: scale_out")
+    return System(
+        name=str(data["name"]),
+        chip=str(data["chip"]),
+        display_name=str(data.get("display_name") or data["name"]),
+        devices_per_node=_int(data, "devices_per_node", where, 8),
+        nodes=_int(data, "nodes", where, 1),
+        scale_up_domain=_int(up, "domain", f"{where}: scale_up"),
+        scale_up_bytes_per_s=_quantity(up, "bandwidth", "bytes_per_s", f"{where}: scale_up"),
+        scale_out_bytes_per_s=_quantity(out, "bandwidth", "bytes_per_s", f"{where}: scale_out"),
+        power_watts=_quantity(data, "power", "watts", where),
+        confidence=str(data.get("confidence", "low")),
+        notes=str(data.get("notes") or ""),
+        sources=_sources(data),
+    )
+
+
+def load_system(name_or_path: str | Path) -> System:
+    """A system by catalog id (``dgx-h100``) or from a YAML file path."""
+    path, where = _resolve("systems", name_or_path)
+    return system_from_dict(read_yaml(path), where)
+
+
+def chip_in_system(system: System) -> Chip:
+    """The system's chip with the system's network figures applied."""
+    chip = load_chip(system.chip)
+    changes = {
+        "scale_up_domain": system.scale_up_domain,
+        "scale_up_bytes_per_s": system.scale_up_bytes_per_s,
+        "scale_out_bytes_per_s": system.scale_out_bytes_per_s,
+    }
+    return dataclasses.replace(chip, **{k: v for k, v in changes.items() if v is not None})
+
+
+# ---------------------------------------------------------------- frameworks
+
+_FRAMEWORK_KEYS = {f.name for f in dataclasses.fields(Framework)}
+
+
+@functools.cache
+def load_framework(name_or_path: str) -> Framework:
+    """A training framework profile by catalog id (``megatron``, ``torch``, ...) or file."""
+    path, where = _resolve("frameworks", name_or_path)
+    data = dict(_mapping(read_yaml(path), where))
+    _check_keys(data, _FRAMEWORK_KEYS, {"name"}, where)
+    data["sources"] = _sources(data)
+    try:
+        return Framework(**data)
+    except (TypeError, BadInput) as exc:
+        raise BadInput(f"{where}: {exc}", getattr(exc, "field", None)) from None

@@ -1,0 +1,187 @@
+"""Parallel plans: how a training job is split over devices, and which splits are valid.
+
+``ParallelPlan`` is one plan as a user writes it; ``PlanGrid`` is many plans as
+numpy arrays, the form the cost model consumes. ``resolve_plan`` fills the
+degrees a user left out and ``validity`` gives, for a grid, a boolean mask and
+the reason each invalid plan fails.
+
+Mesh order, innermost first: tp, cp, ep (carved from dp), dp, pp — as in
+Megatron-LM, so tp groups are contiguous devices and pp groups the sparsest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import BadInput
+from .specs import Model, TrainJob
+
+RECOMPUTE = ("none", "selective", "full")
+PRECISIONS = ("bf16", "fp16", "fp8")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParallelPlan:
+    """One parallel plan; every degree filled in after :func:`resolve_plan`."""
+
+    tp: int = 1
+    """tensor-parallel degree (with sequence parallelism when > 1)"""
+    pp: int = 1
+    """pipeline-parallel stages"""
+    dp: int = 1
+    """data-parallel replicas"""
+    cp: int = 1
+    """context-parallel degree (ring attention over the sequence)"""
+    ep: int = 1
+    """expert-parallel degree, carved from dp * cp"""
+    vpp: int = 1
+    """virtual pipeline stages per device (interleaved 1F1B when > 1)"""
+    micro_batch: int = 1
+    """sequences per micro-batch"""
+    zero: int = 1
+    """0 none, 1 distributed optimizer (ZeRO-1), 2 + gradients, 3 + weights (FSDP)"""
+    recompute: str = "selective"
+    """activation recompute: none | selective | full"""
+    precision: str = "bf16"
+    """GEMM precision: bf16 | fp16 | fp8"""
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp * self.cp
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanGrid:
+    """Plans as parallel numpy arrays (one entry per plan)."""
+
+    tp: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    cp: np.ndarray
+    ep: np.ndarray
+    vpp: np.ndarray
+    micro_batch: np.ndarray
+    zero: np.ndarray
+    recompute: np.ndarray
+    """0 none, 1 selective, 2 full"""
+    fp8: np.ndarray
+    """1 where GEMMs run in fp8"""
+
+    @classmethod
+    def from_plans(cls, plans: list[ParallelPlan]) -> PlanGrid:
+        def col(get):
+            return np.array([get(p) for p in plans], dtype=np.int64)
+
+        return cls(
+            tp=col(lambda p: p.tp), pp=col(lambda p: p.pp), dp=col(lambda p: p.dp), cp=col(lambda p: p.cp),
+            ep=col(lambda p: p.ep), vpp=col(lambda p: p.vpp), micro_batch=col(lambda p: p.micro_batch),
+            zero=col(lambda p: p.zero), recompute=col(lambda p: RECOMPUTE.index(p.recompute)),
+            fp8=col(lambda p: int(p.precision == "fp8")),
+        )
+
+    def __len__(self) -> int:
+        return int(self.tp.shape[0])
+
+    def plan(self, i: int) -> ParallelPlan:
+        """The i-th plan as a ParallelPlan."""
+        return ParallelPlan(
+            tp=int(self.tp[i]), pp=int(self.pp[i]), dp=int(self.dp[i]), cp=int(self.cp[i]), ep=int(self.ep[i]),
+            vpp=int(self.vpp[i]), micro_batch=int(self.micro_batch[i]), zero=int(self.zero[i]),
+            recompute=RECOMPUTE[int(self.recompute[i])], precision="fp8" if self.fp8[i] else "bf16",
+        )
+
+    def microbatches(self, job: TrainJob) -> np.ndarray:
+        """Micro-batches per optimizer step per replica: global_batch / (dp * micro_batch)."""
+        return job.global_batch // (self.dp * self.micro_batch)
+
+
+def validity(model: Model, job: TrainJob, devices: int, g: PlanGrid) -> tuple[np.ndarray, np.ndarray]:
+    """A mask of valid plans and, per plan, the index into ``RULES`` of the first rule broken (-1 if none)."""
+    moe = model.moe
+    checks = [
+        g.tp * g.pp * g.dp * g.cp == devices,
+        model.heads % g.tp == 0,
+        (model.kv_heads % g.tp == 0) | (g.tp % model.kv_heads == 0) | (model.attention == "mla"),
+        g.pp <= model.layers,
+        (g.vpp == 1) | ((g.pp > 1) & (model.layers >= g.pp * g.vpp)),
+        job.global_batch % (g.dp * g.micro_batch) == 0,
+        (g.vpp == 1) | ((job.global_batch // np.maximum(g.dp * g.micro_batch, 1)) % g.pp == 0),
+        job.seq_len % g.cp == 0,
+        (g.ep == 1) if moe is None else ((g.dp * g.cp) % g.ep == 0) & (moe.experts % g.ep == 0),
+        (g.zero >= 0) & (g.zero <= 3),
+    ]
+    ok = np.ones(len(g), dtype=bool)
+    first_bad = np.full(len(g), -1, dtype=np.int64)
+    for i, check in enumerate(checks):
+        bad = ok & ~np.broadcast_to(check, ok.shape)
+        first_bad[bad] = i
+        ok &= ~bad
+    return ok, first_bad
+
+
+RULES = (
+    "tp*pp*dp*cp must equal the device count",
+    "heads must be divisible by tp",
+    "kv_heads and tp must divide one another",
+    "pp must not exceed the layer count",
+    "vpp > 1 needs pp > 1 and layers >= pp*vpp",
+    "global batch must be divisible by dp*micro_batch",
+    "interleaved pipeline (vpp > 1) needs the micro-batch count divisible by pp",
+    "seq_len must be divisible by cp",
+    "ep must divide dp*cp and the expert count (and be 1 for dense models)",
+    "zero must be 0, 1, 2 or 3",
+)
+
+
+def _explain(rule: int, model: Model, job: TrainJob, devices: int, p: ParallelPlan) -> str:
+    m = job.global_batch // max(p.dp * p.micro_batch, 1)
+    detail = {
+        0: f"tp*pp*dp*cp = {p.tp}*{p.pp}*{p.dp}*{p.cp} = {p.devices}, but --devices is {devices}",
+        1: f"heads={model.heads} is not divisible by tp={p.tp}",
+        2: f"kv_heads={model.kv_heads} and tp={p.tp} do not divide one another",
+        3: f"pp={p.pp} exceeds the model's {model.layers} layers",
+        4: f"vpp={p.vpp} needs pp > 1 and layers={model.layers} >= pp*vpp={p.pp * p.vpp}",
+        5: f"global batch {job.global_batch} is not divisible by dp*micro_batch = {p.dp}*{p.micro_batch}",
+        6: f"interleaved pipeline needs micro-batches ({m}) divisible by pp={p.pp}",
+        7: f"seq_len={job.seq_len} is not divisible by cp={p.cp}",
+        8: (f"ep={p.ep} must divide dp*cp={p.dp * p.cp} and experts={model.moe.experts}" if model.moe
+            else f"ep={p.ep} needs a MoE model; {model.name} is dense"),
+        9: f"zero={p.zero} is not one of 0, 1, 2, 3",
+    }[rule]
+    return f"invalid plan: {detail}"
+
+
+def resolve_plan(model: Model, job: TrainJob, devices: int, **given: int | str | None) -> ParallelPlan:
+    """Fill the degrees left out (None) and check the plan; BadInput names the numbers on failure.
+
+    dp defaults to devices / (tp * pp * cp); other degrees default to 1,
+    micro_batch to 1, zero to 1, recompute to selective, precision to bf16.
+    """
+    if devices <= 0:
+        raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
+    values = {k: v for k, v in given.items() if v is not None}
+    for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
+        if key in values and (not isinstance(values[key], int) or values[key] < 1):
+            raise BadInput(f"--{key.replace('_', '-')} must be a whole number >= 1, got {values[key]}", key)
+    if values.get("recompute", "selective") not in RECOMPUTE:
+        raise BadInput(f"--recompute must be one of {', '.join(RECOMPUTE)}, got {values['recompute']!r}", "recompute")
+    if values.get("precision", "bf16") not in PRECISIONS:
+        raise BadInput(f"--precision must be one of {', '.join(PRECISIONS)}, got {values['precision']!r}", "precision")
+    if values.get("zero", 1) not in (0, 1, 2, 3):
+        raise BadInput(f"--zero must be 0, 1, 2 or 3, got {values['zero']}", "zero")
+    if "dp" not in values:
+        rest = values.get("tp", 1) * values.get("pp", 1) * values.get("cp", 1)
+        if devices % rest:
+            raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp*cp = {rest}", "devices")
+        values["dp"] = devices // rest
+    plan = ParallelPlan(**values)
+    ok, bad = validity(model, job, devices, PlanGrid.from_plans([plan]))
+    if not ok[0]:
+        raise BadInput(_explain(int(bad[0]), model, job, devices, plan), "plan")
+    return plan
