@@ -1,0 +1,76 @@
+"""Collective communication time on a two-tier network.
+
+A group of ``n`` ranks laid out with ``stride`` devices between neighbours has
+``k = clip(domain // stride, 1, n)`` members in each scale-up domain. Inside
+one domain (k >= n) a collective runs at the scale-up bandwidth; across
+domains a hierarchical collective moves each domain's share over its k NICs,
+so the cross-domain bus bandwidth is ``min(B_up, k * B_out)``.
+
+Time = latency * steps + algorithm_bytes / bus_bandwidth, where for a message
+of M bytes (the whole gathered/reduced tensor) ring algorithms move
+``2(n-1)/n * M`` (all-reduce), ``(n-1)/n * M`` (all-gather, reduce-scatter,
+all-to-all) per rank. Bandwidths are per direction and scaled by the chip's
+achievable fraction (``Efficiency.scale_up``/``scale_out``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import BadInput
+from ..specs import Chip
+
+ALGORITHM_FACTOR = {"all_reduce": 2.0, "all_gather": 1.0, "reduce_scatter": 1.0, "all_to_all": 1.0}
+
+
+def members_per_domain(stride, size, domain: int) -> np.ndarray:
+    """Ranks of a group that share one scale-up domain."""
+    stride = np.maximum(stride, 1)
+    return np.clip(np.where(stride >= domain, 1, domain // stride), 1, np.maximum(size, 1))
+
+
+def _bandwidths(chip: Chip) -> tuple[float, float]:
+    out = chip.scale_out_bytes_per_s
+    up = chip.scale_up_bytes_per_s
+    if out is None and up is None:
+        raise BadInput(f"chip {chip.name} has no published link bandwidth; give scale_up/scale_out in a chip file", "chip")
+    eff = chip.efficiency
+    up_bw = (up if up is not None else out) * (eff.scale_up if up is not None else eff.scale_out)
+    out_bw = (out if out is not None else up) * eff.scale_out
+    return up_bw, out_bw
+
+
+def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarray:
+    """Seconds for one collective of ``kind`` over ``size`` ranks spaced ``stride`` apart."""
+    n = np.maximum(np.asarray(size, dtype=float), 1.0)
+    k = members_per_domain(stride, n, chip.scale_up_domain).astype(float)
+    up_bw, out_bw = _bandwidths(chip)
+    inside = k >= n
+    eff = chip.efficiency
+    if kind == "all_to_all":
+        local = message_bytes * (k - 1) / n / up_bw
+        remote = message_bytes * (n - k) / n / out_bw
+        time = np.where(inside, message_bytes * (n - 1) / n / up_bw, local + remote)
+        steps = n - 1
+    else:
+        bus = np.where(inside, up_bw, np.minimum(up_bw, k * out_bw))
+        time = ALGORITHM_FACTOR[kind] * message_bytes * (n - 1) / n / bus
+        # all-reduce: NCCL picks a tree (log steps) at scale; all-gather/reduce-scatter run as rings (n-1 steps)
+        steps = 2 * np.ceil(np.log2(n)) if kind == "all_reduce" else n - 1
+    # of a ring's hops, n/k cross domains (scale-out latency) and the rest stay inside (scale-up latency)
+    cross_share = np.where(inside, 0.0, 1.0 / k)
+    hop_latency = eff.scale_up_latency_s * (1.0 - cross_share) + eff.scale_out_latency_s * cross_share
+    return np.where(n > 1, time + hop_latency * steps, 0.0)
+
+
+def latency_s(kind: str, size, stride, chip: Chip) -> np.ndarray:
+    """The latency part alone of one collective (for counting many small ones)."""
+    return collective_s(kind, 0.0, size, stride, chip)
+
+
+def p2p_s(message_bytes, crosses_domain, chip: Chip) -> np.ndarray:
+    """Seconds to send ``message_bytes`` to one neighbour (pipeline stages)."""
+    up_bw, out_bw = _bandwidths(chip)
+    eff = chip.efficiency
+    return np.where(crosses_domain, message_bytes / out_bw + eff.scale_out_latency_s,
+                    message_bytes / up_bw + eff.scale_up_latency_s)

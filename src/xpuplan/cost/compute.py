@@ -1,0 +1,120 @@
+"""Compute time of one micro-batch through one layer on one device: roofline per operation.
+
+Each GEMM costs ``max(flops / (peak * eff(flops)), bytes / (hbm_bw * eff_hbm))``
+with ``eff(f) = eff_max * f / (f + f_half)`` (size-dependent efficiency, data per
+chip in ``catalog/efficiency``). Attention runs as a flash-style kernel at its
+own efficiency; element-wise work (norms, residuals, activations, rotary) is
+priced as HBM traffic; every kernel pays a fixed launch gap.
+Backward = 2x forward for GEMMs (data and weight gradients).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..plan import PlanGrid
+from ..specs import Chip, Framework, Model
+from .flops import layer_shapes
+
+BF16_BYTES = 2
+# a MoE layer adds router, top-k, permute, unpermute and grouped expert GEMMs
+KERNELS_MOE_EXTRA_FWD = 6
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LayerTimes:
+    """Seconds for one micro-batch through one layer on one device (arrays over plans)."""
+
+    fwd_s: np.ndarray
+    bwd_s: np.ndarray
+    recompute_s: np.ndarray
+    """extra forward work done in the backward by activation recompute"""
+    attn_core_fwd_s: np.ndarray
+    """the attention kernel alone, the window ring attention (cp) hides its transfers in"""
+
+
+def gemm_s(tokens, k, n, chip: Chip, fp8) -> np.ndarray:
+    """Roofline time of a (tokens x k) @ (k x n) GEMM, bf16 or fp8 (arrays broadcast)."""
+    eff = chip.efficiency
+    fp8 = fp8 * int(chip.peak_flops_per_s.get("fp8") is not None)  # fp8 only where the chip has an fp8 peak
+    flops = 2.0 * tokens * k * n
+    peak = np.where(fp8 == 1, chip.peak("fp8"), chip.peak("bf16"))
+    eff_max = np.where(fp8 == 1, eff.gemm_fp8_max, eff.gemm_max)
+    eff_now = eff_max * flops / (flops + eff.gemm_half_flops)
+    elem_bytes = np.where(fp8 == 1, 1, BF16_BYTES)
+    moved = elem_bytes * (tokens * k + k * n + tokens * n)
+    return np.maximum(flops / (peak * np.maximum(eff_now, 1e-9)), moved / (chip.hbm_bytes_per_s * eff.hbm))
+
+
+def stream_s(nbytes, chip: Chip) -> np.ndarray:
+    """Time of memory-bound element-wise work moving ``nbytes`` through HBM."""
+    return nbytes / (chip.hbm_bytes_per_s * chip.efficiency.hbm)
+
+
+def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int) -> np.ndarray:
+    """Flash attention forward for one micro-batch on one device (causal, cp-balanced)."""
+    s = layer_shapes(model)
+    tokens = g.micro_batch * seq_len / g.cp
+    flops = tokens * 2.0 * (model.heads / g.tp) * (s.d_qk + s.d_v) * (seq_len / 2)
+    # Short sequences keep the kernel's tiles from filling the device.
+    eff = chip.efficiency.attention_fwd * seq_len / (seq_len + 256.0)
+    return flops / (chip.peak("bf16") * eff)
+
+
+def _elementwise_bytes_fwd(model: Model, moe: bool) -> float:
+    """HBM bytes per token of one layer's element-wise work in the forward, unsharded.
+
+    2 norms (read + write h), 2 residual adds (read 2h, write h), rotary on q and k
+    (read + write), activation (SwiGLU reads 2F writes F; GELU reads F writes F).
+    """
+    s = layer_shapes(model)
+    h = model.hidden
+    width = (model.moe.expert_ffn_hidden * (model.moe.top_k + model.moe.shared_experts)) if moe else model.ffn_hidden
+    act = 3 * width if model.ffn_act == "swiglu" else 2 * width
+    permute = 4 * h * model.moe.top_k if moe else 0
+    return BF16_BYTES * (4 * h + 6 * h + 2 * (s.q_out + s.kv_out) + act + permute)
+
+
+def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, framework: Framework) -> LayerTimes:
+    """Forward, backward and recompute seconds of one dense (moe=False) or MoE layer."""
+    s = layer_shapes(model)
+    h, tp = model.hidden, g.tp
+    tokens = g.micro_batch * seq_len / g.cp
+    gemm = gemm_s(tokens, h, (s.q_out + s.kv_out) / tp, chip, g.fp8) + gemm_s(tokens, s.attn_out_in / tp, h, chip, g.fp8)
+    if moe:
+        e = model.moe
+        fe = e.expert_ffn_hidden
+        local_experts = e.experts / g.ep
+        per_expert_tokens = tokens * e.top_k * g.ep / e.experts
+        expert = local_experts * (gemm_s(per_expert_tokens, h, (s.ffn_mats - 1) * fe / tp, chip, g.fp8)
+                                  + gemm_s(per_expert_tokens, fe / tp, h, chip, g.fp8))
+        shared = 0.0
+        if e.shared_experts:
+            width = fe * e.shared_experts
+            shared = gemm_s(tokens, h, (s.ffn_mats - 1) * width / tp, chip, g.fp8) + gemm_s(tokens, width / tp, h, chip, g.fp8)
+        router = gemm_s(tokens, h, e.experts, chip, 0)
+        gemm = gemm + expert + shared + router
+    else:
+        f = model.ffn_hidden
+        gemm = gemm + gemm_s(tokens, h, (s.ffn_mats - 1) * f / tp, chip, g.fp8) + gemm_s(tokens, f / tp, h, chip, g.fp8)
+    attn = attention_fwd_s(model, chip, g, seq_len)
+    attn_bwd = attn * 2.0 * chip.efficiency.attention_fwd / chip.efficiency.attention_bwd
+    elementwise = stream_s(tokens * _elementwise_bytes_fwd(model, moe) * framework.elementwise_passes / tp, chip)
+    kernels = (framework.kernels_per_layer + (KERNELS_MOE_EXTRA_FWD if moe else 0)) * chip.efficiency.kernel_overhead_s
+    scale = framework.compute_scale
+    fwd = (gemm + attn + elementwise) / scale + kernels
+    bwd = (2.0 * (gemm + elementwise) + attn_bwd) / scale + 2.0 * kernels
+    recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, elementwise / scale, 0.0))
+    return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn)
+
+
+def logits_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward seconds of the output layer and the loss (bf16) for one micro-batch."""
+    tokens = g.micro_batch * seq_len / g.cp
+    fwd = gemm_s(tokens, model.hidden, model.vocab / g.tp, chip, 0)
+    # cross-entropy reads bf16 logits, writes fp32 probabilities, reads them again in the backward
+    loss = stream_s(tokens * model.vocab / g.tp * 10.0, chip)
+    scale = framework.compute_scale
+    return (fwd + loss / 2) / scale, (2.0 * fwd + loss / 2) / scale

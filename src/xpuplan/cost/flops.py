@@ -1,0 +1,124 @@
+"""Parameter and FLOP counts of a transformer, per token, before any sharding.
+
+Notation (docs/model.md): h hidden, a query heads, g kv heads, d head width,
+F dense FFN width, Fe expert FFN width, E experts, k top-k, V vocab, s sequence.
+A multiply-add is 2 FLOPs; the backward pass costs twice the forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..specs import Model
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LayerShapes:
+    """Weight-matrix widths of one layer, the quantities every cost is built from."""
+
+    q_out: int
+    """query projection output width (a * d_qk)"""
+    kv_out: int
+    """key + value projection output width (2 * g * d for GQA)"""
+    attn_out_in: int
+    """input width of the attention output projection (a * d_v)"""
+    attn_params: int
+    """parameters of the attention block (projections only)"""
+    d_qk: int
+    """query/key head width"""
+    d_v: int
+    """value head width"""
+    ffn_mats: int
+    """weight matrices per FFN: 3 for SwiGLU, 2 for GELU"""
+
+
+def layer_shapes(m: Model) -> LayerShapes:
+    """Projection widths for MHA/GQA (q, k, v, o) and MLA (latent down/up projections)."""
+    h, a = m.hidden, m.heads
+    mats = 3 if m.ffn_act == "swiglu" else 2
+    if m.attention == "mla":
+        d_qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        d_v = m.v_head_dim
+        q_params = (h * m.q_lora_rank + m.q_lora_rank * a * d_qk) if m.q_lora_rank else h * a * d_qk
+        kv_params = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * a * (m.qk_nope_head_dim + d_v)
+        attn = q_params + kv_params + a * d_v * h
+        # Widths chosen so that h * (q_out + kv_out) equals the down+up projection parameters.
+        return LayerShapes(q_out=q_params // h, kv_out=kv_params // h, attn_out_in=a * d_v, attn_params=attn,
+                           d_qk=d_qk, d_v=d_v, ffn_mats=mats)
+    d = m.d_head
+    q_out, kv_out = a * d, 2 * m.kv_heads * d
+    return LayerShapes(q_out=q_out, kv_out=kv_out, attn_out_in=a * d, attn_params=h * (q_out + kv_out) + a * d * h,
+                       d_qk=d, d_v=d, ffn_mats=mats)
+
+
+def ffn_params_dense(m: Model) -> int:
+    return layer_shapes(m).ffn_mats * m.hidden * m.ffn_hidden
+
+
+def expert_params(m: Model) -> int:
+    """Parameters of one expert (0 for dense models)."""
+    return layer_shapes(m).ffn_mats * m.hidden * m.moe.expert_ffn_hidden if m.moe else 0
+
+
+def param_count(m: Model) -> dict[str, float]:
+    """Parameters by part: embedding, output, attention, dense FFN, routed experts, shared experts, router, norms."""
+    s = layer_shapes(m)
+    moe_layers, dense_layers = m.moe_layers, m.layers - m.moe_layers
+    e = m.moe
+    return {
+        "embedding": m.vocab * m.hidden,
+        "output": 0 if m.tied_embeddings else m.vocab * m.hidden,
+        "attention": m.layers * s.attn_params,
+        "dense_ffn": dense_layers * ffn_params_dense(m),
+        "routed_experts": moe_layers * e.experts * expert_params(m) if e else 0,
+        "shared_experts": moe_layers * e.shared_experts * expert_params(m) if e else 0,
+        "router": moe_layers * e.experts * m.hidden if e else 0,
+        "norms": (2 * m.layers + 1) * m.hidden,
+    }
+
+
+def total_params(m: Model) -> float:
+    return float(sum(param_count(m).values()))
+
+
+def active_params(m: Model) -> float:
+    """Parameters a token touches: routed experts counted top_k out of experts."""
+    p = param_count(m)
+    if m.moe:
+        p["routed_experts"] *= m.moe.top_k / m.moe.experts
+    return float(sum(p.values()))
+
+
+def matmul_flops_per_token(m: Model) -> dict[str, float]:
+    """Forward FLOPs per token of the weight matmuls, by part (whole model, unsharded)."""
+    s = layer_shapes(m)
+    h, e = m.hidden, m.moe
+    moe_layers, dense_layers = m.moe_layers, m.layers - m.moe_layers
+    expert_active = (e.top_k + e.shared_experts) * expert_params(m) if e else 0
+    return {
+        "attention_proj": 2.0 * m.layers * s.attn_params,
+        "ffn": 2.0 * (dense_layers * ffn_params_dense(m) + moe_layers * (expert_active + (e.experts * h if e else 0))),
+        "logits": 2.0 * h * m.vocab,
+    }
+
+
+def attention_core_flops_per_token(m: Model, seq_len: int, causal: bool = True) -> float:
+    """Forward FLOPs per token of QK^T and AV over all layers.
+
+    Per layer and token, QK^T costs 2 * a * d_qk per key and AV 2 * a * d_v per
+    key; a causal mask leaves on average s/2 keys per query.
+    """
+    s = layer_shapes(m)
+    keys = seq_len / 2 if causal else seq_len
+    return 2.0 * m.layers * m.heads * (s.d_qk + s.d_v) * keys
+
+
+def model_flops_per_token(m: Model, seq_len: int) -> float:
+    """Training FLOPs per token used for MFU everywhere in xpuplan.
+
+    ``3 * (forward matmul FLOPs + causal attention FLOPs)``: that is
+    6 * N_active (dense and expert matmuls, logits included, embedding lookup
+    excluded) plus the causal attention score/value term. Recompute is not
+    counted (that is HFU).
+    """
+    return 3.0 * (sum(matmul_flops_per_token(m).values()) + attention_core_flops_per_token(m, seq_len))
