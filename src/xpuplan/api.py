@@ -1,0 +1,170 @@
+"""The Python API: one function per command, returning result dataclasses.
+
+The CLI and the web app are thin layers over these functions; they parse,
+call once, and format. Inputs may be catalog ids or paths (chips, models) and
+human quantities ("15T" tokens); everything returned is in canonical units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .catalog import load_chip, load_framework, load_model
+from .cost.flops import active_params, model_flops_per_token, total_params
+from .cost.step import BREAKDOWN_KEYS, step_costs
+from .errors import BadInput, DoesNotFit
+from .plan import ParallelPlan, PlanGrid, resolve_plan
+from .specs import Chip, Framework, Model, TrainJob
+from .units import HOUR, UnitError, format_bytes, parse_quantity
+
+MEMORY_KEYS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainResult:
+    """One training estimate; ``to_dict`` gives the ``train --json`` object (DESIGN.md §3)."""
+
+    model: Model
+    chip: Chip
+    job: TrainJob
+    devices: int
+    plan: ParallelPlan
+    step_time_s: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    breakdown: dict[str, float]
+    memory: dict[str, float]
+    memory_per_device_bytes: float
+    fits: bool
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_s_per_device(self) -> float:
+        return self.tokens_per_s / self.devices
+
+    @property
+    def total_time_s(self) -> float | None:
+        return None if self.job.tokens is None else self.job.tokens / self.tokens_per_s
+
+    @property
+    def device_hours(self) -> float | None:
+        t = self.total_time_s
+        return None if t is None else t * self.devices / HOUR
+
+    def not_fit_reason(self) -> str:
+        cap = self.chip.hbm_bytes * (1 - self.job.memory_margin)
+        largest = max(MEMORY_KEYS, key=lambda k: self.memory[k]).removesuffix("_bytes")
+        return (f"does not fit: needs {format_bytes(self.memory_per_device_bytes)} per device, "
+                f"{self.chip.name} has {format_bytes(cap)} usable (largest part: {largest}); "
+                "try more tp/pp, a higher --zero, --recompute full or a smaller --micro-batch")
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model.name,
+            "chip": self.chip.name,
+            "devices": self.devices,
+            "seq_len": self.job.seq_len,
+            "global_batch": self.job.global_batch,
+            "tokens_per_step": self.job.tokens_per_step,
+            "step_time_s": self.step_time_s,
+            "tokens_per_s": self.tokens_per_s,
+            "tokens_per_s_per_device": self.tokens_per_s_per_device,
+            "mfu": self.mfu,
+            "hfu": self.hfu,
+            "model_flops_per_token": model_flops_per_token(self.model, self.job.seq_len),
+            "memory_per_device_bytes": self.memory_per_device_bytes,
+            "memory": dict(self.memory),
+            "hbm_bytes": self.chip.hbm_bytes,
+            "fits": self.fits,
+            "tokens": self.job.tokens,
+            "total_time_s": self.total_time_s,
+            "device_hours": self.device_hours,
+            "breakdown": dict(self.breakdown),
+            "plan": self.plan.to_dict(),
+            "framework": self.job.framework.name,
+            "chip_confidence": self.chip.confidence,
+            "efficiency_source": self.chip.efficiency.source,
+            **self.extra,
+        }
+
+
+def _count(value, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = parse_quantity(value, "count")
+    except UnitError as exc:
+        raise BadInput(f"--{name.replace('_', '-')}: {exc}", name) from None
+    if not number > 0:
+        raise BadInput(f"--{name.replace('_', '-')} must be > 0, got {value}", name)
+    return number
+
+
+def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_batch_tokens=None, tokens=None,
+             **options) -> TrainJob:
+    """Build a TrainJob from CLI-style inputs ("16M" batch tokens, "15T" tokens)."""
+    if not isinstance(seq_len, int) or seq_len <= 0:
+        raise BadInput(f"--seq-len must be a positive whole number, got {seq_len}", "seq_len")
+    if global_batch is not None and global_batch_tokens is not None:
+        raise BadInput("give either --global-batch (sequences) or --global-batch-tokens, not both", "global_batch")
+    batch_tokens = _count(global_batch_tokens, "global_batch_tokens")
+    if batch_tokens is not None:
+        if batch_tokens % seq_len:
+            raise BadInput(f"--global-batch-tokens {batch_tokens:.0f} is not a multiple of --seq-len {seq_len}", "global_batch_tokens")
+        global_batch = int(batch_tokens // seq_len)
+    if global_batch is None:
+        global_batch = max(1, (4 * 2**20) // seq_len)  # 4M tokens, a common pre-training batch
+    if not isinstance(global_batch, int) or global_batch <= 0:
+        raise BadInput(f"--global-batch must be a positive whole number of sequences, got {global_batch}", "global_batch")
+    return TrainJob(seq_len=seq_len, global_batch=global_batch, tokens=_count(tokens, "tokens"), **options)
+
+
+def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: ParallelPlan) -> TrainResult:
+    """Price one resolved plan (no input parsing; the core of ``train``)."""
+    chip.require("hbm_bytes", "hbm_bytes_per_s")
+    costs = step_costs(model, chip, job, PlanGrid.from_plans([plan]), devices)
+    memory = {k: float(getattr(costs.memory, k)[0]) for k in MEMORY_KEYS}
+    notes = []
+    if plan.precision == "fp8" and chip.peak_flops_per_s.get("fp8") is None:
+        notes.append(f"{chip.name} has no published fp8 peak: GEMMs are priced at its bf16 peak")
+    return TrainResult(
+        model=model, chip=chip, job=job, devices=devices, plan=plan,
+        step_time_s=float(costs.step_time_s[0]), tokens_per_s=float(costs.tokens_per_s[0]),
+        mfu=float(costs.mfu[0]), hfu=float(costs.hfu[0]),
+        breakdown={k: float(costs.breakdown[k][0]) for k in BREAKDOWN_KEYS},
+        memory=memory, memory_per_device_bytes=float(costs.memory.total_bytes[0]), fits=bool(costs.fits[0]),
+        extra={"notes": notes},
+    )
+
+
+def train(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 4096,
+          global_batch: int | None = None, global_batch_tokens=None, tokens=None,
+          tp: int | None = None, pp: int | None = None, dp: int | None = None, cp: int | None = None,
+          ep: int | None = None, vpp: int | None = None, micro_batch: int | None = None,
+          zero: int | None = None, recompute: str | None = None, precision: str | None = None,
+          framework: str | Framework = "megatron", require_fit: bool = False, **job_options) -> TrainResult:
+    """Estimate one training job under one parallel plan (degrees left out are filled in).
+
+    ``require_fit=True`` raises DoesNotFit when the plan needs more memory than the chip has.
+    """
+    model = model if isinstance(model, Model) else load_model(model)
+    chip = chip if isinstance(chip, Chip) else load_chip(chip)
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices <= 0:
+        raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
+    if devices > 10_000_000:
+        raise BadInput(f"--devices {devices} is absurd (more than 10 million)", "devices")
+    framework = framework if isinstance(framework, Framework) else load_framework(framework)
+    job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
+                   tokens=tokens, framework=framework, **job_options)
+    plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=micro_batch,
+                        zero=zero, recompute=recompute, precision=precision)
+    result = estimate(model, chip, job, devices, plan)
+    if require_fit and not result.fits:
+        raise DoesNotFit(result.not_fit_reason())
+    return result
+
+
+def model_summary(model: Model) -> dict:
+    """Parameter counts of a model (for catalog listings and reports)."""
+    return {"params_total": total_params(model), "params_active": active_params(model)}

@@ -1,0 +1,81 @@
+"""Catalog listings for `xpuplan catalog`: one row per entry, with units and confidence."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from . import catalog
+from .cost.flops import active_params, total_params
+from .units import GB, TB, TFLOPS
+
+
+def _num(value: float | None, scale: float, digits: int = 4) -> str | None:
+    return None if value is None else f"{value / scale:.{digits}g}"
+
+
+def chip_row(name: str) -> dict:
+    c = catalog.load_chip(name)
+    peaks = c.peak_flops_per_s
+    return {
+        "name": c.name, "vendor": c.vendor,
+        "bf16_tflops": _num(peaks.get("bf16") or peaks.get("fp16"), TFLOPS),
+        "fp8_tflops": _num(peaks.get("fp8"), TFLOPS),
+        "hbm_gb": _num(c.hbm_bytes, GB), "hbm_tb_per_s": _num(c.hbm_bytes_per_s, TB),
+        "scale_up_gb_per_s": _num(c.scale_up_bytes_per_s, GB), "scale_up_domain": c.scale_up_domain,
+        "scale_out_gbps": _num(c.scale_out_bytes_per_s, GB / 8), "tdp_w": _num(c.tdp_watts, 1),
+        "confidence": c.confidence, "low_confidence_fields": sorted(k for k, v in c.field_confidence.items() if v == "low"),
+        "sources": list(c.sources),
+    }
+
+
+def model_row(name: str) -> dict:
+    m = catalog.load_model(name)
+    moe = f"{m.moe.experts}e top{m.moe.top_k}" + (f" +{m.moe.shared_experts}s" if m.moe.shared_experts else "") if m.moe else ""
+    return {
+        "name": m.name, "layers": m.layers, "hidden": m.hidden, "heads": m.heads, "kv_heads": m.kv_heads,
+        "attention": m.attention, "ffn_hidden": m.ffn_hidden, "moe": moe, "vocab": m.vocab,
+        "params_total_b": round(total_params(m) / 1e9, 2), "params_active_b": round(active_params(m) / 1e9, 2),
+        "confidence": m.confidence, "sources": list(m.sources),
+    }
+
+
+def system_row(name: str) -> dict:
+    s = catalog.load_system(name)
+    return {"name": s.name, "chip": s.chip, "devices_per_node": s.devices_per_node, "nodes": s.nodes,
+            "scale_up_domain": s.scale_up_domain, "scale_out_gbps": _num(s.scale_out_bytes_per_s, GB / 8),
+            "confidence": s.confidence, "sources": list(s.sources)}
+
+
+def framework_row(name: str) -> dict:
+    f = catalog.load_framework(name)
+    return {"name": f.name, "display_name": f.display_name, "elementwise_passes": f.elementwise_passes,
+            "compute_scale": f.compute_scale, "kernels_per_layer": f.kernels_per_layer, "sources": list(f.sources)}
+
+
+ROWS = {"chips": chip_row, "models": model_row, "systems": system_row, "frameworks": framework_row}
+HEADERS = {
+    "chips": [("name", ""), ("vendor", ""), ("bf16_tflops", "BF16 TFLOP/s"), ("fp8_tflops", "FP8 TFLOP/s"),
+              ("hbm_gb", "HBM GB"), ("hbm_tb_per_s", "HBM TB/s"), ("scale_up_gb_per_s", "scale-up GB/s/dir"),
+              ("scale_up_domain", "domain"), ("scale_out_gbps", "NIC Gb/s"), ("tdp_w", "TDP W"), ("confidence", "confidence")],
+    "models": [("name", ""), ("layers", "layers"), ("hidden", "hidden"), ("heads", "heads"), ("kv_heads", "kv"),
+               ("attention", "attn"), ("moe", "MoE"), ("params_total_b", "params (B)"), ("params_active_b", "active (B)"),
+               ("confidence", "confidence")],
+    "systems": [("name", ""), ("chip", "chip"), ("devices_per_node", "devices/node"), ("nodes", "nodes"),
+                ("scale_up_domain", "domain"), ("confidence", "confidence")],
+    "frameworks": [("name", ""), ("display_name", ""), ("elementwise_passes", "element-wise passes"),
+                   ("compute_scale", "compute scale")],
+}
+
+
+def catalog_rows(kind: str) -> list[dict]:
+    return [ROWS[kind](name) for name in catalog.names(kind)]
+
+
+def catalog_table(kind: str, rows: list[dict]) -> Table:
+    table = Table(title=f"xpuplan catalog: {kind} ({len(rows)})", header_style="bold")
+    for key, label in HEADERS[kind]:
+        table.add_column(label or key)
+    for row in rows:
+        table.add_row(*["—" if row[k] is None or row[k] == "" else str(row[k]) for k, _ in HEADERS[kind]])
+    table.caption = "— = not published (never estimated); `--json` lists each entry's sources"
+    return table

@@ -1,0 +1,189 @@
+"""The ``xpuplan`` command line: parse flags, call the API once, print a table or JSON.
+
+Exit codes: 0 ok; 1 a bug; 2 bad input (one line on stderr); 3 the job does not fit.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from . import api, catalog
+from .errors import BadInput, DoesNotFit
+from .report import compare_table, print_table, to_json, train_table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Plan training of large models on mixed accelerator fleets.")
+
+
+class Recompute(str, Enum):
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class Precision(str, Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+
+
+class Kind(str, Enum):
+    chips = "chips"
+    systems = "systems"
+    models = "models"
+    frameworks = "frameworks"
+
+
+def _job_options(tp_overlap: float, no_dp_overlap: bool, ep_overlap: float) -> dict:
+    return {"tp_overlap": tp_overlap, "dp_overlap": not no_dp_overlap, "ep_overlap": ep_overlap}
+
+
+# Shared flag definitions (train and compare take the same job and plan flags).
+MODEL = typer.Option(..., "--model", help="catalog model id or a model YAML file")
+DEVICES = typer.Option(..., "--devices", help="number of devices")
+SEQ_LEN = typer.Option(4096, "--seq-len", help="tokens per sequence")
+GLOBAL_BATCH = typer.Option(None, "--global-batch", help="sequences per optimizer step")
+GLOBAL_BATCH_TOKENS = typer.Option(None, "--global-batch-tokens", help="tokens per optimizer step, e.g. 16M")
+TOKENS = typer.Option(None, "--tokens", help="token budget of the run, e.g. 15T")
+MICRO_BATCH = typer.Option(None, "--micro-batch", help="sequences per micro-batch (default 1)")
+FRAMEWORK = typer.Option("megatron", "--framework",
+                         help="training framework profile: megatron, torch, torch-compile, deepspeed, xla (see `xpuplan catalog frameworks`)")
+
+
+@app.command()
+def train(
+    model: str = MODEL,
+    chip: str = typer.Option(..., "--chip", help="catalog chip id or a chip YAML file (e.g. from `xpuplan probe`)"),
+    devices: int = DEVICES,
+    seq_len: int = SEQ_LEN,
+    global_batch: Optional[int] = GLOBAL_BATCH,
+    global_batch_tokens: Optional[str] = GLOBAL_BATCH_TOKENS,
+    tokens: Optional[str] = TOKENS,
+    micro_batch: Optional[int] = MICRO_BATCH,
+    tp: Optional[int] = typer.Option(None, "--tp", help="tensor parallel (with sequence parallel)"),
+    pp: Optional[int] = typer.Option(None, "--pp", help="pipeline stages"),
+    dp: Optional[int] = typer.Option(None, "--dp", help="data parallel (default: devices / (tp*pp*cp))"),
+    cp: Optional[int] = typer.Option(None, "--cp", help="context parallel"),
+    ep: Optional[int] = typer.Option(None, "--ep", help="expert parallel (carved from dp*cp)"),
+    vpp: Optional[int] = typer.Option(None, "--vpp", help="virtual pipeline stages per device"),
+    zero: Optional[int] = typer.Option(None, "--zero", help="0, 1 (distributed optimizer, default), 2, 3 (FSDP)"),
+    recompute: Optional[Recompute] = typer.Option(None, "--recompute", help="activation recompute (default selective)"),
+    precision: Optional[Precision] = typer.Option(None, "--precision", help="GEMM precision (default bf16)"),
+    tp_overlap: float = typer.Option(0.0, "--tp-overlap", help="fraction of TP communication hidden (0..1)"),
+    no_dp_overlap: bool = typer.Option(False, "--no-dp-overlap", help="do not overlap DP communication with compute"),
+    ep_overlap: float = typer.Option(0.0, "--ep-overlap", help="fraction of EP all-to-all hidden (0..1)"),
+    memory_margin: float = typer.Option(0.0, "--memory-margin", help="fraction of device memory kept free"),
+    framework: str = FRAMEWORK,
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Estimate step time, MFU, memory and total time of one training job under one plan."""
+    result = api.train(
+        model=model, chip=chip, devices=devices, seq_len=seq_len, global_batch=global_batch,
+        global_batch_tokens=global_batch_tokens, tokens=tokens, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp,
+        micro_batch=micro_batch, zero=zero, recompute=recompute.value if recompute else None,
+        precision=precision.value if precision else None, memory_margin=memory_margin, framework=framework,
+        **_job_options(tp_overlap, no_dp_overlap, ep_overlap),
+    )
+    if as_json:
+        typer.echo(to_json(result.to_dict()))
+    else:
+        print_table(train_table(result))
+    if not result.fits:
+        raise DoesNotFit(result.not_fit_reason())
+
+
+@app.command()
+def compare(
+    model: str = MODEL,
+    chips: list[str] = typer.Option(..., "--chip", help="chip id or file; repeat to compare"),
+    devices: int = DEVICES,
+    seq_len: int = SEQ_LEN,
+    global_batch: Optional[int] = GLOBAL_BATCH,
+    global_batch_tokens: Optional[str] = GLOBAL_BATCH_TOKENS,
+    tokens: Optional[str] = TOKENS,
+    micro_batch: Optional[int] = MICRO_BATCH,
+    tp: Optional[int] = typer.Option(None, "--tp"),
+    pp: Optional[int] = typer.Option(None, "--pp"),
+    cp: Optional[int] = typer.Option(None, "--cp"),
+    ep: Optional[int] = typer.Option(None, "--ep"),
+    vpp: Optional[int] = typer.Option(None, "--vpp"),
+    zero: Optional[int] = typer.Option(None, "--zero"),
+    recompute: Optional[Recompute] = typer.Option(None, "--recompute"),
+    precision: Optional[Precision] = typer.Option(None, "--precision"),
+    framework: str = FRAMEWORK,
+    as_json: bool = typer.Option(False, "--json", help="print a list of train --json objects"),
+) -> None:
+    """The same job and plan on several chips, side by side."""
+    results = [
+        api.train(model=model, chip=c, devices=devices, seq_len=seq_len, global_batch=global_batch,
+                  global_batch_tokens=global_batch_tokens, tokens=tokens, tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp,
+                  micro_batch=micro_batch, zero=zero, recompute=recompute.value if recompute else None,
+                  precision=precision.value if precision else None, framework=framework)
+        for c in chips
+    ]
+    if as_json:
+        typer.echo(to_json([r.to_dict() for r in results]))
+    else:
+        print_table(compare_table(results))
+
+
+@app.command("catalog")
+def catalog_cmd(kind: Kind = typer.Argument(..., help="chips, systems or models"),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the bundled catalog with its figures, sources and confidence."""
+    from .catalog_view import catalog_rows, catalog_table
+    rows = catalog_rows(kind.value)
+    if as_json:
+        typer.echo(to_json(rows))
+    else:
+        print_table(catalog_table(kind.value, rows))
+
+
+@app.command()
+def validate(data: Optional[str] = typer.Option(None, "--data", help="a validation YAML file or folder"),
+             as_json: bool = typer.Option(False, "--json"),
+             role: Optional[str] = typer.Option(None, "--role", help="only runs of this role: main or holdout")) -> None:
+    """Predict every published run in data/validation and report the error."""
+    from .validate import run_validation, validation_table
+    report = run_validation(data, role=role)
+    if as_json:
+        typer.echo(to_json(report.to_dict()))
+    else:
+        print_table(validation_table(report))
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """The CLI parser's own errors (click's UsageError family, vendored or not) carry these two attributes."""
+    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns expected errors into one line and an exit code."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="xpuplan", standalone_mode=False)
+    except BadInput as exc:
+        typer.echo(f"xpuplan: error: {exc}", err=True)
+        sys.exit(2)
+    except DoesNotFit as exc:
+        typer.echo(f"xpuplan: {exc}", err=True)
+        sys.exit(3)
+    except (typer.Exit, typer.Abort) as exc:
+        sys.exit(getattr(exc, "exit_code", 1))
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            typer.echo(exc.format_message())
+            sys.exit(0)
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"xpuplan: error: {message} (see `xpuplan {' '.join((argv or sys.argv[1:])[:1])} --help`)", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
