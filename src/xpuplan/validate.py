@@ -1,0 +1,182 @@
+"""Validation: predict published training runs and report the error.
+
+Each run in ``data/validation/*.yaml`` (schema in ``data/validation/README.md``)
+gives a model, a chip, a plan and one reported figure. The reported figure is
+converted to tokens/s with the source's own FLOP count (never ours), the run
+is predicted with the chip's default efficiency profile (nothing fitted per
+run), and the error is ``predicted / reported - 1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from .api import estimate, make_job
+from .catalog import load_chip, load_framework, load_model, model_from_dict, read_yaml
+from .errors import BadInput
+from .plan import resolve_plan
+from .units import HOUR, parse_quantity
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "validation"
+TARGET_MEDIAN, TARGET_P90 = 0.10, 0.20
+METRICS = ("flops_per_s_per_device", "mfu", "tokens_per_s", "tokens_per_s_per_device", "step_time_s", "device_hours")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunCheck:
+    """One published run against its prediction."""
+
+    id: str
+    source: str
+    role: str
+    model: str
+    chip: str
+    framework: str
+    devices: int
+    plan: str
+    metric: str
+    reported_tokens_per_s: float
+    predicted_tokens_per_s: float
+    predicted_mfu: float
+    fits: bool
+    plan_complete: bool
+
+    @property
+    def error(self) -> float:
+        return self.predicted_tokens_per_s / self.reported_tokens_per_s - 1.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ValidationReport:
+    runs: list[RunCheck]
+
+    def errors(self, role: str | None = None) -> np.ndarray:
+        return np.array([abs(r.error) for r in self.runs if role is None or r.role == role])
+
+    def summary(self, role: str | None = None) -> dict:
+        e = self.errors(role)
+        if e.size == 0:
+            return {"runs": 0, "median_abs_error": None, "p90_abs_error": None}
+        return {"runs": int(e.size), "median_abs_error": float(np.median(e)), "p90_abs_error": float(np.percentile(e, 90))}
+
+    def to_dict(self) -> dict:
+        return {
+            "summary": {"all": self.summary(), "main": self.summary("main"), "holdout": self.summary("holdout"),
+                        "target": {"median_abs_error": TARGET_MEDIAN, "p90_abs_error": TARGET_P90}},
+            "runs": [dataclasses.asdict(r) | {"error": r.error} for r in self.runs],
+        }
+
+
+def reported_tokens_per_s(run: dict, where: str) -> float:
+    """The run's reported figure as tokens/s, using the source's own FLOPs per token."""
+    rep = run["reported"]
+    metric, value = rep.get("metric"), rep.get("value")
+    devices, tokens_per_step = run["devices"], run["seq_len"] * run["global_batch"]
+    if metric not in METRICS:
+        raise BadInput(f"{where}: reported.metric must be one of {', '.join(METRICS)}, got {metric!r}", "metric")
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise BadInput(f"{where}: reported.value must be a positive number", "value")
+    if metric == "flops_per_s_per_device":
+        return value * devices / float(rep["flops_per_token"])
+    if metric == "mfu":
+        return value * float(rep["peak_flops_per_s"]) * devices / float(rep["flops_per_token"])
+    if metric == "tokens_per_s":
+        return float(value)
+    if metric == "tokens_per_s_per_device":
+        return value * devices
+    if metric == "step_time_s":
+        return tokens_per_step / value
+    return float(rep["tokens"]) / (value * HOUR) * devices  # device_hours
+
+
+def check_run(run: dict, where: str) -> RunCheck:
+    """Predict one published run."""
+    model_spec = run["model"]
+    model = model_from_dict(model_spec, f"{where}: model") if isinstance(model_spec, dict) else load_model(model_spec)
+    chip = load_chip(run["chip"])
+    if run.get("scale_out"):
+        chip = dataclasses.replace(chip, scale_out_bytes_per_s=parse_quantity(run["scale_out"], "bytes_per_s"))
+    plan_in = dict(run.get("plan") or {})
+    plan_in.pop("sequence_parallel", None)
+    precision = "fp8" if run.get("precision") == "fp8" else "bf16"
+    job = make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]),
+                   framework=load_framework(run.get("framework") or "megatron"))
+    plan = resolve_plan(model, job, int(run["devices"]), micro_batch=run.get("micro_batch") or 1,
+                        precision=precision, **plan_in)
+    result = estimate(model, chip, job, int(run["devices"]), plan)
+    p = plan
+    plan_text = f"tp{p.tp} pp{p.pp} dp{p.dp}" + (f" cp{p.cp}" if p.cp > 1 else "") + (f" ep{p.ep}" if p.ep > 1 else "") \
+        + (f" v{p.vpp}" if p.vpp > 1 else "") + f" mb{p.micro_batch} z{p.zero} {p.recompute[:3]}"
+    return RunCheck(
+        id=run["id"], source=where, role=run.get("role", "main"), model=model.name, chip=chip.name,
+        framework=job.framework.name,
+        devices=int(run["devices"]), plan=plan_text, metric=run["reported"]["metric"],
+        reported_tokens_per_s=reported_tokens_per_s(run, where), predicted_tokens_per_s=result.tokens_per_s,
+        predicted_mfu=result.mfu, fits=result.fits, plan_complete=bool(run.get("plan_complete", False)),
+    )
+
+
+def load_runs(data: str | Path | None = None) -> list[tuple[dict, str]]:
+    """(run, file name) pairs from a validation file or folder."""
+    path = Path(data) if data else DATA_DIR
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if not files or not files[0].exists():
+        raise BadInput(f"--data {path}: no validation YAML files found", "data")
+    out = []
+    for f in files:
+        doc = read_yaml(f)
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+            raise BadInput(f"{f}: expected a mapping with a 'runs' list", "runs")
+        default_framework = (doc.get("source") or {}).get("framework")
+        out += [({"framework": default_framework} | run, f.name) for run in doc["runs"]]
+    return out
+
+
+def run_validation(data: str | Path | None = None, role: str | None = None) -> ValidationReport:
+    """Predict every run (optionally only one role) and collect the errors."""
+    if role not in (None, "main", "holdout"):
+        raise BadInput(f"--role must be main or holdout, got {role!r}", "role")
+    checks = [check_run(run, where) for run, where in load_runs(data) if role is None or run.get("role", "main") == role]
+    return ValidationReport(runs=checks)
+
+
+def validation_table(report: ValidationReport) -> Table:
+    table = Table(title="Published training runs: predicted vs reported throughput", header_style="bold")
+    for col in ("run", "role", "chip", "devices", "plan", "reported tokens/s", "predicted tokens/s", "error", "pred. MFU"):
+        table.add_column(col, justify="right" if col not in ("run", "role", "chip", "plan") else "left")
+    for r in report.runs:
+        flag = "" if r.fits else " (OOM)"
+        table.add_row(r.id, r.role, r.chip, str(r.devices), r.plan, f"{r.reported_tokens_per_s:,.0f}",
+                      f"{r.predicted_tokens_per_s:,.0f}", f"{r.error:+.1%}{flag}", f"{r.predicted_mfu:.1%}")
+    parts = []
+    for role in ("main", "holdout", None):
+        s = report.summary(role)
+        if s["runs"]:
+            parts.append(f"{role or 'all'}: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}, "
+                         f"p90 {s['p90_abs_error']:.1%}")
+    parts.append(f"target (main): median <= {TARGET_MEDIAN:.0%}, p90 <= {TARGET_P90:.0%}")
+    table.caption = " | ".join(parts)
+    return table
+
+
+def validation_markdown(report: ValidationReport) -> str:
+    """The report as a Markdown table, for benchmarks/results/validation.md."""
+    lines = ["| run | role | framework | chip | devices | plan | reported tokens/s | predicted tokens/s | error |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report.runs:
+        lines.append(f"| {r.id} | {r.role} | {r.framework} | {r.chip} | {r.devices} | {r.plan} | "
+                     f"{r.reported_tokens_per_s:,.0f} | {r.predicted_tokens_per_s:,.0f} | {r.error:+.1%}"
+                     f"{'' if r.fits else ' (OOM)'} |")
+    lines.append("")
+    for role in ("main", "holdout", None):
+        s = report.summary(role)
+        if s["runs"]:
+            lines.append(f"- **{role or 'all'}**: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}, "
+                         f"p90 |error| {s['p90_abs_error']:.1%}")
+    lines.append(f"- target (main runs): median <= {TARGET_MEDIAN:.0%}, p90 <= {TARGET_P90:.0%}")
+    return "\n".join(lines) + "\n"
