@@ -1,0 +1,88 @@
+import pytest
+import yaml
+
+from xpuplan import catalog
+from xpuplan.catalog import chip_from_dict, load_chip, load_model, load_system, model_from_dict
+from xpuplan.cost.flops import active_params, total_params
+from xpuplan.errors import BadInput, UnknownName
+
+REQUIRED_CHIPS = ["a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm", "h100-pcie", "h800", "h20", "h200", "b200", "gb200",
+                  "gb300", "mi300x", "mi325x", "gaudi3", "tpu-v5p", "ascend-910b", "ascend-910c", "mlu590",
+                  "mtt-s4000", "mtt-s5000", "k100", "c500", "br100", "p800"]
+REQUIRED_MODELS = ["llama2-7b", "llama2-13b", "llama2-70b", "llama3-8b", "llama3-70b", "llama3-405b", "gpt3-175b",
+                   "mixtral-8x7b", "deepseek-v3", "qwen3-30b-a3b", "qwen3-235b-a22b", "telechat3-36b",
+                   "telechat3-105b-a4.7b"]
+REQUIRED_SYSTEMS = ["dgx-h100", "hgx-h800", "gb200-nvl72", "gb300-nvl72", "atlas-800t-a2", "cloudmatrix-384", "tpu-v5p-pod"]
+
+
+@pytest.mark.parametrize("name", REQUIRED_CHIPS)
+def test_required_chips_have_sources_and_confidence(name):
+    chip = load_chip(name)
+    assert chip.sources, f"{name} has no sources"
+    assert chip.confidence in ("high", "medium", "low")
+    assert chip.hbm_bytes is None or chip.hbm_bytes > 8e9
+
+
+@pytest.mark.parametrize("name", REQUIRED_MODELS)
+def test_required_models_match_their_published_size(name):
+    model = load_model(name)
+    assert model.sources
+    if model.params_total:
+        # TeleChat3-105B's published total counts its MTP layer, which training FLOPs exclude
+        assert total_params(model) == pytest.approx(model.params_total, rel=0.03)
+    if model.params_active:
+        assert active_params(model) == pytest.approx(model.params_active, rel=0.03)
+
+
+@pytest.mark.parametrize("name", REQUIRED_SYSTEMS)
+def test_required_systems_point_at_catalog_chips(name):
+    system = load_system(name)
+    assert system.chip in catalog.names("chips")
+
+
+def test_every_catalog_file_loads():
+    for kind, loader in (("chips", load_chip), ("models", load_model), ("systems", load_system),
+                         ("frameworks", catalog.load_framework)):
+        for name in catalog.names(kind):
+            assert loader(name).name == name
+
+
+def test_unknown_name_suggests_close_ones():
+    with pytest.raises(UnknownName) as err:
+        load_chip("h100-sxn")
+    assert "h100-sxm" in str(err.value)
+    assert "did you mean" in str(err.value)
+
+
+def test_unknown_field_is_named():
+    with pytest.raises(BadInput, match=r"unknown field 'hbm_size'"):
+        chip_from_dict({"name": "x", "peak_flops": {"bf16": "100TFLOPS"}, "hbm": {"capacity": "80GB"}, "hbm_size": 3})
+
+
+def test_missing_and_absurd_fields_are_named():
+    with pytest.raises(BadInput, match="missing field 'hbm'"):
+        chip_from_dict({"name": "x", "peak_flops": {"bf16": "100TFLOPS"}})
+    with pytest.raises(BadInput, match="absurd"):
+        chip_from_dict({"name": "x", "peak_flops": {"bf16": "1e30"}, "hbm": {"capacity": "80GB"}})
+    with pytest.raises(BadInput, match="must be > 0"):
+        chip_from_dict({"name": "x", "peak_flops": {"bf16": "100TFLOPS"}, "hbm": {"capacity": "-80GB"}})
+    with pytest.raises(BadInput, match="kv_heads"):
+        model_from_dict({"name": "m", "layers": 2, "hidden": 64, "heads": 8, "kv_heads": 3, "ffn_hidden": 128, "vocab": 100})
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    bad = tmp_path / "chip.yaml"
+    bad.write_text("name: x\npeak_flops: {bf16: 1TFLOPS\nhbm: [\n")
+    with pytest.raises(BadInput, match=r"chip.yaml: malformed YAML at line \d+"):
+        load_chip(str(bad))
+
+
+def test_chip_file_round_trips(tmp_path):
+    data = {"name": "my-chip", "vendor": "acme", "peak_flops": {"bf16": "500TFLOPS"},
+            "hbm": {"capacity": "96GB", "bandwidth": "2TB/s"}, "scale_up": {"bandwidth": "200GB/s", "domain": 8},
+            "scale_out": {"bandwidth": "200Gbps"}, "sources": ["test"]}
+    path = tmp_path / "my-chip.yaml"
+    path.write_text(yaml.safe_dump(data))
+    chip = load_chip(str(path))
+    assert chip.peak("bf16") == 500e12 and chip.peak("fp8") == 500e12  # no fp8: falls back to bf16
+    assert chip.scale_out_bytes_per_s == 25e9

@@ -1,0 +1,88 @@
+"""The command line: tables, JSON contract, and one-line errors with the right exit codes."""
+
+import json
+
+import pytest
+
+TRAIN = ["train", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "256", "--tp", "8", "--pp", "4",
+         "--seq-len", "8192", "--global-batch", "256", "--tokens", "15T"]
+JSON_KEYS = {"step_time_s", "tokens_per_s", "tokens_per_s_per_device", "mfu", "hfu", "memory_per_device_bytes", "fits",
+             "total_time_s", "device_hours", "breakdown", "plan"}
+BREAKDOWN_KEYS = {"compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s"}
+
+
+def test_train_table_shows_units(run_cli):
+    code, out, err = run_cli(*TRAIN)
+    assert code == 0, err
+    for text in ("step time", " s ", "tokens/s", "MFU", "GiB", "days", "device-h"):
+        assert text in out
+
+
+def test_train_json_contract(run_cli):
+    code, out, _ = run_cli(*TRAIN, "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert JSON_KEYS <= set(data)
+    assert BREAKDOWN_KEYS == set(data["breakdown"])
+    assert data["plan"] == {"tp": 8, "pp": 4, "dp": 8, "cp": 1, "ep": 1, "vpp": 1, "micro_batch": 1, "zero": 1,
+                            "recompute": "selective", "precision": "bf16"}
+    assert data["total_time_s"] == pytest.approx(15e12 / data["tokens_per_s"])
+
+
+def test_compare_puts_chips_side_by_side(run_cli):
+    code, out, err = run_cli("compare", "--model", "telechat3-36b", "--chip", "h800", "--chip", "ascend-910b",
+                             "--devices", "64", "--tp", "4", "--pp", "2", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["chip"] for r in rows] == ["h800", "ascend-910b"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--chip", "h100-sxn"], "did you mean h100-sxm"),
+    (["--model", "llama-70b"], "did you mean"),
+    (["--tp", "3"], "not divisible by tp*pp*cp = 12"),
+    (["--devices", "-256"], "--devices must be a positive whole number"),
+    (["--devices", "100000000"], "absurd"),
+    (["--tokens", "-5T"], "--tokens must be > 0"),
+    (["--tokens", "lots"], "cannot read 'lots'"),
+    (["--seq-len", "99999999"], "seq_len=99999999 is absurd"),
+    (["--global-batch", "255"], "global batch 255 is not divisible by dp*micro_batch"),
+    (["--recompute", "most"], "Invalid value for '--recompute'"),
+    (["--devices", "many"], "Invalid value for '--devices'"),
+])
+def test_bad_input_is_one_line_exit_2(run_cli, argv, message):
+    args = list(TRAIN)
+    flag = argv[0]
+    if flag in args:
+        i = args.index(flag)
+        args[i:i + 2] = argv
+    else:
+        args += argv
+    code, out, err = run_cli(*args)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_malformed_chip_file_is_one_line(run_cli, tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: broken\npeak_flops: [1, 2\n")
+    code, _, err = run_cli(*TRAIN[:3], "--chip", str(bad), *TRAIN[5:])
+    assert code == 2
+    assert "broken.yaml: malformed YAML at line" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_does_not_fit_is_exit_3_with_reason(run_cli):
+    code, _, err = run_cli("train", "--model", "llama3-405b", "--chip", "h100-sxm", "--devices", "64", "--tp", "8")
+    assert code == 3
+    assert "does not fit: needs" in err and "GiB per device" in err
+
+
+def test_catalog_lists_every_chip_with_confidence(run_cli):
+    code, out, _ = run_cli("catalog", "chips", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert {"h100-sxm", "ascend-910b", "p800", "mtt-s5000"} <= {r["name"] for r in rows}
+    assert all(r["confidence"] in ("high", "medium", "low") and r["sources"] for r in rows)

@@ -1,0 +1,23 @@
+import pytest
+
+from xpuplan.catalog import load_model
+from xpuplan.cost.flops import active_params, attention_core_flops_per_token, matmul_flops_per_token, model_flops_per_token, total_params
+
+
+def test_dense_flops_are_six_n_plus_causal_attention():
+    m = load_model("llama3-8b")
+    n_matmul = total_params(m) - m.vocab * m.hidden - (2 * m.layers + 1) * m.hidden  # no embedding lookup, no norms
+    attention = 6 * m.layers * m.hidden * 8192 / 2 * 2  # 12 L h s for full attention, halved by the causal mask
+    assert model_flops_per_token(m, 8192) == pytest.approx(6 * n_matmul + attention, rel=1e-3)
+
+
+def test_attention_term_grows_linearly_with_sequence():
+    m = load_model("llama2-7b")
+    assert attention_core_flops_per_token(m, 8192) == pytest.approx(2 * attention_core_flops_per_token(m, 4096))
+
+
+def test_moe_counts_only_activated_experts():
+    m = load_model("deepseek-v3")
+    assert active_params(m) < 0.07 * total_params(m)
+    dense_equivalent = 2 * (active_params(m) - m.vocab * m.hidden)
+    assert sum(matmul_flops_per_token(m).values()) == pytest.approx(dense_equivalent, rel=0.02)

@@ -1,0 +1,112 @@
+"""The step-time and memory model: breakdowns, invariants (hypothesis) and bounds."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xpuplan import api
+from xpuplan.catalog import load_chip, load_model
+from xpuplan.cost.flops import model_flops_per_token
+from xpuplan.cost.step import BREAKDOWN_KEYS
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MODELS = ["llama3-8b", "llama3-70b", "gpt3-175b", "mixtral-8x7b", "deepseek-v3", "qwen3-30b-a3b", "telechat3-36b"]
+CHIPS = ["a100-sxm-80gb", "h100-sxm", "h800", "ascend-910b", "mi300x", "tpu-v5p", "gb200"]
+
+
+def _train(**kw):
+    kw.setdefault("seq_len", 4096)
+    kw.setdefault("global_batch", 512)
+    return api.train(**kw)
+
+
+def test_breakdown_sums_to_step_time():
+    r = _train(model="llama3-70b", chip="h100-sxm", devices=512, tp=8, pp=4, vpp=5, tokens="1T")
+    assert set(r.breakdown) == set(BREAKDOWN_KEYS)
+    assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s)
+    assert r.tokens_per_s == pytest.approx(512 * 4096 / r.step_time_s)
+    assert r.total_time_s == pytest.approx(1e12 / r.tokens_per_s)
+    assert r.device_hours == pytest.approx(r.total_time_s * 512 / 3600)
+    assert sum(r.memory.values()) == pytest.approx(r.memory_per_device_bytes)
+
+
+def test_full_recompute_costs_time_and_saves_memory():
+    kw = dict(model="llama3-70b", chip="h100-sxm", devices=256, tp=8, pp=4)
+    none, full = _train(recompute="none", **kw), _train(recompute="full", **kw)
+    assert full.step_time_s > none.step_time_s
+    assert full.memory["activations_bytes"] < none.memory["activations_bytes"] / 5
+    assert full.hfu > full.mfu and none.hfu == pytest.approx(none.mfu)
+
+
+def test_fp8_is_faster_where_the_chip_has_it_and_neutral_where_not():
+    kw = dict(model="llama3-70b", devices=256, tp=8, pp=4)
+    assert _train(chip="h100-sxm", precision="fp8", **kw).step_time_s < _train(chip="h100-sxm", **kw).step_time_s
+    a100 = _train(chip="a100-sxm-80gb", **kw)
+    assert _train(chip="a100-sxm-80gb", precision="fp8", **kw).step_time_s == pytest.approx(a100.step_time_s)
+
+
+def test_zero_stages_shard_more_state():
+    kw = dict(model="llama3-8b", chip="h100-sxm", devices=64)
+    mem = [_train(zero=z, **kw).memory for z in (0, 1, 2, 3)]
+    assert mem[0]["optimizer_bytes"] > mem[1]["optimizer_bytes"] == pytest.approx(mem[0]["optimizer_bytes"] / 64)
+    assert mem[2]["gradients_bytes"] < mem[1]["gradients_bytes"]
+    assert mem[3]["weights_bytes"] < mem[2]["weights_bytes"]
+
+
+def test_llama3_405b_weights_per_device_match_arithmetic():
+    r = _train(model="llama3-405b", chip="h100-sxm", devices=16384, tp=8, pp=16, seq_len=8192, global_batch=2048)
+    # 126 layers on 16 stages: 8 layers on the fullest stage, each ~3.2e9/8 parameters, 2 bytes each, plus embedding
+    layer_params = 405.85e9 * 0.985 / 126
+    assert r.memory["weights_bytes"] == pytest.approx(2 * (8 * layer_params + 128256 * 16384) / 8, rel=0.05)
+
+
+@SETTINGS
+@given(model=st.sampled_from(MODELS), chip=st.sampled_from(CHIPS), tp=st.sampled_from([1, 2, 4, 8]),
+       pp=st.sampled_from([1, 2, 4]), zero=st.integers(0, 3), recompute=st.sampled_from(["none", "selective", "full"]),
+       mb=st.sampled_from([1, 2]), precision=st.sampled_from(["bf16", "fp8"]))
+def test_mfu_bounded_and_step_above_roofline(model, chip, tp, pp, zero, recompute, mb, precision):
+    m = load_model(model)
+    if m.heads % tp or (m.kv_heads % tp and tp % m.kv_heads):
+        return
+    devices = tp * pp * 8
+    r = _train(model=model, chip=chip, devices=devices, tp=tp, pp=pp, zero=zero, recompute=recompute,
+               micro_batch=mb, precision=precision)
+    c = load_chip(chip)
+    assert 0 < r.mfu <= 1
+    fastest_peak = max(v for v in c.peak_flops_per_s.values() if v)
+    roofline_s = model_flops_per_token(m, 4096) * 512 * 4096 / (devices * fastest_peak)
+    assert r.step_time_s >= roofline_s
+
+
+@SETTINGS
+@given(model=st.sampled_from(MODELS), chip=st.sampled_from(CHIPS), base=st.sampled_from([(1, 1), (2, 1), (1, 2), (2, 2), (4, 2)]),
+       axis=st.sampled_from(["tp", "pp"]), zero=st.integers(0, 3), recompute=st.sampled_from(["none", "selective", "full"]),
+       vpp=st.sampled_from([1, 2]))
+def test_memory_never_grows_with_tp_or_pp(model, chip, base, axis, zero, recompute, vpp):
+    """Rest fixed (dp, batch, micro-batch, zero, recompute): a larger tp or pp never needs more memory per device."""
+    m = load_model(model)
+    tp, pp = base
+    bigger = (tp * 2, pp) if axis == "tp" else (tp, pp * 2)
+    for t, p in ((tp, pp), bigger):
+        if m.heads % t or (m.kv_heads % t and t % m.kv_heads) or m.layers % (p * vpp):
+            return
+    memory = [_train(model=model, chip=chip, devices=t * p * 4, tp=t, pp=p, dp=4, vpp=vpp if p > 1 else 1,
+                     zero=zero, recompute=recompute, global_batch=4 * 16).memory_per_device_bytes
+              for t, p in ((tp, pp), bigger)]
+    assert memory[1] <= memory[0] * (1 + 1e-9)
+
+
+@SETTINGS
+@given(model=st.sampled_from(MODELS), chip=st.sampled_from(CHIPS), tp=st.sampled_from([1, 4, 8]),
+       pp=st.sampled_from([1, 2, 4]), dp=st.sampled_from([2, 8, 32]), m=st.sampled_from([1, 4, 16]),
+       zero=st.integers(0, 3))
+def test_more_devices_at_fixed_plan_shape_never_lower_throughput(model, chip, tp, pp, dp, m, zero):
+    """Doubling the replicas of a plan that fits (same tp, pp, micro-batch, micro-batches per replica)."""
+    mdl = load_model(model)
+    if mdl.heads % tp or (mdl.kv_heads % tp and tp % mdl.kv_heads):
+        return
+    rates = []
+    for d in (dp, 2 * dp):
+        r = _train(model=model, chip=chip, devices=tp * pp * d, tp=tp, pp=pp, zero=zero, global_batch=d * m)
+        rates.append(r.tokens_per_s)
+    assert rates[1] >= rates[0]
