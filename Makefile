@@ -16,12 +16,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/xpuplan train --model telechat3-36b --chip h800 --devices 1024 --tp 4 --pp 4 \
-		--seq-len 8192 --global-batch 1024 --tokens 15T --recompute selective
-	$(BIN)/xpuplan train --model telechat3-36b --chip ascend-910b --devices 1024 --tp 4 --pp 4 \
-		--seq-len 8192 --global-batch 1024 --tokens 15T --recompute selective
-	$(BIN)/xpuplan compare --model telechat3-36b --chip h800 --chip ascend-910b --devices 1024 --tp 4 --pp 4 \
-		--seq-len 8192 --global-batch 1024 --tokens 15T --recompute selective
+	$(BIN)/xpuplan compare --model telechat3-36b --chip h800 --chip ascend-910b --devices 1024 \
+		--tp 4 --pp 4 --vpp 2 --seq-len 8192 --global-batch 1024 --tokens 15T
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

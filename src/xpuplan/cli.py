@@ -146,14 +146,17 @@ def catalog_cmd(kind: Kind = typer.Argument(..., help="chips, systems or models"
 @app.command()
 def validate(data: Optional[str] = typer.Option(None, "--data", help="a validation YAML file or folder"),
              as_json: bool = typer.Option(False, "--json"),
+             markdown: bool = typer.Option(False, "--markdown", help="print a Markdown table (for reports)"),
              role: Optional[str] = typer.Option(None, "--role", help="only runs of this role: main or holdout")) -> None:
     """Predict every published run in data/validation and report the error."""
-    from .validate import run_validation, validation_table
+    from .validate import run_validation, validation_markdown, validation_table
     report = run_validation(data, role=role)
     if as_json:
         typer.echo(to_json(report.to_dict()))
+    elif markdown:
+        typer.echo(validation_markdown(report))
     else:
-        print_table(validation_table(report))
+        print_table(validation_table(report), min_width=190)
 
 
 def _is_usage_error(exc: Exception) -> bool:

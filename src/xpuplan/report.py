@@ -102,8 +102,8 @@ def compare_table(results: list[TrainResult]) -> Table:
     return table
 
 
-def print_table(table: Table) -> None:
-    Console(width=max(100, Console().width)).print(table)
+def print_table(table: Table, min_width: int = 100) -> None:
+    Console(width=max(min_width, Console().width)).print(table)
 
 
 def gib(value_bytes: float) -> float:

@@ -162,7 +162,9 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
     mfpt = model_flops_per_token(model, seq)
     recompute_fpt = (sum(matmul_flops_per_token(model).values()) - matmul_flops_per_token(model)["logits"]
                      + attention_core_flops_per_token(model, seq))
-    peak = devices * chip.peak("bf16")
+    # MFU is taken against the peak of the GEMM precision in use (fp8 runs against the fp8 peak), so it stays <= 1
+    has_fp8 = chip.peak_flops_per_s.get("fp8") is not None
+    peak = devices * np.where((g.fp8 == 1) & has_fp8, chip.peak("fp8"), chip.peak("bf16"))
     mfu = mfpt * tokens_per_s / peak
     hfu = (mfpt + np.where(g.recompute == 2, recompute_fpt, 0.0)) * tokens_per_s / peak
     mem = memory_use(model, chip, job, g)
