@@ -25,7 +25,7 @@ CHIP_FAMILIES = {  # profile owner -> chips that share it
     "h100-96gb-500w": ("h100-96gb-500w",),  # power-capped: its own sustained efficiency
     "ascend-910b": ("ascend-910b",),
 }
-FRAMEWORKS = ("torch", "torch-compile", "deepspeed")
+FRAMEWORKS = ("torch", "torch-compile", "deepspeed", "megatron-2021")
 GRID_GEMM = np.round(np.arange(0.50, 0.91, 0.01), 2)
 GRID_SCALE = np.round(np.arange(0.50, 1.21, 0.02), 2)
 GRID_PASSES = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0])
@@ -34,6 +34,7 @@ GRID_ATTN = np.round(np.arange(0.15, 0.81, 0.03), 2)
 # within 0.6-1.1x of the kernel's published microbenchmark (MICROBENCH_ATTENTION_FWD)
 GRID_LATENCY = np.array([2e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6])
 MICROBENCH_ATTENTION_FWD = {"a100-sxm-80gb": 0.65, "h100-sxm": 0.35, "h100-96gb-500w": 0.35, "ascend-910b": 0.50}
+GRID_DP_BW = np.array([0.1, 0.125, 0.15, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0])
 GRID_HALF = np.array([1e9, 2e9, 4e9, 7e9, 1e10, 1.5e10, 2e10, 3e10, 5e10, 7e10, 1e11])
 
 
@@ -46,6 +47,7 @@ def main() -> None:
     attn_ratio = {owner: load_chip(owner).efficiency.attention_bwd / attn[owner] for owner in CHIP_FAMILIES}
     scale = {name: load_framework(name).compute_scale for name in FRAMEWORKS}
     passes = {name: load_framework(name).elementwise_passes for name in FRAMEWORKS}
+    dp_bw = {name: load_framework(name).dp_bandwidth_scale for name in FRAMEWORKS}
     real_chip, real_fw = validate.load_chip, validate.load_framework
 
     def patched_chip(name):
@@ -62,7 +64,8 @@ def main() -> None:
         fw = real_fw(name)
         if fw.name not in scale:
             return fw
-        return dataclasses.replace(fw, compute_scale=scale[fw.name], elementwise_passes=passes[fw.name])
+        return dataclasses.replace(fw, compute_scale=scale[fw.name], elementwise_passes=passes[fw.name],
+                                   dp_bandwidth_scale=dp_bw[fw.name])
 
     validate.load_chip, validate.load_framework = patched_chip, patched_fw
 
@@ -86,16 +89,20 @@ def main() -> None:
         for name in FRAMEWORKS:
             best = min(GRID_SCALE, key=lambda v: (scale.__setitem__(name, float(v)), loss()[0])[1])
             scale[name] = float(best)
-            if name != "deepspeed":  # Megatron kernels: fused, like the reference
+            if name == "deepspeed":  # its ZeRO-3 collectives are the one thing not shared with Megatron
+                best = min(GRID_DP_BW, key=lambda v: (dp_bw.__setitem__(name, float(v)), loss()[0])[1])
+                dp_bw[name] = float(best)
+            if name not in ("deepspeed", "megatron-2021"):  # Megatron kernels: fused, like the reference
                 best = min(GRID_PASSES, key=lambda v: (passes.__setitem__(name, float(v)), loss()[0])[1])
                 passes[name] = float(best)
-        print(f"sweep {sweep}: mean|log| %.3f  median %.3f  p90 %.3f" % loss(), gemm, half, attn, latency, scale, passes)
+        print(f"sweep {sweep}: mean|log| %.3f  median %.3f  p90 %.3f" % loss(), gemm, half, attn, latency, scale, passes, dp_bw)
     for owner, value in gemm.items():
         print(f"efficiency/{owner}.yaml: gemm_max: {value}  gemm_half_flops: {half[owner]:.1e}  "
               f"attention_fwd: {attn[owner]}  attention_bwd: {attn[owner] * attn_ratio[owner]:.2f}  "
               f"scale_out_latency_s: {latency[owner]:.1e}")
     for name, value in scale.items():
-        print(f"frameworks/{name}.yaml: compute_scale: {value}  elementwise_passes: {passes[name]}")
+        print(f"frameworks/{name}.yaml: compute_scale: {value}  elementwise_passes: {passes[name]}  "
+              f"dp_bandwidth_scale: {dp_bw[name]}")
 
 
 if __name__ == "__main__":

@@ -98,10 +98,14 @@ def test_memory_never_grows_with_tp_or_pp(model, chip, base, axis, zero, recompu
 
 @SETTINGS
 @given(model=st.sampled_from(MODELS), chip=st.sampled_from(CHIPS), tp=st.sampled_from([1, 4, 8]),
-       pp=st.sampled_from([1, 2, 4]), dp=st.sampled_from([2, 8, 32]), m=st.sampled_from([1, 4, 16]),
+       pp=st.sampled_from([1, 2, 4]), dp=st.sampled_from([16, 32]), m=st.sampled_from([1, 4, 16]),
        zero=st.integers(0, 3))
 def test_more_devices_at_fixed_plan_shape_never_lower_throughput(model, chip, tp, pp, dp, m, zero):
-    """Doubling the replicas of a plan that fits (same tp, pp, micro-batch, micro-batches per replica)."""
+    """Doubling the replicas of a plan that fits (same tp, pp, micro-batch, micro-batches per replica).
+
+    The data-parallel group starts at 16 replicas, so both sizes sit on the same network tier: moving a
+    group from NVLink onto NICs can lower throughput, and should.
+    """
     mdl = load_model(model)
     if mdl.heads % tp or (mdl.kv_heads % tp and tp % mdl.kv_heads):
         return

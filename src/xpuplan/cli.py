@@ -38,10 +38,6 @@ class Kind(str, Enum):
     frameworks = "frameworks"
 
 
-def _job_options(tp_overlap: float, no_dp_overlap: bool, ep_overlap: float) -> dict:
-    return {"tp_overlap": tp_overlap, "dp_overlap": not no_dp_overlap, "ep_overlap": ep_overlap}
-
-
 # Shared flag definitions (train and compare take the same job and plan flags).
 MODEL = typer.Option(..., "--model", help="catalog model id or a model YAML file")
 DEVICES = typer.Option(..., "--devices", help="number of devices")
@@ -50,8 +46,20 @@ GLOBAL_BATCH = typer.Option(None, "--global-batch", help="sequences per optimize
 GLOBAL_BATCH_TOKENS = typer.Option(None, "--global-batch-tokens", help="tokens per optimizer step, e.g. 16M")
 TOKENS = typer.Option(None, "--tokens", help="token budget of the run, e.g. 15T")
 MICRO_BATCH = typer.Option(None, "--micro-batch", help="sequences per micro-batch (default 1)")
+TP = typer.Option(None, "--tp", help="tensor parallel (with sequence parallel)")
+PP = typer.Option(None, "--pp", help="pipeline stages")
+CP = typer.Option(None, "--cp", help="context parallel")
+EP = typer.Option(None, "--ep", help="expert parallel (carved from dp*cp)")
+VPP = typer.Option(None, "--vpp", help="virtual pipeline stages per device")
+ZERO = typer.Option(None, "--zero", help="0, 1 (distributed optimizer, default), 2, 3 (FSDP)")
+RECOMPUTE = typer.Option(None, "--recompute", help="activation recompute (default selective)")
+PRECISION = typer.Option(None, "--precision", help="GEMM precision (default bf16)")
 FRAMEWORK = typer.Option("megatron", "--framework",
                          help="training framework profile: megatron, torch, torch-compile, deepspeed, xla (see `xpuplan catalog frameworks`)")
+
+
+def _enum_values(**values) -> dict:
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
 
 
 @app.command()
@@ -64,15 +72,15 @@ def train(
     global_batch_tokens: Optional[str] = GLOBAL_BATCH_TOKENS,
     tokens: Optional[str] = TOKENS,
     micro_batch: Optional[int] = MICRO_BATCH,
-    tp: Optional[int] = typer.Option(None, "--tp", help="tensor parallel (with sequence parallel)"),
-    pp: Optional[int] = typer.Option(None, "--pp", help="pipeline stages"),
+    tp: Optional[int] = TP,
+    pp: Optional[int] = PP,
     dp: Optional[int] = typer.Option(None, "--dp", help="data parallel (default: devices / (tp*pp*cp))"),
-    cp: Optional[int] = typer.Option(None, "--cp", help="context parallel"),
-    ep: Optional[int] = typer.Option(None, "--ep", help="expert parallel (carved from dp*cp)"),
-    vpp: Optional[int] = typer.Option(None, "--vpp", help="virtual pipeline stages per device"),
-    zero: Optional[int] = typer.Option(None, "--zero", help="0, 1 (distributed optimizer, default), 2, 3 (FSDP)"),
-    recompute: Optional[Recompute] = typer.Option(None, "--recompute", help="activation recompute (default selective)"),
-    precision: Optional[Precision] = typer.Option(None, "--precision", help="GEMM precision (default bf16)"),
+    cp: Optional[int] = CP,
+    ep: Optional[int] = EP,
+    vpp: Optional[int] = VPP,
+    zero: Optional[int] = ZERO,
+    recompute: Optional[Recompute] = RECOMPUTE,
+    precision: Optional[Precision] = PRECISION,
     tp_overlap: float = typer.Option(0.0, "--tp-overlap", help="fraction of TP communication hidden (0..1)"),
     no_dp_overlap: bool = typer.Option(False, "--no-dp-overlap", help="do not overlap DP communication with compute"),
     ep_overlap: float = typer.Option(0.0, "--ep-overlap", help="fraction of EP all-to-all hidden (0..1)"),
@@ -81,13 +89,10 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Estimate step time, MFU, memory and total time of one training job under one plan."""
-    result = api.train(
-        model=model, chip=chip, devices=devices, seq_len=seq_len, global_batch=global_batch,
-        global_batch_tokens=global_batch_tokens, tokens=tokens, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp,
-        micro_batch=micro_batch, zero=zero, recompute=recompute.value if recompute else None,
-        precision=precision.value if precision else None, memory_margin=memory_margin, framework=framework,
-        **_job_options(tp_overlap, no_dp_overlap, ep_overlap),
-    )
+    args = _enum_values(**locals())
+    args.pop("as_json")
+    args["dp_overlap"] = not args.pop("no_dp_overlap")
+    result = api.train(**args)
     if as_json:
         typer.echo(to_json(result.to_dict()))
     else:
@@ -106,25 +111,21 @@ def compare(
     global_batch_tokens: Optional[str] = GLOBAL_BATCH_TOKENS,
     tokens: Optional[str] = TOKENS,
     micro_batch: Optional[int] = MICRO_BATCH,
-    tp: Optional[int] = typer.Option(None, "--tp"),
-    pp: Optional[int] = typer.Option(None, "--pp"),
-    cp: Optional[int] = typer.Option(None, "--cp"),
-    ep: Optional[int] = typer.Option(None, "--ep"),
-    vpp: Optional[int] = typer.Option(None, "--vpp"),
-    zero: Optional[int] = typer.Option(None, "--zero"),
-    recompute: Optional[Recompute] = typer.Option(None, "--recompute"),
-    precision: Optional[Precision] = typer.Option(None, "--precision"),
+    tp: Optional[int] = TP,
+    pp: Optional[int] = PP,
+    cp: Optional[int] = CP,
+    ep: Optional[int] = EP,
+    vpp: Optional[int] = VPP,
+    zero: Optional[int] = ZERO,
+    recompute: Optional[Recompute] = RECOMPUTE,
+    precision: Optional[Precision] = PRECISION,
     framework: str = FRAMEWORK,
     as_json: bool = typer.Option(False, "--json", help="print a list of train --json objects"),
 ) -> None:
     """The same job and plan on several chips, side by side."""
-    results = [
-        api.train(model=model, chip=c, devices=devices, seq_len=seq_len, global_batch=global_batch,
-                  global_batch_tokens=global_batch_tokens, tokens=tokens, tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp,
-                  micro_batch=micro_batch, zero=zero, recompute=recompute.value if recompute else None,
-                  precision=precision.value if precision else None, framework=framework)
-        for c in chips
-    ]
+    args = _enum_values(**locals())
+    args.pop("as_json")
+    results = [api.train(chip=c, **{k: v for k, v in args.items() if k != "chips"}) for c in chips]
     if as_json:
         typer.echo(to_json([r.to_dict() for r in results]))
     else:

@@ -309,8 +309,14 @@ class Framework:
     """HBM traffic of element-wise work relative to fully fused kernels (1.0 = fused)"""
     kernels_per_layer: int = 11
     """kernel launches per layer forward"""
+    flash_attention: bool = True
+    """attention as one fused flash kernel; False: batched GEMMs + softmax over the s x s score matrix"""
     compute_scale: float = 1.0
     """fraction of the chip's calibrated kernel efficiency this framework reaches (Megatron = 1.0)"""
+    attention_scale: float = 1.0
+    """speed of the framework's attention kernel relative to FlashAttention-2 (the chip profile's reference)"""
+    dp_bandwidth_scale: float = 1.0
+    """fraction of the modelled bus bandwidth the framework's data-parallel collectives reach"""
     dp_overlap: bool = True
     """overlaps data-parallel communication with compute"""
     zero3_gathers_per_microbatch: int = 2
@@ -323,8 +329,9 @@ class Framework:
     """where the behaviour is documented"""
 
     def __post_init__(self) -> None:
-        if not 0.1 <= self.compute_scale <= 1.5:
-            raise BadInput(f"framework {self.name}: compute_scale must be in [0.1, 1.5]", "compute_scale")
+        for name in ("compute_scale", "attention_scale", "dp_bandwidth_scale"):
+            if not 0.05 <= getattr(self, name) <= 1.5:
+                raise BadInput(f"framework {self.name}: {name} must be in [0.05, 1.5]", name)
         if not 0.5 <= self.elementwise_passes <= 10:
             raise BadInput(f"framework {self.name}: elementwise_passes must be in [0.5, 10]", "elementwise_passes")
         _positive(f"framework {self.name}", kernels_per_layer=self.kernels_per_layer,

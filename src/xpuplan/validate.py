@@ -153,15 +153,19 @@ def validation_table(report: ValidationReport) -> Table:
         flag = "" if r.fits else " (OOM)"
         table.add_row(r.id, r.role, r.chip, str(r.devices), r.plan, f"{r.reported_tokens_per_s:,.0f}",
                       f"{r.predicted_tokens_per_s:,.0f}", f"{r.error:+.1%}{flag}", f"{r.predicted_mfu:.1%}")
-    parts = []
+    table.caption = " | ".join(summary_lines(report))
+    return table
+
+
+def summary_lines(report: ValidationReport) -> list[str]:
+    """Median and p90 |error| per role, and the target."""
+    lines = []
     for role in ("main", "holdout", None):
         s = report.summary(role)
         if s["runs"]:
-            parts.append(f"{role or 'all'}: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}, "
-                         f"p90 {s['p90_abs_error']:.1%}")
-    parts.append(f"target (main): median <= {TARGET_MEDIAN:.0%}, p90 <= {TARGET_P90:.0%}")
-    table.caption = " | ".join(parts)
-    return table
+            lines.append(f"{role or 'all'}: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}, "
+                         f"p90 |error| {s['p90_abs_error']:.1%}")
+    return lines + [f"target (main): median <= {TARGET_MEDIAN:.0%}, p90 <= {TARGET_P90:.0%}"]
 
 
 def validation_markdown(report: ValidationReport) -> str:
@@ -172,11 +176,5 @@ def validation_markdown(report: ValidationReport) -> str:
         lines.append(f"| {r.id} | {r.role} | {r.framework} | {r.chip} | {r.devices} | {r.plan} | "
                      f"{r.reported_tokens_per_s:,.0f} | {r.predicted_tokens_per_s:,.0f} | {r.error:+.1%}"
                      f"{'' if r.fits else ' (OOM)'} |")
-    lines.append("")
-    for role in ("main", "holdout", None):
-        s = report.summary(role)
-        if s["runs"]:
-            lines.append(f"- **{role or 'all'}**: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}, "
-                         f"p90 |error| {s['p90_abs_error']:.1%}")
-    lines.append(f"- target (main runs): median <= {TARGET_MEDIAN:.0%}, p90 <= {TARGET_P90:.0%}")
+    lines += [""] + [f"- {line}" for line in summary_lines(report)]
     return "\n".join(lines) + "\n"

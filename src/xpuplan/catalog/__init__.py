@@ -211,14 +211,15 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
 
 
 @functools.cache
-def _load_chip_cached(name_or_path: str) -> Chip:
-    path, where = _resolve("chips", name_or_path)
-    return chip_from_dict(read_yaml(path), where)
+def _load(kind: str, name_or_path: str):
+    path, where = _resolve(kind, name_or_path)
+    build = {"chips": chip_from_dict, "models": model_from_dict, "systems": system_from_dict}[kind]
+    return build(read_yaml(path), where)
 
 
 def load_chip(name_or_path: str | Path) -> Chip:
     """A chip by catalog id (``h100-sxm``) or from a YAML file path."""
-    return _load_chip_cached(str(name_or_path))
+    return _load("chips", str(name_or_path))
 
 
 # -------------------------------------------------------------------- models
@@ -256,15 +257,9 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         raise BadInput(f"{where}: {exc}", exc.field) from None
 
 
-@functools.cache
-def _load_model_cached(name_or_path: str) -> Model:
-    path, where = _resolve("models", name_or_path)
-    return model_from_dict(read_yaml(path), where)
-
-
 def load_model(name_or_path: str | Path) -> Model:
     """A model by catalog id (``llama3-70b``) or from a YAML file path."""
-    return _load_model_cached(str(name_or_path))
+    return _load("models", str(name_or_path))
 
 
 # ------------------------------------------------------------------- systems
@@ -297,8 +292,7 @@ def system_from_dict(data: Any, where: str = "system") -> System:
 
 def load_system(name_or_path: str | Path) -> System:
     """A system by catalog id (``dgx-h100``) or from a YAML file path."""
-    path, where = _resolve("systems", name_or_path)
-    return system_from_dict(read_yaml(path), where)
+    return _load("systems", str(name_or_path))
 
 
 def chip_in_system(system: System) -> Chip:

@@ -19,6 +19,9 @@ from ..specs import Chip, Framework, Model
 from .flops import layer_shapes
 
 BF16_BYTES = 2
+# unfused attention, per score element in the forward: bmm writes scores (2), softmax reads/writes (2+2),
+# dropout writes its mask (1) and the probabilities (2), AV reads them (2)
+UNFUSED_SCORE_BYTES_FWD = 11
 # a MoE layer adds router, top-k, permute, unpermute and grouped expert GEMMs
 KERNELS_MOE_EXTRA_FWD = 6
 
@@ -53,14 +56,25 @@ def stream_s(nbytes, chip: Chip) -> np.ndarray:
     return nbytes / (chip.hbm_bytes_per_s * chip.efficiency.hbm)
 
 
-def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int) -> np.ndarray:
-    """Flash attention forward for one micro-batch on one device (causal, cp-balanced)."""
+def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> np.ndarray:
+    """Attention forward for one micro-batch on one device (causal, cp-balanced).
+
+    Flash kernel: causal FLOPs at the chip's attention efficiency. Without one (frameworks before 2022),
+    QK^T and AV run as batched GEMMs over the full s x s scores (the mask does not save work) and the
+    softmax, mask and dropout stream ``UNFUSED_SCORE_BYTES_FWD`` bytes per score through HBM.
+    """
     s = layer_shapes(model)
     tokens = g.micro_batch * seq_len / g.cp
-    flops = tokens * 2.0 * (model.heads / g.tp) * (s.d_qk + s.d_v) * (seq_len / 2)
-    # Short sequences keep the kernel's tiles from filling the device.
-    eff = chip.efficiency.attention_fwd * seq_len / (seq_len + 256.0)
-    return flops / (chip.peak("bf16") * eff)
+    heads = model.heads / g.tp
+    causal_flops = tokens * 2.0 * heads * (s.d_qk + s.d_v) * (seq_len / 2)
+    if framework.flash_attention:
+        # Short sequences keep the kernel's tiles from filling the device.
+        eff = chip.efficiency.attention_fwd * framework.attention_scale * seq_len / (seq_len + 256.0)
+        return causal_flops / (chip.peak("bf16") * eff)
+    batched = g.micro_batch * heads
+    scores = gemm_s(batched * seq_len / g.cp, s.d_qk, seq_len, chip, 0) + gemm_s(batched * seq_len / g.cp, seq_len, s.d_v, chip, 0)
+    softmax = stream_s(batched * seq_len / g.cp * seq_len * UNFUSED_SCORE_BYTES_FWD, chip)
+    return scores + softmax
 
 
 def _elementwise_bytes_fwd(model: Model, moe: bool) -> float:
@@ -99,14 +113,18 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     else:
         f = model.ffn_hidden
         gemm = gemm + gemm_s(tokens, h, (s.ffn_mats - 1) * f / tp, chip, g.fp8) + gemm_s(tokens, f / tp, h, chip, g.fp8)
-    attn = attention_fwd_s(model, chip, g, seq_len)
-    attn_bwd = attn * 2.0 * chip.efficiency.attention_fwd / chip.efficiency.attention_bwd
+    attn = attention_fwd_s(model, chip, g, seq_len, framework)
+    bwd_ratio = chip.efficiency.attention_fwd / chip.efficiency.attention_bwd if framework.flash_attention else 1.0
+    attn_bwd = attn * 2.0 * bwd_ratio
     elementwise = stream_s(tokens * _elementwise_bytes_fwd(model, moe) * framework.elementwise_passes / tp, chip)
     kernels = (framework.kernels_per_layer + (KERNELS_MOE_EXTRA_FWD if moe else 0)) * chip.efficiency.kernel_overhead_s
     scale = framework.compute_scale
     fwd = (gemm + attn + elementwise) / scale + kernels
     bwd = (2.0 * (gemm + elementwise) + attn_bwd) / scale + 2.0 * kernels
-    recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, elementwise / scale, 0.0))
+    # selective recompute re-runs the element-wise work and, without a flash kernel, the attention core
+    # (Korthikanti et al. 2022 §5); a flash kernel already recomputes its scores inside its backward
+    selective = (elementwise + (0.0 if framework.flash_attention else attn)) / scale
+    recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, selective, 0.0))
     return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn)
 
 

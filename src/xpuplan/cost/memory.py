@@ -119,8 +119,12 @@ def memory_use(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> MemoryUs
 
     tokens = g.micro_batch * job.seq_len / g.cp
     m = g.microbatches(job)
-    per_tok_dense = activation_bytes_per_token(model, False)[g.recompute]
-    per_tok_moe = activation_bytes_per_token(model, True)[g.recompute] if e else 0.0
+    # without a flash kernel the s x s softmax output, its dropout mask and probabilities are kept
+    # (Korthikanti et al. 2022: 5 a s / h of the 34 + 5 a s / h bytes per token-hidden), unless recomputed
+    scores = 0.0 if job.framework.flash_attention else 5.0 * model.heads * job.seq_len
+    scores = np.where(g.recompute == 0, scores, 0.0)
+    per_tok_dense = activation_bytes_per_token(model, False)[g.recompute] + scores
+    per_tok_moe = activation_bytes_per_token(model, True)[g.recompute] + scores if e else 0.0
     per_mb_first = tokens / tp * (dense_first * per_tok_dense + moe_first * per_tok_moe)
     in_flight = np.where(g.vpp > 1,
                          np.minimum(m * g.vpp, g.pp * (g.vpp + 1) - 1) / g.vpp,

@@ -116,8 +116,9 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
         expert_local = moe_here * model.moe.experts / g.ep * expert_params(model) / g.tp
 
     def sync(kind, nbytes_per_param):
-        return (collective_s(kind, dense_params * nbytes_per_param, dpcp, g.tp, chip)
-                + collective_s(kind, expert_local * nbytes_per_param, edp, g.tp * g.ep, chip))
+        nbytes = nbytes_per_param / job.framework.dp_bandwidth_scale
+        return (collective_s(kind, dense_params * nbytes, dpcp, g.tp, chip)
+                + collective_s(kind, expert_local * nbytes, edp, g.tp * g.ep, chip))
 
     grad_rs, param_ag, grad_ar = sync("reduce_scatter", 4.0), sync("all_gather", 2.0), sync("all_reduce", 4.0)
     fwd_mb, bwd_mb = fwd_w, bwd_w
