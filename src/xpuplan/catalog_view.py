@@ -73,8 +73,8 @@ def catalog_rows(kind: str) -> list[dict]:
 
 def catalog_table(kind: str, rows: list[dict]) -> Table:
     table = Table(title=f"xpuplan catalog: {kind} ({len(rows)})", header_style="bold")
-    for key, label in HEADERS[kind]:
-        table.add_column(label or key)
+    for i, (key, label) in enumerate(HEADERS[kind]):
+        table.add_column(label or key, no_wrap=i == 0)
     for row in rows:
         table.add_row(*["—" if row[k] is None or row[k] == "" else str(row[k]) for k, _ in HEADERS[kind]])
     table.caption = "— = not published (never estimated); `--json` lists each entry's sources"

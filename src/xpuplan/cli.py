@@ -141,7 +141,7 @@ def catalog_cmd(kind: Kind = typer.Argument(..., help="chips, systems or models"
     if as_json:
         typer.echo(to_json(rows))
     else:
-        print_table(catalog_table(kind.value, rows))
+        print_table(catalog_table(kind.value, rows), min_width=150)
 
 
 @app.command()

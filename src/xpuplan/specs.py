@@ -145,10 +145,12 @@ class Chip:
 
     def require(self, *names: str) -> None:
         """Raise BadInput if a figure the estimate needs is unknown for this chip."""
+        labels = {"hbm_bytes": "HBM capacity (hbm.capacity)", "hbm_bytes_per_s": "HBM bandwidth (hbm.bandwidth)"}
         for name in names:
             if getattr(self, name) is None:
                 raise BadInput(
-                    f"chip {self.name} has no published {name}; give it in a chip file (--chip FILE) or measure it with `xpuplan probe`",
+                    f"chip {self.name} has no published {labels.get(name, name)}; give it in a chip file "
+                    "(--chip FILE) or measure it with `xpuplan probe`",
                     "chip",
                 )
 
