@@ -74,79 +74,84 @@ def activation_bytes_per_token(model: Model, moe: bool) -> np.ndarray:
     return np.array([none, selective, full], dtype=float)
 
 
-def memory_use(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> MemoryUse:
-    """Per-device memory of each plan on its most loaded stage."""
-    s = layer_shapes(model)
-    tp, dpcp = g.tp, g.dp * g.cp
-    edp = np.maximum(dpcp // g.ep, 1)
-    full, last = stage_layers(model, g)
+def stage_params(model: Model, g: PlanGrid, dense_n, moe_n, embed, logits) -> tuple[np.ndarray, np.ndarray]:
+    """Parameters per device of one stage: (replicated over dp*cp, expert weights sharded over ep).
+
+    ``dense_n``/``moe_n`` layers of each kind; ``embed``/``logits`` whether the stage holds the input
+    embedding / the output layer (one shared matrix when tied and on the same stage).
+    """
+    tp = g.tp
+    vocab_params = model.vocab * model.hidden / tp
+    attn = (layer_shapes(model).attn_params + 2 * model.hidden) / tp
+    dense = (dense_n + moe_n) * attn + dense_n * ffn_params_dense(model) / tp
+    dense = dense + np.where(embed, vocab_params, 0.0)
+    dense = dense + np.where(logits & ~(embed & model.tied_embeddings), vocab_params, 0.0)
+    experts = 0.0 * dense
     e = model.moe
-    moe_layers_total = model.moe_layers
-    # first stage: leading dense layers come first
-    dense_first = np.minimum(full, model.layers - moe_layers_total)
-    moe_first = full - dense_first
-    moe_last = np.where(g.pp > 1, np.minimum(last, moe_layers_total), moe_first)
-    dense_last = np.where(g.pp > 1, last - moe_last, dense_first)
+    if e:
+        dense = dense + moe_n * (e.shared_experts * expert_params(model) / tp + e.experts * model.hidden)
+        experts = moe_n * (e.experts / g.ep) * expert_params(model) / tp
+    return dense, experts
 
-    embed = model.vocab * model.hidden / tp
-    has_output = (not model.tied_embeddings) | (g.pp > 1)
-    attn_p = (s.attn_params + 2 * model.hidden) / tp
-    expert_p = expert_params(model) / tp if e else 0.0
 
-    def stage_params(dense_n, moe_n, first: bool):
-        dense = (dense_n + moe_n) * attn_p + dense_n * ffn_params_dense(model) / tp
-        if e:
-            dense = dense + moe_n * (e.shared_experts * expert_p + e.experts * model.hidden)
-        dense = dense + (embed if first else 0.0) + np.where(has_output & (not first or True), 0.0, 0.0)
-        experts = moe_n * (e.experts / g.ep) * expert_p if e else 0.0 * dense
-        return dense, experts
+def in_flight_microbatches(g: PlanGrid, microbatches, stage_index) -> np.ndarray:
+    """Micro-batches whose activations a stage holds at its peak (1F1B: pp - i; interleaved: Megatron's warm-up)."""
+    ahead = g.pp - stage_index
+    return np.where(g.vpp > 1,
+                    np.minimum(microbatches * g.vpp, ahead * (g.vpp + 1) - 1) / g.vpp,
+                    np.minimum(microbatches, ahead))
 
-    d_first, x_first = stage_params(dense_first, moe_first, True)
-    d_first = d_first + np.where(g.pp == 1, np.where(has_output, embed, 0.0), 0.0)
-    d_last, x_last = stage_params(dense_last, moe_last, False)
-    d_last = d_last + np.where(has_output, embed, 0.0)
 
-    def states(dense, experts):
-        w_div_d = np.where(g.zero >= 3, dpcp, 1)
-        w_div_e = np.where(g.zero >= 3, edp, 1)
-        g_div_d = np.where(g.zero >= 2, dpcp, 1)
-        g_div_e = np.where(g.zero >= 2, edp, 1)
-        o_div_d = np.where(g.zero >= 1, dpcp, 1)
-        o_div_e = np.where(g.zero >= 1, edp, 1)
-        return (WEIGHT_BYTES * (dense / w_div_d + experts / w_div_e),
-                GRAD_BYTES * (dense / g_div_d + experts / g_div_e),
-                OPTIMIZER_BYTES * (dense / o_div_d + experts / o_div_e))
+def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, embed, logits,
+                 in_flight) -> MemoryUse:
+    """Bytes per device of one pipeline stage holding ``in_flight`` micro-batches of activations."""
+    dpcp = g.dp * g.cp
+    edp = np.maximum(dpcp // g.ep, 1)
+    dense, experts = stage_params(model, g, dense_n, moe_n, embed, logits)
+
+    def sharded(nbytes, stage):
+        return nbytes * (dense / np.where(g.zero >= stage, dpcp, 1) + experts / np.where(g.zero >= stage, edp, 1))
 
     tokens = g.micro_batch * job.seq_len / g.cp
-    m = g.microbatches(job)
     # without a flash kernel the s x s softmax output, its dropout mask and probabilities are kept
     # (Korthikanti et al. 2022: 5 a s / h of the 34 + 5 a s / h bytes per token-hidden), unless recomputed
     scores = 0.0 if job.framework.flash_attention else 5.0 * model.heads * job.seq_len
     scores = np.where(g.recompute == 0, scores, 0.0)
     per_tok_dense = activation_bytes_per_token(model, False)[g.recompute] + scores
-    per_tok_moe = activation_bytes_per_token(model, True)[g.recompute] + scores if e else 0.0
-    per_mb_first = tokens / tp * (dense_first * per_tok_dense + moe_first * per_tok_moe)
-    in_flight = np.where(g.vpp > 1,
-                         np.minimum(m * g.vpp, g.pp * (g.vpp + 1) - 1) / g.vpp,
-                         np.minimum(m, g.pp))
+    per_tok_moe = activation_bytes_per_token(model, True)[g.recompute] + scores if model.moe else 0.0
+    per_mb = tokens / g.tp * (dense_n * per_tok_dense + moe_n * per_tok_moe)
     # full recompute rebuilds one layer's activations at a time during the backward
-    working = np.where(g.recompute == 2, tokens / tp * activation_bytes_per_token(model, bool(e))[0], 0.0)
-    logits = tokens * model.vocab / tp * 6.0
-    act_first = per_mb_first * in_flight + working + np.where(g.pp == 1, logits, 0.0)
-    act_last = tokens / tp * (dense_last * per_tok_dense + moe_last * per_tok_moe) + working + logits
-
-    prefetch = np.where(g.zero >= 3, 2 * WEIGHT_BYTES * (attn_p + ffn_params_dense(model) / tp), 0.0)
-    buffers = chip.efficiency.reserve_bytes + prefetch + 0 * tokens
-
-    w1, g1, o1 = states(d_first, x_first)
-    w2, g2, o2 = states(d_last, x_last)
-    first_total = w1 + g1 + o1 + act_first
-    last_total = w2 + g2 + o2 + act_last
-    pick_first = first_total >= last_total
+    working = np.where(g.recompute == 2, tokens / g.tp * activation_bytes_per_token(model, bool(model.moe))[0], 0.0)
+    logits_act = np.where(logits, tokens * model.vocab / g.tp * 6.0, 0.0)  # bf16 logits + fp32 softmax
+    attn_p = (layer_shapes(model).attn_params + 2 * model.hidden) / g.tp
+    prefetch = np.where(g.zero >= 3, 2 * WEIGHT_BYTES * (attn_p + ffn_params_dense(model) / g.tp), 0.0)
     return MemoryUse(
-        weights_bytes=np.where(pick_first, w1, w2),
-        gradients_bytes=np.where(pick_first, g1, g2),
-        optimizer_bytes=np.where(pick_first, o1, o2),
-        activations_bytes=np.where(pick_first, act_first, act_last),
-        buffers_bytes=buffers,
+        weights_bytes=sharded(WEIGHT_BYTES, 3),
+        gradients_bytes=sharded(GRAD_BYTES, 2),
+        optimizer_bytes=sharded(OPTIMIZER_BYTES, 1),
+        activations_bytes=per_mb * in_flight + working + logits_act,
+        buffers_bytes=chip.efficiency.reserve_bytes + prefetch + 0.0 * per_mb,
     )
+
+
+def stage_mix(model: Model, g: PlanGrid):
+    """(dense, moe) layer counts on the first (fullest) stage and on the last stage; dense layers lead."""
+    full, last = stage_layers(model, g)
+    dense_total = model.layers - model.moe_layers
+    dense_first = np.minimum(full, dense_total)
+    moe_last = np.where(g.pp > 1, np.minimum(last, model.moe_layers), full - dense_first)
+    dense_last = np.where(g.pp > 1, last - moe_last, dense_first)
+    return (dense_first, full - dense_first), (dense_last, moe_last)
+
+
+def memory_use(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> MemoryUse:
+    """Per-device memory of each plan on its most loaded stage (the first or the last)."""
+    (d_first, x_first), (d_last, x_last) = stage_mix(model, g)
+    single = g.pp == 1
+    m = g.microbatches(job)
+    first = stage_memory(model, chip, job, g, d_first, x_first, True, single, in_flight_microbatches(g, m, 0))
+    last = stage_memory(model, chip, job, g, d_last, x_last, single, True, np.where(single, 1, np.minimum(m, 1)))
+    pick = first.total_bytes >= last.total_bytes
+    return MemoryUse(**{k: np.where(pick, getattr(first, k), getattr(last, k))
+                        for k in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes",
+                                  "buffers_bytes")})

@@ -21,8 +21,8 @@ from ..specs import Chip, Model, TrainJob
 from . import pipeline
 from .comm import collective_s, latency_s, members_per_domain, p2p_s
 from .compute import layer_times, logits_times, stream_s
-from .flops import attention_core_flops_per_token, expert_params, ffn_params_dense, layer_shapes, matmul_flops_per_token, model_flops_per_token
-from .memory import MemoryUse, memory_use, stage_layers
+from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
+from .memory import MemoryUse, memory_use, stage_mix, stage_params
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s")
 # bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
@@ -42,26 +42,30 @@ class StepCosts:
     fits: np.ndarray
 
 
-def _stage_mix(model: Model, g: PlanGrid):
-    """(dense, moe) layer counts on the fullest stage and on the last stage."""
-    full, last = stage_layers(model, g)
-    moe_total = model.moe_layers
-    moe_full = np.minimum(full, moe_total)
-    moe_last = np.where(g.pp > 1, np.minimum(last, moe_total), moe_full)
-    return (full - moe_full, moe_full), (last - moe_last, moe_last)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StageTimes:
+    """Seconds per micro-batch on one pipeline stage (arrays over plans)."""
+
+    compute_s: np.ndarray
+    tp_s: np.ndarray
+    cp_s: np.ndarray
+    ep_s: np.ndarray
+    fwd_s: np.ndarray
+    """forward compute alone: the window that hides a weight all-gather"""
+    bwd_s: np.ndarray
+    """backward (+ recompute) compute alone: the window that hides a gradient reduction"""
+
+    @property
+    def total_s(self) -> np.ndarray:
+        return self.compute_s + self.tp_s + self.cp_s + self.ep_s
 
 
-def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int) -> StepCosts:
-    """Price every plan of ``g`` for ``job`` on ``devices`` chips."""
+def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, logits) -> StageTimes:
+    """One micro-batch through ``dense_n`` dense and ``moe_n`` MoE layers (+ the output layer if ``logits``)."""
     s = layer_shapes(model)
-    h = model.hidden
-    seq = job.seq_len
-    tokens = g.micro_batch * seq / g.cp
-    m = g.microbatches(job)
-    act_bytes = tokens * h * 2.0  # one micro-batch's activation tensor, bf16, gathered over tp
-
-    # --- per-layer compute and exposed per-layer communication
-    passes = np.where(g.recompute == 2, 3.0, 2.0)  # fwd + bwd (+ recompute fwd) for TP collectives
+    tokens = g.micro_batch * job.seq_len / g.cp
+    act_bytes = tokens * model.hidden * 2.0  # one micro-batch's activation tensor, bf16, gathered over tp
+    passes = np.where(g.recompute == 2, 3.0, 2.0)  # fwd + bwd (+ recompute fwd) for TP collectives and all-to-all
     tp_layer = 2.0 * (collective_s("all_gather", act_bytes, g.tp, 1, chip)
                       + collective_s("reduce_scatter", act_bytes, g.tp, 1, chip))
     tp_layer = passes * tp_layer * (1.0 - job.tp_overlap)
@@ -69,105 +73,104 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
     cp_comm = collective_s("all_gather", kv_local * g.cp, g.cp, g.tp, chip)
 
     def per_layer(moe: bool):
-        t = layer_times(model, chip, g, seq, moe, job.framework)
-        compute = t.fwd_s + t.bwd_s + t.recompute_s
+        t = layer_times(model, chip, g, job.seq_len, moe, job.framework)
+        # ring attention hides K/V transfers behind the attention kernel; the backward moves K, V and their grads
         cp_exposed = (np.maximum(0.0, cp_comm - t.attn_core_fwd_s) * np.where(g.recompute == 2, 2, 1)
                       + np.maximum(0.0, 2 * cp_comm - 2 * t.attn_core_fwd_s))
-        ep_exposed = 0.0 * compute
+        ep_exposed = 0.0
         if moe:
-            dispatch = tokens / g.tp * model.moe.top_k * h * 2.0
-            a2a = collective_s("all_to_all", dispatch, g.ep, g.tp, chip)
-            ep_exposed = 2.0 * (passes) * a2a * (1.0 - job.ep_overlap)
-        return t, compute, cp_exposed, ep_exposed
+            dispatch = tokens / g.tp * model.moe.top_k * model.hidden * 2.0
+            ep_exposed = 2.0 * passes * collective_s("all_to_all", dispatch, g.ep, g.tp, chip) * (1.0 - job.ep_overlap)
+        return t, cp_exposed, ep_exposed
 
-    dense_t, dense_c, dense_cp, dense_ep = per_layer(False)
-    if model.moe:
-        moe_t, moe_c, moe_cp, moe_ep = per_layer(True)
-    else:
-        moe_t, moe_c, moe_cp, moe_ep = dense_t, dense_c, dense_cp, dense_ep
-    logit_f, logit_b = logits_times(model, chip, g, seq, job.framework)
+    dense_t, dense_cp, _ = per_layer(False)
+    moe_t, moe_cp, moe_ep = per_layer(True) if model.moe else (dense_t, dense_cp, 0.0)
+    logit_f, logit_b = logits_times(model, chip, g, job.seq_len, job.framework)
+    fwd = dense_n * dense_t.fwd_s + moe_n * moe_t.fwd_s + np.where(logits, logit_f, 0.0)
+    bwd = (dense_n * (dense_t.bwd_s + dense_t.recompute_s) + moe_n * (moe_t.bwd_s + moe_t.recompute_s)
+           + np.where(logits, logit_b, 0.0))
+    return StageTimes(compute_s=fwd + bwd, tp_s=(dense_n + moe_n) * tp_layer, cp_s=dense_n * dense_cp + moe_n * moe_cp,
+                      ep_s=moe_n * moe_ep + 0.0 * fwd, fwd_s=fwd, bwd_s=bwd)
 
-    (d_full, x_full), (d_last, x_last) = _stage_mix(model, g)
-    single = g.pp == 1
 
-    def stage(d, x, with_logits):
-        comp = d * dense_c + x * moe_c + np.where(with_logits, logit_f + logit_b, 0.0)
-        fwd = d * dense_t.fwd_s + x * moe_t.fwd_s
-        bwd = d * (dense_t.bwd_s + dense_t.recompute_s) + x * (moe_t.bwd_s + moe_t.recompute_s)
-        return comp, (d + x) * tp_layer, d * dense_cp + x * moe_cp, d * dense_ep + x * moe_ep, fwd, bwd
-
-    full_stage = stage(d_full, x_full, single)
-    last_stage = stage(d_last, x_last, True)
-    full_total = sum(full_stage[:4])
-    last_total = sum(last_stage[:4])
-    pick = full_total >= last_total
-    comp, tp_c, cp_c, ep_c, fwd_w, bwd_w = (np.where(pick, a, b) for a, b in zip(full_stage, last_stage))
-
-    # --- data-parallel traffic of the heaviest stage's parameters
+def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tuple, layers_n, times: StageTimes):
+    """Exposed data-parallel seconds per step for a stage holding ``params`` = (dense, experts) per device."""
+    dense, experts = params
     dpcp = g.dp * g.cp
     edp = np.maximum(dpcp // g.ep, 1)
-    layers_here = np.where(pick, d_full + x_full, d_last + x_last)
-    moe_here = np.where(pick, x_full, x_last)
-    dense_params = (layers_here * s.attn_params + (layers_here - moe_here) * ffn_params_dense(model)) / g.tp
-    dense_params = dense_params + model.vocab * h / g.tp
-    expert_local = 0.0
-    if model.moe:
-        dense_params = dense_params + moe_here * model.moe.shared_experts * expert_params(model) / g.tp
-        expert_local = moe_here * model.moe.experts / g.ep * expert_params(model) / g.tp
+    m = g.microbatches(job)
+    fw = job.framework
 
     def sync(kind, nbytes_per_param):
-        nbytes = nbytes_per_param / job.framework.dp_bandwidth_scale
-        return (collective_s(kind, dense_params * nbytes, dpcp, g.tp, chip)
-                + collective_s(kind, expert_local * nbytes, edp, g.tp * g.ep, chip))
+        nbytes = nbytes_per_param / fw.dp_bandwidth_scale
+        return (collective_s(kind, dense * nbytes, dpcp, g.tp, chip)
+                + collective_s(kind, experts * nbytes, edp, g.tp * g.ep, chip))
 
     grad_rs, param_ag, grad_ar = sync("reduce_scatter", 4.0), sync("all_gather", 2.0), sync("all_reduce", 4.0)
-    fwd_mb, bwd_mb = fwd_w, bwd_w
-    overlap = 1.0 if (job.dp_overlap and job.framework.dp_overlap) else 0.0
-    dp_once = np.where(g.zero == 0,
-                       np.maximum(0.0, grad_ar - overlap * bwd_mb),
-                       np.maximum(0.0, grad_rs - overlap * bwd_mb) + np.maximum(0.0, param_ag - overlap * fwd_mb))
-    # ZeRO-3 / FSDP gathers weights for every micro-batch (fwd and bwd) and reduce-scatters gradients
-    # each layer's weights are gathered by their own collectives: the latency is paid per layer
-    extra_calls = np.maximum(layers_here * job.framework.zero3_collectives_per_layer - 1, 0)
-    ag_calls = extra_calls * latency_s("all_gather", dpcp, g.tp, chip)
-    rs_calls = extra_calls * latency_s("reduce_scatter", dpcp, g.tp, chip)
-    gather = param_ag + ag_calls
-    dp_zero3 = m * (np.maximum(0.0, gather - overlap * fwd_mb)
-                    + np.maximum(0.0, (job.framework.zero3_gathers_per_microbatch - 1) * gather + grad_rs + rs_calls
-                                 - overlap * bwd_mb))
-    dp_comm = np.where(g.zero == 3, dp_zero3, dp_once)
+    overlap = 1.0 if (job.dp_overlap and fw.dp_overlap) else 0.0
+    fwd_w, bwd_w = overlap * times.fwd_s, overlap * times.bwd_s
+    once = np.where(g.zero == 0, np.maximum(0.0, grad_ar - bwd_w),
+                    np.maximum(0.0, grad_rs - bwd_w) + np.maximum(0.0, param_ag - fwd_w))
+    # ZeRO-3 / FSDP gathers weights for every micro-batch (fwd and bwd) and reduce-scatters gradients;
+    # each layer's weights are gathered by their own collectives, so the latency is paid per layer
+    extra_calls = np.maximum(layers_n * fw.zero3_collectives_per_layer - 1, 0)
+    gather = param_ag + extra_calls * latency_s("all_gather", dpcp, g.tp, chip)
+    scatter = grad_rs + extra_calls * latency_s("reduce_scatter", dpcp, g.tp, chip)
+    zero3 = m * (np.maximum(0.0, gather - fwd_w)
+                 + np.maximum(0.0, (fw.zero3_gathers_per_microbatch - 1) * gather + scatter - bwd_w))
+    return np.where(g.zero == 3, zero3, once)
 
-    # --- pipeline
-    per_mb = comp + tp_c + cp_c + ep_c
-    bubble = np.where(g.pp > 1, pipeline.bubble_s(per_mb, g.pp, g.vpp), 0.0)
-    crosses = members_per_domain(g.tp * g.cp * g.dp, 2, chip.scale_up_domain) < 2
-    pp_comm = pipeline.p2p_transfers(g.pp, g.vpp, m) * p2p_s(act_bytes / g.tp, crosses, chip)
 
-    # --- optimizer
-    opt_div_d = np.where(g.zero >= 1, dpcp, 1)
-    opt_div_e = np.where(g.zero >= 1, edp, 1)
-    optimizer = stream_s(ADAM_BYTES_PER_PARAM * (dense_params / opt_div_d + expert_local / opt_div_e), chip)
+def optimizer_s(chip: Chip, g: PlanGrid, params: tuple) -> np.ndarray:
+    """Adam update of the locally owned parameters (sharded over dp*cp from ZeRO-1 on)."""
+    dense, experts = params
+    dpcp = g.dp * g.cp
+    edp = np.maximum(dpcp // g.ep, 1)
+    owned = dense / np.where(g.zero >= 1, dpcp, 1) + experts / np.where(g.zero >= 1, edp, 1)
+    return stream_s(ADAM_BYTES_PER_PARAM * owned, chip)
 
-    breakdown = {
-        "compute_s": m * comp,
-        "tp_comm_s": m * tp_c,
-        "cp_comm_s": m * cp_c,
-        "ep_comm_s": m * ep_c,
-        "pp_bubble_s": bubble,
-        "pp_comm_s": pp_comm,
-        "dp_comm_s": dp_comm,
-        "optimizer_s": optimizer + 0.0 * comp,
-    }
-    step = sum(breakdown.values())
-    tokens_per_s = job.tokens_per_step / step
-    mfpt = model_flops_per_token(model, seq)
+
+def rates(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int, step_s):
+    """(tokens/s, MFU, HFU) of a step time."""
+    tokens_per_s = job.tokens_per_step / step_s
+    mfpt = model_flops_per_token(model, job.seq_len)
     recompute_fpt = (sum(matmul_flops_per_token(model).values()) - matmul_flops_per_token(model)["logits"]
-                     + attention_core_flops_per_token(model, seq))
+                     + attention_core_flops_per_token(model, job.seq_len))
     # MFU is taken against the peak of the GEMM precision in use (fp8 runs against the fp8 peak), so it stays <= 1
     has_fp8 = chip.peak_flops_per_s.get("fp8") is not None
     peak = devices * np.where((g.fp8 == 1) & has_fp8, chip.peak("fp8"), chip.peak("bf16"))
-    mfu = mfpt * tokens_per_s / peak
     hfu = (mfpt + np.where(g.recompute == 2, recompute_fpt, 0.0)) * tokens_per_s / peak
+    return tokens_per_s, mfpt * tokens_per_s / peak, hfu
+
+
+def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int) -> StepCosts:
+    """Price every plan of ``g`` for ``job`` on ``devices`` chips."""
+    m = g.microbatches(job)
+    (d_first, x_first), (d_last, x_last) = stage_mix(model, g)
+    single = g.pp == 1
+    first = stage_times(model, chip, job, g, d_first, x_first, single)
+    last = stage_times(model, chip, job, g, d_last, x_last, True)
+    pick = first.total_s >= last.total_s  # the slowest stage sets the pace
+    t = StageTimes(**{k: np.where(pick, getattr(first, k), getattr(last, k))
+                      for k in ("compute_s", "tp_s", "cp_s", "ep_s", "fwd_s", "bwd_s")})
+    params = tuple(np.where(pick, a, b) for a, b in zip(stage_params(model, g, d_first, x_first, True, single),
+                                                         stage_params(model, g, d_last, x_last, single, True)))
+    layers_here = np.where(pick, d_first + x_first, d_last + x_last)
+
+    crosses = members_per_domain(g.tp * g.cp * g.dp, 2, chip.scale_up_domain) < 2
+    act_bytes = g.micro_batch * job.seq_len / g.cp * model.hidden * 2.0
+    breakdown = {
+        "compute_s": m * t.compute_s,
+        "tp_comm_s": m * t.tp_s,
+        "cp_comm_s": m * t.cp_s,
+        "ep_comm_s": m * t.ep_s,
+        "pp_bubble_s": np.where(g.pp > 1, pipeline.bubble_s(t.total_s, g.pp, g.vpp), 0.0),
+        "pp_comm_s": pipeline.p2p_transfers(g.pp, g.vpp, m) * p2p_s(act_bytes / g.tp, crosses, chip),
+        "dp_comm_s": dp_comm_s(model, chip, job, g, params, layers_here, t),
+        "optimizer_s": optimizer_s(chip, g, params) + 0.0 * t.compute_s,
+    }
+    step = sum(breakdown.values())
+    tokens_per_s, mfu, hfu = rates(model, chip, job, g, devices, step)
     mem = memory_use(model, chip, job, g)
     fits = mem.total_bytes <= chip.hbm_bytes * (1.0 - job.memory_margin)
     return StepCosts(breakdown=breakdown, step_time_s=step, tokens_per_s=tokens_per_s, mfu=mfu, hfu=hfu,
