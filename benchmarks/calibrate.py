@@ -26,6 +26,7 @@ CHIP_FAMILIES = {  # profile owner -> chips that share it
     "ascend-910b": ("ascend-910b",),
 }
 FRAMEWORKS = ("torch", "torch-compile", "deepspeed", "megatron-2021")
+SHARE_TORCH = ("llm-foundry", "fairseq", "fairscale-xformers")  # eager PyTorch stacks: the torch profile's compute_scale
 GRID_GEMM = np.round(np.arange(0.50, 0.91, 0.01), 2)
 GRID_SCALE = np.round(np.arange(0.50, 1.21, 0.02), 2)
 GRID_PASSES = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0])
@@ -62,6 +63,8 @@ def main() -> None:
 
     def patched_fw(name):
         fw = real_fw(name)
+        if fw.name in SHARE_TORCH:
+            return dataclasses.replace(fw, compute_scale=scale["torch"])
         if fw.name not in scale:
             return fw
         return dataclasses.replace(fw, compute_scale=scale[fw.name], elementwise_passes=passes[fw.name],

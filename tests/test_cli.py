@@ -86,3 +86,55 @@ def test_catalog_lists_every_chip_with_confidence(run_cli):
     assert code == 0
     assert {"h100-sxm", "ascend-910b", "p800", "mtt-s5000"} <= {r["name"] for r in rows}
     assert all(r["confidence"] in ("high", "medium", "low") and r["sources"] for r in rows)
+
+
+PLAN = ["plan", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "256", "--seq-len", "8192",
+        "--global-batch-tokens", "2M", "--tokens", "1T"]
+
+
+def test_plan_table_and_why(run_cli):
+    code, out, err = run_cli(*PLAN, "--top", "3")
+    assert code == 0, err
+    assert "fitting plans" in out and "why #1 wins" in out and "headroom" in out
+
+
+def test_plan_json_is_a_list_of_train_objects_best_first(run_cli):
+    code, out, _ = run_cli(*PLAN, "--json", "--top", "4")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 4
+    assert all(JSON_KEYS <= set(r) for r in rows)
+    assert [r["step_time_s"] for r in rows] == sorted(r["step_time_s"] for r in rows)
+
+
+def test_plan_range_writes_a_plot(run_cli, tmp_path):
+    target = tmp_path / "scaling.html"
+    code, out, err = run_cli("plan", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8..64",
+                             "--plot", str(target))
+    assert code == 0, err
+    assert "best plan per cluster size" in out
+    html = target.read_text()
+    assert "throughput (tokens" in html and "MFU (%)" in html
+    assert 'src="https://cdn.plot.ly' not in html  # plotly is embedded: the page works offline
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--devices", "9..3"], "--devices must be a count"),
+    (["--objective", "devices"], "needs --deadline"),
+    (["--top", "0"], "--top must be"),
+])
+def test_plan_bad_input(run_cli, argv, message):
+    args = list(PLAN)
+    if argv[0] in args:
+        i = args.index(argv[0])
+        args[i:i + 2] = argv
+    else:
+        args += argv
+    code, _, err = run_cli(*args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_plan_two_pools(run_cli):
+    code, out, err = run_cli("plan", "--model", "llama3-8b", "--pool", "h800:16", "--pool", "ascend-910b:16",
+                             "--seq-len", "4096", "--global-batch", "64")
+    assert code == 0, err
+    assert "h800 alone" in out and "pipeline split" in out

@@ -101,6 +101,20 @@ def _count(value, name: str) -> float | None:
     return number
 
 
+def _batch_sequences(batch_tokens, seq_len: int) -> int:
+    """Sequences in a batch given in tokens. Batch sizes are powers of two in practice, so "16M" with
+    8K sequences means 16 Mi tokens (2048 sequences) when 16e6 is not a whole number of sequences."""
+    tokens = _count(batch_tokens, "global_batch_tokens")
+    if tokens % seq_len == 0:
+        return int(tokens // seq_len)
+    text = str(batch_tokens).strip()
+    binary = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:]) if text[:-1].replace(".", "", 1).isdigit() else None
+    if binary and (float(text[:-1]) * binary) % seq_len == 0:
+        return int(float(text[:-1]) * binary // seq_len)
+    raise BadInput(f"--global-batch-tokens {tokens:.0f} is not a multiple of --seq-len {seq_len}; "
+                   f"give a multiple, e.g. {seq_len * max(1, round(tokens / seq_len))}", "global_batch_tokens")
+
+
 def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_batch_tokens=None, tokens=None,
              **options) -> TrainJob:
     """Build a TrainJob from CLI-style inputs ("16M" batch tokens, "15T" tokens)."""
@@ -108,11 +122,8 @@ def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_bat
         raise BadInput(f"--seq-len must be a positive whole number, got {seq_len}", "seq_len")
     if global_batch is not None and global_batch_tokens is not None:
         raise BadInput("give either --global-batch (sequences) or --global-batch-tokens, not both", "global_batch")
-    batch_tokens = _count(global_batch_tokens, "global_batch_tokens")
-    if batch_tokens is not None:
-        if batch_tokens % seq_len:
-            raise BadInput(f"--global-batch-tokens {batch_tokens:.0f} is not a multiple of --seq-len {seq_len}", "global_batch_tokens")
-        global_batch = int(batch_tokens // seq_len)
+    if global_batch_tokens is not None:
+        global_batch = _batch_sequences(global_batch_tokens, seq_len)
     if global_batch is None:
         global_batch = max(1, (4 * 2**20) // seq_len)  # 4M tokens, a common pre-training batch
     if not isinstance(global_batch, int) or global_batch <= 0:
@@ -159,6 +170,9 @@ def train(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 
                    tokens=tokens, framework=framework, **job_options)
     plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=micro_batch,
                         zero=zero, recompute=recompute, precision=precision)
+    reason = framework.unsupported(plan)
+    if reason:
+        raise BadInput(f"{reason}; choose another --framework or plan", "framework")
     result = estimate(model, chip, job, devices, plan)
     if require_fit and not result.fits:
         raise DoesNotFit(result.not_fit_reason())
@@ -168,3 +182,96 @@ def train(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 
 def model_summary(model: Model) -> dict:
     """Parameter counts of a model (for catalog listings and reports)."""
     return {"params_total": total_params(model), "params_active": active_params(model)}
+
+
+def parse_devices(text: str | int) -> list[int]:
+    """``"1024"`` -> [1024]; ``"1024..16384"`` -> the powers of two from 1024 to 16384 (ends included)."""
+    value = str(text).strip()
+    try:
+        if ".." not in value:
+            counts = [int(value)]
+        else:
+            low, high = (int(v) for v in value.split("..", 1))
+            if not 0 < low <= high:
+                raise ValueError
+            counts = sorted({low, high} | {1 << i for i in range(low.bit_length(), high.bit_length()) if low < 1 << i < high})
+    except ValueError:
+        raise BadInput(f"--devices must be a count (1024) or a range (1024..16384), got {text!r}", "devices") from None
+    if counts[0] <= 0 or counts[-1] > 10_000_000:
+        raise BadInput(f"--devices {text} is out of range (1 to 10 million)", "devices")
+    return counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanResult:
+    """The best plans for one device count, best first, and what the search covered."""
+
+    plans: list[TrainResult]
+    enumerated: int
+    valid: int
+    fitting: int
+    objective: str
+
+    def to_list(self) -> list[dict]:
+        return [p.to_dict() for p in self.plans]
+
+
+def plan(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 4096,
+         global_batch: int | None = None, global_batch_tokens=None, tokens=None, top: int = 5,
+         objective: str = "time", precision: str = "bf16", allow_cross_domain_tp: bool = False,
+         usd_per_device_hour: float | None = None, framework: str | Framework = "megatron",
+         memory_margin: float = 0.05, **job_options) -> PlanResult:
+    """Search every valid plan for one device count and return the best ``top`` as full estimates."""
+    from .search import SearchSpace, search
+
+    model = model if isinstance(model, Model) else load_model(model)
+    chip = chip if isinstance(chip, Chip) else load_chip(chip)
+    if not isinstance(top, int) or top < 1:
+        raise BadInput(f"--top must be a whole number >= 1, got {top}", "top")
+    if precision not in ("bf16", "fp16", "fp8"):
+        raise BadInput(f"--precision must be bf16, fp16 or fp8, got {precision!r}", "precision")
+    if usd_per_device_hour is not None and not 0 < usd_per_device_hour < 1000:
+        raise BadInput(f"--usd-per-device-hour must be in (0, 1000), got {usd_per_device_hour}", "usd_per_device_hour")
+    framework = framework if isinstance(framework, Framework) else load_framework(framework)
+    job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
+                   tokens=tokens, framework=framework, memory_margin=memory_margin, **job_options)
+    price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
+    space = SearchSpace(allow_cross_domain_tp=allow_cross_domain_tp, precision=precision)
+    found = search(model, chip, job, devices, space, objective, price)
+    best = [estimate(model, chip, job, devices, found.grid.plan(i)) for i in range(min(top, len(found.grid)))]
+    return PlanResult(plans=best, enumerated=found.enumerated, valid=found.valid, fitting=len(found.grid),
+                      objective=objective)
+
+
+def plan_range(*, counts: list[int], objective: str = "time", deadline=None, top: int = 5, **kwargs) -> list[TrainResult]:
+    """Best plan at each device count, ordered by the objective (fastest, cheapest, or fewest devices in time).
+
+    ``objective="devices"`` returns, first, the smallest count whose best plan finishes by ``deadline``.
+    """
+    if objective == "devices":
+        if deadline is None or kwargs.get("tokens") is None:
+            raise BadInput("--objective devices needs --deadline (e.g. 90d) and --tokens", "deadline")
+        try:
+            limit_s = parse_quantity(deadline, "seconds")
+        except UnitError as exc:
+            raise BadInput(f"--deadline: {exc}", "deadline") from None
+        if limit_s <= 0:
+            raise BadInput(f"--deadline must be > 0, got {deadline}", "deadline")
+    best = []
+    for n in counts:
+        try:
+            best.append(plan(devices=n, top=1, objective="cost" if objective == "cost" else "time", **kwargs).plans[0])
+        except DoesNotFit:
+            continue  # too few devices for this model: the next count may fit
+    if not best:
+        return list(plan(devices=counts[-1], top=1, **kwargs).plans)  # raises the reason for the largest count
+    if objective == "devices":
+        meeting = [r for r in best if r.total_time_s <= limit_s]
+        if not meeting:
+            fastest = min(best, key=lambda r: r.total_time_s)
+            raise DoesNotFit(f"no device count in {counts[0]}..{counts[-1]} meets the deadline: the fastest takes "
+                             f"{fastest.total_time_s / 86400:.1f} days on {fastest.devices} devices")
+        return sorted(meeting, key=lambda r: r.devices) + [r for r in best if r not in meeting]
+    if objective == "cost":
+        return sorted(best, key=lambda r: r.step_time_s * r.devices / r.job.tokens_per_step)
+    return sorted(best, key=lambda r: r.step_time_s)

@@ -13,7 +13,7 @@ import typer
 
 from . import api, catalog
 from .errors import BadInput, DoesNotFit
-from .report import compare_table, print_table, to_json, train_table
+from .report import compare_table, plan_table, print_table, scaling_plot, scaling_table, to_json, train_table, why_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plan training of large models on mixed accelerator fleets.")
@@ -130,6 +130,74 @@ def compare(
         typer.echo(to_json([r.to_dict() for r in results]))
     else:
         print_table(compare_table(results))
+
+
+class Objective(str, Enum):
+    time = "time"
+    cost = "cost"
+    devices = "devices"
+
+
+@app.command("plan")
+def plan_cmd(
+    model: str = MODEL,
+    chip: Optional[str] = typer.Option(None, "--chip", help="catalog chip id or chip YAML file"),
+    devices: Optional[str] = typer.Option(None, "--devices", help="a count (1024) or a range (1024..16384)"),
+    pools: list[str] = typer.Option([], "--pool", help="CHIP:COUNT; give two to plan one job over two chip kinds"),
+    seq_len: int = SEQ_LEN,
+    global_batch: Optional[int] = GLOBAL_BATCH,
+    global_batch_tokens: Optional[str] = GLOBAL_BATCH_TOKENS,
+    tokens: Optional[str] = TOKENS,
+    top: int = typer.Option(5, "--top", help="how many plans to show"),
+    objective: Objective = typer.Option(Objective.time, "--objective", help="time, cost, or devices (fewest meeting --deadline)"),
+    deadline: Optional[str] = typer.Option(None, "--deadline", help="with --objective devices: e.g. 90d, 2000h"),
+    precision: Precision = typer.Option(Precision.bf16, "--precision", help="GEMM precision of every plan"),
+    allow_cross_domain_tp: bool = typer.Option(False, "--allow-cross-domain-tp", help="let tp*ep span scale-up domains"),
+    memory_margin: float = typer.Option(0.05, "--memory-margin", help="fraction of device memory kept free"),
+    usd_per_device_hour: Optional[float] = typer.Option(None, "--usd-per-device-hour", help="price for --objective cost"),
+    inter_pool_bandwidth: Optional[str] = typer.Option(None, "--inter-pool-bandwidth", help="per-device link between pools, e.g. 100Gbps"),
+    framework: str = FRAMEWORK,
+    plot: Optional[str] = typer.Option(None, "--plot", help="with a --devices range: write tokens/s and MFU vs devices to this HTML file"),
+    as_json: bool = typer.Option(False, "--json", help="a list of train --json objects, best first"),
+) -> None:
+    """Search every valid parallel plan and show the best ones, and why the best wins."""
+    common = dict(model=model, seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
+                  tokens=tokens, precision=precision.value, framework=framework, memory_margin=memory_margin)
+    if pools:
+        from .hetero import hetero_plan, hetero_tables
+        result = hetero_plan(pools=pools, inter_pool_bandwidth=inter_pool_bandwidth,
+                             allow_cross_domain_tp=allow_cross_domain_tp, **common)
+        if as_json:
+            typer.echo(to_json(result.to_dict()))
+        else:
+            for table in hetero_tables(result):
+                print_table(table, min_width=130)
+        return
+    if chip is None or devices is None:
+        raise BadInput("plan needs --chip and --devices (or two --pool CHIP:COUNT)", "chip")
+    counts = api.parse_devices(devices)
+    kwargs = dict(chip=chip, allow_cross_domain_tp=allow_cross_domain_tp, usd_per_device_hour=usd_per_device_hour,
+                  **common)
+    if len(counts) == 1 and objective != Objective.devices:
+        result = api.plan(devices=counts[0], top=top, objective=objective.value, **kwargs)
+        if as_json:
+            typer.echo(to_json(result.to_list()))
+            return
+        title = (f"best {len(result.plans)} of {result.fitting:,} fitting plans ({result.valid:,} valid, "
+                 f"{result.enumerated:,} enumerated) for {result.plans[0].model.name} on {counts[0]} x "
+                 f"{result.plans[0].chip.name}, by {objective.value}")
+        print_table(plan_table(result.plans, title), min_width=150)
+        if len(result.plans) > 1:
+            print_table(why_table(result.plans[0], result.plans[1]))
+        return
+    best = api.plan_range(counts=counts, objective=objective.value, deadline=deadline, top=top, **kwargs)
+    if as_json:
+        typer.echo(to_json([r.to_dict() for r in best]))
+        return
+    print_table(scaling_table(best), min_width=130)
+    if plot:
+        scaling_plot(sorted(best, key=lambda r: r.devices), plot)
+        typer.echo(f"plot written to {plot}")
 
 
 @app.command("catalog")

@@ -108,3 +108,67 @@ def print_table(table: Table, min_width: int = 100) -> None:
 
 def gib(value_bytes: float) -> float:
     return value_bytes / GiB
+
+
+def plan_table(results: list[TrainResult], title: str) -> Table:
+    """The top plans, one row each, with every degree and the figures a planner compares."""
+    table = Table(title=title, header_style="bold")
+    for col in ("#", "tp", "pp", "dp", "cp", "ep", "vpp", "mbs", "zero", "recompute", "step", "tokens/s", "MFU",
+                "memory", "headroom", "time", "device-h"):
+        table.add_column(col, justify="left" if col == "recompute" else "right")
+    for i, r in enumerate(results, 1):
+        p = r.plan
+        headroom = r.chip.hbm_bytes - r.memory_per_device_bytes
+        time = format_duration(r.total_time_s) if r.total_time_s is not None else "—"
+        hours = f"{r.device_hours:,.0f}" if r.device_hours is not None else "—"
+        table.add_row(str(i), str(p.tp), str(p.pp), str(p.dp), str(p.cp), str(p.ep), str(p.vpp), str(p.micro_batch),
+                      str(p.zero), p.recompute, f"{r.step_time_s:.3f} s", f"{r.tokens_per_s:,.0f}", f"{r.mfu:.1%}",
+                      format_bytes(r.memory_per_device_bytes), format_bytes(headroom), time, hours)
+    return table
+
+
+def why_table(best: TrainResult, runner_up: TrainResult) -> Table:
+    """The best plan's step breakdown beside the runner-up's: where the time goes differently."""
+    table = Table(title="why #1 wins: step time by part", header_style="bold")
+    table.add_column("part")
+    table.add_column(f"#1 {plan_text(best).split(',')[0]}", justify="right")
+    table.add_column(f"#2 {plan_text(runner_up).split(',')[0]}", justify="right")
+    table.add_column("#2 − #1", justify="right")
+    for key, label in BREAKDOWN_LABELS.items():
+        a, b = best.breakdown[key], runner_up.breakdown[key]
+        if a or b:
+            table.add_row(label, f"{a:.3f} s", f"{b:.3f} s", f"{b - a:+.3f} s")
+    table.add_row("step", f"{best.step_time_s:.3f} s", f"{runner_up.step_time_s:.3f} s",
+                  f"{runner_up.step_time_s - best.step_time_s:+.3f} s")
+    return table
+
+
+def scaling_table(results: list[TrainResult]) -> Table:
+    """Best plan per device count: how throughput, MFU and time scale with the cluster."""
+    table = Table(title="best plan per cluster size", header_style="bold")
+    for col in ("devices", "plan", "tokens/s", "tokens/s per device", "MFU", "time", "device-h"):
+        table.add_column(col, justify="left" if col == "plan" else "right")
+    for r in results:
+        time = format_duration(r.total_time_s) if r.total_time_s is not None else "—"
+        hours = f"{r.device_hours:,.0f}" if r.device_hours is not None else "—"
+        table.add_row(str(r.devices), plan_text(r), f"{r.tokens_per_s:,.0f}", f"{r.tokens_per_s_per_device:,.0f}",
+                      f"{r.mfu:.1%}", time, hours)
+    return table
+
+
+def scaling_plot(results: list[TrainResult], path: str) -> None:
+    """Tokens/s and MFU against device count, as a self-contained HTML file (plotly, no CDN)."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    devices = [r.devices for r in results]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=devices, y=[r.tokens_per_s for r in results], name="tokens/s", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=devices, y=[100 * r.mfu for r in results], name="MFU (%)", mode="lines+markers"),
+                  secondary_y=True)
+    first = results[0]
+    fig.update_layout(title=f"{first.model.name} on {first.chip.name}: best plan per cluster size")
+    fig.update_xaxes(title_text="devices", type="log")
+    fig.update_yaxes(title_text="throughput (tokens/s)", secondary_y=False)
+    fig.update_yaxes(title_text="MFU (%)", secondary_y=True)
+    fig.write_html(path, include_plotlyjs=True)

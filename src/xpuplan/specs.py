@@ -325,10 +325,33 @@ class Framework:
     """ZeRO-3 weight all-gathers per micro-batch (forward and backward)"""
     zero3_collectives_per_layer: int = 1
     """separate ZeRO-3 collectives per layer (1 for FSDP units; one per tensor in DeepSpeed)"""
+    max_tp: int = 1 << 20
+    """largest tensor-parallel degree the framework implements (1: none)"""
+    max_pp: int = 1 << 20
+    """largest pipeline degree (1: no pipeline parallelism)"""
+    max_cp: int = 1 << 20
+    """largest context-parallel degree (1: no context parallelism)"""
+    max_vpp: int = 1 << 20
+    """largest virtual-pipeline degree (1: no interleaved schedule)"""
+    max_ep: int = 1 << 20
+    """largest expert-parallel degree"""
+    zero_stages: tuple[int, ...] = (0, 1, 2, 3)
+    """ZeRO stages the framework implements"""
     notes: str = ""
     """free text"""
     sources: tuple[str, ...] = ()
     """where the behaviour is documented"""
+
+    def unsupported(self, plan) -> str | None:
+        """Why ``plan`` cannot run under this framework, or None."""
+        for axis in ("tp", "pp", "cp", "vpp", "ep"):
+            limit = getattr(self, f"max_{axis}")
+            if getattr(plan, axis) > limit:
+                what = f"no {axis}" if limit == 1 else f"{axis} up to {limit}"
+                return f"framework {self.name} supports {what}, the plan has {axis}={getattr(plan, axis)}"
+        if plan.zero not in self.zero_stages:
+            return f"framework {self.name} supports zero {', '.join(map(str, self.zero_stages))}, the plan has zero={plan.zero}"
+        return None
 
     def __post_init__(self) -> None:
         for name in ("compute_scale", "attention_scale", "dp_bandwidth_scale"):

@@ -318,6 +318,8 @@ def load_framework(name_or_path: str) -> Framework:
     data = dict(_mapping(read_yaml(path), where))
     _check_keys(data, _FRAMEWORK_KEYS, {"name"}, where)
     data["sources"] = _sources(data)
+    if "zero_stages" in data:
+        data["zero_stages"] = tuple(data["zero_stages"])
     try:
         return Framework(**data)
     except (TypeError, BadInput) as exc:

@@ -68,8 +68,9 @@ def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framewo
     heads = model.heads / g.tp
     causal_flops = tokens * 2.0 * heads * (s.d_qk + s.d_v) * (seq_len / 2)
     if framework.flash_attention:
-        # Short sequences keep the kernel's tiles from filling the device.
-        eff = chip.efficiency.attention_fwd * framework.attention_scale * seq_len / (seq_len + 256.0)
+        # Short blocks keep the kernel's tiles from filling the device; with cp each call sees s/cp queries.
+        block = seq_len / g.cp
+        eff = chip.efficiency.attention_fwd * framework.attention_scale * block / (block + 256.0)
         return causal_flops / (chip.peak("bf16") * eff)
     batched = g.micro_batch * heads
     scores = gemm_s(batched * seq_len / g.cp, s.d_qk, seq_len, chip, 0) + gemm_s(batched * seq_len / g.cp, seq_len, s.d_v, chip, 0)

@@ -72,11 +72,17 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
     kv_local = tokens * s.kv_out / g.tp * 2.0
     cp_comm = collective_s("all_gather", kv_local * g.cp, g.cp, g.tp, chip)
 
+    # ring attention: each of the cp - 1 extra steps launches a block kernel and merges its partial output
+    # into an fp32 accumulator (read + write of tokens x heads x d_v), which no overlap hides
+    merge = stream_s(tokens * model.heads / g.tp * s.d_v * 8.0, chip) + 3 * chip.efficiency.kernel_overhead_s
+    cp_steps = (g.cp - 1) * merge
+
     def per_layer(moe: bool):
         t = layer_times(model, chip, g, job.seq_len, moe, job.framework)
         # ring attention hides K/V transfers behind the attention kernel; the backward moves K, V and their grads
-        cp_exposed = (np.maximum(0.0, cp_comm - t.attn_core_fwd_s) * np.where(g.recompute == 2, 2, 1)
-                      + np.maximum(0.0, 2 * cp_comm - 2 * t.attn_core_fwd_s))
+        fwd_passes = np.where(g.recompute == 2, 2, 1)
+        cp_exposed = (np.maximum(0.0, cp_comm - t.attn_core_fwd_s) * fwd_passes
+                      + np.maximum(0.0, 2 * cp_comm - 2 * t.attn_core_fwd_s) + (fwd_passes + 2) * cp_steps)
         ep_exposed = 0.0
         if moe:
             dispatch = tokens / g.tp * model.moe.top_k * model.hidden * 2.0

@@ -1,0 +1,149 @@
+"""Plan search: enumerate every valid parallel plan, price them all at once, rank them.
+
+The candidates are the Cartesian product of tp, pp, cp, ep, vpp, micro-batch, ZeRO stage and
+recompute mode (dp follows from the device count). Structural rules (``plan.validity``) and the
+placement rule (tp and ep inside one scale-up domain unless allowed across) are boolean masks; the
+survivors are priced by the same vectorised cost model as ``train`` (``cost.step.step_costs``) in
+chunks, and plans that do not fit in memory are dropped. Nothing is pruned by heuristics.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cost.step import BREAKDOWN_KEYS, step_costs
+from .errors import BadInput, DoesNotFit
+from .plan import RECOMPUTE, RULES, ParallelPlan, PlanGrid, validity
+from .specs import Chip, Model, TrainJob
+from .units import HOUR, format_bytes
+
+OBJECTIVES = ("time", "cost", "devices")
+CHUNK = 8192  # plans priced per vectorised call: arrays that stay in cache price ~2x faster than 1M-long ones
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SearchSpace:
+    """Which degrees the planner may choose; a fixed value restricts that axis."""
+
+    allow_cross_domain_tp: bool = False
+    """let tp * ep span more than one scale-up domain"""
+    precision: str = "bf16"
+    """GEMM precision of every plan (the planner does not change numerics on its own)"""
+    micro_batches: tuple[int, ...] = (1, 2, 4, 8, 16)
+    """micro-batch sizes to try, sequences"""
+    zero: tuple[int, ...] = (0, 1, 2, 3)
+    """ZeRO stages to try"""
+    recompute: tuple[int, ...] = (0, 1, 2)
+    """recompute modes to try: 0 none, 1 selective, 2 full"""
+    vpp: tuple[int, ...] = (1, 2, 4, 8)
+    """virtual pipeline stages to try"""
+    max_cp: int = 32
+    """largest context-parallel degree to try"""
+    include: ParallelPlan | None = None
+    """a plan whose degrees are added to every axis (to rank a published plan among the rest)"""
+
+
+def _powers_of_two(limit: int) -> list[int]:
+    return [1 << i for i in range(int(np.log2(max(limit, 1))) + 1)]
+
+
+def _divisors(n: int, limit: int) -> list[int]:
+    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
+
+
+def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space: SearchSpace) -> tuple[PlanGrid, int, np.ndarray]:
+    """Every structurally valid plan as a PlanGrid, the number enumerated, and the rule counts of the rejects."""
+    domain = chip.scale_up_domain
+    tps = [t for t in _powers_of_two(min(devices, 64 if space.allow_cross_domain_tp else domain)) if model.heads % t == 0]
+    pps = _divisors(devices, model.layers)
+    cps = [c for c in _powers_of_two(min(space.max_cp, devices)) if job.seq_len % c == 0 and job.seq_len // c >= 512]
+    eps = [e for e in _powers_of_two(min(devices, model.moe.experts)) if model.moe.experts % e == 0] if model.moe else [1]
+    axes = [tps, pps, cps, eps, list(space.vpp), list(space.micro_batches), list(space.zero), list(space.recompute)]
+    if space.include is not None:
+        p = space.include
+        extra = (p.tp, p.pp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero, RECOMPUTE.index(p.recompute))
+        axes = [sorted(set(axis) | {value}) for axis, value in zip(axes, extra)]
+    mesh = np.array(list(itertools.product(*axes)), dtype=np.int64).T
+    tp, pp, cp, ep, vpp, mb, zero, rc = mesh
+    enumerated = tp.size
+    fw = job.framework
+    keep = (devices % (tp * pp * cp) == 0) & ((vpp == 1) | (pp > 1))
+    keep &= (tp <= fw.max_tp) & (pp <= fw.max_pp) & (cp <= fw.max_cp) & (vpp <= fw.max_vpp) & (ep <= fw.max_ep)
+    keep &= np.isin(zero, fw.zero_stages)
+    if not space.allow_cross_domain_tp:
+        keep &= tp * ep <= max(domain, 1)
+    if space.include is not None:  # the included plan is ranked even where it breaks the placement rule
+        p = space.include
+        keep |= (tp == p.tp) & (pp == p.pp) & (cp == p.cp) & (ep == p.ep) & (vpp == p.vpp) & (mb == p.micro_batch) \
+            & (zero == p.zero) & (rc == RECOMPUTE.index(p.recompute))
+    tp, pp, cp, ep, vpp, mb, zero, rc = (a[keep] for a in (tp, pp, cp, ep, vpp, mb, zero, rc))
+    fp8 = np.full(tp.shape, int(space.precision == "fp8"))
+    grid = PlanGrid(tp=tp, pp=pp, dp=devices // (tp * pp * cp), cp=cp, ep=ep, vpp=vpp, micro_batch=mb, zero=zero,
+                    recompute=rc, fp8=fp8)
+    ok, first_bad = validity(model, job, devices, grid)
+    rejected = np.bincount(first_bad[~ok], minlength=len(RULES))
+    return _subset(grid, ok), enumerated, rejected
+
+
+def _subset(g: PlanGrid, mask) -> PlanGrid:
+    return PlanGrid(**{f: getattr(g, f)[mask] for f in g.__dataclass_fields__})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchResult:
+    """Priced plans that fit, best first, with what was searched."""
+
+    grid: PlanGrid
+    """fitting plans, best first"""
+    step_time_s: np.ndarray
+    tokens_per_s: np.ndarray
+    mfu: np.ndarray
+    memory_bytes: np.ndarray
+    score: np.ndarray
+    """the objective's value per plan (seconds or USD), best first"""
+    enumerated: int
+    valid: int
+    breakdown: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def rank_of(self, step_time_s: float) -> int:
+        """1-based rank a plan with this step time would take among the fitting plans (by time)."""
+        return int(np.sum(np.sort(self.step_time_s) < step_time_s * (1 - 1e-9))) + 1
+
+
+def search(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchSpace = SearchSpace(),
+           objective: str = "time", usd_per_hour: float | None = None) -> SearchResult:
+    """Price every valid plan on ``devices`` chips; keep those that fit; sort by the objective."""
+    if objective not in ("time", "cost"):
+        raise BadInput(f"--objective must be time or cost for one device count, got {objective!r}", "objective")
+    if objective == "cost" and usd_per_hour is None:
+        raise BadInput(f"--objective cost needs a price: {chip.name} has none in the catalog; give --usd-per-device-hour", "usd_per_device_hour")
+    chip.require("hbm_bytes", "hbm_bytes_per_s")
+    grid, enumerated, rejected = candidate_grid(model, job, devices, chip, space)
+    if len(grid) == 0:
+        rule = RULES[int(np.argmax(rejected))] if rejected.sum() else "no degree combination divides the device count"
+        raise DoesNotFit(f"no valid plan for {model.name} on {devices} devices: {rule}")
+    parts = [step_costs(model, chip, job, _subset(grid, slice(i, i + CHUNK)), devices) for i in range(0, len(grid), CHUNK)]
+    step = np.concatenate([p.step_time_s for p in parts])
+    memory = np.concatenate([p.memory.total_bytes for p in parts])
+    fits = np.concatenate([p.fits for p in parts])
+    if not fits.any():
+        capacity = chip.hbm_bytes * (1 - job.memory_margin)
+        raise DoesNotFit(f"does not fit: needs {format_bytes(memory.min())} per device at the smallest plan, "
+                         f"{chip.name} has {format_bytes(capacity)} usable; add devices or pick a chip with more memory")
+    score = step if objective == "time" else step / job.tokens_per_step * devices * usd_per_hour / HOUR  # USD per token
+    # ties (e.g. cp and micro-batch trading places) go to the simpler plan, then to the smaller footprint
+    simplicity = grid.cp * 1000 + grid.vpp * 10 + grid.ep
+    rounded = np.round(score, 12)
+    order = np.flatnonzero(fits)[np.lexsort((memory[fits], simplicity[fits], rounded[fits]))]
+    # plans the model cannot tell apart (same score) are one choice: keep the simplest of each
+    order = order[np.r_[True, rounded[order][1:] != rounded[order][:-1]]]
+    breakdown = {k: np.concatenate([p.breakdown[k] for p in parts])[order] for k in BREAKDOWN_KEYS}
+    return SearchResult(
+        grid=_subset(grid, order), step_time_s=step[order],
+        tokens_per_s=np.concatenate([p.tokens_per_s for p in parts])[order],
+        mfu=np.concatenate([p.mfu for p in parts])[order], memory_bytes=memory[order], score=score[order],
+        enumerated=enumerated, valid=len(grid), breakdown=breakdown,
+    )

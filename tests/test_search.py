@@ -1,0 +1,101 @@
+"""Plan search: the vectorised search agrees with pricing plans one by one, and says why when nothing fits."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from xpuplan import api
+from xpuplan.catalog import load_chip, load_framework, load_model
+from xpuplan.errors import BadInput, DoesNotFit
+from xpuplan.plan import ParallelPlan, resolve_plan
+from xpuplan.search import SearchSpace, candidate_grid, search
+from xpuplan.specs import TrainJob
+
+
+def test_search_best_equals_brute_force_over_scalar_estimates():
+    model, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    job = TrainJob(seq_len=4096, global_batch=64, memory_margin=0.05)
+    space = SearchSpace(micro_batches=(1, 2), vpp=(1, 2), zero=(1, 3), recompute=(0, 2), max_cp=2)
+    found = search(model, chip, job, 16, space)
+    best = []
+    for tp, pp, cp, vpp, mb, zero, rc in itertools.product((1, 2, 4, 8), (1, 2, 4, 8, 16), (1, 2), (1, 2), (1, 2),
+                                                           (1, 3), ("none", "full")):
+        if 16 % (tp * pp * cp) or (vpp > 1 and pp == 1):
+            continue
+        try:
+            plan = resolve_plan(model, job, 16, tp=tp, pp=pp, cp=cp, vpp=vpp, micro_batch=mb, zero=zero, recompute=rc)
+        except BadInput:
+            continue
+        r = api.estimate(model, chip, job, 16, plan)
+        if r.fits:
+            best.append(r.step_time_s)
+    assert found.step_time_s[0] == pytest.approx(min(best), rel=1e-9)
+    assert np.all(np.diff(found.step_time_s) >= 0)
+
+
+def test_every_returned_plan_is_valid_and_fits():
+    model, chip = load_model("mixtral-8x7b"), load_chip("h800")
+    job = TrainJob(seq_len=4096, global_batch=512, memory_margin=0.05)
+    found = search(model, chip, job, 64)
+    for i in range(0, len(found.grid), max(1, len(found.grid) // 50)):
+        plan = found.grid.plan(i)
+        resolve_plan(model, job, 64, **plan.to_dict())  # raises if invalid
+        assert plan.tp * plan.ep <= chip.scale_up_domain
+        assert found.memory_bytes[i] <= chip.hbm_bytes * 0.95
+
+
+def test_framework_limits_restrict_the_search():
+    model, chip = load_model("gpt3-175b"), load_chip("a100-sxm-80gb")
+    job = TrainJob(seq_len=2048, global_batch=512, framework=load_framework("megatron-2021"))
+    grid, _, _ = candidate_grid(model, job, 512, chip, SearchSpace())
+    assert set(np.unique(grid.cp)) == {1} and set(np.unique(grid.zero)) == {0}
+
+
+def test_published_plan_can_be_ranked():
+    model, chip = load_model("llama3-70b"), load_chip("h100-sxm")
+    job = TrainJob(seq_len=8192, global_batch=256)
+    published = ParallelPlan(tp=8, pp=4, dp=8, vpp=5, micro_batch=1, zero=1, recompute="selective")
+    found = search(model, chip, job, 256, SearchSpace(include=published))
+    r = api.estimate(model, chip, job, 256, published)
+    assert 1 <= found.rank_of(r.step_time_s) <= len(found.grid)
+    assert found.step_time_s[0] <= r.step_time_s
+
+
+def test_nothing_fits_names_the_memory_needed():
+    with pytest.raises(DoesNotFit, match=r"does not fit: needs [\d.]+ GiB per device at the smallest plan, h100-sxm has"):
+        search(load_model("llama3-405b"), load_chip("h100-sxm"), TrainJob(seq_len=8192, global_batch=8), 8)
+
+
+def test_no_valid_plan_names_the_rule():
+    # 97 devices (prime): only tp=1, pp=1, dp=97, and 64 sequences do not split 97 ways
+    with pytest.raises(DoesNotFit, match="no valid plan for gpt3-175b on 97 devices: global batch must be divisible"):
+        search(load_model("gpt3-175b"), load_chip("h100-sxm"), TrainJob(seq_len=2048, global_batch=64), 97)
+
+
+def test_cost_objective_needs_a_price():
+    with pytest.raises(BadInput, match="usd-per-device-hour"):
+        api.plan(model="llama3-8b", chip="ascend-910b", devices=64, objective="cost")
+    r = api.plan(model="llama3-8b", chip="ascend-910b", devices=64, objective="cost", usd_per_device_hour=1.5)
+    assert r.plans
+
+
+@pytest.mark.parametrize("text,expected", [("64", [64]), ("1024..8192", [1024, 2048, 4096, 8192]),
+                                           ("1000..3000", [1000, 1024, 2048, 3000])])
+def test_parse_devices(text, expected):
+    assert api.parse_devices(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "abc", "9..3", "-4..8"])
+def test_parse_devices_rejects(text):
+    with pytest.raises(BadInput, match="--devices"):
+        api.parse_devices(text)
+
+
+def test_deadline_objective_picks_the_fewest_devices():
+    best = api.plan_range(model="llama3-8b", chip="h100-sxm", counts=[8, 16, 32, 64], objective="devices",
+                          deadline="60d", tokens="1T", seq_len=4096, global_batch=512)
+    first = best[0]
+    assert first.total_time_s <= 60 * 86400
+    slower = [r for r in best if r.devices < first.devices]
+    assert all(r.total_time_s > 60 * 86400 for r in slower)
