@@ -15,6 +15,8 @@ from .cost.step import BREAKDOWN_KEYS, step_costs
 from .errors import BadInput, DoesNotFit
 from .plan import ParallelPlan, PlanGrid, resolve_plan
 from .specs import Chip, Framework, Model, TrainJob
+from .economics import CostInputs, cost_inputs_from_file, run_cost
+from .reliability import CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, ReliabilityInputs, reliability
 from .units import HOUR, UnitError, format_bytes, parse_quantity
 
 MEMORY_KEYS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes")
@@ -89,6 +91,70 @@ class TrainResult:
         }
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunOptions:
+    """Reliability and cost settings of a run (parsed; defaults are reported in the output)."""
+
+    failures_per_device_day: float | None = None
+    """None: the chip's catalog rate"""
+    checkpoint_bytes_per_s: float = 100e9
+    """aggregate checkpoint write bandwidth (production fleets: 50-200 GB/s, reliability.md §3.2)"""
+    async_checkpoint: bool = False
+    checkpoint_interval_s: float | None = None
+    restart_s: float = RESTART_TIERS_S["automated"]
+    trials: int = 2000
+    seed: int = 0
+    costs: CostInputs = field(default_factory=CostInputs)
+
+
+def run_options(*, failure_rate=None, checkpoint_bandwidth="100GB/s", async_checkpoint: bool = False,
+                checkpoint_interval=None, restart_time=None, restart_tier: str = "automated", trials: int = 2000,
+                seed: int = 0, costs: str | None = None, **cost_flags) -> RunOptions:
+    """Parse reliability and cost flags (human units allowed) into RunOptions."""
+    def quantity(value, kind, name):
+        try:
+            return parse_quantity(value, kind)
+        except UnitError as exc:
+            raise BadInput(f"--{name}: {exc}", name.replace("-", "_")) from None
+
+    if restart_tier not in RESTART_TIERS_S:
+        raise BadInput(f"--restart-tier must be one of {', '.join(RESTART_TIERS_S)}, got {restart_tier!r}", "restart_tier")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise BadInput(f"--seed must be a whole number >= 0, got {seed}", "seed")
+    settings = cost_inputs_from_file(costs) if costs else {}
+    settings.update({k: v for k, v in cost_flags.items() if v is not None and v is not False})
+    try:
+        cost_inputs = CostInputs(**settings)
+    except TypeError as exc:
+        raise BadInput(f"cost settings: {exc}", "costs") from None
+    rate = None if failure_rate is None else quantity(failure_rate, "count", "failure-rate")
+    if rate is not None and not 0 < rate < 1:
+        raise BadInput(f"--failure-rate must be in (0, 1) failures per device-day, got {failure_rate}", "failure_rate")
+    bandwidth = quantity(checkpoint_bandwidth, "bytes_per_s", "checkpoint-bandwidth")
+    if not bandwidth > 0:
+        raise BadInput(f"--checkpoint-bandwidth must be > 0, got {checkpoint_bandwidth}", "checkpoint_bandwidth")
+    return RunOptions(
+        failures_per_device_day=rate, checkpoint_bytes_per_s=bandwidth, async_checkpoint=async_checkpoint,
+        checkpoint_interval_s=None if checkpoint_interval is None else quantity(checkpoint_interval, "seconds", "checkpoint-interval"),
+        restart_s=RESTART_TIERS_S[restart_tier] if restart_time is None else quantity(restart_time, "seconds", "restart-time"),
+        trials=trials, seed=seed, costs=cost_inputs,
+    )
+
+
+def run_outcome(model: Model, chip: Chip, devices: int, tokens: float, tokens_per_s: float, run: RunOptions) -> dict:
+    """The ``reliability`` and ``cost`` blocks of a run of ``tokens`` at ``tokens_per_s`` (failure-free)."""
+    rate = run.failures_per_device_day if run.failures_per_device_day is not None else chip.failures_per_device_day
+    if rate is None:
+        raise BadInput(f"chip {chip.name} has no failure rate; give --failure-rate", "failure_rate")
+    inputs = ReliabilityInputs(
+        devices=devices, failures_per_device_day=rate,
+        checkpoint_bytes=CHECKPOINT_BYTES_PER_PARAM * total_params(model),
+        checkpoint_bytes_per_s=run.checkpoint_bytes_per_s, restart_s=run.restart_s,
+        async_checkpoint=run.async_checkpoint, checkpoint_interval_s=run.checkpoint_interval_s)
+    rel = reliability(inputs, tokens / tokens_per_s, trials=run.trials, seed=run.seed)
+    return {"reliability": rel.to_dict(), "cost": run_cost(chip, devices, rel.total_time_s, tokens, run.costs)}
+
+
 def _count(value, name: str) -> float | None:
     if value is None:
         return None
@@ -131,21 +197,27 @@ def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_bat
     return TrainJob(seq_len=seq_len, global_batch=global_batch, tokens=_count(tokens, "tokens"), **options)
 
 
-def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: ParallelPlan) -> TrainResult:
-    """Price one resolved plan (no input parsing; the core of ``train``)."""
+def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: ParallelPlan,
+             run: RunOptions | None = None) -> TrainResult:
+    """Price one resolved plan (no input parsing; the core of ``train``); with ``run`` and a token
+    budget, add the reliability and cost of the whole run."""
     chip.require("hbm_bytes", "hbm_bytes_per_s")
     costs = step_costs(model, chip, job, PlanGrid.from_plans([plan]), devices)
     memory = {k: float(getattr(costs.memory, k)[0]) for k in MEMORY_KEYS}
     notes = []
     if plan.precision == "fp8" and chip.peak_flops_per_s.get("fp8") is None:
         notes.append(f"{chip.name} has no published fp8 peak: GEMMs are priced at its bf16 peak")
+    tokens_per_s = float(costs.tokens_per_s[0])
+    extra = {"notes": notes}
+    if run is not None and job.tokens is not None:
+        extra |= run_outcome(model, chip, devices, job.tokens, tokens_per_s, run)
     return TrainResult(
         model=model, chip=chip, job=job, devices=devices, plan=plan,
-        step_time_s=float(costs.step_time_s[0]), tokens_per_s=float(costs.tokens_per_s[0]),
+        step_time_s=float(costs.step_time_s[0]), tokens_per_s=tokens_per_s,
         mfu=float(costs.mfu[0]), hfu=float(costs.hfu[0]),
         breakdown={k: float(costs.breakdown[k][0]) for k in BREAKDOWN_KEYS},
         memory=memory, memory_per_device_bytes=float(costs.memory.total_bytes[0]), fits=bool(costs.fits[0]),
-        extra={"notes": notes},
+        extra=extra,
     )
 
 
@@ -154,7 +226,8 @@ def train(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 
           tp: int | None = None, pp: int | None = None, dp: int | None = None, cp: int | None = None,
           ep: int | None = None, vpp: int | None = None, micro_batch: int | None = None,
           zero: int | None = None, recompute: str | None = None, precision: str | None = None,
-          framework: str | Framework = "megatron", require_fit: bool = False, **job_options) -> TrainResult:
+          framework: str | Framework = "megatron", require_fit: bool = False, run: RunOptions | None = None,
+          **job_options) -> TrainResult:
     """Estimate one training job under one parallel plan (degrees left out are filled in).
 
     ``require_fit=True`` raises DoesNotFit when the plan needs more memory than the chip has.
@@ -173,7 +246,7 @@ def train(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 
     reason = framework.unsupported(plan)
     if reason:
         raise BadInput(f"{reason}; choose another --framework or plan", "framework")
-    result = estimate(model, chip, job, devices, plan)
+    result = estimate(model, chip, job, devices, plan, run if run is not None else RunOptions())
     if require_fit and not result.fits:
         raise DoesNotFit(result.not_fit_reason())
     return result
@@ -220,7 +293,7 @@ def plan(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 4
          global_batch: int | None = None, global_batch_tokens=None, tokens=None, top: int = 5,
          objective: str = "time", precision: str = "bf16", allow_cross_domain_tp: bool = False,
          usd_per_device_hour: float | None = None, framework: str | Framework = "megatron",
-         memory_margin: float = 0.05, **job_options) -> PlanResult:
+         memory_margin: float = 0.05, run: RunOptions | None = None, **job_options) -> PlanResult:
     """Search every valid plan for one device count and return the best ``top`` as full estimates."""
     from .search import SearchSpace, search
 
@@ -238,7 +311,8 @@ def plan(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 4
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
     space = SearchSpace(allow_cross_domain_tp=allow_cross_domain_tp, precision=precision)
     found = search(model, chip, job, devices, space, objective, price)
-    best = [estimate(model, chip, job, devices, found.grid.plan(i)) for i in range(min(top, len(found.grid)))]
+    run = run if run is not None else RunOptions()
+    best = [estimate(model, chip, job, devices, found.grid.plan(i), run) for i in range(min(top, len(found.grid)))]
     return PlanResult(plans=best, enumerated=found.enumerated, valid=found.valid, fitting=len(found.grid),
                       objective=objective)
 

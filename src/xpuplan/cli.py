@@ -58,6 +58,35 @@ FRAMEWORK = typer.Option("megatron", "--framework",
                          help="training framework profile: megatron, torch, torch-compile, deepspeed, xla (see `xpuplan catalog frameworks`)")
 
 
+FAILURE_RATE = typer.Option(None, "--failure-rate", help="failures per device-day (default: the chip's catalog rate)")
+CKPT_BW = typer.Option("100GB/s", "--checkpoint-bandwidth", help="aggregate checkpoint write bandwidth")
+ASYNC_CKPT = typer.Option(False, "--async-checkpoint", help="block only for the device-to-host copy")
+CKPT_INTERVAL = typer.Option(None, "--checkpoint-interval", help="training time between checkpoints, e.g. 30min (default: optimal)")
+RESTART_TIME = typer.Option(None, "--restart-time", help="detection + reschedule + reload, e.g. 5min (overrides --restart-tier)")
+RESTART_TIER = typer.Option("automated", "--restart-tier", help="manual (2 h), automated (15 min), advanced (3 min), in-memory (45 s)")
+TRIALS = typer.Option(2000, "--trials", help="Monte Carlo trials for the P10/P50/P90 run time")
+SEED = typer.Option(0, "--seed", help="Monte Carlo seed")
+COSTS = typer.Option(None, "--costs", help="YAML file of cost settings (the flags below override it)")
+USD_HOUR = typer.Option(None, "--usd-per-device-hour", help="rental price (default: the chip's catalog price)")
+OWNERSHIP = typer.Option(False, "--ownership", help="price owned hardware: depreciation + energy")
+PURCHASE = typer.Option(None, "--purchase-usd", help="purchase price per device (default: catalog)")
+DEPRECIATION = typer.Option(None, "--depreciation-years", help="straight-line depreciation, years (default 4)")
+RESIDUAL = typer.Option(None, "--residual-fraction", help="value left after depreciation (default 0.2)")
+POWER_PRICE = typer.Option(None, "--power-usd-per-kwh", help="electricity price (default 0.08)")
+PUE = typer.Option(None, "--pue", help="site power usage effectiveness (default 1.3)")
+POWER_UTIL = typer.Option(None, "--power-utilisation", help="fraction of TDP drawn while training (default 0.8)")
+RUN_FLAGS = ("failure_rate", "checkpoint_bandwidth", "async_checkpoint", "checkpoint_interval", "restart_time",
+             "restart_tier", "trials", "seed", "costs", "usd_per_device_hour", "ownership", "purchase_usd",
+             "depreciation_years", "residual_fraction", "power_usd_per_kwh", "pue", "power_utilisation")
+
+
+def _split_run(args: dict) -> dict:
+    """Move the reliability and cost flags out of ``args`` into a parsed ``run`` entry."""
+    flags = {k: args.pop(k) for k in RUN_FLAGS if k in args}
+    args["run"] = api.run_options(**flags)
+    return args
+
+
 def _enum_values(**values) -> dict:
     return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
 
@@ -86,13 +115,30 @@ def train(
     ep_overlap: float = typer.Option(0.0, "--ep-overlap", help="fraction of EP all-to-all hidden (0..1)"),
     memory_margin: float = typer.Option(0.0, "--memory-margin", help="fraction of device memory kept free"),
     framework: str = FRAMEWORK,
+    failure_rate: Optional[str] = FAILURE_RATE,
+    checkpoint_bandwidth: str = CKPT_BW,
+    async_checkpoint: bool = ASYNC_CKPT,
+    checkpoint_interval: Optional[str] = CKPT_INTERVAL,
+    restart_time: Optional[str] = RESTART_TIME,
+    restart_tier: str = RESTART_TIER,
+    trials: int = TRIALS,
+    seed: int = SEED,
+    costs: Optional[str] = COSTS,
+    usd_per_device_hour: Optional[float] = USD_HOUR,
+    ownership: bool = OWNERSHIP,
+    purchase_usd: Optional[float] = PURCHASE,
+    depreciation_years: Optional[float] = DEPRECIATION,
+    residual_fraction: Optional[float] = RESIDUAL,
+    power_usd_per_kwh: Optional[float] = POWER_PRICE,
+    pue: Optional[float] = PUE,
+    power_utilisation: Optional[float] = POWER_UTIL,
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
-    """Estimate step time, MFU, memory and total time of one training job under one plan."""
+    """Estimate step time, MFU, memory, run time with failures, and cost of one job under one plan."""
     args = _enum_values(**locals())
     args.pop("as_json")
     args["dp_overlap"] = not args.pop("no_dp_overlap")
-    result = api.train(**args)
+    result = api.train(**_split_run(args))
     if as_json:
         typer.echo(to_json(result.to_dict()))
     else:
@@ -154,7 +200,15 @@ def plan_cmd(
     precision: Precision = typer.Option(Precision.bf16, "--precision", help="GEMM precision of every plan"),
     allow_cross_domain_tp: bool = typer.Option(False, "--allow-cross-domain-tp", help="let tp*ep span scale-up domains"),
     memory_margin: float = typer.Option(0.05, "--memory-margin", help="fraction of device memory kept free"),
-    usd_per_device_hour: Optional[float] = typer.Option(None, "--usd-per-device-hour", help="price for --objective cost"),
+    usd_per_device_hour: Optional[float] = USD_HOUR,
+    failure_rate: Optional[str] = FAILURE_RATE,
+    checkpoint_bandwidth: str = CKPT_BW,
+    async_checkpoint: bool = ASYNC_CKPT,
+    restart_tier: str = RESTART_TIER,
+    trials: int = typer.Option(500, "--trials", help="Monte Carlo trials per shown plan"),
+    seed: int = SEED,
+    costs: Optional[str] = COSTS,
+    ownership: bool = OWNERSHIP,
     inter_pool_bandwidth: Optional[str] = typer.Option(None, "--inter-pool-bandwidth", help="per-device link between pools, e.g. 100Gbps"),
     framework: str = FRAMEWORK,
     plot: Optional[str] = typer.Option(None, "--plot", help="with a --devices range: write tokens/s and MFU vs devices to this HTML file"),
@@ -176,8 +230,11 @@ def plan_cmd(
     if chip is None or devices is None:
         raise BadInput("plan needs --chip and --devices (or two --pool CHIP:COUNT)", "chip")
     counts = api.parse_devices(devices)
+    run = api.run_options(failure_rate=failure_rate, checkpoint_bandwidth=checkpoint_bandwidth,
+                          async_checkpoint=async_checkpoint, restart_tier=restart_tier, trials=trials, seed=seed,
+                          costs=costs, usd_per_device_hour=usd_per_device_hour, ownership=ownership)
     kwargs = dict(chip=chip, allow_cross_domain_tp=allow_cross_domain_tp, usd_per_device_hour=usd_per_device_hour,
-                  **common)
+                  run=run, **common)
     if len(counts) == 1 and objective != Objective.devices:
         result = api.plan(devices=counts[0], top=top, objective=objective.value, **kwargs)
         if as_json:

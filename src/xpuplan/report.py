@@ -70,8 +70,28 @@ def _rows(r: TrainResult) -> list[tuple[str, str]]:
     if r.total_time_s is not None:
         rows += [
             ("tokens", f"{r.job.tokens:.3g} tokens"),
-            ("wall-clock time", f"{format_duration(r.total_time_s)} (failure-free)"),
-            ("device-hours", f"{r.device_hours:,.0f} device-h"),
+            ("wall-clock time, failure-free", format_duration(r.total_time_s)),
+            ("device-hours, failure-free", f"{r.device_hours:,.0f} device-h"),
+        ]
+    rel, cost = r.extra.get("reliability"), r.extra.get("cost")
+    if rel:
+        rows += [
+            ("failures", f"{rel['failures_per_device_day']:.2g} /device-day → job MTBF "
+                         f"{format_duration(rel['job_mtbf_s'])}, {rel['expected_interruptions']:,.0f} expected"),
+            ("checkpoint", f"{rel['checkpoint_bytes'] / 1e12:.3g} TB, blocks {format_duration(rel['checkpoint_block_s'])}"
+                           f"{' (async)' if rel['async_checkpoint'] else ''}, every {format_duration(rel['checkpoint_interval_s'])}"),
+            ("restart", format_duration(rel["restart_s"])),
+            ("goodput", f"{rel['goodput']:.1%}"),
+            ("wall-clock time with failures", f"{format_duration(rel['total_time_s'])} (P10 "
+                                              f"{format_duration(rel['total_time_s_p10'])}, P90 {format_duration(rel['total_time_s_p90'])})"),
+        ]
+    if cost:
+        usd = cost["usd"]
+        rows += [
+            ("device-hours with failures", f"{cost['device_hours']:,.0f} device-h"),
+            ("energy", "—" if cost["energy_kwh"] is None else f"{cost['energy_kwh'] / 1e3:,.0f} MWh"),
+            ("cost", "—" if usd is None else f"{usd / 1e6:,.2f} M USD ({cost['assumptions']['mode']}), "
+                                             f"{cost['usd_per_million_tokens']:.3g} USD/1M tokens"),
         ]
     return rows
 
@@ -84,7 +104,10 @@ def train_table(r: TrainResult) -> Table:
     table.add_column("value", justify="right")
     for name, value in _rows(r):
         table.add_row(name, value)
-    notes = "".join(f"\nnote: {n}" for n in r.extra.get("notes", []))
+    notes = "".join(f"\nnote: {n}" for n in r.extra.get("notes", []) + (r.extra.get("cost") or {}).get("notes", []))
+    if r.extra.get("cost"):
+        a = r.extra["cost"]["assumptions"]
+        notes += "\ncost assumptions: " + ", ".join(f"{k}={v}" for k, v in a.items() if v is not None)
     table.caption = f"chip figures: {r.chip.confidence} confidence; efficiency profile: {r.chip.efficiency.source}{notes}"
     return table
 

@@ -1,0 +1,166 @@
+"""Failures, checkpoints and goodput of a long training run.
+
+Failures arrive as a Poisson process: each of N devices fails at r per day, so the job's mean time
+between failures is M = 1 / (N r). Work is cut into segments of τ seconds, each followed by a
+checkpoint that blocks for δ; a failure loses the segment in progress and costs a restart R
+(detect + reschedule + reload), during which a failure can strike again. For that process the
+expected wall time of a run needing T_s seconds of failure-free training is exactly
+
+    T_w = M · e^{R/M} · (e^{(τ+δ)/M} − 1) · T_s / τ          (Daly 2006, eq. 20)
+
+and the interval minimising it is found numerically, starting from Young's τ = √(2 δ M). Goodput is
+T_s / T_w. A vectorised, seeded Monte Carlo simulates the same process failure by failure for the
+spread (P10/P50/P90); its mean converges to the closed form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import BadInput
+from .units import DAY, MINUTE
+
+# Restart overhead tiers (detect + diagnose + reschedule + init + reload), reliability.md §4
+RESTART_TIERS_S = {"manual": 120 * MINUTE, "automated": 15 * MINUTE, "advanced": 3 * MINUTE, "in-memory": 0.75 * MINUTE}
+# Full training state per parameter: bf16 weights (2) + fp32 master weights and Adam moments (12);
+# BLOOM-176B's checkpoints were 2.3 TB, 14 bytes/param (reliability.md §3.2)
+CHECKPOINT_BYTES_PER_PARAM = 14
+# Device -> host copy that an asynchronous checkpoint blocks on (PCIe Gen5 x16 ~ 64 GB/s, half achieved)
+HOST_COPY_BYTES_PER_S = 25e9
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReliabilityInputs:
+    """What the reliability model needs; every default is visible in the output."""
+
+    devices: int
+    """devices in the job"""
+    failures_per_device_day: float
+    """unexpected job-interrupting failures per device per day"""
+    checkpoint_bytes: float
+    """bytes of one full checkpoint (whole job)"""
+    checkpoint_bytes_per_s: float
+    """aggregate storage write bandwidth of the job, bytes/s"""
+    restart_s: float
+    """seconds from a failure to training again (without the lost work)"""
+    async_checkpoint: bool = False
+    """copy to host memory and persist in the background: training blocks only for the copy"""
+    checkpoint_interval_s: float | None = None
+    """seconds of training between checkpoints; None: the optimum"""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.failures_per_device_day < 1:
+            raise BadInput(f"--failure-rate must be in (0, 1) failures per device-day, got {self.failures_per_device_day}", "failure_rate")
+        if not self.checkpoint_bytes_per_s > 0:
+            raise BadInput(f"--checkpoint-bandwidth must be > 0, got {self.checkpoint_bytes_per_s}", "checkpoint_bandwidth")
+        if not 0 <= self.restart_s < 30 * DAY:
+            raise BadInput(f"--restart-time must be between 0 and 30 days, got {self.restart_s} s", "restart_time")
+        if self.checkpoint_interval_s is not None and not self.checkpoint_interval_s > 0:
+            raise BadInput(f"--checkpoint-interval must be > 0, got {self.checkpoint_interval_s}", "checkpoint_interval")
+
+    @property
+    def job_mtbf_s(self) -> float:
+        return DAY / (self.devices * self.failures_per_device_day)
+
+    @property
+    def checkpoint_write_s(self) -> float:
+        """Seconds to persist one checkpoint to storage."""
+        return self.checkpoint_bytes / self.checkpoint_bytes_per_s
+
+    @property
+    def checkpoint_block_s(self) -> float:
+        """Seconds training stops per checkpoint (δ)."""
+        if self.async_checkpoint:
+            return self.checkpoint_bytes / self.devices / HOST_COPY_BYTES_PER_S
+        return self.checkpoint_write_s
+
+
+def expected_wall_s(work_s, interval_s, block_s, restart_s, mtbf_s):
+    """Daly's expected wall time for ``work_s`` of failure-free training (arrays broadcast)."""
+    return mtbf_s * np.exp(restart_s / mtbf_s) * np.expm1((interval_s + block_s) / mtbf_s) * work_s / interval_s
+
+
+def optimal_interval_s(block_s: float, restart_s: float, mtbf_s: float, min_interval_s: float = 0.0) -> float:
+    """The τ ≥ ``min_interval_s`` minimising Daly's expected wall time (searched around Young's √(2δM))."""
+    young = np.sqrt(2 * block_s * mtbf_s) if block_s > 0 else mtbf_s / 100
+    grid = np.maximum(young * np.geomspace(0.05, 20, 2001), min_interval_s)
+    return float(grid[np.argmin(expected_wall_s(1.0, grid, block_s, restart_s, mtbf_s))])
+
+
+def simulate_wall_s(work_s: float, interval_s: float, block_s: float, restart_s: float, mtbf_s: float,
+                    trials: int, seed: int) -> np.ndarray:
+    """Monte Carlo of the same process, one failure per loop iteration across all trials at once."""
+    rng = np.random.default_rng(seed)
+    segment = interval_s + block_s
+    n_full, last = divmod(work_s, interval_s)
+    segments_left = np.full(trials, n_full + (last > 0), dtype=float)
+    last_segment = (last + block_s) if last > 0 else segment
+    wall = np.zeros(trials)
+    needs_restart = np.zeros(trials, dtype=bool)
+    active = np.arange(trials)
+    while active.size:
+        gap = rng.exponential(mtbf_s, active.size)           # time to the next failure from now
+        restart = np.where(needs_restart[active], restart_s, 0.0)
+        restarted = gap >= restart
+        free = gap - restart                                  # failure-free time after the restart
+        left = segments_left[active]
+        # time to finish what is left: full segments, the last one possibly shorter
+        finish = np.where(left > 1, (left - 1) * segment + last_segment, last_segment)
+        done = restarted & (free >= finish)
+        completed = np.where(restarted & ~done, np.floor(free / segment), 0.0)
+        wall[active] += np.where(done, restart + finish, gap)
+        segments_left[active] = np.where(done, 0.0, left - completed)
+        needs_restart[active] = True
+        active = active[~done]
+    return wall
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReliabilityResult:
+    inputs: ReliabilityInputs
+    checkpoint_interval_s: float
+    total_time_s: float
+    goodput: float
+    expected_interruptions: float
+    percentiles_s: tuple[float, float, float]
+    trials: int
+    seed: int
+
+    def to_dict(self) -> dict:
+        i = self.inputs
+        return {
+            "failures_per_device_day": i.failures_per_device_day,
+            "job_mtbf_s": i.job_mtbf_s,
+            "checkpoint_bytes": i.checkpoint_bytes,
+            "checkpoint_write_s": i.checkpoint_write_s,
+            "checkpoint_block_s": i.checkpoint_block_s,
+            "async_checkpoint": i.async_checkpoint,
+            "checkpoint_interval_s": self.checkpoint_interval_s,
+            "restart_s": i.restart_s,
+            "expected_interruptions": self.expected_interruptions,
+            "goodput": self.goodput,
+            "total_time_s": self.total_time_s,
+            "total_time_s_p10": self.percentiles_s[0],
+            "total_time_s_p50": self.percentiles_s[1],
+            "total_time_s_p90": self.percentiles_s[2],
+            "trials": self.trials,
+            "seed": self.seed,
+        }
+
+
+def reliability(inputs: ReliabilityInputs, work_s: float, trials: int = 2000, seed: int = 0) -> ReliabilityResult:
+    """Expected and simulated wall time of ``work_s`` seconds of failure-free training."""
+    if not isinstance(trials, int) or not 1 <= trials <= 1_000_000:
+        raise BadInput(f"--trials must be a whole number in 1..1000000, got {trials}", "trials")
+    mtbf, block, restart = inputs.job_mtbf_s, inputs.checkpoint_block_s, inputs.restart_s
+    # an asynchronous checkpoint must be persisted before the next one starts
+    floor = inputs.checkpoint_write_s if inputs.async_checkpoint else 0.0
+    interval = inputs.checkpoint_interval_s or optimal_interval_s(block, restart, mtbf, floor)
+    total = float(expected_wall_s(work_s, interval, block, restart, mtbf))
+    sims = simulate_wall_s(work_s, interval, block, restart, mtbf, trials, seed)
+    p10, p50, p90 = (float(v) for v in np.percentile(sims, [10, 50, 90]))
+    return ReliabilityResult(inputs=inputs, checkpoint_interval_s=interval, total_time_s=total,
+                             goodput=work_s / total, expected_interruptions=total / mtbf,
+                             percentiles_s=(p10, p50, p90), trials=trials, seed=seed)
