@@ -349,3 +349,96 @@ def plan_range(*, counts: list[int], objective: str = "time", deadline=None, top
     if objective == "cost":
         return sorted(best, key=lambda r: r.step_time_s * r.devices / r.job.tokens_per_step)
     return sorted(best, key=lambda r: r.step_time_s)
+
+
+def _serve_plan(model: Model, chip: Chip, devices: int, tp, pp, dp, ep, precision: str, kv_precision: str):
+    """Fill the serving degrees left out: tp as large as one scale-up domain and the heads allow."""
+    from .inference import ServePlan
+
+    for name, value in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise BadInput(f"--{name} must be a whole number >= 1, got {value}", name)
+    pp = pp or 1
+    if tp is None:
+        rest = devices // (pp * (dp or 1)) if devices % (pp * (dp or 1)) == 0 else 1
+        tp = max(t for t in (1, 2, 4, 8, 16, 32, 64) if t <= max(chip.scale_up_domain, 1) and rest % t == 0
+                 and model.heads % t == 0)
+    if dp is None:
+        if devices % (tp * pp):
+            raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp = {tp * pp}", "devices")
+        dp = devices // (tp * pp)
+    return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=precision, kv_precision=kv_precision)
+
+
+def inference(*, model: str | Model, chip: str | Chip, devices: int | None = None, input_len: int = 1024,
+              output_len: int = 1024, tp: int | None = None, pp: int | None = None, dp: int | None = None,
+              ep: int | None = None, precision: str = "bf16", kv_precision: str | None = None,
+              concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
+              usd_per_device_hour: float | None = None, seed: int = 0, prefill_devices: int | None = None,
+              decode_devices: int | None = None, prefill_chip: str | None = None, decode_chip: str | None = None):
+    """Estimate serving: one configuration, or a disaggregated prefill/decode pair (returns a dict then)."""
+    from .inference import disaggregated, serve
+
+    model = model if isinstance(model, Model) else load_model(model)
+    chip = chip if isinstance(chip, Chip) else load_chip(chip)
+    kv_precision = kv_precision or ("fp8" if precision in ("fp8", "fp4") else "bf16")
+    for name, value in (("input_len", input_len), ("output_len", output_len)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadInput(f"--{name.replace('_', '-')} must be a whole number >= 1, got {value}", name)
+    if input_len + output_len > 10_000_000:
+        raise BadInput(f"--input-len + --output-len = {input_len + output_len} tokens is absurd", "input_len")
+    if concurrency is not None and request_rate is not None:
+        raise BadInput("give either --concurrency (closed loop) or --request-rate (open loop), not both", "concurrency")
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        raise BadInput(f"--concurrency must be a whole number >= 1, got {concurrency}", "concurrency")
+    if request_rate is not None and not 0 < request_rate < 1e6:
+        raise BadInput(f"--request-rate must be > 0 requests/s, got {request_rate}", "request_rate")
+    if prefill_devices or decode_devices:
+        if not (prefill_devices and decode_devices):
+            raise BadInput("disaggregated serving needs both --prefill-devices and --decode-devices", "prefill_devices")
+        p_chip = load_chip(prefill_chip) if prefill_chip else chip
+        d_chip = load_chip(decode_chip) if decode_chip else chip
+        p_plan = _serve_plan(model, p_chip, prefill_devices, None, None, None, None, precision, kv_precision)
+        d_plan = _serve_plan(model, d_chip, decode_devices, tp, pp, dp, ep, precision, kv_precision)
+        links = [c.scale_out_bytes_per_s for c in (p_chip, d_chip) if c.scale_out_bytes_per_s]
+        if not links:
+            raise BadInput("neither pool's chip has a published NIC bandwidth for the KV transfer", "chip")
+        return disaggregated(model, (p_chip, p_plan, prefill_devices), (d_chip, d_plan, decode_devices),
+                             input_len, output_len, concurrency, min(links) * p_plan.tp)
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
+    plan = _serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision)
+    return serve(model, chip, plan, devices, input_len, output_len, concurrency=concurrency,
+                 request_rate=request_rate, memory_margin=memory_margin, usd_per_device_hour=usd_per_device_hour,
+                 seed=seed)
+
+
+def inference_search(*, model: str | Model, chips: list[str], input_len: int, output_len: int, slo_ttft,
+                     slo_tpot, precision: str = "bf16", kv_precision: str | None = None,
+                     usd_per_device_hour: float | None = None) -> list:
+    """The cheapest configuration per chip that meets both SLOs, chips side by side (best first)."""
+    from .inference import search_slo
+
+    model = model if isinstance(model, Model) else load_model(model)
+    try:
+        ttft_s, tpot_s = parse_quantity(slo_ttft, "seconds"), parse_quantity(slo_tpot, "seconds")
+    except UnitError as exc:
+        raise BadInput(f"--slo-ttft/--slo-tpot: {exc}", "slo") from None
+    if not (ttft_s > 0 and tpot_s > 0):
+        raise BadInput("--slo-ttft and --slo-tpot must be > 0", "slo")
+    kv_precision = kv_precision or ("fp8" if precision in ("fp8", "fp4") else "bf16")
+    best = []
+    for name in chips:
+        chip = load_chip(name)
+        try:
+            best.append(search_slo(model, chip, input_len, output_len, ttft_s, tpot_s, precision, kv_precision,
+                                   usd_per_device_hour=usd_per_device_hour)[0])
+        except (DoesNotFit, BadInput) as exc:
+            if len(chips) == 1:
+                raise
+            best.append(exc)
+    found = [b for b in best if not isinstance(b, Exception)]
+    if not found:
+        raise DoesNotFit(f"no chip meets the SLO: {best[0]}")
+    return sorted(found, key=lambda r: (r.usd_per_million_output_tokens is None, r.usd_per_million_output_tokens or 0,
+                                        -r.output_tokens_per_s / r.devices)) + [b for b in best if isinstance(b, Exception)]

@@ -5,6 +5,7 @@ Exit codes: 0 ok; 1 a bug; 2 bad input (one line on stderr); 3 the job does not 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from enum import Enum
 from typing import Optional
@@ -13,7 +14,7 @@ import typer
 
 from . import api, catalog
 from .errors import BadInput, DoesNotFit
-from .report import compare_table, plan_table, print_table, scaling_plot, scaling_table, to_json, train_table, why_table
+from .report import compare_table, inference_compare_table, inference_table, plan_table, print_table, scaling_plot, scaling_table, to_json, train_table, why_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plan training of large models on mixed accelerator fleets.")
@@ -257,6 +258,60 @@ def plan_cmd(
         typer.echo(f"plot written to {plot}")
 
 
+@app.command("inference")
+def inference_cmd(
+    model: str = MODEL,
+    chips: list[str] = typer.Option(..., "--chip", help="chip id or file (repeat with --search to compare chips)"),
+    devices: Optional[int] = typer.Option(None, "--devices", help="devices serving (all replicas)"),
+    input_len: int = typer.Option(1024, "--input-len", help="prompt tokens per request"),
+    output_len: int = typer.Option(1024, "--output-len", help="generated tokens per request"),
+    tp: Optional[int] = TP,
+    pp: Optional[int] = PP,
+    dp: Optional[int] = typer.Option(None, "--dp", help="replicas (default: devices / (tp*pp))"),
+    ep: Optional[int] = EP,
+    precision: str = typer.Option("bf16", "--precision", help="weights/activations: bf16, fp8, int8, int4 (weight-only), fp4"),
+    kv_precision: Optional[str] = typer.Option(None, "--kv-precision", help="KV cache: bf16, fp8, int8 (default follows --precision)"),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", help="closed loop: sequences in flight (default: as many as fit)"),
+    request_rate: Optional[float] = typer.Option(None, "--request-rate", help="open loop: Poisson arrivals per second"),
+    seed: int = SEED,
+    prefill_devices: Optional[int] = typer.Option(None, "--prefill-devices", help="disaggregated: devices of the prefill pool"),
+    decode_devices: Optional[int] = typer.Option(None, "--decode-devices", help="disaggregated: devices of the decode pool"),
+    prefill_chip: Optional[str] = typer.Option(None, "--prefill-chip", help="disaggregated: chip of the prefill pool"),
+    decode_chip: Optional[str] = typer.Option(None, "--decode-chip", help="disaggregated: chip of the decode pool"),
+    search: bool = typer.Option(False, "--search", help="cheapest configuration per chip meeting --slo-ttft/--slo-tpot"),
+    slo_ttft: Optional[str] = typer.Option(None, "--slo-ttft", help="e.g. 2s"),
+    slo_tpot: Optional[str] = typer.Option(None, "--slo-tpot", help="e.g. 50ms"),
+    usd_per_device_hour: Optional[float] = USD_HOUR,
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Serving estimate: TTFT, TPOT, throughput, memory and $/1M tokens; or an SLO search across chips."""
+    if search:
+        if slo_ttft is None or slo_tpot is None:
+            raise BadInput("--search needs --slo-ttft and --slo-tpot", "slo_ttft")
+        results = api.inference_search(model=model, chips=chips, input_len=input_len, output_len=output_len,
+                                       slo_ttft=slo_ttft, slo_tpot=slo_tpot, precision=precision,
+                                       kv_precision=kv_precision, usd_per_device_hour=usd_per_device_hour)
+        if as_json:
+            typer.echo(to_json([r.to_dict() if not isinstance(r, Exception) else {"error": str(r)} for r in results]))
+        else:
+            print_table(inference_compare_table(results, f"TTFT <= {slo_ttft}, TPOT <= {slo_tpot}"), min_width=120)
+        return
+    if len(chips) != 1:
+        raise BadInput("give one --chip (several only with --search)", "chip")
+    result = api.inference(model=model, chip=chips[0], devices=devices, input_len=input_len, output_len=output_len,
+                           tp=tp, pp=pp, dp=dp, ep=ep, precision=precision, kv_precision=kv_precision,
+                           concurrency=concurrency, request_rate=request_rate, seed=seed,
+                           usd_per_device_hour=usd_per_device_hour, prefill_devices=prefill_devices,
+                           decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip)
+    if isinstance(result, dict):  # disaggregated
+        typer.echo(to_json(result))
+        return
+    if as_json:
+        typer.echo(to_json(result.to_dict()))
+    else:
+        print_table(inference_table(result))
+
+
 @app.command("catalog")
 def catalog_cmd(kind: Kind = typer.Argument(..., help="chips, systems or models"),
                 as_json: bool = typer.Option(False, "--json")) -> None:
@@ -273,8 +328,19 @@ def catalog_cmd(kind: Kind = typer.Argument(..., help="chips, systems or models"
 def validate(data: Optional[str] = typer.Option(None, "--data", help="a validation YAML file or folder"),
              as_json: bool = typer.Option(False, "--json"),
              markdown: bool = typer.Option(False, "--markdown", help="print a Markdown table (for reports)"),
-             role: Optional[str] = typer.Option(None, "--role", help="only runs of this role: main or holdout")) -> None:
+             role: Optional[str] = typer.Option(None, "--role", help="only runs of this role: main or holdout"),
+             inference: bool = typer.Option(False, "--inference", help="serving runs (data/validation/inference) instead")) -> None:
     """Predict every published run in data/validation and report the error."""
+    if inference:
+        from .validate import inference_markdown, inference_summary, run_inference_validation
+        checks = run_inference_validation(data, role=role)
+        if as_json:
+            typer.echo(to_json({"summary": {"main": inference_summary(checks, "main"),
+                                            "holdout": inference_summary(checks, "holdout")},
+                                "runs": [dataclasses.asdict(c) | {"error": c.error} for c in checks]}))
+        else:
+            typer.echo(inference_markdown(checks))
+        return
     from .validate import run_validation, validation_markdown, validation_table
     report = run_validation(data, role=role)
     if as_json:

@@ -195,3 +195,49 @@ def scaling_plot(results: list[TrainResult], path: str) -> None:
     fig.update_yaxes(title_text="throughput (tokens/s)", secondary_y=False)
     fig.update_yaxes(title_text="MFU (%)", secondary_y=True)
     fig.write_html(path, include_plotlyjs=True)
+
+
+def inference_table(r) -> Table:
+    """One serving configuration (inference.ServeResult)."""
+    from .units import format_duration as fd
+    table = Table(title=f"{r.model.name} served on {r.devices} x {r.chip.name} — {r.input_len} in / {r.output_len} out tokens",
+                  header_style="bold")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    p = r.plan
+    rows = [
+        ("plan", f"tp{p.tp} pp{p.pp} dp{p.dp}" + (f" ep{p.ep}" if p.ep > 1 else "") + f", weights {p.precision}, KV {p.kv_precision}"),
+        ("concurrency", f"{r.concurrency} sequences (max {r.max_concurrency} fit in memory)"),
+        ("TTFT", fd(r.ttft_s)),
+        ("TPOT", fd(r.tpot_s)),
+        ("output tokens/s", f"{r.output_tokens_per_s:,.0f} tokens/s ({r.output_tokens_per_s / r.devices:,.0f} per device)"),
+        ("input tokens/s", f"{r.input_tokens_per_s:,.0f} tokens/s"),
+        ("memory per device", f"{format_bytes(r.memory_per_device_bytes)} of {format_bytes(r.chip.hbm_bytes)}"),
+    ]
+    rows += [(f"  {k.removesuffix('_bytes')}", format_bytes(v)) for k, v in r.memory.items()]
+    usd = r.usd_per_million_output_tokens
+    rows.append(("cost", "— (no price: --usd-per-device-hour)" if usd is None else f"{usd:.3g} USD per 1M output tokens"))
+    q = r.extra.get("queueing")
+    if q:
+        rows.append(("queueing (open loop)", f"TTFT p90 {fd(q['ttft_s_p90'])}, TPOT p90 {fd(q['tpot_s_p90'])}, "
+                                            f"{q['requests']} simulated requests, seed {q['seed']}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def inference_compare_table(results: list, slo: str) -> Table:
+    """Cheapest SLO-meeting configuration per chip, side by side."""
+    from .units import format_duration as fd
+    table = Table(title=f"cheapest configuration per chip meeting {slo}", header_style="bold")
+    for col in ("chip", "devices", "plan", "concurrency", "TTFT", "TPOT", "output tokens/s", "per device", "USD / 1M out"):
+        table.add_column(col, justify="left" if col in ("chip", "plan") else "right")
+    for r in results:
+        if isinstance(r, Exception):
+            table.add_row(str(r).split(" on ")[-1].split(" (")[0], "—", f"none: {r}", "", "", "", "", "", "")
+            continue
+        usd = r.usd_per_million_output_tokens
+        table.add_row(r.chip.name, str(r.devices), f"tp{r.plan.tp} {r.plan.precision}", str(r.concurrency), fd(r.ttft_s),
+                      fd(r.tpot_s), f"{r.output_tokens_per_s:,.0f}", f"{r.output_tokens_per_s / r.devices:,.0f}",
+                      "—" if usd is None else f"{usd:.3g}")
+    return table

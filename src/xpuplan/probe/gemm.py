@@ -1,0 +1,141 @@
+"""GEMM throughput over shapes and dtypes, and the size-to-efficiency fit.
+
+A GEMM (m x k) @ (k x n) does ``2 m n k`` FLOPs. The sweep covers square and
+rectangular shapes (the skinny ones are what small micro-batches and tensor
+parallelism produce) from small to large. The best FLOP/s over the sweep is the
+measured peak; the rows are fitted to the cost model's curve
+
+    eff(f) = gemm_max * f / (f + gemm_half_flops),   eff = (FLOP/s) / peak,
+
+so that small GEMMs are priced as slowly as this device runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .device import Backend
+from .timing import median_seconds
+
+DTYPES = ("bf16", "fp16", "fp8")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GemmRow:
+    """One timed GEMM."""
+
+    dtype: str
+    m: int
+    n: int
+    k: int
+    flops: float
+    """FLOPs of one call, 2 m n k"""
+    seconds: float
+    """median seconds of one call"""
+
+    @property
+    def flops_per_s(self) -> float:
+        return self.flops / self.seconds
+
+
+def gemm_shapes(quick: bool, accelerator: bool) -> list[tuple[int, int, int]]:
+    """(m, n, k) shapes, smallest first: squares plus skinny and wide rectangles."""
+    if quick:
+        top = 2048 if accelerator else 512
+    else:
+        top = 16384 if accelerator else 2048
+    sizes = [s for s in (128, 256, 512, 1024, 2048, 4096, 8192, 16384) if s <= top]
+    shapes = {(s, s, s) for s in sizes}
+    for s in sizes[1:]:
+        shapes |= {(s // 4, s, s), (s, s // 4, s), (s, s, s // 4)}  # micro-batch-, tp- and k-skinny
+    return sorted(shapes, key=lambda shape: (shape[0] * shape[1] * shape[2], shape))
+
+
+def _make_call(backend: Backend, dtype: str, m: int, n: int, k: int) -> Callable[[], object]:
+    """A zero-argument callable running one GEMM on random inputs (None if the dtype is unsupported)."""
+    torch = backend.torch
+    dev = backend.device
+    if dtype == "fp8":
+        if backend.kind != "cuda" or not hasattr(torch, "_scaled_mm") or not hasattr(torch, "float8_e4m3fn"):
+            return None
+        a = torch.randn(m, k, device=dev).to(torch.float8_e4m3fn)
+        b = torch.randn(n, k, device=dev).to(torch.float8_e4m3fn).t()  # column-major, as _scaled_mm wants
+        one = torch.ones((), device=dev)
+        return lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+    torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    a = torch.randn(m, k, device=dev, dtype=torch_dtype)
+    b = torch.randn(k, n, device=dev, dtype=torch_dtype)
+    return lambda: torch.matmul(a, b)
+
+
+def supported(backend: Backend, dtype: str) -> bool:
+    """Whether a small GEMM in ``dtype`` runs on the device."""
+    try:
+        call = _make_call(backend, dtype, 64, 64, 64)
+        if call is None:
+            return False
+        call()
+        backend.synchronize()
+        return True
+    except (RuntimeError, TypeError, ValueError, NotImplementedError):
+        return False
+
+
+def measure_gemms(backend: Backend, dtype: str, shapes: list[tuple[int, int, int]], *, max_call_s: float,
+                  budget_s: float, progress: Callable[[str], None] | None = None) -> list[GemmRow]:
+    """Time ``shapes`` in ``dtype``, smallest first; stops early once one call exceeds ``max_call_s``."""
+    rows = []
+    for m, n, k in shapes:
+        if progress:
+            progress(f"gemm {dtype} {m}x{n}x{k}")
+        try:
+            call = _make_call(backend, dtype, m, n, k)
+            seconds = median_seconds(call, backend, warmup=2, repeats=5, budget_s=budget_s)
+        except (RuntimeError, MemoryError):  # out of device memory or an unsupported shape
+            break
+        rows.append(GemmRow(dtype=dtype, m=m, n=n, k=k, flops=2.0 * m * n * k, seconds=seconds))
+        if seconds > max_call_s:
+            break
+    return rows
+
+
+def peak_flops_per_s(rows: list[GemmRow]) -> float:
+    """Best FLOP/s over ``rows`` (0.0 when empty)."""
+    return max((r.flops_per_s for r in rows), default=0.0)
+
+
+def fit_efficiency_curve(flops: np.ndarray, efficiency: np.ndarray) -> tuple[float, float]:
+    """Least-squares fit of ``eff = g * f / (f + h)`` to measured points; returns (g, h).
+
+    For a fixed h the best g is linear least squares, ``g = sum(e x) / sum(x x)``
+    with ``x = f / (f + h)``; h is found by a coarse-to-fine search over log10(h).
+    """
+    f = np.asarray(flops, dtype=float)
+    e = np.asarray(efficiency, dtype=float)
+    if f.size == 0 or np.any(f <= 0):
+        raise ValueError("fit_efficiency_curve needs at least one row with positive FLOPs")
+
+    def best(log_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = f[None, :] / (f[None, :] + 10.0 ** log_h[:, None])
+        g = (x * e).sum(axis=1) / (x * x).sum(axis=1)
+        sse = ((g[:, None] * x - e) ** 2).sum(axis=1)
+        return g, sse
+
+    low, high = np.log10(f.min()) - 4.0, np.log10(f.max()) + 1.0
+    for _ in range(4):
+        grid = np.linspace(low, high, 201)
+        g, sse = best(grid)
+        i = int(np.argmin(sse))
+        step = grid[1] - grid[0]
+        low, high = grid[max(i - 1, 0)] - step, grid[min(i + 1, grid.size - 1)] + step
+    return float(g[i]), float(10.0 ** grid[i])
+
+
+def fit_rows(rows: list[GemmRow], peak: float) -> tuple[float, float]:
+    """(gemm_max, gemm_half_flops) of ``rows`` relative to ``peak`` FLOP/s."""
+    flops = np.array([r.flops for r in rows])
+    eff = np.array([r.flops_per_s / peak for r in rows])
+    return fit_efficiency_curve(flops, eff)

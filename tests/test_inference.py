@@ -1,0 +1,116 @@
+"""Serving estimator: invariants, memory, SLO search, open-loop queueing, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xpuplan import api
+from xpuplan.catalog import load_chip, load_model
+from xpuplan.errors import BadInput, DoesNotFit
+from xpuplan.inference import ServePlan, closed_loop, decode_step_s, kv_bytes_per_token, max_concurrency
+
+CASES = [("llama3-70b", "h100-sxm", 8), ("llama3-8b", "a100-sxm-80gb", 1), ("mixtral-8x7b", "h800", 4),
+         ("deepseek-v3", "h200", 8), ("qwen3-30b-a3b", "ascend-910b", 2)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=st.sampled_from(CASES), io=st.sampled_from([(128, 128), (1024, 1024), (4096, 512)]))
+def test_more_concurrency_never_lowers_throughput_until_memory_runs_out(case, io):
+    model, chip, tp = load_model(case[0]), load_chip(case[1]), case[2]
+    precision = "fp8" if chip.peak_flops_per_s.get("fp8") else "bf16"
+    plan = ServePlan(tp=tp, precision=precision)
+    cap = max_concurrency(model, chip, plan, *io)
+    if cap < 2:
+        return
+    n = np.unique(np.geomspace(1, cap, 40).astype(int))
+    _, _, out = closed_loop(model, chip, plan, io[0], io[1], n)
+    assert np.all(np.diff(out) >= -1e-9 * out[:-1])
+
+
+@pytest.mark.parametrize("name,chip,tp", CASES)
+def test_tpot_never_falls_as_context_grows(name, chip, tp):
+    model, c = load_model(name), load_chip(chip)
+    plan = ServePlan(tp=tp)
+    steps = decode_step_s(model, c, plan, 16, np.array([128, 1024, 8192, 32768]))
+    assert np.all(np.diff(steps) >= 0)
+
+
+@pytest.mark.parametrize("name", ["llama3-70b", "deepseek-v3"])
+def test_quantising_weights_never_raises_memory(name):
+    chip = load_chip("b200")
+    mem = [api.inference(model=name, chip="b200", devices=8, precision=p, concurrency=8).memory["weights_bytes"]
+           for p in ("bf16", "fp8", "fp4")]
+    assert mem[0] > mem[1] > mem[2]
+    assert chip.name == "b200"
+
+
+def test_mla_caches_its_latent():
+    # DeepSeek-V3 caches 512 + 64 values per layer instead of 2 x 128 heads x 128
+    assert kv_bytes_per_token(load_model("deepseek-v3"), "bf16") == 61 * 576 * 2
+
+
+def test_moe_decode_reads_only_touched_experts():
+    model, chip = load_model("mixtral-8x7b"), load_chip("h100-sxm")
+    plan = ServePlan(tp=2)
+    one, many = decode_step_s(model, chip, plan, 1, 1024), decode_step_s(model, chip, plan, 64, 1024)
+    assert one < many < 64 * one
+
+
+def test_open_loop_queueing_grows_ttft_and_is_seeded():
+    kw = dict(model="llama3-8b", chip="h100-sxm", devices=1, input_len=1024, output_len=256)
+    low = api.inference(request_rate=1.0, **kw)
+    high = api.inference(request_rate=40.0, **kw)
+    assert high.extra["queueing"]["ttft_s_p90"] > low.extra["queueing"]["ttft_s_p90"]
+    again = api.inference(request_rate=40.0, **kw)
+    assert again.extra["queueing"] == high.extra["queueing"]
+
+
+def test_slo_search_meets_the_slo():
+    found = api.inference_search(model="llama3-70b", chips=["h100-sxm", "mi300x"], input_len=1024, output_len=1024,
+                                 slo_ttft="2s", slo_tpot="50ms")
+    for r in found:
+        assert r.ttft_s <= 2 and r.tpot_s <= 0.05
+
+
+def test_disaggregated_reports_its_bottleneck():
+    out = api.inference(model="llama3-70b", chip="h800", prefill_devices=8, decode_devices=16,
+                        decode_chip="ascend-910b", input_len=4096, output_len=512)
+    assert out["bound"] in ("prefill", "decode") and out["ttft_s"] > out["kv_transfer_s"] > 0
+
+
+@pytest.mark.parametrize("kw,error,match", [
+    ({"output_len": 0}, BadInput, "--output-len must be"),
+    ({"concurrency": 10**6}, DoesNotFit, "exceeds memory"),
+    ({"chip": "a100-sxm-80gb", "precision": "fp8"}, BadInput, "no fp8 support"),
+    ({"chip": "h100-sxm", "precision": "fp4"}, BadInput, "no fp4 support"),
+    ({"tp": 3}, BadInput, "--devices 8 is not divisible by tp\\*pp = 3"),
+    ({"devices": 3, "tp": 3}, BadInput, "heads=64 is not divisible by tp=3"),
+    ({"concurrency": 4, "request_rate": 1.0}, BadInput, "not both"),
+])
+def test_bad_serving_input(kw, error, match):
+    args = dict(model="llama3-70b", chip="h100-sxm", devices=8) | kw
+    with pytest.raises(error, match=match):
+        api.inference(**args)
+
+
+def test_inference_cli_json_contract(run_cli):
+    code, out, err = run_cli("inference", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "8", "--tp", "8",
+                             "--precision", "fp8", "--input-len", "1024", "--output-len", "1024", "--concurrency", "64",
+                             "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert {"ttft_s", "tpot_s", "output_tokens_per_s", "output_tokens_per_s_per_device", "input_tokens_per_s",
+            "max_concurrency", "memory_per_device_bytes", "fits", "usd_per_million_output_tokens", "plan"} <= set(d)
+    assert d["plan"]["tp"] == 8 and d["concurrency"] == 64
+
+
+def test_inference_cli_errors_are_one_line(run_cli):
+    code, _, err = run_cli("inference", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "8",
+                           "--output-len", "0")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli("inference", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "8",
+                           "--concurrency", "999999")
+    assert code == 3 and "exceeds memory" in err
