@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench validate clean
+.PHONY: demo test bench validate web clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -12,6 +12,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# the probe tests need PyTorch; take the CPU wheel from the local wheel store only (never a multi-GB CUDA build)
+	$(BIN)/python -m pip install -q --no-index 'torch==2.13.0' 2>/dev/null || echo "note: no offline CPU torch wheel: probe tests will be skipped"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -27,6 +29,12 @@ validate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_search.py
+	$(BIN)/python benchmarks/bench_reliability.py
+	$(BIN)/python benchmarks/bench_web.py
+
+web: $(STAMP)
+	$(BIN)/xpuplan web
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -114,3 +114,13 @@ def test_inference_cli_errors_are_one_line(run_cli):
     code, _, err = run_cli("inference", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "8",
                            "--concurrency", "999999")
     assert code == 3 and "exceeds memory" in err
+
+
+def test_serving_validation_meets_its_target():
+    """Issue 5: median |error| <= 15% on the main published serving runs (benchmarks/results/validation-inference.md)."""
+    from xpuplan.validate import INFERENCE_TARGET_MEDIAN, inference_summary, run_inference_validation
+
+    checks = run_inference_validation()
+    summary = inference_summary(checks, "main")["all"]
+    assert summary["runs"] >= 20
+    assert summary["median_abs_error"] <= INFERENCE_TARGET_MEDIAN

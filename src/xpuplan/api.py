@@ -351,7 +351,8 @@ def plan_range(*, counts: list[int], objective: str = "time", deadline=None, top
     return sorted(best, key=lambda r: r.step_time_s)
 
 
-def _serve_plan(model: Model, chip: Chip, devices: int, tp, pp, dp, ep, precision: str, kv_precision: str):
+def _serve_plan(model: Model, chip: Chip, devices: int, tp, pp, dp, ep, precision: str, kv_precision: str,
+                engine: str = "trt-llm"):
     """Fill the serving degrees left out: tp as large as one scale-up domain and the heads allow."""
     from .inference import ServePlan
 
@@ -367,7 +368,7 @@ def _serve_plan(model: Model, chip: Chip, devices: int, tp, pp, dp, ep, precisio
         if devices % (tp * pp):
             raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp = {tp * pp}", "devices")
         dp = devices // (tp * pp)
-    return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=precision, kv_precision=kv_precision)
+    return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=precision, kv_precision=kv_precision, engine=engine)
 
 
 def inference(*, model: str | Model, chip: str | Chip, devices: int | None = None, input_len: int = 1024,
@@ -375,7 +376,8 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
               ep: int | None = None, precision: str = "bf16", kv_precision: str | None = None,
               concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
               usd_per_device_hour: float | None = None, seed: int = 0, prefill_devices: int | None = None,
-              decode_devices: int | None = None, prefill_chip: str | None = None, decode_chip: str | None = None):
+              decode_devices: int | None = None, prefill_chip: str | None = None, decode_chip: str | None = None,
+              engine: str = "trt-llm"):
     """Estimate serving: one configuration, or a disaggregated prefill/decode pair (returns a dict then)."""
     from .inference import disaggregated, serve
 
@@ -398,8 +400,8 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
             raise BadInput("disaggregated serving needs both --prefill-devices and --decode-devices", "prefill_devices")
         p_chip = load_chip(prefill_chip) if prefill_chip else chip
         d_chip = load_chip(decode_chip) if decode_chip else chip
-        p_plan = _serve_plan(model, p_chip, prefill_devices, None, None, None, None, precision, kv_precision)
-        d_plan = _serve_plan(model, d_chip, decode_devices, tp, pp, dp, ep, precision, kv_precision)
+        p_plan = _serve_plan(model, p_chip, prefill_devices, None, None, None, None, precision, kv_precision, engine)
+        d_plan = _serve_plan(model, d_chip, decode_devices, tp, pp, dp, ep, precision, kv_precision, engine)
         links = [c.scale_out_bytes_per_s for c in (p_chip, d_chip) if c.scale_out_bytes_per_s]
         if not links:
             raise BadInput("neither pool's chip has a published NIC bandwidth for the KV transfer", "chip")
@@ -407,7 +409,7 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
                              input_len, output_len, concurrency, min(links) * p_plan.tp)
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
-    plan = _serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision)
+    plan = _serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, engine)
     return serve(model, chip, plan, devices, input_len, output_len, concurrency=concurrency,
                  request_rate=request_rate, memory_margin=memory_margin, usd_per_device_hour=usd_per_device_hour,
                  seed=seed)

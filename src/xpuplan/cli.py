@@ -282,6 +282,7 @@ def inference_cmd(
     slo_ttft: Optional[str] = typer.Option(None, "--slo-ttft", help="e.g. 2s"),
     slo_tpot: Optional[str] = typer.Option(None, "--slo-tpot", help="e.g. 50ms"),
     usd_per_device_hour: Optional[float] = USD_HOUR,
+    engine: str = typer.Option("trt-llm", "--engine", help="serving-engine profile: trt-llm (calibrated) or roofline"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Serving estimate: TTFT, TPOT, throughput, memory and $/1M tokens; or an SLO search across chips."""
@@ -302,7 +303,8 @@ def inference_cmd(
                            tp=tp, pp=pp, dp=dp, ep=ep, precision=precision, kv_precision=kv_precision,
                            concurrency=concurrency, request_rate=request_rate, seed=seed,
                            usd_per_device_hour=usd_per_device_hour, prefill_devices=prefill_devices,
-                           decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip)
+                           decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip,
+                           engine=engine)
     if isinstance(result, dict):  # disaggregated
         typer.echo(to_json(result))
         return
@@ -349,6 +351,21 @@ def validate(data: Optional[str] = typer.Option(None, "--data", help="a validati
         typer.echo(validation_markdown(report))
     else:
         print_table(validation_table(report), min_width=190)
+
+
+@app.command()
+def web(host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+        port: int = typer.Option(8000, "--port", help="port to listen on")) -> None:
+    """Serve the HTTP API and the web page with plots (needs the web extra)."""
+    try:
+        import uvicorn
+
+        from .web.app import app as web_app
+    except ImportError:
+        raise BadInput("xpuplan web needs FastAPI and uvicorn: pip install 'xpuplan[web]'", "web") from None
+    if not 0 < port < 65536:
+        raise BadInput(f"--port must be in 1..65535, got {port}", "port")
+    uvicorn.run(web_app, host=host, port=port, log_level="warning")
 
 
 def _is_usage_error(exc: Exception) -> bool:

@@ -20,13 +20,15 @@ continuous batching (admission limited by KV memory) gives TTFT with queueing. P
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .cost.comm import collective_s
 from .cost.flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, total_params
-from .errors import BadInput, DoesNotFit
+from .catalog import CATALOG_DIR, read_yaml
+from .errors import BadInput, DoesNotFit, UnknownName
 from .specs import Chip, Model
 
 WEIGHT_FORMATS = {  # precision -> (bytes per weight, peak used for the GEMMs, chip peak that must exist or None)
@@ -54,6 +56,8 @@ class ServePlan:
     """expert parallel degree across the tp * dp devices (attention data-parallel, experts sharded)"""
     precision: str = "bf16"
     kv_precision: str = "bf16"
+    engine: str = "trt-llm"
+    """serving-engine profile (catalog/serving): how close its kernels come to the roofline"""
 
     @property
     def devices(self) -> int:
@@ -61,7 +65,7 @@ class ServePlan:
 
     def to_dict(self) -> dict:
         return {"tp": self.tp, "pp": self.pp, "dp": self.dp, "ep": self.ep, "precision": self.precision,
-                "kv_precision": self.kv_precision}
+                "kv_precision": self.kv_precision, "engine": self.engine}
 
 
 def check_plan(model: Model, chip: Chip, plan: ServePlan, devices: int) -> None:
@@ -76,6 +80,7 @@ def check_plan(model: Model, chip: Chip, plan: ServePlan, devices: int) -> None:
         raise BadInput(f"invalid plan: ep={plan.ep} needs a MoE model whose experts and tp*dp it divides", "ep")
     if plan.precision not in WEIGHT_FORMATS:
         raise BadInput(f"--precision must be one of {', '.join(WEIGHT_FORMATS)}, got {plan.precision!r}", "precision")
+    engine_profile(plan.engine)
     if plan.kv_precision not in KV_BYTES:
         raise BadInput(f"--kv-precision must be one of {', '.join(KV_BYTES)}, got {plan.kv_precision!r}", "kv_precision")
     needs = WEIGHT_FORMATS[plan.precision][2]
@@ -116,12 +121,72 @@ def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: floa
     return ReplicaCosts(weight_bytes=per_device * wbytes, kv_bytes_per_token=kv, free_bytes=free)
 
 
-def _roofline_s(flops, nbytes, chip: Chip, peak_dtype: str) -> np.ndarray:
+@functools.cache
+def engine_profile(name: str) -> dict:
+    """A serving-engine profile: kernel_scale (fraction of the roofline its kernels reach) and moe_scale."""
+    path = CATALOG_DIR / "serving" / f"{name}.yaml"
+    if "/" in name or not path.is_file():
+        raise UnknownName("engine", name, sorted(p.stem for p in (CATALOG_DIR / "serving").glob("*.yaml")), "engine")
+    data = read_yaml(path)
+    for key in ("kernel_scale", "moe_scale"):
+        if not 0 < float(data.get(key, 0)) <= 1.5:
+            raise BadInput(f"serving/{name}.yaml: {key} must be in (0, 1.5]", key)
+    return data
+
+
+def _kernel_s(flops, nbytes, chip: Chip, peak_dtype: str, scale: float = 1.0) -> np.ndarray:
+    """One kernel's roofline: max(FLOPs / (peak · η_gemm), bytes / (HBM bandwidth · η_hbm)) / scale."""
     eff = chip.efficiency
     eff_max = eff.gemm_fp8_max if peak_dtype in ("fp8", "fp4", "int8") else eff.gemm_max
-    flops = np.asarray(flops, dtype=float)
-    compute = flops / (chip.peak(peak_dtype) * eff_max * np.maximum(flops, 1.0) / (np.maximum(flops, 1.0) + eff.gemm_half_flops))
-    return np.maximum(compute, nbytes / (chip.hbm_bytes_per_s * eff.hbm))
+    return np.maximum(np.asarray(flops, dtype=float) / (chip.peak(peak_dtype) * eff_max),
+                      np.asarray(nbytes, dtype=float) / (chip.hbm_bytes_per_s * eff.hbm)) / scale
+
+
+def _layer_matrices(model: Model, plan: ServePlan) -> list[tuple[float, float]]:
+    """(rows K, columns N) per device of the dense weight matrices of one layer (tp splits one side)."""
+    s = layer_shapes(model)
+    h, tp = model.hidden, plan.tp
+    mats = [(h, (s.q_out + s.kv_out) / tp), (s.attn_out_in / tp, h)]
+    if model.moe is None:
+        f = model.ffn_hidden
+        mats += [(h, (s.ffn_mats - 1) * f / tp), (f / tp, h)]
+    return mats
+
+
+def _weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
+    """All weight matmuls of one forward over ``tokens`` tokens on one device of a replica, kernel by kernel.
+
+    Each matrix is a kernel: max(its FLOPs at the GEMM peak, its weights + activations through HBM).
+    MoE: each touched expert is read once; the batch's routed tokens share them.
+    """
+    wbytes, peak, _ = WEIGHT_FORMATS[plan.precision]
+    tokens = np.asarray(tokens, dtype=float)
+    layers = model.layers / plan.pp
+    profile = engine_profile(plan.engine)
+    scale = profile["kernel_scale"] * (profile["moe_scale"] if model.moe else 1.0)
+
+    def kernel(m, k, n):
+        return _kernel_s(2.0 * m * k * n, k * n * wbytes + 2.0 * m * (k + n), chip, peak, scale)
+
+    per_layer = sum(kernel(tokens, k, n) for k, n in _layer_matrices(model, plan))
+    total = layers * per_layer
+    if model.moe:
+        e, h = model.moe, model.hidden
+        fe, mats = e.expert_ffn_hidden, layer_shapes(model).ffn_mats
+        split = plan.ep if plan.ep > 1 else plan.tp
+        local = e.experts / split
+        pooled = tokens * (plan.dp if plan.ep > 1 else 1)       # EP pools every attention replica's tokens
+        touched = local * (1.0 - (1.0 - e.top_k / e.experts) ** pooled)
+        per_expert = pooled * e.top_k / e.experts / np.maximum(1.0 - (1.0 - e.top_k / e.experts) ** pooled, 1e-12)
+        width = fe / (1 if plan.ep > 1 else plan.tp)
+        routed = touched * (kernel(per_expert, h, (mats - 1) * width) + kernel(per_expert, width, h))
+        shared = kernel(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp) + kernel(
+            tokens, fe * e.shared_experts / plan.tp, h) if e.shared_experts else 0.0
+        dense_ffn = kernel(tokens, h, (mats - 1) * model.ffn_hidden / plan.tp) + kernel(tokens, model.ffn_hidden / plan.tp, h)
+        moe_layers = model.moe_layers / plan.pp
+        total = total + moe_layers * (routed + shared) + (layers - moe_layers) * dense_ffn
+    logits = kernel(tokens, model.hidden, model.vocab / plan.tp) / plan.pp
+    return total + logits
 
 
 def _active_matmul_params(model: Model) -> float:
@@ -130,40 +195,30 @@ def _active_matmul_params(model: Model) -> float:
 
 def prefill_s(model: Model, chip: Chip, plan: ServePlan, tokens, seq_len) -> np.ndarray:
     """Seconds to prefill ``tokens`` prompt tokens (requests of ``seq_len``) on one replica."""
-    peak = WEIGHT_FORMATS[plan.precision][1]
-    flops = (2 * _active_matmul_params(model) * tokens) / (plan.tp * plan.pp)
+    gemm = _weight_kernels_s(model, chip, plan, tokens)
     attention = tokens * attention_core_flops_per_token(model, seq_len) / (plan.tp * plan.pp)
-    rc = replica_costs(model, chip, plan)
-    gemm = _roofline_s(flops, rc.weight_bytes, chip, peak)
     attn = attention / (chip.peak("bf16") * chip.efficiency.attention_fwd)
     comm = 2 * model.layers / plan.pp * collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
-    return plan.pp * (gemm + attn) + comm * plan.pp
+    return plan.pp * (gemm + attn + comm)
 
 
 def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> np.ndarray:
-    """Seconds for one decode step of ``batch`` sequences at mean ``context`` tokens on one replica."""
+    """Seconds for one decode step of ``batch`` sequences at mean ``context`` tokens on one replica:
+    the weight kernels, then attention reading each sequence's KV cache, the TP (and EP) collectives
+    and the kernel launches — in sequence, as the step runs them."""
     batch = np.maximum(np.asarray(batch, dtype=float), 1.0)
-    peak = WEIGHT_FORMATS[plan.precision][1]
     rc = replica_costs(model, chip, plan)
-    weights = rc.weight_bytes
-    if model.moe:
-        e = model.moe
-        expert_bytes = model.moe_layers * e.experts * layer_shapes(model).ffn_mats * model.hidden * e.expert_ffn_hidden
-        expert_bytes = expert_bytes * WEIGHT_FORMATS[plan.precision][0] / (plan.ep if plan.ep > 1 else plan.tp) / plan.pp
-        tokens_here = batch * (plan.dp if plan.ep > 1 else 1)      # EP pools the tokens of every attention replica
-        touched = 1.0 - (1.0 - e.top_k / e.experts) ** tokens_here
-        weights = weights - expert_bytes * (1.0 - touched)
-    flops = 2 * _active_matmul_params(model) * batch / (plan.tp * plan.pp)
-    kv_read = batch * context * rc.kv_bytes_per_token
+    gemm = _weight_kernels_s(model, chip, plan, batch)
     attn_flops = batch * attention_core_flops_per_token(model, 2 * context) / (plan.tp * plan.pp)
-    compute = _roofline_s(flops + attn_flops, weights + kv_read, chip, peak)
+    attention = _kernel_s(attn_flops, batch * context * rc.kv_bytes_per_token, chip, "bf16",
+                          engine_profile(plan.engine)["kernel_scale"])
     layers = model.layers / plan.pp
     comm = 2 * layers * collective_s("all_reduce", batch * model.hidden * 2.0, plan.tp, 1, chip)
     if model.moe and plan.ep > 1:
-        comm = comm + 2 * model.moe_layers / plan.pp * collective_s(
-            "all_to_all", batch * e.top_k * model.hidden * 2.0, plan.ep, plan.tp, chip)
+        tokens = batch * model.moe.top_k * model.hidden * 2.0
+        comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", tokens, plan.ep, plan.tp, chip)
     launches = layers * DECODE_KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_s
-    return plan.pp * compute + comm * plan.pp + launches * plan.pp
+    return plan.pp * (gemm + attention + comm + launches)
 
 
 @dataclass(frozen=True, kw_only=True)

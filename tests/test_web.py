@@ -1,0 +1,95 @@
+"""HTTP API: each endpoint answers exactly the CLI's JSON; bad input is 422 naming the field."""
+
+import json
+
+import pytest
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from xpuplan.web.app import MAX_BODY_BYTES, app  # noqa: E402
+
+client = TestClient(app)
+
+
+def test_train_equals_cli_json(run_cli):
+    body = {"model": "llama3-70b", "chip": "h100-sxm", "devices": 256, "tp": 8, "pp": 4, "seq_len": 8192,
+            "global_batch": 256, "tokens": "1T", "trials": 300, "seed": 3}
+    res = client.post("/api/train", json=body)
+    assert res.status_code == 200
+    code, out, _ = run_cli("train", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "256", "--tp", "8",
+                           "--pp", "4", "--seq-len", "8192", "--global-batch", "256", "--tokens", "1T",
+                           "--trials", "300", "--seed", "3", "--json")
+    assert code == 0
+    assert res.json() == json.loads(out)
+
+
+def test_plan_equals_cli_json(run_cli):
+    body = {"model": "llama3-8b", "chip": "h800", "devices": "64", "seq_len": 4096, "global_batch": 256, "top": 3,
+            "trials": 500}
+    res = client.post("/api/plan", json=body)
+    code, out, _ = run_cli("plan", "--model", "llama3-8b", "--chip", "h800", "--devices", "64", "--seq-len", "4096",
+                           "--global-batch", "256", "--top", "3", "--json")
+    assert res.status_code == 200 and code == 0
+    assert res.json() == json.loads(out)
+
+
+def test_inference_equals_cli_json(run_cli):
+    body = {"model": "llama3-70b", "chip": "h100-sxm", "devices": 8, "tp": 8, "precision": "fp8", "concurrency": 32}
+    res = client.post("/api/inference", json=body)
+    code, out, _ = run_cli("inference", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "8", "--tp", "8",
+                           "--precision", "fp8", "--concurrency", "32", "--json")
+    assert res.status_code == 200 and code == 0
+    assert res.json() == json.loads(out)
+
+
+@pytest.mark.parametrize("path,body,field", [
+    ("/api/train", {"model": "llama3-70b", "chip": "h10-sxm", "devices": 8}, "chip"),
+    ("/api/train", {"model": "llama3-70b", "chip": "h100-sxm", "devices": -8}, "devices"),
+    ("/api/train", {"model": "llama3-70b", "chip": "h100-sxm", "devices": 8, "tp": 3}, "devices"),
+    ("/api/train", {"model": "llama3-70b", "chip": "h100-sxm", "devices": 8, "bogus": 1}, "bogus"),
+    ("/api/train", {"model": "llama3-70b", "chip": "/etc/passwd", "devices": 8}, "chip"),
+    ("/api/train", {"model": "../models/x.yaml", "chip": "h100-sxm", "devices": 8}, "model"),
+    ("/api/inference", {"model": "llama3-70b", "chip": "h100-sxm", "devices": 8, "output_len": 0}, "output_len"),
+    ("/api/plan", {"model": "llama3-70b", "chip": "h100-sxm", "devices": "9..3"}, "devices"),
+])
+def test_bad_input_is_422_naming_the_field(path, body, field):
+    res = client.post(path, json=body)
+    assert res.status_code == 422
+    detail = res.json()["detail"]
+    assert any(field in [str(x) for x in e["loc"]] for e in detail), detail
+
+
+def test_does_not_fit_is_409_with_reason():
+    res = client.post("/api/train", json={"model": "llama3-405b", "chip": "h100-sxm", "devices": 8})
+    assert res.status_code == 200 and res.json()["fits"] is False
+    res = client.post("/api/inference", json={"model": "llama3-405b", "chip": "h100-sxm", "devices": 1})
+    assert res.status_code == 409 and "does not fit" in res.json()["detail"]
+
+
+def test_body_size_limit():
+    res = client.post("/api/train", content=b" " * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
+    assert res.status_code == 413
+
+
+def test_search_too_large_is_refused_with_its_size():
+    body = {"model": "deepseek-v3", "chip": "h800", "devices": "64..262144", "allow_cross_domain_tp": True}
+    res = client.post("/api/plan", json=body)
+    assert res.status_code == 422
+    assert "would price about" in res.json()["detail"][0]["msg"]
+
+
+def test_catalog_and_schema():
+    chips = client.get("/api/catalog/chips").json()
+    assert {"h100-sxm", "ascend-910b"} <= {c["name"] for c in chips}
+    assert client.get("/api/catalog/gpus").status_code == 422
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/train", "/api/plan", "/api/inference", "/api/catalog/{kind}"} <= set(paths)
+
+
+def test_page_and_offline_plotly():
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/plotly.min.js" in page.text and "cdn" not in page.text
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
+    assert client.get("/static/../../api.py").status_code == 404
