@@ -12,8 +12,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
-	@# the probe tests need PyTorch; take the CPU wheel from the local wheel store only (never a multi-GB CUDA build)
-	$(BIN)/python -m pip install -q --no-index 'torch==2.13.0' 2>/dev/null || echo "note: no offline CPU torch wheel: probe tests will be skipped"
+	@# the probe tests need PyTorch; take only the CPU build (+cpu, from the local wheel store): never a multi-GB CUDA build
+	$(BIN)/python -m pip install -q 'torch==2.13.0+cpu' 2>/dev/null || echo "note: no CPU build of torch 2.13.0 here: the probe tests will be skipped"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -368,6 +368,31 @@ def web(host: str = typer.Option("127.0.0.1", "--host", help="address to listen 
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
 
 
+@app.command()
+def probe(device: str = typer.Option(..., "--device", help="device kind: cuda, npu, musa, mlu, xpu or cpu"),
+          out: str = typer.Option(..., "--out", help="chip profile YAML to write (its stem names the chip)"),
+          quick: bool = typer.Option(False, "--quick", help="small shapes and few steps (a cpu probe takes seconds)"),
+          like: Optional[str] = typer.Option(None, "--like", help="catalog chip whose links, power and price to copy")) -> None:
+    """Measure a device with PyTorch and write a chip profile YAML (then use --chip FILE)."""
+    from rich.console import Console
+
+    from .probe import run_probe
+
+    with Console(stderr=True).status(f"probing {device}") as status:
+        profile = run_probe(device, out, quick=quick, like=like, progress=lambda line: status.update(line))
+    eff, step = profile["efficiency"], profile["measured"]["train_step"]
+    peaks = ", ".join(f"{k} {v}" for k, v in profile["peak_flops"].items())
+    typer.echo(f"{profile['name']}: {profile['measured']['device_name']}")
+    typer.echo(f"  peak (measured GEMM)  {peaks}")
+    typer.echo(f"  memory bandwidth      {profile['hbm']['bandwidth']}")
+    typer.echo(f"  GEMM fit              gemm_max {eff['gemm_max']:.3f}, gemm_half_flops {eff['gemm_half_flops']:.3g} FLOP")
+    typer.echo(f"  attention fwd / bwd   {eff['attention_fwd']:.3f} / {eff['attention_bwd']:.3f} of the peak")
+    typer.echo(f"  train step            {step['params'] / 1e6:.1f}M params, {step['tokens_per_s']:.4g} tokens/s, "
+               f"MFU {step['mfu']:.1%}; xpuplan predicts {step['predicted_step_s']:.4g} s vs "
+               f"{step['measured_step_s']:.4g} s measured ({step['error']:+.1%})")
+    typer.echo(f"wrote {out}; use it with: xpuplan train --chip {out} ...")
+
+
 def _is_usage_error(exc: Exception) -> bool:
     """The CLI parser's own errors (click's UsageError family, vendored or not) carry these two attributes."""
     return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)

@@ -43,6 +43,8 @@ def _bandwidths(chip: Chip) -> tuple[float, float]:
 def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarray:
     """Seconds for one collective of ``kind`` over ``size`` ranks spaced ``stride`` apart."""
     n = np.maximum(np.asarray(size, dtype=float), 1.0)
+    if np.all(n <= 1):
+        return np.zeros(np.broadcast(n, np.asarray(message_bytes, dtype=float)).shape)  # no group, no traffic
     k = members_per_domain(stride, n, chip.scale_up_domain).astype(float)
     up_bw, out_bw = _bandwidths(chip)
     inside = k >= n
@@ -70,6 +72,8 @@ def latency_s(kind: str, size, stride, chip: Chip) -> np.ndarray:
 
 def p2p_s(message_bytes, crosses_domain, chip: Chip) -> np.ndarray:
     """Seconds to send ``message_bytes`` to one neighbour (pipeline stages)."""
+    if chip.scale_up_bytes_per_s is None and chip.scale_out_bytes_per_s is None:
+        return np.where(np.asarray(message_bytes) > 0, np.inf, 0.0)  # pipelining needs a link; the plan is unusable
     up_bw, out_bw = _bandwidths(chip)
     eff = chip.efficiency
     return np.where(crosses_domain, message_bytes / out_bw + eff.scale_out_latency_s,

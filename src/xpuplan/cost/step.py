@@ -149,6 +149,11 @@ def rates(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int, st
     return tokens_per_s, mfpt * tokens_per_s / peak, hfu
 
 
+def _times(count, seconds):
+    """count * seconds, with no transfers costing nothing even where a transfer could not happen."""
+    return np.where(count > 0, count * np.where(count > 0, seconds, 0.0), 0.0)
+
+
 def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int) -> StepCosts:
     """Price every plan of ``g`` for ``job`` on ``devices`` chips."""
     m = g.microbatches(job)
@@ -171,7 +176,7 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
         "cp_comm_s": m * t.cp_s,
         "ep_comm_s": m * t.ep_s,
         "pp_bubble_s": np.where(g.pp > 1, pipeline.bubble_s(t.total_s, g.pp, g.vpp), 0.0),
-        "pp_comm_s": pipeline.p2p_transfers(g.pp, g.vpp, m) * p2p_s(act_bytes / g.tp, crosses, chip),
+        "pp_comm_s": _times(pipeline.p2p_transfers(g.pp, g.vpp, m), p2p_s(act_bytes / g.tp, crosses, chip)),
         "dp_comm_s": dp_comm_s(model, chip, job, g, params, layers_here, t),
         "optimizer_s": optimizer_s(chip, g, params) + 0.0 * t.compute_s,
     }
