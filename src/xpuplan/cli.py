@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from . import api, catalog
+from . import api
 from .errors import BadInput, DoesNotFit
 from .report import compare_table, inference_compare_table, inference_table, plan_table, print_table, scaling_plot, scaling_table, to_json, train_table, why_table
 

@@ -23,10 +23,9 @@ from rich.table import Table
 
 from . import api
 from .catalog import load_chip, load_framework, load_model
-from .cost.comm import collective_s, p2p_s
 from .cost.memory import in_flight_microbatches, stage_memory, stage_params
 from .cost.pipeline import bubble_s
-from .cost.step import dp_comm_s, optimizer_s, rates, stage_times
+from .cost.step import dp_comm_s, stage_times
 from .errors import BadInput, DoesNotFit
 from .plan import PlanGrid
 from .specs import Chip, Model, TrainJob

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .api import MEMORY_KEYS, TrainResult
-from .units import GiB, format_bytes, format_duration
+from .units import format_bytes, format_duration
 
 BREAKDOWN_LABELS = {
     "compute_s": "compute",
@@ -127,10 +127,6 @@ def compare_table(results: list[TrainResult]) -> Table:
 
 def print_table(table: Table, min_width: int = 100) -> None:
     Console(width=max(min_width, Console().width)).print(table)
-
-
-def gib(value_bytes: float) -> float:
-    return value_bytes / GiB
 
 
 def plan_table(results: list[TrainResult], title: str) -> Table:

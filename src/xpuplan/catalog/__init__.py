@@ -112,7 +112,7 @@ def efficiency_from_dict(data: dict, where: str) -> Efficiency:
     """Build an Efficiency from a YAML mapping (``reserve`` may be written ``3GiB``)."""
     data = dict(_mapping(data, where))
     data.pop("chip", None)
-    sources = data.pop("sources", None)
+    data.pop("sources", None)  # stay in the file; ``source`` names the file so a reader finds them
     if "reserve" in data:
         data["reserve_bytes"] = _quantity(data, "reserve", "bytes", where)
         del data["reserve"]
