@@ -216,6 +216,8 @@ def _predict_serving(run: dict, where: str) -> float:
     model = model_from_dict(spec, f"{where}: model") if isinstance(spec, dict) else load_model(spec)
     chip = load_chip(run["chip"])
     plan_in = run.get("plan") or {}
+    if run.get("scenario") == "decode":
+        return _predict_decode_pool(run, model, chip, plan_in)
     devices, i, o = int(run["devices"]), int(run["input_len"]), int(run["output_len"])
     plan = api._serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
                            plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16")
@@ -248,13 +250,31 @@ def _predict_serving(run: dict, where: str) -> float:
     }[metric]
 
 
+def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
+    """A disaggregated decode pool: output tokens/s per device at the mean context ``input_len`` and the
+    largest batch whose step stays within the run's TPOT."""
+    from . import api
+    from .inference import decode_step_s, max_concurrency
+
+    devices, context = int(run["devices"]), int(run["input_len"])
+    plan = api._serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
+                           plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16")
+    cap = max_concurrency(model, chip, plan, context, 1) // plan.dp
+    batch = np.unique(np.clip(np.geomspace(1, max(cap, 1), 400).astype(int), 1, max(cap, 1)))
+    step = decode_step_s(model, chip, plan, batch, context)
+    ok = step <= (run.get("slo") or {}).get("tpot_s", np.inf)
+    k = int(np.flatnonzero(ok)[-1]) if ok.any() else 0
+    return float(batch[k] / step[k] * plan.dp / devices)
+
+
 def run_inference_validation(data: str | Path | None = None, role: str | None = None) -> list[ServeCheck]:
     path = Path(data) if data else INFERENCE_DIR
     checks = []
     for run, where in load_runs(path):
         if role is not None and run.get("role", "main") != role:
             continue
-        if run.get("input_len") is None or run.get("output_len") is None:
+        decode_pool = run.get("scenario") == "decode" and run.get("input_len") is not None
+        if not decode_pool and (run.get("input_len") is None or run.get("output_len") is None):
             continue  # the source does not publish its request lengths: nothing to predict honestly
         metric = run["reported"]["metric"]
         if metric not in INFERENCE_METRICS:

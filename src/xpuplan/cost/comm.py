@@ -53,7 +53,8 @@ def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarr
         local = message_bytes * (k - 1) / n / up_bw
         remote = message_bytes * (n - k) / n / out_bw
         time = np.where(inside, message_bytes * (n - 1) / n / up_bw, local + remote)
-        steps = n - 1
+        # peers are reached concurrently (NCCL/DeepEP post all sends at once): latency grows like log n
+        steps = np.ceil(np.log2(n))
     else:
         bus = np.where(inside, up_bw, np.minimum(up_bw, k * out_bw))
         time = ALGORITHM_FACTOR[kind] * message_bytes * (n - 1) / n / bus
