@@ -80,6 +80,9 @@ def main() -> None:
     print(f"- best plan predicted at least as fast as the published plan: {faster} of {len(scored)}")
     print(f"- published plan in the planner's top 10%: {top10} of {len(scored)}; "
           f"median percentile {100 * float(np.median([r['percentile'] for r in scored])):.1f}%")
+    gaps = np.array([r["published_s"] / r["best_s"] - 1 for r in scored])
+    print(f"- published plan's predicted step time above the planner's best: median {100 * np.median(gaps):.1f}%, "
+          f"p90 {100 * np.percentile(gaps, 90):.1f}%")
     same = sum(r["percentile_same"] <= 0.10 for r in scored)
     print(f"- among plans with the published recompute mode: {same} of {len(scored)} in the top 10%; median percentile "
           f"{100 * float(np.median([r['percentile_same'] for r in scored])):.1f}%")
