@@ -130,3 +130,21 @@ def test_train_json_carries_reliability_and_cost():
     assert keys <= set(d["reliability"])
     assert {"device_hours", "energy_kwh", "usd", "usd_per_million_tokens"} <= set(d["cost"])
     assert d["reliability"]["total_time_s"] >= d["total_time_s"]
+
+
+def test_domain_failures_add_to_device_failures():
+    base = _inputs(devices=7200)
+    racks = _inputs(devices=7200, domains=100, domain_failures_per_day=2e-3)
+    assert racks.failures_per_day == pytest.approx(base.failures_per_day + 0.2)
+    r = api.train(model="llama3-8b", chip="gb200", devices=144, seq_len=4096, global_batch=288, tokens="100B")
+    rel = r.to_dict()["reliability"]
+    assert rel["failures_per_domain_day"] == 2e-3
+    assert rel["job_mtbf_s"] < DAY / (144 * load_chip("gb200").failures_per_device_day)
+
+
+def test_spares_shorten_rescheduling():
+    restarts = [_inputs(devices=16384, spares=s).effective_restart_s for s in (0, 1, 3, 10)]
+    assert restarts == sorted(restarts, reverse=True)
+    assert restarts[-1] == pytest.approx(300, rel=1e-3)            # enough spares: the restart tier alone
+    assert restarts[0] > 300 + 0.3 * 2 * HOUR                      # none: often waiting for a repair
+    assert _inputs(devices=16384).recommended_spares >= 1

@@ -13,6 +13,7 @@ from xpuplan.units import GiB, UnitError, format_duration, format_si, parse_quan
     ("700W", "watts", 700.0),
     ("15T", "count", 15e12),
     ("16M", "count", 16e6),
+    ("100B", "count", 100e9),
     ("2h", "seconds", 7200.0),
     (2048, "count", 2048.0),
 ])

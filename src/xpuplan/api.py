@@ -102,13 +102,15 @@ class RunOptions:
     async_checkpoint: bool = False
     checkpoint_interval_s: float | None = None
     restart_s: float = RESTART_TIERS_S["automated"]
+    spares: int | None = None
     trials: int = 2000
     seed: int = 0
     costs: CostInputs = field(default_factory=CostInputs)
 
 
 def run_options(*, failure_rate=None, checkpoint_bandwidth="100GB/s", async_checkpoint: bool = False,
-                checkpoint_interval=None, restart_time=None, restart_tier: str = "automated", trials: int = 2000,
+                checkpoint_interval=None, restart_time=None, restart_tier: str = "automated", spares: int | None = None,
+                trials: int = 2000,
                 seed: int = 0, costs: str | None = None, **cost_flags) -> RunOptions:
     """Parse reliability and cost flags (human units allowed) into RunOptions."""
     def quantity(value, kind, name):
@@ -137,7 +139,7 @@ def run_options(*, failure_rate=None, checkpoint_bandwidth="100GB/s", async_chec
         failures_per_device_day=rate, checkpoint_bytes_per_s=bandwidth, async_checkpoint=async_checkpoint,
         checkpoint_interval_s=None if checkpoint_interval is None else quantity(checkpoint_interval, "seconds", "checkpoint-interval"),
         restart_s=RESTART_TIERS_S[restart_tier] if restart_time is None else quantity(restart_time, "seconds", "restart-time"),
-        trials=trials, seed=seed, costs=cost_inputs,
+        spares=spares, trials=trials, seed=seed, costs=cost_inputs,
     )
 
 
@@ -150,7 +152,9 @@ def run_outcome(model: Model, chip: Chip, devices: int, tokens: float, tokens_pe
         devices=devices, failures_per_device_day=rate,
         checkpoint_bytes=CHECKPOINT_BYTES_PER_PARAM * total_params(model),
         checkpoint_bytes_per_s=run.checkpoint_bytes_per_s, restart_s=run.restart_s,
-        async_checkpoint=run.async_checkpoint, checkpoint_interval_s=run.checkpoint_interval_s)
+        async_checkpoint=run.async_checkpoint, checkpoint_interval_s=run.checkpoint_interval_s,
+        domains=-(-devices // max(chip.scale_up_domain, 1)) if chip.domain_failures_per_day else 0,
+        domain_failures_per_day=chip.domain_failures_per_day or 0.0, spares=run.spares)
     rel = reliability(inputs, tokens / tokens_per_s, trials=run.trials, seed=run.seed)
     return {"reliability": rel.to_dict(), "cost": run_cost(chip, devices, rel.total_time_s, tokens, run.costs)}
 

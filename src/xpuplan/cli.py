@@ -65,6 +65,7 @@ ASYNC_CKPT = typer.Option(False, "--async-checkpoint", help="block only for the 
 CKPT_INTERVAL = typer.Option(None, "--checkpoint-interval", help="training time between checkpoints, e.g. 30min (default: optimal)")
 RESTART_TIME = typer.Option(None, "--restart-time", help="detection + reschedule + reload, e.g. 5min (overrides --restart-tier)")
 RESTART_TIER = typer.Option("automated", "--restart-tier", help="manual (2 h), automated (15 min), advanced (3 min), in-memory (45 s)")
+SPARES = typer.Option(None, "--spares", help="spare devices standing by (default: enough; the report gives the P99 need)")
 TRIALS = typer.Option(2000, "--trials", help="Monte Carlo trials for the P10/P50/P90 run time")
 SEED = typer.Option(0, "--seed", help="Monte Carlo seed")
 COSTS = typer.Option(None, "--costs", help="YAML file of cost settings (the flags below override it)")
@@ -77,7 +78,7 @@ POWER_PRICE = typer.Option(None, "--power-usd-per-kwh", help="electricity price 
 PUE = typer.Option(None, "--pue", help="site power usage effectiveness (default 1.3)")
 POWER_UTIL = typer.Option(None, "--power-utilisation", help="fraction of TDP drawn while training (default 0.8)")
 RUN_FLAGS = ("failure_rate", "checkpoint_bandwidth", "async_checkpoint", "checkpoint_interval", "restart_time",
-             "restart_tier", "trials", "seed", "costs", "usd_per_device_hour", "ownership", "purchase_usd",
+             "restart_tier", "spares", "trials", "seed", "costs", "usd_per_device_hour", "ownership", "purchase_usd",
              "depreciation_years", "residual_fraction", "power_usd_per_kwh", "pue", "power_utilisation")
 
 
@@ -122,6 +123,7 @@ def train(
     checkpoint_interval: Optional[str] = CKPT_INTERVAL,
     restart_time: Optional[str] = RESTART_TIME,
     restart_tier: str = RESTART_TIER,
+    spares: Optional[int] = SPARES,
     trials: int = TRIALS,
     seed: int = SEED,
     costs: Optional[str] = COSTS,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import poisson
 
 from .errors import BadInput
 from .units import DAY, MINUTE
@@ -49,6 +50,14 @@ class ReliabilityInputs:
     """copy to host memory and persist in the background: training blocks only for the copy"""
     checkpoint_interval_s: float | None = None
     """seconds of training between checkpoints; None: the optimum"""
+    domains: int = 0
+    """scale-up domains the job spans (for domain-wide failures)"""
+    domain_failures_per_day: float = 0.0
+    """failures per scale-up domain per day that take the whole domain down"""
+    spares: int | None = None
+    """spare devices standing by; None: enough (the restart tier already includes rescheduling)"""
+    repair_s: float = 2 * 3600.0
+    """time to return a failed device's node to the pool (automatic repair, reliability.md §8.2)"""
 
     def __post_init__(self) -> None:
         if not 0 < self.failures_per_device_day < 1:
@@ -57,12 +66,34 @@ class ReliabilityInputs:
             raise BadInput(f"--checkpoint-bandwidth must be > 0, got {self.checkpoint_bytes_per_s}", "checkpoint_bandwidth")
         if not 0 <= self.restart_s < 30 * DAY:
             raise BadInput(f"--restart-time must be between 0 and 30 days, got {self.restart_s} s", "restart_time")
+        if self.spares is not None and not 0 <= self.spares <= 10 * self.devices:
+            raise BadInput(f"--spares must be between 0 and 10x the devices, got {self.spares}", "spares")
         if self.checkpoint_interval_s is not None and not self.checkpoint_interval_s > 0:
             raise BadInput(f"--checkpoint-interval must be > 0, got {self.checkpoint_interval_s}", "checkpoint_interval")
 
     @property
+    def failures_per_day(self) -> float:
+        """Job-interrupting failures per day: devices plus whole domains (racks, supernodes)."""
+        return self.devices * self.failures_per_device_day + self.domains * self.domain_failures_per_day
+
+    @property
     def job_mtbf_s(self) -> float:
-        return DAY / (self.devices * self.failures_per_device_day)
+        return DAY / self.failures_per_day
+
+    @property
+    def recommended_spares(self) -> int:
+        """Spares covering the P99 of failures during one repair window (reliability.md §8.2)."""
+
+        return int(poisson.ppf(0.99, self.failures_per_day * self.repair_s / DAY))
+
+    @property
+    def effective_restart_s(self) -> float:
+        """Restart time, plus the repair wait whenever no spare is free (spares shorten rescheduling)."""
+        if self.spares is None:
+            return self.restart_s
+
+        short = poisson.sf(self.spares, self.failures_per_day * self.repair_s / DAY)  # P(more failures than spares)
+        return self.restart_s + float(short) * self.repair_s
 
     @property
     def checkpoint_write_s(self) -> float:
@@ -138,7 +169,10 @@ class ReliabilityResult:
             "checkpoint_block_s": i.checkpoint_block_s,
             "async_checkpoint": i.async_checkpoint,
             "checkpoint_interval_s": self.checkpoint_interval_s,
-            "restart_s": i.restart_s,
+            "restart_s": i.effective_restart_s,
+            "failures_per_domain_day": i.domain_failures_per_day,
+            "spares": i.spares,
+            "recommended_spares": i.recommended_spares,
             "expected_interruptions": self.expected_interruptions,
             "goodput": self.goodput,
             "total_time_s": self.total_time_s,
@@ -154,7 +188,7 @@ def reliability(inputs: ReliabilityInputs, work_s: float, trials: int = 2000, se
     """Expected and simulated wall time of ``work_s`` seconds of failure-free training."""
     if not isinstance(trials, int) or not 1 <= trials <= 1_000_000:
         raise BadInput(f"--trials must be a whole number in 1..1000000, got {trials}", "trials")
-    mtbf, block, restart = inputs.job_mtbf_s, inputs.checkpoint_block_s, inputs.restart_s
+    mtbf, block, restart = inputs.job_mtbf_s, inputs.checkpoint_block_s, inputs.effective_restart_s
     # an asynchronous checkpoint must be persisted before the next one starts
     floor = inputs.checkpoint_write_s if inputs.async_checkpoint else 0.0
     interval = inputs.checkpoint_interval_s or optimal_interval_s(block, restart, mtbf, floor)

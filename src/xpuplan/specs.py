@@ -98,6 +98,8 @@ class Chip:
     """rental price per device-hour, USD"""
     failures_per_device_day: float | None = None
     """failure rate per device per day"""
+    domain_failures_per_day: float | None = None
+    """failures that take a whole scale-up domain down (rack, supernode), per domain per day"""
     confidence: str = "low"
     """overall confidence in the figures: high | medium | low"""
     field_confidence: dict[str, str] = field(default_factory=dict)

@@ -66,6 +66,8 @@ def parse_quantity(text: str | float | int, kind: str) -> float:
         return value  # a plain number is already in the canonical unit
     if kind == "seconds" and suffix in _TIME:
         return value * _TIME[suffix]
+    if kind == "count" and suffix == "B":  # "100B tokens": billions, as model and token counts are written
+        return value * 1e9
     for prefix_table in (_BINARY, _DECIMAL):
         for prefix, scale in prefix_table.items():
             if not suffix.startswith(prefix):

@@ -163,7 +163,7 @@ def default_efficiency(chip_name: str) -> Efficiency:
 
 _CHIP_KEYS = {
     "name", "vendor", "display_name", "peak_flops", "hbm", "scale_up", "scale_out", "tdp", "price",
-    "failures_per_device_day", "confidence", "field_confidence", "notes", "sources", "efficiency", "measured",
+    "failures_per_device_day", "domain_failures_per_day", "confidence", "field_confidence", "notes", "sources", "efficiency", "measured",
 }
 
 
@@ -198,6 +198,7 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
             purchase_usd=price.get("purchase_usd"),
             usd_per_hour=price.get("usd_per_hour"),
             failures_per_device_day=data.get("failures_per_device_day"),
+            domain_failures_per_day=data.get("domain_failures_per_day"),
             confidence=str(data.get("confidence", "low")),
             field_confidence=dict(data.get("field_confidence") or {}),
             notes=str(data.get("notes") or ""),
