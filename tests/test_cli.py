@@ -138,3 +138,26 @@ def test_plan_two_pools(run_cli):
                              "--seq-len", "4096", "--global-batch", "64")
     assert code == 0, err
     assert "h800 alone" in out and "pipeline split" in out
+
+
+def test_cli_contract_is_locked():
+    """DESIGN.md §3: the commands and the train/plan/inference flags other tools rely on."""
+    import typer.main
+
+    from xpuplan.cli import app
+
+    command = typer.main.get_command(app)
+    assert {"train", "plan", "inference", "validate", "probe", "catalog", "web", "compare"} <= set(command.commands)
+
+    def flags(name):
+        return {opt for p in command.commands[name].params for opt in getattr(p, "opts", [])}
+
+    assert {"--model", "--chip", "--devices", "--tokens", "--seq-len", "--global-batch", "--global-batch-tokens",
+            "--micro-batch", "--tp", "--pp", "--dp", "--cp", "--ep", "--vpp", "--zero", "--recompute", "--precision",
+            "--json"} <= flags("train")
+    assert {"--top", "--objective", "--json", "--pool", "--deadline", "--allow-cross-domain-tp"} <= flags("plan")
+    assert {"--tp", "--pp", "--dp", "--ep", "--precision", "--kv-precision", "--input-len", "--output-len",
+            "--concurrency", "--request-rate", "--json", "--search", "--slo-ttft", "--slo-tpot"} <= flags("inference")
+    assert {"--device", "--out"} <= flags("probe")
+    assert {"--data", "--json"} <= flags("validate")
+    assert {"--host", "--port"} <= flags("web")
