@@ -10,11 +10,11 @@ chunks, and plans that do not fit in memory are dropped. Nothing is pruned by he
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .cost.step import BREAKDOWN_KEYS, step_costs
+from .cost.step import step_costs
 from .errors import BadInput, DoesNotFit
 from .plan import RECOMPUTE, RULES, ParallelPlan, PlanGrid, validity
 from .specs import Chip, Model, TrainJob
@@ -99,14 +99,11 @@ class SearchResult:
     grid: PlanGrid
     """fitting plans, best first"""
     step_time_s: np.ndarray
-    tokens_per_s: np.ndarray
-    mfu: np.ndarray
     memory_bytes: np.ndarray
     score: np.ndarray
     """the objective's value per plan (seconds or USD), best first"""
     enumerated: int
     valid: int
-    breakdown: dict[str, np.ndarray] = field(default_factory=dict)
 
     def rank_of(self, step_time_s: float) -> int:
         """1-based rank a plan with this step time would take among the fitting plans (by time)."""
@@ -140,10 +137,7 @@ def search(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchS
     order = np.flatnonzero(fits)[np.lexsort((memory[fits], simplicity[fits], rounded[fits]))]
     # plans the model cannot tell apart (same score) are one choice: keep the simplest of each
     order = order[np.r_[True, rounded[order][1:] != rounded[order][:-1]]]
-    breakdown = {k: np.concatenate([p.breakdown[k] for p in parts])[order] for k in BREAKDOWN_KEYS}
     return SearchResult(
-        grid=_subset(grid, order), step_time_s=step[order],
-        tokens_per_s=np.concatenate([p.tokens_per_s for p in parts])[order],
-        mfu=np.concatenate([p.mfu for p in parts])[order], memory_bytes=memory[order], score=score[order],
-        enumerated=enumerated, valid=len(grid), breakdown=breakdown,
+        grid=_subset(grid, order), step_time_s=step[order], memory_bytes=memory[order], score=score[order],
+        enumerated=enumerated, valid=len(grid),
     )
