@@ -86,3 +86,9 @@ def test_chip_file_round_trips(tmp_path):
     chip = load_chip(str(path))
     assert chip.peak("bf16") == 500e12 and chip.peak("fp8") == 500e12  # no fp8: falls back to bf16
     assert chip.scale_out_bytes_per_s == 25e9
+
+
+def test_system_id_gives_its_chip_with_the_system_network():
+    chip = load_chip("cloudmatrix-384")
+    assert chip.name == "ascend-910c" and chip.scale_up_domain == 384
+    assert load_chip("dgx-h100").peak("bf16") == load_chip("h100-sxm").peak("bf16")

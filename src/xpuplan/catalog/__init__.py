@@ -219,8 +219,12 @@ def _load(kind: str, name_or_path: str):
 
 
 def load_chip(name_or_path: str | Path) -> Chip:
-    """A chip by catalog id (``h100-sxm``) or from a YAML file path."""
-    return _load("chips", str(name_or_path))
+    """A chip by catalog id (``h100-sxm``), a system id (``hgx-h800``: its chip with the system's
+    network figures), or a YAML file path."""
+    text = str(name_or_path)
+    if text not in names("chips") and text in names("systems"):
+        return chip_in_system(load_system(text))
+    return _load("chips", text)
 
 
 # -------------------------------------------------------------------- models
@@ -298,7 +302,7 @@ def load_system(name_or_path: str | Path) -> System:
 
 def chip_in_system(system: System) -> Chip:
     """The system's chip with the system's network figures applied."""
-    chip = load_chip(system.chip)
+    chip = _load("chips", system.chip)
     changes = {
         "scale_up_domain": system.scale_up_domain,
         "scale_up_bytes_per_s": system.scale_up_bytes_per_s,
