@@ -1,0 +1,47 @@
+"""Collectives on the two-tier network and the pipeline schedule formulas."""
+
+import numpy as np
+import pytest
+
+from xpuplan.catalog import load_chip
+from xpuplan.cost.comm import collective_s, members_per_domain
+from xpuplan.cost.pipeline import bubble_s, p2p_transfers
+
+H100 = load_chip("h100-sxm")  # 8-GPU NVLink domain, 400 Gb/s NIC per GPU
+
+
+def test_members_per_domain():
+    assert members_per_domain(1, 8, 8) == 8          # tp group inside one node
+    assert members_per_domain(8, 16, 8) == 1         # dp group of tp=8 ranks: one member per node
+    assert members_per_domain(2, 64, 8) == 4         # stride 2: four members share a node
+
+
+def test_all_reduce_inside_a_node_runs_at_nvlink_speed():
+    nbytes = 1e9
+    t = float(collective_s("all_reduce", nbytes, 8, 1, H100))
+    bus = H100.scale_up_bytes_per_s * H100.efficiency.scale_up
+    assert t == pytest.approx(2 * 7 / 8 * nbytes / bus, rel=0.01)
+
+
+def test_across_nodes_each_domain_uses_all_its_nics():
+    nbytes = 1e9
+    one_per_node = float(collective_s("all_gather", nbytes, 16, 8, H100))    # k = 1: one NIC's worth
+    eight_per_node = float(collective_s("all_gather", nbytes, 128, 1, H100))  # k = 8: eight NICs
+    assert one_per_node > 4 * eight_per_node
+
+
+def test_no_group_no_time_and_no_link_needed():
+    assert float(collective_s("all_reduce", 1e9, 1, 1, H100)) == 0.0
+
+
+def test_all_to_all_crossing_nodes_is_slower_than_inside():
+    inside = float(collective_s("all_to_all", 1e8, 8, 1, H100))
+    across = float(collective_s("all_to_all", 1e8, 64, 1, H100))
+    assert across > inside
+
+
+@pytest.mark.parametrize("pp,vpp,m", [(4, 1, 16), (8, 2, 32), (16, 4, 64)])
+def test_bubble_fraction_is_narayanan(pp, vpp, m):
+    per_mb = 0.1
+    assert bubble_s(per_mb, pp, vpp) / (m * per_mb) == pytest.approx((pp - 1) / (vpp * m))
+    assert p2p_transfers(np.array(pp), vpp, m) == 2 * (vpp * m + pp - 1)
