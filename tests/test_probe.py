@@ -185,3 +185,12 @@ def test_quantity_texts_parse_back():
     assert parse_quantity(bandwidth_text(3.012e12), "bytes_per_s") == pytest.approx(3.012e12)
     kept, notes = usable_peaks({"bf16": 5e11, "fp16": 2e8})
     assert list(kept) == ["bf16"] and "fp16" in notes[0]
+
+
+def test_collectives_run_under_torchrun_on_two_cpu_ranks():
+    """The multi-device path end to end: torchrun, two gloo ranks, every collective, bus bandwidth > 0."""
+    backend = types.SimpleNamespace(device_count=2, kind="cpu", dist_backend="gloo")
+    result = measure_collectives(backend, quick=True, timeout_s=240)
+    assert result["devices"] == 2 and result["backend"] == "gloo"
+    assert set(result["best_bus_bytes_per_s"]) == {"all_reduce", "all_gather", "reduce_scatter", "all_to_all"}
+    assert all(v > 0 for v in result["best_bus_bytes_per_s"].values())
