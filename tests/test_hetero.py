@@ -45,3 +45,10 @@ def test_data_parallel_split_shares_the_batch(mixed):
 def test_bad_pools(pools, match):
     with pytest.raises(BadInput, match=match):
         hetero_plan(pools=pools, model="llama3-8b")
+
+
+def test_nothing_fits_names_the_memory_needed():
+    from xpuplan.errors import DoesNotFit
+
+    with pytest.raises(DoesNotFit, match=r"need [\d.]+ GiB per device when spread over all 16"):
+        hetero_plan(pools=["h800:8", "ascend-910b:8"], model="llama3-405b", seq_len=8192, global_batch=64)

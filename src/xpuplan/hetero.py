@@ -260,7 +260,11 @@ def hetero_plan(*, pools: list[str], model: str, inter_pool_bandwidth=None, seq_
                          pipeline_split(mdl, job, b, a, link, allow_cross_domain_tp),
                          data_parallel_split(mdl, job, a, b, link, alone)) if p is not None]
     if not plans:
-        raise DoesNotFit(f"no split of {mdl.name} over {a.devices} x {a.chip.name} and {b.devices} x {b.chip.name} fits")
+        from .cost.flops import total_params
+        state = 18 * total_params(mdl) / (a.devices + b.devices)  # bf16 weights, fp32 grads, Adam: 18 B/param
+        raise DoesNotFit(f"no split of {mdl.name} over {a.devices} x {a.chip.name} and {b.devices} x {b.chip.name} fits: "
+                         f"its weights, gradients and optimizer state alone need {format_bytes(state)} per device "
+                         f"when spread over all {a.devices + b.devices}, before activations; add devices")
     plans.sort(key=lambda p: p.step_time_s)
     return HeteroResult(model=mdl, job=job, pools=(a, b), plans=plans, alone=alone)
 
