@@ -12,8 +12,8 @@ profile). Per device of one replica (tp · pp devices; dp replicas side by side)
 * roofline per part: max(FLOPs / (peak · η), bytes / (HBM bandwidth · η_hbm)).
 
 Closed loop (``concurrency``): N sequences decode together; each request's prefill interrupts the
-batch once, so per cycle of O decode steps N prefills run: TPOT = T_d(N) + N · T_p / O and
-throughput = N · O / (O · TPOT). Open loop (``request_rate``): a seeded discrete-event simulation of
+batch once, so per cycle of O decode steps N prefills run: TPOT = T_d(N) + N · T_p / (pp · O) (pipeline
+stages prefill different prompts at once) and throughput = N · O / (O · TPOT). Open loop (``request_rate``): a seeded discrete-event simulation of
 continuous batching (admission limited by KV memory) gives TTFT with queueing. Paged KV is assumed
 (no fragmentation beyond the runtime reserve); speculative decoding is out of scope.
 """
@@ -123,14 +123,15 @@ def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: floa
 
 @functools.cache
 def engine_profile(name: str) -> dict:
-    """A serving-engine profile: kernel_scale (fraction of the roofline its kernels reach) and moe_scale."""
+    """A serving-engine profile: kernel_scale (fraction of the roofline its kernels reach), moe_scale (extra
+    factor for MoE models) and attention_efficiency (its prefill attention kernel / the compute peak)."""
     path = CATALOG_DIR / "serving" / f"{name}.yaml"
     if "/" in name or not path.is_file():
         raise UnknownName("engine", name, sorted(p.stem for p in (CATALOG_DIR / "serving").glob("*.yaml")), "engine")
     data = read_yaml(path)
-    for key in ("kernel_scale", "moe_scale"):
-        if not 0 < float(data.get(key, 0)) <= 1.5:
-            raise BadInput(f"serving/{name}.yaml: {key} must be in (0, 1.5]", key)
+    for key in ("kernel_scale", "moe_scale", "attention_efficiency"):
+        if not 0 < float(data.get(key, 0)) <= 1:
+            raise BadInput(f"serving/{name}.yaml: {key} must be in (0, 1]", key)
     return data
 
 
@@ -175,7 +176,7 @@ def _weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.n
         fe, mats = e.expert_ffn_hidden, layer_shapes(model).ffn_mats
         split = plan.ep if plan.ep > 1 else plan.tp
         local = e.experts / split
-        pooled = tokens * (plan.dp if plan.ep > 1 else 1)       # EP pools every attention replica's tokens
+        pooled = tokens * (max(plan.ep // plan.tp, 1) if plan.ep > 1 else 1)  # an EP group pools its attention replicas' tokens
         touched = local * (1.0 - (1.0 - e.top_k / e.experts) ** pooled)
         per_expert = pooled * e.top_k / e.experts / np.maximum(1.0 - (1.0 - e.top_k / e.experts) ** pooled, 1e-12)
         width = fe / (1 if plan.ep > 1 else plan.tp)
@@ -197,7 +198,9 @@ def prefill_s(model: Model, chip: Chip, plan: ServePlan, tokens, seq_len) -> np.
     """Seconds to prefill ``tokens`` prompt tokens (requests of ``seq_len``) on one replica."""
     gemm = _weight_kernels_s(model, chip, plan, tokens)
     attention = tokens * attention_core_flops_per_token(model, seq_len) / (plan.tp * plan.pp)
-    attn = attention / (chip.peak("bf16") * chip.efficiency.attention_fwd)
+    # the engine's fused attention kernel runs in the model's compute precision (FP8 FMHA for fp8 models)
+    attn = attention / (chip.peak(WEIGHT_FORMATS[plan.precision][1] if plan.precision != "int4" else "bf16")
+                        * engine_profile(plan.engine)["attention_efficiency"])
     comm = 2 * model.layers / plan.pp * collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
     return plan.pp * (gemm + attn + comm)
 
@@ -276,7 +279,8 @@ def closed_loop(model: Model, chip: Chip, plan: ServePlan, input_len: int, outpu
     context = input_len + output_len / 2
     step = decode_step_s(model, chip, plan, per_replica, context)
     prefill_one = prefill_s(model, chip, plan, float(input_len), input_len)
-    tpot = step + per_replica * prefill_one / output_len
+    # pipeline stages prefill different requests at once: the decode batch waits one stage's share per prompt
+    tpot = step + per_replica * prefill_one / plan.pp / output_len
     ttft = prefill_one + step / 2
     return ttft, tpot, n / tpot
 

@@ -220,7 +220,8 @@ def _predict_serving(run: dict, where: str) -> float:
         return _predict_decode_pool(run, model, chip, plan_in)
     devices, i, o = int(run["devices"]), int(run["input_len"]), int(run["output_len"])
     plan = api._serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
-                           plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16")
+                           plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
+                           serving_engine(run))
     cap = max_concurrency(model, chip, plan, i, o)
     if cap < 1:
         raise BadInput(f"{where}: {run['id']}: does not fit in our memory model", "run")
@@ -250,6 +251,13 @@ def _predict_serving(run: dict, where: str) -> float:
     }[metric]
 
 
+def serving_engine(run: dict) -> str:
+    """The run's serving-engine profile: its framework when catalog/serving has one, else trt-llm."""
+    from .catalog import CATALOG_DIR
+    name = run.get("framework") or ""
+    return name if (CATALOG_DIR / "serving" / f"{name}.yaml").is_file() else "trt-llm"
+
+
 def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
     """A disaggregated decode pool: output tokens/s per device at the mean context ``input_len`` and the
     largest batch whose step stays within the run's TPOT."""
@@ -258,7 +266,8 @@ def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
 
     devices, context = int(run["devices"]), int(run["input_len"])
     plan = api._serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
-                           plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16")
+                           plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
+                           serving_engine(run))
     cap = max_concurrency(model, chip, plan, context, 1) // plan.dp
     batch = np.unique(np.clip(np.geomspace(1, max(cap, 1), 400).astype(int), 1, max(cap, 1)))
     step = decode_step_s(model, chip, plan, batch, context)
