@@ -284,7 +284,7 @@ def inference_cmd(
     slo_ttft: Optional[str] = typer.Option(None, "--slo-ttft", help="e.g. 2s"),
     slo_tpot: Optional[str] = typer.Option(None, "--slo-tpot", help="e.g. 50ms"),
     usd_per_device_hour: Optional[float] = USD_HOUR,
-    engine: str = typer.Option("trt-llm", "--engine", help="serving-engine profile: trt-llm (calibrated) or roofline"),
+    engine: str = typer.Option("trt-llm", "--engine", help="serving-engine profile: trt-llm, vllm (calibrated) or roofline (ideal)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Serving estimate: TTFT, TPOT, throughput, memory and $/1M tokens; or an SLO search across chips."""

@@ -104,7 +104,7 @@ class InferenceBody(_Body):
     request_rate: Optional[float] = Field(None, gt=0)
     seed: int = Field(0, ge=0)
     usd_per_device_hour: Optional[float] = Field(None, gt=0, le=1000)
-    engine: Literal["trt-llm", "roofline"] = "trt-llm"
+    engine: Literal["trt-llm", "vllm", "roofline"] = "trt-llm"
 
 
 def _json(obj) -> dict:
