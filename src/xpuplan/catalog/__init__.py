@@ -40,7 +40,12 @@ def read_yaml(path: Path) -> Any:
 
 def names(kind: str) -> list[str]:
     """Catalog ids of one kind (chips, systems, models), sorted."""
-    return sorted(p.stem for p in (CATALOG_DIR / kind).glob("*.yaml"))
+    return list(_names(kind))
+
+
+@functools.cache
+def _names(kind: str) -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in (CATALOG_DIR / kind).glob("*.yaml")))
 
 
 def _mapping(data: Any, where: str) -> dict:
