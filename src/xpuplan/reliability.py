@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import poisson
 
 from .errors import BadInput
 from .units import DAY, MINUTE
@@ -83,16 +82,21 @@ class ReliabilityInputs:
     @property
     def recommended_spares(self) -> int:
         """Spares covering the P99 of failures during one repair window (reliability.md §8.2)."""
+        from scipy.special import pdtr  # Poisson CDF; imported here to keep the CLI's start fast
 
-        return int(poisson.ppf(0.99, self.failures_per_day * self.repair_s / DAY))
+        mean, spares = self.failures_per_day * self.repair_s / DAY, 0
+        while pdtr(spares, mean) < 0.99:
+            spares += 1
+        return spares
 
     @property
     def effective_restart_s(self) -> float:
         """Restart time, plus the repair wait whenever no spare is free (spares shorten rescheduling)."""
         if self.spares is None:
             return self.restart_s
+        from scipy.special import pdtrc
 
-        short = poisson.sf(self.spares, self.failures_per_day * self.repair_s / DAY)  # P(more failures than spares)
+        short = pdtrc(self.spares, self.failures_per_day * self.repair_s / DAY)  # P(more failures than spares)
         return self.restart_s + float(short) * self.repair_s
 
     @property
