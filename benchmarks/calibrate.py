@@ -25,8 +25,13 @@ CHIP_FAMILIES = {  # profile owner -> chips that share it
     "h100-96gb-500w": ("h100-96gb-500w",),  # power-capped: its own sustained efficiency
     "ascend-910b": ("ascend-910b",),
 }
-FRAMEWORKS = ("torch", "torch-compile", "deepspeed", "megatron-2021")
-SHARE_TORCH = ("llm-foundry", "fairseq", "fairscale-xformers")  # eager PyTorch stacks: the torch profile's compute_scale
+FRAMEWORKS = ("torch", "torch-compile", "llm-foundry", "deepspeed", "megatron-2021")
+SHARE_TORCH = ("fairseq", "fairscale-xformers")  # eager PyTorch stacks: the torch profile's compute_scale
+# FSDP overlap: torchtitan's FSDP2 (torch, torch-compile) and Composer's FSDP1 (llm-foundry, whose fairscale ancestor
+# fairseq and fairscale-xformers share its value) are fitted separately
+OVERLAP_OWNER = {"torch": "torch", "torch-compile": "torch", "llm-foundry": "llm-foundry",
+                 "fairseq": "llm-foundry", "fairscale-xformers": "llm-foundry"}
+GRID_OVERLAP = np.round(np.arange(0.0, 1.01, 0.1), 1)
 GRID_GEMM = np.round(np.arange(0.50, 0.91, 0.01), 2)
 GRID_SCALE = np.round(np.arange(0.50, 1.21, 0.02), 2)
 GRID_PASSES = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0])
@@ -49,6 +54,7 @@ def main() -> None:
     scale = {name: load_framework(name).compute_scale for name in FRAMEWORKS}
     passes = {name: load_framework(name).elementwise_passes for name in FRAMEWORKS}
     dp_bw = {name: load_framework(name).dp_bandwidth_scale for name in FRAMEWORKS}
+    overlap = {owner: load_framework(owner).dp_overlap_efficiency for owner in set(OVERLAP_OWNER.values())}
     real_chip, real_fw = validate.load_chip, validate.load_framework
 
     def patched_chip(name):
@@ -63,6 +69,8 @@ def main() -> None:
 
     def patched_fw(name):
         fw = real_fw(name)
+        if fw.name in OVERLAP_OWNER:
+            fw = dataclasses.replace(fw, dp_overlap_efficiency=overlap[OVERLAP_OWNER[fw.name]])
         if fw.name in SHARE_TORCH:
             return dataclasses.replace(fw, compute_scale=scale["torch"])
         if fw.name not in scale:
@@ -95,17 +103,21 @@ def main() -> None:
             if name == "deepspeed":  # its ZeRO-3 collectives are the one thing not shared with Megatron
                 best = min(GRID_DP_BW, key=lambda v: (dp_bw.__setitem__(name, float(v)), loss()[0])[1])
                 dp_bw[name] = float(best)
+            if name in overlap:
+                best = min(GRID_OVERLAP, key=lambda v: (overlap.__setitem__(name, float(v)), loss()[0])[1])
+                overlap[name] = float(best)
             if name not in ("deepspeed", "megatron-2021"):  # Megatron kernels: fused, like the reference
                 best = min(GRID_PASSES, key=lambda v: (passes.__setitem__(name, float(v)), loss()[0])[1])
                 passes[name] = float(best)
-        print(f"sweep {sweep}: mean|log| %.3f  median %.3f  p90 %.3f" % loss(), gemm, half, attn, latency, scale, passes, dp_bw)
+        print(f"sweep {sweep}: mean|log| %.3f  median %.3f  p90 %.3f" % loss(), gemm, half, attn, latency, scale, passes, dp_bw,
+              overlap)
     for owner, value in gemm.items():
         print(f"efficiency/{owner}.yaml: gemm_max: {value}  gemm_half_flops: {half[owner]:.1e}  "
               f"attention_fwd: {attn[owner]}  attention_bwd: {attn[owner] * attn_ratio[owner]:.2f}  "
               f"scale_out_latency_s: {latency[owner]:.1e}")
     for name, value in scale.items():
         print(f"frameworks/{name}.yaml: compute_scale: {value}  elementwise_passes: {passes[name]}  "
-              f"dp_bandwidth_scale: {dp_bw[name]}")
+              f"dp_bandwidth_scale: {dp_bw[name]}" + (f"  dp_overlap_efficiency: {overlap[name]}" if name in overlap else ""))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def system_row(name: str) -> dict:
 def framework_row(name: str) -> dict:
     f = catalog.load_framework(name)
     return {"name": f.name, "display_name": f.display_name, "elementwise_passes": f.elementwise_passes,
-            "compute_scale": f.compute_scale, "kernels_per_layer": f.kernels_per_layer, "sources": list(f.sources)}
+            "compute_scale": f.compute_scale, "kernels_per_layer": f.kernels_per_layer,
+            "zero_stages": ",".join(map(str, f.zero_stages)), "recompute_modes": ",".join(f.recompute_modes),
+            "dp_overlap_efficiency": f.dp_overlap_efficiency if f.dp_overlap else 0.0, "sources": list(f.sources)}
 
 
 ROWS = {"chips": chip_row, "models": model_row, "systems": system_row, "frameworks": framework_row}
@@ -63,7 +65,8 @@ HEADERS = {
     "systems": [("name", ""), ("chip", "chip"), ("devices_per_node", "devices/node"), ("nodes", "nodes"),
                 ("scale_up_domain", "domain"), ("confidence", "confidence")],
     "frameworks": [("name", ""), ("display_name", ""), ("elementwise_passes", "element-wise passes"),
-                   ("compute_scale", "compute scale")],
+                   ("compute_scale", "compute scale"), ("zero_stages", "ZeRO"), ("recompute_modes", "recompute"),
+                   ("dp_overlap_efficiency", "DP overlap")],
 }
 
 

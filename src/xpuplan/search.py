@@ -73,6 +73,9 @@ def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space:
     keep = (devices % (tp * pp * cp) == 0) & ((vpp == 1) | (pp > 1))
     keep &= (tp <= fw.max_tp) & (pp <= fw.max_pp) & (cp <= fw.max_cp) & (vpp <= fw.max_vpp) & (ep <= fw.max_ep)
     keep &= np.isin(zero, fw.zero_stages)
+    if fw.zero_stages_with_pp is not None:
+        keep &= (pp == 1) | np.isin(zero, fw.zero_stages_with_pp)
+    keep &= np.isin(rc, [RECOMPUTE.index(mode) for mode in fw.recompute_modes])
     if not space.allow_cross_domain_tp:
         keep &= tp * ep <= max(domain, 1)
     if space.include is not None:  # the included plan is ranked even where it breaks the placement rule

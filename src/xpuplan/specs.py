@@ -323,8 +323,14 @@ class Framework:
     """fraction of the modelled bus bandwidth the framework's data-parallel collectives reach"""
     dp_overlap: bool = True
     """overlaps data-parallel communication with compute"""
+    dp_overlap_efficiency: float = 1.0
+    """share of the compute window that actually hides data-parallel collectives (1.0: all of it; 0.0: none,
+    as when the collectives wait on hooks or contend with the GEMMs for SMs and memory bandwidth)"""
     zero3_gathers_per_microbatch: int = 2
     """ZeRO-3 weight all-gathers per micro-batch (forward and backward)"""
+    fsdp: bool = False
+    """shards data parallelism with FSDP units: ZeRO-2 is FSDP's SHARD_GRAD_OP, which gathers the weights again
+    for every micro-batch's forward and reduce-scatters every micro-batch's gradients"""
     zero3_collectives_per_layer: int = 1
     """separate ZeRO-3 collectives per layer (1 for FSDP units; one per tensor in DeepSpeed)"""
     max_tp: int = 1 << 20
@@ -339,6 +345,11 @@ class Framework:
     """largest expert-parallel degree"""
     zero_stages: tuple[int, ...] = (0, 1, 2, 3)
     """ZeRO stages the framework implements"""
+    zero_stages_with_pp: tuple[int, ...] | None = None
+    """ZeRO stages allowed together with pipeline parallelism (None: the same as ``zero_stages``)"""
+    recompute_modes: tuple[str, ...] = ("none", "selective", "full")
+    """activation-recompute modes the framework implements (selective: norms, activation function and
+    attention core recomputed; full: every layer from its input)"""
     notes: str = ""
     """free text"""
     sources: tuple[str, ...] = ()
@@ -353,12 +364,24 @@ class Framework:
                 return f"framework {self.name} supports {what}, the plan has {axis}={getattr(plan, axis)}"
         if plan.zero not in self.zero_stages:
             return f"framework {self.name} supports zero {', '.join(map(str, self.zero_stages))}, the plan has zero={plan.zero}"
+        if plan.pp > 1 and self.zero_stages_with_pp is not None and plan.zero not in self.zero_stages_with_pp:
+            return (f"framework {self.name} supports zero {', '.join(map(str, self.zero_stages_with_pp))} with pipeline "
+                    f"parallelism, the plan has zero={plan.zero} and pp={plan.pp}")
+        if plan.recompute not in self.recompute_modes:
+            return (f"framework {self.name} supports recompute {', '.join(self.recompute_modes)}, "
+                    f"the plan has recompute={plan.recompute}")
         return None
 
     def __post_init__(self) -> None:
         for name in ("compute_scale", "attention_scale", "dp_bandwidth_scale"):
             if not 0.05 <= getattr(self, name) <= 1.5:
                 raise BadInput(f"framework {self.name}: {name} must be in [0.05, 1.5]", name)
+        if not 0.0 <= self.dp_overlap_efficiency <= 1.0:
+            raise BadInput(f"framework {self.name}: dp_overlap_efficiency must be in [0, 1]", "dp_overlap_efficiency")
+        bad = [m for m in self.recompute_modes if m not in ("none", "selective", "full")]
+        if bad or not self.recompute_modes:
+            raise BadInput(f"framework {self.name}: recompute_modes must list some of none, selective, full; got {bad or '[]'}",
+                           "recompute_modes")
         if not 0.5 <= self.elementwise_passes <= 10:
             raise BadInput(f"framework {self.name}: elementwise_passes must be in [0.5, 10]", "elementwise_passes")
         _positive(f"framework {self.name}", kernels_per_layer=self.kernels_per_layer,

@@ -328,8 +328,9 @@ def load_framework(name_or_path: str) -> Framework:
     data = dict(_mapping(read_yaml(path), where))
     _check_keys(data, _FRAMEWORK_KEYS, {"name"}, where)
     data["sources"] = _sources(data)
-    if "zero_stages" in data:
-        data["zero_stages"] = tuple(data["zero_stages"])
+    for key in ("zero_stages", "zero_stages_with_pp", "recompute_modes"):
+        if key in data:
+            data[key] = tuple(data[key])
     try:
         return Framework(**data)
     except (TypeError, BadInput) as exc:

@@ -113,7 +113,7 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
                 + collective_s(kind, experts * nbytes, edp, g.tp * g.ep, chip))
 
     grad_rs, param_ag, grad_ar = sync("reduce_scatter", 4.0), sync("all_gather", 2.0), sync("all_reduce", 4.0)
-    overlap = 1.0 if (job.dp_overlap and fw.dp_overlap) else 0.0
+    overlap = fw.dp_overlap_efficiency if (job.dp_overlap and fw.dp_overlap) else 0.0
     fwd_w, bwd_w = overlap * times.fwd_s, overlap * times.bwd_s
     once = np.where(g.zero == 0, np.maximum(0.0, grad_ar - bwd_w),
                     np.maximum(0.0, grad_rs - bwd_w) + np.maximum(0.0, param_ag - fwd_w))
@@ -124,6 +124,8 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
     scatter = grad_rs + extra_calls * latency_s("reduce_scatter", dpcp, g.tp, chip)
     zero3 = m * (np.maximum(0.0, gather - fwd_w)
                  + np.maximum(0.0, (fw.zero3_gathers_per_microbatch - 1) * gather + scatter - bwd_w))
+    if fw.fsdp:  # SHARD_GRAD_OP: one gather per micro-batch (kept for the backward), one reduce-scatter
+        once = np.where(g.zero == 2, m * (np.maximum(0.0, gather - fwd_w) + np.maximum(0.0, scatter - bwd_w)), once)
     return np.where(g.zero == 3, zero3, once)
 
 
