@@ -26,7 +26,7 @@ import numpy as np
 
 from xpuplan import validate
 from xpuplan.api import estimate, make_job
-from xpuplan.catalog import load_chip, load_framework, load_model, model_from_dict
+from xpuplan.catalog import load_chip, load_model, model_from_dict
 from xpuplan.errors import XpuplanError
 from xpuplan.plan import RECOMPUTE, resolve_plan
 from xpuplan.search import SearchSpace, search
@@ -45,9 +45,9 @@ def check(run: dict, where: str) -> dict:
     chip = load_chip(run["chip"])
     if run.get("scale_out"):
         chip = dataclasses.replace(chip, scale_out_bytes_per_s=parse_quantity(run["scale_out"], "bytes_per_s"))
+    plan_in = dict(run.get("plan") or {})
     job = make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]),
-                   framework=load_framework(run.get("framework") or "megatron"))
-    plan_in = {k: v for k, v in (run.get("plan") or {}).items() if k != "sequence_parallel"}
+                   framework=validate.run_framework(run, plan_in))
     precision = "fp8" if run.get("precision") == "fp8" else "bf16"
     published = resolve_plan(model, job, run["devices"], micro_batch=run.get("micro_batch") or 1,
                              precision=precision, **plan_in)

@@ -96,3 +96,43 @@ def test_planner_prefers_fewer_micro_batches_when_fsdp_traffic_is_exposed():
     job = api.make_job(seq_len=2048, global_batch=96, framework=load_framework("llm-foundry"))
     best = search(model, chip, job, 8, SearchSpace(micro_batches=(1, 2, 4, 6, 12), zero=(3,), recompute=(0,)))
     assert best.grid.plan(0).micro_batch >= 6
+
+
+def _memory(framework: Framework, tp: int, recompute: str) -> float:
+    model, chip = load_model("gpt3-175b"), load_chip("a100-sxm-80gb")
+    job = TrainJob(seq_len=2048, global_batch=64, framework=framework)
+    plan = resolve_plan(model, job, 64, tp=tp, pp=64 // tp // 1, dp=1, micro_batch=1, zero=0, recompute=recompute)
+    return api.estimate(model, chip, job, 64, plan).memory["activations_bytes"]
+
+
+@pytest.mark.parametrize("recompute", RECOMPUTE)
+def test_without_sequence_parallelism_tensor_parallel_ranks_keep_more_activations(recompute):
+    with_sp = load_framework("megatron")
+    without = dataclasses.replace(with_sp, sequence_parallel=False)
+    assert _memory(without, 8, recompute) > _memory(with_sp, 8, recompute)
+    assert _memory(without, 1, recompute) == pytest.approx(_memory(with_sp, 1, recompute))
+
+
+def test_published_sequence_parallel_flag_overrides_the_framework_default():
+    plan = {"tp": 8, "sequence_parallel": True}
+    fw = validate.run_framework({"framework": "megatron-2021"}, plan)
+    assert fw.sequence_parallel and "sequence_parallel" not in plan
+    assert not validate.run_framework({"framework": "megatron-2021"}, {"tp": 8}).sequence_parallel
+
+
+def test_per_op_selective_recompute_trades_gemm_time_for_memory():
+    """torchtitan's per-op policy runs every second matmul again: dearer than Megatron's selective recompute,
+    and it keeps fewer activations than no recompute at all."""
+    megatron = load_framework("megatron")
+    per_op = dataclasses.replace(megatron, selective_gemm_share=0.5)
+    model, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+
+    def run(fw, recompute):
+        job = TrainJob(seq_len=8192, global_batch=8, framework=fw)
+        plan = resolve_plan(model, job, 8, dp=8, zero=3, micro_batch=1, recompute=recompute)
+        return api.estimate(model, chip, job, 8, plan)
+
+    assert run(per_op, "selective").breakdown["compute_s"] > run(megatron, "selective").breakdown["compute_s"]
+    assert run(per_op, "selective").breakdown["compute_s"] < run(per_op, "full").breakdown["compute_s"]
+    mem = {mode: run(per_op, mode).memory["activations_bytes"] for mode in RECOMPUTE}
+    assert mem["full"] < mem["selective"] < mem["none"]

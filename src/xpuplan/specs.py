@@ -328,6 +328,9 @@ class Framework:
     as when the collectives wait on hooks or contend with the GEMMs for SMs and memory bandwidth)"""
     zero3_gathers_per_microbatch: int = 2
     """ZeRO-3 weight all-gathers per micro-batch (forward and backward)"""
+    sequence_parallel: bool = True
+    """tensor-parallel ranks also split the norm and GEMM-input activations along the sequence (Korthikanti et al.
+    2022); False: each rank keeps them whole"""
     fsdp: bool = False
     """shards data parallelism with FSDP units: ZeRO-2 is FSDP's SHARD_GRAD_OP, which gathers the weights again
     for every micro-batch's forward and reduce-scatters every micro-batch's gradients"""
@@ -347,6 +350,10 @@ class Framework:
     """ZeRO stages the framework implements"""
     zero_stages_with_pp: tuple[int, ...] | None = None
     """ZeRO stages allowed together with pipeline parallelism (None: the same as ``zero_stages``)"""
+    selective_gemm_share: float = 0.0
+    """share of the forward GEMM work that selective recompute runs again, keeping the other GEMM outputs (0 for
+    Megatron's, which recomputes element-wise work and attention scores; 0.5 for torchtitan's per-op policy, which
+    saves every matmul output except every second one)"""
     recompute_modes: tuple[str, ...] = ("none", "selective", "full")
     """activation-recompute modes the framework implements (selective: norms, activation function and
     attention core recomputed; full: every layer from its input)"""
@@ -376,6 +383,8 @@ class Framework:
         for name in ("compute_scale", "attention_scale", "dp_bandwidth_scale"):
             if not 0.05 <= getattr(self, name) <= 1.5:
                 raise BadInput(f"framework {self.name}: {name} must be in [0.05, 1.5]", name)
+        if not 0.0 <= self.selective_gemm_share <= 1.0:
+            raise BadInput(f"framework {self.name}: selective_gemm_share must be in [0, 1]", "selective_gemm_share")
         if not 0.0 <= self.dp_overlap_efficiency <= 1.0:
             raise BadInput(f"framework {self.name}: dp_overlap_efficiency must be in [0, 1]", "dp_overlap_efficiency")
         bad = [m for m in self.recompute_modes if m not in ("none", "selective", "full")]

@@ -94,6 +94,14 @@ def reported_tokens_per_s(run: dict, where: str) -> float:
     return float(rep["tokens"]) / (value * HOUR) * devices  # device_hours
 
 
+def run_framework(run: dict, plan_in: dict):
+    """The run's framework profile; a published ``sequence_parallel`` flag (popped from ``plan_in``) overrides the
+    profile's default."""
+    framework = load_framework(run.get("framework") or "megatron")
+    sp = plan_in.pop("sequence_parallel", None)
+    return framework if sp is None else dataclasses.replace(framework, sequence_parallel=bool(sp))
+
+
 def check_run(run: dict, where: str) -> RunCheck:
     """Predict one published run."""
     model_spec = run["model"]
@@ -102,10 +110,9 @@ def check_run(run: dict, where: str) -> RunCheck:
     if run.get("scale_out"):
         chip = dataclasses.replace(chip, scale_out_bytes_per_s=parse_quantity(run["scale_out"], "bytes_per_s"))
     plan_in = dict(run.get("plan") or {})
-    plan_in.pop("sequence_parallel", None)
     precision = "fp8" if run.get("precision") == "fp8" else "bf16"
     job = make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]),
-                   framework=load_framework(run.get("framework") or "megatron"))
+                   framework=run_framework(run, plan_in))
     plan = resolve_plan(model, job, int(run["devices"]), micro_batch=run.get("micro_batch") or 1,
                         precision=precision, **plan_in)
     result = estimate(model, chip, job, int(run["devices"]), plan)

@@ -124,7 +124,8 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     bwd = (2.0 * (gemm + elementwise) + attn_bwd) / scale + 2.0 * kernels
     # selective recompute re-runs the element-wise work and, without a flash kernel, the attention core
     # (Korthikanti et al. 2022 §5); a flash kernel already recomputes its scores inside its backward
-    selective = (elementwise + (0.0 if framework.flash_attention else attn)) / scale
+    # a per-op policy (torchtitan) also runs a share of the forward GEMMs again
+    selective = (elementwise + (0.0 if framework.flash_attention else attn) + framework.selective_gemm_share * gemm) / scale
     recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, selective, 0.0))
     return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn)
 

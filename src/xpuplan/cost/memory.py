@@ -10,7 +10,8 @@ Activations per layer follow Korthikanti et al. 2022 ("Reducing Activation
 Recomputation in Large Transformer Models", §4), re-derived per tensor so GQA,
 MLA, SwiGLU and MoE fit, with a flash-attention kernel (no s^2 score matrix)
 and no dropout. With tp > 1 sequence parallelism is assumed, so every term is
-divided by tp. The pipeline's first stage holds the most micro-batches in
+divided by tp (frameworks without it keep the norm and GEMM-input activations
+whole on every tensor-parallel rank). The pipeline's first stage holds the most micro-batches in
 flight: min(m, pp) under 1F1B; under interleaving, warm-up holds
 pp*(vpp+1)-1 model chunks (Megatron's schedule).
 """
@@ -50,8 +51,11 @@ def stage_layers(model: Model, g: PlanGrid) -> tuple[np.ndarray, np.ndarray]:
     return full, np.maximum(last, 1)
 
 
-def activation_bytes_per_token(model: Model, moe: bool) -> np.ndarray:
-    """Bytes per token one layer keeps for its backward, by recompute mode (none, selective, full), before tp."""
+def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0) -> np.ndarray:
+    """Bytes per token one layer keeps for its backward, by recompute mode (none, selective, full), before tp.
+
+    ``gemm_share`` > 0 is a per-op selective policy (``Framework.selective_gemm_share``): it keeps the layer input,
+    the attention output and the outputs of the GEMMs it does not run again."""
     s = layer_shapes(model)
     h = model.hidden
     if moe:
@@ -70,8 +74,18 @@ def activation_bytes_per_token(model: Model, moe: bool) -> np.ndarray:
     attention = s.q_out + s.kv_out + s.attn_out_in   # q, k, v for the kernel's backward, and its output
     none = 2 * (residual + norm_out + attention + ffn_out + act_out + permuted)
     selective = 2 * (residual + attention + ffn_out + permuted)   # norms and activation recomputed
+    if gemm_share > 0:
+        gemm_outputs = s.q_out + s.kv_out + h + ffn_out + permuted + h
+        selective = 2 * (h + s.attn_out_in + (1.0 - gemm_share) * gemm_outputs)
     full = 2 * h                                                     # layer input only
     return np.array([none, selective, full], dtype=float)
+
+
+def replicated_bytes_per_token(model: Model) -> np.ndarray:
+    """Of ``activation_bytes_per_token``, the part tensor parallelism alone does not split (norm inputs and the
+    inputs of the qkv and fc1 GEMMs, Korthikanti et al. 2022 §4.2.2); sequence parallelism splits it too."""
+    h = model.hidden
+    return np.array([2 * (2 * h + 2 * h), 2 * (2 * h), 2 * h], dtype=float)
 
 
 def stage_params(model: Model, g: PlanGrid, dense_n, moe_n, embed, logits) -> tuple[np.ndarray, np.ndarray]:
@@ -117,11 +131,17 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     # (Korthikanti et al. 2022: 5 a s / h of the 34 + 5 a s / h bytes per token-hidden), unless recomputed
     scores = 0.0 if job.framework.flash_attention else 5.0 * model.heads * job.seq_len
     scores = np.where(g.recompute == 0, scores, 0.0)
-    per_tok_dense = activation_bytes_per_token(model, False)[g.recompute] + scores
-    per_tok_moe = activation_bytes_per_token(model, True)[g.recompute] + scores if model.moe else 0.0
+    share = job.framework.selective_gemm_share
+    per_tok_dense = activation_bytes_per_token(model, False, share)[g.recompute] + scores
+    per_tok_moe = activation_bytes_per_token(model, True, share)[g.recompute] + scores if model.moe else 0.0
     per_mb = tokens / g.tp * (dense_n * per_tok_dense + moe_n * per_tok_moe)
     # full recompute rebuilds one layer's activations at a time during the backward
     working = np.where(g.recompute == 2, tokens / g.tp * activation_bytes_per_token(model, bool(model.moe))[0], 0.0)
+    if not job.framework.sequence_parallel:  # every tensor-parallel rank keeps the replicated part whole
+        whole = tokens * (1.0 - 1.0 / g.tp)
+        replicated = replicated_bytes_per_token(model)
+        per_mb = per_mb + (dense_n + moe_n) * whole * replicated[g.recompute]
+        working = working + np.where(g.recompute == 2, whole * replicated[0], 0.0)
     logits_act = np.where(logits, tokens * model.vocab / g.tp * 6.0, 0.0)  # bf16 logits + fp32 softmax
     attn_p = (layer_shapes(model).attn_params + 2 * model.hidden) / g.tp
     prefetch = np.where(g.zero >= 3, 2 * WEIGHT_BYTES * (attn_p + ffn_params_dense(model) / g.tp), 0.0)
