@@ -25,7 +25,7 @@ from collections import defaultdict
 import numpy as np
 
 from xpuplan import validate
-from xpuplan.api import estimate, make_job
+from xpuplan.api import estimate
 from xpuplan.catalog import load_chip, load_model, model_from_dict
 from xpuplan.errors import XpuplanError
 from xpuplan.plan import RECOMPUTE, resolve_plan
@@ -46,8 +46,7 @@ def check(run: dict, where: str) -> dict:
     if run.get("scale_out"):
         chip = dataclasses.replace(chip, scale_out_bytes_per_s=parse_quantity(run["scale_out"], "bytes_per_s"))
     plan_in = dict(run.get("plan") or {})
-    job = make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]),
-                   framework=validate.run_framework(run, plan_in))
+    job = validate.run_job(run, plan_in)
     precision = "fp8" if run.get("precision") == "fp8" else "bf16"
     published = resolve_plan(model, job, run["devices"], micro_batch=run.get("micro_batch") or 1,
                              precision=precision, **plan_in)

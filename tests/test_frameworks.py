@@ -136,3 +136,19 @@ def test_per_op_selective_recompute_trades_gemm_time_for_memory():
     assert run(per_op, "selective").breakdown["compute_s"] < run(per_op, "full").breakdown["compute_s"]
     mem = {mode: run(per_op, mode).memory["activations_bytes"] for mode in RECOMPUTE}
     assert mem["full"] < mem["selective"] < mem["none"]
+
+
+def test_fsdp_full_sharding_keeps_no_separate_bf16_weight_shard():
+    megatron = load_framework("megatron")
+    fsdp = dataclasses.replace(megatron, fsdp=True)
+    a, b = _step(megatron, 2, 3), _step(fsdp, 2, 3)
+    assert a.memory["weights_bytes"] > 0 and b.memory["weights_bytes"] == 0
+    assert b.memory["optimizer_bytes"] == a.memory["optimizer_bytes"]  # the fp32 master is counted once, there
+    assert _step(fsdp, 2, 2).memory["weights_bytes"] > 0                # SHARD_GRAD_OP keeps whole bf16 weights
+
+
+def test_runs_that_used_fused_tp_kernels_get_the_frameworks_overlap():
+    run = {"framework": "mindspeed", "seq_len": 4096, "global_batch": 64, "tp_comm_overlap": True}
+    job = validate.run_job(run, {})
+    assert job.tp_overlap == load_framework("mindspeed").tp_overlap_efficiency
+    assert validate.run_job(run | {"tp_comm_overlap": False}, {}).tp_overlap == 0.0

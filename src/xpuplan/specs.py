@@ -328,6 +328,9 @@ class Framework:
     as when the collectives wait on hooks or contend with the GEMMs for SMs and memory bandwidth)"""
     zero3_gathers_per_microbatch: int = 2
     """ZeRO-3 weight all-gathers per micro-batch (forward and backward)"""
+    tp_overlap_efficiency: float = 0.0
+    """share of tensor-parallel communication its fused GEMM-collective kernels hide when a run turns them on
+    (Megatron's --tp-comm-overlap, MindSpeed's --use-mc2); a job's ``tp_overlap`` sets it for one run"""
     sequence_parallel: bool = True
     """tensor-parallel ranks also split the norm and GEMM-input activations along the sequence (Korthikanti et al.
     2022); False: each rank keeps them whole"""
@@ -383,6 +386,8 @@ class Framework:
         for name in ("compute_scale", "attention_scale", "dp_bandwidth_scale"):
             if not 0.05 <= getattr(self, name) <= 1.5:
                 raise BadInput(f"framework {self.name}: {name} must be in [0.05, 1.5]", name)
+        if not 0.0 <= self.tp_overlap_efficiency <= 1.0:
+            raise BadInput(f"framework {self.name}: tp_overlap_efficiency must be in [0, 1]", "tp_overlap_efficiency")
         if not 0.0 <= self.selective_gemm_share <= 1.0:
             raise BadInput(f"framework {self.name}: selective_gemm_share must be in [0, 1]", "selective_gemm_share")
         if not 0.0 <= self.dp_overlap_efficiency <= 1.0:

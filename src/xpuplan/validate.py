@@ -102,6 +102,13 @@ def run_framework(run: dict, plan_in: dict):
     return framework if sp is None else dataclasses.replace(framework, sequence_parallel=bool(sp))
 
 
+def run_job(run: dict, plan_in: dict):
+    """The run's job: its sequence, batch and framework, with the framework's TP overlap where the run used it."""
+    framework = run_framework(run, plan_in)
+    return make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]), framework=framework,
+                    tp_overlap=framework.tp_overlap_efficiency if run.get("tp_comm_overlap") else 0.0)
+
+
 def check_run(run: dict, where: str) -> RunCheck:
     """Predict one published run."""
     model_spec = run["model"]
@@ -111,8 +118,7 @@ def check_run(run: dict, where: str) -> RunCheck:
         chip = dataclasses.replace(chip, scale_out_bytes_per_s=parse_quantity(run["scale_out"], "bytes_per_s"))
     plan_in = dict(run.get("plan") or {})
     precision = "fp8" if run.get("precision") == "fp8" else "bf16"
-    job = make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]),
-                   framework=run_framework(run, plan_in))
+    job = run_job(run, plan_in)
     plan = resolve_plan(model, job, int(run["devices"]), micro_batch=run.get("micro_batch") or 1,
                         precision=precision, **plan_in)
     result = estimate(model, chip, job, int(run["devices"]), plan)

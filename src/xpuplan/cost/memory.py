@@ -1,7 +1,8 @@
 """Device memory of a training plan: weights, gradients, optimizer state, activations, buffers.
 
 Mixed precision with Adam, as Megatron-LM and FSDP keep it: bf16 weights
-(2 bytes/param), fp32 gradients (4), fp32 master weights + two moments (12).
+(2 bytes/param), fp32 gradients (4), fp32 master weights + two moments (12); under FSDP's full sharding
+the sharded fp32 parameter is the master copy, so no separate bf16 shard is kept.
 ZeRO stage z shards optimizer state (z >= 1), gradients (z >= 2) and weights
 (z = 3) over the data-parallel group (dp * cp for dense weights, dp * cp / ep
 for expert weights).
@@ -145,8 +146,11 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     logits_act = np.where(logits, tokens * model.vocab / g.tp * 6.0, 0.0)  # bf16 logits + fp32 softmax
     attn_p = (layer_shapes(model).attn_params + 2 * model.hidden) / g.tp
     prefetch = np.where(g.zero >= 3, 2 * WEIGHT_BYTES * (attn_p + ffn_params_dense(model) / g.tp), 0.0)
+    # FSDP keeps one sharded fp32 parameter (counted with the optimizer state as the master copy); its bf16
+    # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition
+    weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3))
     return MemoryUse(
-        weights_bytes=sharded(WEIGHT_BYTES, 3),
+        weights_bytes=weights,
         gradients_bytes=sharded(GRAD_BYTES, 2),
         optimizer_bytes=sharded(OPTIMIZER_BYTES, 1),
         activations_bytes=per_mb * in_flight + working + logits_act,
