@@ -152,3 +152,17 @@ def test_runs_that_used_fused_tp_kernels_get_the_frameworks_overlap():
     job = validate.run_job(run, {})
     assert job.tp_overlap == load_framework("mindspeed").tp_overlap_efficiency
     assert validate.run_job(run | {"tp_comm_overlap": False}, {}).tp_overlap == 0.0
+
+
+def test_measured_alternatives_are_ordered_as_measured():
+    """Every group of runs that measured one job under different plans (llm-foundry micro-batch sweeps, Korthikanti
+    et al. selective vs full recompute, Narayanan et al. PTD-P vs ZeRO-3, torchtitan pipeline schedules): the faster
+    measured plan is predicted faster."""
+    groups: dict[str, list] = {}
+    for run, where in validate.load_runs():
+        if run.get("sweep"):
+            groups.setdefault(run["sweep"], []).append(validate.check_run(run, where))
+    pairs = [(a, b) for members in groups.values() for i, a in enumerate(members) for b in members[i + 1:]]
+    assert len(pairs) >= 15
+    for a, b in pairs:
+        assert (a.reported_tokens_per_s > b.reported_tokens_per_s) == (a.predicted_tokens_per_s > b.predicted_tokens_per_s), (a.id, b.id)
