@@ -56,7 +56,7 @@ ZERO = typer.Option(None, "--zero", help="0, 1 (distributed optimizer, default),
 RECOMPUTE = typer.Option(None, "--recompute", help="activation recompute (default selective)")
 PRECISION = typer.Option(None, "--precision", help="GEMM precision (default bf16)")
 FRAMEWORK = typer.Option("megatron", "--framework",
-                         help="training framework profile: megatron, torch, torch-compile, deepspeed, xla (see `xpuplan catalog frameworks`)")
+                         help="training framework profile: megatron, mindspeed, torch, torch-compile, llm-foundry, deepspeed, xla, ... (see `xpuplan catalog frameworks`)")
 
 
 FAILURE_RATE = typer.Option(None, "--failure-rate", help="failures per device-day (default: the chip's catalog rate)")
