@@ -32,6 +32,9 @@ SHARE_TORCH = ("fairseq", "fairscale-xformers")  # eager PyTorch stacks: the tor
 OVERLAP_OWNER = {"torch": "torch", "torch-compile": "torch", "llm-foundry": "llm-foundry",
                  "fairseq": "llm-foundry", "fairscale-xformers": "llm-foundry"}
 GRID_OVERLAP = np.round(np.arange(0.0, 1.01, 0.1), 1)
+# DeepSpeed's pipeline engine: a fixed cost per micro-batch and stage, searched jointly with its compute_scale
+# (the two trade against each other on runs with one micro-batch size)
+GRID_MB_OVERHEAD = np.array([0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1])
 # TP overlap of fused GEMM-collective kernels: MindSpeed's --use-mc2 is on in every MindSpeed main run
 # (Megatron's --tp-comm-overlap appears only in holdout runs, so megatron's value is not fitted)
 TP_OVERLAP_OWNERS = ("mindspeed",)
@@ -59,6 +62,7 @@ def main() -> None:
     dp_bw = {name: load_framework(name).dp_bandwidth_scale for name in FRAMEWORKS}
     overlap = {owner: load_framework(owner).dp_overlap_efficiency for owner in set(OVERLAP_OWNER.values())}
     tp_overlap = {name: load_framework(name).tp_overlap_efficiency for name in TP_OVERLAP_OWNERS}
+    mb_overhead = {"deepspeed": load_framework("deepspeed").microbatch_overhead_s}
     real_chip, real_fw = validate.load_chip, validate.load_framework
 
     def patched_chip(name):
@@ -77,6 +81,8 @@ def main() -> None:
             fw = dataclasses.replace(fw, dp_overlap_efficiency=overlap[OVERLAP_OWNER[fw.name]])
         if fw.name in tp_overlap:
             fw = dataclasses.replace(fw, tp_overlap_efficiency=tp_overlap[fw.name])
+        if fw.name in mb_overhead:
+            fw = dataclasses.replace(fw, microbatch_overhead_s=mb_overhead[fw.name])
         if fw.name in SHARE_TORCH:
             return dataclasses.replace(fw, compute_scale=scale["torch"])
         if fw.name not in scale:
@@ -106,6 +112,12 @@ def main() -> None:
         for name in FRAMEWORKS:
             best = min(GRID_SCALE, key=lambda v: (scale.__setitem__(name, float(v)), loss()[0])[1])
             scale[name] = float(best)
+            if name in mb_overhead:
+                def joint(pair):
+                    scale[name], mb_overhead[name] = float(pair[0]), float(pair[1])
+                    return loss()[0]
+                scale[name], mb_overhead[name] = map(float, min(
+                    ((v, o) for v in GRID_SCALE for o in GRID_MB_OVERHEAD), key=joint))
             if name == "deepspeed":  # its ZeRO-3 collectives are the one thing not shared with Megatron
                 best = min(GRID_DP_BW, key=lambda v: (dp_bw.__setitem__(name, float(v)), loss()[0])[1])
                 dp_bw[name] = float(best)
@@ -119,13 +131,15 @@ def main() -> None:
             best = min(GRID_OVERLAP, key=lambda v: (tp_overlap.__setitem__(name, float(v)), loss()[0])[1])
             tp_overlap[name] = float(best)
         print(f"sweep {sweep}: mean|log| %.3f  median %.3f  p90 %.3f" % loss(), gemm, half, attn, latency, scale, passes, dp_bw,
-              overlap, tp_overlap)
+              overlap, tp_overlap, mb_overhead)
     for owner, value in gemm.items():
         print(f"efficiency/{owner}.yaml: gemm_max: {value}  gemm_half_flops: {half[owner]:.1e}  "
               f"attention_fwd: {attn[owner]}  attention_bwd: {attn[owner] * attn_ratio[owner]:.2f}  "
               f"scale_out_latency_s: {latency[owner]:.1e}")
     for name, value in tp_overlap.items():
         print(f"frameworks/{name}.yaml: tp_overlap_efficiency: {value}")
+    for name, value in mb_overhead.items():
+        print(f"frameworks/{name}.yaml: microbatch_overhead_s: {value}")
     for name, value in scale.items():
         print(f"frameworks/{name}.yaml: compute_scale: {value}  elementwise_passes: {passes[name]}  "
               f"dp_bandwidth_scale: {dp_bw[name]}" + (f"  dp_overlap_efficiency: {overlap[name]}" if name in overlap else ""))

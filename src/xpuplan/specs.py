@@ -334,6 +334,9 @@ class Framework:
     sequence_parallel: bool = True
     """tensor-parallel ranks also split the norm and GEMM-input activations along the sequence (Korthikanti et al.
     2022); False: each rank keeps them whole"""
+    microbatch_overhead_s: float = 0.0
+    """fixed seconds each pipeline stage spends per micro-batch outside the kernels (schedule bookkeeping, blocking
+    point-to-point handshakes, per-micro-batch Python work)"""
     fsdp: bool = False
     """shards data parallelism with FSDP units: ZeRO-2 is FSDP's SHARD_GRAD_OP, which gathers the weights again
     for every micro-batch's forward and reduce-scatters every micro-batch's gradients"""
@@ -386,6 +389,8 @@ class Framework:
         for name in ("compute_scale", "attention_scale", "dp_bandwidth_scale"):
             if not 0.05 <= getattr(self, name) <= 1.5:
                 raise BadInput(f"framework {self.name}: {name} must be in [0.05, 1.5]", name)
+        if not 0.0 <= self.microbatch_overhead_s <= 1.0:
+            raise BadInput(f"framework {self.name}: microbatch_overhead_s must be in [0, 1] seconds", "microbatch_overhead_s")
         if not 0.0 <= self.tp_overlap_efficiency <= 1.0:
             raise BadInput(f"framework {self.name}: tp_overlap_efficiency must be in [0, 1]", "tp_overlap_efficiency")
         if not 0.0 <= self.selective_gemm_share <= 1.0:

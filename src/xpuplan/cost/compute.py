@@ -78,18 +78,20 @@ def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framewo
     return scores + softmax
 
 
-def _elementwise_bytes_fwd(model: Model, moe: bool) -> float:
-    """HBM bytes per token of one layer's element-wise work in the forward, unsharded.
+def _elementwise_bytes_fwd(model: Model, moe: bool) -> tuple[float, float]:
+    """HBM bytes per token of one layer's element-wise work in the forward, unsharded, as (the part on the full
+    hidden state, the part inside the tensor-parallel GEMMs).
 
-    2 norms (read + write h), 2 residual adds (read 2h, write h), rotary on q and k
-    (read + write), activation (SwiGLU reads 2F writes F; GELU reads F writes F).
+    On the hidden state: 2 norms (read + write h) and 2 residual adds (read 2h, write h); tensor parallelism
+    splits these only with sequence parallelism (Korthikanti et al. 2022 §4.2.2), otherwise every rank runs them
+    whole. Inside: rotary on q and k (read + write), activation (SwiGLU reads 2F writes F; GELU reads F writes F).
     """
     s = layer_shapes(model)
     h = model.hidden
     width = (model.moe.expert_ffn_hidden * (model.moe.top_k + model.moe.shared_experts)) if moe else model.ffn_hidden
     act = 3 * width if model.ffn_act == "swiglu" else 2 * width
     permute = 4 * h * model.moe.top_k if moe else 0
-    return BF16_BYTES * (4 * h + 6 * h + 2 * (s.q_out + s.kv_out) + act + permute)
+    return BF16_BYTES * (4 * h + 6 * h), BF16_BYTES * (2 * (s.q_out + s.kv_out) + act + permute)
 
 
 def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, framework: Framework) -> LayerTimes:
@@ -117,7 +119,9 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     attn = attention_fwd_s(model, chip, g, seq_len, framework)
     bwd_ratio = chip.efficiency.attention_fwd / chip.efficiency.attention_bwd if framework.flash_attention else 1.0
     attn_bwd = attn * 2.0 * bwd_ratio
-    elementwise = stream_s(tokens * _elementwise_bytes_fwd(model, moe) * framework.elementwise_passes / tp, chip)
+    on_hidden, inside = _elementwise_bytes_fwd(model, moe)
+    hidden_split = tp if framework.sequence_parallel else 1.0
+    elementwise = stream_s(tokens * (on_hidden / hidden_split + inside / tp) * framework.elementwise_passes, chip)
     kernels = (framework.kernels_per_layer + (KERNELS_MOE_EXTRA_FWD if moe else 0)) * chip.efficiency.kernel_overhead_s
     scale = framework.compute_scale
     fwd = (gemm + attn + elementwise) / scale + kernels

@@ -92,7 +92,7 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
     dense_t, dense_cp, _ = per_layer(False)
     moe_t, moe_cp, moe_ep = per_layer(True) if model.moe else (dense_t, dense_cp, 0.0)
     logit_f, logit_b = logits_times(model, chip, g, job.seq_len, job.framework)
-    fwd = dense_n * dense_t.fwd_s + moe_n * moe_t.fwd_s + np.where(logits, logit_f, 0.0)
+    fwd = dense_n * dense_t.fwd_s + moe_n * moe_t.fwd_s + np.where(logits, logit_f, 0.0) + job.framework.microbatch_overhead_s
     bwd = (dense_n * (dense_t.bwd_s + dense_t.recompute_s) + moe_n * (moe_t.bwd_s + moe_t.recompute_s)
            + np.where(logits, logit_b, 0.0))
     return StageTimes(compute_s=fwd + bwd, tp_s=(dense_n + moe_n) * tp_layer, cp_s=dense_n * dense_cp + moe_n * moe_cp,
