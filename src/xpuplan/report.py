@@ -143,6 +143,8 @@ def plan_table(results: list[TrainResult], title: str) -> Table:
         table.add_row(str(i), str(p.tp), str(p.pp), str(p.dp), str(p.cp), str(p.ep), str(p.vpp), str(p.micro_batch),
                       str(p.zero), p.recompute, f"{r.step_time_s:.3f} s", f"{r.tokens_per_s:,.0f}", f"{r.mfu:.1%}",
                       format_bytes(r.memory_per_device_bytes), format_bytes(headroom), time, hours)
+    if results:
+        table.caption = f"searched under {results[0].job.framework.space_summary()}"
     return table
 
 

@@ -368,6 +368,20 @@ class Framework:
     sources: tuple[str, ...] = ()
     """where the behaviour is documented"""
 
+    def space_summary(self) -> str:
+        """What this framework lets the planner choose, in one line."""
+        parts = [f"ZeRO {','.join(map(str, self.zero_stages))}"]
+        if self.zero_stages_with_pp is not None:
+            parts[0] += f" ({','.join(map(str, self.zero_stages_with_pp))} with pp > 1)"
+        parts.append(f"recompute {'/'.join(self.recompute_modes)}")
+        for axis in ("tp", "pp", "cp", "vpp", "ep"):
+            limit = getattr(self, f"max_{axis}")
+            if limit == 1:
+                parts.append(f"no {axis}")
+            elif limit < 1 << 20:
+                parts.append(f"{axis} <= {limit}")
+        return f"framework {self.name}: " + "; ".join(parts)
+
     def unsupported(self, plan) -> str | None:
         """Why ``plan`` cannot run under this framework, or None."""
         for axis in ("tp", "pp", "cp", "vpp", "ep"):
