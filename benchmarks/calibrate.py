@@ -35,6 +35,9 @@ GRID_OVERLAP = np.round(np.arange(0.0, 1.01, 0.1), 1)
 # DeepSpeed's pipeline engine: a fixed cost per micro-batch and stage, searched jointly with its compute_scale
 # (the two trade against each other on runs with one micro-batch size)
 GRID_MB_OVERHEAD = np.array([0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1])
+# allocator overhead on the counted memory, fitted to the published per-device memory readings of main runs
+MEMORY_OWNERS = ("torch", "torch-compile")
+GRID_MEMORY_OVERHEAD = np.round(np.arange(0.0, 0.51, 0.02), 2)
 # TP overlap of fused GEMM-collective kernels: MindSpeed's --use-mc2 is on in every MindSpeed main run
 # (Megatron's --tp-comm-overlap appears only in holdout runs, so megatron's value is not fitted)
 TP_OVERLAP_OWNERS = ("mindspeed",)
@@ -132,6 +135,28 @@ def main() -> None:
             tp_overlap[name] = float(best)
         print(f"sweep {sweep}: mean|log| %.3f  median %.3f  p90 %.3f" % loss(), gemm, half, attn, latency, scale, passes, dp_bw,
               overlap, tp_overlap, mb_overhead)
+    memory_overhead = {}
+    for name in MEMORY_OWNERS:
+        with_memory = [(r, w) for r, w in runs if r.get("reported_memory_gib") is not None
+                       and (r.get("framework") or "megatron") == name]
+
+        def memory_loss(value, name=name, with_memory=with_memory):
+            def fw_with(n, real=validate.load_framework):
+                fw = real(n)
+                return dataclasses.replace(fw, memory_overhead=value) if fw.name == name else fw
+            validate.load_framework, saved = fw_with, validate.load_framework
+            try:
+                checks = [validate.check_run(r, w) for r, w in with_memory]
+            finally:
+                validate.load_framework = saved
+            return float(np.mean([abs(np.log1p(c.memory_error)) for c in checks]))
+
+        if with_memory:
+            memory_overhead[name] = float(min(GRID_MEMORY_OVERHEAD, key=memory_loss))
+            print(f"memory ({name}, {len(with_memory)} main runs with a reading): mean|log| "
+                  f"{memory_loss(0.0):.3f} at 0 -> {memory_loss(memory_overhead[name]):.3f} at {memory_overhead[name]}")
+    for name, value in memory_overhead.items():
+        print(f"frameworks/{name}.yaml: memory_overhead: {value}")
     for owner, value in gemm.items():
         print(f"efficiency/{owner}.yaml: gemm_max: {value}  gemm_half_flops: {half[owner]:.1e}  "
               f"attention_fwd: {attn[owner]}  attention_bwd: {attn[owner] * attn_ratio[owner]:.2f}  "

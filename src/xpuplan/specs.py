@@ -337,6 +337,13 @@ class Framework:
     microbatch_overhead_s: float = 0.0
     """fixed seconds each pipeline stage spends per micro-batch outside the kernels (schedule bookkeeping, blocking
     point-to-point handshakes, per-micro-batch Python work)"""
+    loss_bytes_per_logit: float = 6.0
+    """bytes per logit (token x vocabulary entry, before tp) the output layer and loss keep at their peak: 6 for a
+    fused vocabulary-parallel cross-entropy (bf16 logits + fp32 softmax), 10 for eager PyTorch (bf16 logits, fp32
+    log-softmax output and its fp32 gradient)"""
+    memory_overhead: float = 0.0
+    """peak device memory the framework's allocator holds beyond the counted tensors, as a fraction of them (PyTorch's
+    caching allocator keeps freed blocks it cannot reuse); calibrated on published per-device memory readings"""
     fsdp: bool = False
     """shards data parallelism with FSDP units: ZeRO-2 is FSDP's SHARD_GRAD_OP, which gathers the weights again
     for every micro-batch's forward and reduce-scatters every micro-batch's gradients"""
@@ -403,6 +410,10 @@ class Framework:
         for name in ("compute_scale", "attention_scale", "dp_bandwidth_scale"):
             if not 0.05 <= getattr(self, name) <= 1.5:
                 raise BadInput(f"framework {self.name}: {name} must be in [0.05, 1.5]", name)
+        if not 2.0 <= self.loss_bytes_per_logit <= 20.0:
+            raise BadInput(f"framework {self.name}: loss_bytes_per_logit must be in [2, 20]", "loss_bytes_per_logit")
+        if not 0.0 <= self.memory_overhead <= 1.0:
+            raise BadInput(f"framework {self.name}: memory_overhead must be in [0, 1]", "memory_overhead")
         if not 0.0 <= self.microbatch_overhead_s <= 1.0:
             raise BadInput(f"framework {self.name}: microbatch_overhead_s must be in [0, 1] seconds", "microbatch_overhead_s")
         if not 0.0 <= self.tp_overlap_efficiency <= 1.0:

@@ -23,6 +23,7 @@ from .plan import resolve_plan
 from .units import HOUR, parse_quantity
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "validation"
+GIB = 2**30
 TARGET_MEDIAN, TARGET_P90 = 0.10, 0.20
 METRICS = ("flops_per_s_per_device", "mfu", "tokens_per_s", "tokens_per_s_per_device", "step_time_s", "device_hours")
 
@@ -45,10 +46,17 @@ class RunCheck:
     predicted_mfu: float
     fits: bool
     plan_complete: bool
+    predicted_memory_gib: float = 0.0
+    reported_memory_gib: float | None = None
+    """the source's per-device memory reading, where it gives one"""
 
     @property
     def error(self) -> float:
         return self.predicted_tokens_per_s / self.reported_tokens_per_s - 1.0
+
+    @property
+    def memory_error(self) -> float | None:
+        return None if self.reported_memory_gib is None else self.predicted_memory_gib / self.reported_memory_gib - 1.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,11 +72,19 @@ class ValidationReport:
             return {"runs": 0, "median_abs_error": None, "p90_abs_error": None}
         return {"runs": int(e.size), "median_abs_error": float(np.median(e)), "p90_abs_error": float(np.percentile(e, 90))}
 
+    def memory_summary(self) -> dict:
+        """Predicted vs published per-device memory, over the runs whose source gives it."""
+        e = np.array([abs(r.memory_error) for r in self.runs if r.memory_error is not None])
+        if e.size == 0:
+            return {"runs": 0, "median_abs_error": None, "p90_abs_error": None}
+        return {"runs": int(e.size), "median_abs_error": float(np.median(e)), "p90_abs_error": float(np.percentile(e, 90))}
+
     def to_dict(self) -> dict:
         return {
             "summary": {"all": self.summary(), "main": self.summary("main"), "holdout": self.summary("holdout"),
+                        "memory": self.memory_summary(),
                         "target": {"median_abs_error": TARGET_MEDIAN, "p90_abs_error": TARGET_P90}},
-            "runs": [dataclasses.asdict(r) | {"error": r.error} for r in self.runs],
+            "runs": [dataclasses.asdict(r) | {"error": r.error, "memory_error": r.memory_error} for r in self.runs],
         }
 
 
@@ -131,6 +147,8 @@ def check_run(run: dict, where: str) -> RunCheck:
         devices=int(run["devices"]), plan=plan_text, metric=run["reported"]["metric"],
         reported_tokens_per_s=reported_tokens_per_s(run, where), predicted_tokens_per_s=result.tokens_per_s,
         predicted_mfu=result.mfu, fits=result.fits, plan_complete=bool(run.get("plan_complete", False)),
+        predicted_memory_gib=result.memory_per_device_bytes / GIB,
+        reported_memory_gib=None if run.get("reported_memory_gib") is None else float(run["reported_memory_gib"]),
     )
 
 
@@ -178,6 +196,10 @@ def summary_lines(report: ValidationReport) -> list[str]:
         if s["runs"]:
             lines.append(f"{role or 'all'}: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}, "
                          f"p90 |error| {s['p90_abs_error']:.1%}")
+    m = report.memory_summary()
+    if m["runs"]:
+        lines.append(f"memory per device: {m['runs']} runs with a published reading, median |error| "
+                     f"{m['median_abs_error']:.1%}, p90 |error| {m['p90_abs_error']:.1%}")
     return lines + [f"target (main): median <= {TARGET_MEDIAN:.0%}, p90 <= {TARGET_P90:.0%}"]
 
 
@@ -189,6 +211,12 @@ def validation_markdown(report: ValidationReport) -> str:
         lines.append(f"| {r.id} | {r.role} | {r.framework} | {r.chip} | {r.devices} | {r.plan} | "
                      f"{r.reported_tokens_per_s:,.0f} | {r.predicted_tokens_per_s:,.0f} | {r.error:+.1%}"
                      f"{'' if r.fits else ' (OOM)'} |")
+    memory = [r for r in report.runs if r.reported_memory_gib is not None]
+    if memory:
+        lines += ["", "Memory per device, where the source publishes it:", "",
+                  "| run | role | framework | plan | reported GiB | predicted GiB | error |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r.id} | {r.role} | {r.framework} | {r.plan} | {r.reported_memory_gib:.1f} | "
+                  f"{r.predicted_memory_gib:.1f} | {r.memory_error:+.1%} |" for r in memory]
     lines += [""] + [f"- {line}" for line in summary_lines(report)]
     return "\n".join(lines) + "\n"
 

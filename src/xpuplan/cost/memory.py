@@ -143,19 +143,21 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
         replicated = replicated_bytes_per_token(model)
         per_mb = per_mb + (dense_n + moe_n) * whole * replicated[g.recompute]
         working = working + np.where(g.recompute == 2, whole * replicated[0], 0.0)
-    logits_act = np.where(logits, tokens * model.vocab / g.tp * 6.0, 0.0)  # bf16 logits + fp32 softmax
+    logits_act = np.where(logits, tokens * model.vocab / g.tp * job.framework.loss_bytes_per_logit, 0.0)
     attn_p = (layer_shapes(model).attn_params + 2 * model.hidden) / g.tp
     prefetch = np.where(g.zero >= 3, 2 * WEIGHT_BYTES * (attn_p + ffn_params_dense(model) / g.tp), 0.0)
     # FSDP keeps one sharded fp32 parameter (counted with the optimizer state as the master copy); its bf16
     # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition
     weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3))
-    return MemoryUse(
-        weights_bytes=weights,
-        gradients_bytes=sharded(GRAD_BYTES, 2),
-        optimizer_bytes=sharded(OPTIMIZER_BYTES, 1),
-        activations_bytes=per_mb * in_flight + working + logits_act,
-        buffers_bytes=chip.efficiency.reserve_bytes + prefetch + 0.0 * per_mb,
-    )
+    # with a pipeline, FSDP keeps each stage's weights gathered (no per-micro-batch all-gathers) and accumulates
+    # unsharded fp32 gradients until the last micro-batch (torchtitan: reshard_after_forward off when pp > 1)
+    unsharded = np.where(job.framework.fsdp & (g.pp > 1) & (g.zero >= 2),
+                         (WEIGHT_BYTES + GRAD_BYTES) * (dense + experts), 0.0)
+    counted = dict(weights_bytes=weights, gradients_bytes=sharded(GRAD_BYTES, 2),
+                   optimizer_bytes=sharded(OPTIMIZER_BYTES, 1), activations_bytes=per_mb * in_flight + working + logits_act)
+    buffers = prefetch + unsharded + 0.0 * per_mb
+    held = job.framework.memory_overhead * (sum(counted.values()) + buffers)  # the allocator's unusable cached blocks
+    return MemoryUse(**counted, buffers_bytes=chip.efficiency.reserve_bytes + buffers + held)
 
 
 def stage_mix(model: Model, g: PlanGrid):
