@@ -29,7 +29,7 @@ from xpuplan import validate
 from xpuplan.api import estimate
 from xpuplan.catalog import load_chip, load_model, model_from_dict
 from xpuplan.errors import XpuplanError
-from xpuplan.plan import RECOMPUTE, resolve_plan
+from xpuplan.plan import resolve_plan
 from xpuplan.search import SearchSpace, search
 from xpuplan.units import parse_quantity
 
@@ -80,7 +80,8 @@ def main() -> None:
         except XpuplanError as exc:
             rows.append({"id": run["id"], "role": run.get("role", "main"), "complete": bool(run.get("plan_complete")),
                          "sweep": run.get("sweep"), "note": str(exc)})
-    measured = {run["id"]: validate.check_run(run, where).reported_tokens_per_s for run, where in runs}
+    measured = {run["id"]: validate.reported_tokens_per_s(run, where) for run, where in runs}
+    tokens_per_step = {run["id"]: float(run["global_batch"]) * float(run["seq_len"]) for run, _ in runs}
 
     complete = [r for r in rows if r["complete"] and not r["sweep"]]
     scored = [r for r in complete if "rank" in r]
@@ -131,7 +132,7 @@ def main() -> None:
     for name, members in groups.items():
         if len(members) < 2:
             continue
-        predicted = {r["id"]: _tokens_per_step(r, runs) / r["published_s"] for r in members}
+        predicted = {r["id"]: tokens_per_step[r["id"]] / r["published_s"] for r in members}
         by_measured = sorted(members, key=lambda r: -measured[r["id"]])
         by_predicted = sorted(members, key=lambda r: -predicted[r["id"]])
         pairs = list(itertools.combinations(members, 2))
@@ -161,11 +162,6 @@ def main() -> None:
     print(f"\n- main runs with a partly assumed plan: {len(rest)}; best at least as fast: "
           f"{sum(r['best_s'] <= r['published_s'] * (1 + 1e-9) for r in ranked)} of {len(ranked)}; "
           f"in the top 10%: {sum(in_top(r) for r in ranked)} of {len(ranked)}")
-
-
-def _tokens_per_step(r: dict, runs) -> float:
-    run = next(run for run, _ in runs if run["id"] == r["id"])
-    return float(run["global_batch"]) * float(run["seq_len"])
 
 
 if __name__ == "__main__":

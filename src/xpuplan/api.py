@@ -13,7 +13,7 @@ from .catalog import load_chip, load_framework, load_model
 from .cost.flops import active_params, model_flops_per_token, total_params
 from .cost.step import BREAKDOWN_KEYS, step_costs
 from .errors import BadInput, DoesNotFit
-from .plan import ParallelPlan, PlanGrid, resolve_plan
+from .plan import ParallelPlan, PlanGrid, framework_unsupported, resolve_plan
 from .specs import Chip, Framework, Model, TrainJob
 from .economics import CostInputs, cost_inputs_from_file, run_cost
 from .reliability import CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, ReliabilityInputs, reliability
@@ -247,7 +247,7 @@ def train(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 
                    tokens=tokens, framework=framework, **job_options)
     plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=micro_batch,
                         zero=zero, recompute=recompute, precision=precision)
-    reason = framework.unsupported(plan)
+    reason = framework_unsupported(framework, plan)
     if reason:
         raise BadInput(f"{reason}; choose another --framework or plan", "framework")
     result = estimate(model, chip, job, devices, plan, run if run is not None else RunOptions())

@@ -27,7 +27,7 @@ from .cost.memory import in_flight_microbatches, stage_memory, stage_params
 from .cost.pipeline import bubble_s
 from .cost.step import dp_comm_s, stage_times
 from .errors import BadInput, DoesNotFit
-from .plan import PlanGrid
+from .plan import RECOMPUTE, PlanGrid
 from .specs import Chip, Model, TrainJob
 from .units import UnitError, format_bytes, format_duration, parse_quantity
 
@@ -158,7 +158,7 @@ def pipeline_split(model: Model, job: TrainJob, a: Pool, b: Pool, link_bytes_per
     peak = a.devices * a.chip.peak("bf16") + b.devices * b.chip.peak("bf16")
     mfu = float(job.tokens_per_step / best * _flops(model, job) / peak)
     return HeteroPlan(strategy="pipeline split", step_time_s=best, tokens_per_s=tokens_per_s, mfu=mfu, detail={
-        "dp": int(dp[i, 0]), "micro_batch": int(mb[i, 0]), "recompute": ("none", "selective", "full")[int(rc[i, 0])],
+        "dp": int(dp[i, 0]), "micro_batch": int(mb[i, 0]), "recompute": RECOMPUTE[int(rc[i, 0])],
         "pools": [
             {"chip": a.chip.name, "devices": a.devices, "tp": int(tp_a[i, 0]), "pp": int(pp_a[i, 0]),
              "layers": int(layers_a[0, j]), "layers_per_stage": int(n_a[i, j]), "stage_time_s": float(t_a[i, j]),

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BadInput
-from .specs import Model, TrainJob
-
-RECOMPUTE = ("none", "selective", "full")
+from .specs import RECOMPUTE, Framework, Model, TrainJob
 PRECISIONS = ("bf16", "fp16", "fp8")
 
 
@@ -185,3 +183,42 @@ def resolve_plan(model: Model, job: TrainJob, devices: int, **given: int | str |
     if not ok[0]:
         raise BadInput(_explain(int(bad[0]), model, job, devices, plan), "plan")
     return plan
+
+
+FRAMEWORK_AXES = ("tp", "pp", "cp", "vpp", "ep", "zero", "recompute")
+
+
+def framework_violations(framework: Framework, a: dict) -> list[tuple[np.ndarray, str, tuple[str, ...]]]:
+    """Each limit of ``framework`` over plan arrays ``a`` (the keys of FRAMEWORK_AXES; recompute as an index of
+    RECOMPUTE): (mask of the plans that break it, what the framework supports, the plan fields that break it).
+    The search masks and ``framework_unsupported`` share this one list."""
+    checks = []
+    for axis in ("tp", "pp", "cp", "vpp", "ep"):
+        limit = getattr(framework, f"max_{axis}")
+        checks.append((a[axis] > limit, f"no {axis}" if limit == 1 else f"{axis} up to {limit}", (axis,)))
+    checks.append((~np.isin(a["zero"], framework.zero_stages), f"zero {', '.join(map(str, framework.zero_stages))}",
+                   ("zero",)))
+    if framework.zero_stages_with_pp is not None:
+        checks.append(((a["pp"] > 1) & ~np.isin(a["zero"], framework.zero_stages_with_pp),
+                       f"zero {', '.join(map(str, framework.zero_stages_with_pp))} with pipeline parallelism",
+                       ("zero", "pp")))
+    allowed = [RECOMPUTE.index(mode) for mode in framework.recompute_modes]
+    checks.append((~np.isin(a["recompute"], allowed), f"recompute {', '.join(framework.recompute_modes)}",
+                   ("recompute",)))
+    return checks
+
+
+def framework_allows(framework: Framework, a: dict) -> np.ndarray:
+    """Mask of the plans in arrays ``a`` that ``framework`` can run."""
+    return ~np.logical_or.reduce([bad for bad, _, _ in framework_violations(framework, a)])
+
+
+def framework_unsupported(framework: Framework, plan: ParallelPlan) -> str | None:
+    """Why ``plan`` cannot run under ``framework``, or None."""
+    a = {axis: np.array([getattr(plan, axis)]) for axis in FRAMEWORK_AXES if axis != "recompute"}
+    a["recompute"] = np.array([RECOMPUTE.index(plan.recompute)])
+    for bad, what, fields in framework_violations(framework, a):
+        if bad[0]:
+            has = " and ".join(f"{name}={getattr(plan, name)}" for name in fields)
+            return f"framework {framework.name} supports {what}, the plan has {has}"
+    return None

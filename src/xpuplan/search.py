@@ -16,7 +16,7 @@ import numpy as np
 
 from .cost.step import step_costs
 from .errors import BadInput, DoesNotFit
-from .plan import RECOMPUTE, RULES, ParallelPlan, PlanGrid, validity
+from .plan import RECOMPUTE, RULES, ParallelPlan, PlanGrid, framework_allows, validity
 from .specs import Chip, Model, TrainJob
 from .units import HOUR, format_bytes
 
@@ -71,11 +71,7 @@ def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space:
     enumerated = tp.size
     fw = job.framework
     keep = (devices % (tp * pp * cp) == 0) & ((vpp == 1) | (pp > 1))
-    keep &= (tp <= fw.max_tp) & (pp <= fw.max_pp) & (cp <= fw.max_cp) & (vpp <= fw.max_vpp) & (ep <= fw.max_ep)
-    keep &= np.isin(zero, fw.zero_stages)
-    if fw.zero_stages_with_pp is not None:
-        keep &= (pp == 1) | np.isin(zero, fw.zero_stages_with_pp)
-    keep &= np.isin(rc, [RECOMPUTE.index(mode) for mode in fw.recompute_modes])
+    keep &= framework_allows(fw, dict(tp=tp, pp=pp, cp=cp, vpp=vpp, ep=ep, zero=zero, recompute=rc))
     if not space.allow_cross_domain_tp:
         keep &= tp * ep <= max(domain, 1)
     if space.include is not None:  # the included plan is ranked even where it breaks the placement rule

@@ -301,6 +301,17 @@ class Model:
         return len(range(self.moe.dense_layers, self.layers, self.moe.layer_freq))
 
 
+RECOMPUTE = ("none", "selective", "full")
+"""activation-recompute modes, in the order plan arrays index them"""
+
+FRAMEWORK_RANGES = {  # the physically sensible range of each numeric framework field
+    "compute_scale": (0.05, 1.5), "attention_scale": (0.05, 1.5), "dp_bandwidth_scale": (0.05, 1.5),
+    "loss_bytes_per_logit": (2.0, 20.0), "memory_overhead": (0.0, 1.0), "microbatch_overhead_s": (0.0, 1.0),
+    "tp_overlap_efficiency": (0.0, 1.0), "selective_gemm_share": (0.0, 1.0), "dp_overlap_efficiency": (0.0, 1.0),
+    "elementwise_passes": (0.5, 10.0),
+}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Framework:
     """How a training framework runs the model: kernel fusion and overlap (data in catalog/frameworks)."""
@@ -367,7 +378,7 @@ class Framework:
     """share of the forward GEMM work that selective recompute runs again, keeping the other GEMM outputs (0 for
     Megatron's, which recomputes element-wise work and attention scores; 0.5 for torchtitan's per-op policy, which
     saves every matmul output except every second one)"""
-    recompute_modes: tuple[str, ...] = ("none", "selective", "full")
+    recompute_modes: tuple[str, ...] = RECOMPUTE
     """activation-recompute modes the framework implements (selective: norms, activation function and
     attention core recomputed; full: every layer from its input)"""
     notes: str = ""
@@ -389,45 +400,14 @@ class Framework:
                 parts.append(f"{axis} <= {limit}")
         return f"framework {self.name}: " + "; ".join(parts)
 
-    def unsupported(self, plan) -> str | None:
-        """Why ``plan`` cannot run under this framework, or None."""
-        for axis in ("tp", "pp", "cp", "vpp", "ep"):
-            limit = getattr(self, f"max_{axis}")
-            if getattr(plan, axis) > limit:
-                what = f"no {axis}" if limit == 1 else f"{axis} up to {limit}"
-                return f"framework {self.name} supports {what}, the plan has {axis}={getattr(plan, axis)}"
-        if plan.zero not in self.zero_stages:
-            return f"framework {self.name} supports zero {', '.join(map(str, self.zero_stages))}, the plan has zero={plan.zero}"
-        if plan.pp > 1 and self.zero_stages_with_pp is not None and plan.zero not in self.zero_stages_with_pp:
-            return (f"framework {self.name} supports zero {', '.join(map(str, self.zero_stages_with_pp))} with pipeline "
-                    f"parallelism, the plan has zero={plan.zero} and pp={plan.pp}")
-        if plan.recompute not in self.recompute_modes:
-            return (f"framework {self.name} supports recompute {', '.join(self.recompute_modes)}, "
-                    f"the plan has recompute={plan.recompute}")
-        return None
-
     def __post_init__(self) -> None:
-        for name in ("compute_scale", "attention_scale", "dp_bandwidth_scale"):
-            if not 0.05 <= getattr(self, name) <= 1.5:
-                raise BadInput(f"framework {self.name}: {name} must be in [0.05, 1.5]", name)
-        if not 2.0 <= self.loss_bytes_per_logit <= 20.0:
-            raise BadInput(f"framework {self.name}: loss_bytes_per_logit must be in [2, 20]", "loss_bytes_per_logit")
-        if not 0.0 <= self.memory_overhead <= 1.0:
-            raise BadInput(f"framework {self.name}: memory_overhead must be in [0, 1]", "memory_overhead")
-        if not 0.0 <= self.microbatch_overhead_s <= 1.0:
-            raise BadInput(f"framework {self.name}: microbatch_overhead_s must be in [0, 1] seconds", "microbatch_overhead_s")
-        if not 0.0 <= self.tp_overlap_efficiency <= 1.0:
-            raise BadInput(f"framework {self.name}: tp_overlap_efficiency must be in [0, 1]", "tp_overlap_efficiency")
-        if not 0.0 <= self.selective_gemm_share <= 1.0:
-            raise BadInput(f"framework {self.name}: selective_gemm_share must be in [0, 1]", "selective_gemm_share")
-        if not 0.0 <= self.dp_overlap_efficiency <= 1.0:
-            raise BadInput(f"framework {self.name}: dp_overlap_efficiency must be in [0, 1]", "dp_overlap_efficiency")
-        bad = [m for m in self.recompute_modes if m not in ("none", "selective", "full")]
+        for name, (low, high) in FRAMEWORK_RANGES.items():
+            if not low <= getattr(self, name) <= high:
+                raise BadInput(f"framework {self.name}: {name} must be in [{low:g}, {high:g}]", name)
+        bad = [m for m in self.recompute_modes if m not in RECOMPUTE]
         if bad or not self.recompute_modes:
             raise BadInput(f"framework {self.name}: recompute_modes must list some of none, selective, full; got {bad or '[]'}",
                            "recompute_modes")
-        if not 0.5 <= self.elementwise_passes <= 10:
-            raise BadInput(f"framework {self.name}: elementwise_passes must be in [0.5, 10]", "elementwise_passes")
         _positive(f"framework {self.name}", kernels_per_layer=self.kernels_per_layer,
                   zero3_collectives_per_layer=self.zero3_collectives_per_layer)
 
