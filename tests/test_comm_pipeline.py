@@ -1,13 +1,18 @@
 """Collectives on the two-tier network and the pipeline schedule formulas."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from xpuplan.catalog import load_chip
-from xpuplan.cost.comm import collective_s, members_per_domain
+from xpuplan.catalog import chip_from_dict
+from xpuplan.cost.comm import collective_s, members_per_domain, p2p_s
+from xpuplan.errors import BadInput
 from xpuplan.cost.pipeline import bubble_s, p2p_transfers
 
 H100 = load_chip("h100-sxm")  # 8-GPU NVLink domain, 400 Gb/s NIC per GPU
+ASCEND = load_chip("ascend-910b")  # 8-NPU HCCS full mesh
 
 
 def test_members_per_domain():
@@ -45,3 +50,36 @@ def test_bubble_fraction_is_narayanan(pp, vpp, m):
     per_mb = 0.1
     assert bubble_s(per_mb, pp, vpp) / (m * per_mb) == pytest.approx((pp - 1) / (vpp * m))
     assert p2p_transfers(np.array(pp), vpp, m) == 2 * (vpp * m + pp - 1)
+
+
+def test_full_mesh_group_drives_one_link_per_peer():
+    """On a full mesh a group of k members of one domain uses k - 1 of the D - 1 direct links:
+    the per-byte cost of TP2 is 7/1 times that of TP8's links on an 8-NPU HCCS node."""
+    assert ASCEND.scale_up_topology == "full_mesh"
+    nbytes = 1e9
+    link = ASCEND.scale_up_bytes_per_s * ASCEND.efficiency.scale_up / 7
+    for k in (2, 4, 8):
+        t = float(collective_s("all_gather", nbytes, k, 1, ASCEND))
+        latency = float(collective_s("all_gather", 0.0, k, 1, ASCEND))
+        assert t - latency == pytest.approx((k - 1) / k * nbytes / ((k - 1) * link), rel=1e-9)
+    # one pipeline neighbour inside the node: one link
+    t = float(p2p_s(nbytes, False, ASCEND)) - ASCEND.efficiency.scale_up_latency_s
+    assert t == pytest.approx(nbytes / link, rel=1e-9)
+
+
+def test_switch_and_mesh_agree_for_a_whole_domain_and_across_domains():
+    switched = dataclasses.replace(ASCEND, scale_up_topology="switch")
+    for size, stride in ((8, 1), (64, 8), (64, 1)):
+        assert float(collective_s("reduce_scatter", 1e9, size, stride, ASCEND)) == pytest.approx(
+            float(collective_s("reduce_scatter", 1e9, size, stride, switched)))
+    # a small group inside one node is slower on the mesh
+    assert float(collective_s("all_reduce", 1e9, 2, 1, ASCEND)) > 3 * float(collective_s("all_reduce", 1e9, 2, 1, switched))
+    # NVSwitch gives a pair the whole bandwidth
+    assert H100.scale_up_topology == "switch"
+
+
+def test_unknown_topology_is_refused_naming_the_field():
+    data = {"name": "x", "peak_flops": {"bf16": "100TFLOPS"}, "hbm": {"capacity": "64GB"},
+            "scale_up": {"bandwidth": "100GB/s", "domain": 8, "topology": "torus"}}
+    with pytest.raises(BadInput, match="scale_up.topology must be one of switch, full_mesh"):
+        chip_from_dict(data)

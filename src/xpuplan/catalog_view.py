@@ -22,6 +22,7 @@ def chip_row(name: str) -> dict:
         "fp8_tflops": _num(peaks.get("fp8"), TFLOPS),
         "hbm_gb": _num(c.hbm_bytes, GB), "hbm_tb_per_s": _num(c.hbm_bytes_per_s, TB),
         "scale_up_gb_per_s": _num(c.scale_up_bytes_per_s, GB), "scale_up_domain": c.scale_up_domain,
+        "scale_up_topology": c.scale_up_topology if c.scale_up_bytes_per_s else None,
         "scale_out_gbps": _num(c.scale_out_bytes_per_s, GB / 8), "tdp_w": _num(c.tdp_watts, 1),
         "confidence": c.confidence, "low_confidence_fields": sorted(k for k, v in c.field_confidence.items() if v == "low"),
         "sources": list(c.sources),
@@ -58,7 +59,7 @@ ROWS = {"chips": chip_row, "models": model_row, "systems": system_row, "framewor
 HEADERS = {
     "chips": [("name", ""), ("vendor", ""), ("bf16_tflops", "BF16 TFLOP/s"), ("fp8_tflops", "FP8 TFLOP/s"),
               ("hbm_gb", "HBM GB"), ("hbm_tb_per_s", "HBM TB/s"), ("scale_up_gb_per_s", "scale-up GB/s/dir"),
-              ("scale_up_domain", "domain"), ("scale_out_gbps", "NIC Gb/s"), ("tdp_w", "TDP W"), ("confidence", "confidence")],
+              ("scale_up_domain", "domain"), ("scale_up_topology", "wiring"), ("scale_out_gbps", "NIC Gb/s"), ("tdp_w", "TDP W"), ("confidence", "confidence")],
     "models": [("name", ""), ("layers", "layers"), ("hidden", "hidden"), ("heads", "heads"), ("kv_heads", "kv"),
                ("attention", "attn"), ("moe", "MoE"), ("params_total_b", "params (B)"), ("params_active_b", "active (B)"),
                ("confidence", "confidence")],

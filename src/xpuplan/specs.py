@@ -14,6 +14,7 @@ from .errors import BadInput
 
 DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4")
 CONFIDENCES = ("high", "medium", "low")
+SCALE_UP_TOPOLOGIES = ("switch", "full_mesh")
 
 
 def _positive(owner: str, **values: float | int | None) -> None:
@@ -88,6 +89,10 @@ class Chip:
     """scale-up bandwidth per device, per direction, bytes/s"""
     scale_up_domain: int = 1
     """devices in one scale-up domain (8 for an HGX node, 72 for NVL72)"""
+    scale_up_topology: str = "switch"
+    """how the domain is wired: ``switch`` (any group gets the full scale-up bandwidth, as through NVSwitch)
+    or ``full_mesh`` (one direct link to each of the other ``domain - 1`` devices, so a group of k members
+    of one domain reaches only k - 1 of them: HCCS on Atlas 800T A2, xGMI on MI300X, Gaudi's RoCE ports)"""
     scale_out_bytes_per_s: float | None = None
     """scale-out (NIC) bandwidth per device, per direction, bytes/s"""
     tdp_watts: float | None = None
@@ -125,6 +130,10 @@ class Chip:
             scale_out_bytes_per_s=self.scale_out_bytes_per_s,
             tdp_watts=self.tdp_watts,
         )
+        if self.scale_up_topology not in SCALE_UP_TOPOLOGIES:
+            raise BadInput(
+                f"chip {self.name}: scale_up.topology must be one of {', '.join(SCALE_UP_TOPOLOGIES)}, "
+                f"not {self.scale_up_topology!r}", "scale_up.topology")
         for dtype, value in self.peak_flops_per_s.items():
             if dtype not in DTYPES:
                 raise BadInput(f"chip {self.name}: unknown dtype {dtype!r} in peak_flops (use {', '.join(DTYPES)})", "peak_flops")
@@ -175,6 +184,8 @@ class System:
     """devices per scale-up domain, overriding the chip's"""
     scale_up_bytes_per_s: float | None = None
     """scale-up bandwidth per device per direction, overriding the chip's"""
+    scale_up_topology: str | None = None
+    """switch | full_mesh, overriding the chip's"""
     scale_out_bytes_per_s: float | None = None
     """NIC bandwidth per device per direction, overriding the chip's"""
     power_watts: float | None = None

@@ -180,7 +180,7 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
     hbm = _mapping(data["hbm"], f"{where}: hbm")
     _check_keys(hbm, {"capacity", "bandwidth", "type"}, set(), f"{where}: hbm")
     up = _mapping(data.get("scale_up") or {}, f"{where}: scale_up")
-    _check_keys(up, {"name", "bandwidth", "domain", "notes"}, set(), f"{where}: scale_up")
+    _check_keys(up, {"name", "bandwidth", "domain", "topology", "notes"}, set(), f"{where}: scale_up")
     out = _mapping(data.get("scale_out") or {}, f"{where}: scale_out")
     _check_keys(out, {"bandwidth", "name", "notes"}, set(), f"{where}: scale_out")
     price = _mapping(data.get("price") or {}, f"{where}: price")
@@ -198,6 +198,7 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
             scale_up_name=str(up.get("name") or ""),
             scale_up_bytes_per_s=_quantity(up, "bandwidth", "bytes_per_s", f"{where}: scale_up"),
             scale_up_domain=_int(up, "domain", f"{where}: scale_up", 1),
+            scale_up_topology=str(up.get("topology") or "switch"),
             scale_out_bytes_per_s=_quantity(out, "bandwidth", "bytes_per_s", f"{where}: scale_out"),
             tdp_watts=_quantity(data, "tdp", "watts", where),
             purchase_usd=price.get("purchase_usd"),
@@ -292,6 +293,7 @@ def system_from_dict(data: Any, where: str = "system") -> System:
         nodes=_int(data, "nodes", where, 1),
         scale_up_domain=_int(up, "domain", f"{where}: scale_up"),
         scale_up_bytes_per_s=_quantity(up, "bandwidth", "bytes_per_s", f"{where}: scale_up"),
+        scale_up_topology=str(up["topology"]) if up.get("topology") else None,
         scale_out_bytes_per_s=_quantity(out, "bandwidth", "bytes_per_s", f"{where}: scale_out"),
         power_watts=_quantity(data, "power", "watts", where),
         confidence=str(data.get("confidence", "low")),
@@ -311,6 +313,7 @@ def chip_in_system(system: System) -> Chip:
     changes = {
         "scale_up_domain": system.scale_up_domain,
         "scale_up_bytes_per_s": system.scale_up_bytes_per_s,
+        "scale_up_topology": system.scale_up_topology,
         "scale_out_bytes_per_s": system.scale_out_bytes_per_s,
     }
     return dataclasses.replace(chip, **{k: v for k, v in changes.items() if v is not None})

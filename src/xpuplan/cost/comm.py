@@ -11,6 +11,12 @@ of M bytes (the whole gathered/reduced tensor) ring algorithms move
 ``2(n-1)/n * M`` (all-reduce), ``(n-1)/n * M`` (all-gather, reduce-scatter,
 all-to-all) per rank. Bandwidths are per direction and scaled by the chip's
 achievable fraction (``Efficiency.scale_up``/``scale_out``).
+
+A switched domain (NVSwitch) gives any group the full scale-up bandwidth. A
+full-mesh domain of D devices (``Chip.scale_up_topology == "full_mesh"``) has
+one direct link from each device to each of the other D - 1, and a group with
+k members in the domain can drive only k - 1 of them: its bandwidth is
+``(k - 1) / (D - 1)`` of the device's, and a point-to-point send uses one link.
 """
 
 from __future__ import annotations
@@ -40,6 +46,15 @@ def _bandwidths(chip: Chip) -> tuple[float, float]:
     return up_bw, out_bw
 
 
+def mesh_share(k, chip: Chip):
+    """Share of a device's scale-up bandwidth that a group with ``k`` members in one domain can use:
+    1 on a switched domain, (k - 1) / (D - 1) of the direct links on a full mesh."""
+    k = np.asarray(k, dtype=float)
+    if chip.scale_up_topology != "full_mesh" or chip.scale_up_domain <= 1:
+        return np.ones_like(k)
+    return np.where(k >= 2, (k - 1.0) / (chip.scale_up_domain - 1.0), 1.0)
+
+
 def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarray:
     """Seconds for one collective of ``kind`` over ``size`` ranks spaced ``stride`` apart."""
     n = np.maximum(np.asarray(size, dtype=float), 1.0)
@@ -47,6 +62,7 @@ def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarr
         return np.zeros(np.broadcast(n, np.asarray(message_bytes, dtype=float)).shape)  # no group, no traffic
     k = members_per_domain(stride, n, chip.scale_up_domain).astype(float)
     up_bw, out_bw = _bandwidths(chip)
+    up_bw = up_bw * mesh_share(k, chip)
     inside = k >= n
     eff = chip.efficiency
     if kind == "all_to_all":
@@ -76,6 +92,7 @@ def p2p_s(message_bytes, crosses_domain, chip: Chip) -> np.ndarray:
     if chip.scale_up_bytes_per_s is None and chip.scale_out_bytes_per_s is None:
         return np.where(np.asarray(message_bytes) > 0, np.inf, 0.0)  # pipelining needs a link; the plan is unusable
     up_bw, out_bw = _bandwidths(chip)
+    up_bw = up_bw * mesh_share(2, chip)  # one neighbour: one link of a mesh
     eff = chip.efficiency
     return np.where(crosses_domain, message_bytes / out_bw + eff.scale_out_latency_s,
                     message_bytes / up_bw + eff.scale_up_latency_s)
