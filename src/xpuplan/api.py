@@ -14,7 +14,7 @@ from .cost.flops import active_params, model_flops_per_token, total_params
 from .cost.step import BREAKDOWN_KEYS, step_costs
 from .errors import BadInput, DoesNotFit
 from .plan import ParallelPlan, PlanGrid, framework_unsupported, resolve_plan
-from .specs import Chip, Framework, Model, TrainJob
+from .specs import PLAN_MEMORY_MARGIN, Chip, Framework, Model, TrainJob
 from .economics import CostInputs, cost_inputs_from_file, run_cost
 from .reliability import CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, ReliabilityInputs, reliability
 from .units import HOUR, UnitError, format_bytes, parse_quantity
@@ -297,7 +297,7 @@ def plan(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 4
          global_batch: int | None = None, global_batch_tokens=None, tokens=None, top: int = 5,
          objective: str = "time", precision: str = "bf16", allow_cross_domain_tp: bool = False,
          usd_per_device_hour: float | None = None, framework: str | Framework = "megatron",
-         memory_margin: float = 0.05, run: RunOptions | None = None, **job_options) -> PlanResult:
+         memory_margin: float = PLAN_MEMORY_MARGIN, run: RunOptions | None = None, **job_options) -> PlanResult:
     """Search every valid plan for one device count and return the best ``top`` as full estimates."""
     from .search import SearchSpace, search
 

@@ -15,6 +15,7 @@ import typer
 from . import api
 from .errors import BadInput, DoesNotFit
 from .report import compare_table, inference_compare_table, inference_table, plan_table, print_table, scaling_plot, scaling_table, to_json, train_table, why_table
+from .specs import PLAN_MEMORY_MARGIN
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plan training of large models on mixed accelerator fleets.")
@@ -202,7 +203,7 @@ def plan_cmd(
     deadline: Optional[str] = typer.Option(None, "--deadline", help="with --objective devices: e.g. 90d, 2000h"),
     precision: Precision = typer.Option(Precision.bf16, "--precision", help="GEMM precision of every plan"),
     allow_cross_domain_tp: bool = typer.Option(False, "--allow-cross-domain-tp", help="let tp*ep span scale-up domains"),
-    memory_margin: float = typer.Option(0.05, "--memory-margin", help="fraction of device memory kept free"),
+    memory_margin: float = typer.Option(PLAN_MEMORY_MARGIN, "--memory-margin", help="fraction of device memory kept free"),
     usd_per_device_hour: Optional[float] = USD_HOUR,
     failure_rate: Optional[str] = FAILURE_RATE,
     checkpoint_bandwidth: str = CKPT_BW,

@@ -28,7 +28,7 @@ from .cost.pipeline import bubble_s
 from .cost.step import dp_comm_s, stage_times
 from .errors import BadInput, DoesNotFit
 from .plan import RECOMPUTE, PlanGrid
-from .specs import Chip, Model, TrainJob
+from .specs import PLAN_MEMORY_MARGIN, Chip, Model, TrainJob
 from .units import UnitError, format_bytes, format_duration, parse_quantity
 
 
@@ -223,7 +223,7 @@ def _pool_step(model: Model, r: api.TrainResult, microbatches: int) -> float:
 
 def hetero_plan(*, pools: list[str], model: str, inter_pool_bandwidth=None, seq_len: int = 4096,
                 global_batch=None, global_batch_tokens=None, tokens=None, precision: str = "bf16",
-                framework: str = "megatron", memory_margin: float = 0.05,
+                framework: str = "megatron", memory_margin: float = PLAN_MEMORY_MARGIN,
                 allow_cross_domain_tp: bool = False) -> HeteroResult:
     """Plan one job over exactly two pools and compare with each pool alone."""
     if len(pools) != 2:

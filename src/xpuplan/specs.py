@@ -15,6 +15,7 @@ from .errors import BadInput
 DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4")
 CONFIDENCES = ("high", "medium", "low")
 SCALE_UP_TOPOLOGIES = ("switch", "full_mesh")
+PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unless told otherwise (--memory-margin)
 
 
 def _positive(owner: str, **values: float | int | None) -> None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .. import api, catalog
 from ..catalog_view import catalog_rows
 from ..errors import BadInput, DoesNotFit
+from ..specs import PLAN_MEMORY_MARGIN
 
 MAX_BODY_BYTES = 1 << 20
 MAX_SEARCH_PLANS = 2_000_000  # about a second of pricing on one core (benchmarks/results/plan.md)
@@ -79,7 +80,7 @@ class PlanBody(_Body):
     deadline: Optional[str] = None
     precision: Literal["bf16", "fp16", "fp8"] = "bf16"
     allow_cross_domain_tp: bool = False
-    memory_margin: float = Field(0.05, ge=0, lt=1)
+    memory_margin: float = Field(PLAN_MEMORY_MARGIN, ge=0, lt=1)
     usd_per_device_hour: Optional[float] = Field(None, gt=0, le=1000)
     trials: int = Field(200, ge=1, le=5_000)
 
