@@ -6,7 +6,7 @@ from rich.table import Table
 
 from . import catalog
 from .cost.flops import active_params, total_params
-from .units import GB, TB, TFLOPS
+from .units import GB, TB, TFLOPS, GiB
 
 
 def _num(value: float | None, scale: float, digits: int = 4) -> str | None:
@@ -20,7 +20,7 @@ def chip_row(name: str) -> dict:
         "name": c.name, "vendor": c.vendor,
         "bf16_tflops": _num(peaks.get("bf16") or peaks.get("fp16"), TFLOPS),
         "fp8_tflops": _num(peaks.get("fp8"), TFLOPS),
-        "hbm_gb": _num(c.hbm_bytes, GB), "hbm_tb_per_s": _num(c.hbm_bytes_per_s, TB),
+        "hbm_gb": _num(c.hbm_bytes, GB), "hbm_gib": _num(c.hbm_bytes, GiB), "hbm_tb_per_s": _num(c.hbm_bytes_per_s, TB),
         "scale_up_gb_per_s": _num(c.scale_up_bytes_per_s, GB), "scale_up_domain": c.scale_up_domain,
         "scale_up_topology": c.scale_up_topology if c.scale_up_bytes_per_s else None,
         "scale_out_gbps": _num(c.scale_out_bytes_per_s, GB / 8), "tdp_w": _num(c.tdp_watts, 1),
@@ -58,7 +58,7 @@ def framework_row(name: str) -> dict:
 ROWS = {"chips": chip_row, "models": model_row, "systems": system_row, "frameworks": framework_row}
 HEADERS = {
     "chips": [("name", ""), ("vendor", ""), ("bf16_tflops", "BF16 TFLOP/s"), ("fp8_tflops", "FP8 TFLOP/s"),
-              ("hbm_gb", "HBM GB"), ("hbm_tb_per_s", "HBM TB/s"), ("scale_up_gb_per_s", "scale-up GB/s/dir"),
+              ("hbm_gib", "HBM GiB"), ("hbm_tb_per_s", "HBM TB/s"), ("scale_up_gb_per_s", "scale-up GB/s/dir"),
               ("scale_up_domain", "domain"), ("scale_up_topology", "wiring"), ("scale_out_gbps", "NIC Gb/s"), ("tdp_w", "TDP W"), ("confidence", "confidence")],
     "models": [("name", ""), ("layers", "layers"), ("hidden", "hidden"), ("heads", "heads"), ("kv_heads", "kv"),
                ("attention", "attn"), ("moe", "MoE"), ("params_total_b", "params (B)"), ("params_active_b", "active (B)"),
