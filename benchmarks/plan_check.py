@@ -18,57 +18,28 @@ Runs whose plan was partly assumed are listed last, for context only.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import math
 from collections import defaultdict
 
 import numpy as np
 
 from xpuplan import validate
-from xpuplan.api import estimate
-from xpuplan.catalog import load_chip, load_model, model_from_dict
 from xpuplan.errors import XpuplanError
-from xpuplan.plan import resolve_plan
-from xpuplan.search import SearchSpace, search
-from xpuplan.specs import PLAN_MEMORY_MARGIN
-from xpuplan.units import parse_quantity
+from xpuplan.ranking import AXES, describe, rank_published
 
 CLEAR_GAP = 0.05  # single-iteration snapshots fluctuate by a few percent (BigScience's own caveat)
-AXES = ("tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute")
-
-
-def describe(p) -> str:
-    return f"tp{p.tp} pp{p.pp} dp{p.dp} cp{p.cp} ep{p.ep} v{p.vpp} mb{p.micro_batch} z{p.zero} {p.recompute}"
 
 
 def check(run: dict, where: str) -> dict:
-    spec = run["model"]
-    model = model_from_dict(spec, where) if isinstance(spec, dict) else load_model(spec)
-    chip = load_chip(run["chip"])
-    if run.get("scale_out"):
-        chip = dataclasses.replace(chip, scale_out_bytes_per_s=parse_quantity(run["scale_out"], "bytes_per_s"))
-    plan_in = dict(run.get("plan") or {})
-    job = validate.run_job(run, plan_in)
-    precision = "fp8" if run.get("precision") == "fp8" else "bf16"
-    published = resolve_plan(model, job, run["devices"], micro_batch=run.get("micro_batch") or 1,
-                             precision=precision, **plan_in)
-    base = {"id": run["id"], "role": run.get("role", "main"), "complete": bool(run.get("plan_complete")),
-            "sweep": run.get("sweep"), "framework": job.framework.name}
-    pub = estimate(model, chip, job, run["devices"], published)
-    if not pub.fits:
-        return base | {"note": f"published plan needs {pub.memory_per_device_bytes / 2**30:.1f} GiB in our memory "
-                               f"model, more than {chip.name}'s usable memory"}
-    # the planner's alternatives keep the safety margin `xpuplan plan` keeps by default; the published plan, which ran,
-    # is ranked among them even where it used more of the memory
-    planner_job = dataclasses.replace(job, memory_margin=PLAN_MEMORY_MARGIN)
-    found = search(model, chip, planner_job, run["devices"], SearchSpace(precision=precision, include=published))
-    rank = found.rank_of(pub.step_time_s)
-    best = found.grid.plan(0)
-    differs = [a for a in AXES if getattr(best, a) != getattr(published, a)]
-    return base | {"published": published, "published_s": pub.step_time_s, "best_s": float(found.step_time_s[0]),
-                   "rank": rank, "fitting": len(found.grid), "cutoff": math.ceil(0.10 * len(found.grid)),
-                   "best": best, "differs": differs}
+    r = rank_published(run, where)
+    base = {"id": run["id"], "source": where.removesuffix(".yaml"), "role": run.get("role", "main"),
+            "complete": bool(run.get("plan_complete")), "sweep": run.get("sweep"), "framework": validate.run_job(
+                run, dict(run.get("plan") or {})).framework.name, "published": r.published, "published_s": r.published_step_s}
+    if r.rank is None:
+        return base | {"note": f"published plan needs {r.published_memory_bytes / 2**30:.1f} GiB in our memory model, "
+                               f"more than {run['chip']}'s usable memory"}
+    return base | {"best_s": r.best_step_s, "rank": r.rank, "fitting": r.plans, "cutoff": r.cutoff, "best": r.best,
+                   "differs": r.differs}
 
 
 def in_top(r: dict) -> bool:
@@ -121,6 +92,14 @@ def main() -> None:
                 why[axis] += 1
     print("- axes on which the best plan differs from a published plan outside the top 10%: "
           + ", ".join(f"{a} ({n})" for a, n in sorted(why.items(), key=lambda kv: -kv[1])))
+    print("\n| source | role | complete plans | priced | in the top 10% |")
+    print("|---|---|---|---|---|")
+    by_source = defaultdict(list)
+    for r in complete:
+        by_source[(r["source"], r["role"])].append(r)
+    for (source, role), members in sorted(by_source.items()):
+        priced = [r for r in members if "rank" in r]
+        print(f"| {source} | {role} | {len(members)} | {len(priced)} | {sum(in_top(r) for r in priced)} |")
 
     print("\n## Measured alternatives: does the planner order them as measured?\n")
     print("Rows that share a `sweep` id ran the same job with different plans (llm-foundry's micro-batch sweeps,")

@@ -19,7 +19,8 @@ from rich.table import Table
 from .api import estimate, make_job
 from .catalog import load_chip, load_framework, load_model, model_from_dict, read_yaml
 from .errors import BadInput
-from .plan import resolve_plan
+from .plan import ParallelPlan, resolve_plan
+from .specs import Chip, Model, TrainJob
 from .units import HOUR, parse_quantity
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "validation"
@@ -125,8 +126,21 @@ def run_job(run: dict, plan_in: dict):
                     tp_overlap=framework.tp_overlap_efficiency if run.get("tp_comm_overlap") else 0.0)
 
 
-def check_run(run: dict, where: str) -> RunCheck:
-    """Predict one published run."""
+@dataclass(frozen=True, slots=True)
+class RunSetup:
+    """A published run as the estimator sees it."""
+
+    model: Model
+    chip: Chip
+    job: TrainJob
+    plan: ParallelPlan
+    """the plan as published"""
+    precision: str
+    devices: int
+
+
+def run_setup(run: dict, where: str) -> RunSetup:
+    """The model, chip (with the run's own NIC bandwidth), job and published plan of one run."""
     model_spec = run["model"]
     model = model_from_dict(model_spec, f"{where}: model") if isinstance(model_spec, dict) else load_model(model_spec)
     chip = load_chip(run["chip"])
@@ -137,7 +151,14 @@ def check_run(run: dict, where: str) -> RunCheck:
     job = run_job(run, plan_in)
     plan = resolve_plan(model, job, int(run["devices"]), micro_batch=run.get("micro_batch") or 1,
                         precision=precision, **plan_in)
-    result = estimate(model, chip, job, int(run["devices"]), plan)
+    return RunSetup(model=model, chip=chip, job=job, plan=plan, precision=precision, devices=int(run["devices"]))
+
+
+def check_run(run: dict, where: str) -> RunCheck:
+    """Predict one published run."""
+    setup = run_setup(run, where)
+    model, chip, job, plan = setup.model, setup.chip, setup.job, setup.plan
+    result = estimate(model, chip, job, setup.devices, plan)
     p = plan
     plan_text = f"tp{p.tp} pp{p.pp} dp{p.dp}" + (f" cp{p.cp}" if p.cp > 1 else "") + (f" ep{p.ep}" if p.ep > 1 else "") \
         + (f" v{p.vpp}" if p.vpp > 1 else "") + f" mb{p.micro_batch} z{p.zero} {p.recompute[:3]}"

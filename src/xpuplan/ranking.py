@@ -1,0 +1,77 @@
+"""Where a published plan ranks among the plans the planner would offer for the same job.
+
+For a validation run (``data/validation``) the planner searches every valid plan for the run's model, chip, device
+count, batch and framework, under the planner's default memory margin (or the published plan's, where it kept less
+free), and the published plan is placed among the plans that fit by predicted step time. Issue 3 asks for the published plan in the top 10%: rank <=
+ceil(0.10 x plans), so in a space of fewer than ten plans only the best counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from .api import estimate
+from .plan import ParallelPlan
+from .search import SearchSpace, search
+from .specs import PLAN_MEMORY_MARGIN
+from .validate import run_setup
+
+TOP_SHARE = 0.10
+AXES = ("tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PublishedRank:
+    """A published plan against the planner's search for the same job."""
+
+    id: str
+    published: ParallelPlan
+    published_step_s: float
+    """predicted step time of the published plan"""
+    fits: bool
+    """whether the published plan fits in the memory model (a plan that does not cannot be ranked)"""
+    published_memory_bytes: float
+    best: ParallelPlan | None = None
+    best_step_s: float | None = None
+    rank: int | None = None
+    """1-based place among the fitting plans by step time"""
+    plans: int = 0
+    """plans that fit under the planner's memory margin"""
+
+    @property
+    def cutoff(self) -> int:
+        return math.ceil(TOP_SHARE * self.plans)
+
+    @property
+    def in_top(self) -> bool:
+        return self.rank is not None and self.rank <= self.cutoff
+
+    @property
+    def differs(self) -> list[str]:
+        """Plan axes on which the planner's best plan differs from the published one."""
+        return [] if self.best is None else [a for a in AXES if getattr(self.best, a) != getattr(self.published, a)]
+
+
+def rank_published(run: dict, where: str, memory_margin: float = PLAN_MEMORY_MARGIN) -> PublishedRank:
+    """Rank one validation run's published plan among the planner's plans for the same job.
+
+    The alternatives keep ``memory_margin`` free, as ``xpuplan plan`` does by default, or as little as the published
+    plan kept where it ran closer to the limit (the source took that risk, so its alternatives may too)."""
+    s = run_setup(run, where)
+    pub = estimate(s.model, s.chip, s.job, s.devices, s.plan)
+    head = {"id": run["id"], "published": s.plan, "published_step_s": pub.step_time_s, "fits": pub.fits,
+            "published_memory_bytes": pub.memory_per_device_bytes}
+    if not pub.fits:
+        return PublishedRank(**head)
+    kept_free = max(0.0, 1.0 - pub.memory_per_device_bytes / s.chip.hbm_bytes)
+    planner_job = dataclasses.replace(s.job, memory_margin=min(memory_margin, kept_free))
+    found = search(s.model, s.chip, planner_job, s.devices, SearchSpace(precision=s.precision, include=s.plan))
+    return PublishedRank(**head, best=found.grid.plan(0), best_step_s=float(found.step_time_s[0]),
+                         rank=found.rank_of(pub.step_time_s), plans=len(found.grid))
+
+
+def describe(p: ParallelPlan) -> str:
+    """One-line plan text: every degree, micro-batch, ZeRO stage and recompute."""
+    return f"tp{p.tp} pp{p.pp} dp{p.dp} cp{p.cp} ep{p.ep} v{p.vpp} mb{p.micro_batch} z{p.zero} {p.recompute}"
