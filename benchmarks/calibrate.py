@@ -38,9 +38,11 @@ GRID_MB_OVERHEAD = np.array([0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1])
 # allocator overhead on the counted memory, fitted to the published per-device memory readings of main runs
 MEMORY_OWNERS = ("torch", "torch-compile")
 GRID_MEMORY_OVERHEAD = np.round(np.arange(0.0, 0.51, 0.02), 2)
-# TP overlap of fused GEMM-collective kernels: MindSpeed's --use-mc2 is on in every MindSpeed main run
+# TP overlap of fused GEMM-collective kernels: MindSpeed's --use-mc2 is on in every MindSpeed main run; PyTorch's
+# async TP (torchtitan, eager and compiled share one implementation) is measured on and off in main torchtitan runs
 # (Megatron's --tp-comm-overlap appears only in holdout runs, so megatron's value is not fitted)
-TP_OVERLAP_OWNERS = ("mindspeed",)
+TP_OVERLAP_OWNER = {"mindspeed": "mindspeed", "torch": "torch", "torch-compile": "torch"}
+TP_OVERLAP_OWNERS = tuple(sorted(set(TP_OVERLAP_OWNER.values())))
 GRID_GEMM = np.round(np.arange(0.50, 0.91, 0.01), 2)
 GRID_SCALE = np.round(np.arange(0.50, 1.21, 0.02), 2)
 GRID_PASSES = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0])
@@ -82,8 +84,8 @@ def main() -> None:
         fw = real_fw(name)
         if fw.name in OVERLAP_OWNER:
             fw = dataclasses.replace(fw, dp_overlap_efficiency=overlap[OVERLAP_OWNER[fw.name]])
-        if fw.name in tp_overlap:
-            fw = dataclasses.replace(fw, tp_overlap_efficiency=tp_overlap[fw.name])
+        if fw.name in TP_OVERLAP_OWNER:
+            fw = dataclasses.replace(fw, tp_overlap_efficiency=tp_overlap[TP_OVERLAP_OWNER[fw.name]])
         if fw.name in mb_overhead:
             fw = dataclasses.replace(fw, microbatch_overhead_s=mb_overhead[fw.name])
         if fw.name in SHARE_TORCH:
@@ -161,8 +163,8 @@ def main() -> None:
         print(f"efficiency/{owner}.yaml: gemm_max: {value}  gemm_half_flops: {half[owner]:.1e}  "
               f"attention_fwd: {attn[owner]}  attention_bwd: {attn[owner] * attn_ratio[owner]:.2f}  "
               f"scale_out_latency_s: {latency[owner]:.1e}")
-    for name, value in tp_overlap.items():
-        print(f"frameworks/{name}.yaml: tp_overlap_efficiency: {value}")
+    for name, owner in TP_OVERLAP_OWNER.items():
+        print(f"frameworks/{name}.yaml: tp_overlap_efficiency: {tp_overlap[owner]}")
     for name, value in mb_overhead.items():
         print(f"frameworks/{name}.yaml: microbatch_overhead_s: {value}")
     for name, value in scale.items():

@@ -33,7 +33,8 @@ CLEAR_GAP = 0.05  # single-iteration snapshots fluctuate by a few percent (BigSc
 def check(run: dict, where: str) -> dict:
     r = rank_published(run, where)
     base = {"id": run["id"], "source": where.removesuffix(".yaml"), "role": run.get("role", "main"),
-            "complete": bool(run.get("plan_complete")), "sweep": run.get("sweep"), "framework": validate.run_job(
+            "complete": bool(run.get("plan_complete")), "sweep": run.get("sweep"), "tp_comm_overlap": bool(run.get("tp_comm_overlap")),
+            "framework": validate.run_job(
                 run, dict(run.get("plan") or {})).framework.name, "published": r.published, "published_s": r.published_step_s}
     if r.rank is None:
         return base | {"note": f"published plan needs {r.published_memory_bytes / 2**30:.1f} GiB in our memory model, "
@@ -104,7 +105,8 @@ def main() -> None:
     print("\n## Measured alternatives: does the planner order them as measured?\n")
     print("Rows that share a `sweep` id ran the same job with different plans (llm-foundry's micro-batch sweeps,")
     print("Korthikanti et al.'s selective vs full recompute, Narayanan et al.'s PTD-P vs ZeRO-3, torchtitan's pipeline")
-    print("schedules). A pair is *concordant* when the faster measured row is also predicted faster.\n")
+    print("schedules and async TP on/off, BigScience's topology search). A pair is *concordant* when the faster measured")
+    print("row is also predicted faster.\n")
     print("| sweep | rows | measured order (fastest first) | predicted order | concordant pairs | concordant, measured gap >= 5% |")
     print("|---|---|---|---|---|---|")
     groups = defaultdict(list)
@@ -125,7 +127,11 @@ def main() -> None:
         total_clear, agree_clear = total_clear + len(clear), agree_clear + clear_ok
         total, agree = total + len(pairs), agree + ok
         varied = [a for a in AXES if len({getattr(r["published"], a) for r in members}) > 1]
-        short = lambda r: " ".join(f"{a.replace('micro_batch', 'mb')}={getattr(r['published'], a)}" for a in varied)  # noqa: E731
+        fused_tp = len({r["tp_comm_overlap"] for r in members}) > 1  # fused GEMM + TP collectives on vs off
+
+        def short(r, varied=varied, fused_tp=fused_tp):
+            text = [f"{a.replace('micro_batch', 'mb')}={getattr(r['published'], a)}" for a in varied]
+            return " ".join(text + ([f"tp_overlap={'on' if r['tp_comm_overlap'] else 'off'}"] if fused_tp else []))
         print(f"| {name} | {len(members)} | {' > '.join(map(short, by_measured))} | "
               f"{' > '.join(map(short, by_predicted))} | {ok} of {len(pairs)} | {clear_ok} of {len(clear)} |")
     print(f"\n- concordant pairs over all groups: **{agree} of {total}**; among pairs whose measured speeds differ by "
