@@ -24,8 +24,8 @@ def test_train_json_contract(run_cli):
     assert code == 0
     assert JSON_KEYS <= set(data)
     assert BREAKDOWN_KEYS == set(data["breakdown"])
-    assert data["plan"] == {"tp": 8, "pp": 4, "dp": 8, "cp": 1, "ep": 1, "vpp": 1, "micro_batch": 1, "zero": 1,
-                            "recompute": "selective", "precision": "bf16"}
+    assert data["plan"] == {"tp": 8, "pp": 4, "dp": 8, "cp": 1, "ep": 1, "etp": 8, "vpp": 1, "micro_batch": 1,
+                            "zero": 1, "recompute": "selective", "precision": "bf16"}
     assert data["total_time_s"] == pytest.approx(15e12 / data["tokens_per_s"])
 
 

@@ -33,6 +33,21 @@ def test_invalid_plans_name_the_numbers(given, match):
 def test_expert_parallel_is_carved_from_dp():
     model = load_model("mixtral-8x7b")
     plan = resolve_plan(model, JOB, 64, tp=2, ep=8)
-    assert plan.dp == 32 and plan.ep == 8
-    with pytest.raises(BadInput, match=r"ep=16 must divide dp\*cp=32 and experts=8"):
+    assert plan.dp == 32 and plan.ep == 8 and plan.expert_tp == 2
+    with pytest.raises(BadInput, match=r"ep=16 does not divide the 8 experts"):
         resolve_plan(model, JOB, 64, tp=2, ep=16)
+
+
+def test_folding_tp_into_the_expert_groups_allows_a_larger_ep():
+    """Megatron-Core's MoE parallel folding: with experts unsplit (etp=1), ep is carved from tp*dp*cp, as NVIDIA's
+    Qwen3-235B recipe on 256 H100 does (tp 2, pp 8, ep 32)."""
+    model, job = load_model("qwen3-235b-a22b"), TrainJob(seq_len=4096, global_batch=8192)
+    with pytest.raises(BadInput, match=r"ep\*etp = 32\*2 does not divide tp\*dp\*cp = 32; use a smaller ep, or --etp 1"):
+        resolve_plan(model, job, 256, tp=2, pp=8, ep=32)
+    plan = resolve_plan(model, job, 256, tp=2, pp=8, ep=32, etp=1)
+    assert (plan.dp, plan.ep, plan.expert_tp) == (16, 32, 1)
+    assert resolve_plan(model, job, 256, tp=2, pp=8, ep=8, etp=2) == resolve_plan(model, job, 256, tp=2, pp=8, ep=8)
+    with pytest.raises(BadInput, match=r"etp=3 does not divide tp=2"):
+        resolve_plan(model, job, 256, tp=2, pp=8, ep=8, etp=3)
+    with pytest.raises(BadInput, match=r"etp=1 needs a MoE model"):
+        resolve_plan(load_model("llama3-70b"), JOB, 256, tp=8, etp=1)

@@ -41,7 +41,7 @@ def test_every_returned_plan_is_valid_and_fits():
     for i in range(0, len(found.grid), max(1, len(found.grid) // 50)):
         plan = found.grid.plan(i)
         resolve_plan(model, job, 64, **plan.to_dict())  # raises if invalid
-        assert plan.tp * plan.ep <= chip.scale_up_domain
+        assert plan.tp <= chip.scale_up_domain and plan.expert_tp * plan.ep <= chip.scale_up_domain
         assert found.memory_bytes[i] <= chip.hbm_bytes * 0.95
 
 

@@ -114,3 +114,31 @@ def test_more_devices_at_fixed_plan_shape_never_lower_throughput(model, chip, tp
         r = _train(model=model, chip=chip, devices=tp * pp * d, tp=tp, pp=pp, zero=zero, global_batch=d * m)
         rates.append(r.tokens_per_s)
     assert rates[1] >= rates[0]
+
+
+def test_folding_tp_into_the_expert_groups():
+    """etp=1 (MoE parallel folding) keeps every expert whole: its weights are not split by tp, a MoE layer's experts
+    need no TP gathers (only its attention does), and the expert all-to-all runs between neighbouring ranks."""
+    kw = dict(model="qwen3-30b-a3b", chip="h100-sxm", devices=64, tp=8, pp=1, ep=8, zero=0, recompute="none")
+    split = _train(**kw)                    # experts split 8 ways; ep carved from dp*cp (8 ranks, 8 apart: 8 nodes)
+    folded = _train(etp=1, **kw)            # experts whole; ep from tp*dp*cp (the 8 ranks of one node)
+    assert (split.plan.expert_tp, folded.plan.expert_tp) == (8, 1)
+    # every layer of Qwen3-30B-A3B is MoE: half of the TP gathers go (attention keeps its own)
+    assert folded.breakdown["tp_comm_s"] == pytest.approx(split.breakdown["tp_comm_s"] / 2, rel=1e-6)
+    # the same number of tokens crosses the all-to-all, over NVLink instead of the NICs
+    assert folded.breakdown["ep_comm_s"] < split.breakdown["ep_comm_s"] / 3
+    # expert weights are 8x larger per device; the rest (attention, embeddings) is unchanged
+    assert folded.memory["weights_bytes"] > 4 * split.memory["weights_bytes"]
+    # the expert FLOPs per device are the same; only the GEMM shapes change
+    assert folded.breakdown["compute_s"] == pytest.approx(split.breakdown["compute_s"], rel=0.15)
+
+
+def test_search_offers_folded_expert_layouts_for_moe_only():
+    from xpuplan.search import SearchSpace, search
+    from xpuplan.specs import TrainJob
+    job = TrainJob(seq_len=4096, global_batch=512, memory_margin=0.05)
+    moe = search(load_model("qwen3-30b-a3b"), load_chip("h100-sxm"), job, 64, SearchSpace(zero=(1,), recompute=(0,)))
+    folded = moe.grid.etp != moe.grid.tp
+    assert folded.any() and (moe.grid.etp[folded] == 1).all() and (moe.grid.tp[folded] > 1).all()
+    dense = search(load_model("llama3-8b"), load_chip("h100-sxm"), job, 64, SearchSpace(zero=(1,), recompute=(0,)))
+    assert (dense.grid.etp == dense.grid.tp).all()

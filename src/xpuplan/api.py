@@ -228,7 +228,7 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
 def train(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 4096,
           global_batch: int | None = None, global_batch_tokens=None, tokens=None,
           tp: int | None = None, pp: int | None = None, dp: int | None = None, cp: int | None = None,
-          ep: int | None = None, vpp: int | None = None, micro_batch: int | None = None,
+          ep: int | None = None, etp: int | None = None, vpp: int | None = None, micro_batch: int | None = None,
           zero: int | None = None, recompute: str | None = None, precision: str | None = None,
           framework: str | Framework = "megatron", require_fit: bool = False, run: RunOptions | None = None,
           **job_options) -> TrainResult:
@@ -245,8 +245,8 @@ def train(*, model: str | Model, chip: str | Chip, devices: int, seq_len: int = 
     framework = framework if isinstance(framework, Framework) else load_framework(framework)
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
                    tokens=tokens, framework=framework, **job_options)
-    plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=micro_batch,
-                        zero=zero, recompute=recompute, precision=precision)
+    plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, vpp=vpp,
+                        micro_batch=micro_batch, zero=zero, recompute=recompute, precision=precision)
     reason = framework_unsupported(framework, plan)
     if reason:
         raise BadInput(f"{reason}; choose another --framework or plan", "framework")

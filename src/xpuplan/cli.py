@@ -51,7 +51,8 @@ MICRO_BATCH = typer.Option(None, "--micro-batch", help="sequences per micro-batc
 TP = typer.Option(None, "--tp", help="tensor parallel (with sequence parallel)")
 PP = typer.Option(None, "--pp", help="pipeline stages")
 CP = typer.Option(None, "--cp", help="context parallel")
-EP = typer.Option(None, "--ep", help="expert parallel (carved from dp*cp)")
+EP = typer.Option(None, "--ep", help="expert parallel (carved from dp*cp; from tp*dp*cp with --etp 1)")
+ETP = typer.Option(None, "--etp", help="expert tensor parallel (default: tp); 1 keeps experts whole and folds tp into the expert groups")
 VPP = typer.Option(None, "--vpp", help="virtual pipeline stages per device")
 ZERO = typer.Option(None, "--zero", help="0, 1 (distributed optimizer, default), 2, 3 (FSDP)")
 RECOMPUTE = typer.Option(None, "--recompute", help="activation recompute (default selective)")
@@ -109,6 +110,7 @@ def train(
     dp: Optional[int] = typer.Option(None, "--dp", help="data parallel (default: devices / (tp*pp*cp))"),
     cp: Optional[int] = CP,
     ep: Optional[int] = EP,
+    etp: Optional[int] = ETP,
     vpp: Optional[int] = VPP,
     zero: Optional[int] = ZERO,
     recompute: Optional[Recompute] = RECOMPUTE,
@@ -165,6 +167,7 @@ def compare(
     pp: Optional[int] = PP,
     cp: Optional[int] = CP,
     ep: Optional[int] = EP,
+    etp: Optional[int] = ETP,
     vpp: Optional[int] = VPP,
     zero: Optional[int] = ZERO,
     recompute: Optional[Recompute] = RECOMPUTE,

@@ -34,7 +34,11 @@ class ParallelPlan:
     cp: int = 1
     """context-parallel degree (ring attention over the sequence)"""
     ep: int = 1
-    """expert-parallel degree, carved from dp * cp"""
+    """expert-parallel degree"""
+    etp: int | None = None
+    """expert tensor-parallel degree: how many ways each expert's weights are split. None (the default) means tp,
+    with ep carved from dp * cp; a smaller value that divides tp folds the rest of tp into the expert groups (Megatron-
+    Core's MoE parallel folding, ``--expert-tensor-parallel-size``), so ep * etp divides tp * dp * cp"""
     vpp: int = 1
     """virtual pipeline stages per device (interleaved 1F1B when > 1)"""
     micro_batch: int = 1
@@ -50,8 +54,12 @@ class ParallelPlan:
     def devices(self) -> int:
         return self.tp * self.pp * self.dp * self.cp
 
+    @property
+    def expert_tp(self) -> int:
+        return self.tp if self.etp is None else self.etp
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self) | {"etp": self.expert_tp}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,6 +78,12 @@ class PlanGrid:
     """0 none, 1 selective, 2 full"""
     fp8: np.ndarray
     """1 where GEMMs run in fp8"""
+    etp: np.ndarray = None
+    """expert tensor-parallel degree (tp where not given)"""
+
+    def __post_init__(self) -> None:
+        if self.etp is None:
+            object.__setattr__(self, "etp", np.array(self.tp, copy=True))
 
     @classmethod
     def from_plans(cls, plans: list[ParallelPlan]) -> PlanGrid:
@@ -80,7 +94,7 @@ class PlanGrid:
             tp=col(lambda p: p.tp), pp=col(lambda p: p.pp), dp=col(lambda p: p.dp), cp=col(lambda p: p.cp),
             ep=col(lambda p: p.ep), vpp=col(lambda p: p.vpp), micro_batch=col(lambda p: p.micro_batch),
             zero=col(lambda p: p.zero), recompute=col(lambda p: RECOMPUTE.index(p.recompute)),
-            fp8=col(lambda p: int(p.precision == "fp8")),
+            fp8=col(lambda p: int(p.precision == "fp8")), etp=col(lambda p: p.expert_tp),
         )
 
     def __len__(self) -> int:
@@ -92,6 +106,7 @@ class PlanGrid:
             tp=int(self.tp[i]), pp=int(self.pp[i]), dp=int(self.dp[i]), cp=int(self.cp[i]), ep=int(self.ep[i]),
             vpp=int(self.vpp[i]), micro_batch=int(self.micro_batch[i]), zero=int(self.zero[i]),
             recompute=RECOMPUTE[int(self.recompute[i])], precision="fp8" if self.fp8[i] else "bf16",
+            etp=None if self.etp[i] == self.tp[i] else int(self.etp[i]),
         )
 
     def microbatches(self, job: TrainJob) -> np.ndarray:
@@ -111,7 +126,8 @@ def validity(model: Model, job: TrainJob, devices: int, g: PlanGrid) -> tuple[np
         job.global_batch % (g.dp * g.micro_batch) == 0,
         (g.vpp == 1) | ((job.global_batch // np.maximum(g.dp * g.micro_batch, 1)) % g.pp == 0),
         job.seq_len % g.cp == 0,
-        (g.ep == 1) if moe is None else ((g.dp * g.cp) % g.ep == 0) & (moe.experts % g.ep == 0),
+        ((g.ep == 1) & (g.etp == g.tp)) if moe is None else (
+            (g.tp % g.etp == 0) & ((g.tp * g.dp * g.cp) % (g.etp * g.ep) == 0) & (moe.experts % g.ep == 0)),
         (g.zero >= 0) & (g.zero <= 3),
     ]
     ok = np.ones(len(g), dtype=bool)
@@ -132,9 +148,21 @@ RULES = (
     "global batch must be divisible by dp*micro_batch",
     "interleaved pipeline (vpp > 1) needs the micro-batch count divisible by pp",
     "seq_len must be divisible by cp",
-    "ep must divide dp*cp and the expert count (and be 1 for dense models)",
+    "ep*etp must divide tp*dp*cp, etp must divide tp, ep the expert count (both only for MoE models)",
     "zero must be 0, 1, 2 or 3",
 )
+
+
+def _expert_rule(model: Model, p: ParallelPlan) -> str:
+    if model.moe is None:
+        what = f"ep={p.ep}" if p.ep > 1 else f"etp={p.expert_tp}"
+        return f"{what} needs a MoE model; {model.name} is dense"
+    if model.moe.experts % p.ep:
+        return f"ep={p.ep} does not divide the {model.moe.experts} experts"
+    if p.tp % p.expert_tp:
+        return f"etp={p.expert_tp} does not divide tp={p.tp}"
+    return (f"ep*etp = {p.ep}*{p.expert_tp} does not divide tp*dp*cp = {p.tp * p.dp * p.cp}; "
+            "use a smaller ep, or --etp 1 to fold tp into the expert groups")
 
 
 def _explain(rule: int, model: Model, job: TrainJob, devices: int, p: ParallelPlan) -> str:
@@ -148,8 +176,7 @@ def _explain(rule: int, model: Model, job: TrainJob, devices: int, p: ParallelPl
         5: f"global batch {job.global_batch} is not divisible by dp*micro_batch = {p.dp}*{p.micro_batch}",
         6: f"interleaved pipeline needs micro-batches ({m}) divisible by pp={p.pp}",
         7: f"seq_len={job.seq_len} is not divisible by cp={p.cp}",
-        8: (f"ep={p.ep} must divide dp*cp={p.dp * p.cp} and experts={model.moe.experts}" if model.moe
-            else f"ep={p.ep} needs a MoE model; {model.name} is dense"),
+        8: _expert_rule(model, p),
         9: f"zero={p.zero} is not one of 0, 1, 2, 3",
     }[rule]
     return f"invalid plan: {detail}"
@@ -164,7 +191,7 @@ def resolve_plan(model: Model, job: TrainJob, devices: int, **given: int | str |
     if devices <= 0:
         raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
     values = {k: v for k, v in given.items() if v is not None}
-    for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
+    for key in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch"):
         if key in values and (not isinstance(values[key], int) or values[key] < 1):
             raise BadInput(f"--{key.replace('_', '-')} must be a whole number >= 1, got {values[key]}", key)
     if values.get("recompute", "selective") not in RECOMPUTE:
@@ -178,6 +205,8 @@ def resolve_plan(model: Model, job: TrainJob, devices: int, **given: int | str |
         if devices % rest:
             raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp*cp = {rest}", "devices")
         values["dp"] = devices // rest
+    if values.get("etp") == values.get("tp", 1):
+        values.pop("etp")  # etp = tp is the default layout
     plan = ParallelPlan(**values)
     ok, bad = validity(model, job, devices, PlanGrid.from_plans([plan]))
     if not ok[0]:

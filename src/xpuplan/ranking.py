@@ -19,7 +19,7 @@ from .specs import PLAN_MEMORY_MARGIN
 from .validate import run_setup
 
 TOP_SHARE = 0.10
-AXES = ("tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero", "recompute")
+AXES = ("tp", "pp", "cp", "ep", "etp", "vpp", "micro_batch", "zero", "recompute")  # etp: None = as tp
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,4 +74,5 @@ def rank_published(run: dict, where: str, memory_margin: float = PLAN_MEMORY_MAR
 
 def describe(p: ParallelPlan) -> str:
     """One-line plan text: every degree, micro-batch, ZeRO stage and recompute."""
-    return f"tp{p.tp} pp{p.pp} dp{p.dp} cp{p.cp} ep{p.ep} v{p.vpp} mb{p.micro_batch} z{p.zero} {p.recompute}"
+    etp = f" etp{p.expert_tp}" if p.expert_tp != p.tp else ""
+    return f"tp{p.tp} pp{p.pp} dp{p.dp} cp{p.cp} ep{p.ep}{etp} v{p.vpp} mb{p.micro_batch} z{p.zero} {p.recompute}"

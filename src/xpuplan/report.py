@@ -36,6 +36,11 @@ def to_json(obj) -> str:
     return json.dumps(clean(obj), indent=2)
 
 
+def _ep_cell(p) -> str:
+    """Expert parallelism, with the expert tensor-parallel degree where tp is folded into the expert groups."""
+    return str(p.ep) if p.expert_tp == p.tp else f"{p.ep} (etp {p.expert_tp})"
+
+
 def plan_text(r: TrainResult) -> str:
     p = r.plan
     text = f"tp{p.tp} pp{p.pp} dp{p.dp}"
@@ -43,6 +48,8 @@ def plan_text(r: TrainResult) -> str:
         text += f" cp{p.cp}"
     if p.ep > 1:
         text += f" ep{p.ep}"
+    if p.expert_tp != p.tp:
+        text += f" etp{p.expert_tp}"
     if p.vpp > 1:
         text += f" vpp{p.vpp}"
     return f"{text}, mbs {p.micro_batch}, zero {p.zero}, recompute {p.recompute}, {p.precision}"
@@ -140,7 +147,7 @@ def plan_table(results: list[TrainResult], title: str) -> Table:
         headroom = r.chip.hbm_bytes - r.memory_per_device_bytes
         time = format_duration(r.total_time_s) if r.total_time_s is not None else "—"
         hours = f"{r.device_hours:,.0f}" if r.device_hours is not None else "—"
-        table.add_row(str(i), str(p.tp), str(p.pp), str(p.dp), str(p.cp), str(p.ep), str(p.vpp), str(p.micro_batch),
+        table.add_row(str(i), str(p.tp), str(p.pp), str(p.dp), str(p.cp), _ep_cell(p), str(p.vpp), str(p.micro_batch),
                       str(p.zero), p.recompute, f"{r.step_time_s:.3f} s", f"{r.tokens_per_s:,.0f}", f"{r.mfu:.1%}",
                       format_bytes(r.memory_per_device_bytes), format_bytes(headroom), time, hours)
     if results:

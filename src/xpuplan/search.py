@@ -1,8 +1,9 @@
 """Plan search: enumerate every valid parallel plan, price them all at once, rank them.
 
-The candidates are the Cartesian product of tp, pp, cp, ep, vpp, micro-batch, ZeRO stage and
-recompute mode (dp follows from the device count). Structural rules (``plan.validity``) and the
-placement rule (tp and ep inside one scale-up domain unless allowed across) are boolean masks; the
+The candidates are the Cartesian product of tp, pp, cp, ep, vpp, micro-batch, ZeRO stage, recompute
+mode and, for MoE models, expert tensor parallelism (etp = tp, or 1 with tp folded into the expert
+groups); dp follows from the device count. Structural rules (``plan.validity``) and the placement
+rule (tp and the expert groups inside one scale-up domain unless allowed across) are boolean masks; the
 survivors are priced by the same vectorised cost model as ``train`` (``cost.step.step_costs``) in
 chunks, and plans that do not fit in memory are dropped. Nothing is pruned by heuristics.
 """
@@ -29,7 +30,7 @@ class SearchSpace:
     """Which degrees the planner may choose; a fixed value restricts that axis."""
 
     allow_cross_domain_tp: bool = False
-    """let tp * ep span more than one scale-up domain"""
+    """let tp, and the expert groups (etp * ep), span more than one scale-up domain"""
     precision: str = "bf16"
     """GEMM precision of every plan (the planner does not change numerics on its own)"""
     micro_batches: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -61,27 +62,33 @@ def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space:
     pps = _divisors(devices, model.layers)
     cps = [c for c in _powers_of_two(min(space.max_cp, devices)) if job.seq_len % c == 0 and job.seq_len // c >= 512]
     eps = [e for e in _powers_of_two(min(devices, model.moe.experts)) if model.moe.experts % e == 0] if model.moe else [1]
-    axes = [tps, pps, cps, eps, list(space.vpp), list(space.micro_batches), list(space.zero), list(space.recompute)]
+    # expert tensor parallelism: 0 = as tp; 1 = experts unsplit, tp folded into the expert groups (MoE only)
+    etps = [0, 1] if model.moe else [0]
+    axes = [tps, pps, cps, eps, list(space.vpp), list(space.micro_batches), list(space.zero), list(space.recompute), etps]
     if space.include is not None:
         p = space.include
-        extra = (p.tp, p.pp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero, RECOMPUTE.index(p.recompute))
+        extra = (p.tp, p.pp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero, RECOMPUTE.index(p.recompute),
+                 0 if p.etp is None else p.etp)
         axes = [sorted(set(axis) | {value}) for axis, value in zip(axes, extra)]
     mesh = np.array(list(itertools.product(*axes)), dtype=np.int64).T
-    tp, pp, cp, ep, vpp, mb, zero, rc = mesh
+    tp, pp, cp, ep, vpp, mb, zero, rc, etp_option = mesh
+    etp = np.where(etp_option == 0, tp, etp_option)
     enumerated = tp.size
     fw = job.framework
     keep = (devices % (tp * pp * cp) == 0) & ((vpp == 1) | (pp > 1))
+    keep &= (etp_option == 0) | (etp_option != tp)  # etp written out as tp is the default layout, priced once
     keep &= framework_allows(fw, dict(tp=tp, pp=pp, cp=cp, vpp=vpp, ep=ep, zero=zero, recompute=rc))
-    if not space.allow_cross_domain_tp:
-        keep &= tp * ep <= max(domain, 1)
+    if not space.allow_cross_domain_tp:  # tp and the expert groups (etp * ep) inside one scale-up domain
+        keep &= (tp <= max(domain, 1)) & (etp * ep <= max(domain, 1))
     if space.include is not None:  # the included plan is ranked even where it breaks the placement rule
         p = space.include
         keep |= (tp == p.tp) & (pp == p.pp) & (cp == p.cp) & (ep == p.ep) & (vpp == p.vpp) & (mb == p.micro_batch) \
-            & (zero == p.zero) & (rc == RECOMPUTE.index(p.recompute))
-    tp, pp, cp, ep, vpp, mb, zero, rc = (a[keep] for a in (tp, pp, cp, ep, vpp, mb, zero, rc))
+            & (zero == p.zero) & (rc == RECOMPUTE.index(p.recompute)) & (etp == p.expert_tp) \
+            & ((etp_option == 0) | (etp_option != tp))
+    tp, pp, cp, ep, vpp, mb, zero, rc, etp = (a[keep] for a in (tp, pp, cp, ep, vpp, mb, zero, rc, etp))
     fp8 = np.full(tp.shape, int(space.precision == "fp8"))
     grid = PlanGrid(tp=tp, pp=pp, dp=devices // (tp * pp * cp), cp=cp, ep=ep, vpp=vpp, micro_batch=mb, zero=zero,
-                    recompute=rc, fp8=fp8)
+                    recompute=rc, fp8=fp8, etp=etp)
     ok, first_bad = validity(model, job, devices, grid)
     rejected = np.bincount(first_bad[~ok], minlength=len(RULES))
     return _subset(grid, ok), enumerated, rejected

@@ -161,6 +161,7 @@ def check_run(run: dict, where: str) -> RunCheck:
     result = estimate(model, chip, job, setup.devices, plan)
     p = plan
     plan_text = f"tp{p.tp} pp{p.pp} dp{p.dp}" + (f" cp{p.cp}" if p.cp > 1 else "") + (f" ep{p.ep}" if p.ep > 1 else "") \
+        + (f" etp{p.expert_tp}" if p.expert_tp != p.tp else "") \
         + (f" v{p.vpp}" if p.vpp > 1 else "") + f" mb{p.micro_batch} z{p.zero} {p.recompute[:3]}"
     return RunCheck(
         id=run["id"], source=where, role=run.get("role", "main"), model=model.name, chip=chip.name,

@@ -104,9 +104,11 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
         e = model.moe
         fe = e.expert_ffn_hidden
         local_experts = e.experts / g.ep
-        per_expert_tokens = tokens * e.top_k * g.ep / e.experts
-        expert = local_experts * (gemm_s(per_expert_tokens, h, (s.ffn_mats - 1) * fe / tp, chip, g.fp8)
-                                  + gemm_s(per_expert_tokens, fe / tp, h, chip, g.fp8))
+        # an expert-TP group gathers its sequence shards (etp of the tp shards); the all-to-all then brings every
+        # expert the tokens routed to it from the ep ranks (etp = tp: all of the micro-batch's tokens, as before)
+        per_expert_tokens = tokens * g.etp / tp * e.top_k * g.ep / e.experts
+        expert = local_experts * (gemm_s(per_expert_tokens, h, (s.ffn_mats - 1) * fe / g.etp, chip, g.fp8)
+                                  + gemm_s(per_expert_tokens, fe / g.etp, h, chip, g.fp8))
         shared = 0.0
         if e.shared_experts:
             width = fe * e.shared_experts

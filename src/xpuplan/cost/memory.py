@@ -105,8 +105,13 @@ def stage_params(model: Model, g: PlanGrid, dense_n, moe_n, embed, logits) -> tu
     e = model.moe
     if e:
         dense = dense + moe_n * (e.shared_experts * expert_params(model) / tp + e.experts * model.hidden)
-        experts = moe_n * (e.experts / g.ep) * expert_params(model) / tp
+        experts = moe_n * (e.experts / g.ep) * expert_params(model) / g.etp
     return dense, experts
+
+
+def expert_dp(g: PlanGrid) -> np.ndarray:
+    """Ranks that hold the same expert shard (expert data parallelism): tp*dp*cp / (etp*ep)."""
+    return np.maximum(g.tp * g.dp * g.cp // (g.etp * g.ep), 1)
 
 
 def in_flight_microbatches(g: PlanGrid, microbatches, stage_index) -> np.ndarray:
@@ -121,7 +126,7 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
                  in_flight) -> MemoryUse:
     """Bytes per device of one pipeline stage holding ``in_flight`` micro-batches of activations."""
     dpcp = g.dp * g.cp
-    edp = np.maximum(dpcp // g.ep, 1)
+    edp = expert_dp(g)
     dense, experts = stage_params(model, g, dense_n, moe_n, embed, logits)
 
     def sharded(nbytes, stage):

@@ -22,7 +22,7 @@ from . import pipeline
 from .comm import collective_s, latency_s, members_per_domain, p2p_s
 from .compute import layer_times, logits_times, stream_s
 from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
-from .memory import MemoryUse, memory_use, stage_mix, stage_params
+from .memory import MemoryUse, expert_dp, memory_use, stage_mix, stage_params
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s")
 # bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
@@ -66,9 +66,13 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
     tokens = g.micro_batch * job.seq_len / g.cp
     act_bytes = tokens * model.hidden * 2.0  # one micro-batch's activation tensor, bf16, gathered over tp
     passes = np.where(g.recompute == 2, 3.0, 2.0)  # fwd + bwd (+ recompute fwd) for TP collectives and all-to-all
-    tp_layer = 2.0 * (collective_s("all_gather", act_bytes, g.tp, 1, chip)
-                      + collective_s("reduce_scatter", act_bytes, g.tp, 1, chip))
-    tp_layer = passes * tp_layer * (1.0 - job.tp_overlap)
+    def gather_scatter(nbytes, size):  # one all-gather + one reduce-scatter of a sequence-parallel tensor
+        return collective_s("all_gather", nbytes, size, 1, chip) + collective_s("reduce_scatter", nbytes, size, 1, chip)
+
+    tp_layer = passes * 2.0 * gather_scatter(act_bytes, g.tp) * (1.0 - job.tp_overlap)
+    # a MoE layer's attention gathers over tp; its experts only over the expert-TP group (etp = tp: the same)
+    tp_moe_layer = passes * (gather_scatter(act_bytes, g.tp) + gather_scatter(act_bytes * g.etp / g.tp, g.etp)) \
+        * (1.0 - job.tp_overlap)
     kv_local = tokens * s.kv_out / g.tp * 2.0
     cp_comm = collective_s("all_gather", kv_local * g.cp, g.cp, g.tp, chip)
 
@@ -86,7 +90,7 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
         ep_exposed = 0.0
         if moe:
             dispatch = tokens / g.tp * model.moe.top_k * model.hidden * 2.0
-            ep_exposed = 2.0 * passes * collective_s("all_to_all", dispatch, g.ep, g.tp, chip) * (1.0 - job.ep_overlap)
+            ep_exposed = 2.0 * passes * collective_s("all_to_all", dispatch, g.ep, g.etp, chip) * (1.0 - job.ep_overlap)
         return t, cp_exposed, ep_exposed
 
     dense_t, dense_cp, _ = per_layer(False)
@@ -95,7 +99,7 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
     fwd = dense_n * dense_t.fwd_s + moe_n * moe_t.fwd_s + np.where(logits, logit_f, 0.0) + job.framework.microbatch_overhead_s
     bwd = (dense_n * (dense_t.bwd_s + dense_t.recompute_s) + moe_n * (moe_t.bwd_s + moe_t.recompute_s)
            + np.where(logits, logit_b, 0.0))
-    return StageTimes(compute_s=fwd + bwd, tp_s=(dense_n + moe_n) * tp_layer, cp_s=dense_n * dense_cp + moe_n * moe_cp,
+    return StageTimes(compute_s=fwd + bwd, tp_s=dense_n * tp_layer + moe_n * tp_moe_layer, cp_s=dense_n * dense_cp + moe_n * moe_cp,
                       ep_s=moe_n * moe_ep + 0.0 * fwd, fwd_s=fwd, bwd_s=bwd)
 
 
@@ -103,14 +107,14 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
     """Exposed data-parallel seconds per step for a stage holding ``params`` = (dense, experts) per device."""
     dense, experts = params
     dpcp = g.dp * g.cp
-    edp = np.maximum(dpcp // g.ep, 1)
+    edp = expert_dp(g)
     m = g.microbatches(job)
     fw = job.framework
 
     def sync(kind, nbytes_per_param):
         nbytes = nbytes_per_param / fw.dp_bandwidth_scale
         return (collective_s(kind, dense * nbytes, dpcp, g.tp, chip)
-                + collective_s(kind, experts * nbytes, edp, g.tp * g.ep, chip))
+                + collective_s(kind, experts * nbytes, edp, g.etp * g.ep, chip))
 
     grad_rs, param_ag, grad_ar = sync("reduce_scatter", 4.0), sync("all_gather", 2.0), sync("all_reduce", 4.0)
     overlap = fw.dp_overlap_efficiency if (job.dp_overlap and fw.dp_overlap) else 0.0
@@ -133,7 +137,7 @@ def optimizer_s(chip: Chip, g: PlanGrid, params: tuple) -> np.ndarray:
     """Adam update of the locally owned parameters (sharded over dp*cp from ZeRO-1 on)."""
     dense, experts = params
     dpcp = g.dp * g.cp
-    edp = np.maximum(dpcp // g.ep, 1)
+    edp = expert_dp(g)
     owned = dense / np.where(g.zero >= 1, dpcp, 1) + experts / np.where(g.zero >= 1, edp, 1)
     return stream_s(ADAM_BYTES_PER_PARAM * owned, chip)
 

@@ -56,6 +56,7 @@ class TrainBody(_Body):
     dp: Optional[int] = Field(None, gt=0)
     cp: Optional[int] = Field(None, gt=0)
     ep: Optional[int] = Field(None, gt=0)
+    etp: Optional[int] = Field(None, gt=0)
     vpp: Optional[int] = Field(None, gt=0)
     zero: Optional[int] = Field(None, ge=0, le=3)
     recompute: Optional[Literal["none", "selective", "full"]] = None
