@@ -19,7 +19,7 @@ async function post(path, body) {
 function planLabel(p, i) {
   const q = p.plan;
   return `#${i + 1} tp${q.tp} pp${q.pp} dp${q.dp}` + (q.cp > 1 ? ` cp${q.cp}` : "") + (q.ep > 1 ? ` ep${q.ep}` : "") +
-    (q.vpp > 1 ? ` v${q.vpp}` : "");
+    (q.etp !== undefined && q.etp !== q.tp ? ` etp${q.etp}` : "") + (q.vpp > 1 ? ` v${q.vpp}` : "");
 }
 
 function renderTable(plans) {
