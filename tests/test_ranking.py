@@ -49,3 +49,12 @@ def test_alternatives_may_use_as_much_memory_as_the_published_plan(ranked):
     _, r = ranked["mindspeed-llm-llama31-70b-8k-4x8"]
     assert r.published_memory_bytes > 0.95 * 64 * 2**30
     assert r.rank == 1 and r.best_step_s == pytest.approx(r.published_step_s)
+
+
+def test_gap_to_the_top_decile_is_zero_exactly_inside_it(ranked):
+    for _, r in ranked.values():
+        if r.rank is None:
+            continue
+        assert (r.gap_to_top == 0) == r.in_top or (r.in_top and r.gap_to_top == 0), r.id
+        if not r.in_top:
+            assert 0 < r.gap_to_top < 1 and r.cutoff_step_s < r.published_step_s

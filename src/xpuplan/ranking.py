@@ -39,6 +39,8 @@ class PublishedRank:
     """1-based place among the fitting plans by step time"""
     plans: int = 0
     """plans that fit under the planner's memory margin"""
+    cutoff_step_s: float | None = None
+    """predicted step time of the last plan inside the top 10%"""
 
     @property
     def cutoff(self) -> int:
@@ -47,6 +49,13 @@ class PublishedRank:
     @property
     def in_top(self) -> bool:
         return self.rank is not None and self.rank <= self.cutoff
+
+    @property
+    def gap_to_top(self) -> float | None:
+        """How much faster the published plan would need to be predicted to enter the top 10% (0 when it is in)."""
+        if self.cutoff_step_s is None:
+            return None
+        return max(0.0, 1.0 - self.cutoff_step_s / self.published_step_s)
 
     @property
     def differs(self) -> list[str]:
@@ -68,8 +77,10 @@ def rank_published(run: dict, where: str, memory_margin: float = PLAN_MEMORY_MAR
     kept_free = max(0.0, 1.0 - pub.memory_per_device_bytes / s.chip.hbm_bytes)
     planner_job = dataclasses.replace(s.job, memory_margin=min(memory_margin, kept_free))
     found = search(s.model, s.chip, planner_job, s.devices, SearchSpace(precision=s.precision, include=s.plan))
+    cutoff = math.ceil(TOP_SHARE * len(found.grid))
     return PublishedRank(**head, best=found.grid.plan(0), best_step_s=float(found.step_time_s[0]),
-                         rank=found.rank_of(pub.step_time_s), plans=len(found.grid))
+                         rank=found.rank_of(pub.step_time_s), plans=len(found.grid),
+                         cutoff_step_s=float(found.step_time_s[cutoff - 1]))
 
 
 def describe(p: ParallelPlan) -> str:
