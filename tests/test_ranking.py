@@ -55,6 +55,6 @@ def test_gap_to_the_top_decile_is_zero_exactly_inside_it(ranked):
     for _, r in ranked.values():
         if r.rank is None:
             continue
-        assert (r.gap_to_top == 0) == r.in_top or (r.in_top and r.gap_to_top == 0), r.id
+        assert (r.gap_to_top == 0) == r.in_top, r.id
         if not r.in_top:
             assert 0 < r.gap_to_top < 1 and r.cutoff_step_s < r.published_step_s
