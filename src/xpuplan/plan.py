@@ -7,6 +7,9 @@ the reason each invalid plan fails.
 
 Mesh order, innermost first: tp, cp, ep (carved from dp), dp, pp — as in
 Megatron-LM, so tp groups are contiguous devices and pp groups the sparsest.
+Expert layers have their own order, etp, ep, expert-dp over the same tp*cp*dp
+devices (Megatron-Core's MoE parallel folding): with etp = tp it is the order
+above; with etp < tp the expert groups take in the rest of tp.
 """
 
 from __future__ import annotations
