@@ -33,9 +33,9 @@ CLEAR_GAP = 0.05  # single-iteration snapshots fluctuate by a few percent (BigSc
 def check(run: dict, where: str) -> dict:
     r = rank_published(run, where)
     base = {"id": run["id"], "source": where.removesuffix(".yaml"), "role": run.get("role", "main"),
-            "complete": bool(run.get("plan_complete")), "sweep": run.get("sweep"), "tp_comm_overlap": bool(run.get("tp_comm_overlap")),
-            "framework": validate.run_job(
-                run, dict(run.get("plan") or {})).framework.name, "published": r.published, "published_s": r.published_step_s}
+            "complete": bool(run.get("plan_complete")), "sweep": run.get("sweep"),
+            "tp_comm_overlap": bool(run.get("tp_comm_overlap")), "framework": r.framework,
+            "published": r.published, "published_s": r.published_step_s}
     if r.rank is None:
         return base | {"note": f"published plan needs {r.published_memory_bytes / 2**30:.1f} GiB in our memory model, "
                                f"more than {run['chip']}'s usable memory"}

@@ -2,8 +2,8 @@
 
 For a validation run (``data/validation``) the planner searches every valid plan for the run's model, chip, device
 count, batch and framework, under the planner's default memory margin (or the published plan's, where it kept less
-free), and the published plan is placed among the plans that fit by predicted step time. Issue 3 asks for the published plan in the top 10%: rank <=
-ceil(0.10 x plans), so in a space of fewer than ten plans only the best counts.
+free), and the published plan is placed among the plans that fit by predicted step time. Issue 3 asks for the
+published plan in the top 10%: rank <= ceil(0.10 x plans), so in a space of fewer than ten plans only the best counts.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ class PublishedRank:
     """A published plan against the planner's search for the same job."""
 
     id: str
+    framework: str
+    """the training framework profile the run was priced with"""
     published: ParallelPlan
     published_step_s: float
     """predicted step time of the published plan"""
@@ -44,7 +46,7 @@ class PublishedRank:
 
     @property
     def cutoff(self) -> int:
-        return math.ceil(TOP_SHARE * self.plans)
+        return top_count(self.plans)
 
     @property
     def in_top(self) -> bool:
@@ -63,6 +65,11 @@ class PublishedRank:
         return [] if self.best is None else [a for a in AXES if getattr(self.best, a) != getattr(self.published, a)]
 
 
+def top_count(plans: int) -> int:
+    """How many of ``plans`` make the top 10% (at least the best one)."""
+    return math.ceil(TOP_SHARE * plans)
+
+
 def rank_published(run: dict, where: str, memory_margin: float = PLAN_MEMORY_MARGIN) -> PublishedRank:
     """Rank one validation run's published plan among the planner's plans for the same job.
 
@@ -70,17 +77,17 @@ def rank_published(run: dict, where: str, memory_margin: float = PLAN_MEMORY_MAR
     plan kept where it ran closer to the limit (the source took that risk, so its alternatives may too)."""
     s = run_setup(run, where)
     pub = estimate(s.model, s.chip, s.job, s.devices, s.plan)
-    head = {"id": run["id"], "published": s.plan, "published_step_s": pub.step_time_s, "fits": pub.fits,
+    head = {"id": run["id"], "framework": s.job.framework.name, "published": s.plan, "published_step_s": pub.step_time_s, "fits": pub.fits,
             "published_memory_bytes": pub.memory_per_device_bytes}
     if not pub.fits:
         return PublishedRank(**head)
     kept_free = max(0.0, 1.0 - pub.memory_per_device_bytes / s.chip.hbm_bytes)
     planner_job = dataclasses.replace(s.job, memory_margin=min(memory_margin, kept_free))
     found = search(s.model, s.chip, planner_job, s.devices, SearchSpace(precision=s.precision, include=s.plan))
-    cutoff = math.ceil(TOP_SHARE * len(found.grid))
+    plans = len(found.grid)
     return PublishedRank(**head, best=found.grid.plan(0), best_step_s=float(found.step_time_s[0]),
-                         rank=found.rank_of(pub.step_time_s), plans=len(found.grid),
-                         cutoff_step_s=float(found.step_time_s[cutoff - 1]))
+                         rank=found.rank_of(pub.step_time_s), plans=plans,
+                         cutoff_step_s=float(found.step_time_s[top_count(plans) - 1]))
 
 
 def describe(p: ParallelPlan) -> str:

@@ -73,10 +73,11 @@ def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space:
     mesh = np.array(list(itertools.product(*axes)), dtype=np.int64).T
     tp, pp, cp, ep, vpp, mb, zero, rc, etp_option = mesh
     etp = np.where(etp_option == 0, tp, etp_option)
+    canonical = (etp_option == 0) | (etp_option != tp)  # etp written out as tp is the default layout: price it once
     enumerated = tp.size
     fw = job.framework
     keep = (devices % (tp * pp * cp) == 0) & ((vpp == 1) | (pp > 1))
-    keep &= (etp_option == 0) | (etp_option != tp)  # etp written out as tp is the default layout, priced once
+    keep &= canonical
     keep &= framework_allows(fw, dict(tp=tp, pp=pp, cp=cp, vpp=vpp, ep=ep, zero=zero, recompute=rc))
     if not space.allow_cross_domain_tp:  # tp and the expert groups (etp * ep) inside one scale-up domain
         keep &= (tp <= max(domain, 1)) & (etp * ep <= max(domain, 1))
@@ -84,7 +85,7 @@ def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space:
         p = space.include
         keep |= (tp == p.tp) & (pp == p.pp) & (cp == p.cp) & (ep == p.ep) & (vpp == p.vpp) & (mb == p.micro_batch) \
             & (zero == p.zero) & (rc == RECOMPUTE.index(p.recompute)) & (etp == p.expert_tp) \
-            & ((etp_option == 0) | (etp_option != tp))
+            & canonical
     tp, pp, cp, ep, vpp, mb, zero, rc, etp = (a[keep] for a in (tp, pp, cp, ep, vpp, mb, zero, rc, etp))
     fp8 = np.full(tp.shape, int(space.precision == "fp8"))
     grid = PlanGrid(tp=tp, pp=pp, dp=devices // (tp * pp * cp), cp=cp, ep=ep, vpp=vpp, micro_batch=mb, zero=zero,
