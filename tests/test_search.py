@@ -99,3 +99,15 @@ def test_deadline_objective_picks_the_fewest_devices():
     assert first.total_time_s <= 60 * 86400
     slower = [r for r in best if r.devices < first.devices]
     assert all(r.total_time_s > 60 * 86400 for r in slower)
+
+
+def test_micro_batches_are_every_divisor_of_the_batch_up_to_the_limit():
+    """A replica's batch of 18 sequences can run as micro-batches of 1, 2, 3, 6, 9 or 18: no power-of-two grid."""
+    model, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    job = TrainJob(seq_len=2048, global_batch=144)  # 8 replicas x 18 sequences at dp 8
+    grid, _, _ = candidate_grid(model, job, 8, chip, SearchSpace())
+    at_dp8 = grid.micro_batch[grid.dp == 8]
+    assert set(at_dp8.tolist()) == {1, 2, 3, 6, 9}  # 18 is above the default limit of 16
+    grid, _, _ = candidate_grid(model, job, 8, chip, SearchSpace(max_micro_batch=18))
+    assert 18 in set(grid.micro_batch[grid.dp == 8].tolist())
+    assert np.all(job.global_batch % (grid.dp * grid.micro_batch) == 0)

@@ -33,8 +33,11 @@ class SearchSpace:
     """let tp, and the expert groups (etp * ep), span more than one scale-up domain"""
     precision: str = "bf16"
     """GEMM precision of every plan (the planner does not change numerics on its own)"""
-    micro_batches: tuple[int, ...] = (1, 2, 4, 8, 16)
-    """micro-batch sizes to try, sequences"""
+    micro_batches: tuple[int, ...] | None = None
+    """micro-batch sizes to try, sequences; None: every divisor of the global batch up to ``max_micro_batch``
+    (a micro-batch must divide the per-replica batch, so no other size can be valid)"""
+    max_micro_batch: int = 16
+    """largest micro-batch tried when ``micro_batches`` is None, sequences"""
     zero: tuple[int, ...] = (0, 1, 2, 3)
     """ZeRO stages to try"""
     recompute: tuple[int, ...] = (0, 1, 2)
@@ -64,7 +67,8 @@ def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space:
     eps = [e for e in _powers_of_two(min(devices, model.moe.experts)) if model.moe.experts % e == 0] if model.moe else [1]
     # expert tensor parallelism: 0 = as tp; 1 = experts unsplit, tp folded into the expert groups (MoE only)
     etps = [0, 1] if model.moe else [0]
-    axes = [tps, pps, cps, eps, list(space.vpp), list(space.micro_batches), list(space.zero), list(space.recompute), etps]
+    mbs = list(space.micro_batches) if space.micro_batches is not None else _divisors(job.global_batch, space.max_micro_batch)
+    axes = [tps, pps, cps, eps, list(space.vpp), mbs, list(space.zero), list(space.recompute), etps]
     if space.include is not None:
         p = space.include
         extra = (p.tp, p.pp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero, RECOMPUTE.index(p.recompute),
