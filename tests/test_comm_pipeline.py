@@ -7,9 +7,10 @@ import pytest
 
 from xpuplan.catalog import load_chip
 from xpuplan.catalog import chip_from_dict
-from xpuplan.cost.comm import collective_s, members_per_domain, p2p_s
+from xpuplan.cost.comm import collective_s, expert_dispatch_s, members_per_domain, p2p_s, remote_domains_per_token
 from xpuplan.errors import BadInput
 from xpuplan.cost.pipeline import bubble_s, p2p_transfers
+from xpuplan.specs import MoE
 
 H100 = load_chip("h100-sxm")  # 8-GPU NVLink domain, 400 Gb/s NIC per GPU
 ASCEND = load_chip("ascend-910b")  # 8-NPU HCCS full mesh
@@ -83,3 +84,36 @@ def test_unknown_topology_is_refused_naming_the_field():
             "scale_up": {"bandwidth": "100GB/s", "domain": 8, "topology": "torus"}}
     with pytest.raises(BadInput, match="scale_up.topology must be one of switch, full_mesh"):
         chip_from_dict(data)
+
+
+def _moe(**kw):
+    return MoE(**{"experts": 256, "top_k": 8, "expert_ffn_hidden": 2048} | kw)
+
+
+def test_remote_domains_per_token_matches_sampling_and_the_node_limit():
+    # unrestricted top-8 of 256 experts over 8 nodes: sample the routing and count the other nodes reached
+    rng = np.random.default_rng(0)
+    picks = np.argsort(rng.random((20000, 256)), axis=1)[:, :8]
+    nodes = picks // 32
+    sampled = np.mean([len(set(row) - {0}) for row in nodes])
+    assert float(remote_domains_per_token(_moe(), 64, 8)) == pytest.approx(sampled, rel=0.02)
+    # DeepSeek-V3's node-limited routing: 4 of 8 groups, one group per node: 4 nodes, 3.5 of them remote on average
+    assert float(remote_domains_per_token(_moe(route_groups=8, route_topk_groups=4), 64, 8)) == pytest.approx(3.5)
+    assert float(remote_domains_per_token(_moe(), 8, 8)) == 0.0  # one node: nothing leaves it
+
+
+def test_deduplicated_dispatch_only_helps_across_domains():
+    chip = load_chip("h800")
+    moe, token_bytes = _moe(route_groups=8, route_topk_groups=4), 4096 * 7168 * 2.0
+    inside = [float(expert_dispatch_s(token_bytes, moe, 8, 1, chip, dedup)) for dedup in (False, True)]
+    assert inside[0] == pytest.approx(inside[1])
+    assert inside[0] == pytest.approx(float(collective_s("all_to_all", token_bytes * 8, 8, 1, chip)))
+    plain, dedup = (float(expert_dispatch_s(token_bytes, moe, 64, 1, chip, d)) for d in (False, True))
+    assert dedup < plain / 1.8  # 3.5 copies cross the network per token instead of 8 * 56/64 = 7
+
+
+def test_route_groups_come_in_pairs_and_divide_the_experts():
+    with pytest.raises(BadInput, match="route_groups and route_topk_groups together"):
+        _moe(route_groups=8)
+    with pytest.raises(BadInput, match="must divide experts"):
+        _moe(route_groups=7, route_topk_groups=4)

@@ -154,6 +154,14 @@ def test_runs_that_used_fused_tp_kernels_get_the_frameworks_overlap():
     assert validate.run_job(run | {"tp_comm_overlap": False}, {}).tp_overlap == 0.0
 
 
+def test_runs_that_overlapped_or_deduplicated_the_expert_dispatch_say_so_in_the_job():
+    run = {"framework": "megatron", "seq_len": 4096, "global_batch": 64}
+    plain = validate.run_job(run, {})
+    assert plain.ep_overlap == 0.0 and not plain.ep_dedup
+    job = validate.run_job(run | {"ep_comm_overlap": True, "ep_dedup": True}, {})
+    assert job.ep_overlap == load_framework("megatron").ep_overlap_efficiency > 0 and job.ep_dedup
+
+
 def _alternative_pairs():
     groups: dict[str, list] = {}
     for run, where in validate.load_runs():

@@ -1,13 +1,17 @@
 """The step-time and memory model: breakdowns, invariants (hypothesis) and bounds."""
 
+import dataclasses
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xpuplan import api
 from xpuplan.catalog import load_chip, load_model
+from xpuplan.cost.comm import expert_dispatch_s
 from xpuplan.cost.flops import model_flops_per_token
-from xpuplan.cost.step import BREAKDOWN_KEYS
+from xpuplan.cost.step import BREAKDOWN_KEYS, step_costs
+from xpuplan.plan import PlanGrid
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MODELS = ["llama3-8b", "llama3-70b", "gpt3-175b", "mixtral-8x7b", "deepseek-v3", "qwen3-30b-a3b", "telechat3-36b"]
@@ -142,3 +146,35 @@ def test_search_offers_folded_expert_layouts_for_moe_only():
     assert folded.any() and (moe.grid.etp[folded] == 1).all() and (moe.grid.tp[folded] > 1).all()
     dense = search(load_model("llama3-8b"), load_chip("h100-sxm"), job, 64, SearchSpace(zero=(1,), recompute=(0,)))
     assert (dense.grid.etp == dense.grid.tp).all()
+
+
+def _deepseek_step(**job):
+    """DeepSeek-V3 on 2,048 H800 as DeepSeek trained it: PP16, EP64 over 8 nodes, no TP."""
+    model, chip = load_model("deepseek-v3"), load_chip("h800")
+    j = api.make_job(seq_len=4096, global_batch=15360, **job)
+    plan = api.resolve_plan(model, j, 2048, tp=1, pp=16, ep=64, recompute="selective", precision="fp8")
+    return model, chip, j, plan, step_costs(model, chip, j, PlanGrid.from_plans([plan]), 2048)
+
+
+def test_a_full_middle_stage_of_moe_layers_sets_the_pace():
+    """61 layers on 16 stages: 4 per stage, the first holds the 3 dense layers and the last one layer, so a middle
+    stage with 4 MoE layers carries the most all-to-all; the exposed EP time is that stage's."""
+    model, chip, _, plan, costs = _deepseek_step()
+    per_layer = 2 * 2 * float(expert_dispatch_s(4096 * model.hidden * 2.0, model.moe, 64, 1, chip, False))
+    microbatches = 15360 // plan.dp
+    assert float(costs.breakdown["ep_comm_s"][0]) == pytest.approx(4 * microbatches * per_layer)
+
+
+def test_overlapped_all_to_all_hides_at_most_the_compute_and_dedup_cuts_it():
+    plain = float(_deepseek_step()[4].breakdown["ep_comm_s"][0])
+    dedup = float(_deepseek_step(ep_dedup=True)[4].breakdown["ep_comm_s"][0])
+    hidden = _deepseek_step(ep_dedup=True, ep_overlap=0.85)[4]
+    assert dedup < plain
+    # with compute to spare, the exposed share is what the overlap leaves (the SMs the dispatch holds)
+    assert float(hidden.breakdown["ep_comm_s"][0]) == pytest.approx(0.15 * dedup, rel=1e-6)
+    slow = dataclasses.replace(load_chip("h800"), scale_out_bytes_per_s=1e8)  # 0.8 Gb/s: the all-to-all dwarfs compute
+    model, _, job, plan, _ = _deepseek_step(ep_dedup=True, ep_overlap=1.0)
+    exposed = step_costs(model, slow, job, PlanGrid.from_plans([plan]), 2048).breakdown
+    no_overlap = step_costs(model, slow, dataclasses.replace(job, ep_overlap=0.0), PlanGrid.from_plans([plan]), 2048).breakdown
+    assert 0 < exposed["ep_comm_s"][0] < no_overlap["ep_comm_s"][0]
+    assert no_overlap["ep_comm_s"][0] - exposed["ep_comm_s"][0] <= no_overlap["compute_s"][0] * (1 + 1e-9)

@@ -95,6 +95,12 @@ def _enum_values(**values) -> dict:
     return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
 
 
+EP_OVERLAP = typer.Option(0.0, "--ep-overlap", help="share of the EP all-to-all that hides behind another "
+                          "micro-batch's compute (0..1; never more than that compute)")
+EP_DEDUP = typer.Option(False, "--ep-dedup", help="expert dispatch sends a token once per remote node and fans out "
+                        "inside it (DeepEP, HybridEP)")
+
+
 @app.command()
 def train(
     model: str = MODEL,
@@ -117,7 +123,8 @@ def train(
     precision: Optional[Precision] = PRECISION,
     tp_overlap: float = typer.Option(0.0, "--tp-overlap", help="fraction of TP communication hidden (0..1)"),
     no_dp_overlap: bool = typer.Option(False, "--no-dp-overlap", help="do not overlap DP communication with compute"),
-    ep_overlap: float = typer.Option(0.0, "--ep-overlap", help="fraction of EP all-to-all hidden (0..1)"),
+    ep_overlap: float = EP_OVERLAP,
+    ep_dedup: bool = EP_DEDUP,
     memory_margin: float = typer.Option(0.0, "--memory-margin", help="fraction of device memory kept free"),
     framework: str = FRAMEWORK,
     failure_rate: Optional[str] = FAILURE_RATE,
@@ -218,12 +225,15 @@ def plan_cmd(
     ownership: bool = OWNERSHIP,
     inter_pool_bandwidth: Optional[str] = typer.Option(None, "--inter-pool-bandwidth", help="per-device link between pools, e.g. 100Gbps"),
     framework: str = FRAMEWORK,
+    ep_overlap: float = EP_OVERLAP,
+    ep_dedup: bool = EP_DEDUP,
     plot: Optional[str] = typer.Option(None, "--plot", help="with a --devices range: write tokens/s and MFU vs devices to this HTML file"),
     as_json: bool = typer.Option(False, "--json", help="a list of train --json objects, best first"),
 ) -> None:
     """Search every valid parallel plan and show the best ones, and why the best wins."""
     common = dict(model=model, seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
-                  tokens=tokens, precision=precision.value, framework=framework, memory_margin=memory_margin)
+                  tokens=tokens, precision=precision.value, framework=framework, memory_margin=memory_margin,
+                  ep_overlap=ep_overlap, ep_dedup=ep_dedup)
     if pools:
         from .hetero import hetero_plan, hetero_tables
         result = hetero_plan(pools=pools, inter_pool_bandwidth=inter_pool_bandwidth,

@@ -224,7 +224,7 @@ def _pool_step(model: Model, r: api.TrainResult, microbatches: int) -> float:
 def hetero_plan(*, pools: list[str], model: str, inter_pool_bandwidth=None, seq_len: int = 4096,
                 global_batch=None, global_batch_tokens=None, tokens=None, precision: str = "bf16",
                 framework: str = "megatron", memory_margin: float = PLAN_MEMORY_MARGIN,
-                allow_cross_domain_tp: bool = False) -> HeteroResult:
+                allow_cross_domain_tp: bool = False, **job_options) -> HeteroResult:
     """Plan one job over exactly two pools and compare with each pool alone."""
     if len(pools) != 2:
         raise BadInput(f"give exactly two --pool CHIP:COUNT, got {len(pools)}", "pool")
@@ -234,7 +234,7 @@ def hetero_plan(*, pools: list[str], model: str, inter_pool_bandwidth=None, seq_
         pool.chip.require("hbm_bytes", "hbm_bytes_per_s")
     fw = load_framework(framework)
     job = api.make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
-                       tokens=tokens, framework=fw, memory_margin=memory_margin)
+                       tokens=tokens, framework=fw, memory_margin=memory_margin, **job_options)
     if inter_pool_bandwidth is not None:
         try:
             link = parse_quantity(inter_pool_bandwidth, "bytes_per_s")

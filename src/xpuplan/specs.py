@@ -215,11 +215,22 @@ class MoE:
     """leading layers with a dense FFN of width ffn_hidden"""
     layer_freq: int = 1
     """after the dense layers, every layer_freq-th layer is MoE"""
+    route_groups: int | None = None
+    """group-limited routing: the experts form this many equal groups (DeepSeek's n_group); None: no groups"""
+    route_topk_groups: int | None = None
+    """each token picks its experts inside this many groups (DeepSeek's topk_group)"""
 
     def __post_init__(self) -> None:
         _positive("moe", experts=self.experts, top_k=self.top_k, expert_ffn_hidden=self.expert_ffn_hidden, layer_freq=self.layer_freq)
         if self.top_k > self.experts:
             raise BadInput(f"moe: top_k={self.top_k} exceeds experts={self.experts}", "top_k")
+        if (self.route_groups is None) != (self.route_topk_groups is None):
+            raise BadInput("moe: give route_groups and route_topk_groups together (or neither)", "route_groups")
+        if self.route_groups is not None:
+            _positive("moe", route_groups=self.route_groups, route_topk_groups=self.route_topk_groups)
+            if self.experts % self.route_groups or self.route_topk_groups > self.route_groups:
+                raise BadInput(f"moe: route_groups={self.route_groups} must divide experts={self.experts} and be at least "
+                               f"route_topk_groups={self.route_topk_groups}", "route_groups")
         if self.shared_experts < 0 or self.dense_layers < 0:
             raise BadInput("moe: shared_experts and dense_layers must be >= 0", "moe")
 
@@ -320,7 +331,7 @@ FRAMEWORK_RANGES = {  # the physically sensible range of each numeric framework 
     "compute_scale": (0.05, 1.5), "attention_scale": (0.05, 1.5), "dp_bandwidth_scale": (0.05, 1.5),
     "loss_bytes_per_logit": (2.0, 20.0), "memory_overhead": (0.0, 1.0), "microbatch_overhead_s": (0.0, 1.0),
     "tp_overlap_efficiency": (0.0, 1.0), "selective_gemm_share": (0.0, 1.0), "dp_overlap_efficiency": (0.0, 1.0),
-    "elementwise_passes": (0.5, 10.0),
+    "ep_overlap_efficiency": (0.0, 1.0), "elementwise_passes": (0.5, 10.0),
 }
 
 
@@ -354,6 +365,12 @@ class Framework:
     tp_overlap_efficiency: float = 0.0
     """share of tensor-parallel communication its fused GEMM-collective kernels hide when a run turns them on
     (Megatron's --tp-comm-overlap, MindSpeed's --use-mc2); a job's ``tp_overlap`` sets it for one run"""
+    ep_overlap_efficiency: float = 0.85
+    """share of the expert all-to-all that hides behind another micro-batch's compute of the same layer (never more
+    than that compute) when a run overlaps them (DeepSeek's DualPipe, Megatron-Core's
+    --overlap-moe-expert-parallel-comm); a job's ``ep_overlap`` sets it for one run. The rest is the compute lost to
+    the SMs the dispatch kernels hold while they run: DeepSeek-V3 hides the all-to-all fully with 20 of the H800's 132
+    SMs (report section 3.2.2), and 20 is DeepEP's default, so 1 - 20/132 = 0.85; no main run measures it"""
     sequence_parallel: bool = True
     """tensor-parallel ranks also split the norm and GEMM-input activations along the sequence (Korthikanti et al.
     2022); False: each rank keeps them whole"""
@@ -439,7 +456,11 @@ class TrainJob:
     dp_overlap: bool = True
     """overlap data-parallel gradient reduction / parameter gathering with compute"""
     ep_overlap: float = 0.0
-    """fraction of expert all-to-all hidden behind compute (DualPipe-style schedules hide most)"""
+    """fraction of the expert all-to-all that may hide behind another micro-batch's compute of the same layer
+    (DualPipe, Megatron-Core's --overlap-moe-expert-parallel-comm); no more than that compute can hide it"""
+    ep_dedup: bool = False
+    """the expert dispatch sends each token once to each remote scale-up domain it needs and fans it out inside
+    (DeepEP, HybridEP, DeepSeek-V3's own kernels); False: one copy per routed expert (an all-to-all of copies)"""
     memory_margin: float = 0.0
     """fraction of device memory kept free as safety margin"""
     framework: Framework = field(default_factory=Framework)

@@ -120,10 +120,13 @@ def run_framework(run: dict, plan_in: dict):
 
 
 def run_job(run: dict, plan_in: dict):
-    """The run's job: its sequence, batch and framework, with the framework's TP overlap where the run used it."""
+    """The run's job: its sequence, batch and framework, with the framework's TP and EP overlap where the run used them
+    and the deduplicating expert dispatch where it ran one."""
     framework = run_framework(run, plan_in)
     return make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]), framework=framework,
-                    tp_overlap=framework.tp_overlap_efficiency if run.get("tp_comm_overlap") else 0.0)
+                    tp_overlap=framework.tp_overlap_efficiency if run.get("tp_comm_overlap") else 0.0,
+                    ep_overlap=framework.ep_overlap_efficiency if run.get("ep_comm_overlap") else 0.0,
+                    ep_dedup=bool(run.get("ep_dedup", False)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,10 @@ k members in the domain can drive only k - 1 of them: its bandwidth is
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import gammaln
 
 from ..errors import BadInput
-from ..specs import Chip
+from ..specs import Chip, MoE
 
 ALGORITHM_FACTOR = {"all_reduce": 2.0, "all_gather": 1.0, "reduce_scatter": 1.0, "all_to_all": 1.0}
 
@@ -80,6 +81,49 @@ def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarr
     cross_share = np.where(inside, 0.0, 1.0 / k)
     hop_latency = eff.scale_up_latency_s * (1.0 - cross_share) + eff.scale_out_latency_s * cross_share
     return np.where(n > 1, time + hop_latency * steps, 0.0)
+
+
+def _none_hit_share(total, in_domain, picks):
+    """Chance that ``picks`` draws without replacement from ``total`` items miss all ``in_domain`` of them:
+    C(total - in_domain, picks) / C(total, picks)."""
+    total, in_domain, picks = (np.asarray(x, dtype=float) for x in (total, in_domain, picks))
+    rest = total - in_domain
+    log_share = (gammaln(rest + 1) - gammaln(rest - picks + 1)) - (gammaln(total + 1) - gammaln(total - picks + 1))
+    return np.where(rest >= picks, np.exp(log_share), 0.0)
+
+
+def remote_domains_per_token(moe: MoE, size, members) -> np.ndarray:
+    """Expected number of other scale-up domains one token's routed experts sit in, for experts spread evenly over an
+    expert-parallel group of ``size`` ranks with ``members`` ranks per domain and balanced routing (as in the
+    benchmarks that force-balance tokens). With group-limited routing the token's experts lie in ``route_topk_groups``
+    of the ``route_groups`` groups, which bounds the domains it reaches (DeepSeek-V3: at most 4 nodes)."""
+    domains = np.maximum(np.asarray(size, dtype=float) / np.maximum(members, 1), 1.0)
+    reached = domains * (1.0 - _none_hit_share(moe.experts, moe.experts / domains, moe.top_k))
+    if moe.route_groups is not None:  # groups placed contiguously: a domain holds route_groups / domains of them
+        by_groups = domains * (1.0 - _none_hit_share(moe.route_groups, moe.route_groups / domains, moe.route_topk_groups))
+        reached = np.where(domains <= moe.route_groups, np.minimum(reached, by_groups), reached)
+    return reached * (domains - 1.0) / domains
+
+
+def expert_dispatch_s(copy_bytes, moe: MoE, size, stride, chip: Chip, dedup: bool) -> np.ndarray:
+    """Seconds for one expert dispatch (or combine) over an expert-parallel group of ``size`` ranks ``stride`` apart,
+    where each token is ``copy_bytes`` and goes to ``moe.top_k`` experts.
+
+    Without ``dedup`` it is an all-to-all of one copy per routed expert. With ``dedup`` a token crosses to each remote
+    domain once (``remote_domains_per_token``) and is forwarded to its experts over the scale-up links there, as
+    DeepEP does; every copy still moves once over scale-up, concurrently with the scale-out transfers."""
+    copies = copy_bytes * moe.top_k
+    if not dedup:
+        return collective_s("all_to_all", copies, size, stride, chip)
+    n = np.maximum(np.asarray(size, dtype=float), 1.0)
+    k = members_per_domain(stride, n, chip.scale_up_domain).astype(float)
+    up_bw, out_bw = _bandwidths(chip)
+    up_bw = up_bw * mesh_share(k, chip)
+    # the forwarding inside a domain runs while later chunks are still arriving: the slower link sets the time
+    crossing = np.maximum(copies * (n - 1) / n / up_bw, copy_bytes * remote_domains_per_token(moe, n, k) / out_bw)
+    eff = chip.efficiency
+    latency = np.ceil(np.log2(n)) * np.where(k >= n, eff.scale_up_latency_s, eff.scale_out_latency_s)
+    return np.where(k >= n, collective_s("all_to_all", copies, size, stride, chip), np.where(n > 1, crossing + latency, 0.0))
 
 
 def latency_s(kind: str, size, stride, chip: Chip) -> np.ndarray:

@@ -165,24 +165,61 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     return MemoryUse(**counted, buffers_bytes=chip.efficiency.reserve_bytes + buffers + held)
 
 
-def stage_mix(model: Model, g: PlanGrid):
-    """(dense, moe) layer counts on the first (fullest) stage and on the last stage; dense layers lead."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stage:
+    """One pipeline stage that may set the pace or the memory peak (arrays over plans)."""
+
+    dense_n: np.ndarray
+    moe_n: np.ndarray
+    embed: np.ndarray
+    """holds the input embedding (the first stage, or the only one)"""
+    logits: np.ndarray
+    """holds the output layer (the last stage, or the only one)"""
+    index: np.ndarray
+    """0-based position in the pipeline (sets the micro-batches held in flight under 1F1B)"""
+
+
+def stage_mix(model: Model, g: PlanGrid) -> list[Stage]:
+    """The stages that can be the slowest or the fullest: the first (fullest, with the embedding and the leading dense
+    layers), the last (the remainder, with the output layer) and, for a MoE model with pp >= 3, the last middle stage
+    (index pp - 2): full, no embedding or output layer, and the most MoE layers of any full stage, since dense layers
+    lead. A MoE layer's expert weights and all-to-all can make that stage the pipeline's bottleneck."""
     full, last = stage_layers(model, g)
     dense_total = model.layers - model.moe_layers
+    single = g.pp == 1
     dense_first = np.minimum(full, dense_total)
-    moe_last = np.where(g.pp > 1, np.minimum(last, model.moe_layers), full - dense_first)
-    dense_last = np.where(g.pp > 1, last - moe_last, dense_first)
-    return (dense_first, full - dense_first), (dense_last, moe_last)
+    moe_last = np.where(single, full - dense_first, np.minimum(last, model.moe_layers))
+    dense_last = np.where(single, dense_first, last - moe_last)
+    stages = [Stage(dense_n=dense_first, moe_n=full - dense_first, embed=np.ones_like(single), logits=single,
+                    index=np.zeros_like(g.pp)),
+              Stage(dense_n=dense_last, moe_n=moe_last, embed=single, logits=np.ones_like(single),
+                    index=np.maximum(g.pp - 1, 0))]
+    if model.moe:
+        middle = g.pp >= 3  # elsewhere the first stage stands in (a duplicate changes no maximum)
+        dense_mid = np.clip(dense_total - (g.pp - 2) * full, 0, full)
+        stages.append(Stage(dense_n=np.where(middle, dense_mid, dense_first),
+                            moe_n=np.where(middle, full - dense_mid, full - dense_first),
+                            embed=~middle, logits=single, index=np.where(middle, g.pp - 2, 0)))
+    return stages
+
+
+def pick_stage(values: list[np.ndarray]) -> np.ndarray:
+    """Index (per plan) of the stage with the largest value; ties go to the earlier stage."""
+    return np.argmax(np.stack(values), axis=0)
+
+
+def take(stages_values: list, pick: np.ndarray):
+    """Per plan, the value of the picked stage."""
+    return np.choose(pick, [np.broadcast_to(v, pick.shape) for v in stages_values])
 
 
 def memory_use(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> MemoryUse:
-    """Per-device memory of each plan on its most loaded stage (the first or the last)."""
-    (d_first, x_first), (d_last, x_last) = stage_mix(model, g)
-    single = g.pp == 1
+    """Per-device memory of each plan on its most loaded stage (first, last or, for MoE, a middle one)."""
     m = g.microbatches(job)
-    first = stage_memory(model, chip, job, g, d_first, x_first, True, single, in_flight_microbatches(g, m, 0))
-    last = stage_memory(model, chip, job, g, d_last, x_last, single, True, np.where(single, 1, np.minimum(m, 1)))
-    pick = first.total_bytes >= last.total_bytes
-    return MemoryUse(**{k: np.where(pick, getattr(first, k), getattr(last, k))
+    single = g.pp == 1
+    per_stage = [stage_memory(model, chip, job, g, st.dense_n, st.moe_n, st.embed, st.logits,
+                              np.where(single, 1, in_flight_microbatches(g, m, st.index))) for st in stage_mix(model, g)]
+    pick = pick_stage([u.total_bytes for u in per_stage])
+    return MemoryUse(**{k: take([getattr(u, k) for u in per_stage], pick)
                         for k in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes",
                                   "buffers_bytes")})

@@ -19,10 +19,10 @@ import numpy as np
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
 from . import pipeline
-from .comm import collective_s, latency_s, members_per_domain, p2p_s
+from .comm import collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
 from .compute import layer_times, logits_times, stream_s
 from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
-from .memory import MemoryUse, expert_dp, memory_use, stage_mix, stage_params
+from .memory import MemoryUse, expert_dp, memory_use, pick_stage, stage_mix, stage_params, take
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s")
 # bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
@@ -89,8 +89,10 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
                       + np.maximum(0.0, 2 * cp_comm - 2 * t.attn_core_fwd_s) + (fwd_passes + 2) * cp_steps)
         ep_exposed = 0.0
         if moe:
-            dispatch = tokens / g.tp * model.moe.top_k * model.hidden * 2.0
-            ep_exposed = 2.0 * passes * collective_s("all_to_all", dispatch, g.ep, g.etp, chip) * (1.0 - job.ep_overlap)
+            token_bytes = tokens / g.tp * model.hidden * 2.0
+            a2a = 2.0 * passes * expert_dispatch_s(token_bytes, model.moe, g.ep, g.etp, chip, job.ep_dedup)
+            # overlapped with another micro-batch's compute of this layer: at most that compute hides it
+            ep_exposed = a2a - np.minimum(job.ep_overlap * a2a, t.fwd_s + t.bwd_s + t.recompute_s)
         return t, cp_exposed, ep_exposed
 
     dense_t, dense_cp, _ = per_layer(False)
@@ -163,16 +165,14 @@ def _times(count, seconds):
 def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int) -> StepCosts:
     """Price every plan of ``g`` for ``job`` on ``devices`` chips."""
     m = g.microbatches(job)
-    (d_first, x_first), (d_last, x_last) = stage_mix(model, g)
-    single = g.pp == 1
-    first = stage_times(model, chip, job, g, d_first, x_first, single)
-    last = stage_times(model, chip, job, g, d_last, x_last, True)
-    pick = first.total_s >= last.total_s  # the slowest stage sets the pace
-    t = StageTimes(**{k: np.where(pick, getattr(first, k), getattr(last, k))
+    stages = stage_mix(model, g)
+    times = [stage_times(model, chip, job, g, st.dense_n, st.moe_n, st.logits) for st in stages]
+    pick = pick_stage([t.total_s for t in times])  # the slowest stage sets the pace
+    t = StageTimes(**{k: take([getattr(x, k) for x in times], pick)
                       for k in ("compute_s", "tp_s", "cp_s", "ep_s", "fwd_s", "bwd_s")})
-    params = tuple(np.where(pick, a, b) for a, b in zip(stage_params(model, g, d_first, x_first, True, single),
-                                                         stage_params(model, g, d_last, x_last, single, True)))
-    layers_here = np.where(pick, d_first + x_first, d_last + x_last)
+    params = tuple(take(list(per_stage), pick) for per_stage in zip(
+        *(stage_params(model, g, st.dense_n, st.moe_n, st.embed, st.logits) for st in stages)))
+    layers_here = take([st.dense_n + st.moe_n for st in stages], pick)
 
     crosses = members_per_domain(g.tp * g.cp * g.dp, 2, chip.scale_up_domain) < 2
     act_bytes = g.micro_batch * job.seq_len / g.cp * model.hidden * 2.0
