@@ -205,12 +205,19 @@ def stage_mix(model: Model, g: PlanGrid) -> list[Stage]:
 
 def pick_stage(values: list[np.ndarray]) -> np.ndarray:
     """Index (per plan) of the stage with the largest value; ties go to the earlier stage."""
-    return np.argmax(np.stack(values), axis=0)
+    best, pick = values[0], np.zeros(np.shape(values[0]), dtype=np.int64)
+    for i, v in enumerate(values[1:], start=1):
+        pick = np.where(v > best, i, pick)
+        best = np.maximum(best, v)
+    return pick
 
 
 def take(stages_values: list, pick: np.ndarray):
     """Per plan, the value of the picked stage."""
-    return np.choose(pick, [np.broadcast_to(v, pick.shape) for v in stages_values])
+    out = stages_values[0]
+    for i, v in enumerate(stages_values[1:], start=1):
+        out = np.where(pick == i, v, out)
+    return out
 
 
 def memory_use(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> MemoryUse:
