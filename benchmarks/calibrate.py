@@ -21,7 +21,7 @@ from xpuplan.catalog import load_chip, load_framework
 
 CHIP_FAMILIES = {  # profile owner -> chips that share it
     "a100-sxm-80gb": ("a100-sxm-80gb", "a100-sxm-40gb", "a800"),
-    "h100-sxm": ("h100-sxm", "h800", "h200"),
+    "h100-sxm": ("h100-sxm", "h800", "h200", "b200"),  # b200: efficiency/b200.yaml is like: h100-sxm
     "h100-96gb-500w": ("h100-96gb-500w",),  # power-capped: its own sustained efficiency
     "ascend-910b": ("ascend-910b",),
 }
