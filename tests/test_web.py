@@ -34,6 +34,22 @@ def test_plan_equals_cli_json(run_cli):
     assert res.json() == json.loads(out)
 
 
+def test_moe_dispatch_options_reach_the_api_as_on_the_cli(run_cli):
+    """DeepEP-style dispatch and the overlapped all-to-all: the API's fields give the CLI's flags' answer, and they
+    change it (DeepSeek-V3 on 1,024 H800, PP 16, EP 64 across 8 nodes)."""
+    body = {"model": "deepseek-v3", "chip": "h800", "devices": 1024, "seq_len": 4096, "global_batch": 1024, "pp": 16,
+            "ep": 64, "precision": "fp8", "ep_dedup": True, "ep_overlap": 0.85}
+    res = client.post("/api/train", json=body)
+    code, out, _ = run_cli("train", "--model", "deepseek-v3", "--chip", "h800", "--devices", "1024", "--seq-len", "4096",
+                           "--global-batch", "1024", "--pp", "16", "--ep", "64", "--precision", "fp8", "--ep-dedup",
+                           "--ep-overlap", "0.85", "--json")
+    assert res.status_code == 200 and code == 0
+    assert res.json() == json.loads(out)
+    plain = client.post("/api/train", json={k: v for k, v in body.items() if not k.startswith("ep_")}).json()
+    assert res.json()["breakdown"]["ep_comm_s"] < plain["breakdown"]["ep_comm_s"]
+    assert client.post("/api/train", json=body | {"ep_overlap": 1.5}).status_code == 422
+
+
 def test_inference_equals_cli_json(run_cli):
     body = {"model": "llama3-70b", "chip": "h100-sxm", "devices": 8, "tp": 8, "precision": "fp8", "concurrency": 32}
     res = client.post("/api/inference", json=body)

@@ -61,6 +61,8 @@ class TrainBody(_Body):
     zero: Optional[int] = Field(None, ge=0, le=3)
     recompute: Optional[Literal["none", "selective", "full"]] = None
     precision: Optional[Literal["bf16", "fp16", "fp8"]] = None
+    ep_overlap: float = Field(0.0, ge=0, le=1, description="share of the EP all-to-all hidden behind compute")
+    ep_dedup: bool = Field(False, description="expert dispatch sends a token once per remote node (DeepEP, HybridEP)")
     failure_rate: Optional[float] = Field(None, gt=0, lt=1)
     restart_tier: Literal["manual", "automated", "advanced", "in-memory"] = "automated"
     async_checkpoint: bool = False
@@ -82,6 +84,8 @@ class PlanBody(_Body):
     precision: Literal["bf16", "fp16", "fp8"] = "bf16"
     allow_cross_domain_tp: bool = False
     memory_margin: float = Field(PLAN_MEMORY_MARGIN, ge=0, lt=1)
+    ep_overlap: float = Field(0.0, ge=0, le=1, description="share of the EP all-to-all hidden behind compute")
+    ep_dedup: bool = Field(False, description="expert dispatch sends a token once per remote node (DeepEP, HybridEP)")
     usd_per_device_hour: Optional[float] = Field(None, gt=0, le=1000)
     trials: int = Field(200, ge=1, le=5_000)
 
