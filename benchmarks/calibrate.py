@@ -40,8 +40,9 @@ MEMORY_OWNERS = ("torch", "torch-compile")
 GRID_MEMORY_OVERHEAD = np.round(np.arange(0.0, 0.51, 0.02), 2)
 # TP overlap of fused GEMM-collective kernels: MindSpeed's --use-mc2 is on in every MindSpeed main run; PyTorch's
 # async TP (torchtitan, eager and compiled share one implementation) is measured on and off in main torchtitan runs
-# (Megatron's --tp-comm-overlap appears only in holdout runs, so megatron's value is not fitted)
-TP_OVERLAP_OWNER = {"mindspeed": "mindspeed", "torch": "torch", "torch-compile": "torch"}
+# Megatron's --tp-comm-overlap is on in two main runs (Llama 3.1 405B on 128 B200, Megatron-Bridge 25.09 and 25.11)
+# and in holdouts (NeMo, Megatron-Core, Megatron-Bridge 26.04.01)
+TP_OVERLAP_OWNER = {"mindspeed": "mindspeed", "torch": "torch", "torch-compile": "torch", "megatron": "megatron"}
 TP_OVERLAP_OWNERS = tuple(sorted(set(TP_OVERLAP_OWNER.values())))
 GRID_GEMM = np.round(np.arange(0.50, 0.91, 0.01), 2)
 GRID_SCALE = np.round(np.arange(0.50, 1.21, 0.02), 2)
