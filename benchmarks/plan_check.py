@@ -35,7 +35,9 @@ def check(run: dict, where: str) -> dict:
     base = {"id": run["id"], "source": where.removesuffix(".yaml"), "role": run.get("role", "main"),
             "complete": bool(run.get("plan_complete")), "sweep": run.get("sweep"),
             "tp_comm_overlap": bool(run.get("tp_comm_overlap")), "framework": r.framework,
-            "published": r.published, "published_s": r.published_step_s}
+            "published": r.published, "published_s": r.published_step_s,
+            "job": (run["model"]["name"] if isinstance(run["model"], dict) else run["model"], run["chip"],
+                    int(run["devices"]), int(run["seq_len"]), int(run["global_batch"]), run.get("precision"))}
     if r.rank is None:
         return base | {"note": f"published plan needs {r.published_memory_bytes / 2**30:.1f} GiB in our memory model, "
                                f"more than {run['chip']}'s usable memory"}
@@ -146,6 +148,34 @@ def main() -> None:
               f"{' > '.join(map(short, by_predicted))} | {ok} of {len(pairs)} | {clear_ok} of {len(clear)} |")
     print(f"\n- concordant pairs over all groups: **{agree} of {total}**; among pairs whose measured speeds differ by "
           f"at least {CLEAR_GAP:.0%}: **{agree_clear} of {total_clear}**")
+
+    print("\n### The same job under different tuned plans\n")
+    print("Complete published plans that are not in a sweep but ran the same job (model, chip, devices, sequence,")
+    print("batch, precision) with a different plan, usually a vendor's table in successive releases. The software changed")
+    print("between the rows too, so these pairs are weaker evidence than a sweep; pairs with the same plan are left out.\n")
+    print("| job | measured (tokens/s per device, fastest first) | predicted order | concordant pairs |")
+    print("|---|---|---|---|")
+    jobs = defaultdict(list)
+    for r in complete:
+        if "rank" in r:
+            jobs[r["job"]].append(r)
+    job_total = job_agree = 0
+    for job, members in sorted(jobs.items(), key=lambda kv: str(kv[0])):
+        pairs = [(a, b) for a, b in itertools.combinations(members, 2)
+                 if (describe(a["published"]), a["tp_comm_overlap"]) != (describe(b["published"]), b["tp_comm_overlap"])]
+        if not pairs:
+            continue
+        predicted = {r["id"]: tokens_per_step[r["id"]] / r["published_s"] for r in members}
+        ok = sum((measured[a["id"]] > measured[b["id"]]) == (predicted[a["id"]] > predicted[b["id"]]) for a, b in pairs)
+        job_total, job_agree = job_total + len(pairs), job_agree + ok
+        devices = job[2]
+
+        def cell(r, devices=devices):
+            return f"{r['id']} ({describe(r['published'])}): {measured[r['id']] / devices:,.0f}"
+        print(f"| {job[0]} on {devices} x {job[1]}, {job[3]} x {job[4]} | "
+              f"{' > '.join(map(cell, sorted(members, key=lambda r: -measured[r['id']])))} | "
+              f"{' > '.join(r['id'] for r in sorted(members, key=lambda r: -predicted[r['id']]))} | {ok} of {len(pairs)} |")
+    print(f"\n- concordant pairs: **{job_agree} of {job_total}**")
 
     print("\n## Runs whose plan was partly assumed (context, not part of the target)\n")
     print("| run | published step (s) | best step (s) | best plan | rank | of | top 10% |")
