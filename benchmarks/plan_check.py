@@ -49,6 +49,20 @@ def in_top(r: dict) -> bool:
     return r["rank"] <= r["cutoff"]
 
 
+def priced_groups(rows: list[dict], key) -> dict:
+    """Priced rows grouped by ``key(row)`` (rows whose key is None are left out)."""
+    groups = defaultdict(list)
+    for r in rows:
+        if "rank" in r and key(r) is not None:
+            groups[key(r)].append(r)
+    return groups
+
+
+def concordant(pairs, measured: dict, predicted: dict) -> int:
+    """Pairs whose faster measured row is also predicted faster."""
+    return sum((measured[a["id"]] > measured[b["id"]]) == (predicted[a["id"]] > predicted[b["id"]]) for a, b in pairs)
+
+
 def main() -> None:
     main_median = validate.run_validation(role="main").summary("main")["median_abs_error"]
     runs = list(validate.load_runs())
@@ -121,10 +135,7 @@ def main() -> None:
     print("row is also predicted faster.\n")
     print("| sweep | rows | measured order (fastest first) | predicted order | concordant pairs | concordant, measured gap >= 5% |")
     print("|---|---|---|---|---|---|")
-    groups = defaultdict(list)
-    for r in rows:
-        if r["sweep"] and "rank" in r:
-            groups[r["sweep"]].append(r)
+    groups = priced_groups(rows, lambda r: r["sweep"])
     total = agree = total_clear = agree_clear = 0
     for name, members in groups.items():
         if len(members) < 2:
@@ -133,9 +144,9 @@ def main() -> None:
         by_measured = sorted(members, key=lambda r: -measured[r["id"]])
         by_predicted = sorted(members, key=lambda r: -predicted[r["id"]])
         pairs = list(itertools.combinations(members, 2))
-        ok = sum((measured[a["id"]] > measured[b["id"]]) == (predicted[a["id"]] > predicted[b["id"]]) for a, b in pairs)
+        ok = concordant(pairs, measured, predicted)
         clear = [(a, b) for a, b in pairs if abs(measured[a["id"]] / measured[b["id"]] - 1) >= CLEAR_GAP]
-        clear_ok = sum((measured[a["id"]] > measured[b["id"]]) == (predicted[a["id"]] > predicted[b["id"]]) for a, b in clear)
+        clear_ok = concordant(clear, measured, predicted)
         total_clear, agree_clear = total_clear + len(clear), agree_clear + clear_ok
         total, agree = total + len(pairs), agree + ok
         varied = [a for a in AXES if len({getattr(r["published"], a) for r in members}) > 1]
@@ -155,10 +166,7 @@ def main() -> None:
     print("between the rows too, so these pairs are weaker evidence than a sweep; pairs with the same plan are left out.\n")
     print("| job | measured (tokens/s per device, fastest first) | predicted order | concordant pairs |")
     print("|---|---|---|---|")
-    jobs = defaultdict(list)
-    for r in complete:
-        if "rank" in r:
-            jobs[r["job"]].append(r)
+    jobs = priced_groups(complete, lambda r: r["job"])
     job_total = job_agree = 0
     for job, members in sorted(jobs.items(), key=lambda kv: str(kv[0])):
         pairs = [(a, b) for a, b in itertools.combinations(members, 2)
@@ -166,7 +174,7 @@ def main() -> None:
         if not pairs:
             continue
         predicted = {r["id"]: tokens_per_step[r["id"]] / r["published_s"] for r in members}
-        ok = sum((measured[a["id"]] > measured[b["id"]]) == (predicted[a["id"]] > predicted[b["id"]]) for a, b in pairs)
+        ok = concordant(pairs, measured, predicted)
         job_total, job_agree = job_total + len(pairs), job_agree + ok
         devices = job[2]
 
