@@ -25,7 +25,7 @@ from . import api
 from .catalog import load_chip, load_framework, load_model
 from .cost.memory import in_flight_microbatches, stage_memory, stage_params
 from .cost.pipeline import bubble_s
-from .cost.step import dp_comm_s, stage_times
+from .cost.step import dp_comm_s, layer_costs, stage_times
 from .errors import BadInput, DoesNotFit
 from .plan import RECOMPUTE, PlanGrid
 from .specs import PLAN_MEMORY_MARGIN, Chip, Model, TrainJob
@@ -121,9 +121,10 @@ def pipeline_split(model: Model, job: TrainJob, a: Pool, b: Pool, link_bytes_per
     frac_moe_b = np.minimum(layers_b, model.moe_layers) / layers_b
 
     def per_stage(pool, g, n, frac_moe, logits):
-        one_dense = stage_times(model, pool.chip, job, g, 1, 0, False)
-        one_moe = stage_times(model, pool.chip, job, g, 0, 1, False) if model.moe else one_dense
-        out = stage_times(model, pool.chip, job, g, 0, 0, True)
+        costs = layer_costs(model, pool.chip, job, g)
+        one_dense = stage_times(model, pool.chip, job, g, 1, 0, False, costs)
+        one_moe = stage_times(model, pool.chip, job, g, 0, 1, False, costs) if model.moe else one_dense
+        out = stage_times(model, pool.chip, job, g, 0, 0, True, costs)
         layer = (1 - frac_moe) * one_dense.total_s[:, None] + frac_moe * one_moe.total_s[:, None]
         return n * layer + (out.total_s[:, None] if logits else 0.0)
 

@@ -20,7 +20,7 @@ from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
 from . import pipeline
 from .comm import collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
-from .compute import layer_times, logits_times, stream_s
+from .compute import LayerTimes, layer_times, logits_times, stream_s
 from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
 from .memory import MemoryUse, expert_dp, memory_use, pick_stage, stage_mix, stage_params, take
 
@@ -60,8 +60,24 @@ class StageTimes:
         return self.compute_s + self.tp_s + self.cp_s + self.ep_s
 
 
-def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, logits) -> StageTimes:
-    """One micro-batch through ``dense_n`` dense and ``moe_n`` MoE layers (+ the output layer if ``logits``)."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LayerCosts:
+    """One micro-batch through one layer of each kind, and through the output layer (arrays over plans); every
+    pipeline stage of a plan grid is a sum of these, so they are priced once per grid."""
+
+    dense: LayerTimes
+    moe: LayerTimes
+    tp_dense_s: np.ndarray
+    tp_moe_s: np.ndarray
+    cp_dense_s: np.ndarray
+    cp_moe_s: np.ndarray
+    ep_moe_s: np.ndarray
+    logits_fwd_s: np.ndarray
+    logits_bwd_s: np.ndarray
+
+
+def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCosts:
+    """Compute and exposed TP/CP/EP seconds of one dense layer, one MoE layer and the output layer."""
     s = layer_shapes(model)
     tokens = g.micro_batch * job.seq_len / g.cp
     act_bytes = tokens * model.hidden * 2.0  # one micro-batch's activation tensor, bf16, gathered over tp
@@ -87,7 +103,7 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
         fwd_passes = np.where(g.recompute == 2, 2, 1)
         cp_exposed = (np.maximum(0.0, cp_comm - t.attn_core_fwd_s) * fwd_passes
                       + np.maximum(0.0, 2 * cp_comm - 2 * t.attn_core_fwd_s) + (fwd_passes + 2) * cp_steps)
-        ep_exposed = 0.0
+        ep_exposed = 0.0 * cp_exposed
         if moe:
             token_bytes = tokens / g.tp * model.hidden * 2.0
             a2a = 2.0 * passes * expert_dispatch_s(token_bytes, model.moe, g.ep, g.etp, chip, job.ep_dedup)
@@ -96,13 +112,24 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
         return t, cp_exposed, ep_exposed
 
     dense_t, dense_cp, _ = per_layer(False)
-    moe_t, moe_cp, moe_ep = per_layer(True) if model.moe else (dense_t, dense_cp, 0.0)
+    moe_t, moe_cp, moe_ep = per_layer(True) if model.moe else (dense_t, dense_cp, 0.0 * dense_cp)
     logit_f, logit_b = logits_times(model, chip, g, job.seq_len, job.framework)
-    fwd = dense_n * dense_t.fwd_s + moe_n * moe_t.fwd_s + np.where(logits, logit_f, 0.0) + job.framework.microbatch_overhead_s
-    bwd = (dense_n * (dense_t.bwd_s + dense_t.recompute_s) + moe_n * (moe_t.bwd_s + moe_t.recompute_s)
-           + np.where(logits, logit_b, 0.0))
-    return StageTimes(compute_s=fwd + bwd, tp_s=dense_n * tp_layer + moe_n * tp_moe_layer, cp_s=dense_n * dense_cp + moe_n * moe_cp,
-                      ep_s=moe_n * moe_ep + 0.0 * fwd, fwd_s=fwd, bwd_s=bwd)
+    return LayerCosts(dense=dense_t, moe=moe_t, tp_dense_s=tp_layer, tp_moe_s=tp_moe_layer, cp_dense_s=dense_cp,
+                      cp_moe_s=moe_cp, ep_moe_s=moe_ep, logits_fwd_s=logit_f, logits_bwd_s=logit_b)
+
+
+def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, logits,
+                costs: LayerCosts | None = None) -> StageTimes:
+    """One micro-batch through ``dense_n`` dense and ``moe_n`` MoE layers (+ the output layer if ``logits``);
+    ``costs`` from :func:`layer_costs` for the same grid, when the caller prices several stages of it."""
+    c = costs if costs is not None else layer_costs(model, chip, job, g)
+    fwd = dense_n * c.dense.fwd_s + moe_n * c.moe.fwd_s + np.where(logits, c.logits_fwd_s, 0.0) \
+        + job.framework.microbatch_overhead_s
+    bwd = (dense_n * (c.dense.bwd_s + c.dense.recompute_s) + moe_n * (c.moe.bwd_s + c.moe.recompute_s)
+           + np.where(logits, c.logits_bwd_s, 0.0))
+    return StageTimes(compute_s=fwd + bwd, tp_s=dense_n * c.tp_dense_s + moe_n * c.tp_moe_s,
+                      cp_s=dense_n * c.cp_dense_s + moe_n * c.cp_moe_s, ep_s=moe_n * c.ep_moe_s + 0.0 * fwd,
+                      fwd_s=fwd, bwd_s=bwd)
 
 
 def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tuple, layers_n, times: StageTimes):
@@ -166,7 +193,8 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
     """Price every plan of ``g`` for ``job`` on ``devices`` chips."""
     m = g.microbatches(job)
     stages = stage_mix(model, g)
-    times = [stage_times(model, chip, job, g, st.dense_n, st.moe_n, st.logits) for st in stages]
+    costs = layer_costs(model, chip, job, g)
+    times = [stage_times(model, chip, job, g, st.dense_n, st.moe_n, st.logits, costs) for st in stages]
     pick = pick_stage([t.total_s for t in times])  # the slowest stage sets the pace
     t = StageTimes(**{k: take([getattr(x, k) for x in times], pick)
                       for k in ("compute_s", "tp_s", "cp_s", "ep_s", "fwd_s", "bwd_s")})
