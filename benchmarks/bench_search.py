@@ -16,7 +16,6 @@ import numpy as np  # noqa: E402
 from xpuplan import api  # noqa: E402
 from xpuplan.catalog import load_chip, load_model  # noqa: E402
 from xpuplan.cost.step import step_costs  # noqa: E402
-from xpuplan.hetero import hetero_plan  # noqa: E402
 from xpuplan.search import CHUNK, SearchSpace, _subset, candidate_grid  # noqa: E402
 from xpuplan.specs import TrainJob  # noqa: E402
 
@@ -48,7 +47,7 @@ def main() -> None:
     t = best_of(lambda: api.plan(model="deepseek-v3", chip="h800", devices=2048, seq_len=4096, global_batch=4096,
                                  allow_cross_domain_tp=True))
     print(f"| full search, DeepSeek-V3 on 2,048 H800 (cross-domain EP allowed) | {t:.2f} s | | |")
-    t = best_of(lambda: hetero_plan(pools=["h800:4096", "ascend-910b:8192"], model="llama3-405b", seq_len=8192,
+    t = best_of(lambda: api.hetero(pools=["h800:4096", "ascend-910b:8192"], model="llama3-405b", seq_len=8192,
                                     global_batch=2048, tokens="15T"), 1)
     print(f"| two-pool search, Llama 3 405B on 4,096 H800 + 8,192 Ascend 910B | {t:.2f} s | | target < 10 s |")
 

@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from xpuplan import validate
+from xpuplan.validate import train as validate
 from xpuplan.catalog import load_chip, load_framework
 
 CHIP_FAMILIES = {  # profile owner -> chips that share it

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from xpuplan import inference, validate
+import dataclasses
+
+from xpuplan import validate
+from xpuplan.validate import serve as serving_validation
 
 GRID = {"kernel_scale": np.round(np.arange(0.40, 1.01, 0.05), 2), "moe_scale": np.round(np.arange(0.2, 1.01, 0.05), 2),
         # FlashAttention-3 in FP8 reaches ~1.2 PFLOP/s of the H100's 1.98 (Shah et al. 2024): 0.6 is the ceiling searched
@@ -21,9 +24,10 @@ KNOBS = [("trt-llm", "kernel_scale"), ("trt-llm", "moe_scale"), ("trt-llm", "att
 
 
 def main() -> None:
-    profiles = {name: dict(inference.engine_profile(name)) for name in ("trt-llm", "vllm")}
-    real = inference.engine_profile
-    inference.engine_profile = lambda name: profiles.get(name) or real(name)
+    real = serving_validation.load_engine
+    profiles = {name: dataclasses.asdict(real(name)) for name in ("trt-llm", "vllm")}
+    serving_validation.load_engine = lambda name: dataclasses.replace(real(name), **{
+        k: profiles[name][k] for k in ("kernel_scale", "moe_scale", "attention_efficiency")}) if name in profiles else real(name)
 
     def loss():
         checks = validate.run_inference_validation(role="main")

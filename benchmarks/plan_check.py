@@ -25,7 +25,7 @@ import numpy as np
 
 from xpuplan import validate
 from xpuplan.errors import XpuplanError
-from xpuplan.ranking import AXES, describe, rank_published
+from xpuplan.validate.ranking import AXES, describe, rank_published
 
 CLEAR_GAP = 0.05  # single-iteration snapshots fluctuate by a few percent (BigScience's own caveat)
 

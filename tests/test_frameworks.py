@@ -207,7 +207,7 @@ def test_a_fixed_cost_per_micro_batch_is_paid_on_every_micro_batch_and_in_the_bu
 
 
 def test_plan_table_says_what_the_framework_allowed():
-    from xpuplan.report import plan_table
+    from xpuplan.report.training import plan_table
     result = api.plan(model="gpt3-175b", chip="a100-sxm-80gb", devices=384, global_batch=1536, seq_len=2048,
                       framework="deepspeed", top=2)
     caption = str(plan_table(result.plans, "t").caption)

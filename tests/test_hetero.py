@@ -3,7 +3,7 @@
 import pytest
 
 from xpuplan.errors import BadInput
-from xpuplan.hetero import hetero_plan
+from xpuplan.api import hetero as hetero_plan
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ The public API is small and stable (locked by tests/test_public_api.py)::
     r.step_time_s, r.mfu, r.memory_per_device_bytes, r.to_dict()
 """
 
-from .api import TrainResult, estimate, make_job, train
+from .api import train
+from .results import TrainResult
+from .training import estimate, make_job
 from .catalog import load_chip, load_framework, load_model, load_system
 from .errors import BadInput, DoesNotFit, UnknownName, XpuplanError
 from .plan import ParallelPlan, resolve_plan

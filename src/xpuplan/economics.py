@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
-from .catalog import read_yaml
 from .errors import BadInput
 from .specs import Chip
 from .units import HOUR
@@ -57,18 +55,8 @@ class CostInputs:
             raise BadInput(f"--residual-fraction must be in [0, 1), got {self.residual_fraction}", "residual_fraction")
 
 
-_COST_KEYS = {f.name for f in dataclasses.fields(CostInputs)}
-
-
-def cost_inputs_from_file(path: str) -> dict:
-    """Cost settings from a YAML file (`--costs FILE`), validated like flags."""
-    data = read_yaml(Path(path))
-    if not isinstance(data, dict):
-        raise BadInput(f"{path}: expected a mapping of cost settings", "costs")
-    unknown = sorted(set(data) - _COST_KEYS)
-    if unknown:
-        raise BadInput(f"{path}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_COST_KEYS))}", unknown[0])
-    return data
+COST_KEYS = frozenset(f.name for f in dataclasses.fields(CostInputs))
+"""the settings a ``--costs`` file may hold"""
 
 
 def run_cost(chip: Chip, devices: int, wall_s: float, tokens: float, inputs: CostInputs) -> dict:

@@ -1,9 +1,11 @@
-"""Parallel plans: how a training job is split over devices, and which splits are valid.
+"""Plans: how a training job or a serving deployment is split over devices, and which splits are valid.
 
-``ParallelPlan`` is one plan as a user writes it; ``PlanGrid`` is many plans as
+``ParallelPlan`` is one training plan as a user writes it; ``PlanGrid`` is many plans as
 numpy arrays, the form the cost model consumes. ``resolve_plan`` fills the
 degrees a user left out and ``validity`` gives, for a grid, a boolean mask and
-the reason each invalid plan fails.
+the reason each invalid plan fails (``RULES``, the one list). ``ServePlan`` is one
+serving deployment, ``resolve_serve_plan`` and ``check_serve_plan`` its twins.
+``tp_candidates`` is the one list of tensor-parallel degrees every search tries.
 
 Mesh order, innermost first: tp, cp, ep (carved from dp), dp, pp — as in
 Megatron-LM, so tp groups are contiguous devices and pp groups the sparsest.
@@ -14,30 +16,49 @@ above; with etp < tp the expert groups take in the rest of tp.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import BadInput
-from .specs import RECOMPUTE, Framework, Model, TrainJob
+from .specs import KV_BYTES, RECOMPUTE, ROOFLINE, WEIGHT_FORMATS, Chip, Framework, Model, ServeEngine, TrainJob
+
 PRECISIONS = ("bf16", "fp16", "fp8")
+"""GEMM precisions of a training plan"""
+
+
+def tp_candidates(model: Model, limit: int, divides: int | None = None) -> list[int]:
+    """Tensor-parallel degrees every search tries: the powers of two up to ``limit`` (a scale-up domain, or the
+    devices) that split the model's heads, and divide ``divides`` when given."""
+    powers = (1 << i for i in range(max(int(limit), 1).bit_length()))
+    return [t for t in powers if model.heads % t == 0 and (divides is None or divides % t == 0)]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ParallelPlan:
-    """One parallel plan; every degree filled in after :func:`resolve_plan`."""
+class Degrees:
+    """The degrees a training plan and a serving plan share."""
 
     tp: int = 1
-    """tensor-parallel degree (with sequence parallelism when > 1)"""
+    """tensor-parallel degree (with sequence parallelism when > 1 in training)"""
     pp: int = 1
     """pipeline-parallel stages"""
     dp: int = 1
-    """data-parallel replicas"""
+    """data-parallel replicas (in serving: independent replicas)"""
+    ep: int = 1
+    """expert-parallel degree (in serving: across the tp * dp devices, attention data-parallel, experts sharded)"""
+    precision: str = "bf16"
+    """GEMM precision (training: bf16 | fp16 | fp8; serving: the weights' format, see ``WEIGHT_FORMATS``)"""
+
+
+PLAN_KEYS = ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "micro_batch", "zero", "recompute", "precision")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParallelPlan(Degrees):
+    """One parallel plan; every degree filled in after :func:`resolve_plan`."""
+
     cp: int = 1
     """context-parallel degree (ring attention over the sequence)"""
-    ep: int = 1
-    """expert-parallel degree"""
     etp: int | None = None
     """expert tensor-parallel degree: how many ways each expert's weights are split. None (the default) means tp,
     with ep carved from dp * cp; a smaller value that divides tp folds the rest of tp into the expert groups (Megatron-
@@ -50,8 +71,6 @@ class ParallelPlan:
     """0 none, 1 distributed optimizer (ZeRO-1), 2 + gradients, 3 + weights (FSDP)"""
     recompute: str = "selective"
     """activation recompute: none | selective | full"""
-    precision: str = "bf16"
-    """GEMM precision: bf16 | fp16 | fp8"""
 
     @property
     def devices(self) -> int:
@@ -62,7 +81,8 @@ class ParallelPlan:
         return self.tp if self.etp is None else self.etp
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self) | {"etp": self.expert_tp}
+        """Every degree, in mesh order (the ``plan`` object of ``train --json``)."""
+        return {k: self.expert_tp if k == "etp" else getattr(self, k) for k in PLAN_KEYS}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -254,3 +274,59 @@ def framework_unsupported(framework: Framework, plan: ParallelPlan) -> str | Non
             has = " and ".join(f"{name}={getattr(plan, name)}" for name in fields)
             return f"framework {framework.name} supports {what}, the plan has {has}"
     return None
+
+
+# ------------------------------------------------------------------------------------------------ serving
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServePlan(Degrees):
+    """How a model is served on a set of devices."""
+
+    kv_precision: str = "bf16"
+    """KV-cache precision (``KV_BYTES``)"""
+    engine: ServeEngine = ROOFLINE
+    """serving-engine profile (catalog/serving): how close its kernels come to the roofline"""
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def to_dict(self) -> dict:
+        return {"tp": self.tp, "pp": self.pp, "dp": self.dp, "ep": self.ep, "precision": self.precision,
+                "kv_precision": self.kv_precision, "engine": self.engine.name}
+
+
+def check_serve_plan(model: Model, chip: Chip, plan: ServePlan, devices: int) -> None:
+    """Raise BadInput naming the numbers when the plan cannot serve the model on this chip."""
+    if plan.devices != devices:
+        raise BadInput(f"invalid plan: tp*pp*dp = {plan.tp}*{plan.pp}*{plan.dp} = {plan.devices}, but --devices is {devices}", "devices")
+    if model.heads % plan.tp:
+        raise BadInput(f"invalid plan: heads={model.heads} is not divisible by tp={plan.tp}", "tp")
+    if plan.pp > model.layers:
+        raise BadInput(f"invalid plan: pp={plan.pp} exceeds the model's {model.layers} layers", "pp")
+    if plan.ep > 1 and (model.moe is None or model.moe.experts % plan.ep or (plan.tp * plan.dp) % plan.ep):
+        raise BadInput(f"invalid plan: ep={plan.ep} needs a MoE model whose experts and tp*dp it divides", "ep")
+    if plan.precision not in WEIGHT_FORMATS:
+        raise BadInput(f"--precision must be one of {', '.join(WEIGHT_FORMATS)}, got {plan.precision!r}", "precision")
+    if plan.kv_precision not in KV_BYTES:
+        raise BadInput(f"--kv-precision must be one of {', '.join(KV_BYTES)}, got {plan.kv_precision!r}", "kv_precision")
+    needs = WEIGHT_FORMATS[plan.precision][2]
+    if needs and chip.peak_flops_per_s.get(needs) is None:
+        raise BadInput(f"{chip.name} has no {needs} support in the catalog; use --precision bf16 or int4 (weight-only)", "precision")
+
+
+def resolve_serve_plan(model: Model, chip: Chip, devices: int, tp=None, pp=None, dp=None, ep=None,
+                       precision: str = "bf16", kv_precision: str = "bf16", engine: ServeEngine = ROOFLINE) -> ServePlan:
+    """Fill the serving degrees left out: tp as large as one scale-up domain and the heads allow."""
+    for name, value in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise BadInput(f"--{name} must be a whole number >= 1, got {value}", name)
+    pp = pp or 1
+    if tp is None:
+        rest = devices // (pp * (dp or 1)) if devices % (pp * (dp or 1)) == 0 else 1
+        tp = max(tp_candidates(model, chip.scale_up_domain, divides=rest))
+    if dp is None:
+        if devices % (tp * pp):
+            raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp = {tp * pp}", "devices")
+        dp = devices // (tp * pp)
+    return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=precision, kv_precision=kv_precision, engine=engine)

@@ -17,8 +17,10 @@ import numpy as np
 
 from .cost.step import step_costs
 from .errors import BadInput, DoesNotFit
-from .plan import RECOMPUTE, RULES, ParallelPlan, PlanGrid, framework_allows, validity
+from .plan import RECOMPUTE, RULES, ParallelPlan, PlanGrid, framework_allows, tp_candidates, validity
+from .results import PlanResult, TrainResult
 from .specs import Chip, Model, TrainJob
+from .training import RunOptions, estimate
 from .units import HOUR, format_bytes
 
 OBJECTIVES = ("time", "cost", "devices")
@@ -61,7 +63,7 @@ def _divisors(n: int, limit: int) -> list[int]:
 def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space: SearchSpace) -> tuple[PlanGrid, int, np.ndarray]:
     """Every structurally valid plan as a PlanGrid, the number enumerated, and the rule counts of the rejects."""
     domain = chip.scale_up_domain
-    tps = [t for t in _powers_of_two(min(devices, 64 if space.allow_cross_domain_tp else domain)) if model.heads % t == 0]
+    tps = tp_candidates(model, min(devices, 64 if space.allow_cross_domain_tp else domain))
     pps = _divisors(devices, model.layers)
     cps = [c for c in _powers_of_two(min(space.max_cp, devices)) if job.seq_len % c == 0 and job.seq_len // c >= 512]
     eps = [e for e in _powers_of_two(min(devices, model.moe.experts)) if model.moe.experts % e == 0] if model.moe else [1]
@@ -152,3 +154,42 @@ def search(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchS
         grid=_subset(grid, order), step_time_s=step[order], memory_bytes=memory[order], score=score[order],
         enumerated=enumerated, valid=len(grid),
     )
+
+
+def best_plans(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchSpace, objective: str,
+               usd_per_hour: float | None, run: RunOptions, top: int) -> PlanResult:
+    """The best ``top`` plans for one device count, each as a full estimate with the run's reliability and cost."""
+    found = search(model, chip, job, devices, space, objective, usd_per_hour)
+    best = [estimate(model, chip, job, devices, found.grid.plan(i), run) for i in range(min(top, len(found.grid)))]
+    return PlanResult(plans=best, enumerated=found.enumerated, valid=found.valid, fitting=len(found.grid),
+                      objective=objective)
+
+
+def best_per_count(model: Model, chip: Chip, job: TrainJob, counts: list[int], space: SearchSpace, objective: str,
+                   usd_per_hour: float | None, run: RunOptions, deadline_s: float | None = None) -> list[TrainResult]:
+    """Best plan at each device count, ordered by the objective (fastest, cheapest, or fewest devices in time).
+
+    ``objective="devices"`` returns, first, the smallest count whose best plan finishes within ``deadline_s``.
+    """
+    def best_at(n: int) -> TrainResult:
+        return best_plans(model, chip, job, n, space, "cost" if objective == "cost" else "time", usd_per_hour,
+                          run, 1).plans[0]
+
+    best = []
+    for n in counts:
+        try:
+            best.append(best_at(n))
+        except DoesNotFit:
+            continue  # too few devices for this model: the next count may fit
+    if not best:
+        return [best_at(counts[-1])]  # raises the reason for the largest count
+    if objective == "devices":
+        meeting = [r for r in best if r.total_time_s <= deadline_s]
+        if not meeting:
+            fastest = min(best, key=lambda r: r.total_time_s)
+            raise DoesNotFit(f"no device count in {counts[0]}..{counts[-1]} meets the deadline: the fastest takes "
+                             f"{fastest.total_time_s / 86400:.1f} days on {fastest.devices} devices")
+        return sorted(meeting, key=lambda r: r.devices) + [r for r in best if r not in meeting]
+    if objective == "cost":
+        return sorted(best, key=lambda r: r.step_time_s * r.devices / r.job.tokens_per_step)
+    return sorted(best, key=lambda r: r.step_time_s)

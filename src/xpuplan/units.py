@@ -36,6 +36,8 @@ _UNITS = {
     "s": ("seconds", 1.0),
     "": ("count", 1.0),
 }
+UNIT_KINDS = ("bytes", "flops_per_s", "bytes_per_s", "watts", "seconds", "count")
+"""the kinds of quantity :func:`parse_quantity` reads, each in its canonical unit"""
 _TIME = {"ms": 1e-3, "us": 1e-6, "min": MINUTE, "h": HOUR, "d": DAY, "day": DAY, "days": DAY}
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

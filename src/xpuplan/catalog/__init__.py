@@ -16,11 +16,11 @@ from typing import Any
 import yaml
 
 from ..errors import BadInput, UnknownName
-from ..specs import Chip, Efficiency, Framework, Model, MoE, System
+from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
 from ..units import UnitError, parse_quantity
 
 CATALOG_DIR = Path(__file__).parent
-KINDS = ("chips", "systems", "models", "frameworks")
+KINDS = ("chips", "systems", "models", "frameworks", "serving")
 
 
 def read_yaml(path: Path) -> Any:
@@ -95,8 +95,14 @@ def _sources(data: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _resolve(kind: str, name_or_path: str | Path) -> tuple[Path, str]:
+def _resolve(kind: str, name_or_path: str | Path, files: bool = True) -> tuple[Path, str]:
+    """The file of a catalog id, or (``files``) a user's own YAML file; ``files=False`` never looks outside the
+    catalog, whatever the name (the HTTP API)."""
     text = str(name_or_path)
+    if not files:
+        if text not in names(kind):
+            raise UnknownName(kind[:-1], text[:80], names(kind))
+        return CATALOG_DIR / kind / f"{text}.yaml", f"{kind}/{text}.yaml"
     path = Path(text)
     if text.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
@@ -218,19 +224,19 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
 
 
 @functools.cache
-def _load(kind: str, name_or_path: str):
-    path, where = _resolve(kind, name_or_path)
+def _load(kind: str, name_or_path: str, files: bool = True):
+    path, where = _resolve(kind, name_or_path, files)
     build = {"chips": chip_from_dict, "models": model_from_dict, "systems": system_from_dict}[kind]
     return build(read_yaml(path), where)
 
 
-def load_chip(name_or_path: str | Path) -> Chip:
+def load_chip(name_or_path: str | Path, files: bool = True) -> Chip:
     """A chip by catalog id (``h100-sxm``), a system id (``hgx-h800``: its chip with the system's
-    network figures), or a YAML file path."""
+    network figures), or (``files``) a YAML file path."""
     text = str(name_or_path)
     if text not in names("chips") and text in names("systems"):
         return chip_in_system(load_system(text))
-    return _load("chips", text)
+    return _load("chips", text, files)
 
 
 # -------------------------------------------------------------------- models
@@ -268,9 +274,9 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         raise BadInput(f"{where}: {exc}", exc.field) from None
 
 
-def load_model(name_or_path: str | Path) -> Model:
-    """A model by catalog id (``llama3-70b``) or from a YAML file path."""
-    return _load("models", str(name_or_path))
+def load_model(name_or_path: str | Path, files: bool = True) -> Model:
+    """A model by catalog id (``llama3-70b``) or (``files``) from a YAML file path."""
+    return _load("models", str(name_or_path), files)
 
 
 # ------------------------------------------------------------------- systems
@@ -302,9 +308,9 @@ def system_from_dict(data: Any, where: str = "system") -> System:
     )
 
 
-def load_system(name_or_path: str | Path) -> System:
-    """A system by catalog id (``dgx-h100``) or from a YAML file path."""
-    return _load("systems", str(name_or_path))
+def load_system(name_or_path: str | Path, files: bool = True) -> System:
+    """A system by catalog id (``dgx-h100``) or (``files``) from a YAML file path."""
+    return _load("systems", str(name_or_path), files)
 
 
 def chip_in_system(system: System) -> Chip:
@@ -325,9 +331,9 @@ _FRAMEWORK_KEYS = {f.name for f in dataclasses.fields(Framework)}
 
 
 @functools.cache
-def load_framework(name_or_path: str) -> Framework:
-    """A training framework profile by catalog id (``megatron``, ``torch``, ...) or file."""
-    path, where = _resolve("frameworks", name_or_path)
+def load_framework(name_or_path: str, files: bool = True) -> Framework:
+    """A training framework profile by catalog id (``megatron``, ``torch``, ...) or (``files``) a file."""
+    path, where = _resolve("frameworks", name_or_path, files)
     data = dict(_mapping(read_yaml(path), where))
     _check_keys(data, _FRAMEWORK_KEYS, {"name"}, where)
     data["sources"] = _sources(data)
@@ -338,3 +344,38 @@ def load_framework(name_or_path: str) -> Framework:
         return Framework(**data)
     except (TypeError, BadInput) as exc:
         raise BadInput(f"{where}: {exc}", getattr(exc, "field", None)) from None
+
+
+# ------------------------------------------------------------------- serving engines
+
+_ENGINE_KEYS = {f.name for f in dataclasses.fields(ServeEngine)}
+
+
+@functools.cache
+def load_engine(name: str, files: bool = True) -> ServeEngine:
+    """A serving-engine profile by catalog id (``trt-llm``, ``vllm``, ``roofline``)."""
+    if "/" in name or "\\" in name or name not in names("serving"):
+        raise UnknownName("engine", name, names("serving"), "engine")
+    where = f"serving/{name}.yaml"
+    data = dict(_mapping(read_yaml(CATALOG_DIR / "serving" / f"{name}.yaml"), where))
+    _check_keys(data, _ENGINE_KEYS, {"name"}, where)
+    data["sources"] = _sources(data)
+    for key in ("kernel_scale", "moe_scale", "attention_efficiency"):
+        try:
+            data[key] = float(data.get(key, 0))
+        except (TypeError, ValueError):
+            raise BadInput(f"{where}: {key} must be a number", key) from None
+    return ServeEngine(**data)
+
+
+# ------------------------------------------------------------------- cost settings
+
+def load_cost_settings(path: str | Path, allowed: set[str]) -> dict:
+    """Cost settings from a YAML file (``--costs FILE``): a mapping whose keys are among ``allowed``."""
+    data = read_yaml(Path(path))
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: expected a mapping of cost settings", "costs")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BadInput(f"{path}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}", unknown[0])
+    return data

@@ -38,6 +38,12 @@ class LayerTimes:
     """the attention kernel alone, the window ring attention (cp) hides its transfers in"""
 
 
+def roofline_s(flops, nbytes, flops_per_s, bytes_per_s) -> np.ndarray:
+    """The one roofline kernel, for training and serving alike: a kernel takes as long as its slower side, its
+    FLOPs at the achieved compute rate or its bytes at the achieved memory rate (arrays broadcast)."""
+    return np.maximum(np.asarray(flops, dtype=float) / flops_per_s, np.asarray(nbytes, dtype=float) / bytes_per_s)
+
+
 def gemm_s(tokens, k, n, chip: Chip, fp8) -> np.ndarray:
     """Roofline time of a (tokens x k) @ (k x n) GEMM, bf16 or fp8 (arrays broadcast)."""
     eff = chip.efficiency
@@ -48,7 +54,7 @@ def gemm_s(tokens, k, n, chip: Chip, fp8) -> np.ndarray:
     eff_now = eff_max * flops / (flops + eff.gemm_half_flops)
     elem_bytes = np.where(fp8 == 1, 1, BF16_BYTES)
     moved = elem_bytes * (tokens * k + k * n + tokens * n)
-    return np.maximum(flops / (peak * np.maximum(eff_now, 1e-9)), moved / (chip.hbm_bytes_per_s * eff.hbm))
+    return roofline_s(flops, moved, peak * np.maximum(eff_now, 1e-9), chip.hbm_bytes_per_s * eff.hbm)
 
 
 def stream_s(nbytes, chip: Chip) -> np.ndarray:
@@ -70,7 +76,7 @@ def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framewo
     if framework.flash_attention:
         # Short blocks keep the kernel's tiles from filling the device; with cp each call sees s/cp queries.
         block = seq_len / g.cp
-        eff = chip.efficiency.attention_fwd * framework.attention_scale * block / (block + 256.0)
+        eff = chip.efficiency.attention_fwd * framework.attention_scale * block / (block + chip.efficiency.attention_block_tokens)
         return causal_flops / (chip.peak("bf16") * eff)
     batched = g.micro_batch * heads
     scores = gemm_s(batched * seq_len / g.cp, s.d_qk, seq_len, chip, 0) + gemm_s(batched * seq_len / g.cp, seq_len, s.d_v, chip, 0)
@@ -140,7 +146,6 @@ def logits_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework:
     """Forward and backward seconds of the output layer and the loss (bf16) for one micro-batch."""
     tokens = g.micro_batch * seq_len / g.cp
     fwd = gemm_s(tokens, model.hidden, model.vocab / g.tp, chip, 0)
-    # cross-entropy reads bf16 logits, writes fp32 probabilities, reads them again in the backward
-    loss = stream_s(tokens * model.vocab / g.tp * 10.0, chip)
+    loss = stream_s(tokens * model.vocab / g.tp * framework.loss_traffic_bytes_per_logit, chip)
     scale = framework.compute_scale
     return (fwd + loss / 2) / scale, (2.0 * fwd + loss / 2) / scale

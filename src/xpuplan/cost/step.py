@@ -7,7 +7,9 @@ the exposed data-parallel communication and the optimizer update:
 
     step = m * T_mb + (pp - 1)/vpp * T_mb + pp_comm + dp_comm + optimizer
 
-Every term is reported separately (``breakdown``) and the terms sum to the step.
+Every term is reported separately (``breakdown``) and the terms sum to the step. ``compose_step`` is that sum;
+``step_costs`` prices a plan grid on one chip kind with it, and :mod:`xpuplan.hetero` composes the stages of two
+chip kinds with it (``stage_times``, ``pick_stage_times``, ``dp_comm_s`` and ``optimizer_s`` are the per-stage entry).
 """
 
 from __future__ import annotations
@@ -132,6 +134,12 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
                       fwd_s=fwd, bwd_s=bwd)
 
 
+def pick_stage_times(times: list[StageTimes], pick: np.ndarray) -> StageTimes:
+    """Per plan, the picked stage's times."""
+    return StageTimes(**{k: take([getattr(x, k) for x in times], pick)
+                         for k in ("compute_s", "tp_s", "cp_s", "ep_s", "fwd_s", "bwd_s")})
+
+
 def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tuple, layers_n, times: StageTimes):
     """Exposed data-parallel seconds per step for a stage holding ``params`` = (dense, experts) per device."""
     dense, experts = params
@@ -171,15 +179,20 @@ def optimizer_s(chip: Chip, g: PlanGrid, params: tuple) -> np.ndarray:
     return stream_s(ADAM_BYTES_PER_PARAM * owned, chip)
 
 
+def mfu_peak_flops_per_s(chip: Chip, fp8) -> np.ndarray:
+    """The peak MFU is taken against: that of the GEMM precision in use (fp8 runs against the fp8 peak, where the
+    chip has one), so MFU stays <= 1."""
+    has_fp8 = chip.peak_flops_per_s.get("fp8") is not None
+    return np.where((np.asarray(fp8) == 1) & has_fp8, chip.peak("fp8"), chip.peak("bf16"))
+
+
 def rates(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int, step_s):
     """(tokens/s, MFU, HFU) of a step time."""
     tokens_per_s = job.tokens_per_step / step_s
     mfpt = model_flops_per_token(model, job.seq_len)
     recompute_fpt = (sum(matmul_flops_per_token(model).values()) - matmul_flops_per_token(model)["logits"]
                      + attention_core_flops_per_token(model, job.seq_len))
-    # MFU is taken against the peak of the GEMM precision in use (fp8 runs against the fp8 peak), so it stays <= 1
-    has_fp8 = chip.peak_flops_per_s.get("fp8") is not None
-    peak = devices * np.where((g.fp8 == 1) & has_fp8, chip.peak("fp8"), chip.peak("bf16"))
+    peak = devices * mfu_peak_flops_per_s(chip, g.fp8)
     hfu = (mfpt + np.where(g.recompute == 2, recompute_fpt, 0.0)) * tokens_per_s / peak
     return tokens_per_s, mfpt * tokens_per_s / peak, hfu
 
@@ -189,6 +202,27 @@ def _times(count, seconds):
     return np.where(count > 0, count * np.where(count > 0, seconds, 0.0), 0.0)
 
 
+def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, optimizer_s) -> dict[str, np.ndarray]:
+    """The step's parts (``BREAKDOWN_KEYS``) when the pace-setting stage takes ``t`` per micro-batch; the step is
+    their sum (:func:`total_s`)."""
+    m = microbatches
+    return {
+        "compute_s": m * t.compute_s,
+        "tp_comm_s": m * t.tp_s,
+        "cp_comm_s": m * t.cp_s,
+        "ep_comm_s": m * t.ep_s,
+        "pp_bubble_s": np.where(pp > 1, pipeline.bubble_s(t.total_s, pp, vpp), 0.0),
+        "pp_comm_s": pp_comm_s + 0.0 * t.compute_s,
+        "dp_comm_s": dp_comm_s + 0.0 * t.compute_s,
+        "optimizer_s": optimizer_s + 0.0 * t.compute_s,
+    }
+
+
+def total_s(breakdown: dict[str, np.ndarray]) -> np.ndarray:
+    """The step: the sum of its parts."""
+    return sum(breakdown[k] for k in BREAKDOWN_KEYS)
+
+
 def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int) -> StepCosts:
     """Price every plan of ``g`` for ``job`` on ``devices`` chips."""
     m = g.microbatches(job)
@@ -196,25 +230,19 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
     costs = layer_costs(model, chip, job, g)
     times = [stage_times(model, chip, job, g, st.dense_n, st.moe_n, st.logits, costs) for st in stages]
     pick = pick_stage([t.total_s for t in times])  # the slowest stage sets the pace
-    t = StageTimes(**{k: take([getattr(x, k) for x in times], pick)
-                      for k in ("compute_s", "tp_s", "cp_s", "ep_s", "fwd_s", "bwd_s")})
+    t = pick_stage_times(times, pick)
     params = tuple(take(list(per_stage), pick) for per_stage in zip(
         *(stage_params(model, g, st.dense_n, st.moe_n, st.embed, st.logits) for st in stages)))
     layers_here = take([st.dense_n + st.moe_n for st in stages], pick)
 
     crosses = members_per_domain(g.tp * g.cp * g.dp, 2, chip.scale_up_domain) < 2
     act_bytes = g.micro_batch * job.seq_len / g.cp * model.hidden * 2.0
-    breakdown = {
-        "compute_s": m * t.compute_s,
-        "tp_comm_s": m * t.tp_s,
-        "cp_comm_s": m * t.cp_s,
-        "ep_comm_s": m * t.ep_s,
-        "pp_bubble_s": np.where(g.pp > 1, pipeline.bubble_s(t.total_s, g.pp, g.vpp), 0.0),
-        "pp_comm_s": _times(pipeline.p2p_transfers(g.pp, g.vpp, m), p2p_s(act_bytes / g.tp, crosses, chip)),
-        "dp_comm_s": dp_comm_s(model, chip, job, g, params, layers_here, t),
-        "optimizer_s": optimizer_s(chip, g, params) + 0.0 * t.compute_s,
-    }
-    step = sum(breakdown.values())
+    breakdown = compose_step(
+        t, m, g.pp, g.vpp,
+        pp_comm_s=_times(pipeline.p2p_transfers(g.pp, g.vpp, m), p2p_s(act_bytes / g.tp, crosses, chip)),
+        dp_comm_s=dp_comm_s(model, chip, job, g, params, layers_here, t),
+        optimizer_s=optimizer_s(chip, g, params))
+    step = total_s(breakdown)
     tokens_per_s, mfu, hfu = rates(model, chip, job, g, devices, step)
     mem = memory_use(model, chip, job, g)
     fits = mem.total_bytes <= chip.hbm_bytes * (1.0 - job.memory_margin)

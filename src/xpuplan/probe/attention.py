@@ -6,7 +6,7 @@ QK^T and AV are 2 * 2 * b * h * s^2 * d, halved by the mask, so the forward is
 five matmuls instead of two); achieved FLOP/s are reported with that count.
 
 The cost model (cost/compute.py) prices the forward as
-``F / (peak * attention_fwd * s / (s + 256))`` and the backward as twice the
+``F / (peak * attention_fwd * s / (s + attention_block_tokens))`` and the backward as twice the
 forward's FLOPs at ``attention_bwd``; the efficiencies written to the profile
 are solved from those formulas so the model reproduces the measured times.
 """
@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..specs import Efficiency
 from .device import Backend
 from .timing import median_seconds
 
-BLOCK_TOKENS = 256.0  # the tile-fill term of cost/compute.py attention_fwd_s
 BWD_FLOPS_RATIO = 2.5  # backward / forward FLOPs of a flash kernel
 MODEL_BWD_RATIO = 2.0  # backward / forward FLOPs in the cost model
 
@@ -88,11 +88,13 @@ def measure_attention(backend: Backend, dtype: str, shapes: list[tuple[int, int,
 def attention_efficiency(rows: list[AttentionRow], peak_flops_per_s: float) -> tuple[float, float]:
     """(attention_fwd, attention_bwd) for the cost model, from the longest sequence measured.
 
-    Undoes the model's ``s / (s + 256)`` tile-fill factor and its 2x backward count;
+    Undoes the model's ``s / (s + attention_block_tokens)`` tile-fill factor (the
+    Efficiency default, the one the written profile carries) and its 2x backward count;
     clipped to (0, 1].
     """
     row = max(rows, key=lambda r: r.seq_len)
-    fill = row.seq_len / (row.seq_len + BLOCK_TOKENS)
+    block = Efficiency.__dataclass_fields__["attention_block_tokens"].default
+    fill = row.seq_len / (row.seq_len + block)
     fwd = row.fwd_flops / (row.fwd_s * peak_flops_per_s * fill)
     bwd = MODEL_BWD_RATIO * row.fwd_flops / (row.bwd_s * peak_flops_per_s * fill)
     return min(1.0, max(fwd, 1e-3)), min(1.0, max(bwd, 1e-3))

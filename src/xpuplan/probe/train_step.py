@@ -139,7 +139,7 @@ def xpuplan_model(cfg: GptConfig):
 
 def predict_train_step(cfg: GptConfig, chip) -> dict:
     """xpuplan's estimate of one probe step on one device of ``chip``: {'step_s', 'mfu', 'model'}."""
-    from ..api import estimate
+    from ..training import estimate
     from ..catalog import load_framework
     from ..plan import ParallelPlan
     from ..specs import TrainJob

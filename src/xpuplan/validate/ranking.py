@@ -12,11 +12,11 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .api import estimate
-from .plan import ParallelPlan
-from .search import SearchSpace, search
-from .specs import PLAN_MEMORY_MARGIN
-from .validate import run_setup
+from ..training import estimate
+from ..plan import ParallelPlan
+from ..search import SearchSpace, search
+from ..specs import PLAN_MEMORY_MARGIN
+from .train import run_setup
 
 TOP_SHARE = 0.10
 AXES = ("tp", "pp", "cp", "ep", "etp", "vpp", "micro_batch", "zero", "recompute")  # etp: None = as tp

@@ -3,7 +3,7 @@
 import pytest
 
 from xpuplan import validate
-from xpuplan.ranking import rank_published
+from xpuplan.validate.ranking import rank_published
 
 
 def _complete(source: str | None = None):

@@ -1,15 +1,12 @@
-"""Results to rich tables and JSON; no modelling here."""
+"""Training results as rich tables: one estimate, chips side by side, the top plans, why #1 wins, scaling."""
 
 from __future__ import annotations
 
-import json
-import math
-
-from rich.console import Console
 from rich.table import Table
 
-from .api import MEMORY_KEYS, TrainResult
-from .units import format_bytes, format_duration
+from ..results import MEMORY_KEYS, TrainResult
+from ..units import format_bytes, format_duration
+
 
 BREAKDOWN_LABELS = {
     "compute_s": "compute",
@@ -21,19 +18,6 @@ BREAKDOWN_LABELS = {
     "dp_comm_s": "DP communication (exposed)",
     "optimizer_s": "optimizer step",
 }
-
-
-def to_json(obj) -> str:
-    """JSON with NaN/inf written as null."""
-    def clean(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-    return json.dumps(clean(obj), indent=2)
 
 
 def _ep_cell(p) -> str:
@@ -132,10 +116,6 @@ def compare_table(results: list[TrainResult]) -> Table:
     return table
 
 
-def print_table(table: Table, min_width: int = 100) -> None:
-    Console(width=max(min_width, Console().width)).print(table)
-
-
 def plan_table(results: list[TrainResult], title: str) -> Table:
     """The top plans, one row each, with every degree and the figures a planner compares."""
     table = Table(title=title, header_style="bold")
@@ -181,68 +161,4 @@ def scaling_table(results: list[TrainResult]) -> Table:
         hours = f"{r.device_hours:,.0f}" if r.device_hours is not None else "—"
         table.add_row(str(r.devices), plan_text(r), f"{r.tokens_per_s:,.0f}", f"{r.tokens_per_s_per_device:,.0f}",
                       f"{r.mfu:.1%}", time, hours)
-    return table
-
-
-def scaling_plot(results: list[TrainResult], path: str) -> None:
-    """Tokens/s and MFU against device count, as a self-contained HTML file (plotly, no CDN)."""
-    from plotly.subplots import make_subplots
-    import plotly.graph_objects as go
-
-    devices = [r.devices for r in results]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=devices, y=[r.tokens_per_s for r in results], name="tokens/s", mode="lines+markers"))
-    fig.add_trace(go.Scatter(x=devices, y=[100 * r.mfu for r in results], name="MFU (%)", mode="lines+markers"),
-                  secondary_y=True)
-    first = results[0]
-    fig.update_layout(title=f"{first.model.name} on {first.chip.name}: best plan per cluster size")
-    fig.update_xaxes(title_text="devices", type="log")
-    fig.update_yaxes(title_text="throughput (tokens/s)", secondary_y=False)
-    fig.update_yaxes(title_text="MFU (%)", secondary_y=True)
-    fig.write_html(path, include_plotlyjs=True)
-
-
-def inference_table(r) -> Table:
-    """One serving configuration (inference.ServeResult)."""
-    from .units import format_duration as fd
-    table = Table(title=f"{r.model.name} served on {r.devices} x {r.chip.name} — {r.input_len} in / {r.output_len} out tokens",
-                  header_style="bold")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    p = r.plan
-    rows = [
-        ("plan", f"tp{p.tp} pp{p.pp} dp{p.dp}" + (f" ep{p.ep}" if p.ep > 1 else "") + f", weights {p.precision}, KV {p.kv_precision}"),
-        ("concurrency", f"{r.concurrency} sequences (max {r.max_concurrency} fit in memory)"),
-        ("TTFT", fd(r.ttft_s)),
-        ("TPOT", fd(r.tpot_s)),
-        ("output tokens/s", f"{r.output_tokens_per_s:,.0f} tokens/s ({r.output_tokens_per_s / r.devices:,.0f} per device)"),
-        ("input tokens/s", f"{r.input_tokens_per_s:,.0f} tokens/s"),
-        ("memory per device", f"{format_bytes(r.memory_per_device_bytes)} of {format_bytes(r.chip.hbm_bytes)}"),
-    ]
-    rows += [(f"  {k.removesuffix('_bytes')}", format_bytes(v)) for k, v in r.memory.items()]
-    usd = r.usd_per_million_output_tokens
-    rows.append(("cost", "— (no price: --usd-per-device-hour)" if usd is None else f"{usd:.3g} USD per 1M output tokens"))
-    q = r.extra.get("queueing")
-    if q:
-        rows.append(("queueing (open loop)", f"TTFT p90 {fd(q['ttft_s_p90'])}, TPOT p90 {fd(q['tpot_s_p90'])}, "
-                                            f"{q['requests']} simulated requests, seed {q['seed']}"))
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
-
-
-def inference_compare_table(results: list, slo: str) -> Table:
-    """Cheapest SLO-meeting configuration per chip, side by side."""
-    from .units import format_duration as fd
-    table = Table(title=f"cheapest configuration per chip meeting {slo}", header_style="bold")
-    for col in ("chip", "devices", "plan", "concurrency", "TTFT", "TPOT", "output tokens/s", "per device", "USD / 1M out"):
-        table.add_column(col, justify="left" if col in ("chip", "plan") else "right")
-    for r in results:
-        if isinstance(r, Exception):
-            table.add_row(str(r).split(" on ")[-1].split(" (")[0], "—", f"none: {r}", "", "", "", "", "", "")
-            continue
-        usd = r.usd_per_million_output_tokens
-        table.add_row(r.chip.name, str(r.devices), f"tp{r.plan.tp} {r.plan.precision}", str(r.concurrency), fd(r.ttft_s),
-                      fd(r.tpot_s), f"{r.output_tokens_per_s:,.0f}", f"{r.output_tokens_per_s / r.devices:,.0f}",
-                      "—" if usd is None else f"{usd:.3g}")
     return table

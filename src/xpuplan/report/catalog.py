@@ -1,20 +1,19 @@
-"""Catalog listings for `xpuplan catalog`: one row per entry, with units and confidence."""
+"""Catalog listings for `xpuplan catalog`: one row per entry (specs in, plain rows out), with units and confidence."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
-from . import catalog
-from .cost.flops import active_params, total_params
-from .units import GB, TB, TFLOPS, GiB
+from ..cost.flops import active_params, total_params
+from ..specs import Chip, Framework, Model, ServeEngine, System
+from ..units import GB, TB, TFLOPS, GiB
 
 
 def _num(value: float | None, scale: float, digits: int = 4) -> str | None:
     return None if value is None else f"{value / scale:.{digits}g}"
 
 
-def chip_row(name: str) -> dict:
-    c = catalog.load_chip(name)
+def chip_row(c: Chip) -> dict:
     peaks = c.peak_flops_per_s
     return {
         "name": c.name, "vendor": c.vendor,
@@ -29,8 +28,7 @@ def chip_row(name: str) -> dict:
     }
 
 
-def model_row(name: str) -> dict:
-    m = catalog.load_model(name)
+def model_row(m: Model) -> dict:
     moe = f"{m.moe.experts}e top{m.moe.top_k}" + (f" +{m.moe.shared_experts}s" if m.moe.shared_experts else "") if m.moe else ""
     return {
         "name": m.name, "layers": m.layers, "hidden": m.hidden, "heads": m.heads, "kv_heads": m.kv_heads,
@@ -40,22 +38,26 @@ def model_row(name: str) -> dict:
     }
 
 
-def system_row(name: str) -> dict:
-    s = catalog.load_system(name)
+def system_row(s: System) -> dict:
     return {"name": s.name, "chip": s.chip, "devices_per_node": s.devices_per_node, "nodes": s.nodes,
             "scale_up_domain": s.scale_up_domain, "scale_out_gbps": _num(s.scale_out_bytes_per_s, GB / 8),
             "confidence": s.confidence, "sources": list(s.sources)}
 
 
-def framework_row(name: str) -> dict:
-    f = catalog.load_framework(name)
+def framework_row(f: Framework) -> dict:
     return {"name": f.name, "display_name": f.display_name, "elementwise_passes": f.elementwise_passes,
             "compute_scale": f.compute_scale, "kernels_per_layer": f.kernels_per_layer,
             "zero_stages": ",".join(map(str, f.zero_stages)), "recompute_modes": ",".join(f.recompute_modes),
             "dp_overlap_efficiency": f.dp_overlap_efficiency if f.dp_overlap else 0.0, "sources": list(f.sources)}
 
 
-ROWS = {"chips": chip_row, "models": model_row, "systems": system_row, "frameworks": framework_row}
+def engine_row(e: ServeEngine) -> dict:
+    return {"name": e.name, "display_name": e.display_name, "kernel_scale": e.kernel_scale, "moe_scale": e.moe_scale,
+            "attention_efficiency": e.attention_efficiency, "sources": list(e.sources)}
+
+
+ROWS = {"chips": chip_row, "models": model_row, "systems": system_row, "frameworks": framework_row,
+        "serving": engine_row}
 HEADERS = {
     "chips": [("name", ""), ("vendor", ""), ("bf16_tflops", "BF16 TFLOP/s"), ("fp8_tflops", "FP8 TFLOP/s"),
               ("hbm_gib", "HBM GiB"), ("hbm_tb_per_s", "HBM TB/s"), ("scale_up_gb_per_s", "scale-up GB/s/dir"),
@@ -68,11 +70,14 @@ HEADERS = {
     "frameworks": [("name", ""), ("display_name", ""), ("elementwise_passes", "element-wise passes"),
                    ("compute_scale", "compute scale"), ("zero_stages", "ZeRO"), ("recompute_modes", "recompute"),
                    ("dp_overlap_efficiency", "DP overlap")],
+    "serving": [("name", ""), ("display_name", ""), ("kernel_scale", "kernel scale"), ("moe_scale", "MoE scale"),
+                ("attention_efficiency", "attention efficiency")],
 }
 
 
-def catalog_rows(kind: str) -> list[dict]:
-    return [ROWS[kind](name) for name in catalog.names(kind)]
+def catalog_rows(kind: str, specs: list) -> list[dict]:
+    """One plain row per catalog entry of ``kind`` (the ``catalog --json`` objects)."""
+    return [ROWS[kind](spec) for spec in specs]
 
 
 def catalog_table(kind: str, rows: list[dict]) -> Table:

@@ -1,0 +1,159 @@
+"""Serving costs of one replica: weights and KV cache in memory, one prefill, one decode step (pure numpy).
+
+Per device of one replica (tp · pp devices; dp replicas side by side):
+
+* **prefill** of B requests of I tokens is compute-bound: 2 · N_active · B · I FLOPs plus the causal
+  attention term, plus two TP all-reduces per layer;
+* **decode** of one token for a batch of B sequences with mean context c reads the weights once
+  (for MoE only the experts the batch touches: E · (1 − (1 − k/E)^B) of them), reads each sequence's
+  KV cache (B · c · kv bytes per token), does 2 · N_active · B FLOPs, and pays two latency-bound
+  all-reduces per layer and the kernel launches;
+* every weight matmul is one kernel on the roofline of :func:`~xpuplan.cost.compute.roofline_s` (the
+  training model's kernel), at the chip's large-GEMM efficiency scaled by the engine's profile.
+
+How requests share these costs over time (continuous batching, queueing) is :mod:`xpuplan.serving`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..plan import ServePlan
+from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Model
+from .comm import collective_s
+from .compute import roofline_s
+from .flops import attention_core_flops_per_token, layer_shapes, total_params
+
+DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
+ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
+WORKSPACE_BYTES_PER_VALUE = 2 * 8  # bf16 activations, about 8 hidden-sized tensors alive per token
+
+
+def kv_bytes_per_token(model: Model, kv_precision: str) -> float:
+    """KV-cache bytes per token over all layers (MLA caches its compressed latent and rotary key)."""
+    per_layer = (model.kv_lora_rank + model.qk_rope_head_dim) if model.attention == "mla" else 2 * model.kv_heads * model.d_head
+    return model.layers * per_layer * KV_BYTES[kv_precision]
+
+
+def workspace_bytes(model: Model, plan: ServePlan) -> float:
+    """Activation memory the runtime reserves for one prefill chunk, per device."""
+    return ACTIVATION_WORKSPACE_TOKENS * model.hidden * WORKSPACE_BYTES_PER_VALUE / plan.tp
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReplicaCosts:
+    """Per-replica figures that do not depend on the batch."""
+
+    weight_bytes: float
+    """weights per device, bytes"""
+    kv_bytes_per_token: float
+    """KV cache per token per device, bytes"""
+    free_bytes: float
+    """memory per device left for the KV cache, bytes"""
+
+
+def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: float = 0.0) -> ReplicaCosts:
+    wbytes = WEIGHT_FORMATS[plan.precision][0]
+    params = total_params(model)
+    experts = 0.0
+    if model.moe:
+        experts = model.moe_layers * model.moe.experts * layer_shapes(model).ffn_mats * model.hidden * model.moe.expert_ffn_hidden
+    dense = params - experts
+    per_device = dense / (plan.tp * plan.pp) + experts / (plan.ep if plan.ep > 1 else plan.tp) / plan.pp
+    kv_split = min(plan.tp, model.kv_heads) if model.attention != "mla" else 1
+    kv = kv_bytes_per_token(model, plan.kv_precision) / kv_split / plan.pp
+    free = chip.hbm_bytes * (1 - memory_margin) - per_device * wbytes - chip.efficiency.reserve_bytes - workspace_bytes(model, plan)
+    return ReplicaCosts(weight_bytes=per_device * wbytes, kv_bytes_per_token=kv, free_bytes=free)
+
+
+def max_concurrency(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int,
+                    memory_margin: float = 0.0) -> int:
+    """Sequences of this length whose KV cache fits, over all replicas."""
+    rc = replica_costs(model, chip, plan, memory_margin)
+    per_seq = rc.kv_bytes_per_token * (input_len + output_len)
+    return max(int(rc.free_bytes // per_seq), 0) * plan.dp
+
+
+def _kernel_s(flops, nbytes, chip: Chip, peak_dtype: str, scale: float = 1.0) -> np.ndarray:
+    """One kernel at the chip's large-GEMM efficiency and streaming bandwidth, slowed by the engine's ``scale``."""
+    eff = chip.efficiency
+    eff_max = eff.gemm_fp8_max if peak_dtype in ("fp8", "fp4", "int8") else eff.gemm_max
+    return roofline_s(flops, nbytes, chip.peak(peak_dtype) * eff_max, chip.hbm_bytes_per_s * eff.hbm) / scale
+
+
+def _layer_matrices(model: Model, plan: ServePlan) -> list[tuple[float, float]]:
+    """(rows K, columns N) per device of the dense weight matrices of one layer (tp splits one side)."""
+    s = layer_shapes(model)
+    h, tp = model.hidden, plan.tp
+    mats = [(h, (s.q_out + s.kv_out) / tp), (s.attn_out_in / tp, h)]
+    if model.moe is None:
+        f = model.ffn_hidden
+        mats += [(h, (s.ffn_mats - 1) * f / tp), (f / tp, h)]
+    return mats
+
+
+def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
+    """All weight matmuls of one forward over ``tokens`` tokens on one device of a replica, kernel by kernel.
+
+    Each matrix is a kernel: max(its FLOPs at the GEMM peak, its weights + activations through HBM).
+    MoE: each touched expert is read once; the batch's routed tokens share them.
+    """
+    wbytes, peak, _ = WEIGHT_FORMATS[plan.precision]
+    tokens = np.asarray(tokens, dtype=float)
+    layers = model.layers / plan.pp
+    engine = plan.engine
+    scale = engine.kernel_scale * (engine.moe_scale if model.moe else 1.0)
+
+    def kernel(m, k, n):
+        return _kernel_s(2.0 * m * k * n, k * n * wbytes + 2.0 * m * (k + n), chip, peak, scale)
+
+    per_layer = sum(kernel(tokens, k, n) for k, n in _layer_matrices(model, plan))
+    total = layers * per_layer
+    if model.moe:
+        e, h = model.moe, model.hidden
+        fe, mats = e.expert_ffn_hidden, layer_shapes(model).ffn_mats
+        split = plan.ep if plan.ep > 1 else plan.tp
+        local = e.experts / split
+        pooled = tokens * (max(plan.ep // plan.tp, 1) if plan.ep > 1 else 1)  # an EP group pools its attention replicas' tokens
+        touched = local * (1.0 - (1.0 - e.top_k / e.experts) ** pooled)
+        per_expert = pooled * e.top_k / e.experts / np.maximum(1.0 - (1.0 - e.top_k / e.experts) ** pooled, 1e-12)
+        width = fe / (1 if plan.ep > 1 else plan.tp)
+        routed = touched * (kernel(per_expert, h, (mats - 1) * width) + kernel(per_expert, width, h))
+        shared = kernel(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp) + kernel(
+            tokens, fe * e.shared_experts / plan.tp, h) if e.shared_experts else 0.0
+        dense_ffn = kernel(tokens, h, (mats - 1) * model.ffn_hidden / plan.tp) + kernel(tokens, model.ffn_hidden / plan.tp, h)
+        moe_layers = model.moe_layers / plan.pp
+        total = total + moe_layers * (routed + shared) + (layers - moe_layers) * dense_ffn
+    logits = kernel(tokens, model.hidden, model.vocab / plan.tp) / plan.pp
+    return total + logits
+
+
+def prefill_s(model: Model, chip: Chip, plan: ServePlan, tokens, seq_len) -> np.ndarray:
+    """Seconds to prefill ``tokens`` prompt tokens (requests of ``seq_len``) on one replica."""
+    gemm = weight_kernels_s(model, chip, plan, tokens)
+    attention = tokens * attention_core_flops_per_token(model, seq_len) / (plan.tp * plan.pp)
+    # the engine's fused attention kernel runs in the model's compute precision (FP8 FMHA for fp8 models)
+    attn = attention / (chip.peak(WEIGHT_FORMATS[plan.precision][1] if plan.precision != "int4" else "bf16")
+                        * plan.engine.attention_efficiency)
+    comm = 2 * model.layers / plan.pp * collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
+    return plan.pp * (gemm + attn + comm)
+
+
+def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> np.ndarray:
+    """Seconds for one decode step of ``batch`` sequences at mean ``context`` tokens on one replica:
+    the weight kernels, then attention reading each sequence's KV cache, the TP (and EP) collectives
+    and the kernel launches — in sequence, as the step runs them."""
+    batch = np.maximum(np.asarray(batch, dtype=float), 1.0)
+    rc = replica_costs(model, chip, plan)
+    gemm = weight_kernels_s(model, chip, plan, batch)
+    attn_flops = batch * attention_core_flops_per_token(model, 2 * context) / (plan.tp * plan.pp)
+    attention = _kernel_s(attn_flops, batch * context * rc.kv_bytes_per_token, chip, "bf16", plan.engine.kernel_scale)
+    layers = model.layers / plan.pp
+    comm = 2 * layers * collective_s("all_reduce", batch * model.hidden * 2.0, plan.tp, 1, chip)
+    if model.moe and plan.ep > 1:
+        tokens = batch * model.moe.top_k * model.hidden * 2.0
+        comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", tokens, plan.ep, plan.tp, chip)
+    launches = layers * DECODE_KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_s
+    return plan.pp * (gemm + attention + comm + launches)

@@ -1,0 +1,335 @@
+"""Every user option, declared once: name, type, default, bounds, unit, help, and the commands that take it.
+
+The CLI's typer options (:func:`typer_command`) and the HTTP API's pydantic request bodies (:func:`request_body`)
+are both generated from ``OPTIONS``, so a default, a bound or a help text cannot differ between them. A field's
+JSON name is the flag with ``-`` written ``_`` (``--seq-len`` is ``seq_len``). Options that name a file on the
+machine or an output channel (``costs``, ``plot``, ``json``) are CLI-only (``http=False``): a request never makes
+the server read or write a file.
+
+Values are checked where they are used (:mod:`xpuplan.api` and below), with one-line messages naming the flag; the
+bounds here are also enforced by the HTTP schema, so a request is refused before any work starts.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Optional
+
+from .units import UNIT_KINDS
+
+COMMANDS = ("train", "compare", "plan", "inference", "catalog", "validate", "web", "probe")
+HTTP_COMMANDS = ("train", "compare", "plan", "inference")
+"""commands the HTTP API serves, at ``POST /api/<command>``"""
+PANELS = ("job", "plan", "serving", "reliability", "cost", "output")
+CATALOG_ID = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$"
+"""what a catalog id looks like: no path separators, no leading dot"""
+MAX_TEXT = 255
+"""longest free-text value, characters"""
+MAX_LIST = 16
+"""most values of a repeatable option in one request"""
+
+TRAIN_LIKE = ("train", "compare", "plan")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Option:
+    """One user option."""
+
+    name: str
+    """Python and JSON name; the CLI flag is ``--`` + name with ``-`` for ``_`` unless ``flag`` says otherwise"""
+    kind: type
+    """int, float, str or bool"""
+    help: str
+    """one line for --help and the HTTP schema"""
+    commands: tuple[str, ...]
+    """commands that take it"""
+    default: Any = None
+    """default value; a dict maps a command to its own default"""
+    required: tuple[str, ...] = ()
+    """commands where it must be given"""
+    choices: tuple[str, ...] | None = None
+    """allowed values"""
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    unit: str = ""
+    """the unit of a number, or the quantity kind a text value is parsed as (``count``, ``seconds``, ``bytes_per_s``)"""
+    many: bool = False
+    """repeatable on the CLI (``--chip a --chip b``); one value or a list in JSON"""
+    flag: str | None = None
+    """CLI spelling when it is not derived from ``name``"""
+    http: bool = True
+    """False: CLI only (names a file on the machine, or an output channel)"""
+    argument: bool = False
+    """positional CLI argument"""
+    catalog_id: bool = False
+    """over HTTP only a catalog id is accepted, never a file path"""
+    panel: str = "job"
+    """--help panel"""
+    example: Any = None
+    """a valid value other than the default, for the base job of each command (used by the HTTP = CLI test)"""
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def default_for(self, command: str) -> Any:
+        return self.default.get(command) if isinstance(self.default, dict) else self.default
+
+    @property
+    def quantity(self) -> bool:
+        """A text value holding a number with a unit ("15T", "100GB/s", "90d")."""
+        return self.kind is str and self.unit in UNIT_KINDS
+
+
+def _o(name, kind, help, commands, **kw) -> Option:
+    return Option(name=name, kind=kind, help=help, commands=tuple(commands), **kw)
+
+
+RUN = ("train", "plan")  # commands that price a whole run's reliability and cost
+OPTIONS: tuple[Option, ...] = (
+    # ------------------------------------------------------------------------------------------------ job
+    _o("model", str, "catalog model id or a model YAML file", ("train", "compare", "plan", "inference"),
+       required=("train", "compare", "plan", "inference"), catalog_id=True, example="llama3-8b"),
+    _o("chip", str, "catalog chip id or a chip YAML file (e.g. from `xpuplan probe`)", ("train",),
+       required=("train",), catalog_id=True, example="h800"),
+    _o("chip", str, "catalog chip id or chip YAML file", ("plan",), catalog_id=True, example="h800"),
+    _o("chip", str, "chip id or file; repeat to compare", ("compare",), many=True,
+       required=("compare",), catalog_id=True, example=["h800", "h100-sxm"]),
+    _o("chip", str, "chip id or file (repeat with --search to compare chips)", ("inference",),
+       many=True, required=("inference",), catalog_id=True, example=["h800"]),
+    _o("devices", int, "number of devices", ("train", "compare"), required=("train", "compare"), ge=1,
+       le=10_000_000, example=16),
+    _o("devices", str, "a count (1024) or a range (1024..16384)", ("plan",), unit="devices", example="16"),
+    _o("devices", int, "devices serving (all replicas)", ("inference",), ge=1, le=10_000_000, example=4),
+    _o("pools", str, "CHIP:COUNT; give two to plan one job over two chip kinds", ("plan",), flag="--pool",
+       many=True, default=[], example=["h800:8", "h100-sxm:8"]),
+    _o("seq_len", int, "tokens per sequence", TRAIN_LIKE, default=4096, ge=1, unit="tokens", example=2048),
+    _o("global_batch", int, "sequences per optimizer step", TRAIN_LIKE, ge=1, unit="sequences", example=256),
+    _o("global_batch_tokens", str, "tokens per optimizer step, e.g. 16M", TRAIN_LIKE, unit="count", example="2M"),
+    _o("tokens", str, "token budget of the run, e.g. 15T", TRAIN_LIKE, unit="count", example="1T"),
+    _o("framework", str, "training framework profile: megatron, mindspeed, torch, torch-compile, llm-foundry, "
+       "deepspeed, xla, ... (see `xpuplan catalog frameworks`)", TRAIN_LIKE, default="megatron", catalog_id=True,
+       example="mindspeed"),
+    _o("memory_margin", float, "fraction of device memory kept free", TRAIN_LIKE,
+       default={"train": 0.0, "compare": 0.0, "plan": 0.05}, ge=0.0, lt=1.0, unit="fraction", example=0.1),
+    # ----------------------------------------------------------------------------------------------- plan
+    _o("micro_batch", int, "sequences per micro-batch (default 1)", ("train", "compare"), ge=1, panel="plan",
+       example=2),
+    _o("tp", int, "tensor parallel (with sequence parallel)", ("train", "compare", "inference"), ge=1, panel="plan",
+       example=2),
+    _o("pp", int, "pipeline stages", ("train", "compare", "inference"), ge=1, panel="plan", example=2),
+    _o("dp", int, "data parallel (default: devices / (tp*pp*cp))", ("train", "compare"), ge=1, panel="plan",
+       example=16),
+    _o("dp", int, "replicas (default: devices / (tp*pp))", ("inference",), ge=1, panel="plan", example=2),
+    _o("cp", int, "context parallel", ("train", "compare"), ge=1, panel="plan", example=2),
+    _o("ep", int, "expert parallel (carved from dp*cp; from tp*dp*cp with --etp 1)", ("train", "compare", "inference"),
+       ge=1, panel="plan", example=1),
+    _o("etp", int, "expert tensor parallel (default: tp); 1 keeps experts whole and folds tp into the expert groups",
+       ("train", "compare"), ge=1, panel="plan", example=1),
+    _o("vpp", int, "virtual pipeline stages per device", ("train", "compare"), ge=1, panel="plan", example=2),
+    _o("zero", int, "0, 1 (distributed optimizer, default), 2, 3 (FSDP)", ("train", "compare"), ge=0, le=3,
+       panel="plan", example=3),
+    _o("recompute", str, "activation recompute (default selective)", ("train", "compare"),
+       choices=("none", "selective", "full"), panel="plan", example="full"),
+    _o("precision", str, "GEMM precision (default bf16)", ("train", "compare"), choices=("bf16", "fp16", "fp8"),
+       panel="plan", example="fp8"),
+    _o("precision", str, "GEMM precision of every plan", ("plan",), default="bf16", choices=("bf16", "fp16", "fp8"),
+       panel="plan", example="fp8"),
+    _o("tp_overlap", float, "fraction of TP communication hidden (0..1)", TRAIN_LIKE, default=0.0, ge=0.0, le=1.0,
+       unit="fraction", panel="plan", example=0.5),
+    _o("no_dp_overlap", bool, "do not overlap DP communication with compute", TRAIN_LIKE, default=False,
+       panel="plan", example=True),
+    _o("ep_overlap", float, "share of the EP all-to-all that hides behind another micro-batch's compute (0..1; "
+       "never more than that compute)", TRAIN_LIKE, default=0.0, ge=0.0, le=1.0, unit="fraction", panel="plan",
+       example=0.85),
+    _o("ep_dedup", bool, "expert dispatch sends a token once per remote node and fans out inside it (DeepEP, HybridEP)",
+       TRAIN_LIKE, default=False, panel="plan", example=True),
+    _o("top", int, "how many plans to show", ("plan",), default=5, ge=1, le=100, panel="plan", example=2),
+    _o("objective", str, "time, cost, or devices (fewest meeting --deadline)", ("plan",), default="time",
+       choices=("time", "cost", "devices"), panel="plan", example="cost"),
+    _o("deadline", str, "with --objective devices: e.g. 90d, 2000h", ("plan",), unit="seconds", panel="plan",
+       example="90d"),
+    _o("allow_cross_domain_tp", bool, "let tp*ep span scale-up domains", ("plan",), default=False, panel="plan",
+       example=True),
+    _o("inter_pool_bandwidth", str, "per-device link between pools, e.g. 100Gbps", ("plan",), unit="bytes_per_s",
+       panel="plan", example="100Gbps"),
+    # ------------------------------------------------------------------------------------------ reliability
+    _o("failure_rate", str, "failures per device-day (default: the chip's catalog rate)", RUN, unit="count",
+       panel="reliability", example="0.002"),
+    _o("checkpoint_bandwidth", str, "aggregate checkpoint write bandwidth", RUN, default="100GB/s",
+       unit="bytes_per_s", panel="reliability", example="1TB/s"),
+    _o("async_checkpoint", bool, "block only for the device-to-host copy", RUN, default=False, panel="reliability",
+       example=True),
+    _o("checkpoint_interval", str, "training time between checkpoints, e.g. 30min (default: optimal)", RUN,
+       unit="seconds", panel="reliability", example="30min"),
+    _o("restart_time", str, "detection + reschedule + reload, e.g. 5min (overrides --restart-tier)", RUN,
+       unit="seconds", panel="reliability", example="5min"),
+    _o("restart_tier", str, "manual (2 h), automated (15 min), advanced (3 min), in-memory (45 s)", RUN,
+       default="automated", choices=("manual", "automated", "advanced", "in-memory"), panel="reliability",
+       example="advanced"),
+    _o("spares", int, "spare devices standing by (default: enough; the report gives the P99 need)", RUN, ge=0,
+       panel="reliability", example=8),
+    _o("trials", int, "Monte Carlo trials for the P10/P50/P90 run time", RUN,
+       default={"train": 2000, "plan": 500}, ge=1, le=20_000, panel="reliability", example=300),
+    _o("seed", int, "random seed (Monte Carlo, open-loop arrivals)", RUN + ("inference",), default=0, ge=0,
+       le=2**32 - 1, panel="reliability", example=7),
+    # ------------------------------------------------------------------------------------------------ cost
+    _o("costs", str, "YAML file of cost settings (the flags below override it)", RUN, http=False, panel="cost"),
+    _o("usd_per_device_hour", float, "rental price (default: the chip's catalog price)", RUN + ("inference",),
+       gt=0.0, le=1000.0, unit="USD/device-hour", panel="cost", example=2.5),
+    _o("ownership", bool, "price owned hardware: depreciation + energy", RUN, default=False, panel="cost",
+       example=True),
+    _o("purchase_usd", float, "purchase price per device (default: catalog)", RUN, gt=0.0, le=5_000_000.0,
+       unit="USD", panel="cost", example=30000.0),
+    _o("depreciation_years", float, "straight-line depreciation, years (default 4)", RUN, gt=0.0, le=30.0,
+       unit="years", panel="cost", example=5.0),
+    _o("residual_fraction", float, "value left after depreciation (default 0.2)", RUN, ge=0.0, lt=1.0,
+       unit="fraction", panel="cost", example=0.1),
+    _o("power_usd_per_kwh", float, "electricity price (default 0.08)", RUN, gt=0.0, le=10.0, unit="USD/kWh",
+       panel="cost", example=0.12),
+    _o("pue", float, "site power usage effectiveness (default 1.3)", RUN, gt=1.0, le=5.0, panel="cost",
+       example=1.2),
+    _o("power_utilisation", float, "fraction of TDP drawn while training (default 0.8)", RUN, gt=0.0, le=1.5,
+       unit="fraction", panel="cost", example=0.7),
+    # --------------------------------------------------------------------------------------------- serving
+    _o("input_len", int, "prompt tokens per request", ("inference",), default=1024, ge=1, le=10_000_000,
+       unit="tokens", panel="serving", example=512),
+    _o("output_len", int, "generated tokens per request", ("inference",), default=1024, ge=1, le=10_000_000,
+       unit="tokens", panel="serving", example=256),
+    _o("precision", str, "weights/activations: bf16, fp8, int8, int4 (weight-only), fp4", ("inference",),
+       default="bf16", choices=("bf16", "fp16", "fp8", "int8", "int4", "fp4"), panel="serving", example="fp8"),
+    _o("kv_precision", str, "KV cache: bf16, fp8, int8 (default follows --precision)", ("inference",),
+       choices=("bf16", "fp16", "fp8", "int8"), panel="serving", example="fp8"),
+    _o("concurrency", int, "closed loop: sequences in flight (default: as many as fit)", ("inference",), ge=1,
+       le=10_000_000, panel="serving", example=16),
+    _o("request_rate", float, "open loop: Poisson arrivals per second", ("inference",), gt=0.0, lt=1e6,
+       unit="requests/s", panel="serving", example=2.0),
+    _o("prefill_devices", int, "disaggregated: devices of the prefill pool", ("inference",), ge=1, le=10_000_000,
+       panel="serving", example=2),
+    _o("decode_devices", int, "disaggregated: devices of the decode pool", ("inference",), ge=1, le=10_000_000,
+       panel="serving", example=2),
+    _o("prefill_chip", str, "disaggregated: chip of the prefill pool", ("inference",), catalog_id=True,
+       panel="serving", example="h100-sxm"),
+    _o("decode_chip", str, "disaggregated: chip of the decode pool", ("inference",), catalog_id=True,
+       panel="serving", example="h100-sxm"),
+    _o("search", bool, "cheapest configuration per chip meeting --slo-ttft/--slo-tpot", ("inference",),
+       default=False, panel="serving", example=True),
+    _o("slo_ttft", str, "e.g. 2s", ("inference",), unit="seconds", panel="serving", example="2s"),
+    _o("slo_tpot", str, "e.g. 50ms", ("inference",), unit="seconds", panel="serving", example="50ms"),
+    _o("engine", str, "serving-engine profile: trt-llm, vllm (calibrated) or roofline (ideal)", ("inference",),
+       default="trt-llm", catalog_id=True, panel="serving", example="vllm"),
+    # --------------------------------------------------------------------------------------- other commands
+    _o("kind", str, "chips, systems, models, frameworks or serving", ("catalog",), argument=True,
+       required=("catalog",), choices=("chips", "systems", "models", "frameworks", "serving")),
+    _o("data", str, "a validation YAML file or folder", ("validate",), http=False),
+    _o("role", str, "only runs of this role: main or holdout", ("validate",), choices=("main", "holdout")),
+    _o("inference", bool, "serving runs (data/validation/inference) instead", ("validate",), default=False),
+    _o("markdown", bool, "print a Markdown table (for reports)", ("validate",), default=False, panel="output"),
+    _o("host", str, "address to listen on", ("web",), default="127.0.0.1"),
+    _o("port", int, "port to listen on", ("web",), default=8000, ge=1, le=65535),
+    _o("device", str, "device kind: cuda, npu, musa, mlu, xpu or cpu", ("probe",), required=("probe",)),
+    _o("out", str, "chip profile YAML to write (its stem names the chip)", ("probe",), required=("probe",),
+       http=False),
+    _o("quick", bool, "small shapes and few steps (a cpu probe takes seconds)", ("probe",), default=False),
+    _o("like", str, "catalog chip whose links, power and price to copy", ("probe",), catalog_id=True),
+    # ---------------------------------------------------------------------------------------------- output
+    _o("plot", str, "with a --devices range: write tokens/s and MFU vs devices to this HTML file", ("plan",),
+       http=False, panel="output"),
+    _o("json", bool, "print the result as JSON", ("train", "compare", "plan", "inference", "catalog", "validate"),
+       default=False, http=False, panel="output"),
+)
+
+RUN_OPTION_NAMES = tuple(o.name for o in OPTIONS if o.panel in ("reliability", "cost") and "train" in o.commands)
+"""the reliability and cost options of a run (parsed into ``training.RunOptions``)"""
+
+
+def options(command: str, http: bool = False) -> list[Option]:
+    """The options of one command, in table order (only those the HTTP API takes when ``http``)."""
+    if command not in COMMANDS:
+        raise KeyError(command)
+    return [o for o in OPTIONS if command in o.commands and (o.http or not http)]
+
+
+def defaults(command: str, http: bool = False) -> dict[str, Any]:
+    """Every option of a command at its default (lists copied)."""
+    return {o.name: list(o.default_for(command)) if o.many and o.default_for(command) is not None
+            else o.default_for(command) for o in options(command, http)}
+
+
+# ------------------------------------------------------------------------------------------------- typer
+
+def _enum(option: Option) -> type[Enum]:
+    return Enum(option.name.title().replace("_", ""), {c: c for c in option.choices}, type=str)
+
+
+def typer_command(command: str, handle: Callable[[dict], None]) -> Callable:
+    """A function typer can register for ``command``: its parameters are the table's options, and it calls
+    ``handle`` with every value by name (choices as plain strings)."""
+    import typer
+
+    params, annotations = [], {}
+    for o in options(command):
+        kind = _enum(o) if o.choices else o.kind
+        annotation = list[kind] if o.many else (kind if o.kind is bool or o.default_for(command) is not None
+                                                  and command not in o.required else Optional[kind])
+        default = o.default_for(command)
+        if isinstance(default, str) and o.choices:
+            default = kind(default)
+        required = command in o.required
+        if o.argument:
+            info = typer.Argument(... if required else default, help=o.help)
+        else:
+            info = typer.Option(... if required else default, o.cli_flag, help=o.help,
+                                rich_help_panel=o.panel.capitalize())
+        params.append(inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation))
+        annotations[o.name] = annotation
+
+    def run(**values) -> None:
+        handle({k: [x.value if isinstance(x, Enum) else x for x in v] if isinstance(v, list) else
+                (v.value if isinstance(v, Enum) else v) for k, v in values.items()})
+
+    run.__signature__ = inspect.Signature(params)
+    run.__annotations__ = annotations
+    run.__name__ = command
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- pydantic
+
+def request_body(command: str):
+    """The pydantic model of ``POST /api/<command>``: the command's HTTP options with the table's types, defaults
+    and bounds; unknown fields, wrong types, non-finite numbers and file paths are refused (HTTP 422)."""
+    from typing import Annotated, Literal, Union
+
+    from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, create_model
+
+    fields = {}
+    for o in options(command, http=True):
+        if o.choices:
+            kind = Literal[o.choices]
+        elif o.kind is bool:
+            kind = StrictBool
+        elif o.kind is int:
+            kind = StrictInt
+        elif o.kind is float:
+            kind = Annotated[Union[StrictFloat, StrictInt], Field(allow_inf_nan=False)]
+        elif o.unit:
+            kind = Union[Annotated[StrictStr, Field(max_length=MAX_TEXT)], StrictInt,
+                         Annotated[StrictFloat, Field(allow_inf_nan=False)]]  # "15T", 1.5e13, or 1024
+        else:
+            kind = Annotated[StrictStr, Field(max_length=MAX_TEXT, pattern=CATALOG_ID if o.catalog_id else None)]
+        bounds = {k: getattr(o, k) for k in ("ge", "gt", "le", "lt") if getattr(o, k) is not None}
+        if bounds:
+            kind = Annotated[kind, Field(**bounds)]
+        if o.many:  # one value, or a list of them
+            kind = Union[kind, Annotated[list[kind], Field(max_length=MAX_LIST)]]
+        elif command not in o.required and o.default_for(command) is None:
+            kind = Optional[kind]
+        default = ... if command in o.required else o.default_for(command)
+        fields[o.name] = (kind, Field(default, description=o.help + (f" [{o.unit}]" if o.unit else "")))
+    config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT)
+    return create_model(f"{command.title()}Body", __config__=config, **fields)

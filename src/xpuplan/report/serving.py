@@ -1,0 +1,74 @@
+"""Serving results as rich tables: one configuration, a disaggregated pair, the SLO search across chips."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from ..results import DisaggregatedResult, ServeResult
+from ..units import format_bytes
+from ..units import format_duration as fd
+
+
+def inference_table(r) -> Table:
+    """One serving configuration (inference.ServeResult)."""
+    table = Table(title=f"{r.model.name} served on {r.devices} x {r.chip.name} — {r.input_len} in / {r.output_len} out tokens",
+                  header_style="bold")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    p = r.plan
+    rows = [
+        ("plan", f"tp{p.tp} pp{p.pp} dp{p.dp}" + (f" ep{p.ep}" if p.ep > 1 else "") + f", weights {p.precision}, KV {p.kv_precision}"),
+        ("concurrency", f"{r.concurrency} sequences (max {r.max_concurrency} fit in memory)"),
+        ("TTFT", fd(r.ttft_s)),
+        ("TPOT", fd(r.tpot_s)),
+        ("output tokens/s", f"{r.output_tokens_per_s:,.0f} tokens/s ({r.output_tokens_per_s / r.devices:,.0f} per device)"),
+        ("input tokens/s", f"{r.input_tokens_per_s:,.0f} tokens/s"),
+        ("memory per device", f"{format_bytes(r.memory_per_device_bytes)} of {format_bytes(r.chip.hbm_bytes)}"),
+    ]
+    rows += [(f"  {k.removesuffix('_bytes')}", format_bytes(v)) for k, v in r.memory.items()]
+    usd = r.usd_per_million_output_tokens
+    rows.append(("cost", "— (no price: --usd-per-device-hour)" if usd is None else f"{usd:.3g} USD per 1M output tokens"))
+    q = r.extra.get("queueing")
+    if q:
+        rows.append(("queueing (open loop)", f"TTFT p90 {fd(q['ttft_s_p90'])}, TPOT p90 {fd(q['tpot_s_p90'])}, "
+                                            f"{q['requests']} simulated requests, seed {q['seed']}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def inference_compare_table(results: list, slo: str) -> Table:
+    """Cheapest SLO-meeting configuration per chip, side by side."""
+    table = Table(title=f"cheapest configuration per chip meeting {slo}", header_style="bold")
+    for col in ("chip", "devices", "plan", "concurrency", "TTFT", "TPOT", "output tokens/s", "per device", "USD / 1M out"):
+        table.add_column(col, justify="left" if col in ("chip", "plan") else "right")
+    for r in results:
+        if isinstance(r, Exception):
+            table.add_row(str(r).split(" on ")[-1].split(" (")[0], "—", f"none: {r}", "", "", "", "", "", "")
+            continue
+        usd = r.usd_per_million_output_tokens
+        table.add_row(r.chip.name, str(r.devices), f"tp{r.plan.tp} {r.plan.precision}", str(r.concurrency), fd(r.ttft_s),
+                      fd(r.tpot_s), f"{r.output_tokens_per_s:,.0f}", f"{r.output_tokens_per_s / r.devices:,.0f}",
+                      "—" if usd is None else f"{usd:.3g}")
+    return table
+
+
+def disaggregated_table(r: DisaggregatedResult) -> Table:
+    """Prefill on one pool, decode on another."""
+    (p_chip, p_plan, p_devices), (d_chip, d_plan, d_devices) = r.prefill, r.decode
+    table = Table(title=f"{r.model.name}: prefill on {p_devices} x {p_chip.name}, decode on {d_devices} x {d_chip.name}",
+                  header_style="bold")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    rows = [
+        ("prefill plan", f"tp{p_plan.tp} pp{p_plan.pp} dp{p_plan.dp}, {r.prefill_requests_per_s:,.2f} requests/s"),
+        ("decode plan", f"tp{d_plan.tp} pp{d_plan.pp} dp{d_plan.dp}, {r.decode_requests_per_s:,.2f} requests/s"),
+        ("concurrency", f"{r.concurrency} sequences (max {r.max_concurrency} fit in memory)"),
+        ("TTFT", f"{fd(r.ttft_s)} (KV transfer {fd(r.kv_transfer_s)})"),
+        ("TPOT", fd(r.tpot_s)),
+        ("output tokens/s", f"{r.output_tokens_per_s:,.0f} tokens/s ({r.bound}-bound)"),
+        ("input tokens/s", f"{r.input_tokens_per_s:,.0f} tokens/s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table

@@ -1,0 +1,75 @@
+"""Validation reports: predicted against published, as a rich table or Markdown (benchmarks/results/)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rich.table import Table
+
+from ..validate import INFERENCE_TARGET_MEDIAN, TARGET_MEDIAN, TARGET_P90, ServeCheck, ValidationReport, inference_summary
+
+
+def validation_table(report: ValidationReport) -> Table:
+    table = Table(title="Published training runs: predicted vs reported throughput", header_style="bold")
+    for col in ("run", "role", "chip", "devices", "plan", "reported tokens/s", "predicted tokens/s", "error", "pred. MFU"):
+        table.add_column(col, justify="right" if col not in ("run", "role", "chip", "plan") else "left")
+    for r in report.runs:
+        flag = "" if r.fits else " (OOM)"
+        table.add_row(r.id, r.role, r.chip, str(r.devices), r.plan, f"{r.reported_tokens_per_s:,.0f}",
+                      f"{r.predicted_tokens_per_s:,.0f}", f"{r.error:+.1%}{flag}", f"{r.predicted_mfu:.1%}")
+    table.caption = " | ".join(summary_lines(report))
+    return table
+
+
+def summary_lines(report: ValidationReport) -> list[str]:
+    """Median and p90 |error| per role, and the target."""
+    lines = []
+    for role in ("main", "holdout", None):
+        s = report.summary(role)
+        if s["runs"]:
+            lines.append(f"{role or 'all'}: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}, "
+                         f"p90 |error| {s['p90_abs_error']:.1%}")
+    m = report.memory_summary()
+    if m["runs"]:
+        lines.append(f"memory per device: {m['runs']} runs with a published reading, median |error| "
+                     f"{m['median_abs_error']:.1%}, p90 |error| {m['p90_abs_error']:.1%}")
+    return lines + [f"target (main): median <= {TARGET_MEDIAN:.0%}, p90 <= {TARGET_P90:.0%}"]
+
+
+def validation_markdown(report: ValidationReport) -> str:
+    """The report as a Markdown table, for benchmarks/results/validation.md."""
+    lines = ["| run | role | framework | chip | devices | plan | reported tokens/s | predicted tokens/s | error |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report.runs:
+        lines.append(f"| {r.id} | {r.role} | {r.framework} | {r.chip} | {r.devices} | {r.plan} | "
+                     f"{r.reported_tokens_per_s:,.0f} | {r.predicted_tokens_per_s:,.0f} | {r.error:+.1%}"
+                     f"{'' if r.fits else ' (OOM)'} |")
+    memory = [r for r in report.runs if r.reported_memory_gib is not None]
+    if memory:
+        lines += ["", "Memory per device, where the source publishes it:", "",
+                  "| run | role | framework | plan | reported GiB | predicted GiB | error |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r.id} | {r.role} | {r.framework} | {r.plan} | {r.reported_memory_gib:.1f} | "
+                  f"{r.predicted_memory_gib:.1f} | {r.memory_error:+.1%} |" for r in memory]
+    lines += [""] + [f"- {line}" for line in summary_lines(report)]
+    return "\n".join(lines) + "\n"
+
+
+def inference_markdown(checks: list[ServeCheck]) -> str:
+    lines = ["| run | role | chip | devices | scenario | metric | reported | predicted | error |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in checks:
+        lines.append(f"| {c.id} | {c.role} | {c.chip} | {c.devices} | {c.scenario} | {c.metric} | {c.reported:,.4g} | "
+                     f"{c.predicted:,.4g} | {c.error:+.1%} |")
+    lines.append("")
+    for role in ("main", "holdout"):
+        for kind, s in inference_summary(checks, role).items():
+            if s["runs"]:
+                lines.append(f"- {role}, {kind}: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}")
+    lines.append(f"- target (main, throughput and TPOT): median <= {INFERENCE_TARGET_MEDIAN:.0%}")
+    return "\n".join(lines) + "\n"
+
+
+def inference_json(checks: list[ServeCheck]) -> dict:
+    """The ``validate --inference --json`` object: summaries per role and every run with its error."""
+    return {"summary": {"main": inference_summary(checks, "main"), "holdout": inference_summary(checks, "holdout")},
+            "runs": [dataclasses.asdict(c) | {"error": c.error} for c in checks]}

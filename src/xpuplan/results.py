@@ -1,0 +1,207 @@
+"""Every result type and its JSON contract (DESIGN.md §3): ``to_dict`` is the ``--json`` object of its command.
+
+Results carry the specs they were priced with, so a report can name the chip's confidence and the profile used;
+all figures are in canonical units (seconds, bytes, FLOP/s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .cost.flops import model_flops_per_token
+from .plan import ParallelPlan, ServePlan
+from .specs import Chip, Model, Pool, TrainJob
+from .units import HOUR, format_bytes
+
+MEMORY_KEYS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainResult:
+    """One training estimate; ``to_dict`` gives the ``train --json`` object (DESIGN.md §3)."""
+
+    model: Model
+    chip: Chip
+    job: TrainJob
+    devices: int
+    plan: ParallelPlan
+    step_time_s: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    breakdown: dict[str, float]
+    memory: dict[str, float]
+    memory_per_device_bytes: float
+    fits: bool
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_s_per_device(self) -> float:
+        return self.tokens_per_s / self.devices
+
+    @property
+    def total_time_s(self) -> float | None:
+        return None if self.job.tokens is None else self.job.tokens / self.tokens_per_s
+
+    @property
+    def device_hours(self) -> float | None:
+        t = self.total_time_s
+        return None if t is None else t * self.devices / HOUR
+
+    def not_fit_reason(self) -> str:
+        cap = self.chip.hbm_bytes * (1 - self.job.memory_margin)
+        largest = max(MEMORY_KEYS, key=lambda k: self.memory[k]).removesuffix("_bytes")
+        return (f"does not fit: needs {format_bytes(self.memory_per_device_bytes)} per device, "
+                f"{self.chip.name} has {format_bytes(cap)} usable (largest part: {largest}); "
+                "try more tp/pp, a higher --zero, --recompute full or a smaller --micro-batch")
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model.name,
+            "chip": self.chip.name,
+            "devices": self.devices,
+            "seq_len": self.job.seq_len,
+            "global_batch": self.job.global_batch,
+            "tokens_per_step": self.job.tokens_per_step,
+            "step_time_s": self.step_time_s,
+            "tokens_per_s": self.tokens_per_s,
+            "tokens_per_s_per_device": self.tokens_per_s_per_device,
+            "mfu": self.mfu,
+            "hfu": self.hfu,
+            "model_flops_per_token": model_flops_per_token(self.model, self.job.seq_len),
+            "memory_per_device_bytes": self.memory_per_device_bytes,
+            "memory": dict(self.memory),
+            "hbm_bytes": self.chip.hbm_bytes,
+            "fits": self.fits,
+            "tokens": self.job.tokens,
+            "total_time_s": self.total_time_s,
+            "device_hours": self.device_hours,
+            "breakdown": dict(self.breakdown),
+            "plan": self.plan.to_dict(),
+            "framework": self.job.framework.name,
+            "chip_confidence": self.chip.confidence,
+            "efficiency_source": self.chip.efficiency.source,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanResult:
+    """The best plans for one device count, best first, and what the search covered."""
+
+    plans: list[TrainResult]
+    enumerated: int
+    valid: int
+    fitting: int
+    objective: str
+
+    def to_list(self) -> list[dict]:
+        return [p.to_dict() for p in self.plans]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeResult:
+    """One serving configuration; ``to_dict`` is the ``inference --json`` object."""
+
+    model: Model
+    chip: Chip
+    plan: ServePlan
+    devices: int
+    input_len: int
+    output_len: int
+    concurrency: int
+    ttft_s: float
+    tpot_s: float
+    output_tokens_per_s: float
+    input_tokens_per_s: float
+    max_concurrency: int
+    memory: dict
+    fits: bool
+    usd_per_million_output_tokens: float | None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def memory_per_device_bytes(self) -> float:
+        return float(sum(self.memory.values()))
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model.name, "chip": self.chip.name, "devices": self.devices,
+            "input_len": self.input_len, "output_len": self.output_len, "concurrency": self.concurrency,
+            "ttft_s": self.ttft_s, "tpot_s": self.tpot_s,
+            "output_tokens_per_s": self.output_tokens_per_s,
+            "output_tokens_per_s_per_device": self.output_tokens_per_s / self.devices,
+            "input_tokens_per_s": self.input_tokens_per_s,
+            "max_concurrency": self.max_concurrency,
+            "memory_per_device_bytes": self.memory_per_device_bytes, "memory": dict(self.memory),
+            "fits": self.fits, "usd_per_million_output_tokens": self.usd_per_million_output_tokens,
+            "plan": self.plan.to_dict(), **self.extra,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisaggregatedResult:
+    """Prefill on one pool, decode on another; ``to_dict`` is the ``inference --json`` object of that setup."""
+
+    model: Model
+    prefill: tuple[Chip, ServePlan, int]
+    """chip, plan and devices of the prefill pool"""
+    decode: tuple[Chip, ServePlan, int]
+    """chip, plan and devices of the decode pool"""
+    ttft_s: float
+    tpot_s: float
+    output_tokens_per_s: float
+    input_tokens_per_s: float
+    kv_transfer_s: float
+    """seconds to move one prompt's KV cache from the prefill to the decode pool"""
+    bound: str
+    """which pool limits the throughput: prefill or decode"""
+    max_concurrency: int
+    concurrency: int
+    prefill_requests_per_s: float
+    decode_requests_per_s: float
+
+    def to_dict(self) -> dict:
+        (p_chip, p_plan, p_devices), (d_chip, d_plan, d_devices) = self.prefill, self.decode
+        return {"ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "output_tokens_per_s": self.output_tokens_per_s,
+                "input_tokens_per_s": self.input_tokens_per_s, "kv_transfer_s": self.kv_transfer_s,
+                "bound": self.bound, "max_concurrency": self.max_concurrency, "concurrency": self.concurrency,
+                "prefill": {"chip": p_chip.name, "devices": p_devices, "plan": p_plan.to_dict(),
+                            "requests_per_s": self.prefill_requests_per_s},
+                "decode": {"chip": d_chip.name, "devices": d_devices, "plan": d_plan.to_dict(),
+                           "requests_per_s": self.decode_requests_per_s}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeteroPlan:
+    """The best split of one kind, in plain numbers."""
+
+    strategy: str
+    step_time_s: float
+    tokens_per_s: float
+    mfu: float
+    detail: dict
+
+    def to_dict(self, job: TrainJob) -> dict:
+        total = None if job.tokens is None else job.tokens / self.tokens_per_s
+        return {"strategy": self.strategy, "step_time_s": self.step_time_s, "tokens_per_s": self.tokens_per_s,
+                "mfu": self.mfu, "total_time_s": total, **self.detail}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeteroResult:
+    model: Model
+    job: TrainJob
+    pools: tuple[Pool, Pool]
+    plans: list[HeteroPlan]
+    """mixed plans, best first"""
+    alone: list[TrainResult | None]
+    """best plan on each pool alone (None where the job does not fit there)"""
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model.name,
+            "pools": [{"chip": p.chip.name, "devices": p.devices} for p in self.pools],
+            "plans": [p.to_dict(self.job) for p in self.plans],
+            "alone": [None if r is None else r.to_dict() for r in self.alone],
+        }

@@ -1,0 +1,20 @@
+"""Specifications: what a chip, a system, a model, a framework, a job and a serving engine are.
+
+Frozen dataclasses with one line per field giving its meaning and unit. They hold facts only; what follows
+from them (parameter counts, FLOPs, times) lives in :mod:`xpuplan.cost`. Construction checks ranges and raises
+:class:`~xpuplan.errors.BadInput` naming the field.
+
+* :mod:`.hardware` — Chip, Efficiency, System, Pool
+* :mod:`.model` — Model, MoE
+* :mod:`.job` — Framework, TrainJob, RECOMPUTE
+* :mod:`.serving` — ServeEngine, number formats
+"""
+
+from .hardware import CONFIDENCES, DTYPES, SCALE_UP_TOPOLOGIES, Chip, Efficiency, Pool, System
+from .job import FRAMEWORK_RANGES, PLAN_MEMORY_MARGIN, RECOMPUTE, Framework, TrainJob
+from .model import Model, MoE
+from .serving import KV_BYTES, ROOFLINE, WEIGHT_FORMATS, ServeEngine
+
+__all__ = ["CONFIDENCES", "DTYPES", "FRAMEWORK_RANGES", "KV_BYTES", "PLAN_MEMORY_MARGIN", "RECOMPUTE", "ROOFLINE",
+           "SCALE_UP_TOPOLOGIES", "WEIGHT_FORMATS", "Chip", "Efficiency", "Framework", "Model", "MoE", "Pool",
+           "ServeEngine", "System", "TrainJob"]

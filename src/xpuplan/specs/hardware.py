@@ -1,0 +1,206 @@
+"""Hardware facts: a chip, its achievable fractions (efficiency) and the systems built from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import BadInput
+
+DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4")
+CONFIDENCES = ("high", "medium", "low")
+SCALE_UP_TOPOLOGIES = ("switch", "full_mesh")
+
+
+def _positive(owner: str, **values: float | int | None) -> None:
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise BadInput(f"{owner}: {name} must be > 0, got {value}", name)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Efficiency:
+    """Achievable fractions of a chip's peaks; calibrated data, not datasheet facts.
+
+    GEMM efficiency follows a saturating curve in the GEMM's size:
+    ``eff(f) = gemm_max * f / (f + gemm_half_flops)``, so small GEMMs run
+    further below peak than large ones.
+    """
+
+    gemm_max: float = 0.80
+    """fraction of the dense peak a large bf16/fp16 GEMM reaches"""
+    gemm_fp8_max: float = 0.65
+    """fraction of the fp8 peak a large fp8 GEMM reaches"""
+    gemm_half_flops: float = 2.0e9
+    """GEMM size (FLOPs of one call) at which efficiency is half of its maximum"""
+    attention_fwd: float = 0.55
+    """fraction of the bf16 peak a flash-style attention forward reaches at long sequences"""
+    attention_bwd: float = 0.45
+    """same for the attention backward"""
+    attention_block_tokens: float = 256.0
+    """query tokens at which a flash-style kernel reaches half of ``attention_fwd``: its efficiency at s queries
+    per call is ``attention_fwd * s / (s + attention_block_tokens)``, short blocks leaving the device's tiles
+    part-empty (FlashAttention-2's forward tiles are 128-256 queries; Dao 2023, arXiv 2307.08691 §3.3)"""
+    hbm: float = 0.80
+    """fraction of the HBM bandwidth streaming (element-wise) kernels reach"""
+    scale_up: float = 0.75
+    """fraction of the scale-up link bandwidth collectives reach (bus bandwidth)"""
+    scale_out: float = 0.80
+    """fraction of the NIC bandwidth collectives reach across domains"""
+    scale_up_latency_s: float = 5e-6
+    """latency of one collective step inside the scale-up domain, seconds"""
+    scale_out_latency_s: float = 15e-6
+    """latency of one collective step across the scale-out network, seconds"""
+    kernel_overhead_s: float = 4e-6
+    """launch and synchronisation cost per kernel not hidden by the framework, seconds"""
+    reserve_bytes: float = 3 * 2**30
+    """device memory taken by the runtime, communication buffers and fragmentation, bytes"""
+    source: str = "xpuplan generic defaults (docs/model.md)"
+    """where these fractions come from"""
+
+    def __post_init__(self) -> None:
+        for name in ("gemm_max", "gemm_fp8_max", "attention_fwd", "attention_bwd", "hbm", "scale_up", "scale_out"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise BadInput(f"efficiency: {name} must be a fraction in (0, 1], got {value}", name)
+        _positive("efficiency", gemm_half_flops=self.gemm_half_flops, attention_block_tokens=self.attention_block_tokens)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Chip:
+    """One accelerator as the cost model sees it (per device, dense, per direction)."""
+
+    name: str
+    """catalog id, e.g. ``h100-sxm``"""
+    vendor: str = "unknown"
+    """maker"""
+    display_name: str = ""
+    """human name"""
+    peak_flops_per_s: dict[str, float | None] = field(default_factory=dict)
+    """dense peak FLOP/s by dtype (bf16, fp16, fp8, int8, fp4); None = has it, figure unknown"""
+    hbm_bytes: float | None = None
+    """device memory capacity, bytes"""
+    hbm_bytes_per_s: float | None = None
+    """device memory bandwidth, bytes/s"""
+    scale_up_name: str = ""
+    """name of the scale-up link (NVLink 4, HCCS, ICI, ...)"""
+    scale_up_bytes_per_s: float | None = None
+    """scale-up bandwidth per device, per direction, bytes/s"""
+    scale_up_domain: int = 1
+    """devices in one scale-up domain (8 for an HGX node, 72 for NVL72)"""
+    scale_up_topology: str = "switch"
+    """how the domain is wired: ``switch`` (any group gets the full scale-up bandwidth, as through NVSwitch)
+    or ``full_mesh`` (one direct link to each of the other ``domain - 1`` devices, so a group of k members
+    of one domain reaches only k - 1 of them: HCCS on Atlas 800T A2, xGMI on MI300X, Gaudi's RoCE ports)"""
+    scale_out_bytes_per_s: float | None = None
+    """scale-out (NIC) bandwidth per device, per direction, bytes/s"""
+    tdp_watts: float | None = None
+    """board power, watts"""
+    purchase_usd: float | None = None
+    """purchase price per device, USD"""
+    usd_per_hour: float | None = None
+    """rental price per device-hour, USD"""
+    failures_per_device_day: float | None = None
+    """failure rate per device per day"""
+    domain_failures_per_day: float | None = None
+    """failures that take a whole scale-up domain down (rack, supernode), per domain per day"""
+    confidence: str = "low"
+    """overall confidence in the figures: high | medium | low"""
+    field_confidence: dict[str, str] = field(default_factory=dict)
+    """confidence of single fields that differ from the overall one"""
+    notes: str = ""
+    """what is measured, claimed or rumoured"""
+    sources: tuple[str, ...] = ()
+    """where the figures come from"""
+    efficiency: Efficiency = field(default_factory=Efficiency)
+    """achievable fractions of the peaks"""
+    measured: dict | None = None
+    """probe provenance when the profile was measured"""
+
+    def __post_init__(self) -> None:
+        if self.confidence not in CONFIDENCES:
+            raise BadInput(f"chip {self.name}: confidence must be one of {', '.join(CONFIDENCES)}", "confidence")
+        _positive(
+            f"chip {self.name}",
+            hbm_bytes=self.hbm_bytes,
+            hbm_bytes_per_s=self.hbm_bytes_per_s,
+            scale_up_bytes_per_s=self.scale_up_bytes_per_s,
+            scale_up_domain=self.scale_up_domain,
+            scale_out_bytes_per_s=self.scale_out_bytes_per_s,
+            tdp_watts=self.tdp_watts,
+        )
+        if self.scale_up_topology not in SCALE_UP_TOPOLOGIES:
+            raise BadInput(
+                f"chip {self.name}: scale_up.topology must be one of {', '.join(SCALE_UP_TOPOLOGIES)}, "
+                f"not {self.scale_up_topology!r}", "scale_up.topology")
+        for dtype, value in self.peak_flops_per_s.items():
+            if dtype not in DTYPES:
+                raise BadInput(f"chip {self.name}: unknown dtype {dtype!r} in peak_flops (use {', '.join(DTYPES)})", "peak_flops")
+            if value is not None and not 1e9 <= value <= 1e17:
+                raise BadInput(f"chip {self.name}: peak_flops.{dtype}={value:g} FLOP/s is absurd (expect 1e12..1e16)", "peak_flops")
+
+    def peak(self, dtype: str) -> float:
+        """Dense peak FLOP/s for ``dtype``; fp8/int8 fall back to bf16 when the chip lacks them."""
+        value = self.peak_flops_per_s.get(dtype)
+        if value is None and dtype in ("fp8", "int8", "fp4"):
+            return self.peak("bf16")
+        if value is None and dtype == "bf16":
+            value = self.peak_flops_per_s.get("fp16")
+        if value is None:
+            raise BadInput(
+                f"chip {self.name} has no published {dtype} peak; measure it with `xpuplan probe` and pass --chip FILE",
+                "chip",
+            )
+        return value
+
+    def require(self, *names: str) -> None:
+        """Raise BadInput if a figure the estimate needs is unknown for this chip."""
+        labels = {"hbm_bytes": "HBM capacity (hbm.capacity)", "hbm_bytes_per_s": "HBM bandwidth (hbm.bandwidth)"}
+        for name in names:
+            if getattr(self, name) is None:
+                raise BadInput(
+                    f"chip {self.name} has no published {labels.get(name, name)}; give it in a chip file "
+                    "(--chip FILE) or measure it with `xpuplan probe`",
+                    "chip",
+                )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class System:
+    """A node or rack built from one chip kind, with its networks."""
+
+    name: str
+    """catalog id"""
+    chip: str
+    """chip catalog id"""
+    display_name: str = ""
+    """human name"""
+    devices_per_node: int = 8
+    """devices in one node"""
+    nodes: int = 1
+    """nodes in this system"""
+    scale_up_domain: int | None = None
+    """devices per scale-up domain, overriding the chip's"""
+    scale_up_bytes_per_s: float | None = None
+    """scale-up bandwidth per device per direction, overriding the chip's"""
+    scale_up_topology: str | None = None
+    """switch | full_mesh, overriding the chip's"""
+    scale_out_bytes_per_s: float | None = None
+    """NIC bandwidth per device per direction, overriding the chip's"""
+    power_watts: float | None = None
+    """whole-system power, watts"""
+    confidence: str = "low"
+    """high | medium | low"""
+    notes: str = ""
+    """free text"""
+    sources: tuple[str, ...] = ()
+    """where the figures come from"""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pool:
+    """Devices of one chip kind that a job may use."""
+
+    chip: Chip
+    """the chip (with its system's network figures)"""
+    devices: int
+    """how many"""

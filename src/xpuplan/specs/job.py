@@ -1,0 +1,168 @@
+"""Job facts: how a framework runs a model, and what a training job asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import BadInput
+from .hardware import _positive
+
+PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unless told otherwise (--memory-margin)
+
+RECOMPUTE = ("none", "selective", "full")
+"""activation-recompute modes, in the order plan arrays index them"""
+
+FRAMEWORK_RANGES = {  # the physically sensible range of each numeric framework field
+    "compute_scale": (0.05, 1.5), "attention_scale": (0.05, 1.5), "dp_bandwidth_scale": (0.05, 1.5),
+    "loss_bytes_per_logit": (2.0, 20.0), "loss_traffic_bytes_per_logit": (2.0, 40.0), "memory_overhead": (0.0, 1.0), "microbatch_overhead_s": (0.0, 1.0),
+    "tp_overlap_efficiency": (0.0, 1.0), "selective_gemm_share": (0.0, 1.0), "dp_overlap_efficiency": (0.0, 1.0),
+    "ep_overlap_efficiency": (0.0, 1.0), "elementwise_passes": (0.5, 10.0),
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Framework:
+    """How a training framework runs the model: kernel fusion and overlap (data in catalog/frameworks)."""
+
+    name: str = "megatron"
+    """catalog id"""
+    display_name: str = ""
+    """human name"""
+    elementwise_passes: float = 1.0
+    """HBM traffic of element-wise work relative to fully fused kernels (1.0 = fused)"""
+    kernels_per_layer: int = 11
+    """kernel launches per layer forward"""
+    flash_attention: bool = True
+    """attention as one fused flash kernel; False: batched GEMMs + softmax over the s x s score matrix"""
+    compute_scale: float = 1.0
+    """fraction of the chip's calibrated kernel efficiency this framework reaches (Megatron = 1.0)"""
+    attention_scale: float = 1.0
+    """speed of the framework's attention kernel relative to FlashAttention-2 (the chip profile's reference)"""
+    dp_bandwidth_scale: float = 1.0
+    """fraction of the modelled bus bandwidth the framework's data-parallel collectives reach"""
+    dp_overlap: bool = True
+    """overlaps data-parallel communication with compute"""
+    dp_overlap_efficiency: float = 1.0
+    """share of the compute window that actually hides data-parallel collectives (1.0: all of it; 0.0: none,
+    as when the collectives wait on hooks or contend with the GEMMs for SMs and memory bandwidth)"""
+    zero3_gathers_per_microbatch: int = 2
+    """ZeRO-3 weight all-gathers per micro-batch (forward and backward)"""
+    tp_overlap_efficiency: float = 0.0
+    """share of tensor-parallel communication its fused GEMM-collective kernels hide when a run turns them on
+    (Megatron's --tp-comm-overlap, MindSpeed's --use-mc2); a job's ``tp_overlap`` sets it for one run"""
+    ep_overlap_efficiency: float = 0.85
+    """share of the expert all-to-all that hides behind another micro-batch's compute of the same layer (never more
+    than that compute) when a run overlaps them (DeepSeek's DualPipe, Megatron-Core's
+    --overlap-moe-expert-parallel-comm); a job's ``ep_overlap`` sets it for one run. The rest is the compute lost to
+    the SMs the dispatch kernels hold while they run: DeepSeek-V3 hides the all-to-all fully with 20 of the H800's 132
+    SMs (report section 3.2.2), and 20 is DeepEP's default, so 1 - 20/132 = 0.85; no main run measures it"""
+    sequence_parallel: bool = True
+    """tensor-parallel ranks also split the norm and GEMM-input activations along the sequence (Korthikanti et al.
+    2022); False: each rank keeps them whole"""
+    microbatch_overhead_s: float = 0.0
+    """fixed seconds each pipeline stage spends per micro-batch outside the kernels (schedule bookkeeping, blocking
+    point-to-point handshakes, per-micro-batch Python work)"""
+    loss_bytes_per_logit: float = 6.0
+    """bytes per logit (token x vocabulary entry, before tp) the output layer and loss keep at their peak: 6 for a
+    fused vocabulary-parallel cross-entropy (bf16 logits + fp32 softmax), 10 for eager PyTorch (bf16 logits, fp32
+    log-softmax output and its fp32 gradient)"""
+    loss_traffic_bytes_per_logit: float = 10.0
+    """HBM bytes per logit the output layer's loss moves over forward and backward together: it reads the bf16
+    logits (2), writes fp32 probabilities (4) and reads them again in the backward (4); half is priced in each pass.
+    Traffic, where ``loss_bytes_per_logit`` is memory held at the peak"""
+    memory_overhead: float = 0.0
+    """peak device memory the framework's allocator holds beyond the counted tensors, as a fraction of them (PyTorch's
+    caching allocator keeps freed blocks it cannot reuse); calibrated on published per-device memory readings"""
+    fsdp: bool = False
+    """shards data parallelism with FSDP units: ZeRO-2 is FSDP's SHARD_GRAD_OP, which gathers the weights again
+    for every micro-batch's forward and reduce-scatters every micro-batch's gradients"""
+    zero3_collectives_per_layer: int = 1
+    """separate ZeRO-3 collectives per layer (1 for FSDP units; one per tensor in DeepSpeed)"""
+    max_tp: int = 1 << 20
+    """largest tensor-parallel degree the framework implements (1: none)"""
+    max_pp: int = 1 << 20
+    """largest pipeline degree (1: no pipeline parallelism)"""
+    max_cp: int = 1 << 20
+    """largest context-parallel degree (1: no context parallelism)"""
+    max_vpp: int = 1 << 20
+    """largest virtual-pipeline degree (1: no interleaved schedule)"""
+    max_ep: int = 1 << 20
+    """largest expert-parallel degree"""
+    zero_stages: tuple[int, ...] = (0, 1, 2, 3)
+    """ZeRO stages the framework implements"""
+    zero_stages_with_pp: tuple[int, ...] | None = None
+    """ZeRO stages allowed together with pipeline parallelism (None: the same as ``zero_stages``)"""
+    selective_gemm_share: float = 0.0
+    """share of the forward GEMM work that selective recompute runs again, keeping the other GEMM outputs (0 for
+    Megatron's, which recomputes element-wise work and attention scores; 0.5 for torchtitan's per-op policy, which
+    saves every matmul output except every second one)"""
+    recompute_modes: tuple[str, ...] = RECOMPUTE
+    """activation-recompute modes the framework implements (selective: norms, activation function and
+    attention core recomputed; full: every layer from its input)"""
+    notes: str = ""
+    """free text"""
+    sources: tuple[str, ...] = ()
+    """where the behaviour is documented"""
+
+    def space_summary(self) -> str:
+        """What this framework lets the planner choose, in one line."""
+        parts = [f"ZeRO {','.join(map(str, self.zero_stages))}"]
+        if self.zero_stages_with_pp is not None:
+            parts[0] += f" ({','.join(map(str, self.zero_stages_with_pp))} with pp > 1)"
+        parts.append(f"recompute {'/'.join(self.recompute_modes)}")
+        for axis in ("tp", "pp", "cp", "vpp", "ep"):
+            limit = getattr(self, f"max_{axis}")
+            if limit == 1:
+                parts.append(f"no {axis}")
+            elif limit < 1 << 20:
+                parts.append(f"{axis} <= {limit}")
+        return f"framework {self.name}: " + "; ".join(parts)
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in FRAMEWORK_RANGES.items():
+            if not low <= getattr(self, name) <= high:
+                raise BadInput(f"framework {self.name}: {name} must be in [{low:g}, {high:g}]", name)
+        bad = [m for m in self.recompute_modes if m not in RECOMPUTE]
+        if bad or not self.recompute_modes:
+            raise BadInput(f"framework {self.name}: recompute_modes must list some of none, selective, full; got {bad or '[]'}",
+                           "recompute_modes")
+        _positive(f"framework {self.name}", kernels_per_layer=self.kernels_per_layer,
+                  zero3_collectives_per_layer=self.zero3_collectives_per_layer)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainJob:
+    """What to train: sequence length, batch, token budget, and framework behaviour."""
+
+    seq_len: int = 4096
+    """tokens per sequence"""
+    global_batch: int = 1024
+    """sequences per optimizer step"""
+    tokens: float | None = None
+    """token budget of the whole run (None: report per-step figures only)"""
+    tp_overlap: float = 0.0
+    """fraction of TP communication hidden behind compute (0: Megatron default, no overlap)"""
+    dp_overlap: bool = True
+    """overlap data-parallel gradient reduction / parameter gathering with compute"""
+    ep_overlap: float = 0.0
+    """fraction of the expert all-to-all that may hide behind another micro-batch's compute of the same layer
+    (DualPipe, Megatron-Core's --overlap-moe-expert-parallel-comm); no more than that compute can hide it"""
+    ep_dedup: bool = False
+    """the expert dispatch sends each token once to each remote scale-up domain it needs and fans it out inside
+    (DeepEP, HybridEP, DeepSeek-V3's own kernels); False: one copy per routed expert (an all-to-all of copies)"""
+    memory_margin: float = 0.0
+    """fraction of device memory kept free as safety margin"""
+    framework: Framework = field(default_factory=Framework)
+    """training framework: kernel fusion and overlap behaviour"""
+
+    def __post_init__(self) -> None:
+        _positive("job", seq_len=self.seq_len, global_batch=self.global_batch, tokens=self.tokens)
+        if self.seq_len > 10_000_000:
+            raise BadInput(f"job: seq_len={self.seq_len} is absurd", "seq_len")
+        for name in ("tp_overlap", "ep_overlap", "memory_margin"):
+            if not 0 <= getattr(self, name) < 1 + (name != "memory_margin") * 1e-9:
+                raise BadInput(f"job: {name} must be a fraction in [0, 1], got {getattr(self, name)}", name)
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.seq_len * self.global_batch

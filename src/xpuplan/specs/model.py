@@ -1,0 +1,133 @@
+"""Model facts: a decoder-only transformer, dense or mixture-of-experts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import BadInput
+from .hardware import _positive
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MoE:
+    """Mixture-of-experts block of a model."""
+
+    experts: int
+    """routed experts per MoE layer"""
+    top_k: int
+    """routed experts each token visits"""
+    expert_ffn_hidden: int
+    """FFN width of one expert"""
+    shared_experts: int = 0
+    """always-active experts per MoE layer, each of width expert_ffn_hidden"""
+    dense_layers: int = 0
+    """leading layers with a dense FFN of width ffn_hidden"""
+    layer_freq: int = 1
+    """after the dense layers, every layer_freq-th layer is MoE"""
+    route_groups: int | None = None
+    """group-limited routing: the experts form this many equal groups (DeepSeek's n_group); None: no groups"""
+    route_topk_groups: int | None = None
+    """each token picks its experts inside this many groups (DeepSeek's topk_group)"""
+
+    def __post_init__(self) -> None:
+        _positive("moe", experts=self.experts, top_k=self.top_k, expert_ffn_hidden=self.expert_ffn_hidden, layer_freq=self.layer_freq)
+        if self.top_k > self.experts:
+            raise BadInput(f"moe: top_k={self.top_k} exceeds experts={self.experts}", "top_k")
+        if (self.route_groups is None) != (self.route_topk_groups is None):
+            raise BadInput("moe: give route_groups and route_topk_groups together (or neither)", "route_groups")
+        if self.route_groups is not None:
+            _positive("moe", route_groups=self.route_groups, route_topk_groups=self.route_topk_groups)
+            if self.experts % self.route_groups or self.route_topk_groups > self.route_groups:
+                raise BadInput(f"moe: route_groups={self.route_groups} must divide experts={self.experts} and be at least "
+                               f"route_topk_groups={self.route_topk_groups}", "route_groups")
+        if self.shared_experts < 0 or self.dense_layers < 0:
+            raise BadInput("moe: shared_experts and dense_layers must be >= 0", "moe")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Model:
+    """A decoder-only transformer (dense or MoE), in the DESIGN.md model schema."""
+
+    name: str
+    """catalog id"""
+    layers: int
+    """transformer layers"""
+    hidden: int
+    """model width d_model"""
+    heads: int
+    """query heads"""
+    kv_heads: int
+    """key/value heads (= heads for MHA)"""
+    ffn_hidden: int
+    """dense FFN width"""
+    vocab: int
+    """vocabulary size"""
+    head_dim: int = 0
+    """per-head width; 0 means hidden / heads"""
+    ffn_act: str = "swiglu"
+    """swiglu (3 weight matrices) or gelu (2)"""
+    tied_embeddings: bool = False
+    """input embedding shared with the output layer"""
+    attention: str = "gqa"
+    """mha | gqa | mla"""
+    position: str = "rope"
+    """rope | learned | alibi"""
+    q_lora_rank: int | None = None
+    """MLA: query down-projection rank (None: no query compression)"""
+    kv_lora_rank: int = 0
+    """MLA: key/value compression rank"""
+    qk_rope_head_dim: int = 0
+    """MLA: rotary part of a query/key head"""
+    qk_nope_head_dim: int = 0
+    """MLA: non-rotary part of a query/key head"""
+    v_head_dim: int = 0
+    """MLA: value head width"""
+    moe: MoE | None = None
+    """mixture-of-experts block, None for dense models"""
+    display_name: str = ""
+    """human name"""
+    max_seq_len: int | None = None
+    """released context length, tokens"""
+    params_total: float | None = None
+    """parameter count reported by the source"""
+    params_active: float | None = None
+    """activated parameters per token reported by the source"""
+    confidence: str = "high"
+    """high | medium | low"""
+    notes: str = ""
+    """free text"""
+    sources: tuple[str, ...] = ()
+    """where the configuration comes from"""
+
+    def __post_init__(self) -> None:
+        owner = f"model {self.name}"
+        _positive(owner, layers=self.layers, hidden=self.hidden, heads=self.heads, kv_heads=self.kv_heads,
+                  ffn_hidden=self.ffn_hidden, vocab=self.vocab)
+        if self.head_dim < 0:
+            raise BadInput(f"{owner}: head_dim must be >= 0", "head_dim")
+        if self.ffn_act not in ("swiglu", "gelu"):
+            raise BadInput(f"{owner}: ffn_act must be swiglu or gelu, got {self.ffn_act!r}", "ffn_act")
+        if self.attention not in ("mha", "gqa", "mla"):
+            raise BadInput(f"{owner}: attention must be mha, gqa or mla, got {self.attention!r}", "attention")
+        if self.heads % self.kv_heads:
+            raise BadInput(f"{owner}: heads={self.heads} is not a multiple of kv_heads={self.kv_heads}", "kv_heads")
+        if self.attention == "mla" and not (self.kv_lora_rank and self.qk_rope_head_dim and self.v_head_dim):
+            raise BadInput(f"{owner}: mla needs kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim and v_head_dim", "attention")
+        if self.layers > 1000 or self.hidden > 200_000:
+            raise BadInput(f"{owner}: layers={self.layers}, hidden={self.hidden} is absurd", "layers")
+
+    @property
+    def d_head(self) -> int:
+        """Per-head width used for queries and keys (non-MLA)."""
+        return self.head_dim or self.hidden // self.heads
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+    @property
+    def moe_layers(self) -> int:
+        """Number of layers whose FFN is a mixture of experts."""
+        if self.moe is None:
+            return 0
+        return len(range(self.moe.dense_layers, self.layers, self.moe.layer_freq))

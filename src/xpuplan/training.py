@@ -1,0 +1,185 @@
+"""Training estimates: a job assembled from its flags, one plan priced, and the whole run's reliability and cost.
+
+``make_job`` turns CLI-style inputs ("16M" batch tokens, "15T" tokens) into a :class:`TrainJob`; ``estimate`` prices
+one resolved plan with the step model (:func:`xpuplan.cost.step.step_costs`); ``run_outcome`` adds the failures,
+checkpoints and money of the run. Specs in, results out: nothing here reads a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .cost.flops import total_params
+from .cost.step import BREAKDOWN_KEYS, step_costs
+from .economics import CostInputs, run_cost
+from .errors import BadInput, DoesNotFit
+from .plan import ParallelPlan, PlanGrid, framework_unsupported, resolve_plan
+from .reliability import CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, ReliabilityInputs, reliability
+from .results import MEMORY_KEYS, TrainResult
+from .specs import Chip, Framework, Model, TrainJob
+from .units import UnitError, parse_quantity
+
+MAX_DEVICES = 10_000_000
+"""the most devices any command accepts"""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunOptions:
+    """Reliability and cost settings of a run (parsed; defaults are reported in the output)."""
+
+    failures_per_device_day: float | None = None
+    """None: the chip's catalog rate"""
+    checkpoint_bytes_per_s: float = 100e9
+    """aggregate checkpoint write bandwidth (production fleets: 50-200 GB/s, reliability.md §3.2)"""
+    async_checkpoint: bool = False
+    checkpoint_interval_s: float | None = None
+    restart_s: float = RESTART_TIERS_S["automated"]
+    spares: int | None = None
+    trials: int = 2000
+    seed: int = 0
+    costs: CostInputs = field(default_factory=CostInputs)
+
+
+def run_options(*, failure_rate=None, checkpoint_bandwidth="100GB/s", async_checkpoint: bool = False,
+                checkpoint_interval=None, restart_time=None, restart_tier: str = "automated", spares: int | None = None,
+                trials: int = 2000, seed: int = 0, cost_settings: dict | None = None, **cost_flags) -> RunOptions:
+    """Parse reliability and cost flags (human units allowed) into RunOptions; ``cost_settings`` are those of a
+    ``--costs`` file, which the flags override."""
+    def quantity(value, kind, name):
+        try:
+            return parse_quantity(value, kind)
+        except UnitError as exc:
+            raise BadInput(f"--{name}: {exc}", name.replace("-", "_")) from None
+
+    if restart_tier not in RESTART_TIERS_S:
+        raise BadInput(f"--restart-tier must be one of {', '.join(RESTART_TIERS_S)}, got {restart_tier!r}", "restart_tier")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise BadInput(f"--seed must be a whole number >= 0, got {seed}", "seed")
+    settings = dict(cost_settings or {})
+    settings.update({k: v for k, v in cost_flags.items() if v is not None and v is not False})
+    try:
+        cost_inputs = CostInputs(**settings)
+    except TypeError as exc:
+        raise BadInput(f"cost settings: {exc}", "costs") from None
+    rate = None if failure_rate is None else quantity(failure_rate, "count", "failure-rate")
+    if rate is not None and not 0 < rate < 1:
+        raise BadInput(f"--failure-rate must be in (0, 1) failures per device-day, got {failure_rate}", "failure_rate")
+    bandwidth = quantity(checkpoint_bandwidth, "bytes_per_s", "checkpoint-bandwidth")
+    if not bandwidth > 0:
+        raise BadInput(f"--checkpoint-bandwidth must be > 0, got {checkpoint_bandwidth}", "checkpoint_bandwidth")
+    return RunOptions(
+        failures_per_device_day=rate, checkpoint_bytes_per_s=bandwidth, async_checkpoint=async_checkpoint,
+        checkpoint_interval_s=None if checkpoint_interval is None else quantity(checkpoint_interval, "seconds", "checkpoint-interval"),
+        restart_s=RESTART_TIERS_S[restart_tier] if restart_time is None else quantity(restart_time, "seconds", "restart-time"),
+        spares=spares, trials=trials, seed=seed, costs=cost_inputs,
+    )
+
+
+def run_outcome(model: Model, chip: Chip, devices: int, tokens: float, tokens_per_s: float, run: RunOptions) -> dict:
+    """The ``reliability`` and ``cost`` blocks of a run of ``tokens`` at ``tokens_per_s`` (failure-free)."""
+    rate = run.failures_per_device_day if run.failures_per_device_day is not None else chip.failures_per_device_day
+    if rate is None:
+        raise BadInput(f"chip {chip.name} has no failure rate; give --failure-rate", "failure_rate")
+    inputs = ReliabilityInputs(
+        devices=devices, failures_per_device_day=rate,
+        checkpoint_bytes=CHECKPOINT_BYTES_PER_PARAM * total_params(model),
+        checkpoint_bytes_per_s=run.checkpoint_bytes_per_s, restart_s=run.restart_s,
+        async_checkpoint=run.async_checkpoint, checkpoint_interval_s=run.checkpoint_interval_s,
+        domains=-(-devices // max(chip.scale_up_domain, 1)) if chip.domain_failures_per_day else 0,
+        domain_failures_per_day=chip.domain_failures_per_day or 0.0, spares=run.spares)
+    rel = reliability(inputs, tokens / tokens_per_s, trials=run.trials, seed=run.seed)
+    return {"reliability": rel.to_dict(), "cost": run_cost(chip, devices, rel.total_time_s, tokens, run.costs)}
+
+
+def _count(value, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = parse_quantity(value, "count")
+    except UnitError as exc:
+        raise BadInput(f"--{name.replace('_', '-')}: {exc}", name) from None
+    if not number > 0:
+        raise BadInput(f"--{name.replace('_', '-')} must be > 0, got {value}", name)
+    return number
+
+
+def _batch_sequences(batch_tokens, seq_len: int) -> int:
+    """Sequences in a batch given in tokens. Batch sizes are powers of two in practice, so "16M" with
+    8K sequences means 16 Mi tokens (2048 sequences) when 16e6 is not a whole number of sequences."""
+    tokens = _count(batch_tokens, "global_batch_tokens")
+    if tokens % seq_len == 0:
+        return int(tokens // seq_len)
+    text = str(batch_tokens).strip()
+    binary = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:]) if text[:-1].replace(".", "", 1).isdigit() else None
+    if binary and (float(text[:-1]) * binary) % seq_len == 0:
+        return int(float(text[:-1]) * binary // seq_len)
+    raise BadInput(f"--global-batch-tokens {tokens:.0f} is not a multiple of --seq-len {seq_len}; "
+                   f"give a multiple, e.g. {seq_len * max(1, round(tokens / seq_len))}", "global_batch_tokens")
+
+
+def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_batch_tokens=None, tokens=None,
+             **options) -> TrainJob:
+    """Build a TrainJob from CLI-style inputs ("16M" batch tokens, "15T" tokens)."""
+    if not isinstance(seq_len, int) or seq_len <= 0:
+        raise BadInput(f"--seq-len must be a positive whole number, got {seq_len}", "seq_len")
+    if global_batch is not None and global_batch_tokens is not None:
+        raise BadInput("give either --global-batch (sequences) or --global-batch-tokens, not both", "global_batch")
+    if global_batch_tokens is not None:
+        global_batch = _batch_sequences(global_batch_tokens, seq_len)
+    if global_batch is None:
+        global_batch = max(1, (4 * 2**20) // seq_len)  # 4M tokens, a common pre-training batch
+    if not isinstance(global_batch, int) or global_batch <= 0:
+        raise BadInput(f"--global-batch must be a positive whole number of sequences, got {global_batch}", "global_batch")
+    return TrainJob(seq_len=seq_len, global_batch=global_batch, tokens=_count(tokens, "tokens"), **options)
+
+
+def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: ParallelPlan,
+             run: RunOptions | None = None) -> TrainResult:
+    """Price one resolved plan (no input parsing; the core of ``train``); with ``run`` and a token
+    budget, add the reliability and cost of the whole run."""
+    chip.require("hbm_bytes", "hbm_bytes_per_s")
+    costs = step_costs(model, chip, job, PlanGrid.from_plans([plan]), devices)
+    memory = {k: float(getattr(costs.memory, k)[0]) for k in MEMORY_KEYS}
+    notes = []
+    if plan.precision == "fp8" and chip.peak_flops_per_s.get("fp8") is None:
+        notes.append(f"{chip.name} has no published fp8 peak: GEMMs are priced at its bf16 peak")
+    tokens_per_s = float(costs.tokens_per_s[0])
+    extra = {"notes": notes}
+    if run is not None and job.tokens is not None:
+        extra |= run_outcome(model, chip, devices, job.tokens, tokens_per_s, run)
+    return TrainResult(
+        model=model, chip=chip, job=job, devices=devices, plan=plan,
+        step_time_s=float(costs.step_time_s[0]), tokens_per_s=tokens_per_s,
+        mfu=float(costs.mfu[0]), hfu=float(costs.hfu[0]),
+        breakdown={k: float(costs.breakdown[k][0]) for k in BREAKDOWN_KEYS},
+        memory=memory, memory_per_device_bytes=float(costs.memory.total_bytes[0]), fits=bool(costs.fits[0]),
+        extra=extra,
+    )
+
+
+def train(*, model: Model, chip: Chip, devices: int, seq_len: int = 4096,
+          global_batch: int | None = None, global_batch_tokens=None, tokens=None,
+          tp: int | None = None, pp: int | None = None, dp: int | None = None, cp: int | None = None,
+          ep: int | None = None, etp: int | None = None, vpp: int | None = None, micro_batch: int | None = None,
+          zero: int | None = None, recompute: str | None = None, precision: str | None = None,
+          framework: Framework = Framework(), require_fit: bool = False, run: RunOptions | None = None,
+          **job_options) -> TrainResult:
+    """Estimate one training job under one parallel plan (degrees left out are filled in).
+
+    ``require_fit=True`` raises DoesNotFit when the plan needs more memory than the chip has.
+    """
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices <= 0:
+        raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
+    if devices > MAX_DEVICES:
+        raise BadInput(f"--devices {devices} is absurd (more than {MAX_DEVICES:,})", "devices")
+    job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
+                   tokens=tokens, framework=framework, **job_options)
+    plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, vpp=vpp,
+                        micro_batch=micro_batch, zero=zero, recompute=recompute, precision=precision)
+    reason = framework_unsupported(framework, plan)
+    if reason:
+        raise BadInput(f"{reason}; choose another --framework or plan", "framework")
+    result = estimate(model, chip, job, devices, plan, run if run is not None else RunOptions())
+    if require_fit and not result.fits:
+        raise DoesNotFit(result.not_fit_reason())
+    return result

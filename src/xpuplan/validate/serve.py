@@ -1,0 +1,130 @@
+"""Serving validation: predict published serving runs (data/validation/inference) and report the error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog import load_chip, load_engine, load_model, model_from_dict, names
+from ..cost.serve import decode_step_s, max_concurrency
+from ..errors import BadInput
+from ..plan import resolve_serve_plan
+from ..serving import closed_loop
+from .train import DATA_DIR, load_runs
+
+INFERENCE_DIR = DATA_DIR / "inference"
+INFERENCE_TARGET_MEDIAN = 0.15
+INFERENCE_METRICS = ("output_tokens_per_s", "output_tokens_per_s_per_device", "input_tokens_per_s_per_device",
+                     "total_tokens_per_s", "tpot_s", "ttft_s")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServeCheck:
+    """One published serving result against its prediction."""
+
+    id: str
+    source: str
+    role: str
+    chip: str
+    devices: int
+    scenario: str
+    metric: str
+    reported: float
+    predicted: float
+
+    @property
+    def error(self) -> float:
+        return self.predicted / self.reported - 1.0
+
+
+def _predict_serving(run: dict, where: str) -> float:
+    """The run's reported metric as xpuplan predicts it, under the run's scenario."""
+    spec = run["model"]
+    model = model_from_dict(spec, f"{where}: model") if isinstance(spec, dict) else load_model(spec)
+    chip = load_chip(run["chip"])
+    plan_in = run.get("plan") or {}
+    if run.get("scenario") == "decode":
+        return _predict_decode_pool(run, model, chip, plan_in)
+    devices, i, o = int(run["devices"]), int(run["input_len"]), int(run["output_len"])
+    plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
+                              plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
+                              load_engine(serving_engine(run)))
+    cap = max_concurrency(model, chip, plan, i, o)
+    if cap < 1:
+        raise BadInput(f"{where}: {run['id']}: does not fit in our memory model", "run")
+    scenario = run.get("scenario", "offline")
+    n = np.unique(np.clip(np.geomspace(1, cap, 400).astype(int), 1, cap))
+    ttft, tpot, out = closed_loop(model, chip, plan, i, o, n)
+    if scenario == "concurrency" and run.get("concurrency"):
+        pick = np.array([min(int(run["concurrency"]), cap)])
+        ttft, tpot, out = closed_loop(model, chip, plan, i, o, pick)
+        k = 0
+    else:
+        slo = run.get("slo") or {}
+        ok = np.ones(n.shape, bool)
+        if scenario == "server":  # the most throughput that still meets the latency bounds
+            if slo.get("ttft_s"):
+                ok &= ttft <= slo["ttft_s"]
+            if slo.get("tpot_s"):
+                ok &= tpot <= slo["tpot_s"]
+        if not ok.any():
+            ok[0] = True
+        k = int(np.flatnonzero(ok)[np.argmax(out[ok])])
+    metric = run["reported"]["metric"]
+    return {
+        "output_tokens_per_s": out[k], "output_tokens_per_s_per_device": out[k] / devices,
+        "input_tokens_per_s_per_device": out[k] * i / o / devices, "total_tokens_per_s": out[k] * (i + o) / o,
+        "tpot_s": tpot[k], "ttft_s": ttft[k],
+    }[metric]
+
+
+def serving_engine(run: dict) -> str:
+    """The run's serving-engine profile: its framework when catalog/serving has one, else trt-llm."""
+    name = run.get("framework") or ""
+    return name if name in names("serving") else "trt-llm"
+
+
+def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
+    """A disaggregated decode pool: output tokens/s per device at the mean context ``input_len`` and the
+    largest batch whose step stays within the run's TPOT."""
+    devices, context = int(run["devices"]), int(run["input_len"])
+    plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
+                              plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
+                              load_engine(serving_engine(run)))
+    cap = max_concurrency(model, chip, plan, context, 1) // plan.dp
+    batch = np.unique(np.clip(np.geomspace(1, max(cap, 1), 400).astype(int), 1, max(cap, 1)))
+    step = decode_step_s(model, chip, plan, batch, context)
+    ok = step <= (run.get("slo") or {}).get("tpot_s", np.inf)
+    k = int(np.flatnonzero(ok)[-1]) if ok.any() else 0
+    return float(batch[k] / step[k] * plan.dp / devices)
+
+
+def run_inference_validation(data: str | Path | None = None, role: str | None = None) -> list[ServeCheck]:
+    path = Path(data) if data else INFERENCE_DIR
+    checks = []
+    for run, where in load_runs(path):
+        if role is not None and run.get("role", "main") != role:
+            continue
+        decode_pool = run.get("scenario") == "decode" and run.get("input_len") is not None
+        if not decode_pool and (run.get("input_len") is None or run.get("output_len") is None):
+            continue  # the source does not publish its request lengths: nothing to predict honestly
+        metric = run["reported"]["metric"]
+        if metric not in INFERENCE_METRICS:
+            raise BadInput(f"{where}: reported.metric must be one of {', '.join(INFERENCE_METRICS)}", "metric")
+        checks.append(ServeCheck(id=run["id"], source=where, role=run.get("role", "main"), chip=run["chip"],
+                                 devices=int(run["devices"]), scenario=run.get("scenario", "offline"), metric=metric,
+                                 reported=float(run["reported"]["value"]), predicted=float(_predict_serving(run, where))))
+    return checks
+
+
+def inference_summary(checks: list[ServeCheck], role: str | None = "main") -> dict:
+    picked = [c for c in checks if role is None or c.role == role]
+    out = {}
+    for kind, metrics in (("throughput", ("output_tokens_per_s", "output_tokens_per_s_per_device",
+                                          "input_tokens_per_s_per_device", "total_tokens_per_s")),
+                          ("tpot", ("tpot_s",)), ("all", INFERENCE_METRICS)):
+        e = np.array([abs(c.error) for c in picked if c.metric in metrics])
+        out[kind] = {"runs": int(e.size), "median_abs_error": float(np.median(e)) if e.size else None}
+    return out
