@@ -1,0 +1,62 @@
+"""The options table: one declaration per option and command, and the CLI and HTTP faces generated from it agree."""
+
+import inspect
+
+import pytest
+
+from xpuplan import flags
+
+
+def test_each_option_is_declared_once_per_command():
+    for command in flags.COMMANDS:
+        names = [o.name for o in flags.options(command)]
+        assert len(names) == len(set(names)), f"{command}: {names}"
+        spellings = [o.cli_flag for o in flags.options(command) if not o.argument]
+        assert len(spellings) == len(set(spellings))
+
+
+def test_every_option_is_documented_and_well_formed():
+    for o in flags.OPTIONS:
+        assert o.help and o.kind in (int, float, str, bool), o.name
+        assert set(o.commands) <= set(flags.COMMANDS) and o.panel in flags.PANELS
+        assert set(o.required) <= set(o.commands)
+        for command in o.commands:
+            default = o.default_for(command)
+            if o.choices and default is not None:
+                assert default in o.choices
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                assert o.ge is None or default >= o.ge
+                assert o.le is None or default <= o.le
+        if o.example is not None and o.kind is not str and not o.many:
+            assert isinstance(o.example, o.kind) or (o.kind is float and isinstance(o.example, int)), o.name
+
+
+@pytest.mark.parametrize("command", flags.COMMANDS)
+def test_the_cli_takes_every_option_with_the_tables_default(command):
+    sig = inspect.signature(flags.typer_command(command, lambda args: None))
+    assert list(sig.parameters) == [o.name for o in flags.options(command)]
+    for o in flags.options(command):
+        info = sig.parameters[o.name].default
+        if command in o.required:
+            assert info.default is ...
+        else:
+            value = getattr(info.default, "value", info.default)
+            assert value == o.default_for(command), (command, o.name)
+
+
+@pytest.mark.parametrize("command", flags.HTTP_COMMANDS)
+def test_the_http_body_takes_every_http_option_with_the_tables_default(command):
+    pytest.importorskip("pydantic")
+    fields = flags.request_body(command).model_fields
+    assert list(fields) == [o.name for o in flags.options(command, http=True)]
+    for o in flags.options(command, http=True):
+        if command in o.required:
+            assert fields[o.name].is_required()
+        else:
+            assert fields[o.name].default == o.default_for(command), (command, o.name)
+    assert {"costs", "plot", "json"}.isdisjoint(fields)  # files and output channels are CLI-only
+
+
+def test_run_options_are_the_reliability_and_cost_panels():
+    assert set(flags.RUN_OPTION_NAMES) == {o.name for o in flags.options("train") if o.panel in ("reliability", "cost")}
+    assert len(flags.RUN_OPTION_NAMES) == 18
