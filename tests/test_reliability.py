@@ -148,3 +148,60 @@ def test_spares_shorten_rescheduling():
     assert restarts[-1] == pytest.approx(300, rel=1e-3)            # enough spares: the restart tier alone
     assert restarts[0] > 300 + 0.3 * 2 * HOUR                      # none: often waiting for a repair
     assert _inputs(devices=16384).recommended_spares >= 1
+
+
+@pytest.fixture(scope="module")
+def llama3_run():
+    """Llama 3 405B on 16,384 H100 (TP8, PP16, 16M-token batches), default flags, tokens for a 54-day snapshot."""
+    base = dict(model="llama3-405b", chip="h100-sxm", devices=16384, tp=8, pp=16, vpp=4, seq_len=8192,
+                global_batch_tokens="16M")
+    tokens = api.train(**base).tokens_per_s * 0.9 * 54 * DAY
+    return api.train(tokens=f"{tokens:.6g}", **base).to_dict()
+
+
+def test_llama3_405b_with_default_flags(llama3_run):
+    """Issue 14: with default flags, the expected unexpected interruptions are within 20% of Meta's 419 and goodput
+    is above 90% (arXiv 2407.21783 §3.3.4): storage that grows with the cluster (2 TB/s for 16,384 devices, as
+    Tectonic sustains) and the asynchronous checkpoints Megatron-Core runs under NeMo by default."""
+    rel = llama3_run["reliability"]
+    assert rel["expected_interruptions"] == pytest.approx(419, rel=0.20)
+    assert rel["goodput"] > 0.90
+    assert rel["async_checkpoint"] and rel["checkpoint_bytes_per_s"] == pytest.approx(16384 * 125e6)
+
+
+def test_one_interruption_costs_what_the_whole_job_loses_meanwhile(llama3_run):
+    """reliability.md §7.4: at 16,384 H100 and $2-3 per GPU-hour, an interruption with automated recovery costs about
+    $9k-14k; the run's loss is the wall time beyond failure-free at the job's hourly price."""
+    rel, cost = llama3_run["reliability"], llama3_run["cost"]
+    per_hour = 16384 * cost["assumptions"]["usd_per_device_hour"]
+    assert cost["usd_per_interruption"] == pytest.approx(per_hour * rel["lost_s_per_interruption"] / HOUR)
+    assert 8e3 < cost["usd_per_interruption"] < 15e3
+    lost_h = (rel["total_time_s"] - llama3_run["total_time_s"]) / HOUR
+    assert cost["usd_lost_to_failures"] == pytest.approx(per_hour * lost_h, rel=1e-6)
+
+
+def test_a_synchronous_framework_blocks_for_the_whole_write():
+    kw = dict(model="llama3-70b", chip="h100-sxm", devices=1024, tp=8, pp=4, seq_len=8192, global_batch=512,
+              tokens="1T")
+    torch = api.train(framework="torch", **kw).to_dict()["reliability"]
+    megatron = api.train(**kw).to_dict()["reliability"]
+    assert not torch["async_checkpoint"] and megatron["async_checkpoint"]
+    assert torch["checkpoint_block_s"] == pytest.approx(torch["checkpoint_bytes"] / (1024 * 125e6))
+    forced = api.train(run=api.run_options(async_checkpoint=False), **kw).to_dict()["reliability"]
+    assert forced["checkpoint_block_s"] > megatron["checkpoint_block_s"]
+
+
+def test_the_monte_carlo_costs_the_same_for_any_run_length():
+    """Issue 14 item 1: 1e20 tokens used to loop once per failure for ever; the draw is per segment group now, so a
+    million-day run (about 50 million failures) finishes like a one-day run (benchmarks/bench_reliability.py times it)."""
+    inp = _inputs(devices=100_000)
+    for work in (DAY, 1e6 * DAY):
+        sims = simulate_wall_s(work, 600.0, 30.0, 300.0, inp.job_mtbf_s, 10_000, seed=0)
+        assert sims.mean() == pytest.approx(expected_wall_s(work, 600.0, 30.0, 300.0, inp.job_mtbf_s), rel=0.01)
+    r = api.train(model="llama3-8b", chip="h100-sxm", devices=8, tokens="1e20")
+    assert r.to_dict()["reliability"]["expected_interruptions"] > 0
+
+
+def test_a_run_that_cannot_make_progress_says_so():
+    with pytest.raises(BadInput, match="cannot make progress"):
+        simulate_wall_s(DAY, 3600.0, 60.0, 29 * DAY, 60.0, 10, seed=0)

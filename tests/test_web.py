@@ -29,7 +29,7 @@ def _argv(command: str, body: dict) -> list[str]:
     for name, value in body.items():
         option = by_name[name]
         if option.kind is bool:
-            argv += [option.cli_flag] if value else []
+            argv += [option.cli_flag] if value else ([option.off_flag] if option.off_flag else [])
         elif option.many:
             for v in (value if isinstance(value, list) else [value]):
                 argv += [option.cli_flag, str(v)]

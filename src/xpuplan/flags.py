@@ -61,6 +61,8 @@ class Option:
     """repeatable on the CLI (``--chip a --chip b``); one value or a list in JSON"""
     flag: str | None = None
     """CLI spelling when it is not derived from ``name``"""
+    off_flag: str | None = None
+    """a yes/no option whose default (None) defers to a profile: the CLI spelling of no (``--sync-checkpoint``)"""
     http: bool = True
     """False: CLI only (names a file on the machine, or an output channel)"""
     argument: bool = False
@@ -160,10 +162,11 @@ OPTIONS: tuple[Option, ...] = (
     # ------------------------------------------------------------------------------------------ reliability
     _o("failure_rate", str, "failures per device-day (default: the chip's catalog rate)", RUN, unit="count",
        panel="reliability", example="0.002"),
-    _o("checkpoint_bandwidth", str, "aggregate checkpoint write bandwidth", RUN, default="100GB/s",
-       unit="bytes_per_s", panel="reliability", example="1TB/s"),
-    _o("async_checkpoint", bool, "block only for the device-to-host copy", RUN, default=False, panel="reliability",
-       example=True),
+    _o("checkpoint_bandwidth", str, "aggregate checkpoint write bandwidth (default: 125 MB/s per device, storage "
+       "that grows with the cluster)", RUN, unit="bytes_per_s", panel="reliability", example="1TB/s"),
+    _o("async_checkpoint", bool, "checkpoints block only for the device-to-host copy (--sync-checkpoint: for the whole "
+       "write; default: as the framework does)", RUN, off_flag="--sync-checkpoint", panel="reliability",
+       example=False),
     _o("checkpoint_interval", str, "training time between checkpoints, e.g. 30min (default: optimal)", RUN,
        unit="seconds", panel="reliability", example="30min"),
     _o("restart_time", str, "detection + reschedule + reload, e.g. 5min (overrides --restart-tier)", RUN,
@@ -274,8 +277,8 @@ def typer_command(command: str, handle: Callable[[dict], None]) -> Callable:
     params, annotations = [], {}
     for o in options(command):
         kind = _enum(o) if o.choices else o.kind
-        annotation = list[kind] if o.many else (kind if o.kind is bool or o.default_for(command) is not None
-                                                  and command not in o.required else Optional[kind])
+        annotation = list[kind] if o.many else (kind if (o.kind is bool and not o.off_flag) or o.default_for(command)
+                                                  is not None and command not in o.required else Optional[kind])
         default = o.default_for(command)
         if isinstance(default, str) and o.choices:
             default = kind(default)
@@ -283,7 +286,8 @@ def typer_command(command: str, handle: Callable[[dict], None]) -> Callable:
         if o.argument:
             info = typer.Argument(... if required else default, help=o.help)
         else:
-            info = typer.Option(... if required else default, o.cli_flag, help=o.help,
+            spelling = f"{o.cli_flag}/{o.off_flag}" if o.off_flag else o.cli_flag
+            info = typer.Option(... if required else default, spelling, help=o.help,
                                 rich_help_panel=o.panel.capitalize())
         params.append(inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation))
         annotations[o.name] = annotation

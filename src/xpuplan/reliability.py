@@ -29,6 +29,10 @@ RESTART_TIERS_S = {"manual": 120 * MINUTE, "automated": 15 * MINUTE, "advanced":
 CHECKPOINT_BYTES_PER_PARAM = 14
 # Device -> host copy that an asynchronous checkpoint blocks on (PCIe Gen5 x16 ~ 64 GB/s, half achieved)
 HOST_COPY_BYTES_PER_S = 25e9
+# Sustained checkpoint write bandwidth per device when storage grows with the cluster (reliability.md §3.2): Meta's
+# Tectonic sustains 2 TB/s for Llama 3's 16,384 GPUs (122 MB/s each); BLOOM wrote 2.3 TB in 40 s to GPFS from 384
+# A100 (57 GB/s, 148 MB/s each). 125 MB/s a device is 1 GB/s per 8-device node.
+STORAGE_BYTES_PER_S_PER_DEVICE = 125e6
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -124,31 +128,63 @@ def optimal_interval_s(block_s: float, restart_s: float, mtbf_s: float, min_inte
     return float(grid[np.argmin(expected_wall_s(1.0, grid, block_s, restart_s, mtbf_s))])
 
 
+EXACT_SUM_TERMS = 32
+"""failures per trial up to which their lost times are drawn one by one; beyond, their sum is drawn from the normal
+law with the same mean and variance (the sum of 32 i.i.d. bounded terms is normal to within a few parts in 1e3)"""
+
+
+def _truncated_exp_moments(length_s: float, mean_s: float) -> tuple[float, float]:
+    """Mean and variance of the time to a failure that strikes within an attempt of ``length_s``, failures arriving
+    at mean interval ``mean_s`` (an exponential truncated to [0, length_s))."""
+    x = length_s / mean_s
+    if x < 1e-4:  # nearly uniform on [0, length)
+        return length_s / 2, length_s**2 / 12
+    m1 = mean_s * (1 - x / np.expm1(x))
+    m2 = mean_s**2 * (2 - (x * x + 2 * x) / np.expm1(x))
+    return float(m1), float(max(m2 - m1 * m1, 0.0))
+
+
+def _lost_s(rng, counts: np.ndarray, length_s: float, mean_s: float) -> np.ndarray:
+    """Per trial, the total time lost to ``counts`` failed attempts of ``length_s`` (time from the attempt's start to
+    its failure): exact draws while counts are small, the normal law of their sum beyond (cost independent of counts)."""
+    counts = np.asarray(counts, dtype=float)
+    p_fail = -np.expm1(-length_s / mean_s)
+    k = int(min(counts.max(initial=0.0), EXACT_SUM_TERMS))
+    u = rng.random((counts.size, k))
+    draws = -mean_s * np.log1p(-u * p_fail)                   # inverse CDF of the truncated exponential
+    exact = np.where(np.arange(k)[None, :] < counts[:, None], draws, 0.0).sum(axis=1)
+    mu, var = _truncated_exp_moments(length_s, mean_s)
+    normal = np.maximum(counts * mu + np.sqrt(counts * var) * rng.standard_normal(counts.size), 0.0)
+    return np.where(counts <= EXACT_SUM_TERMS, exact, normal)
+
+
 def simulate_wall_s(work_s: float, interval_s: float, block_s: float, restart_s: float, mtbf_s: float,
                     trials: int, seed: int) -> np.ndarray:
-    """Monte Carlo of the same process, one failure per loop iteration across all trials at once."""
+    """Monte Carlo of the same process, drawn segment group by segment group: its cost does not grow with the run.
+
+    Work is cut into segments (``interval_s`` of training + ``block_s`` of checkpoint). Failures are memoryless, so a
+    segment completes on its first attempt with probability q0 = exp(-s/M); otherwise each further attempt (restart R,
+    then the segment) succeeds with q1 = exp(-(R + s)/M). Over n segments the number that fail at first is
+    Binomial(n, 1 - q0) = B, and their failed retries total NegativeBinomial(B, q1). Wall time = the segments + B
+    restarts that succeeded + the time lost in every failed attempt (the failure's time into its attempt).
+    """
     rng = np.random.default_rng(seed)
     segment = interval_s + block_s
     n_full, last = divmod(work_s, interval_s)
-    segments_left = np.full(trials, n_full + (last > 0), dtype=float)
-    last_segment = (last + block_s) if last > 0 else segment
+    groups = [(n_full, segment)] + ([(1, last + block_s)] if last > 0 else [])
     wall = np.zeros(trials)
-    needs_restart = np.zeros(trials, dtype=bool)
-    active = np.arange(trials)
-    while active.size:
-        gap = rng.exponential(mtbf_s, active.size)           # time to the next failure from now
-        restart = np.where(needs_restart[active], restart_s, 0.0)
-        restarted = gap >= restart
-        free = gap - restart                                  # failure-free time after the restart
-        left = segments_left[active]
-        # time to finish what is left: full segments, the last one possibly shorter
-        finish = np.where(left > 1, (left - 1) * segment + last_segment, last_segment)
-        done = restarted & (free >= finish)
-        completed = np.where(restarted & ~done, np.floor(free / segment), 0.0)
-        wall[active] += np.where(done, restart + finish, gap)
-        segments_left[active] = np.where(done, 0.0, left - completed)
-        needs_restart[active] = True
-        active = active[~done]
+    for n, length in groups:
+        if n <= 0:
+            continue
+        first_fail = rng.binomial(int(n), -np.expm1(-length / mtbf_s), trials)
+        q1 = np.exp(-(restart_s + length) / mtbf_s)
+        if q1 <= 0.0:
+            raise BadInput(f"the run cannot make progress: a restart of {restart_s:.0f} s plus a {length:.0f} s segment "
+                           f"outlasts the job's mean time between failures ({mtbf_s:.0f} s) almost surely; use fewer "
+                           "devices, a faster --restart-tier or more frequent checkpoints", "restart_time")
+        retries = np.where(first_fail > 0, rng.negative_binomial(np.maximum(first_fail, 1), q1), 0)
+        wall += (n * length + first_fail * restart_s + _lost_s(rng, first_fail, length, mtbf_s)
+                 + _lost_s(rng, retries, restart_s + length, mtbf_s))
     return wall
 
 
@@ -162,6 +198,12 @@ class ReliabilityResult:
     percentiles_s: tuple[float, float, float]
     trials: int
     seed: int
+
+    @property
+    def lost_s_per_interruption(self) -> float:
+        """Wall time one interruption costs: the restart, plus the work since the last checkpoint (half a segment on
+        average)."""
+        return self.inputs.effective_restart_s + (self.checkpoint_interval_s + self.inputs.checkpoint_block_s) / 2
 
     def to_dict(self) -> dict:
         i = self.inputs
@@ -177,7 +219,9 @@ class ReliabilityResult:
             "failures_per_domain_day": i.domain_failures_per_day,
             "spares": i.spares,
             "recommended_spares": i.recommended_spares,
+            "checkpoint_bytes_per_s": i.checkpoint_bytes_per_s,
             "expected_interruptions": self.expected_interruptions,
+            "lost_s_per_interruption": self.lost_s_per_interruption,
             "goodput": self.goodput,
             "total_time_s": self.total_time_s,
             "total_time_s_p10": self.percentiles_s[0],

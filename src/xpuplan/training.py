@@ -14,7 +14,8 @@ from .cost.step import BREAKDOWN_KEYS, step_costs
 from .economics import CostInputs, run_cost
 from .errors import BadInput, DoesNotFit
 from .plan import ParallelPlan, PlanGrid, framework_unsupported, resolve_plan
-from .reliability import CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, ReliabilityInputs, reliability
+from .reliability import (CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, STORAGE_BYTES_PER_S_PER_DEVICE,
+                          ReliabilityInputs, reliability)
 from .results import MEMORY_KEYS, TrainResult
 from .specs import Chip, Framework, Model, TrainJob
 from .units import UnitError, parse_quantity
@@ -29,9 +30,11 @@ class RunOptions:
 
     failures_per_device_day: float | None = None
     """None: the chip's catalog rate"""
-    checkpoint_bytes_per_s: float = 100e9
-    """aggregate checkpoint write bandwidth (production fleets: 50-200 GB/s, reliability.md §3.2)"""
-    async_checkpoint: bool = False
+    checkpoint_bytes_per_s: float | None = None
+    """aggregate checkpoint write bandwidth; None: storage that grows with the cluster,
+    ``STORAGE_BYTES_PER_S_PER_DEVICE`` per device"""
+    async_checkpoint: bool | None = None
+    """None: as the framework does by default (``Framework.async_checkpoint``)"""
     checkpoint_interval_s: float | None = None
     restart_s: float = RESTART_TIERS_S["automated"]
     spares: int | None = None
@@ -40,7 +43,7 @@ class RunOptions:
     costs: CostInputs = field(default_factory=CostInputs)
 
 
-def run_options(*, failure_rate=None, checkpoint_bandwidth="100GB/s", async_checkpoint: bool = False,
+def run_options(*, failure_rate=None, checkpoint_bandwidth=None, async_checkpoint: bool | None = None,
                 checkpoint_interval=None, restart_time=None, restart_tier: str = "automated", spares: int | None = None,
                 trials: int = 2000, seed: int = 0, cost_settings: dict | None = None, **cost_flags) -> RunOptions:
     """Parse reliability and cost flags (human units allowed) into RunOptions; ``cost_settings`` are those of a
@@ -64,8 +67,8 @@ def run_options(*, failure_rate=None, checkpoint_bandwidth="100GB/s", async_chec
     rate = None if failure_rate is None else quantity(failure_rate, "count", "failure-rate")
     if rate is not None and not 0 < rate < 1:
         raise BadInput(f"--failure-rate must be in (0, 1) failures per device-day, got {failure_rate}", "failure_rate")
-    bandwidth = quantity(checkpoint_bandwidth, "bytes_per_s", "checkpoint-bandwidth")
-    if not bandwidth > 0:
+    bandwidth = None if checkpoint_bandwidth is None else quantity(checkpoint_bandwidth, "bytes_per_s", "checkpoint-bandwidth")
+    if bandwidth is not None and not 0 < bandwidth < 1e16:
         raise BadInput(f"--checkpoint-bandwidth must be > 0, got {checkpoint_bandwidth}", "checkpoint_bandwidth")
     return RunOptions(
         failures_per_device_day=rate, checkpoint_bytes_per_s=bandwidth, async_checkpoint=async_checkpoint,
@@ -75,20 +78,31 @@ def run_options(*, failure_rate=None, checkpoint_bandwidth="100GB/s", async_chec
     )
 
 
-def run_outcome(model: Model, chip: Chip, devices: int, tokens: float, tokens_per_s: float, run: RunOptions) -> dict:
-    """The ``reliability`` and ``cost`` blocks of a run of ``tokens`` at ``tokens_per_s`` (failure-free)."""
+def run_outcome(model: Model, chip: Chip, devices: int, tokens: float, tokens_per_s: float, run: RunOptions,
+                framework: Framework | None = None) -> dict:
+    """The ``reliability`` and ``cost`` blocks of a run of ``tokens`` at ``tokens_per_s`` (failure-free): checkpoints
+    asynchronous where the framework saves them so by default, storage bandwidth growing with the cluster, and what
+    one interruption and all of them cost."""
     rate = run.failures_per_device_day if run.failures_per_device_day is not None else chip.failures_per_device_day
     if rate is None:
         raise BadInput(f"chip {chip.name} has no failure rate; give --failure-rate", "failure_rate")
     inputs = ReliabilityInputs(
         devices=devices, failures_per_device_day=rate,
         checkpoint_bytes=CHECKPOINT_BYTES_PER_PARAM * total_params(model),
-        checkpoint_bytes_per_s=run.checkpoint_bytes_per_s, restart_s=run.restart_s,
-        async_checkpoint=run.async_checkpoint, checkpoint_interval_s=run.checkpoint_interval_s,
+        checkpoint_bytes_per_s=run.checkpoint_bytes_per_s if run.checkpoint_bytes_per_s is not None
+        else STORAGE_BYTES_PER_S_PER_DEVICE * devices, restart_s=run.restart_s,
+        async_checkpoint=run.async_checkpoint if run.async_checkpoint is not None
+        else bool(framework is not None and framework.async_checkpoint),
+        checkpoint_interval_s=run.checkpoint_interval_s,
         domains=-(-devices // max(chip.scale_up_domain, 1)) if chip.domain_failures_per_day else 0,
         domain_failures_per_day=chip.domain_failures_per_day or 0.0, spares=run.spares)
-    rel = reliability(inputs, tokens / tokens_per_s, trials=run.trials, seed=run.seed)
-    return {"reliability": rel.to_dict(), "cost": run_cost(chip, devices, rel.total_time_s, tokens, run.costs)}
+    work_s = tokens / tokens_per_s
+    rel = reliability(inputs, work_s, trials=run.trials, seed=run.seed)
+    cost = run_cost(chip, devices, rel.total_time_s, tokens, run.costs)
+    usd_per_s = None if cost["usd"] is None else cost["usd"] / rel.total_time_s  # the whole job, per wall second
+    cost |= {"usd_per_interruption": None if usd_per_s is None else usd_per_s * rel.lost_s_per_interruption,
+             "usd_lost_to_failures": None if usd_per_s is None else usd_per_s * (rel.total_time_s - work_s)}
+    return {"reliability": rel.to_dict(), "cost": cost}
 
 
 def _count(value, name: str) -> float | None:
@@ -146,7 +160,7 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
     tokens_per_s = float(costs.tokens_per_s[0])
     extra = {"notes": notes}
     if run is not None and job.tokens is not None:
-        extra |= run_outcome(model, chip, devices, job.tokens, tokens_per_s, run)
+        extra |= run_outcome(model, chip, devices, job.tokens, tokens_per_s, run, job.framework)
     return TrainResult(
         model=model, chip=chip, job=job, devices=devices, plan=plan,
         step_time_s=float(costs.step_time_s[0]), tokens_per_s=tokens_per_s,

@@ -69,9 +69,11 @@ def _rows(r: TrainResult) -> list[tuple[str, str]]:
         rows += [
             ("failures", f"{rel['failures_per_device_day']:.2g} /device-day → job MTBF "
                          f"{format_duration(rel['job_mtbf_s'])}, {rel['expected_interruptions']:,.0f} expected"),
-            ("checkpoint", f"{rel['checkpoint_bytes'] / 1e12:.3g} TB, blocks {format_duration(rel['checkpoint_block_s'])}"
+            ("checkpoint", f"{rel['checkpoint_bytes'] / 1e12:.3g} TB at {rel['checkpoint_bytes_per_s'] / 1e9:,.0f} GB/s, "
+                           f"blocks {format_duration(rel['checkpoint_block_s'])}"
                            f"{' (async)' if rel['async_checkpoint'] else ''}, every {format_duration(rel['checkpoint_interval_s'])}"),
-            ("restart", format_duration(rel["restart_s"])),
+            ("restart", f"{format_duration(rel['restart_s'])}; one interruption loses "
+                        f"{format_duration(rel['lost_s_per_interruption'])} of the whole job"),
             ("goodput", f"{rel['goodput']:.1%}"),
             ("wall-clock time with failures", f"{format_duration(rel['total_time_s'])} (P10 "
                                               f"{format_duration(rel['total_time_s_p10'])}, P90 {format_duration(rel['total_time_s_p90'])})"),
@@ -84,6 +86,9 @@ def _rows(r: TrainResult) -> list[tuple[str, str]]:
             ("cost", "—" if usd is None else f"{usd / 1e6:,.2f} M USD ({cost['assumptions']['mode']}), "
                                              f"{cost['usd_per_million_tokens']:.3g} USD/1M tokens"),
         ]
+        if cost.get("usd_per_interruption") is not None:
+            rows += [("cost of failures", f"{cost['usd_per_interruption']:,.0f} USD per interruption, "
+                                          f"{cost['usd_lost_to_failures'] / 1e6:,.2f} M USD over the run")]
     return rows
 
 
@@ -120,16 +125,18 @@ def plan_table(results: list[TrainResult], title: str) -> Table:
     """The top plans, one row each, with every degree and the figures a planner compares."""
     table = Table(title=title, header_style="bold")
     for col in ("#", "tp", "pp", "dp", "cp", "ep", "vpp", "mbs", "zero", "recompute", "step", "tokens/s", "MFU",
-                "memory", "headroom", "time", "device-h"):
+                "memory", "headroom", "time", "with failures", "device-h"):
         table.add_column(col, justify="left" if col == "recompute" else "right")
     for i, r in enumerate(results, 1):
         p = r.plan
         headroom = r.chip.hbm_bytes - r.memory_per_device_bytes
         time = format_duration(r.total_time_s) if r.total_time_s is not None else "—"
+        rel = r.extra.get("reliability")
+        with_failures = format_duration(rel["total_time_s"]) if rel else "—"
         hours = f"{r.device_hours:,.0f}" if r.device_hours is not None else "—"
         table.add_row(str(i), str(p.tp), str(p.pp), str(p.dp), str(p.cp), _ep_cell(p), str(p.vpp), str(p.micro_batch),
                       str(p.zero), p.recompute, f"{r.step_time_s:.3f} s", f"{r.tokens_per_s:,.0f}", f"{r.mfu:.1%}",
-                      format_bytes(r.memory_per_device_bytes), format_bytes(headroom), time, hours)
+                      format_bytes(r.memory_per_device_bytes), format_bytes(headroom), time, with_failures, hours)
     if results:
         table.caption = f"searched under {results[0].job.framework.space_summary()}"
     return table

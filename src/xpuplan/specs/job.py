@@ -99,6 +99,11 @@ class Framework:
     recompute_modes: tuple[str, ...] = RECOMPUTE
     """activation-recompute modes the framework implements (selective: norms, activation function and
     attention core recomputed; full: every layer from its input)"""
+    async_checkpoint: bool = False
+    """saves checkpoints asynchronously by default (training blocks only for the device-to-host copy, then storage is
+    written in the background): NeMo 2's MegatronStrategy (``ckpt_async_save=True``, Megatron-Core dist-ckpt) and
+    MaxText (``async_checkpointing: true``, Orbax) do; torchtitan's DCP (``async_mode = "disabled"``), DeepSpeed and
+    Megatron-LM's own ``--async-save`` do not unless asked"""
     notes: str = ""
     """free text"""
     sources: tuple[str, ...] = ()
