@@ -197,6 +197,8 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
         raise BadInput(f"--concurrency must be a whole number >= 1, got {concurrency}", "concurrency")
     if request_rate is not None and not 0 < request_rate < 1e6:
         raise BadInput(f"--request-rate must be > 0 requests/s, got {request_rate}", "request_rate")
+    if usd_per_device_hour is not None and not 0 < usd_per_device_hour <= 1000:
+        raise BadInput(f"--usd-per-device-hour must be in (0, 1000], got {usd_per_device_hour}", "usd_per_device_hour")
     if prefill_devices or decode_devices:
         if not (prefill_devices and decode_devices):
             raise BadInput("disaggregated serving needs both --prefill-devices and --decode-devices", "prefill_devices")
@@ -279,6 +281,9 @@ def run(command: str, args: dict, *, files: bool = True):
 
     ``files=False`` (the HTTP API) takes catalog ids only: no file named in ``args`` is ever opened.
     """
+    from .flags import check
+
+    check(command, args)
     args = dict(args)
     if command in ("compare", "inference"):  # --chip repeats: one name or a list of them
         chips = args.pop("chip")
@@ -341,10 +346,10 @@ def search_size(*, model: str | Model, chip: str | Chip, counts: list[int], seq_
                 global_batch_tokens=None, framework: str | Framework = "megatron", allow_cross_domain_tp: bool = False,
                 files: bool = True) -> int:
     """Plans a search over ``counts`` would enumerate (cheap: no pricing), to refuse an oversized one early."""
-    from .search import SearchSpace, candidate_grid
+    from .search import SearchSpace, candidate_count
 
     model, chip = _model(model, files), _chip(chip, files)
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
                    framework=_framework(framework, files))
     space = SearchSpace(allow_cross_domain_tp=allow_cross_domain_tp)
-    return sum(candidate_grid(model, job, n, chip, space)[1] for n in counts)
+    return sum(candidate_count(model, job, n, chip, space) for n in counts)

@@ -30,6 +30,8 @@ HELP = {
 def _estimate(command: str):
     def handle(args: dict) -> None:
         as_json, plot = args.pop("json", False), args.pop("plot", None)
+        if plot is not None:
+            _check_plot(plot, args)
         result = api.run(command, args)
         if as_json:
             typer.echo(report.to_json(report.as_json(result)))
@@ -39,10 +41,22 @@ def _estimate(command: str):
         if plot and isinstance(result, list):
             from .report.plots import scaling_plot
             scaling_plot(sorted(result, key=lambda r: r.devices), plot)
-            typer.echo(f"plot written to {plot}")
+            typer.echo(f"plot written to {plot}", err=True)
         if command == "train" and not result.fits:
             raise api.DoesNotFit(result.not_fit_reason())
     return handle
+
+
+def _check_plot(path: str, args: dict) -> None:
+    """--plot needs a range of device counts and a folder to write into: said before any work starts."""
+    from pathlib import Path
+
+    if args.get("pools") or ".." not in str(args.get("devices") or ""):
+        raise api.BadInput("--plot draws the best plan per device count: give --devices as a range (1024..16384)",
+                           "plot")
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise api.BadInput(f"--plot {path}: folder {folder} does not exist; create it or write elsewhere", "plot")
 
 
 def _catalog(args: dict) -> None:

@@ -17,6 +17,7 @@ GEMMs in the job's precision; MFU is against the sum of both pools' peaks in tha
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -67,8 +68,11 @@ def pipeline_split(model: Model, job: TrainJob, a: Pool, b: Pool, link_bytes_per
     cands = []
     for tp_a, tp_b, mb, rc in itertools.product(_tps(model, a, allow_cross), _tps(model, b, allow_cross),
                                                 MICRO_BATCHES, RECOMPUTE_MODES):
-        for dp in range(1, min(a.devices // tp_a, b.devices // tp_b) + 1):
-            if a.devices % (tp_a * dp) or b.devices % (tp_b * dp) or job.global_batch % (dp * mb):
+        if a.devices % tp_a or b.devices % tp_b:
+            continue
+        shared = math.gcd(a.devices // tp_a, b.devices // tp_b)  # dp must divide both pools' devices / tp
+        for dp in (d for d in range(1, math.isqrt(shared) + 1) if shared % d == 0 for d in {d, shared // d}):
+            if job.global_batch % (dp * mb):
                 continue
             pp_a, pp_b = a.devices // (tp_a * dp), b.devices // (tp_b * dp)
             if pp_a + pp_b <= L:

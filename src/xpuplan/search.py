@@ -60,8 +60,8 @@ def _divisors(n: int, limit: int) -> list[int]:
     return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
 
 
-def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space: SearchSpace) -> tuple[PlanGrid, int, np.ndarray]:
-    """Every structurally valid plan as a PlanGrid, the number enumerated, and the rule counts of the rejects."""
+def _axes(model: Model, job: TrainJob, devices: int, chip: Chip, space: SearchSpace) -> list[list[int]]:
+    """The values each axis of the search takes: tp, pp, cp, ep, vpp, micro-batch, zero, recompute, etp option."""
     domain = chip.scale_up_domain
     tps = tp_candidates(model, min(devices, 64 if space.allow_cross_domain_tp else domain))
     pps = _divisors(devices, model.layers)
@@ -76,6 +76,18 @@ def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space:
         extra = (p.tp, p.pp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero, RECOMPUTE.index(p.recompute),
                  0 if p.etp is None else p.etp)
         axes = [sorted(set(axis) | {value}) for axis, value in zip(axes, extra)]
+    return axes
+
+
+def candidate_count(model: Model, job: TrainJob, devices: int, chip: Chip, space: SearchSpace) -> int:
+    """How many plans :func:`candidate_grid` would enumerate, without building them (to refuse a search early)."""
+    return int(np.prod([len(axis) for axis in _axes(model, job, devices, chip, space)], dtype=float))
+
+
+def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space: SearchSpace) -> tuple[PlanGrid, int, np.ndarray]:
+    """Every structurally valid plan as a PlanGrid, the number enumerated, and the rule counts of the rejects."""
+    domain = chip.scale_up_domain
+    axes = _axes(model, job, devices, chip, space)
     mesh = np.array(list(itertools.product(*axes)), dtype=np.int64).T
     tp, pp, cp, ep, vpp, mb, zero, rc, etp_option = mesh
     etp = np.where(etp_option == 0, tp, etp_option)

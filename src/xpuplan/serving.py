@@ -39,38 +39,46 @@ def open_loop(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_
               capacity: int, requests: int = 2000, seed: int = 0) -> dict:
     """Seeded discrete-event simulation of continuous batching under Poisson arrivals (one replica's
     share of the rate). Each iteration admits waiting requests while their KV fits, prefills them
-    together, then runs one decode step for every running sequence."""
+    together, then runs one decode step for every running sequence.
+
+    Decode steps between two events (an admission or a completion) all cost the same, so they are taken together:
+    the work is bounded by the number of requests, not by their output lengths."""
     rng = np.random.default_rng(seed)
     rate = request_rate / plan.dp
     arrivals = np.cumsum(rng.exponential(1.0 / rate, requests))
-    cap = max(capacity // plan.dp, 1)
+    cap = min(max(capacity // plan.dp, 1), requests)   # never more running than requests
     context = input_len + output_len / 2
     sizes = np.arange(1, cap + 1, dtype=float)     # every batch size, priced once
     decode_by_n = np.concatenate([[0.0], decode_step_s(model, chip, plan, sizes, context)])
     prefill_by_k = np.concatenate([[0.0], prefill_s(model, chip, plan, sizes * input_len, input_len)])
     now, head = 0.0, 0
-    running: list[list[float]] = []  # [tokens left, arrival, first-token time]
-    ttft, finish_times = [], []
-    while head < requests or running:
-        if not running and head < requests and arrivals[head] > now:
+    left = np.zeros(0)        # decode steps left per running request
+    since = np.zeros(0)       # arrival per running request
+    first = np.zeros(0)       # first-token time per running request
+    ttft, finished = [], []
+    while head < requests or left.size:
+        if not left.size and head < requests and arrivals[head] > now:
             now = arrivals[head]
-        admitted = []
-        while head < requests and arrivals[head] <= now and len(running) + len(admitted) < cap:
-            admitted.append(arrivals[head])
-            head += 1
-        if admitted:
-            now += float(prefill_by_k[len(admitted)])
-            for arrival in admitted:
-                ttft.append(now - arrival)
-                running.append([output_len - 1, arrival, now])
-        if running:
-            now += float(decode_by_n[len(running)])
-            for r in running:
-                r[0] -= 1
-            if any(r[0] <= 0 for r in running):
-                finish_times += [(r[1], now, r[2]) for r in running if r[0] <= 0]
-                running = [r for r in running if r[0] > 0]
-    finish = np.array(finish_times)
+        admit = int(min(np.searchsorted(arrivals, now, side="right") - head, cap - left.size))
+        if admit > 0:
+            now += float(prefill_by_k[admit])
+            came = arrivals[head:head + admit]
+            ttft.extend(now - came)
+            left = np.concatenate([left, np.full(admit, output_len - 1.0)])
+            since, first = np.concatenate([since, came]), np.concatenate([first, np.full(admit, now)])
+            head += admit
+        if left.size:
+            step = float(decode_by_n[left.size])
+            k = max(int(left.min()), 1)                # steps until the next completion
+            if head < requests and left.size < cap:    # ... or until the next arrival can be admitted
+                k = min(k, max(1, int(np.ceil((arrivals[head] - now) / step))))
+            now += k * step
+            left = left - k
+            done = left <= 0
+            if done.any():
+                finished.append(np.stack([since[done], np.full(int(done.sum()), now), first[done]], axis=1))
+                left, since, first = left[~done], since[~done], first[~done]
+    finish = np.concatenate(finished)
     tpot = (finish[:, 1] - finish[:, 2]) / max(output_len - 1, 1)
     span = finish[:, 1].max() - arrivals[0]
     return {"ttft_s_p50": float(np.median(ttft)), "ttft_s_p90": float(np.percentile(ttft, 90)),
@@ -93,7 +101,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
         raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
                          f"{rc.kv_bytes_per_token * (input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
                          f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
-    extra = {}
+    extra = {"notes": chip.stand_in_notes()} if chip.stand_in_notes() else {}
     if request_rate is not None:
         sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed)
         ttft, tpot, out_tps = sim["ttft_s_p50"], sim["tpot_s_p50"], sim["output_tokens_per_s"]

@@ -7,6 +7,7 @@ checkpoints and money of the run. Specs in, results out: nothing here reads a fi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .cost.flops import total_params
@@ -22,6 +23,10 @@ from .units import UnitError, parse_quantity
 
 MAX_DEVICES = 10_000_000
 """the most devices any command accepts"""
+MAX_TOKENS = 1e21
+"""the largest token count any command accepts (a thousand times GPT-4's reported 13T is 1.3e16)"""
+MAX_GLOBAL_BATCH = 1 << 30
+"""the largest global batch, sequences (published pre-training batches are under 100,000)"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,6 +119,8 @@ def _count(value, name: str) -> float | None:
         raise BadInput(f"--{name.replace('_', '-')}: {exc}", name) from None
     if not number > 0:
         raise BadInput(f"--{name.replace('_', '-')} must be > 0, got {value}", name)
+    if not math.isfinite(number) or number > MAX_TOKENS:
+        raise BadInput(f"--{name.replace('_', '-')} {value} is out of range (at most {MAX_TOKENS:.0e})", name)
     return number
 
 
@@ -142,8 +149,11 @@ def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_bat
         global_batch = _batch_sequences(global_batch_tokens, seq_len)
     if global_batch is None:
         global_batch = max(1, (4 * 2**20) // seq_len)  # 4M tokens, a common pre-training batch
-    if not isinstance(global_batch, int) or global_batch <= 0:
+    if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch <= 0:
         raise BadInput(f"--global-batch must be a positive whole number of sequences, got {global_batch}", "global_batch")
+    if global_batch > MAX_GLOBAL_BATCH:
+        raise BadInput(f"--global-batch {global_batch} sequences is out of range (at most {MAX_GLOBAL_BATCH:,})",
+                       "global_batch")
     return TrainJob(seq_len=seq_len, global_batch=global_batch, tokens=_count(tokens, "tokens"), **options)
 
 
@@ -154,7 +164,7 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
     chip.require("hbm_bytes", "hbm_bytes_per_s")
     costs = step_costs(model, chip, job, PlanGrid.from_plans([plan]), devices)
     memory = {k: float(getattr(costs.memory, k)[0]) for k in MEMORY_KEYS}
-    notes = []
+    notes = chip.stand_in_notes()
     if plan.precision == "fp8" and chip.peak_flops_per_s.get("fp8") is None:
         notes.append(f"{chip.name} has no published fp8 peak: GEMMs are priced at its bf16 peak")
     tokens_per_s = float(costs.tokens_per_s[0])

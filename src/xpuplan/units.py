@@ -59,11 +59,15 @@ def parse_quantity(text: str | float | int, kind: str) -> float:
     if isinstance(text, bool):
         raise UnitError(f"expected a {kind.replace('_', ' ')} quantity, got {text!r}")
     if isinstance(text, (int, float)):
+        if not math.isfinite(text):
+            raise UnitError(f"{text!r} is not a finite quantity (write e.g. {_example(kind)})")
         return float(text)
-    match = _PATTERN.match(str(text))
+    match = _PATTERN.match(str(text)[:100])
     if not match:
-        raise UnitError(f"cannot read {text!r} as a quantity (write e.g. {_example(kind)})")
+        raise UnitError(f"cannot read {str(text)[:40]!r} as a quantity (write e.g. {_example(kind)})")
     value, suffix = float(match.group(1)), match.group(2)
+    if not math.isfinite(value):
+        raise UnitError(f"{text!r} is not a finite quantity (write e.g. {_example(kind)})")
     if suffix == "":
         return value  # a plain number is already in the canonical unit
     if kind == "seconds" and suffix in _TIME:

@@ -13,29 +13,13 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
-from ..units import UnitError, parse_quantity
+from .files import (MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_DEPTH, _check_keys, _int, _mapping, _quantity,
+                    _sources, read_yaml)
 
 CATALOG_DIR = Path(__file__).parent
 KINDS = ("chips", "systems", "models", "frameworks", "serving")
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a missing or malformed file is one BadInput line."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read file ({exc.strerror})", "file") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise BadInput(f"{path}: malformed YAML{where}: {problem}; fix the file's syntax", "file") from None
 
 
 def names(kind: str) -> list[str]:
@@ -48,57 +32,12 @@ def _names(kind: str) -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in (CATALOG_DIR / kind).glob("*.yaml")))
 
 
-def _mapping(data: Any, where: str) -> dict:
-    if not isinstance(data, dict):
-        raise BadInput(f"{where}: expected a mapping of fields, got {type(data).__name__}", "file")
-    return data
-
-
-def _check_keys(data: dict, allowed: set[str], required: set[str], where: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise BadInput(f"{where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}", unknown[0])
-    missing = sorted(k for k in required if data.get(k) is None)
-    if missing:
-        raise BadInput(f"{where}: missing field {missing[0]!r}; add it to the file", missing[0])
-
-
-def _quantity(data: dict, key: str, kind: str, where: str) -> float | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    try:
-        return parse_quantity(value, kind)
-    except UnitError as exc:
-        raise BadInput(f"{where}: field {key!r}: {exc}", key) from None
-
-
-def _int(data: dict, key: str, where: str, default: int | None = None) -> int | None:
-    value = data.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise BadInput(f"{where}: field {key!r} must be a whole number, got {value!r}", key)
-    return int(value)
-
-
-def _sources(data: dict) -> tuple[str, ...]:
-    out = []
-    for item in data.get("sources") or ():
-        if isinstance(item, dict):
-            ref = item.get("ref") or item.get("url") or ""
-            if item.get("url") and item.get("url") not in ref:
-                ref = f"{ref} ({item['url']})"
-            out.append(f"{ref} [{item['confidence']}]" if item.get("confidence") else ref)
-        else:
-            out.append(str(item))
-    return tuple(out)
-
-
 def _resolve(kind: str, name_or_path: str | Path, files: bool = True) -> tuple[Path, str]:
     """The file of a catalog id, or (``files``) a user's own YAML file; ``files=False`` never looks outside the
     catalog, whatever the name (the HTTP API)."""
     text = str(name_or_path)
+    if len(text) > 255 or "\x00" in text:
+        raise BadInput(f"{kind[:-1]} name is not a catalog id or a file name: {text[:60]!r}...", kind[:-1])
     if not files:
         if text not in names(kind):
             raise UnknownName(kind[:-1], text[:80], names(kind))
@@ -203,7 +142,7 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
             hbm_bytes_per_s=_quantity(hbm, "bandwidth", "bytes_per_s", f"{where}: hbm"),
             scale_up_name=str(up.get("name") or ""),
             scale_up_bytes_per_s=_quantity(up, "bandwidth", "bytes_per_s", f"{where}: scale_up"),
-            scale_up_domain=_int(up, "domain", f"{where}: scale_up", 1),
+            scale_up_domain=_int(up, "domain", f"{where}: scale_up") or 1,
             scale_up_topology=str(up.get("topology") or "switch"),
             scale_out_bytes_per_s=_quantity(out, "bandwidth", "bytes_per_s", f"{where}: scale_out"),
             tdp_watts=_quantity(data, "tdp", "watts", where),
@@ -217,6 +156,10 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
             sources=_sources(data),
             efficiency=efficiency,
             measured=data.get("measured"),
+            unpublished=tuple(f"{part}.{key}" for part, block, keys in (
+                ("scale_up", up, ("domain", "bandwidth")), ("scale_out", out, ("bandwidth",)),
+                ("hbm", hbm, ("capacity", "bandwidth"))) for key in keys if block.get(key) is None)
+            + tuple(f"peak_flops.{k}" for k, v in peaks.items() if v is None),
         )
     except BadInput as exc:
         msg = str(exc)
@@ -227,7 +170,19 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
 def _load(kind: str, name_or_path: str, files: bool = True):
     path, where = _resolve(kind, name_or_path, files)
     build = {"chips": chip_from_dict, "models": model_from_dict, "systems": system_from_dict}[kind]
-    return build(read_yaml(path), where)
+    return _built(build, read_yaml(path), where)
+
+
+def _built(build, data, where: str):
+    """``build(data, where)``, with any field of the wrong shape that the checks did not name turned into one line
+    naming the file (a safety net: a list where a number belongs, a number where a list belongs)."""
+    try:
+        return build(data, where)
+    except BadInput:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        raise BadInput(f"{where}: a field has the wrong type or shape ({type(exc).__name__}: {str(exc)[:120]}); "
+                       "see the schema in DESIGN.md", "file") from None
 
 
 def load_chip(name_or_path: str | Path, files: bool = True) -> Chip:

@@ -34,6 +34,8 @@ def inference_table(r) -> Table:
                                             f"{q['requests']} simulated requests, seed {q['seed']}"))
     for name, value in rows:
         table.add_row(name, value)
+    if r.extra.get("notes"):
+        table.caption = "\n".join(f"note: {n}" for n in r.extra["notes"])
     return table
 
 

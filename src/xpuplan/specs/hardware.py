@@ -115,6 +115,9 @@ class Chip:
     """achievable fractions of the peaks"""
     measured: dict | None = None
     """probe provenance when the profile was measured"""
+    unpublished: tuple[str, ...] = ()
+    """figures the catalog leaves unknown (``scale_up.domain``, ``scale_out.bandwidth``, ...): a plan is still priced,
+    with a warning naming each one and the stand-in used"""
 
     def __post_init__(self) -> None:
         if self.confidence not in CONFIDENCES:
@@ -151,6 +154,16 @@ class Chip:
                 "chip",
             )
         return value
+
+    def stand_in_notes(self) -> list[str]:
+        """One warning per unpublished figure the estimate works around, naming the stand-in used."""
+        stand_ins = {
+            "scale_up.domain": "planned as if each device were its own scale-up domain (every collective over the NIC)",
+            "scale_up.bandwidth": "collectives inside a node run at the NIC bandwidth",
+            "scale_out.bandwidth": "collectives across nodes run at the scale-up bandwidth",
+        }
+        return [f"{self.name} has no published {field}: {stand_ins[field]}" for field in self.unpublished
+                if field in stand_ins]
 
     def require(self, *names: str) -> None:
         """Raise BadInput if a figure the estimate needs is unknown for this chip."""

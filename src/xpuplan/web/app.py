@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from .. import api, flags, report
@@ -25,6 +25,35 @@ MAX_DEVICE_COUNTS = 16
 STATIC = Path(__file__).parent / "static"
 
 
+class BodyLimit:
+    """Refuse a request body over ``limit`` bytes with 413 while it streams in: a declared length is refused before a
+    byte is read, a chunked body as soon as its running count passes the limit (it is never held whole)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            response = JSONResponse({"detail": f"request body over {self.limit} bytes, or a bad Content-Length"},
+                                    status_code=413)
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise HTTPException(status_code=413, detail=f"request body over {self.limit} bytes")
+            return message
+
+        return await self.app(scope, counted, send)
+
+
 def _json(result):
     return json.loads(report.to_json(report.as_json(result)))
 
@@ -33,15 +62,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="xpuplan", version="0.1.0",
                   description="Plan training and serving of large models on mixed accelerator fleets.")
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.exception_handler(api.BadInput)
     async def bad_input(_: Request, exc: api.BadInput):
@@ -89,7 +110,10 @@ def _endpoint(app: FastAPI, command: str) -> None:
         args = body.model_dump()
         if command == "plan":
             _check_search_size(args)
-        return _json(api.run(command, args, files=False))
+        result = api.run(command, args, files=False)
+        if isinstance(result, api.TrainResult) and not result.fits:
+            raise api.DoesNotFit(result.not_fit_reason())  # 409, as DESIGN.md documents
+        return _json(result)
 
     answer.__annotations__ = {"body": body_model, "return": object}
     answer.__name__ = command

@@ -12,12 +12,10 @@ bounds here are also enforced by the HTTP schema, so a request is refused before
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import Any
 
-from .units import UNIT_KINDS
+from ..units import UNIT_KINDS
 
 COMMANDS = ("train", "compare", "plan", "inference", "catalog", "validate", "web", "probe")
 HTTP_COMMANDS = ("train", "compare", "plan", "inference")
@@ -109,8 +107,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("devices", int, "devices serving (all replicas)", ("inference",), ge=1, le=10_000_000, example=4),
     _o("pools", str, "CHIP:COUNT; give two to plan one job over two chip kinds", ("plan",), flag="--pool",
        many=True, default=[], example=["h800:8", "h100-sxm:8"]),
-    _o("seq_len", int, "tokens per sequence", TRAIN_LIKE, default=4096, ge=1, unit="tokens", example=2048),
-    _o("global_batch", int, "sequences per optimizer step", TRAIN_LIKE, ge=1, unit="sequences", example=256),
+    _o("seq_len", int, "tokens per sequence", TRAIN_LIKE, default=4096, ge=1, le=10_000_000, unit="tokens",
+       example=2048),
+    _o("global_batch", int, "sequences per optimizer step", TRAIN_LIKE, ge=1, le=1 << 30, unit="sequences",
+       example=256),
     _o("global_batch_tokens", str, "tokens per optimizer step, e.g. 16M", TRAIN_LIKE, unit="count", example="2M"),
     _o("tokens", str, "token budget of the run, e.g. 15T", TRAIN_LIKE, unit="count", example="1T"),
     _o("framework", str, "training framework profile: megatron, mindspeed, torch, torch-compile, llm-foundry, "
@@ -263,77 +263,67 @@ def defaults(command: str, http: bool = False) -> dict[str, Any]:
             else o.default_for(command) for o in options(command, http)}
 
 
-# ------------------------------------------------------------------------------------------------- typer
+# ------------------------------------------------------------------------------------------------ checks
 
-def _enum(option: Option) -> type[Enum]:
-    return Enum(option.name.title().replace("_", ""), {c: c for c in option.choices}, type=str)
+def check(command: str, args: dict) -> None:
+    """Every given value of ``args`` against the table: type, finite, bounds, choices, length. A breach is one
+    BadInput line naming the flag (so the CLI exits 2 and the HTTP API answers 422 before any work starts)."""
+    from ..errors import BadInput
+    from ..units import UnitError, parse_quantity
 
-
-def typer_command(command: str, handle: Callable[[dict], None]) -> Callable:
-    """A function typer can register for ``command``: its parameters are the table's options, and it calls
-    ``handle`` with every value by name (choices as plain strings)."""
-    import typer
-
-    params, annotations = [], {}
-    for o in options(command):
-        kind = _enum(o) if o.choices else o.kind
-        annotation = list[kind] if o.many else (kind if (o.kind is bool and not o.off_flag) or o.default_for(command)
-                                                  is not None and command not in o.required else Optional[kind])
-        default = o.default_for(command)
-        if isinstance(default, str) and o.choices:
-            default = kind(default)
-        required = command in o.required
-        if o.argument:
-            info = typer.Argument(... if required else default, help=o.help)
-        else:
-            spelling = f"{o.cli_flag}/{o.off_flag}" if o.off_flag else o.cli_flag
-            info = typer.Option(... if required else default, spelling, help=o.help,
-                                rich_help_panel=o.panel.capitalize())
-        params.append(inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation))
-        annotations[o.name] = annotation
-
-    def run(**values) -> None:
-        handle({k: [x.value if isinstance(x, Enum) else x for x in v] if isinstance(v, list) else
-                (v.value if isinstance(v, Enum) else v) for k, v in values.items()})
-
-    run.__signature__ = inspect.Signature(params)
-    run.__annotations__ = annotations
-    run.__name__ = command
-    return run
+    by_name = {o.name: o for o in options(command)}
+    for name, value in args.items():
+        o = by_name.get(name)
+        if o is None or value is None:
+            continue
+        values = value if o.many and isinstance(value, (list, tuple)) else [value]
+        if o.many and len(values) > MAX_LIST:
+            raise BadInput(f"{o.cli_flag}: at most {MAX_LIST} values, got {len(values)}", name)
+        for v in values:
+            _check_value(o, v, BadInput, UnitError, parse_quantity)
 
 
-# ---------------------------------------------------------------------------------------------- pydantic
+def _number(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
 
-def request_body(command: str):
-    """The pydantic model of ``POST /api/<command>``: the command's HTTP options with the table's types, defaults
-    and bounds; unknown fields, wrong types, non-finite numbers and file paths are refused (HTTP 422)."""
-    from typing import Annotated, Literal, Union
 
-    from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, create_model
+def _check_value(o: Option, v, BadInput, UnitError, parse_quantity) -> None:
+    import math
 
-    fields = {}
-    for o in options(command, http=True):
-        if o.choices:
-            kind = Literal[o.choices]
-        elif o.kind is bool:
-            kind = StrictBool
-        elif o.kind is int:
-            kind = StrictInt
-        elif o.kind is float:
-            kind = Annotated[Union[StrictFloat, StrictInt], Field(allow_inf_nan=False)]
-        elif o.unit:
-            kind = Union[Annotated[StrictStr, Field(max_length=MAX_TEXT)], StrictInt,
-                         Annotated[StrictFloat, Field(allow_inf_nan=False)]]  # "15T", 1.5e13, or 1024
-        else:
-            kind = Annotated[StrictStr, Field(max_length=MAX_TEXT, pattern=CATALOG_ID if o.catalog_id else None)]
-        bounds = {k: getattr(o, k) for k in ("ge", "gt", "le", "lt") if getattr(o, k) is not None}
-        if bounds:
-            kind = Annotated[kind, Field(**bounds)]
-        if o.many:  # one value, or a list of them
-            kind = Union[kind, Annotated[list[kind], Field(max_length=MAX_LIST)]]
-        elif command not in o.required and o.default_for(command) is None:
-            kind = Optional[kind]
-        default = ... if command in o.required else o.default_for(command)
-        fields[o.name] = (kind, Field(default, description=o.help + (f" [{o.unit}]" if o.unit else "")))
-    config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT)
-    return create_model(f"{command.title()}Body", __config__=config, **fields)
+    flag, name = o.cli_flag, o.name
+    if o.kind is bool:
+        if not isinstance(v, bool):
+            raise BadInput(f"{flag} is a yes/no flag, got {v!r}", name)
+        return
+    if o.kind is int and (isinstance(v, bool) or not isinstance(v, int)):
+        raise BadInput(f"{flag} must be a whole number, got {v!r}", name)
+    if o.kind is float and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+        raise BadInput(f"{flag} must be a finite number, got {v!r}", name)
+    if o.kind is str:
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)) or (not isinstance(v, str) and not o.unit):
+            raise BadInput(f"{flag} must be text, got {v!r}", name)
+        if len(str(v)) > MAX_TEXT:
+            raise BadInput(f"{flag} is over {MAX_TEXT} characters", name)
+        if o.choices and v not in o.choices:
+            raise BadInput(f"{flag} must be one of {', '.join(o.choices)}, got {v!r}", name)
+        if o.quantity:
+            try:
+                number = parse_quantity(v, o.unit)
+            except UnitError as exc:
+                raise BadInput(f"{flag}: {exc}", name) from None
+            if not math.isfinite(number):
+                raise BadInput(f"{flag} must be finite, got {v!r}", name)
+        return
+    if o.ge is not None and v < o.ge:
+        whole = o.kind is int
+        raise BadInput(f"{flag} must be a positive whole number, got {v}" if whole and o.ge == 1 else
+                       f"{flag} must be {'a whole number ' if whole else ''}>= {o.ge:g}, got {v}", name)
+    if o.gt is not None and not v > o.gt:
+        raise BadInput(f"{flag} must be > {o.gt:g}, got {v}", name)
+    if o.le is not None and v > o.le:
+        raise BadInput(f"{flag} must be at most {_number(o.le)}, got {v}", name)
+    if o.lt is not None and not v < o.lt:
+        raise BadInput(f"{flag} must be < {o.lt:g}, got {v}", name)
+
+
+from .build import request_body, typer_command  # noqa: E402  (the faces' builders, generated from the table above)

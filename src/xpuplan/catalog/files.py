@@ -1,0 +1,110 @@
+"""Reading spec files safely, and the field checks every spec loader shares.
+
+A file is read only if it is small (``MAX_YAML_BYTES``), UTF-8 text, and YAML without alias bombs or deep nesting;
+every problem is one :class:`~xpuplan.errors.BadInput` line naming the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import BadInput
+from ..units import UnitError, parse_quantity
+
+MAX_YAML_BYTES = 1 << 20
+"""largest YAML file read (the biggest catalog or validation file is under 200 KiB)"""
+MAX_YAML_ALIASES = 64
+"""aliases (``*name``) a file may use: a few are handy, thousands are a billion-laughs bomb"""
+MAX_YAML_DEPTH = 32
+"""deepest nesting of mappings and lists a file may have"""
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a cap on aliases and on nesting depth, checked while the file is composed."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a missing, oversized, binary or malformed file is one BadInput line."""
+    try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise BadInput(f"{path}: file is over {MAX_YAML_BYTES // 1024} KiB; a spec file is a few KiB", "file")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"{str(path)[:200]}: cannot read file ({exc.strerror})", "file") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a text file (expected UTF-8 YAML)", "file") from None
+    try:
+        return yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
+    except (yaml.YAMLError, RecursionError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise BadInput(f"{path}: malformed YAML{where}: {problem}; fix the file's syntax", "file") from None
+
+
+def _mapping(data: Any, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise BadInput(f"{where}: expected a mapping of fields, got {type(data).__name__}", "file")
+    return data
+
+
+def _check_keys(data: dict, allowed: set[str], required: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BadInput(f"{where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}", unknown[0])
+    missing = sorted(k for k in required if data.get(k) is None)
+    if missing:
+        raise BadInput(f"{where}: missing field {missing[0]!r}; add it to the file", missing[0])
+
+
+def _quantity(data: dict, key: str, kind: str, where: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    try:
+        return parse_quantity(value, kind)
+    except UnitError as exc:
+        raise BadInput(f"{where}: field {key!r}: {exc}", key) from None
+
+
+def _int(data: dict, key: str, where: str, default: int | None = None) -> int | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise BadInput(f"{where}: field {key!r} must be a whole number, got {value!r}", key)
+    return int(value)
+
+
+def _sources(data: dict) -> tuple[str, ...]:
+    out = []
+    for item in data.get("sources") or ():
+        if isinstance(item, dict):
+            ref = item.get("ref") or item.get("url") or ""
+            if item.get("url") and item.get("url") not in ref:
+                ref = f"{ref} ({item['url']})"
+            out.append(f"{ref} [{item['confidence']}]" if item.get("confidence") else ref)
+        else:
+            out.append(str(item))
+    return tuple(out)
