@@ -164,3 +164,16 @@ def test_a_bad_content_length_is_refused():
     res = client.post("/api/train", content=b"{}", headers={"content-type": "application/json",
                                                           "content-length": "lots"})
     assert res.status_code in (400, 413)
+
+
+def test_a_full_search_queue_is_503_with_retry_after(monkeypatch):
+    """Issue 14 item 8: expensive searches are queued and bounded; past the queue the answer is at once."""
+    import threading
+
+    from xpuplan.web import app as web
+
+    monkeypatch.setattr(web, "_queued", threading.BoundedSemaphore(1))
+    web._queued.acquire()  # the one place is taken
+    res = client.post("/api/plan", json={"model": "llama3-8b", "chip": "h800", "devices": "8"})
+    assert res.status_code == 503 and res.headers["retry-after"] == "5"
+    assert client.post("/api/train", json={"model": "llama3-8b", "chip": "h800", "devices": 8}).status_code == 200

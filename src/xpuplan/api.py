@@ -281,10 +281,14 @@ def run(command: str, args: dict, *, files: bool = True):
 
     ``files=False`` (the HTTP API) takes catalog ids only: no file named in ``args`` is ever opened.
     """
-    from .flags import check
+    from .flags import check, options
 
     check(command, args)
     args = dict(args)
+    for option in options(command, http=True):  # not given (or None): the table's default, as the CLI would
+        if args.get(option.name) is None and option.default_for(command) is not None:
+            default = option.default_for(command)
+            args[option.name] = list(default) if isinstance(default, list) else default
     if command in ("compare", "inference"):  # --chip repeats: one name or a list of them
         chips = args.pop("chip")
         args["chips"] = [chips] if isinstance(chips, str) else list(chips)

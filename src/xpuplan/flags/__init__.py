@@ -272,6 +272,9 @@ def check(command: str, args: dict) -> None:
     from ..units import UnitError, parse_quantity
 
     by_name = {o.name: o for o in options(command)}
+    for o in by_name.values():
+        if command in o.required and args.get(o.name) in (None, [], ""):
+            raise BadInput(f"{o.cli_flag} is required for {command}", o.name)
     for name, value in args.items():
         o = by_name.get(name)
         if o is None or value is None:

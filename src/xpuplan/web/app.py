@@ -9,7 +9,9 @@ refused, and so is a plan search larger than ``MAX_SEARCH_PLANS`` candidates.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +24,8 @@ from ..report.catalog import catalog_rows
 MAX_BODY_BYTES = 1 << 20
 MAX_SEARCH_PLANS = 2_000_000  # about a second of pricing on one core (benchmarks/results/plan.md)
 MAX_DEVICE_COUNTS = 16
+SEARCHES_AT_ONCE = 2          # plan searches priced at the same time (the rest wait their turn)
+SEARCHES_WAITING = 16         # searches that may wait; past that, 503 with Retry-After
 STATIC = Path(__file__).parent / "static"
 
 
@@ -110,7 +114,10 @@ def _endpoint(app: FastAPI, command: str) -> None:
         args = body.model_dump()
         if command == "plan":
             _check_search_size(args)
-        result = api.run(command, args, files=False)
+            with _search_turn():
+                result = api.run(command, args, files=False)
+        else:
+            result = api.run(command, args, files=False)
         if isinstance(result, api.TrainResult) and not result.fits:
             raise api.DoesNotFit(result.not_fit_reason())  # 409, as DESIGN.md documents
         return _json(result)
@@ -118,6 +125,24 @@ def _endpoint(app: FastAPI, command: str) -> None:
     answer.__annotations__ = {"body": body_model, "return": object}
     answer.__name__ = command
     app.post(f"/api/{command}", summary=f"xpuplan {command}", response_model=None)(answer)
+
+
+_searching = threading.BoundedSemaphore(SEARCHES_AT_ONCE)
+_queued = threading.BoundedSemaphore(SEARCHES_AT_ONCE + SEARCHES_WAITING)
+
+
+@contextlib.contextmanager
+def _search_turn():
+    """A plan search waits for one of ``SEARCHES_AT_ONCE`` turns; a full queue is 503 at once, so expensive
+    searches never pile up behind each other or starve the cheap endpoints of threads."""
+    if not _queued.acquire(blocking=False):
+        raise HTTPException(status_code=503, detail="too many plan searches waiting; retry in a few seconds",
+                            headers={"Retry-After": "5"})
+    try:
+        with _searching:
+            yield
+    finally:
+        _queued.release()
 
 
 def _check_search_size(args: dict) -> None:
