@@ -154,6 +154,11 @@ def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_bat
     if global_batch > MAX_GLOBAL_BATCH:
         raise BadInput(f"--global-batch {global_batch} sequences is out of range (at most {MAX_GLOBAL_BATCH:,})",
                        "global_batch")
+    framework = options.get("framework") or Framework()
+    if options.get("ep_dedup") is None:  # the framework's own dispatch, unless the job says otherwise
+        options["ep_dedup"] = framework.ep_dedup
+    if options.get("ep_overlap") is None:
+        options["ep_overlap"] = framework.ep_overlap_efficiency if framework.ep_comm_overlap else 0.0
     return TrainJob(seq_len=seq_len, global_batch=global_batch, tokens=_count(tokens, "tokens"), **options)
 
 

@@ -154,6 +154,8 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     # FSDP keeps one sharded fp32 parameter (counted with the optimizer state as the master copy); its bf16
     # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition
     weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3))
+    if job.framework.pipeline_schedule == "dualpipe":  # each rank holds its stages of both directions
+        weights = np.where(g.pp > 1, 2 * weights, weights)
     # with a pipeline, FSDP keeps each stage's weights gathered (no per-micro-batch all-gathers) and accumulates
     # unsharded fp32 gradients until the last micro-batch (torchtitan: reshard_after_forward off when pp > 1)
     unsharded = np.where(job.framework.fsdp & (g.pp > 1) & (g.zero >= 2),
@@ -224,8 +226,10 @@ def memory_use(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> MemoryUs
     """Per-device memory of each plan on its most loaded stage (first, last or, for MoE, a middle one)."""
     m = g.microbatches(job)
     single = g.pp == 1
+    dualpipe = job.framework.pipeline_schedule == "dualpipe"  # pp + 1 in flight on every rank (DeepSeek-V3 Table 2)
     per_stage = [stage_memory(model, chip, job, g, st.dense_n, st.moe_n, st.embed, st.logits,
-                              np.where(single, 1, in_flight_microbatches(g, m, st.index))) for st in stage_mix(model, g)]
+                              np.where(single, 1, np.minimum(m, g.pp + 1) if dualpipe
+                                       else in_flight_microbatches(g, m, st.index))) for st in stage_mix(model, g)]
     pick = pick_stage([u.total_bytes for u in per_stage])
     return MemoryUse(**{k: take([getattr(u, k) for u in per_stage], pick)
                         for k in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes",

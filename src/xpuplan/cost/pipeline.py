@@ -13,8 +13,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def bubble_s(per_microbatch_s, pp, vpp) -> np.ndarray:
-    """Idle seconds per step of the slowest stage: (pp - 1) / vpp micro-batch times."""
+# shares of one micro-batch's forward + backward time T = F + B: the forward F ~ T/3 (a GEMM's backward does twice its
+# forward's FLOPs) and the weight-gradient half of the backward W ~ T/3 (DeepSeek-V3 report §3.2.1's F, B, W)
+FORWARD_SHARE = 1 / 3
+WEIGHT_GRAD_SHARE = 1 / 3
+
+
+def bubble_s(per_microbatch_s, pp, vpp, schedule: str = "1f1b") -> np.ndarray:
+    """Idle seconds per step of the slowest stage: (pp - 1) / vpp micro-batch times under 1F1B (Narayanan et al.
+    2021); under DualPipe (DeepSeek-V3 report Table 2) (pp/2 - 1)(F&B + B - 3W) with an overlapped forward-and-
+    backward chunk F&B ~ F + B = T, so (pp/2 - 1)(2/3) T."""
+    if schedule == "dualpipe":
+        t = per_microbatch_s
+        chunk = (t + (1 - FORWARD_SHARE) * t - 3 * WEIGHT_GRAD_SHARE * t)
+        return np.maximum(pp / 2 - 1, 0) * chunk
     return (pp - 1) / vpp * per_microbatch_s
 
 

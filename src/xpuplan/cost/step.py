@@ -109,8 +109,12 @@ def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCo
         if moe:
             token_bytes = tokens / g.tp * model.hidden * 2.0
             a2a = 2.0 * passes * expert_dispatch_s(token_bytes, model.moe, g.ep, g.etp, chip, job.ep_dedup)
-            # overlapped with another micro-batch's compute of this layer: at most that compute hides it
-            ep_exposed = a2a - np.minimum(job.ep_overlap * a2a, t.fwd_s + t.bwd_s + t.recompute_s)
+            # overlapped with another micro-batch's compute of this layer: that compute runs on the compute units the
+            # dispatch kernels leave free, so it slows by 1 / (1 - share); at most the slowed compute hides the a2a
+            busy = t.fwd_s + t.bwd_s + t.recompute_s
+            share = job.framework.overlap_compute_share if job.ep_overlap > 0 else 0.0
+            slowed = busy / (1.0 - share)
+            ep_exposed = a2a - np.minimum(job.ep_overlap * a2a, slowed) + (slowed - busy)
         return t, cp_exposed, ep_exposed
 
     dense_t, dense_cp, _ = per_layer(False)
@@ -202,16 +206,17 @@ def _times(count, seconds):
     return np.where(count > 0, count * np.where(count > 0, seconds, 0.0), 0.0)
 
 
-def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, optimizer_s) -> dict[str, np.ndarray]:
-    """The step's parts (``BREAKDOWN_KEYS``) when the pace-setting stage takes ``t`` per micro-batch; the step is
-    their sum (:func:`total_s`)."""
+def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, optimizer_s,
+                 schedule: str = "1f1b") -> dict[str, np.ndarray]:
+    """The step's parts (``BREAKDOWN_KEYS``) when the pace-setting stage takes ``t`` per micro-batch under the
+    pipeline ``schedule``; the step is their sum (:func:`total_s`)."""
     m = microbatches
     return {
         "compute_s": m * t.compute_s,
         "tp_comm_s": m * t.tp_s,
         "cp_comm_s": m * t.cp_s,
         "ep_comm_s": m * t.ep_s,
-        "pp_bubble_s": np.where(pp > 1, pipeline.bubble_s(t.total_s, pp, vpp), 0.0),
+        "pp_bubble_s": np.where(pp > 1, pipeline.bubble_s(t.total_s, pp, vpp, schedule), 0.0),
         "pp_comm_s": pp_comm_s + 0.0 * t.compute_s,
         "dp_comm_s": dp_comm_s + 0.0 * t.compute_s,
         "optimizer_s": optimizer_s + 0.0 * t.compute_s,
@@ -241,7 +246,7 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
         t, m, g.pp, g.vpp,
         pp_comm_s=_times(pipeline.p2p_transfers(g.pp, g.vpp, m), p2p_s(act_bytes / g.tp, crosses, chip)),
         dp_comm_s=dp_comm_s(model, chip, job, g, params, layers_here, t),
-        optimizer_s=optimizer_s(chip, g, params))
+        optimizer_s=optimizer_s(chip, g, params), schedule=job.framework.pipeline_schedule)
     step = total_s(breakdown)
     tokens_per_s, mfu, hfu = rates(model, chip, job, g, devices, step)
     mem = memory_use(model, chip, job, g)

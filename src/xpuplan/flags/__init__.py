@@ -146,10 +146,11 @@ OPTIONS: tuple[Option, ...] = (
     _o("no_dp_overlap", bool, "do not overlap DP communication with compute", TRAIN_LIKE, default=False,
        panel="plan", example=True),
     _o("ep_overlap", float, "share of the EP all-to-all that hides behind another micro-batch's compute (0..1; "
-       "never more than that compute)", TRAIN_LIKE, default=0.0, ge=0.0, le=1.0, unit="fraction", panel="plan",
-       example=0.85),
-    _o("ep_dedup", bool, "expert dispatch sends a token once per remote node and fans out inside it (DeepEP, HybridEP)",
-       TRAIN_LIKE, default=False, panel="plan", example=True),
+       "never more than that compute; default: the framework's, 0 unless it overlaps by default)", TRAIN_LIKE, ge=0.0,
+       le=1.0, unit="fraction", panel="plan", example=0.85),
+    _o("ep_dedup", bool, "expert dispatch sends a token once per remote node and fans out inside it (DeepEP, "
+       "HybridEP); --no-ep-dedup: one copy per routed expert (default: the framework's)", TRAIN_LIKE,
+       off_flag="--no-ep-dedup", panel="plan", example=True),
     _o("top", int, "how many plans to show", ("plan",), default=5, ge=1, le=100, panel="plan", example=2),
     _o("objective", str, "time, cost, or devices (fewest meeting --deadline)", ("plan",), default="time",
        choices=("time", "cost", "devices"), panel="plan", example="cost"),

@@ -9,6 +9,7 @@ from .hardware import _positive
 
 PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unless told otherwise (--memory-margin)
 
+PIPELINE_SCHEDULES = ("1f1b", "dualpipe")
 RECOMPUTE = ("none", "selective", "full")
 """activation-recompute modes, in the order plan arrays index them"""
 
@@ -16,7 +17,7 @@ FRAMEWORK_RANGES = {  # the physically sensible range of each numeric framework 
     "compute_scale": (0.05, 1.5), "attention_scale": (0.05, 1.5), "dp_bandwidth_scale": (0.05, 1.5),
     "loss_bytes_per_logit": (2.0, 20.0), "loss_traffic_bytes_per_logit": (2.0, 40.0), "memory_overhead": (0.0, 1.0), "microbatch_overhead_s": (0.0, 1.0),
     "tp_overlap_efficiency": (0.0, 1.0), "selective_gemm_share": (0.0, 1.0), "dp_overlap_efficiency": (0.0, 1.0),
-    "ep_overlap_efficiency": (0.0, 1.0), "elementwise_passes": (0.5, 10.0),
+    "ep_overlap_efficiency": (0.0, 1.0), "elementwise_passes": (0.5, 10.0), "overlap_compute_share": (0.0, 0.5),
 }
 
 
@@ -50,12 +51,15 @@ class Framework:
     tp_overlap_efficiency: float = 0.0
     """share of tensor-parallel communication its fused GEMM-collective kernels hide when a run turns them on
     (Megatron's --tp-comm-overlap, MindSpeed's --use-mc2); a job's ``tp_overlap`` sets it for one run"""
-    ep_overlap_efficiency: float = 0.85
-    """share of the expert all-to-all that hides behind another micro-batch's compute of the same layer (never more
+    ep_overlap_efficiency: float = 1.0
+    """share of the expert all-to-all that can hide behind another micro-batch's compute of the same layer (never more
     than that compute) when a run overlaps them (DeepSeek's DualPipe, Megatron-Core's
-    --overlap-moe-expert-parallel-comm); a job's ``ep_overlap`` sets it for one run. The rest is the compute lost to
-    the SMs the dispatch kernels hold while they run: DeepSeek-V3 hides the all-to-all fully with 20 of the H800's 132
-    SMs (report section 3.2.2), and 20 is DeepEP's default, so 1 - 20/132 = 0.85; no main run measures it"""
+    --overlap-moe-expert-parallel-comm); a job's ``ep_overlap`` sets it for one run. DeepSeek-V3 reports the
+    all-to-all fully hidden (report §3.2.2), so 1.0; what the overlap costs is ``overlap_compute_share``"""
+    overlap_compute_share: float = 20 / 132
+    """share of the device's compute units the dispatch/combine kernels hold while they overlap compute, which runs
+    that much slower meanwhile: DeepSeek-V3's all-to-all kernels use 20 of the H800's 132 SMs (report §3.2.2), and 20
+    is DeepEP's default. A named cost of overlapping, priced only where the all-to-all is overlapped"""
     sequence_parallel: bool = True
     """tensor-parallel ranks also split the norm and GEMM-input activations along the sequence (Korthikanti et al.
     2022); False: each rank keeps them whole"""
@@ -99,6 +103,18 @@ class Framework:
     recompute_modes: tuple[str, ...] = RECOMPUTE
     """activation-recompute modes the framework implements (selective: norms, activation function and
     attention core recomputed; full: every layer from its input)"""
+    pipeline_schedule: str = "1f1b"
+    """pipeline schedule: ``1f1b`` (interleaved when vpp > 1, Megatron) or ``dualpipe`` (DeepSeek-V3 §3.2.1: two
+    directions at once, forward and backward chunks of different micro-batches overlapped; bubble
+    (pp/2 - 1)(F&B + B - 3W) instead of (pp - 1)(F + B), two copies of the parameters)"""
+    ep_dedup: bool = False
+    """its MoE dispatch sends each token once per remote node by default (DeepEP/HybridEP-style, node-limited
+    routing); a job's ``ep_dedup`` overrides it"""
+    ep_comm_overlap: bool = False
+    """it overlaps the expert all-to-all with another micro-batch's compute by default (DualPipe); then a job's
+    ``ep_overlap`` defaults to ``ep_overlap_efficiency``"""
+    version: str = ""
+    """the release (or the report) whose defaults this profile describes"""
     async_checkpoint: bool = False
     """saves checkpoints asynchronously by default (training blocks only for the device-to-host copy, then storage is
     written in the background): NeMo 2's MegatronStrategy (``ckpt_async_save=True``, Megatron-Core dist-ckpt) and
@@ -127,6 +143,9 @@ class Framework:
         for name, (low, high) in FRAMEWORK_RANGES.items():
             if not low <= getattr(self, name) <= high:
                 raise BadInput(f"framework {self.name}: {name} must be in [{low:g}, {high:g}]", name)
+        if self.pipeline_schedule not in PIPELINE_SCHEDULES:
+            raise BadInput(f"framework {self.name}: pipeline_schedule must be one of {', '.join(PIPELINE_SCHEDULES)}",
+                           "pipeline_schedule")
         bad = [m for m in self.recompute_modes if m not in RECOMPUTE]
         if bad or not self.recompute_modes:
             raise BadInput(f"framework {self.name}: recompute_modes must list some of none, selective, full; got {bad or '[]'}",
