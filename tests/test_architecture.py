@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "xpuplan"
 FLOORS = {
     "units": 0, "errors": 0,
     "specs": 1,
-    "plan": 2, "flags": 2,
+    "plan": 2, "flags": 2, "advice": 3,
     "cost": 3, "catalog": 3,
     "results": 4, "economics": 4, "reliability": 4,
     "training": 5, "search": 5, "serving": 5, "hetero": 5,

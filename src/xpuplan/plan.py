@@ -188,6 +188,11 @@ def _expert_rule(model: Model, p: ParallelPlan) -> str:
             "use a smaller ep, or --etp 1 to fold tp into the expert groups")
 
 
+def _nearest(batch: int, unit: int) -> str:
+    below, above = max(batch // unit * unit, unit), (batch // unit + 1) * unit
+    return f"--global-batch {below} or {above}" if below != above else f"--global-batch {below}"
+
+
 def _explain(rule: int, model: Model, job: TrainJob, devices: int, p: ParallelPlan) -> str:
     m = job.global_batch // max(p.dp * p.micro_batch, 1)
     detail = {
@@ -196,7 +201,8 @@ def _explain(rule: int, model: Model, job: TrainJob, devices: int, p: ParallelPl
         2: f"kv_heads={model.kv_heads} and tp={p.tp} do not divide one another",
         3: f"pp={p.pp} exceeds the model's {model.layers} layers",
         4: f"vpp={p.vpp} needs pp > 1 and layers={model.layers} >= pp*vpp={p.pp * p.vpp}",
-        5: f"global batch {job.global_batch} is not divisible by dp*micro_batch = {p.dp}*{p.micro_batch}",
+        5: f"global batch {job.global_batch} is not divisible by dp*micro_batch = {p.dp}*{p.micro_batch}; the "
+           f"nearest that are: {_nearest(job.global_batch, p.dp * p.micro_batch)}",
         6: f"interleaved pipeline needs micro-batches ({m}) divisible by pp={p.pp}",
         7: f"seq_len={job.seq_len} is not divisible by cp={p.cp}",
         8: _expert_rule(model, p),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .advice import assumed_features, plan_warnings
 from .cost.flops import total_params
 from .cost.step import BREAKDOWN_KEYS, step_costs
 from .economics import CostInputs, run_cost
@@ -173,14 +174,16 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
     if plan.precision == "fp8" and chip.peak_flops_per_s.get("fp8") is None:
         notes.append(f"{chip.name} has no published fp8 peak: GEMMs are priced at its bf16 peak")
     tokens_per_s = float(costs.tokens_per_s[0])
-    extra = {"notes": notes}
+    breakdown = {k: float(costs.breakdown[k][0]) for k in BREAKDOWN_KEYS}
+    notes += plan_warnings(model, job, plan, breakdown, float(costs.step_time_s[0]))
+    extra = {"notes": notes, "assumed": assumed_features(job.framework, job)}
     if run is not None and job.tokens is not None:
         extra |= run_outcome(model, chip, devices, job.tokens, tokens_per_s, run, job.framework)
     return TrainResult(
         model=model, chip=chip, job=job, devices=devices, plan=plan,
         step_time_s=float(costs.step_time_s[0]), tokens_per_s=tokens_per_s,
         mfu=float(costs.mfu[0]), hfu=float(costs.hfu[0]),
-        breakdown={k: float(costs.breakdown[k][0]) for k in BREAKDOWN_KEYS},
+        breakdown=breakdown,
         memory=memory, memory_per_device_bytes=float(costs.memory.total_bytes[0]), fits=bool(costs.fits[0]),
         extra=extra,
     )

@@ -104,7 +104,9 @@ def train_table(r: TrainResult) -> Table:
     if r.extra.get("cost"):
         a = r.extra["cost"]["assumptions"]
         notes += "\ncost assumptions: " + ", ".join(f"{k}={v}" for k, v in a.items() if v is not None)
-    table.caption = f"chip figures: {r.chip.confidence} confidence; efficiency profile: {r.chip.efficiency.source}{notes}"
+    assumed = f"\n{r.extra['assumed']}" if r.extra.get("assumed") else ""
+    table.caption = (f"chip figures: {r.chip.confidence} confidence; efficiency profile: {r.chip.efficiency.source}"
+                     f"{assumed}{notes}")
     return table
 
 

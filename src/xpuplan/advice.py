@@ -1,0 +1,60 @@
+"""What a training engineer would want said about a plan: the framework features assumed, and the settings users
+commonly get wrong, each with the fix.
+
+Pure functions of specs and a priced step; :func:`xpuplan.training.estimate` adds their lines to a result's notes.
+"""
+
+from __future__ import annotations
+
+from .plan import ParallelPlan
+from .specs import Framework, Model, TrainJob
+
+BUBBLE_WARN_SHARE = 0.10
+"""pipeline bubble share of the step above which a plan with vpp 1 is flagged (Narayanan et al. 2021 keep it under
+this with interleaving and enough micro-batches)"""
+EP_WARN_SHARE = 0.15
+"""exposed expert all-to-all share of the step above which a non-overlapped MoE plan is flagged"""
+VPP_TRIED = (2, 3, 4, 6, 8)
+
+
+def assumed_features(framework: Framework, job: TrainJob) -> str:
+    """The framework behaviour a result assumes, in one line."""
+    parts = [
+        "fused kernels" if framework.elementwise_passes <= 1.0 else f"element-wise work x{framework.elementwise_passes:g}",
+        "flash attention" if framework.flash_attention else "unfused attention",
+        f"DP overlap {'on' if job.dp_overlap and framework.dp_overlap else 'off'}",
+        f"TP overlap {job.tp_overlap:.0%}" if job.tp_overlap else "TP overlap off",
+        f"{'DualPipe' if framework.pipeline_schedule == 'dualpipe' else '1F1B'} pipeline",
+        "dedup (DeepEP-style) dispatch" if job.ep_dedup else "all-to-all dispatch (a copy per expert)",
+        f"EP overlap {job.ep_overlap:.0%}" if job.ep_overlap else "EP overlap off",
+    ]
+    version = f" ({framework.version})" if framework.version else ""
+    return f"assumed: {framework.name}{version}: " + ", ".join(parts)
+
+
+def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: dict[str, float],
+                  step_time_s: float) -> list[str]:
+    """The mis-settings users often make, each with the nearest fix."""
+    out = []
+    m = job.global_batch // (plan.dp * plan.micro_batch)
+    bubble = breakdown.get("pp_bubble_s", 0.0) / step_time_s
+    if plan.pp > 1 and plan.vpp == 1 and bubble > BUBBLE_WARN_SHARE:
+        fixes = [v for v in VPP_TRIED if model.layers % (plan.pp * v) == 0 and m % plan.pp == 0]
+        fix = f"--vpp {fixes[0]} (interleaved 1F1B divides the bubble by vpp)" if fixes else \
+            "a larger global batch or a smaller --micro-batch (more micro-batches per step)"
+        out.append(f"the pipeline bubble is {bubble:.0%} of the step: pp={plan.pp} with vpp 1 and only {m} "
+                   f"micro-batches; try {fix}")
+    exposed = breakdown.get("ep_comm_s", 0.0) / step_time_s
+    if model.moe and plan.ep > 1 and job.ep_overlap == 0 and exposed > EP_WARN_SHARE:
+        fix = "--ep-overlap 1 (DualPipe; Megatron-Core --overlap-moe-expert-parallel-comm)"
+        if not job.ep_dedup:
+            fix += " and --ep-dedup (DeepEP/HybridEP dispatch, Megatron-Core --moe-token-dispatcher-type flex)"
+        out.append(f"the expert all-to-all is {exposed:.0%} of the step and not overlapped; frameworks hide it with "
+                   f"{fix}")
+    return out
+
+
+def nearest_batches(global_batch: int, unit: int) -> tuple[int, int]:
+    """The global batches nearest ``global_batch`` that ``unit`` (dp x micro-batch) divides, below and above."""
+    below = max(global_batch // unit * unit, unit)
+    return below, (global_batch // unit + 1) * unit

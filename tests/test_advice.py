@@ -1,0 +1,37 @@
+"""Advice on plans: the features a result assumes, and the mis-settings users often make, each with its fix."""
+
+from xpuplan import api
+
+MOE = dict(model="deepseek-v3", chip="h800", devices=1024, pp=16, ep=64, seq_len=4096, global_batch=1024,
+           precision="fp8")
+
+
+def test_a_deep_pipeline_with_few_microbatches_is_flagged_with_a_fix():
+    r = api.train(**MOE)
+    notes = " ".join(r.extra["notes"])
+    assert "pipeline bubble is" in notes and "micro-batches" in notes
+    better = api.train(**(MOE | {"global_batch": 32768}))
+    assert "pipeline bubble" not in " ".join(better.extra["notes"])
+    assert better.breakdown["pp_bubble_s"] / better.step_time_s < r.breakdown["pp_bubble_s"] / r.step_time_s
+
+
+def test_an_unhidden_all_to_all_names_the_flags_that_hide_it():
+    notes = " ".join(api.train(**MOE).extra["notes"])
+    assert "--ep-overlap" in notes and "--ep-dedup" in notes
+    hidden = api.train(framework="hai-llm", **MOE)
+    assert "all-to-all" not in " ".join(hidden.extra["notes"])
+
+
+def test_the_assumed_features_are_one_line_that_follows_the_flags():
+    plain = api.train(model="llama3-8b", chip="h100-sxm", devices=8).extra["assumed"]
+    assert "\n" not in plain and plain.startswith("assumed: megatron") and "TP overlap off" in plain
+    tuned = api.train(model="llama3-8b", chip="h100-sxm", devices=8, tp=8, tp_overlap=0.8).extra["assumed"]
+    assert "TP overlap 80%" in tuned
+    assert "DualPipe" in api.train(framework="hai-llm", **MOE).extra["assumed"]
+
+
+def test_an_indivisible_global_batch_names_the_nearest_valid_ones():
+    import pytest
+
+    with pytest.raises(api.BadInput, match="--global-batch 248 or 256"):
+        api.train(model="llama3-70b", chip="h100-sxm", devices=512, tp=8, pp=8, global_batch=255)
