@@ -260,10 +260,17 @@ def catalog(kind: str) -> list:
     return [load(name) for name in _catalog.names(kind)]
 
 
-def validate(*, data: str | None = None, role: str | None = None, inference: bool = False):
-    """Predict every published run (training, or serving with ``inference``) and collect the errors."""
+def validate(*, data: str | None = None, role: str | None = None, inference: bool = False, cv: bool = False,
+             progress=None):
+    """Predict every published run (training, or serving with ``inference``) and collect the errors; with ``cv``,
+    the leave-one-source-out predictions of the training runs (a refit per source)."""
     from .validate import run_inference_validation, run_validation
 
+    if cv:
+        if inference:
+            raise BadInput("--cv covers the training runs; leave out --inference", "cv")
+        from .validate.calibrate import leave_one_source_out
+        return leave_one_source_out(data, progress=progress)
     return run_inference_validation(data, role=role) if inference else run_validation(data, role=role)
 
 

@@ -71,6 +71,14 @@ def _catalog(args: dict) -> None:
 def _validate(args: dict) -> None:
     from .report.validation import inference_json, inference_markdown, validation_markdown, validation_table
 
+    if args["cv"]:
+        from rich.console import Console
+
+        from .report.validation import cv_json, cv_markdown
+        with Console(stderr=True).status("leave-one-source-out") as status:
+            result = api.validate(data=args["data"], cv=True, progress=lambda line: status.update(line))
+        typer.echo(report.to_json(cv_json(result)) if args["json"] else cv_markdown(result))
+        return
     result = api.validate(data=args["data"], role=args["role"], inference=args["inference"])
     if args["inference"]:
         if args["json"]:

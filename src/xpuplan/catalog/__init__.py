@@ -100,13 +100,30 @@ def _efficiency_layers(chip_name: str, seen: tuple[str, ...] = ()) -> dict:
 
 @functools.cache
 def default_efficiency(chip_name: str) -> Efficiency:
-    """The calibrated efficiency profile of a catalog chip, else the generic default."""
-    base = read_yaml(CATALOG_DIR / "efficiency" / "default.yaml")
+    """The efficiency profile of a catalog chip: its own (or, with ``like:``, its nearest calibrated architecture's,
+    the reason in the file), else the generic prior (generic.yaml: no more optimistic than any calibrated chip).
+    The source names which, so every result says what it rests on."""
+    base = {k: v for k, v in read_yaml(CATALOG_DIR / "efficiency" / "default.yaml").items() if k != "sources"}
     specific = _efficiency_layers(chip_name)
     if not specific:
-        return efficiency_from_dict(base, "catalog/efficiency/default.yaml (generic prior, not calibrated)")
-    base = {k: v for k, v in base.items() if k != "sources"} | specific
-    return efficiency_from_dict(base, f"catalog/efficiency/{chip_name}.yaml")
+        generic = {k: v for k, v in read_yaml(CATALOG_DIR / "efficiency" / "generic.yaml").items() if k != "sources"}
+        return efficiency_from_dict(base | generic, "catalog/efficiency/generic.yaml (generic prior, not calibrated: "
+                                    "the least optimistic calibrated value of each fraction)")
+    like = _likes(chip_name)
+    where = f"catalog/efficiency/{chip_name}.yaml" + (f" (inherits {' -> '.join(like)})" if like else "")
+    return efficiency_from_dict(base | specific, where)
+
+
+def _likes(chip_name: str) -> list[str]:
+    """The chain of ``like:`` a chip's profile follows."""
+    chain, name = [], chip_name
+    while True:
+        path = CATALOG_DIR / "efficiency" / f"{name}.yaml"
+        like = (read_yaml(path) or {}).get("like") if path.is_file() else None
+        if not like or like in chain:
+            return chain
+        chain.append(str(like))
+        name = str(like)
 
 
 # --------------------------------------------------------------------- chips

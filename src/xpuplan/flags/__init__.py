@@ -232,6 +232,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("data", str, "a validation YAML file or folder", ("validate",), http=False),
     _o("role", str, "only runs of this role: main or holdout", ("validate",), choices=("main", "holdout")),
     _o("inference", bool, "serving runs (data/validation/inference) instead", ("validate",), default=False),
+    _o("cv", bool, "leave-one-source-out: refit without each source of main runs and predict it (minutes)",
+       ("validate",), default=False),
     _o("markdown", bool, "print a Markdown table (for reports)", ("validate",), default=False, panel="output"),
     _o("host", str, "address to listen on", ("web",), default="127.0.0.1"),
     _o("port", int, "port to listen on", ("web",), default=8000, ge=1, le=65535),

@@ -73,3 +73,29 @@ def inference_json(checks: list[ServeCheck]) -> dict:
     """The ``validate --inference --json`` object: summaries per role and every run with its error."""
     return {"summary": {"main": inference_summary(checks, "main"), "holdout": inference_summary(checks, "holdout")},
             "runs": [dataclasses.asdict(c) | {"error": c.error} for c in checks]}
+
+
+def cv_json(cv) -> dict:
+    """The ``validate --cv --json`` object: fitted and cross-validated summaries, dense and MoE apart, every run."""
+    subsets = (None, "main", "holdout", "dense", "moe")
+    return {"summary": {which: {subset or "all": cv.summary(which, subset) for subset in subsets}
+                        for which in ("fitted", "cv")},
+            "target": {"median_abs_error": 0.08, "p90_abs_error": 0.20},
+            "runs": [dataclasses.asdict(c) | {"error": c.error, "fitted_error": f.error}
+                     for c, f in zip(cv.checks, cv.fitted)]}
+
+
+def cv_markdown(cv) -> str:
+    """Leave-one-source-out against fitted error, as Markdown (benchmarks/results/validation.md)."""
+    lines = ["| runs | n | fitted median | fitted p90 | leave-one-source-out median | leave-one-source-out p90 |",
+             "|---|---|---|---|---|---|"]
+    for subset in (None, "main", "holdout", "dense", "moe"):
+        f, c = cv.summary("fitted", subset), cv.summary("cv", subset)
+        if c["runs"]:
+            lines.append(f"| {subset or 'all'} | {c['runs']} | {f['median_abs_error']:.1%} | {f['p90_abs_error']:.1%} | "
+                         f"{c['median_abs_error']:.1%} | {c['p90_abs_error']:.1%} |")
+    lines += ["", "Target (issue 15): leave-one-source-out median <= 8%, p90 <= 20%.", "",
+              "| run | source | role | fitted error | leave-one-source-out error |", "|---|---|---|---|---|"]
+    lines += [f"| {c.id} | {c.source} | {c.role} | {f.error:+.1%} | {c.error:+.1%} |"
+              for c, f in zip(cv.checks, cv.fitted) if c.role == "main"]
+    return "\n".join(lines) + "\n"

@@ -110,18 +110,19 @@ def reported_tokens_per_s(run: dict, where: str) -> float:
     return float(rep["tokens"]) / (value * HOUR) * devices  # device_hours
 
 
-def run_framework(run: dict, plan_in: dict):
+def run_framework(run: dict, plan_in: dict, adjust=None):
     """The run's framework profile; a published ``sequence_parallel`` flag (popped from ``plan_in``) overrides the
-    profile's default."""
+    profile's default. ``adjust(framework)`` replaces profile values (calibration)."""
     framework = load_framework(run.get("framework") or "megatron")
+    framework = adjust(framework) if adjust else framework
     sp = plan_in.pop("sequence_parallel", None)
     return framework if sp is None else dataclasses.replace(framework, sequence_parallel=bool(sp))
 
 
-def run_job(run: dict, plan_in: dict):
+def run_job(run: dict, plan_in: dict, adjust=None):
     """The run's job: its sequence, batch and framework, with the framework's TP and EP overlap where the run used them
     and the deduplicating expert dispatch where it ran one."""
-    framework = run_framework(run, plan_in)
+    framework = run_framework(run, plan_in, adjust)
     return make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]), framework=framework,
                     tp_overlap=framework.tp_overlap_efficiency if run.get("tp_comm_overlap") else 0.0,
                     ep_overlap=framework.ep_overlap_efficiency if run.get("ep_comm_overlap") else 0.0,
@@ -141,24 +142,26 @@ class RunSetup:
     devices: int
 
 
-def run_setup(run: dict, where: str) -> RunSetup:
-    """The model, chip (with the run's own NIC bandwidth), job and published plan of one run."""
+def run_setup(run: dict, where: str, adjust_chip=None, adjust_framework=None) -> RunSetup:
+    """The model, chip (with the run's own NIC bandwidth), job and published plan of one run; the ``adjust_*``
+    functions replace profile values (the calibration tries values through them)."""
     model_spec = run["model"]
     model = model_from_dict(model_spec, f"{where}: model") if isinstance(model_spec, dict) else load_model(model_spec)
     chip = load_chip(run["chip"])
+    chip = adjust_chip(chip) if adjust_chip else chip
     if run.get("scale_out"):
         chip = dataclasses.replace(chip, scale_out_bytes_per_s=parse_quantity(run["scale_out"], "bytes_per_s"))
     plan_in = dict(run.get("plan") or {})
     precision = "fp8" if run.get("precision") == "fp8" else "bf16"
-    job = run_job(run, plan_in)
+    job = run_job(run, plan_in, adjust_framework)
     plan = resolve_plan(model, job, int(run["devices"]), micro_batch=run.get("micro_batch") or 1,
                         precision=precision, **plan_in)
     return RunSetup(model=model, chip=chip, job=job, plan=plan, precision=precision, devices=int(run["devices"]))
 
 
-def check_run(run: dict, where: str) -> RunCheck:
-    """Predict one published run."""
-    setup = run_setup(run, where)
+def check_run(run: dict, where: str, adjust_chip=None, adjust_framework=None) -> RunCheck:
+    """Predict one published run (with profile values replaced by ``adjust_*`` when given)."""
+    setup = run_setup(run, where, adjust_chip, adjust_framework)
     model, chip, job, plan = setup.model, setup.chip, setup.job, setup.plan
     result = estimate(model, chip, job, setup.devices, plan)
     p = plan

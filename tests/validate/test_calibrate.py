@@ -1,0 +1,85 @@
+"""Calibration guards and the cross-validated error (issue 15).
+
+Every calibrated value is searched on a grid inside its physical band; a value that ends on the edge of its grid
+(where the edge is not also the band's) means the fit wanted to go further than physics allows, i.e. a cost the
+model does not name. The known ones are listed below as bugs to remove; a new one fails. The leave-one-source-out
+error — each source of main runs predicted by values fitted without it — is asserted, not only the fitted error.
+"""
+
+import pytest
+
+from xpuplan.validate import calibrate
+
+KNOWN_ON_GRID_EDGE = {  # issue 15: to be removed by naming the costs these values absorb
+    ("chip", "a100-sxm-80gb", "gemm_half_flops"), ("chip", "a100-sxm-80gb", "attention_fwd"),
+    ("chip", "a100-sxm-80gb", "scale_out_latency_s"), ("chip", "h100-sxm", "gemm_half_flops"),
+    ("chip", "h100-sxm", "attention_fwd"), ("chip", "h100-sxm", "scale_out_latency_s"),
+    ("chip", "h100-96gb-500w", "gemm_half_flops"), ("chip", "h100-96gb-500w", "scale_out_latency_s"),
+    ("chip", "ascend-910b", "attention_fwd"), ("chip", "ascend-910b", "scale_out_latency_s"),
+}
+
+
+def test_every_grid_lies_inside_its_physical_band():
+    for k in calibrate.knobs():
+        low, high = k.band
+        assert k.grid and all(low <= v <= high for v in k.grid), k.key
+        assert k.why
+
+
+def test_every_calibrated_value_lies_inside_its_band():
+    values = calibrate.catalog_values(calibrate.knobs())
+    for k in calibrate.knobs():
+        assert k.band[0] <= values[k.key] <= k.band[1], (k.key, values[k.key], k.band)
+
+
+def test_no_new_value_sits_on_the_edge_of_its_grid():
+    ks = calibrate.knobs()
+    values = calibrate.catalog_values(ks)
+    on_edge = {k.key for k in ks
+               if (values[k.key] == k.grid[0] and k.grid[0] > k.band[0]) or
+               (values[k.key] == k.grid[-1] and k.grid[-1] < k.band[1])}
+    assert on_edge <= KNOWN_ON_GRID_EDGE, f"newly on a grid edge: {sorted(on_edge - KNOWN_ON_GRID_EDGE)}"
+
+
+def test_priors_are_no_more_optimistic_than_the_calibrated_profiles():
+    """An uncalibrated chip starts from the least optimistic calibrated value of each fraction."""
+    from xpuplan.catalog import load_chip
+
+    generic = load_chip("gaudi3").efficiency
+    assert "generic prior" in generic.source
+    for owner in calibrate.CHIP_FAMILIES:
+        calibrated = load_chip(owner).efficiency
+        assert generic.gemm_max <= calibrated.gemm_max
+        assert generic.gemm_half_flops >= calibrated.gemm_half_flops
+        assert generic.attention_fwd <= calibrated.attention_fwd
+        assert generic.scale_out_latency_s >= calibrated.scale_out_latency_s
+    assert "inherits ascend-910b" in load_chip("ascend-910c").efficiency.source
+    assert "inherits b200 -> h100-sxm" in load_chip("gb200").efficiency.source
+
+
+@pytest.fixture(scope="module")
+def cv():
+    return calibrate.leave_one_source_out()
+
+
+CV_MEDIAN, CV_P90 = 0.12, 0.33
+"""Regression bounds on the leave-one-source-out error over all published runs (recorded in
+benchmarks/results/validation.md with its command); issue 15's target is 8% and 20%."""
+
+
+def test_cross_validated_error_stays_within_its_regression_bounds(cv):
+    summary = cv.summary("cv")
+    assert summary["runs"] == len(cv.fitted) >= 180
+    assert summary["median_abs_error"] <= CV_MEDIAN
+    assert summary["p90_abs_error"] <= CV_P90
+
+
+def test_cross_validation_never_fits_a_source_on_itself(cv):
+    """A main source predicted without itself cannot do better than with itself on every run (the fitted
+    values saw it); holdouts are predicted the same way in both, since nothing ever fits on them."""
+    for c, f in zip(cv.checks, cv.fitted):
+        assert c.id == f.id
+        if c.role == "holdout":
+            assert c.error == pytest.approx(f.error)
+    main = [(abs(c.error), abs(f.error)) for c, f in zip(cv.checks, cv.fitted) if c.role == "main"]
+    assert sum(a for a, _ in main) > sum(b for _, b in main)
