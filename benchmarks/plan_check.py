@@ -184,6 +184,40 @@ def main() -> None:
               f"{' > '.join(map(cell, sorted(members, key=lambda r: -measured[r['id']])))} | "
               f"{' > '.join(r['id'] for r in sorted(members, key=lambda r: -predicted[r['id']]))} | {ok} of {len(pairs)} |")
     print(f"\n- concordant pairs: **{job_agree} of {job_total}**")
+    print("\n## The planner's best plan against the best measured run of the same job (issue 15)\n")
+    print("For every job (model, chip, devices, sequence, batch, precision) with a priced published run, the planner's")
+    print("best plan is predicted at most 10% above the best measured throughput of that job, unless docs/model.md")
+    print("names the published plan's flaw. Ratio = planner's best predicted tokens/s / best measured tokens/s.\n")
+    print("| job | published runs | best measured tokens/s | planner's best predicted | ratio |")
+    print("|---|---|---|---|---|")
+    over = []
+    for job, group in sorted(priced_groups(rows, lambda r: r["job"]).items(), key=lambda kv: str(kv[0])):
+        best_measured = max(measured[r["id"]] for r in group)
+        best_predicted = tokens_per_step[group[0]["id"]] / min(r["best_s"] for r in group)
+        ratio = best_predicted / best_measured - 1
+        if ratio > 0.10:
+            over.append((job, ratio))
+        print(f"| {job[0]} on {job[2]} x {job[1]}, seq {job[3]}, batch {job[4]} | {len(group)} | {best_measured:,.0f} | "
+              f"{best_predicted:,.0f} | {ratio:+.1%} |")
+    jobs = len(priced_groups(rows, lambda r: r["job"]))
+    print(f"\n- jobs whose best plan is predicted more than 10% above the best measured run: **{len(over)} of {jobs}**")
+
+    from scipy.stats import spearmanr
+
+    print("\n## Rank correlation within groups that measured one job under several plans (issue 15: >= 0.9)\n")
+    print("| group | rows | Spearman (measured vs predicted tokens/s) |")
+    print("|---|---|---|")
+    rhos = []
+    for name, group in sorted(priced_groups(rows, lambda r: r["sweep"]).items()):
+        if len(group) < 3:
+            continue
+        rho = spearmanr([measured[r["id"]] for r in group],
+                        [tokens_per_step[r["id"]] / r["published_s"] for r in group]).statistic
+        rhos.append(rho)
+        print(f"| {name} | {len(group)} | {rho:.2f} |")
+    if rhos:
+        print(f"\n- groups at Spearman >= 0.9: **{sum(r >= 0.9 for r in rhos)} of {len(rhos)}** "
+              f"(median {float(np.median(rhos)):.2f})")
 
     print("\n## Runs whose plan was partly assumed (context, not part of the target)\n")
     print("| run | published step (s) | best step (s) | best plan | rank | of | top 10% |")
