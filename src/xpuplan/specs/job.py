@@ -107,6 +107,9 @@ class Framework:
     """pipeline schedule: ``1f1b`` (interleaved when vpp > 1, Megatron) or ``dualpipe`` (DeepSeek-V3 §3.2.1: two
     directions at once, forward and backward chunks of different micro-batches overlapped; bubble
     (pp/2 - 1)(F&B + B - 3W) instead of (pp - 1)(F + B), two copies of the parameters)"""
+    fp8_activation_cache: bool = False
+    """in an fp8 job, caches the inputs of its Linear layers and SwiGLUs for the backward in FP8 (DeepSeek-V3 report
+    §3.3.3); False: in bf16"""
     ep_dedup: bool = False
     """its MoE dispatch sends each token once per remote node by default (DeepEP/HybridEP-style, node-limited
     routing); a job's ``ep_dedup`` overrides it"""
