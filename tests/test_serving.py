@@ -120,3 +120,19 @@ def test_inference_cli_errors_are_one_line(run_cli):
     code, _, err = run_cli("inference", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "8",
                            "--concurrency", "999999")
     assert code == 3 and "exceeds memory" in err
+
+
+def test_sliding_window_layers_cache_at_most_their_window():
+    """A 32k-token gpt-oss sequence caches 32k tokens in its 18 full layers and 128 in its 18 windowed ones."""
+    import dataclasses
+
+    from xpuplan.cost.serve import kv_tokens
+
+    oss = load_model("gpt-oss-120b")
+    assert kv_tokens(oss, 32768) == pytest.approx((18 * 32768 + 18 * 128) / 36)
+    assert kv_tokens(oss, 100) == pytest.approx(100)
+    chip = load_chip("h100-sxm")
+    plan = ServePlan(tp=1, precision="int4", engine=TRT)
+    full = dataclasses.replace(oss, sliding_window=None, window_layers=0)
+    assert max_concurrency(oss, chip, plan, 32768, 1024) > 1.8 * max_concurrency(full, chip, plan, 32768, 1024)
+    assert decode_step_s(oss, chip, plan, 8, 32768) < decode_step_s(full, chip, plan, 8, 32768)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cost.serve import decode_step_s, kv_bytes_per_token, max_concurrency, prefill_s, replica_costs, workspace_bytes
+from .cost.serve import (decode_step_s, kv_bytes_per_token, kv_tokens, max_concurrency, prefill_s, replica_costs,
+                         workspace_bytes)
 from .errors import BadInput, DoesNotFit
 from .plan import ServePlan, check_serve_plan, tp_candidates
 from .results import DisaggregatedResult, ServeResult
@@ -99,7 +100,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
     cap = max_concurrency(model, chip, plan, input_len, output_len, memory_margin)
     if cap < 1:
         raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
-                         f"{rc.kv_bytes_per_token * (input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
+                         f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
                          f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
     extra = {"notes": chip.stand_in_notes()} if chip.stand_in_notes() else {}
     if request_rate is not None:
@@ -113,7 +114,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
             raise DoesNotFit(f"--concurrency {n} exceeds memory: at most {cap} sequences of {input_len}+{output_len} "
                              f"tokens fit their KV cache on {devices} x {chip.name}")
         ttft, tpot, out_tps = (float(x) for x in closed_loop(model, chip, plan, input_len, output_len, n))
-    kv = rc.kv_bytes_per_token * (input_len + output_len) * min(n, cap) / plan.dp
+    kv = rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) * min(n, cap) / plan.dp
     memory = {"weights_bytes": rc.weight_bytes, "kv_cache_bytes": kv, "activations_bytes": workspace_bytes(model, plan),
               "reserve_bytes": chip.efficiency.reserve_bytes}
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
@@ -137,7 +138,7 @@ def disaggregated(model: Model, prefill: tuple[Chip, ServePlan, int], decode: tu
         raise DoesNotFit(f"does not fit: the decode pool ({d_devices} x {d_chip.name}) holds no {input_len + output_len}-token sequence")
     n = min(concurrency or cap, cap)
     t_prefill = float(prefill_s(model, p_chip, p_plan, float(input_len), input_len))
-    transfer = kv_bytes_per_token(model, d_plan.kv_precision) * input_len / link_bytes_per_s
+    transfer = kv_bytes_per_token(model, d_plan.kv_precision) * kv_tokens(model, input_len) / link_bytes_per_s
     prefill_rps = p_plan.dp / t_prefill                     # requests per second the prefill pool sustains
     step = float(decode_step_s(model, d_chip, d_plan, max(n / d_plan.dp, 1), input_len + output_len / 2))
     decode_rps = n / (step * output_len)

@@ -225,7 +225,7 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         data.pop(key, None)
     moe = data.pop("moe", None)
     ints = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "head_dim", "kv_lora_rank",
-            "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "max_seq_len")
+            "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "max_seq_len", "sliding_window", "window_layers")
     for key in ints:
         if key in data:
             data[key] = _int(data, key, where)

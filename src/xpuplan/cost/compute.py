@@ -16,7 +16,7 @@ import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import Chip, Framework, Model
-from .flops import layer_shapes
+from .flops import layer_shapes, mean_keys_per_layer
 
 BF16_BYTES = 2
 # unfused attention, per score element in the forward: bmm writes scores (2), softmax reads/writes (2+2),
@@ -72,7 +72,7 @@ def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framewo
     s = layer_shapes(model)
     tokens = g.micro_batch * seq_len / g.cp
     heads = model.heads / g.tp
-    causal_flops = tokens * 2.0 * heads * (s.d_qk + s.d_v) * (seq_len / 2)
+    causal_flops = tokens * 2.0 * heads * (s.d_qk + s.d_v) * mean_keys_per_layer(model, seq_len)
     if framework.flash_attention:
         # Short blocks keep the kernel's tiles from filling the device; with cp each call sees s/cp queries.
         block = seq_len / g.cp

@@ -7,6 +7,8 @@ A multiply-add is 2 FLOPs; the backward pass costs twice the forward.
 
 from __future__ import annotations
 
+import numpy as np
+
 from dataclasses import dataclass
 
 from ..specs import Model
@@ -102,15 +104,34 @@ def matmul_flops_per_token(m: Model) -> dict[str, float]:
     }
 
 
+def mean_keys_per_layer(m: Model, seq_len, causal: bool = True):
+    """Keys a query attends to, averaged over the sequence and the layers.
+
+    A causal mask leaves s/2 on average (s without it). A layer with a sliding window w attends to min(i + 1, w)
+    keys at position i: (w(w + 1)/2 + (s − w)w)/s on average for s >= w, as a full layer below it.
+    """
+    scalar = np.ndim(seq_len) == 0
+    seq_len = np.asarray(seq_len, dtype=float)
+    full = seq_len / 2 if causal else seq_len
+    if not m.window_layers:
+        return float(full) if scalar else full
+    w = float(m.sliding_window)
+    if causal:
+        windowed = np.where(seq_len >= w, (w * (w + 1) / 2 + (seq_len - w) * w) / np.maximum(seq_len, 1.0), full)
+    else:
+        windowed = np.minimum(seq_len, w)
+    mean = ((m.layers - m.window_layers) * full + m.window_layers * windowed) / m.layers
+    return float(mean) if scalar else mean
+
+
 def attention_core_flops_per_token(m: Model, seq_len: int, causal: bool = True) -> float:
     """Forward FLOPs per token of QK^T and AV over all layers.
 
-    Per layer and token, QK^T costs 2 * a * d_qk per key and AV 2 * a * d_v per
-    key; a causal mask leaves on average s/2 keys per query.
+    Per layer and token, QK^T costs 2 * a * d_qk per key and AV 2 * a * d_v per key, over the keys of
+    :func:`mean_keys_per_layer` (s/2 under a causal mask; fewer in sliding-window layers).
     """
     s = layer_shapes(m)
-    keys = seq_len / 2 if causal else seq_len
-    return 2.0 * m.layers * m.heads * (s.d_qk + s.d_v) * keys
+    return 2.0 * m.layers * m.heads * (s.d_qk + s.d_v) * mean_keys_per_layer(m, seq_len, causal)
 
 
 def model_flops_per_token(m: Model, seq_len: int) -> float:

@@ -37,6 +37,16 @@ def kv_bytes_per_token(model: Model, kv_precision: str) -> float:
     return model.layers * per_layer * KV_BYTES[kv_precision]
 
 
+def kv_tokens(model: Model, tokens):
+    """Tokens' worth of KV cache a sequence of ``tokens`` holds, averaged over the layers: a sliding-window layer keeps
+    at most its window (gpt-oss: 128 tokens in every second layer)."""
+    if not model.window_layers:
+        return tokens
+    full = model.layers - model.window_layers
+    return (full * np.asarray(tokens, dtype=float) + model.window_layers * np.minimum(tokens, model.sliding_window)) \
+        / model.layers
+
+
 def workspace_bytes(model: Model, plan: ServePlan) -> float:
     """Activation memory the runtime reserves for one prefill chunk, per device."""
     return ACTIVATION_WORKSPACE_TOKENS * model.hidden * WORKSPACE_BYTES_PER_VALUE / plan.tp
@@ -72,7 +82,7 @@ def max_concurrency(model: Model, chip: Chip, plan: ServePlan, input_len: int, o
                     memory_margin: float = 0.0) -> int:
     """Sequences of this length whose KV cache fits, over all replicas."""
     rc = replica_costs(model, chip, plan, memory_margin)
-    per_seq = rc.kv_bytes_per_token * (input_len + output_len)
+    per_seq = rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len)
     return max(int(rc.free_bytes // per_seq), 0) * plan.dp
 
 
@@ -149,7 +159,8 @@ def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> 
     rc = replica_costs(model, chip, plan)
     gemm = weight_kernels_s(model, chip, plan, batch)
     attn_flops = batch * attention_core_flops_per_token(model, 2 * context) / (plan.tp * plan.pp)
-    attention = _kernel_s(attn_flops, batch * context * rc.kv_bytes_per_token, chip, "bf16", plan.engine.kernel_scale)
+    attention = _kernel_s(attn_flops, batch * kv_tokens(model, context) * rc.kv_bytes_per_token, chip, "bf16",
+                          plan.engine.kernel_scale)
     layers = model.layers / plan.pp
     comm = 2 * layers * collective_s("all_reduce", batch * model.hidden * 2.0, plan.tp, 1, chip)
     if model.moe and plan.ep > 1:

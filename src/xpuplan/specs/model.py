@@ -84,6 +84,11 @@ class Model:
     """MLA: value head width"""
     moe: MoE | None = None
     """mixture-of-experts block, None for dense models"""
+    sliding_window: int | None = None
+    """keys a windowed layer attends to (each query sees at most this many, itself included), tokens"""
+    window_layers: int = 0
+    """layers that attend within ``sliding_window`` (gpt-oss: every second one); the rest attend to the whole
+    context"""
     display_name: str = ""
     """human name"""
     max_seq_len: int | None = None
@@ -113,6 +118,11 @@ class Model:
             raise BadInput(f"{owner}: heads={self.heads} is not a multiple of kv_heads={self.kv_heads}", "kv_heads")
         if self.attention == "mla" and not (self.kv_lora_rank and self.qk_rope_head_dim and self.v_head_dim):
             raise BadInput(f"{owner}: mla needs kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim and v_head_dim", "attention")
+        if (self.window_layers > 0) != (self.sliding_window is not None) or not 0 <= self.window_layers <= self.layers:
+            raise BadInput(f"{owner}: give sliding_window and window_layers (0 < window_layers <= layers) together",
+                           "sliding_window")
+        if self.sliding_window is not None and self.sliding_window < 1:
+            raise BadInput(f"{owner}: sliding_window must be >= 1 token", "sliding_window")
         if self.layers > 1000 or self.hidden > 200_000:
             raise BadInput(f"{owner}: layers={self.layers}, hidden={self.hidden} is absurd", "layers")
 
