@@ -258,7 +258,7 @@ def test_deepseek_v3_pretraining_under_its_own_framework_needs_no_extra_flags():
     assert r.fits  # with its activations cached in FP8 (report 3.3.3), as DeepSeek ran it on 80 GB H800s
     import dataclasses
 
-    bf16 = dataclasses.replace(load_framework("hai-llm"), fp8_activation_cache=False)
+    bf16 = dataclasses.replace(load_framework("hai-llm"), fp8_activation_cache="none")
     bf16_cache = api.train(model="deepseek-v3", chip="h800", devices=2048, tp=1, pp=16, ep=64, seq_len=4096,
                            global_batch=15360, precision="fp8", framework=bf16)
     assert bf16_cache.memory["activations_bytes"] > r.memory["activations_bytes"]

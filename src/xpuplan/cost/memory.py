@@ -52,13 +52,13 @@ def stage_layers(model: Model, g: PlanGrid) -> tuple[np.ndarray, np.ndarray]:
     return full, np.maximum(last, 1)
 
 
-def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0, fp8_cache=False) -> np.ndarray:
+def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0, fp8_cache: str = "none") -> np.ndarray:
     """Bytes per token one layer keeps for its backward, by recompute mode (none, selective, full), before tp.
 
     ``gemm_share`` > 0 is a per-op selective policy (``Framework.selective_gemm_share``): it keeps the layer input,
-    the attention output and the outputs of the GEMMs it does not run again. ``fp8_cache`` (an fp8 job under a
-    framework that caches in FP8, ``Framework.fp8_activation_cache``) keeps the inputs of the Linear layers and of
-    the SwiGLU in one byte instead of two (DeepSeek-V3 report §3.3.3); residuals and norm inputs stay in bf16."""
+    the attention output and the outputs of the GEMMs it does not run again. ``fp8_cache`` (for an fp8 job,
+    ``Framework.fp8_activation_cache``) keeps the inputs of the Linear layers (``linear``), and of the SwiGLU too
+    (``linear_swiglu``, DeepSeek-V3 report §3.3.3), in one byte instead of two; residuals and norm inputs stay bf16."""
     s = layer_shapes(model)
     h = model.hidden
     if moe:
@@ -75,9 +75,11 @@ def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0,
     residual = 2 * h            # inputs of the two norms
     norm_out = 2 * h            # inputs of the qkv and fc1 GEMMs
     attention = s.q_out + s.kv_out + s.attn_out_in   # q, k, v for the kernel's backward, and its output
-    linear = 1.0 if fp8_cache else 2.0   # bytes per cached Linear/SwiGLU input
-    none = 2 * residual + linear * (norm_out + attention + ffn_out + act_out + permuted)
-    selective = 2 * residual + linear * (attention + ffn_out + permuted)   # norms and activation recomputed
+    linear = 1.0 if fp8_cache != "none" else 2.0     # bytes per cached Linear input
+    swiglu = 1.0 if fp8_cache == "linear_swiglu" else 2.0
+    qkv = s.q_out + s.kv_out                         # the attention kernel's own inputs stay bf16
+    none = 2 * residual + linear * (norm_out + s.attn_out_in + act_out + permuted) + 2 * qkv + swiglu * ffn_out
+    selective = 2 * residual + linear * (s.attn_out_in + permuted) + 2 * qkv + swiglu * ffn_out
     if gemm_share > 0:
         gemm_outputs = s.q_out + s.kv_out + h + ffn_out + permuted + h
         selective = 2 * (h + s.attn_out_in + (1.0 - gemm_share) * gemm_outputs)
@@ -141,10 +143,11 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     scores = 0.0 if job.framework.flash_attention else 5.0 * model.heads * job.seq_len
     scores = np.where(g.recompute == 0, scores, 0.0)
     share = job.framework.selective_gemm_share
-    fp8_cache = job.framework.fp8_activation_cache & (g.fp8 == 1)
-    per_tok_dense = np.where(fp8_cache, activation_bytes_per_token(model, False, share, True)[g.recompute],
+    cache = job.framework.fp8_activation_cache
+    fp8 = g.fp8 == 1
+    per_tok_dense = np.where(fp8, activation_bytes_per_token(model, False, share, cache)[g.recompute],
                              activation_bytes_per_token(model, False, share)[g.recompute]) + scores
-    per_tok_moe = np.where(fp8_cache, activation_bytes_per_token(model, True, share, True)[g.recompute],
+    per_tok_moe = np.where(fp8, activation_bytes_per_token(model, True, share, cache)[g.recompute],
                            activation_bytes_per_token(model, True, share)[g.recompute]) + scores if model.moe else 0.0
     per_mb = tokens / g.tp * (dense_n * per_tok_dense + moe_n * per_tok_moe)
     # full recompute rebuilds one layer's activations at a time during the backward

@@ -10,6 +10,7 @@ from .hardware import _positive
 PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unless told otherwise (--memory-margin)
 
 PIPELINE_SCHEDULES = ("1f1b", "dualpipe")
+FP8_CACHES = ("none", "linear", "linear_swiglu")
 RECOMPUTE = ("none", "selective", "full")
 """activation-recompute modes, in the order plan arrays index them"""
 
@@ -107,9 +108,10 @@ class Framework:
     """pipeline schedule: ``1f1b`` (interleaved when vpp > 1, Megatron) or ``dualpipe`` (DeepSeek-V3 §3.2.1: two
     directions at once, forward and backward chunks of different micro-batches overlapped; bubble
     (pp/2 - 1)(F&B + B - 3W) instead of (pp - 1)(F + B), two copies of the parameters)"""
-    fp8_activation_cache: bool = False
-    """in an fp8 job, caches the inputs of its Linear layers and SwiGLUs for the backward in FP8 (DeepSeek-V3 report
-    §3.3.3); False: in bf16"""
+    fp8_activation_cache: str = "none"
+    """what an fp8 job caches for the backward in FP8 (one byte) instead of bf16: ``none``; ``linear`` — the inputs of
+    its Linear layers (Transformer Engine keeps the FP8 copy its GEMM used); ``linear_swiglu`` — those and the SwiGLU
+    inputs (DeepSeek-V3 report §3.3.3)"""
     ep_dedup: bool = False
     """its MoE dispatch sends each token once per remote node by default (DeepEP/HybridEP-style, node-limited
     routing); a job's ``ep_dedup`` overrides it"""
@@ -146,6 +148,9 @@ class Framework:
         for name, (low, high) in FRAMEWORK_RANGES.items():
             if not low <= getattr(self, name) <= high:
                 raise BadInput(f"framework {self.name}: {name} must be in [{low:g}, {high:g}]", name)
+        if self.fp8_activation_cache not in FP8_CACHES:
+            raise BadInput(f"framework {self.name}: fp8_activation_cache must be one of {', '.join(FP8_CACHES)}",
+                           "fp8_activation_cache")
         if self.pipeline_schedule not in PIPELINE_SCHEDULES:
             raise BadInput(f"framework {self.name}: pipeline_schedule must be one of {', '.join(PIPELINE_SCHEDULES)}",
                            "pipeline_schedule")
