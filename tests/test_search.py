@@ -111,3 +111,15 @@ def test_micro_batches_are_every_divisor_of_the_batch_up_to_the_limit():
     grid, _, _ = candidate_grid(model, job, 8, chip, SearchSpace(max_micro_batch=18))
     assert 18 in set(grid.micro_batch[grid.dp == 8].tolist())
     assert np.all(job.global_batch % (grid.dp * grid.micro_batch) == 0)
+
+
+def test_plan_tries_the_moe_options_the_framework_implements_unless_pinned():
+    """Issue 15: plan searches dispatch and overlap options, not just degrees (Megatron-Core implements a
+    DeepEP-style dispatcher and an overlapped all-to-all, off by default)."""
+    kw = dict(model="deepseek-v3", chip="h800", devices=1024, seq_len=4096, global_batch=4096, precision="fp8", top=3)
+    searched = api.plan(**kw).plans[0]
+    pinned = api.plan(ep_dedup=False, ep_overlap=0.0, **kw).plans[0]
+    assert searched.job.ep_overlap > 0 and pinned.job.ep_overlap == 0.0
+    assert searched.step_time_s < pinned.step_time_s
+    dense = api.plan(model="llama3-8b", chip="h800", devices=8, top=1).plans[0]
+    assert not dense.job.ep_dedup and dense.job.ep_overlap == 0.0

@@ -98,11 +98,14 @@ def _plan_inputs(model, chip, *, seq_len=4096, global_batch=None, global_batch_t
         raise BadInput(f"--precision must be bf16, fp16 or fp8, got {precision!r}", "precision")
     if usd_per_device_hour is not None and not 0 < usd_per_device_hour < 1000:
         raise BadInput(f"--usd-per-device-hour must be in (0, 1000), got {usd_per_device_hour}", "usd_per_device_hour")
-    model, chip = _model(model, files), _chip(chip, files)
+    model, chip, framework = _model(model, files), _chip(chip, files), _framework(framework, files)
+    pinned = job_options.get("ep_dedup") is not None or job_options.get("ep_overlap") is not None
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
-                   tokens=tokens, framework=_framework(framework, files), memory_margin=memory_margin, **job_options)
+                   tokens=tokens, framework=framework, memory_margin=memory_margin, **job_options)
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
-    return model, chip, job, SearchSpace(allow_cross_domain_tp=allow_cross_domain_tp, precision=precision), price
+    space = SearchSpace(allow_cross_domain_tp=allow_cross_domain_tp, precision=precision,
+                        moe_options=() if pinned else framework.moe_options)  # the options it implements, unpinned
+    return model, chip, job, space, price
 
 
 def plan(*, model: str | Model, chip: str | Chip, devices: int, top: int = 5, objective: str = "time",

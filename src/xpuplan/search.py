@@ -10,6 +10,7 @@ chunks, and plans that do not fit in memory are dropped. Nothing is pruned by he
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -50,6 +51,8 @@ class SearchSpace:
     """largest context-parallel degree to try"""
     include: ParallelPlan | None = None
     """a plan whose degrees are added to every axis (to rank a published plan among the rest)"""
+    moe_options: tuple[str, ...] = ()
+    """MoE communication options to try besides the job's own (``dedup``, ``overlap``; see Framework.moe_options)"""
 
 
 def _powers_of_two(limit: int) -> list[int]:
@@ -171,10 +174,37 @@ def search(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchS
 def best_plans(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchSpace, objective: str,
                usd_per_hour: float | None, run: RunOptions, top: int) -> PlanResult:
     """The best ``top`` plans for one device count, each as a full estimate with the run's reliability and cost."""
-    found = search(model, chip, job, devices, space, objective, usd_per_hour)
-    best = [estimate(model, chip, job, devices, found.grid.plan(i), run) for i in range(min(top, len(found.grid)))]
-    return PlanResult(plans=best, enumerated=found.enumerated, valid=found.valid, fitting=len(found.grid),
-                      objective=objective)
+    jobs = moe_variants(model, job, space)
+    founds, failure = [], None
+    for variant in jobs:
+        try:
+            founds.append((variant, search(model, chip, variant, devices, space, objective, usd_per_hour)))
+        except DoesNotFit as exc:
+            failure = exc
+    if not founds:
+        raise failure
+    ranked, seen = [], set()
+    for score, n, i in sorted((float(found.score[i]), n, i) for n, (_, found) in enumerate(founds)
+                              for i in range(min(top, len(found.grid)))):
+        key = (round(score, 12), founds[n][1].grid.plan(i))  # an option that changes nothing is not another plan
+        if key not in seen:
+            seen.add(key)
+            ranked.append((score, n, i))
+    ranked = ranked[:top]
+    best = [estimate(model, chip, founds[n][0], devices, founds[n][1].grid.plan(i), run) for _, n, i in ranked]
+    return PlanResult(plans=best, enumerated=sum(f.enumerated for _, f in founds), valid=sum(f.valid for _, f in founds),
+                      fitting=sum(len(f.grid) for _, f in founds), objective=objective)
+
+
+def moe_variants(model: Model, job: TrainJob, space: SearchSpace) -> list[TrainJob]:
+    """The job under each MoE communication option the search may try (the job's own first)."""
+    if model.moe is None or not space.moe_options:
+        return [job]
+    dedups = {job.ep_dedup, True} if "dedup" in space.moe_options else {job.ep_dedup}
+    overlaps = {job.ep_overlap, job.framework.ep_overlap_efficiency} if "overlap" in space.moe_options else {job.ep_overlap}
+    variants = [job] + [dataclasses.replace(job, ep_dedup=d, ep_overlap=o) for d in sorted(dedups)
+                        for o in sorted(overlaps) if (d, o) != (job.ep_dedup, job.ep_overlap)]
+    return variants
 
 
 def best_per_count(model: Model, chip: Chip, job: TrainJob, counts: list[int], space: SearchSpace, objective: str,

@@ -309,7 +309,7 @@ def load_framework(name_or_path: str, files: bool = True) -> Framework:
     data = dict(_mapping(read_yaml(path), where))
     _check_keys(data, _FRAMEWORK_KEYS, {"name"}, where)
     data["sources"] = _sources(data)
-    for key in ("zero_stages", "zero_stages_with_pp", "recompute_modes"):
+    for key in ("zero_stages", "zero_stages_with_pp", "recompute_modes", "moe_options"):
         if key in data:
             data[key] = tuple(data[key])
     try:

@@ -118,6 +118,9 @@ class Framework:
     ep_comm_overlap: bool = False
     """it overlaps the expert all-to-all with another micro-batch's compute by default (DualPipe); then a job's
     ``ep_overlap`` defaults to ``ep_overlap_efficiency``"""
+    moe_options: tuple[str, ...] = ()
+    """MoE communication options it implements, which ``plan`` tries when the job does not pin them: ``dedup`` (a
+    DeepEP/HybridEP-style dispatch), ``overlap`` (the all-to-all behind another micro-batch's compute)"""
     version: str = ""
     """the release (or the report) whose defaults this profile describes"""
     async_checkpoint: bool = False
