@@ -182,3 +182,18 @@ def test_overlapped_all_to_all_hides_at_most_the_compute_and_dedup_cuts_it():
     no_overlap = step_costs(model, slow, dataclasses.replace(job, ep_overlap=0.0), PlanGrid.from_plans([plan]), 2048).breakdown
     assert 0 < exposed["ep_comm_s"][0] < no_overlap["ep_comm_s"][0]
     assert no_overlap["ep_comm_s"][0] - exposed["ep_comm_s"][0] <= no_overlap["compute_s"][0] * (1 + 1e-9)
+
+
+def test_activation_offload_trades_device_memory_for_host_link_time():
+    """Issue 15 item 7: Megatron's --cpu-offloading-num-layers keeps some layers' activations in host memory; over a
+    slow link their copies outlast the compute that should hide them, over NVLink-C2C (GB200) they do not."""
+    from xpuplan import api
+
+    kw = dict(model="llama3-70b", devices=64, tp=8, pp=4, seq_len=8192, global_batch=64)
+    base = api.train(chip="gb200", **kw)
+    off = api.train(chip="gb200", offload_layers=10, **kw)
+    assert off.memory["activations_bytes"] < base.memory["activations_bytes"]
+    assert off.step_time_s >= base.step_time_s and off.breakdown["offload_s"] == 0.0
+    slow = dataclasses.replace(load_chip("gb200"), host_link_bytes_per_s=1e8)  # 0.1 GB/s: cannot hide
+    assert api.train(chip=slow, offload_layers=10, **kw).breakdown["offload_s"] > 0
+    assert load_chip("gb200").host_link_bytes_per_s == 450e9

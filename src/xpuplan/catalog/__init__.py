@@ -129,7 +129,7 @@ def _likes(chip_name: str) -> list[str]:
 # --------------------------------------------------------------------- chips
 
 _CHIP_KEYS = {
-    "name", "vendor", "display_name", "peak_flops", "hbm", "scale_up", "scale_out", "tdp", "price",
+    "name", "vendor", "display_name", "peak_flops", "hbm", "scale_up", "scale_out", "host_link", "tdp", "price",
     "failures_per_device_day", "domain_failures_per_day", "confidence", "field_confidence", "notes", "sources", "efficiency", "measured",
 }
 
@@ -146,6 +146,8 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
     out = _mapping(data.get("scale_out") or {}, f"{where}: scale_out")
     _check_keys(out, {"bandwidth", "name", "notes"}, set(), f"{where}: scale_out")
     price = _mapping(data.get("price") or {}, f"{where}: price")
+    host = _mapping(data.get("host_link") or {}, f"{where}: host_link")
+    _check_keys(host, {"bandwidth", "name", "notes"}, set(), f"{where}: host_link")
     name = str(data["name"])
     try:
         eff = data.get("efficiency")
@@ -162,6 +164,7 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
             scale_up_domain=_int(up, "domain", f"{where}: scale_up") or 1,
             scale_up_topology=str(up.get("topology") or "switch"),
             scale_out_bytes_per_s=_quantity(out, "bandwidth", "bytes_per_s", f"{where}: scale_out"),
+            host_link_bytes_per_s=_quantity(host, "bandwidth", "bytes_per_s", f"{where}: host_link"),
             tdp_watts=_quantity(data, "tdp", "watts", where),
             purchase_usd=price.get("purchase_usd"),
             usd_per_hour=price.get("usd_per_hour"),

@@ -150,6 +150,9 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     per_tok_moe = np.where(fp8, activation_bytes_per_token(model, True, share, cache)[g.recompute],
                            activation_bytes_per_token(model, True, share)[g.recompute]) + scores if model.moe else 0.0
     per_mb = tokens / g.tp * (dense_n * per_tok_dense + moe_n * per_tok_moe)
+    if job.offload_layers:  # offloaded layers' activations wait in host memory
+        layers_here = np.maximum(dense_n + moe_n, 1)
+        per_mb = per_mb * (1.0 - np.minimum(job.offload_layers, layers_here) / layers_here)
     # full recompute rebuilds one layer's activations at a time during the backward
     working = np.where(g.recompute == 2, tokens / g.tp * activation_bytes_per_token(model, bool(model.moe))[0], 0.0)
     if not job.framework.sequence_parallel:  # every tensor-parallel rank keeps the replicated part whole

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..plan import PlanGrid
-from ..specs import Chip, Model, TrainJob
+from ..specs import HOST_LINK_BYTES_PER_S, Chip, Model, TrainJob
 from . import pipeline
 from .comm import collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
 from .compute import LayerTimes, layer_times, logits_times, stream_s
 from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
-from .memory import MemoryUse, expert_dp, memory_use, pick_stage, stage_mix, stage_params, take
+from .memory import MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, stage_mix, stage_params, take
 
-BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s")
+BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s",
+                  "offload_s")
 # bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
 ADAM_BYTES_PER_PARAM = 30
 
@@ -206,8 +207,19 @@ def _times(count, seconds):
     return np.where(count > 0, count * np.where(count > 0, seconds, 0.0), 0.0)
 
 
+def offload_exposed_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, layers_n, t: StageTimes):
+    """Per micro-batch: the activation offload's copies to host and back that the stage's compute does not hide."""
+    if not job.offload_layers:
+        return 0.0 * t.compute_s
+    offloaded = np.minimum(job.offload_layers, layers_n)
+    tokens = g.micro_batch * job.seq_len / g.cp / g.tp
+    nbytes = offloaded * tokens * activation_bytes_per_token(model, bool(model.moe))[g.recompute]
+    link = chip.host_link_bytes_per_s or HOST_LINK_BYTES_PER_S
+    return np.maximum(0.0, 2.0 * nbytes / link - t.compute_s)
+
+
 def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, optimizer_s,
-                 schedule: str = "1f1b") -> dict[str, np.ndarray]:
+                 schedule: str = "1f1b", offload_s=0.0) -> dict[str, np.ndarray]:
     """The step's parts (``BREAKDOWN_KEYS``) when the pace-setting stage takes ``t`` per micro-batch under the
     pipeline ``schedule``; the step is their sum (:func:`total_s`)."""
     m = microbatches
@@ -220,6 +232,7 @@ def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, opt
         "pp_comm_s": pp_comm_s + 0.0 * t.compute_s,
         "dp_comm_s": dp_comm_s + 0.0 * t.compute_s,
         "optimizer_s": optimizer_s + 0.0 * t.compute_s,
+        "offload_s": offload_s + 0.0 * t.compute_s,
     }
 
 
@@ -246,7 +259,8 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
         t, m, g.pp, g.vpp,
         pp_comm_s=_times(pipeline.p2p_transfers(g.pp, g.vpp, m), p2p_s(act_bytes / g.tp, crosses, chip)),
         dp_comm_s=dp_comm_s(model, chip, job, g, params, layers_here, t),
-        optimizer_s=optimizer_s(chip, g, params), schedule=job.framework.pipeline_schedule)
+        optimizer_s=optimizer_s(chip, g, params), schedule=job.framework.pipeline_schedule,
+        offload_s=m * offload_exposed_s(model, chip, job, g, layers_here, t))
     step = total_s(breakdown)
     tokens_per_s, mfu, hfu = rates(model, chip, job, g, devices, step)
     mem = memory_use(model, chip, job, g)

@@ -151,6 +151,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("ep_dedup", bool, "expert dispatch sends a token once per remote node and fans out inside it (DeepEP, "
        "HybridEP); --no-ep-dedup: one copy per routed expert (default: the framework's)", TRAIN_LIKE,
        off_flag="--no-ep-dedup", panel="plan", example=True),
+    _o("offload_layers", int, "layers per stage whose activations wait in host memory (Megatron "
+       "--cpu-offloading-num-layers; cheap over NVLink-C2C on GB200/GB300)", TRAIN_LIKE, default=0, ge=0, le=1000,
+       panel="plan", example=2),
     _o("top", int, "how many plans to show", ("plan",), default=5, ge=1, le=100, panel="plan", example=2),
     _o("objective", str, "time, cost, or devices (fewest meeting --deadline)", ("plan",), default="time",
        choices=("time", "cost", "devices"), panel="plan", example="cost"),

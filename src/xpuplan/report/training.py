@@ -17,6 +17,7 @@ BREAKDOWN_LABELS = {
     "pp_comm_s": "pipeline p2p",
     "dp_comm_s": "DP communication (exposed)",
     "optimizer_s": "optimizer step",
+    "offload_s": "activation offload (exposed)",
 }
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from ..errors import BadInput
 
+HOST_LINK_BYTES_PER_S = 25e9
+"""device -> host copy rate when the chip file gives none: PCIe Gen5 x16 (64 GB/s) at about 40% achieved by pinned
+copies beside training traffic"""
 DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4")
 CONFIDENCES = ("high", "medium", "low")
 SCALE_UP_TOPOLOGIES = ("switch", "full_mesh")
@@ -93,6 +96,9 @@ class Chip:
     of one domain reaches only k - 1 of them: HCCS on Atlas 800T A2, xGMI on MI300X, Gaudi's RoCE ports)"""
     scale_out_bytes_per_s: float | None = None
     """scale-out (NIC) bandwidth per device, per direction, bytes/s"""
+    host_link_bytes_per_s: float | None = None
+    """device <-> host memory bandwidth per direction, bytes/s (PCIe, or NVLink-C2C to a Grace CPU); None: the
+    ``HOST_LINK_BYTES_PER_S`` stand-in"""
     tdp_watts: float | None = None
     """board power, watts"""
     purchase_usd: float | None = None
@@ -129,6 +135,7 @@ class Chip:
             scale_up_bytes_per_s=self.scale_up_bytes_per_s,
             scale_up_domain=self.scale_up_domain,
             scale_out_bytes_per_s=self.scale_out_bytes_per_s,
+            host_link_bytes_per_s=self.host_link_bytes_per_s,
             tdp_watts=self.tdp_watts,
         )
         if self.scale_up_topology not in SCALE_UP_TOPOLOGIES:

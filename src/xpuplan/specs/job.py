@@ -187,6 +187,9 @@ class TrainJob:
     (DeepEP, HybridEP, DeepSeek-V3's own kernels); False: one copy per routed expert (an all-to-all of copies)"""
     memory_margin: float = 0.0
     """fraction of device memory kept free as safety margin"""
+    offload_layers: int = 0
+    """layers per pipeline stage whose activations wait in host memory between forward and backward (Megatron's
+    --cpu-offloading-num-layers; GB200/GB300 with Grace memory)"""
     framework: Framework = field(default_factory=Framework)
     """training framework: kernel fusion and overlap behaviour"""
 
@@ -194,6 +197,8 @@ class TrainJob:
         _positive("job", seq_len=self.seq_len, global_batch=self.global_batch, tokens=self.tokens)
         if self.seq_len > 10_000_000:
             raise BadInput(f"job: seq_len={self.seq_len} is absurd", "seq_len")
+        if isinstance(self.offload_layers, bool) or not isinstance(self.offload_layers, int) or self.offload_layers < 0:
+            raise BadInput(f"job: offload_layers must be a whole number >= 0, got {self.offload_layers}", "offload_layers")
         for name in ("tp_overlap", "ep_overlap", "memory_margin"):
             if not 0 <= getattr(self, name) < 1 + (name != "memory_margin") * 1e-9:
                 raise BadInput(f"job: {name} must be a fraction in [0, 1], got {getattr(self, name)}", name)
