@@ -53,8 +53,3 @@ def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: di
                    f"{fix}")
     return out
 
-
-def nearest_batches(global_batch: int, unit: int) -> tuple[int, int]:
-    """The global batches nearest ``global_batch`` that ``unit`` (dp x micro-batch) divides, below and above."""
-    below = max(global_batch // unit * unit, unit)
-    return below, (global_batch // unit + 1) * unit

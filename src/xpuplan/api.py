@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import catalog as _catalog
 from .economics import COST_KEYS
 from .errors import BadInput, DoesNotFit, UnknownName, XpuplanError
-from .flags import RUN_OPTION_NAMES
+from .flags import RUN_OPTION_NAMES, check, options
 from .plan import ParallelPlan, resolve_plan, resolve_serve_plan
 from .results import DisaggregatedResult, HeteroResult, PlanResult, ServeResult, TrainResult
 from .specs import PLAN_MEMORY_MARGIN, Chip, Framework, Model, Pool
@@ -291,8 +291,6 @@ def run(command: str, args: dict, *, files: bool = True):
 
     ``files=False`` (the HTTP API) takes catalog ids only: no file named in ``args`` is ever opened.
     """
-    from .flags import check, options
-
     check(command, args)
     args = dict(args)
     for option in options(command, http=True):  # not given (or None): the table's default, as the CLI would

@@ -27,7 +27,7 @@ RESTART_TIERS_S = {"manual": 120 * MINUTE, "automated": 15 * MINUTE, "advanced":
 # Full training state per parameter: bf16 weights (2) + fp32 master weights and Adam moments (12);
 # BLOOM-176B's checkpoints were 2.3 TB, 14 bytes/param (reliability.md §3.2)
 CHECKPOINT_BYTES_PER_PARAM = 14
-from .specs import HOST_LINK_BYTES_PER_S as HOST_COPY_BYTES_PER_S  # the device -> host copy an async checkpoint waits on
+from .specs import HOST_LINK_BYTES_PER_S  # the device -> host copy an async checkpoint waits on
 # Sustained checkpoint write bandwidth per device when storage grows with the cluster (reliability.md §3.2): Meta's
 # Tectonic sustains 2 TB/s for Llama 3's 16,384 GPUs (122 MB/s each); BLOOM wrote 2.3 TB in 40 s to GPFS from 384
 # A100 (57 GB/s, 148 MB/s each). 125 MB/s a device is 1 GB/s per 8-device node.
@@ -111,7 +111,7 @@ class ReliabilityInputs:
     def checkpoint_block_s(self) -> float:
         """Seconds training stops per checkpoint (δ)."""
         if self.async_checkpoint:
-            return self.checkpoint_bytes / self.devices / HOST_COPY_BYTES_PER_S
+            return self.checkpoint_bytes / self.devices / HOST_LINK_BYTES_PER_S
         return self.checkpoint_write_s
 
 

@@ -102,7 +102,8 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
         raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
                          f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
                          f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
-    extra = {"notes": chip.stand_in_notes()} if chip.stand_in_notes() else {}
+    notes = chip.stand_in_notes()
+    extra = {"notes": notes} if notes else {}
     if request_rate is not None:
         sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed)
         ttft, tpot, out_tps = sim["ttft_s_p50"], sim["tpot_s_p50"], sim["output_tokens_per_s"]

@@ -15,8 +15,7 @@ from typing import Any
 
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
-from .files import (MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_DEPTH, _check_keys, _int, _mapping, _quantity,
-                    _sources, read_yaml)
+from .files import _check_keys, _int, _mapping, _quantity, _sources, read_yaml
 
 CATALOG_DIR = Path(__file__).parent
 KINDS = ("chips", "systems", "models", "frameworks", "serving")

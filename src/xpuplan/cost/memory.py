@@ -74,10 +74,9 @@ def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0,
         permuted = 0
     residual = 2 * h            # inputs of the two norms
     norm_out = 2 * h            # inputs of the qkv and fc1 GEMMs
-    attention = s.q_out + s.kv_out + s.attn_out_in   # q, k, v for the kernel's backward, and its output
     linear = 1.0 if fp8_cache != "none" else 2.0     # bytes per cached Linear input
     swiglu = 1.0 if fp8_cache == "linear_swiglu" else 2.0
-    qkv = s.q_out + s.kv_out                         # the attention kernel's own inputs stay bf16
+    qkv = s.q_out + s.kv_out                         # q, k, v for the attention kernel's backward: bf16
     none = 2 * residual + linear * (norm_out + s.attn_out_in + act_out + permuted) + 2 * qkv + swiglu * ffn_out
     selective = 2 * residual + linear * (s.attn_out_in + permuted) + 2 * qkv + swiglu * ffn_out
     if gemm_share > 0:

@@ -12,10 +12,12 @@ bounds here are also enforced by the HTTP schema, so a request is refused before
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..units import UNIT_KINDS
+from ..errors import BadInput
+from ..units import UNIT_KINDS, UnitError, parse_quantity
 
 COMMANDS = ("train", "compare", "plan", "inference", "catalog", "validate", "web", "probe")
 HTTP_COMMANDS = ("train", "compare", "plan", "inference")
@@ -274,9 +276,6 @@ def defaults(command: str, http: bool = False) -> dict[str, Any]:
 def check(command: str, args: dict) -> None:
     """Every given value of ``args`` against the table: type, finite, bounds, choices, length. A breach is one
     BadInput line naming the flag (so the CLI exits 2 and the HTTP API answers 422 before any work starts)."""
-    from ..errors import BadInput
-    from ..units import UnitError, parse_quantity
-
     by_name = {o.name: o for o in options(command)}
     for o in by_name.values():
         if command in o.required and args.get(o.name) in (None, [], ""):
@@ -289,16 +288,14 @@ def check(command: str, args: dict) -> None:
         if o.many and len(values) > MAX_LIST:
             raise BadInput(f"{o.cli_flag}: at most {MAX_LIST} values, got {len(values)}", name)
         for v in values:
-            _check_value(o, v, BadInput, UnitError, parse_quantity)
+            _check_value(o, v)
 
 
 def _number(x: float) -> str:
     return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
 
 
-def _check_value(o: Option, v, BadInput, UnitError, parse_quantity) -> None:
-    import math
-
+def _check_value(o: Option, v) -> None:
     flag, name = o.cli_flag, o.name
     if o.kind is bool:
         if not isinstance(v, bool):
@@ -335,4 +332,4 @@ def _check_value(o: Option, v, BadInput, UnitError, parse_quantity) -> None:
         raise BadInput(f"{flag} must be < {o.lt:g}, got {v}", name)
 
 
-from .build import request_body, typer_command  # noqa: E402  (the faces' builders, generated from the table above)
+from .build import request_body, typer_command  # noqa: E402, F401  (the faces' builders, generated from the table above)

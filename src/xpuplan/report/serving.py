@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ..results import DisaggregatedResult, ServeResult
+from ..results import DisaggregatedResult
 from ..units import format_bytes
 from ..units import format_duration as fd
 
