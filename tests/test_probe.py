@@ -29,7 +29,7 @@ def cpu_probe(tmp_path_factory):
     path = tmp_path_factory.mktemp("probe") / "cpu-quick.yaml"
     lines = []
     start = time.perf_counter()
-    profile = run_probe("cpu", str(path), quick=True, progress=lines.append)
+    profile = run_probe("cpu", str(path), quick=True, kernels=str(path.with_suffix(".csv")), progress=lines.append)
     return path, profile, time.perf_counter() - start, lines
 
 
@@ -63,6 +63,27 @@ def test_measured_block_has_provenance_rows_and_train_step(cpu_probe):
     assert math.isfinite(step["error"])
     assert step["error"] == pytest.approx(step["predicted_step_s"] / step["measured_step_s"] - 1)
     assert "collectives not measured" in profile["notes"]
+
+
+def test_kernel_tables_cover_every_family_with_rates_and_a_source(cpu_probe):
+    import csv
+
+    path, profile, _, _ = cpu_probe
+    rows = list(csv.DictReader(path.with_suffix(".csv").open()))
+    assert {r["family"] for r in rows} == {"gemm", "grouped_gemm", "attention", "memory"}
+    assert all(not r["note"] for r in rows), [r["note"] for r in rows if r["note"]]
+    for row in rows:
+        assert float(row["seconds"]) > 0
+        assert "--kernels" in row["source"] and "torch" in row["source"] and row["device"]
+        if row["family"] == "memory":
+            assert float(row["bytes_per_s"]) > 0 and float(row["flops"]) == 0
+        else:
+            flops = float(row["flops"])
+            assert flops > 0 and float(row["flops_per_s"]) == pytest.approx(flops / float(row["seconds"]), rel=1e-3)
+    gemm = next(r for r in rows if r["family"] == "gemm")
+    assert float(gemm["flops"]) == pytest.approx(2 * int(gemm["m"]) * int(gemm["n"]) * int(gemm["k"]), rel=1e-4)
+    assert profile["measured"]["kernel_tables"].endswith(".csv")
+    assert "--kernels" in profile["measured"]["command"]
 
 
 def test_train_runs_on_the_probed_chip(cpu_probe):

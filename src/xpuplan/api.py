@@ -277,11 +277,13 @@ def validate(*, data: str | None = None, role: str | None = None, inference: boo
     return run_inference_validation(data, role=role) if inference else run_validation(data, role=role)
 
 
-def probe(*, device: str, out: str, quick: bool = False, like: str | None = None, progress=None) -> dict:
-    """Measure a device with PyTorch and write a chip profile YAML; returns the profile."""
+def probe(*, device: str, out: str, quick: bool = False, like: str | None = None, kernels: str | None = None,
+          progress=None) -> dict:
+    """Measure a device with PyTorch and write a chip profile YAML (and kernel tables to ``kernels``); returns the
+    profile."""
     from .probe import run_probe
 
-    return run_probe(device, out, quick=quick, like=like, progress=progress)
+    return run_probe(device, out, quick=quick, like=like, kernels=kernels, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------- one door

@@ -18,10 +18,11 @@ from .device import SUPPORTED_DEVICES, open_device
 __all__ = ["SUPPORTED_DEVICES", "run_probe"]
 
 
-def _command(device: str, out: str, quick: bool, like: str | None) -> str:
+def _command(device: str, out: str, quick: bool, like: str | None, kernels: str | None = None) -> str:
     parts = ["xpuplan probe", "--device", device, "--out", out]
     parts += ["--quick"] if quick else []
     parts += ["--like", like] if like else []
+    parts += ["--kernels", kernels] if kernels else []
     return " ".join(parts)
 
 
@@ -46,13 +47,28 @@ def _gemm_sweep(backend, quick: bool, say: Callable[[str], None]) -> tuple[list,
     return rows, peaks
 
 
-def run_probe(device: str, out: str, quick: bool = False, like: str | None = None,
+def _kernel_tables(backend, path: str, quick: bool, peaks: dict, memory_bytes_per_s: float, command: str,
+                   say: Callable[[str], None]) -> None:
+    from datetime import date
+
+    from . import kernels
+
+    rows = kernels.measure_kernel_tables(backend, quick, tuple(d for d in ("bf16", "fp8") if peaks.get(d)), say)
+    source = (f"{command}; torch {backend.torch.__version__}, {backend.runtime_version}; "
+              f"{date.today().isoformat()}")
+    main = "bf16" if peaks.get("bf16") else "fp16"
+    kernels.write_kernel_table(rows, path, device_name=backend.device_name, peak_flops_per_s=peaks[main],
+                               memory_bytes_per_s=memory_bytes_per_s, source=source)
+
+
+def run_probe(device: str, out: str, quick: bool = False, like: str | None = None, kernels: str | None = None,
               progress: Callable[[str], None] | None = None) -> dict:
     """Measure ``device`` (cuda, npu, musa, mlu, xpu or cpu), write the chip profile to ``out``, return it.
 
     ``quick`` uses small shapes (a cpu probe takes well under a minute); ``like``
     names a catalog chip whose links, power and price are copied; ``progress`` is
-    called with a short line before each measurement.
+    called with a short line before each measurement; ``kernels`` is a CSV path for the kernel tables
+    (:mod:`xpuplan.probe.kernels`).
     """
     from ..catalog import chip_from_dict, load_chip
     from . import attention, collectives, gemm, membw, profile, train_step
@@ -96,7 +112,7 @@ def run_probe(device: str, out: str, quick: bool = False, like: str | None = Non
             gemm_max=gemm_max, gemm_half_flops=half_flops,
             attention=attention.attention_efficiency(attn_rows, main_peak), kernel_overhead_s=overhead_s,
             fp8_max=fp8_max, scale_up_measured="rows" in coll),
-        "measured": profile.measured_block(backend=backend, command=_command(device, out, quick, like),
+        "measured": profile.measured_block(backend=backend, command=_command(device, out, quick, like, kernels),
                                            gemm_rows=gemm_rows, membw=bandwidth, attention_rows=attn_rows,
                                            collectives=coll),
     }
@@ -108,6 +124,10 @@ def run_probe(device: str, out: str, quick: bool = False, like: str | None = Non
     data["measured"]["train_step"] = train_step.compare(measured, predicted, cfg, chip.peak("bf16"))
     data["measured"]["gemm_fit"] = {"dtype": main_dtype, "gemm_max_raw": gemm_max, "gemm_half_flops": half_flops}
 
+    if kernels:
+        _kernel_tables(backend, kernels, quick, peaks, memory_bytes_per_s,
+                       _command(device, out, quick, like, kernels), say)
+        data["measured"]["kernel_tables"] = kernels
     say(f"writing {out}")
     profile.write_profile(data, out)
     return profile.plain_data(data)
