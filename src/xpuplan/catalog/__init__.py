@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
 from .files import _check_keys, _int, _mapping, _quantity, _sources, read_yaml
+from .kernels import kernel_efficiency
 
 CATALOG_DIR = Path(__file__).parent
 KINDS = ("chips", "systems", "models", "frameworks", "serving")
@@ -65,8 +66,17 @@ def efficiency_from_dict(data: dict, where: str) -> Efficiency:
     if "reserve" in data:
         data["reserve_bytes"] = _quantity(data, "reserve", "bytes", where)
         del data["reserve"]
+    table = data.pop("kernels", None)
+    if table is not None:
+        clash = sorted(set(kernel_efficiency(str(table))) & set(data))
+        if clash:
+            raise BadInput(f"{where}: {', '.join(clash)} come from kernel table {table!r}; remove them from the "
+                           "profile (or drop 'kernels:')", clash[0])
+        data |= {k: v for k, v in kernel_efficiency(str(table)).items()}
     _check_keys(data, _EFF_FIELDS, set(), where)
     for key, value in data.items():
+        if key in ("attention_kernels", "kernel_table"):
+            continue
         if key != "source" and not isinstance(value, (int, float)):
             try:
                 data[key] = float(value)
@@ -110,6 +120,8 @@ def default_efficiency(chip_name: str) -> Efficiency:
                                     "the least optimistic calibrated value of each fraction)")
     like = _likes(chip_name)
     where = f"catalog/efficiency/{chip_name}.yaml" + (f" (inherits {' -> '.join(like)})" if like else "")
+    if "kernels" in specific:  # the table, not the defaults, sets the kernel figures it measured
+        base = {k: v for k, v in base.items() if k not in kernel_efficiency(str(specific["kernels"]))}
     return efficiency_from_dict(base | specific, where)
 
 

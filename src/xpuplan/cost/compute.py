@@ -51,15 +51,23 @@ def gemm_s(tokens, k, n, chip: Chip, fp8) -> np.ndarray:
     flops = 2.0 * tokens * k * n
     peak = np.where(fp8 == 1, chip.peak("fp8"), chip.peak("bf16"))
     eff_max = np.where(fp8 == 1, eff.gemm_fp8_max, eff.gemm_max)
-    eff_now = eff_max * flops / (flops + eff.gemm_half_flops)
+    half = np.where(fp8 == 1, eff.gemm_half_flops if eff.gemm_fp8_half_flops is None else eff.gemm_fp8_half_flops,
+                    eff.gemm_half_flops)
+    eff_now = eff_max * flops / (flops + half)
     elem_bytes = np.where(fp8 == 1, 1, BF16_BYTES)
     moved = elem_bytes * (tokens * k + k * n + tokens * n)
     return roofline_s(flops, moved, peak * np.maximum(eff_now, 1e-9), chip.hbm_bytes_per_s * eff.hbm)
 
 
 def stream_s(nbytes, chip: Chip) -> np.ndarray:
-    """Time of memory-bound element-wise work moving ``nbytes`` through HBM."""
+    """Time of memory-bound streaming work moving ``nbytes`` through HBM."""
     return nbytes / (chip.hbm_bytes_per_s * chip.efficiency.hbm)
+
+
+def elementwise_s(nbytes, chip: Chip) -> np.ndarray:
+    """Time of a layer's fused element-wise kernels (norms, residual adds, activation) moving ``nbytes``: they
+    reach less of the bandwidth than a copy (``Efficiency.hbm_elementwise``, from the kernel table)."""
+    return nbytes / (chip.hbm_bytes_per_s * chip.efficiency.elementwise_hbm)
 
 
 def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> np.ndarray:
@@ -76,7 +84,8 @@ def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framewo
     if framework.flash_attention:
         # Short blocks keep the kernel's tiles from filling the device; with cp each call sees s/cp queries.
         block = seq_len / g.cp
-        eff = chip.efficiency.attention_fwd * framework.attention_scale * block / (block + chip.efficiency.attention_block_tokens)
+        kernel_fwd, _ = chip.efficiency.attention(framework.attention_kernel)
+        eff = kernel_fwd * framework.attention_scale * block / (block + chip.efficiency.attention_block_tokens)
         return causal_flops / (chip.peak("bf16") * eff)
     batched = g.micro_batch * heads
     scores = gemm_s(batched * seq_len / g.cp, s.d_qk, seq_len, chip, 0) + gemm_s(batched * seq_len / g.cp, seq_len, s.d_v, chip, 0)
@@ -125,11 +134,12 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
         f = model.ffn_hidden
         gemm = gemm + gemm_s(tokens, h, (s.ffn_mats - 1) * f / tp, chip, g.fp8) + gemm_s(tokens, f / tp, h, chip, g.fp8)
     attn = attention_fwd_s(model, chip, g, seq_len, framework)
-    bwd_ratio = chip.efficiency.attention_fwd / chip.efficiency.attention_bwd if framework.flash_attention else 1.0
+    kernel_fwd, kernel_bwd = chip.efficiency.attention(framework.attention_kernel)
+    bwd_ratio = kernel_fwd / kernel_bwd if framework.flash_attention else 1.0
     attn_bwd = attn * 2.0 * bwd_ratio
     on_hidden, inside = _elementwise_bytes_fwd(model, moe)
     hidden_split = tp if framework.sequence_parallel else 1.0
-    elementwise = stream_s(tokens * (on_hidden / hidden_split + inside / tp) * framework.elementwise_passes, chip)
+    elementwise = elementwise_s(tokens * (on_hidden / hidden_split + inside / tp) * framework.elementwise_passes, chip)
     kernels = (framework.kernels_per_layer + (KERNELS_MOE_EXTRA_FWD if moe else 0)) * chip.efficiency.kernel_overhead_s
     scale = framework.compute_scale
     fwd = (gemm + attn + elementwise) / scale + kernels

@@ -181,7 +181,7 @@ def optimizer_s(chip: Chip, g: PlanGrid, params: tuple) -> np.ndarray:
     dpcp = g.dp * g.cp
     edp = expert_dp(g)
     owned = dense / np.where(g.zero >= 1, dpcp, 1) + experts / np.where(g.zero >= 1, edp, 1)
-    return stream_s(ADAM_BYTES_PER_PARAM * owned, chip)
+    return ADAM_BYTES_PER_PARAM * owned / (chip.hbm_bytes_per_s * chip.efficiency.optimizer_hbm)
 
 
 def mfu_peak_flops_per_s(chip: Chip, fp8) -> np.ndarray:

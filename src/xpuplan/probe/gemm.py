@@ -17,8 +17,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..catalog.kernels import fit_efficiency_curve
 from .device import Backend
 from .timing import median_seconds
+
+__all__ = ["DTYPES", "GemmRow", "fit_efficiency_curve", "fit_rows", "gemm_shapes", "measure_gemms", "peak_flops_per_s"]
 
 DTYPES = ("bf16", "fp16", "fp8")
 
@@ -105,33 +108,6 @@ def measure_gemms(backend: Backend, dtype: str, shapes: list[tuple[int, int, int
 def peak_flops_per_s(rows: list[GemmRow]) -> float:
     """Best FLOP/s over ``rows`` (0.0 when empty)."""
     return max((r.flops_per_s for r in rows), default=0.0)
-
-
-def fit_efficiency_curve(flops: np.ndarray, efficiency: np.ndarray) -> tuple[float, float]:
-    """Least-squares fit of ``eff = g * f / (f + h)`` to measured points; returns (g, h).
-
-    For a fixed h the best g is linear least squares, ``g = sum(e x) / sum(x x)``
-    with ``x = f / (f + h)``; h is found by a coarse-to-fine search over log10(h).
-    """
-    f = np.asarray(flops, dtype=float)
-    e = np.asarray(efficiency, dtype=float)
-    if f.size == 0 or np.any(f <= 0):
-        raise ValueError("fit_efficiency_curve needs at least one row with positive FLOPs")
-
-    def best(log_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = f[None, :] / (f[None, :] + 10.0 ** log_h[:, None])
-        g = (x * e).sum(axis=1) / (x * x).sum(axis=1)
-        sse = ((g[:, None] * x - e) ** 2).sum(axis=1)
-        return g, sse
-
-    low, high = np.log10(f.min()) - 4.0, np.log10(f.max()) + 1.0
-    for _ in range(4):
-        grid = np.linspace(low, high, 201)
-        g, sse = best(grid)
-        i = int(np.argmin(sse))
-        step = grid[1] - grid[0]
-        low, high = grid[max(i - 1, 0)] - step, grid[min(i + 1, grid.size - 1)] + step
-    return float(g[i]), float(10.0 ** grid[i])
 
 
 def fit_rows(rows: list[GemmRow], peak: float) -> tuple[float, float]:

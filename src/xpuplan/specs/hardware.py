@@ -35,6 +35,8 @@ class Efficiency:
     """fraction of the fp8 peak a large fp8 GEMM reaches"""
     gemm_half_flops: float = 2.0e9
     """GEMM size (FLOPs of one call) at which efficiency is half of its maximum"""
+    gemm_fp8_half_flops: float | None = None
+    """the same for fp8 GEMMs (at twice the rate, a fixed per-call latency costs twice the FLOPs); None: as bf16"""
     attention_fwd: float = 0.55
     """fraction of the bf16 peak a flash-style attention forward reaches at long sequences"""
     attention_bwd: float = 0.45
@@ -43,8 +45,20 @@ class Efficiency:
     """query tokens at which a flash-style kernel reaches half of ``attention_fwd``: its efficiency at s queries
     per call is ``attention_fwd * s / (s + attention_block_tokens)``, short blocks leaving the device's tiles
     part-empty (FlashAttention-2's forward tiles are 128-256 queries; Dao 2023, arXiv 2307.08691 §3.3)"""
+    attention_kernels: tuple[tuple[str, float, float], ...] = ()
+    """(kind, forward, backward) efficiencies of each attention kernel kind a kernel table measured (cudnn, flash2,
+    flash3, mem_efficient, ...); a framework that names its kind gets these, any other the reference pair above"""
+    kernel_table: str = ""
+    """the kernel table (catalog/kernels/<name>.yaml) the GEMM curve and attention figures come from ("" when they
+    are priors or end-to-end calibrated)"""
     hbm: float = 0.80
-    """fraction of the HBM bandwidth streaming (element-wise) kernels reach"""
+    """fraction of the HBM bandwidth streaming kernels reach (STREAM-like copies; weights read by small GEMMs)"""
+    hbm_elementwise: float | None = None
+    """fraction of the HBM bandwidth a layer's fused element-wise kernels reach (norms, residual adds, activation),
+    from the kernel table's memory rows; None: ``hbm``. Norm kernels read and reduce along rows and reach less than
+    a plain copy (0.51-0.56 of the H200's 4.8 TB/s against 0.85 for STREAM triad)"""
+    hbm_optimizer: float | None = None
+    """fraction of the HBM bandwidth the fused Adam step reaches, from the kernel table; None: ``hbm``"""
     scale_up: float = 0.75
     """fraction of the scale-up link bandwidth collectives reach (bus bandwidth)"""
     scale_out: float = 0.80
@@ -60,9 +74,30 @@ class Efficiency:
     source: str = "xpuplan generic defaults (docs/model.md)"
     """where these fractions come from"""
 
+    @property
+    def elementwise_hbm(self) -> float:
+        """The fraction element-wise layer work is priced at."""
+        return self.hbm if self.hbm_elementwise is None else self.hbm_elementwise
+
+    @property
+    def optimizer_hbm(self) -> float:
+        """The fraction the optimizer step is priced at."""
+        return self.hbm if self.hbm_optimizer is None else self.hbm_optimizer
+
+    def attention(self, kind: str) -> tuple[float, float]:
+        """(forward, backward) efficiency of attention kernel ``kind`` on this chip: the kernel table's figure
+        where it measured that kind, else the reference pair (``attention_fwd``, ``attention_bwd``)."""
+        for name, fwd, bwd in self.attention_kernels:
+            if name == kind:
+                return fwd, bwd
+        return self.attention_fwd, self.attention_bwd
+
     def __post_init__(self) -> None:
-        for name in ("gemm_max", "gemm_fp8_max", "attention_fwd", "attention_bwd", "hbm", "scale_up", "scale_out"):
+        for name in ("gemm_max", "gemm_fp8_max", "attention_fwd", "attention_bwd", "hbm", "scale_up", "scale_out",
+                     "hbm_elementwise", "hbm_optimizer"):
             value = getattr(self, name)
+            if value is None:
+                continue
             if not 0 < value <= 1:
                 raise BadInput(f"efficiency: {name} must be a fraction in (0, 1], got {value}", name)
         _positive("efficiency", gemm_half_flops=self.gemm_half_flops, attention_block_tokens=self.attention_block_tokens)

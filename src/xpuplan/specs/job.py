@@ -40,6 +40,10 @@ class Framework:
     """fraction of the chip's calibrated kernel efficiency this framework reaches (Megatron = 1.0)"""
     attention_scale: float = 1.0
     """speed of the framework's attention kernel relative to FlashAttention-2 (the chip profile's reference)"""
+    attention_kernel: str = ""
+    """the attention kernel kind the framework runs by default (cudnn for Transformer Engine on Hopper and later,
+    flash2 for PyTorch SDPA and flash-attn, ...): priced at the chip's kernel-table figure for that kind where the
+    table has one, else at the chip's reference (FlashAttention-2) figure; "" = the reference"""
     dp_bandwidth_scale: float = 1.0
     """fraction of the modelled bus bandwidth the framework's data-parallel collectives reach"""
     dp_overlap: bool = True

@@ -1,0 +1,149 @@
+"""Kernel tables: measured kernel speeds per chip, each row with its source, and the efficiencies derived from them.
+
+A table (``catalog/kernels/<name>.yaml``) holds what kernel benchmarks measured: GEMM throughput at given shapes,
+attention forward/backward throughput per kernel kind at given sequence lengths and head widths, and the published
+band of large-GEMM efficiency. A chip's efficiency profile that says ``kernels: <name>`` takes its GEMM curve and
+its attention efficiencies from the table, derived here, and from nowhere else: they are not fitted to end-to-end
+runs (issue 15 item 1). The derivation:
+
+- GEMM: ``eff(f) = gemm_max * f / (f + gemm_half_flops)`` least-squares fitted to the rows (efficiency = achieved
+  FLOP/s over the table's dense peak), :func:`fit_efficiency_curve`; fp8 rows (``gemm_fp8``, against ``peak_fp8``)
+  give ``gemm_fp8_max`` and ``gemm_fp8_half_flops`` the same way.
+- attention, per kind, from the row at the longest sequence with head width 128 (else the widest): the cost model
+  prices a forward at ``attention_fwd * s / (s + attention_block_tokens)`` of peak and a backward as twice the
+  forward's FLOPs, so ``fwd = achieved / peak / fill`` and ``bwd = (achieved_bwd / 2.5 * 2) / peak / fill``,
+  benchmarks counting the backward as 2.5x the forward's FLOPs (FlashAttention-2's convention).
+- memory-bound work, as fractions of the measuring device's HBM bandwidth (``memory_peak_hbm``): ``hbm_elementwise``
+  is the harmonic mean of the ``elementwise_mix`` kernels weighted by the bytes each moves in a layer (the time of
+  the mix over its bytes), ``hbm_optimizer`` the fused AdamW step's.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadInput
+from ..units import parse_quantity
+from .files import read_yaml
+
+CATALOG_DIR = Path(__file__).parent
+
+BENCH_BWD_FLOPS_RATIO = 2.5
+"""backward / forward FLOPs in attention benchmarks (five matmuls against two)"""
+MODEL_BWD_FLOPS_RATIO = 2.0
+"""backward / forward FLOPs in the cost model"""
+ATTENTION_BLOCK_TOKENS = 256.0
+"""the cost model's tile-fill constant (Efficiency.attention_block_tokens)"""
+DERIVED_FIELDS = ("gemm_max", "gemm_half_flops", "gemm_fp8_max", "gemm_fp8_half_flops", "attention_fwd", "attention_bwd", "attention_kernels", "hbm_elementwise",
+                  "hbm_optimizer")
+"""the efficiency fields a kernel table can set (the GEMM curve always; attention and memory where it has rows); a
+profile that names a table may not set the ones it sets"""
+
+
+def fit_efficiency_curve(flops, efficiency) -> tuple[float, float]:
+    """Least-squares fit of ``eff = g * f / (f + h)`` to measured points; returns (g, h).
+
+    For a fixed h the best g is linear least squares, ``g = sum(e x) / sum(x x)`` with ``x = f / (f + h)``; h is
+    found by a coarse-to-fine search over log10(h).
+    """
+    f = np.asarray(flops, dtype=float)
+    e = np.asarray(efficiency, dtype=float)
+    if f.size == 0 or np.any(f <= 0):
+        raise ValueError("fit_efficiency_curve needs at least one row with positive FLOPs")
+
+    def best(log_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = f[None, :] / (f[None, :] + 10.0 ** log_h[:, None])
+        g = (x * e).sum(axis=1) / (x * x).sum(axis=1)
+        sse = ((g[:, None] * x - e) ** 2).sum(axis=1)
+        return g, sse
+
+    low, high = np.log10(f.min()) - 4.0, np.log10(f.max()) + 1.0
+    for _ in range(4):
+        grid = np.linspace(low, high, 201)
+        g, sse = best(grid)
+        i = int(np.argmin(sse))
+        step = grid[1] - grid[0]
+        low, high = grid[max(i - 1, 0)] - step, grid[min(i + 1, grid.size - 1)] + step
+    return float(g[i]), float(10.0 ** grid[i])
+
+
+def _rows(table: dict, key: str, width: int, where: str) -> list[list]:
+    rows = table.get(key) or []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != width:
+            raise BadInput(f"{where}: every {key} row must be a list of {width} values, got {row!r}", key)
+        if row[-1] not in table.get("sources", {}):
+            raise BadInput(f"{where}: {key} row {row!r} cites {row[-1]!r}, which is not under sources", key)
+    return rows
+
+
+@functools.cache
+def load_kernel_table(name: str) -> dict:
+    """The table ``catalog/kernels/<name>.yaml`` as written (rows in TFLOP/s, as benchmarks report them)."""
+    path = CATALOG_DIR / "kernels" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (CATALOG_DIR / "kernels").glob("*.yaml"))
+        raise BadInput(f"kernels: {name!r} names no kernel table; known: {', '.join(known)}", "kernels")
+    return read_yaml(path)
+
+
+@functools.cache
+def kernel_efficiency(name: str) -> dict:
+    """The efficiency fields derived from kernel table ``name`` (see the module doc), plus ``kernel_table``."""
+    where = f"catalog/kernels/{name}.yaml"
+    table = load_kernel_table(name)
+    peak = parse_quantity(table["peak_bf16"], "flops_per_s")
+    gemm = _rows(table, "gemm", 5, where)
+    if len({2.0 * m * n * k for m, n, k, _, _ in gemm}) < 3:
+        raise BadInput(f"{where}: the GEMM curve needs rows at three or more sizes", "gemm")
+    flops = np.array([2.0 * m * n * k for m, n, k, _, _ in gemm])
+    eff = np.array([tflops * 1e12 / peak for _, _, _, tflops, _ in gemm])
+    gemm_max, half = fit_efficiency_curve(flops, eff)
+    kinds = {}
+    for kind, rows in (table.get("attention") or {}).items():
+        rows = _rows({"rows": rows, "sources": table["sources"]}, "rows", 5, f"{where}: attention {kind}")
+        widest = max(r[1] for r in rows)
+        head_dim = 128 if any(r[1] == 128 for r in rows) else widest
+        seq, _, fwd, bwd, _ = max((r for r in rows if r[1] == head_dim), key=lambda r: r[0])
+        fill = seq / (seq + ATTENTION_BLOCK_TOKENS)
+        kinds[kind] = (min(1.0, fwd * 1e12 / peak / fill),
+                       min(1.0, bwd * 1e12 / BENCH_BWD_FLOPS_RATIO * MODEL_BWD_FLOPS_RATIO / peak / fill))
+    fp8 = {}
+    if table.get("gemm_fp8"):
+        rows = _rows(table, "gemm_fp8", 5, where)
+        peak_fp8 = parse_quantity(table["peak_fp8"], "flops_per_s")
+        fp8_max, fp8_half = fit_efficiency_curve([2.0 * m * n * k for m, n, k, _, _ in rows],
+                                                 [tflops * 1e12 / peak_fp8 for _, _, _, tflops, _ in rows])
+        fp8 = {"gemm_fp8_max": round(fp8_max, 4), "gemm_fp8_half_flops": float(f"{fp8_half:.3g}")}
+    attention = {}
+    if kinds:
+        reference = table.get("reference_attention")
+        if reference not in kinds:
+            raise BadInput(f"{where}: reference_attention must name one of the attention kinds ({', '.join(kinds)})",
+                           "reference_attention")
+        attention = {"attention_fwd": round(kinds[reference][0], 4), "attention_bwd": round(kinds[reference][1], 4),
+                     "attention_kernels": tuple((k, round(f, 4), round(b, 4)) for k, (f, b) in sorted(kinds.items()))}
+    memory = {}
+    if table.get("memory"):
+        hbm = parse_quantity(table["memory_peak_hbm"], "bytes_per_s")
+        rates = {op: tb_per_s * 1e12 / hbm for op, _, _, tb_per_s, _ in _rows(table, "memory", 5, where)}
+        mix = table.get("elementwise_mix") or {}
+        unknown = sorted(set(mix) - set(rates))
+        if unknown:
+            raise BadInput(f"{where}: elementwise_mix names {', '.join(unknown)}, which no memory row measured",
+                           "elementwise_mix")
+        if mix:
+            memory["hbm_elementwise"] = round(sum(mix.values()) / sum(w / rates[op] for op, w in mix.items()), 4)
+        if "adamw_fused" in rates:
+            memory["hbm_optimizer"] = round(rates["adamw_fused"], 4)
+    return memory | attention | fp8 | {"gemm_max": round(gemm_max, 4), "gemm_half_flops": float(f"{half:.3g}"),
+                                 "kernel_table": name}
+
+
+def gemm_band(name: str) -> tuple[float, float, str]:
+    """(low, high, source) of large-GEMM efficiency the table's published benchmarks span."""
+    low, high, source = load_kernel_table(name)["gemm_band"]
+    return float(low), float(high), str(source)
