@@ -22,8 +22,6 @@ BF16_BYTES = 2
 # unfused attention, per score element in the forward: bmm writes scores (2), softmax reads/writes (2+2),
 # dropout writes its mask (1) and the probabilities (2), AV reads them (2)
 UNFUSED_SCORE_BYTES_FWD = 11
-# a MoE layer adds router, top-k, permute, unpermute and grouped expert GEMMs
-KERNELS_MOE_EXTRA_FWD = 6
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,6 +34,9 @@ class LayerTimes:
     """extra forward work done in the backward by activation recompute"""
     attn_core_fwd_s: np.ndarray
     """the attention kernel alone, the window ring attention (cp) hides its transfers in"""
+    route_s: np.ndarray
+    """a MoE layer's routing outside its GEMMs (router, permutation, unpermutation, host sync) over forward,
+    backward and any recompute: :func:`moe_route_s`; 0 for a dense layer"""
 
 
 def roofline_s(flops, nbytes, flops_per_s, bytes_per_s) -> np.ndarray:
@@ -105,8 +106,31 @@ def _elementwise_bytes_fwd(model: Model, moe: bool) -> tuple[float, float]:
     h = model.hidden
     width = (model.moe.expert_ffn_hidden * (model.moe.top_k + model.moe.shared_experts)) if moe else model.ffn_hidden
     act = 3 * width if model.ffn_act == "swiglu" else 2 * width
-    permute = 4 * h * model.moe.top_k if moe else 0
-    return BF16_BYTES * (4 * h + 6 * h), BF16_BYTES * (2 * (s.q_out + s.kv_out) + act + permute)
+    return BF16_BYTES * (4 * h + 6 * h), BF16_BYTES * (2 * (s.q_out + s.kv_out) + act)
+
+
+def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> np.ndarray:
+    """One MoE layer's routing on one device for one micro-batch in one direction (forward; the backward runs the
+    same kernels the other way round): ``moe_layer_fixed_s`` (router softmax and top-k, sort by expert, the host
+    sync of token counts, their launch gaps) plus the permutation's bytes. The rank's ``rows`` (tokens x top_k
+    routed copies) are gathered by expert (read + write) and their expert outputs added back to their tokens: eager
+    PyTorch does that with a bf16 scatter-add (atomics, ``hbm_scatter_add``), fused kernels at gather speed, and an
+    all-to-all that lays tokens out by expert and combines them (DeepEP) leaves no pass at all. Kernel-measured:
+    benchmarks/results/probe-h200.md."""
+    eff = chip.efficiency
+    tokens = g.micro_batch * seq_len / g.cp / g.tp
+    rows = tokens * g.etp * model.moe.top_k
+    h = model.hidden
+    gather_bytes = 2.0 * rows * h * BF16_BYTES
+    scatter_bytes = rows * h * BF16_BYTES + 2.0 * tokens * h * BF16_BYTES
+    hbm = chip.hbm_bytes_per_s
+    if framework.moe_permute == "in_dispatch":
+        moved = 0.0
+    elif framework.moe_permute == "fused":
+        moved = (gather_bytes + scatter_bytes) / (hbm * eff.hbm_gather)
+    else:
+        moved = gather_bytes / (hbm * eff.hbm_gather) + scatter_bytes / (hbm * eff.hbm_scatter_add)
+    return eff.moe_layer_fixed_s + moved + 0.0 * tokens
 
 
 def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, framework: Framework) -> LayerTimes:
@@ -140,7 +164,7 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     on_hidden, inside = _elementwise_bytes_fwd(model, moe)
     hidden_split = tp if framework.sequence_parallel else 1.0
     elementwise = elementwise_s(tokens * (on_hidden / hidden_split + inside / tp) * framework.elementwise_passes, chip)
-    kernels = (framework.kernels_per_layer + (KERNELS_MOE_EXTRA_FWD if moe else 0)) * chip.efficiency.kernel_overhead_s
+    kernels = framework.kernels_per_layer * chip.efficiency.kernel_overhead_s
     scale = framework.compute_scale
     fwd = (gemm + attn + elementwise) / scale + kernels
     bwd = (2.0 * (gemm + elementwise) + attn_bwd) / scale + 2.0 * kernels
@@ -149,7 +173,8 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     # a per-op policy (torchtitan) also runs a share of the forward GEMMs again
     selective = (elementwise + (0.0 if framework.flash_attention else attn) + framework.selective_gemm_share * gemm) / scale
     recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, selective, 0.0))
-    return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn)
+    route = moe_route_s(model, chip, g, seq_len, framework) * np.where(g.recompute == 2, 3.0, 2.0) if moe else 0.0 * fwd
+    return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn, route_s=route)
 
 
 def logits_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> tuple[np.ndarray, np.ndarray]:

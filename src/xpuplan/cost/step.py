@@ -27,7 +27,7 @@ from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_pe
 from .memory import MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, stage_mix, stage_params, take
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s",
-                  "offload_s")
+                  "offload_s", "moe_route_s")
 # bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
 ADAM_BYTES_PER_PARAM = 30
 
@@ -53,6 +53,8 @@ class StageTimes:
     tp_s: np.ndarray
     cp_s: np.ndarray
     ep_s: np.ndarray
+    route_s: np.ndarray
+    """MoE routing outside the GEMMs (``LayerTimes.route_s``) of the stage's MoE layers"""
     fwd_s: np.ndarray
     """forward compute alone: the window that hides a weight all-gather"""
     bwd_s: np.ndarray
@@ -60,7 +62,7 @@ class StageTimes:
 
     @property
     def total_s(self) -> np.ndarray:
-        return self.compute_s + self.tp_s + self.cp_s + self.ep_s
+        return self.compute_s + self.tp_s + self.cp_s + self.ep_s + self.route_s
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -136,13 +138,13 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
            + np.where(logits, c.logits_bwd_s, 0.0))
     return StageTimes(compute_s=fwd + bwd, tp_s=dense_n * c.tp_dense_s + moe_n * c.tp_moe_s,
                       cp_s=dense_n * c.cp_dense_s + moe_n * c.cp_moe_s, ep_s=moe_n * c.ep_moe_s + 0.0 * fwd,
-                      fwd_s=fwd, bwd_s=bwd)
+                      route_s=moe_n * c.moe.route_s + 0.0 * fwd, fwd_s=fwd, bwd_s=bwd)
 
 
 def pick_stage_times(times: list[StageTimes], pick: np.ndarray) -> StageTimes:
     """Per plan, the picked stage's times."""
     return StageTimes(**{k: take([getattr(x, k) for x in times], pick)
-                         for k in ("compute_s", "tp_s", "cp_s", "ep_s", "fwd_s", "bwd_s")})
+                         for k in ("compute_s", "tp_s", "cp_s", "ep_s", "route_s", "fwd_s", "bwd_s")})
 
 
 def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tuple, layers_n, times: StageTimes):
@@ -233,6 +235,7 @@ def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, opt
         "dp_comm_s": dp_comm_s + 0.0 * t.compute_s,
         "optimizer_s": optimizer_s + 0.0 * t.compute_s,
         "offload_s": offload_s + 0.0 * t.compute_s,
+        "moe_route_s": m * t.route_s,
     }
 
 

@@ -13,6 +13,7 @@ BREAKDOWN_LABELS = {
     "tp_comm_s": "TP communication (exposed)",
     "cp_comm_s": "CP communication (exposed)",
     "ep_comm_s": "EP all-to-all (exposed)",
+    "moe_route_s": "MoE routing (router, permute, sync)",
     "pp_bubble_s": "pipeline bubble",
     "pp_comm_s": "pipeline p2p",
     "dp_comm_s": "DP communication (exposed)",

@@ -59,6 +59,16 @@ class Efficiency:
     a plain copy (0.51-0.56 of the H200's 4.8 TB/s against 0.85 for STREAM triad)"""
     hbm_optimizer: float | None = None
     """fraction of the HBM bandwidth the fused Adam step reaches, from the kernel table; None: ``hbm``"""
+    hbm_gather: float = 0.77
+    """fraction of the HBM bandwidth a row gather (token permutation, ``index_select``) reaches: 3.68 of the H200's
+    4.8 TB/s (benchmarks/results/probe-h200.md)"""
+    hbm_scatter_add: float = 0.054
+    """fraction of the HBM bandwidth an eager bf16 scatter-add of expert outputs back to their tokens (``index_add_``,
+    atomics) reaches: fitted to the H200's MoE-layer phases (probe-h200.md)"""
+    moe_layer_fixed_s: float = 2.65e-4
+    """seconds one MoE layer spends per micro-batch and direction outside its GEMMs and its bytes: router softmax and
+    top-k, the sort by expert, the device-to-host sync of per-expert token counts, and their launch gaps; fitted with
+    ``hbm_scatter_add`` to the H200's MoE-layer phases (five shapes, PyTorch eager; probe-h200.md)"""
     scale_up: float = 0.75
     """fraction of the scale-up link bandwidth collectives reach (bus bandwidth)"""
     scale_out: float = 0.80
@@ -94,7 +104,7 @@ class Efficiency:
 
     def __post_init__(self) -> None:
         for name in ("gemm_max", "gemm_fp8_max", "attention_fwd", "attention_bwd", "hbm", "scale_up", "scale_out",
-                     "hbm_elementwise", "hbm_optimizer"):
+                     "hbm_elementwise", "hbm_optimizer", "hbm_gather", "hbm_scatter_add"):
             value = getattr(self, name)
             if value is None:
                 continue

@@ -10,6 +10,7 @@ from .hardware import _positive
 PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unless told otherwise (--memory-margin)
 
 PIPELINE_SCHEDULES = ("1f1b", "dualpipe")
+MOE_PERMUTES = ("eager", "fused", "in_dispatch")
 FP8_CACHES = ("none", "linear", "linear_swiglu")
 RECOMPUTE = ("none", "selective", "full")
 """activation-recompute modes, in the order plan arrays index them"""
@@ -40,6 +41,11 @@ class Framework:
     """fraction of the chip's calibrated kernel efficiency this framework reaches (Megatron = 1.0)"""
     attention_scale: float = 1.0
     """speed of the framework's attention kernel relative to FlashAttention-2 (the chip profile's reference)"""
+    moe_permute: str = "eager"
+    """how a MoE layer moves tokens to and from their experts: ``eager`` (a gather by expert, then a scatter-add of the
+    weighted expert outputs with atomics, PyTorch ops), ``fused`` (Transformer Engine's / MindSpeed's permute and
+    unpermute kernels: both ways at gather speed) or ``in_dispatch`` (the all-to-all kernels lay tokens out by expert
+    and combine them, as DeepEP does: no separate pass). Priced in ``moe_route_s``"""
     attention_kernel: str = ""
     """the attention kernel kind the framework runs by default (cudnn for Transformer Engine on Hopper and later,
     flash2 for PyTorch SDPA and flash-attn, ...): priced at the chip's kernel-table figure for that kind where the
@@ -158,6 +164,8 @@ class Framework:
         if self.fp8_activation_cache not in FP8_CACHES:
             raise BadInput(f"framework {self.name}: fp8_activation_cache must be one of {', '.join(FP8_CACHES)}",
                            "fp8_activation_cache")
+        if self.moe_permute not in MOE_PERMUTES:
+            raise BadInput(f"framework {self.name}: moe_permute must be one of {', '.join(MOE_PERMUTES)}", "moe_permute")
         if self.pipeline_schedule not in PIPELINE_SCHEDULES:
             raise BadInput(f"framework {self.name}: pipeline_schedule must be one of {', '.join(PIPELINE_SCHEDULES)}",
                            "pipeline_schedule")

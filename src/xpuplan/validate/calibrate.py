@@ -57,12 +57,21 @@ MICROBENCH_ATTENTION_FWD = {"a100-sxm-80gb": 0.65, "h100-sxm": 0.35, "h100-96gb-
 ~ 0.35; MindSpeed's fused attention on 910B ~ 0.5): the attention grid spans 0.6-1.1x of it"""
 
 
+def _table_fields(owner: str) -> set[str]:
+    """The efficiency fields ``owner``'s profile takes from its kernel table: measured, so never fitted."""
+    from ..catalog.kernels import kernel_efficiency
+
+    table = load_chip(owner).efficiency.kernel_table
+    return set(kernel_efficiency(table)) if table else set()
+
+
 def knobs() -> list[Knob]:
     """Every calibrated value, with its grid and physical band (those of benchmarks/calibrate.py before it)."""
     out = []
     for owner, members in CHIP_FAMILIES.items():
         micro = MICROBENCH_ATTENTION_FWD[owner]
-        out += [
+        measured = _table_fields(owner)
+        out += [k for k in [
             Knob(kind="chip", owner=owner, members=members, field="gemm_max", grid=_grid(0.50, 0.90, 0.01),
                  band=(0.5, 0.95), why="large-GEMM efficiency of vendor BLAS (cuBLAS, hipBLASLt, CANN): 0.6-0.9"),
             Knob(kind="chip", owner=owner, members=members, field="gemm_half_flops",
@@ -74,7 +83,7 @@ def knobs() -> list[Knob]:
             Knob(kind="chip", owner=owner, members=members, field="scale_out_latency_s",
                  grid=(2e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6), band=(1e-6, 2e-5),
                  why="NCCL per-hop latency across InfiniBand/RoCE: a few to ~15 us"),
-        ]
+        ] if k.field not in measured]
     shared = {"torch": ("torch", "fairseq", "fairscale-xformers")}
     for name in ("torch", "torch-compile", "llm-foundry", "deepspeed", "megatron-2021"):
         members = shared.get(name, (name,))
