@@ -28,6 +28,8 @@ def test_the_assumed_features_are_one_line_that_follows_the_flags():
     tuned = api.train(model="llama3-8b", chip="h100-sxm", devices=8, tp=8, tp_overlap=0.8).extra["assumed"]
     assert "TP overlap 80%" in tuned
     assert "DualPipe" in api.train(framework="hai-llm", **MOE).extra["assumed"]
+    assert "fp32 gradients" in plain and "fused MoE permutation" in plain and "cudnn attention kernel" in plain
+    assert "bf16 gradients" in api.train(model="llama3-8b", chip="h100-sxm", devices=8, grad_reduce="bf16").extra["assumed"]
 
 
 def test_an_indivisible_global_batch_names_the_nearest_valid_ones():

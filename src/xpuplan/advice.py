@@ -27,6 +27,9 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
         f"{'DualPipe' if framework.pipeline_schedule == 'dualpipe' else '1F1B'} pipeline",
         "dedup (DeepEP-style) dispatch" if job.ep_dedup else "all-to-all dispatch (a copy per expert)",
         f"EP overlap {job.ep_overlap:.0%}" if job.ep_overlap else "EP overlap off",
+        f"{framework.moe_permute.replace('_', ' ')} MoE permutation",
+        f"{framework.attention_kernel or 'reference'} attention kernel",
+        f"{job.grad_reduce or framework.grad_reduce} gradients",
     ]
     version = f" ({framework.version})" if framework.version else ""
     return f"assumed: {framework.name}{version}: " + ", ".join(parts)

@@ -1,7 +1,8 @@
 """Device memory of a training plan: weights, gradients, optimizer state, activations, buffers.
 
 Mixed precision with Adam, as Megatron-LM and FSDP keep it: bf16 weights
-(2 bytes/param), fp32 gradients (4), fp32 master weights + two moments (12); under FSDP's full sharding
+(2 bytes/param), fp32 gradients (4; 2 where the job reduces them in bf16, ``TrainJob.grad_bytes``), fp32 master
+weights + two moments (12); under FSDP's full sharding
 the sharded fp32 parameter is the master copy, so no separate bf16 shard is kept.
 ZeRO stage z shards optimizer state (z >= 1), gradients (z >= 2) and weights
 (z = 3) over the data-parallel group (dp * cp for dense weights, dp * cp / ep
@@ -27,7 +28,7 @@ from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
 from .flops import expert_params, ffn_params_dense, layer_shapes
 
-WEIGHT_BYTES, GRAD_BYTES, OPTIMIZER_BYTES = 2, 4, 12
+WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -170,8 +171,8 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     # with a pipeline, FSDP keeps each stage's weights gathered (no per-micro-batch all-gathers) and accumulates
     # unsharded fp32 gradients until the last micro-batch (torchtitan: reshard_after_forward off when pp > 1)
     unsharded = np.where(job.framework.fsdp & (g.pp > 1) & (g.zero >= 2),
-                         (WEIGHT_BYTES + GRAD_BYTES) * (dense + experts), 0.0)
-    counted = dict(weights_bytes=weights, gradients_bytes=sharded(GRAD_BYTES, 2),
+                         (WEIGHT_BYTES + job.grad_bytes) * (dense + experts), 0.0)
+    counted = dict(weights_bytes=weights, gradients_bytes=sharded(job.grad_bytes, 2),
                    optimizer_bytes=sharded(OPTIMIZER_BYTES, 1), activations_bytes=per_mb * in_flight + working + logits_act)
     buffers = prefetch + unsharded + 0.0 * per_mb
     held = job.framework.memory_overhead * (sum(counted.values()) + buffers)  # the allocator's unusable cached blocks

@@ -160,7 +160,8 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
         return (collective_s(kind, dense * nbytes, dpcp, g.tp, chip)
                 + collective_s(kind, experts * nbytes, edp, g.etp * g.ep, chip))
 
-    grad_rs, param_ag, grad_ar = sync("reduce_scatter", 4.0), sync("all_gather", 2.0), sync("all_reduce", 4.0)
+    grad = float(job.grad_bytes)
+    grad_rs, param_ag, grad_ar = sync("reduce_scatter", grad), sync("all_gather", 2.0), sync("all_reduce", grad)
     overlap = fw.dp_overlap_efficiency if (job.dp_overlap and fw.dp_overlap) else 0.0
     fwd_w, bwd_w = overlap * times.fwd_s, overlap * times.bwd_s
     once = np.where(g.zero == 0, np.maximum(0.0, grad_ar - bwd_w),

@@ -156,6 +156,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("offload_layers", int, "layers per stage whose activations wait in host memory (Megatron "
        "--cpu-offloading-num-layers; cheap over NVLink-C2C on GB200/GB300)", TRAIN_LIKE, default=0, ge=0, le=1000,
        panel="plan", example=2),
+    _o("grad_reduce", str, "dtype gradients are accumulated and reduced in: fp32 (Megatron-LM's bf16 default) or bf16 "
+       "(grad_reduce_in_fp32 off: half the gradient memory and traffic); default: the framework's", TRAIN_LIKE,
+       choices=("fp32", "bf16"), panel="plan", example="bf16"),
     _o("top", int, "how many plans to show", ("plan",), default=5, ge=1, le=100, panel="plan", example=2),
     _o("objective", str, "time, cost, or devices (fewest meeting --deadline)", ("plan",), default="time",
        choices=("time", "cost", "devices"), panel="plan", example="cost"),

@@ -11,6 +11,8 @@ PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unles
 
 PIPELINE_SCHEDULES = ("1f1b", "dualpipe")
 MOE_PERMUTES = ("eager", "fused", "in_dispatch")
+GRAD_REDUCE_BYTES = {"fp32": 4, "bf16": 2}
+"""bytes per gradient element kept for accumulation and reduced across data parallelism"""
 FP8_CACHES = ("none", "linear", "linear_swiglu")
 RECOMPUTE = ("none", "selective", "full")
 """activation-recompute modes, in the order plan arrays index them"""
@@ -41,6 +43,11 @@ class Framework:
     """fraction of the chip's calibrated kernel efficiency this framework reaches (Megatron = 1.0)"""
     attention_scale: float = 1.0
     """speed of the framework's attention kernel relative to FlashAttention-2 (the chip profile's reference)"""
+    grad_reduce: str = "fp32"
+    """dtype gradients are accumulated in and reduced across data parallelism: ``fp32`` (Megatron-LM turns
+    accumulate_allreduce_grads_in_fp32 on for bf16; NeMo's bf16-mixed default; torchtitan's reduce_dtype) or ``bf16``
+    (a recipe's grad_reduce_in_fp32 False / grad_sync_dtype bf16: half the gradient memory and traffic); a job's
+    ``grad_reduce`` sets it for one run"""
     moe_permute: str = "eager"
     """how a MoE layer moves tokens to and from their experts: ``eager`` (a gather by expert, then a scatter-add of the
     weighted expert outputs with atomics, PyTorch ops), ``fused`` (Transformer Engine's / MindSpeed's permute and
@@ -164,6 +171,9 @@ class Framework:
         if self.fp8_activation_cache not in FP8_CACHES:
             raise BadInput(f"framework {self.name}: fp8_activation_cache must be one of {', '.join(FP8_CACHES)}",
                            "fp8_activation_cache")
+        if self.grad_reduce not in GRAD_REDUCE_BYTES:
+            raise BadInput(f"framework {self.name}: grad_reduce must be one of {', '.join(GRAD_REDUCE_BYTES)}",
+                           "grad_reduce")
         if self.moe_permute not in MOE_PERMUTES:
             raise BadInput(f"framework {self.name}: moe_permute must be one of {', '.join(MOE_PERMUTES)}", "moe_permute")
         if self.pipeline_schedule not in PIPELINE_SCHEDULES:
@@ -202,6 +212,8 @@ class TrainJob:
     offload_layers: int = 0
     """layers per pipeline stage whose activations wait in host memory between forward and backward (Megatron's
     --cpu-offloading-num-layers; GB200/GB300 with Grace memory)"""
+    grad_reduce: str | None = None
+    """gradient accumulation and reduction dtype, fp32 or bf16 (None: the framework's)"""
     framework: Framework = field(default_factory=Framework)
     """training framework: kernel fusion and overlap behaviour"""
 
@@ -211,9 +223,17 @@ class TrainJob:
             raise BadInput(f"job: seq_len={self.seq_len} is absurd", "seq_len")
         if isinstance(self.offload_layers, bool) or not isinstance(self.offload_layers, int) or self.offload_layers < 0:
             raise BadInput(f"job: offload_layers must be a whole number >= 0, got {self.offload_layers}", "offload_layers")
+        if self.grad_reduce is not None and self.grad_reduce not in GRAD_REDUCE_BYTES:
+            raise BadInput(f"job: grad_reduce must be one of {', '.join(GRAD_REDUCE_BYTES)}, got {self.grad_reduce!r}",
+                           "grad_reduce")
         for name in ("tp_overlap", "ep_overlap", "memory_margin"):
             if not 0 <= getattr(self, name) < 1 + (name != "memory_margin") * 1e-9:
                 raise BadInput(f"job: {name} must be a fraction in [0, 1], got {getattr(self, name)}", name)
+
+    @property
+    def grad_bytes(self) -> int:
+        """Bytes per gradient element held for accumulation and reduced across data parallelism."""
+        return GRAD_REDUCE_BYTES[self.grad_reduce or self.framework.grad_reduce]
 
     @property
     def tokens_per_step(self) -> int:
