@@ -19,6 +19,11 @@ from ..specs import Chip, Framework, Model
 from .flops import layer_shapes, mean_keys_per_layer
 
 BF16_BYTES = 2
+FP8_CAST_BYTES = 4
+"""HBM bytes per element of a bf16 tensor cast to fp8 for a GEMM: read 2, write the fp8 copy (1) and its transpose
+(1) for the weight-gradient GEMM (Transformer Engine's fused cast-transpose)"""
+FP8_TRANSPOSE_BYTES = 2
+"""HBM bytes per element of an fp8 tensor a fused norm already wrote, transposed for the weight gradient"""
 # unfused attention, per score element in the forward: bmm writes scores (2), softmax reads/writes (2+2),
 # dropout writes its mask (1) and the probabilities (2), AV reads them (2)
 UNFUSED_SCORE_BYTES_FWD = 11
@@ -109,6 +114,30 @@ def _elementwise_bytes_fwd(model: Model, moe: bool) -> tuple[float, float]:
     return BF16_BYTES * (4 * h + 6 * h), BF16_BYTES * (2 * (s.q_out + s.kv_out) + act)
 
 
+def fp8_cast_bytes(model: Model, moe: bool) -> tuple[float, float]:
+    """HBM bytes per token (unsharded) of one layer's fp8 casts in the forward and in the backward.
+
+    Forward: the inputs of the attention output projection and of the second FFN GEMM (and, in a MoE layer, of the
+    experts' first GEMM, fed by the permutation) are cast with their transposes (``FP8_CAST_BYTES``); the inputs of
+    QKV and of a dense first FFN GEMM come from the fused norm already in fp8 and are only transposed
+    (``FP8_TRANSPOSE_BYTES``). Backward: every GEMM's output gradient is cast with its transpose. Weights are cast once
+    per step and left out. MoE widths count the top-k routed copies and the shared experts."""
+    s = layer_shapes(model)
+    h = model.hidden
+    if moe:
+        e = model.moe
+        copies = e.top_k + e.shared_experts
+        width = e.expert_ffn_hidden
+        cast_in = s.attn_out_in + copies * (h + width)
+        transposed = h
+        grads = (s.q_out + s.kv_out) + h + copies * ((s.ffn_mats - 1) * width + h)
+    else:
+        cast_in = s.attn_out_in + model.ffn_hidden
+        transposed = 2 * h
+        grads = (s.q_out + s.kv_out) + h + (s.ffn_mats - 1) * model.ffn_hidden + h
+    return FP8_CAST_BYTES * cast_in + FP8_TRANSPOSE_BYTES * transposed, FP8_CAST_BYTES * grads
+
+
 def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> np.ndarray:
     """One MoE layer's routing on one device for one micro-batch in one direction (forward; the backward runs the
     same kernels the other way round): ``moe_layer_fixed_s`` (router softmax and top-k, sort by expert, the host
@@ -164,10 +193,14 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     on_hidden, inside = _elementwise_bytes_fwd(model, moe)
     hidden_split = tp if framework.sequence_parallel else 1.0
     elementwise = elementwise_s(tokens * (on_hidden / hidden_split + inside / tp) * framework.elementwise_passes, chip)
+    has_fp8 = int(chip.peak_flops_per_s.get("fp8") is not None)
+    cast_fwd_bytes, cast_bwd_bytes = fp8_cast_bytes(model, moe)
+    cast_fwd = np.where(g.fp8 * has_fp8 == 1, elementwise_s(tokens * cast_fwd_bytes / tp, chip), 0.0)
+    cast_bwd = np.where(g.fp8 * has_fp8 == 1, elementwise_s(tokens * cast_bwd_bytes / tp, chip), 0.0)
     kernels = framework.kernels_per_layer * chip.efficiency.kernel_overhead_s
     scale = framework.compute_scale
-    fwd = (gemm + attn + elementwise) / scale + kernels
-    bwd = (2.0 * (gemm + elementwise) + attn_bwd) / scale + 2.0 * kernels
+    fwd = (gemm + attn + elementwise + cast_fwd) / scale + kernels
+    bwd = (2.0 * (gemm + elementwise) + attn_bwd + cast_bwd) / scale + 2.0 * kernels
     # selective recompute re-runs the element-wise work and, without a flash kernel, the attention core
     # (Korthikanti et al. 2022 §5); a flash kernel already recomputes its scores inside its backward
     # a per-op policy (torchtitan) also runs a share of the forward GEMMs again
