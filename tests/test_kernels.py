@@ -124,3 +124,35 @@ def test_catalog_chips_without_a_table_are_unchanged_by_it():
     assert load_chip("a100-sxm-80gb").efficiency.kernel_table == ""
     assert load_chip("a100-sxm-80gb").efficiency.attention("cudnn") == (
         load_chip("a100-sxm-80gb").efficiency.attention_fwd, load_chip("a100-sxm-80gb").efficiency.attention_bwd)
+
+
+def test_a_probe_written_table_loads_and_a_chip_can_name_it(tmp_path):
+    """`xpuplan probe --kernels FILE.yaml` writes the catalog's schema: the rows of a probe run become a table a chip
+    profile names by path, its GEMM curve fitted from them."""
+    import yaml
+
+    from xpuplan.probe.kernels import KernelRow, kernel_table_data
+
+    peak = 1000e12
+    rows = [KernelRow(family="gemm", op="matmul", dtype="bf16", m=m, n=n, k=k, flops=2.0 * m * n * k,
+                      seconds=2.0 * m * n * k / (peak * 0.7 * (2.0 * m * n * k) / (2.0 * m * n * k + 5e9)))
+            for m in (256, 1024, 4096) for n, k in ((1024, 1024), (4096, 4096), (8192, 8192))]
+    rows += [KernelRow(family="attention", op=op, dtype="bf16", backend="flash", batch=1, heads=16, seq_len=8192,
+                       head_dim=128, flops=1e12 * (2.5 if op == "bwd" else 1.0), seconds=1e12 / (0.4 * peak))
+             for op in ("fwd", "bwd")]
+    rows += [KernelRow(family="gemm", op="matmul", dtype="bf16", m=64, n=64, k=64, note="failed: RuntimeError")]
+    for r in rows:
+        if r.seconds:
+            r.flops_per_s = r.flops / r.seconds
+    table = kernel_table_data(rows, device_name="test device", peak_bf16_flops_per_s=peak, peak_fp8_flops_per_s=None,
+                              hbm_bytes_per_s=3e12, source="xpuplan probe --kernels t.yaml")
+    assert len(table["gemm"]) == 9 and all(r[-1] == "probe" for r in table["gemm"])  # the failed row is left out
+    assert table["reference_attention"] == "flash2"
+    path = tmp_path / "measured.yaml"
+    path.write_text(yaml.safe_dump(table))
+    derived = kernel_efficiency(str(path))
+    assert derived["gemm_max"] == pytest.approx(0.7, rel=0.02)
+    assert derived["gemm_half_flops"] == pytest.approx(5e9, rel=0.05)
+    data = dict(read_yaml(CATALOG_DIR / "chips" / "h100-sxm.yaml"))
+    data["efficiency"] = {"kernels": str(path)}
+    assert chip_from_dict(data, "test chip").efficiency.kernel_table == str(path)

@@ -82,8 +82,10 @@ def _rows(table: dict, key: str, width: int, where: str) -> list[list]:
 
 @functools.cache
 def load_kernel_table(name: str) -> dict:
-    """The table ``catalog/kernels/<name>.yaml`` as written (rows in TFLOP/s, as benchmarks report them)."""
-    path = CATALOG_DIR / "kernels" / f"{name}.yaml"
+    """The table ``catalog/kernels/<name>.yaml``, or a table file (``xpuplan probe --kernels FILE.yaml`` writes one),
+    as written (rows in TFLOP/s, as benchmarks report them)."""
+    given = Path(name)
+    path = given if given.suffix in (".yaml", ".yml") and given.is_file() else CATALOG_DIR / "kernels" / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (CATALOG_DIR / "kernels").glob("*.yaml"))
         raise BadInput(f"kernels: {name!r} names no kernel table; known: {', '.join(known)}", "kernels")
@@ -93,7 +95,7 @@ def load_kernel_table(name: str) -> dict:
 @functools.cache
 def kernel_efficiency(name: str) -> dict:
     """The efficiency fields derived from kernel table ``name`` (see the module doc), plus ``kernel_table``."""
-    where = f"catalog/kernels/{name}.yaml"
+    where = name if name.endswith((".yaml", ".yml")) else f"catalog/kernels/{name}.yaml"
     table = load_kernel_table(name)
     peak = parse_quantity(table["peak_bf16"], "flops_per_s")
     gemm = _rows(table, "gemm", 5, where)

@@ -250,8 +250,9 @@ OPTIONS: tuple[Option, ...] = (
        http=False),
     _o("quick", bool, "small shapes and few steps (a cpu probe takes seconds)", ("probe",), default=False),
     _o("like", str, "catalog chip whose links, power and price to copy", ("probe",), catalog_id=True),
-    _o("kernels", str, "also time the kernel tables (GEMM, grouped GEMM, attention, memory-bound) into this CSV",
-       ("probe",), http=False),
+    _o("kernels", str, "also time the kernel tables (GEMM, grouped GEMM, attention, memory-bound): FILE.csv every "
+       "row, FILE.yaml a kernel table a chip profile can name (efficiency: {kernels: FILE.yaml})", ("probe",),
+       http=False),
     # ---------------------------------------------------------------------------------------------- output
     _o("plot", str, "with a --devices range: write tokens/s and MFU vs devices to this HTML file", ("plan",),
        http=False, panel="output"),

@@ -48,7 +48,9 @@ def _gemm_sweep(backend, quick: bool, say: Callable[[str], None]) -> tuple[list,
 
 
 def _kernel_tables(backend, path: str, quick: bool, peaks: dict, memory_bytes_per_s: float, command: str,
-                   say: Callable[[str], None]) -> None:
+                   say: Callable[[str], None], like_chip=None) -> None:
+    """Time the kernel tables and write them: ``.csv`` every row; ``.yaml`` a catalog kernel table
+    (catalog/kernels/*.yaml schema) a chip profile can name with ``kernels: FILE``."""
     from datetime import date
 
     from . import kernels
@@ -57,8 +59,16 @@ def _kernel_tables(backend, path: str, quick: bool, peaks: dict, memory_bytes_pe
     source = (f"{command}; torch {backend.torch.__version__}, {backend.runtime_version}; "
               f"{date.today().isoformat()}")
     main = "bf16" if peaks.get("bf16") else "fp16"
-    kernels.write_kernel_table(rows, path, device_name=backend.device_name, peak_flops_per_s=peaks[main],
-                               memory_bytes_per_s=memory_bytes_per_s, source=source)
+    if path.endswith((".yaml", ".yml")):  # a kernel table in the catalog's schema, against the datasheet where known
+        datasheet = like_chip.peak_flops_per_s if like_chip is not None else {}
+        hbm = like_chip.hbm_bytes_per_s if like_chip is not None and like_chip.hbm_bytes_per_s else memory_bytes_per_s
+        table = kernels.kernel_table_data(
+            rows, device_name=backend.device_name, peak_bf16_flops_per_s=datasheet.get("bf16") or peaks[main],
+            peak_fp8_flops_per_s=datasheet.get("fp8") or peaks.get("fp8"), hbm_bytes_per_s=hbm, source=source)
+        profile.write_profile(table, path)
+    else:
+        kernels.write_kernel_table(rows, path, device_name=backend.device_name, peak_flops_per_s=peaks[main],
+                                   memory_bytes_per_s=memory_bytes_per_s, source=source)
 
 
 def run_probe(device: str, out: str, quick: bool = False, like: str | None = None, kernels: str | None = None,
@@ -126,7 +136,7 @@ def run_probe(device: str, out: str, quick: bool = False, like: str | None = Non
 
     if kernels:
         _kernel_tables(backend, kernels, quick, peaks, memory_bytes_per_s,
-                       _command(device, out, quick, like, kernels), say)
+                       _command(device, out, quick, like, kernels), say, like_chip)
         data["measured"]["kernel_tables"] = kernels
     say(f"writing {out}")
     profile.write_profile(data, out)

@@ -330,6 +330,53 @@ def measure_kernel_tables(backend: Backend, quick: bool, gemm_dtypes: tuple[str,
     return rows
 
 
+ATTENTION_KINDS = {"flash": "flash2", "cudnn": "cudnn", "efficient": "mem_efficient", "default": "default"}
+"""PyTorch SDPA backends by the kernel-kind names framework profiles use (``Framework.attention_kernel``)"""
+ELEMENTWISE_MIX = {"rms_norm": 4, "add_residual": 6, "swiglu": 10}
+"""a layer's fused element-wise kernels weighted by the bytes each moves in the forward (see catalog/kernels.py)"""
+
+
+def kernel_table_data(rows: list[KernelRow], *, device_name: str, peak_bf16_flops_per_s: float,
+                      peak_fp8_flops_per_s: float | None, hbm_bytes_per_s: float, source: str) -> dict:
+    """The rows as a kernel table in the catalog's schema (catalog/kernels/*.yaml), every row citing ``probe``.
+
+    Fractions are taken against ``peak_bf16_flops_per_s`` (the datasheet peak where the probe was given ``--like``,
+    else the measured one) and ``hbm_bytes_per_s``; failed rows are left out."""
+    ok = [r for r in rows if not r.note and r.seconds > 0]
+    tflops = lambda r: round(r.flops_per_s / 1e12, 2)  # noqa: E731
+    table: dict = {
+        "peak_bf16": f"{peak_bf16_flops_per_s / 1e12:.4g}TFLOPS",
+        "sources": {"probe": f"{source} on {device_name}"},
+        "gemm": [[r.m, r.n, r.k, tflops(r), "probe"] for r in ok if r.family == "gemm" and r.dtype == "bf16"
+                 and r.m >= 256],
+    }
+    big = [r.flops_per_s / peak_bf16_flops_per_s for r in ok if r.family == "gemm" and r.dtype == "bf16"
+           and r.m >= 1024 and r.k >= 4096]
+    if big:
+        table["gemm_band"] = [round(min(big), 3), round(max(big), 3),
+                              "probe: the GEMMs with m >= 1024 and k >= 4096 it measured"]
+    fp8 = [[r.m, r.n, r.k, tflops(r), "probe"] for r in ok if r.family == "gemm" and r.dtype == "fp8" and r.m >= 256]
+    if fp8 and peak_fp8_flops_per_s:
+        table |= {"peak_fp8": f"{peak_fp8_flops_per_s / 1e12:.4g}TFLOPS", "gemm_fp8": fp8}
+    attention: dict[str, dict] = {}
+    for r in ok:
+        if r.family == "attention":
+            kind = ATTENTION_KINDS.get(r.backend, r.backend)
+            attention.setdefault(kind, {}).setdefault((r.seq_len, r.head_dim), {})[r.op] = tflops(r)
+    table["attention"] = {kind: [[s, d, v["fwd"], v["bwd"], "probe"] for (s, d), v in sorted(cells.items())
+                                 if "fwd" in v and "bwd" in v]
+                          for kind, cells in attention.items()}
+    table["attention"] = {k: v for k, v in table["attention"].items() if v}
+    if table["attention"]:
+        table["reference_attention"] = "flash2" if "flash2" in table["attention"] else next(iter(table["attention"]))
+    memory = [[r.op, r.m, r.n, round(r.bytes_per_s / 1e12, 3), "probe"] for r in ok if r.family == "memory"]
+    if memory:
+        table |= {"memory_peak_hbm": f"{hbm_bytes_per_s / 1e12:.4g}TB/s", "memory": memory}
+        if all(op in {m[0] for m in memory} for op in ELEMENTWISE_MIX):
+            table["elementwise_mix"] = dict(ELEMENTWISE_MIX)
+    return table
+
+
 def write_kernel_table(rows: list[KernelRow], path: str, *, device_name: str, peak_flops_per_s: float,
                        memory_bytes_per_s: float, source: str) -> None:
     """CSV of ``rows`` plus efficiency columns (of the measured GEMM peak and copy bandwidth) and the source."""
