@@ -14,8 +14,8 @@ from xpuplan.errors import BadInput
 TABLES = sorted(p.stem for p in (CATALOG_DIR / "kernels").glob("*.yaml"))
 
 
-def test_there_are_tables_for_the_gh100_and_the_b200():
-    assert {"h100-sxm", "b200"} <= set(TABLES)
+def test_there_are_tables_for_the_chips_issue_15_names():
+    assert {"h100-sxm", "a100-sxm-80gb", "b200", "mi300x", "ascend-910b"} <= set(TABLES)
 
 
 @pytest.mark.parametrize("name", TABLES)
@@ -34,6 +34,9 @@ def test_every_row_cites_a_listed_source(name):
 def test_the_derived_gemm_curve_lies_in_the_published_band_and_follows_its_rows(name):
     derived = kernel_efficiency(name)
     table = load_kernel_table(name)
+    if "gemm_max" not in derived:  # too few sizes for a curve: the band alone
+        assert len({m * n * k for m, n, k, *_ in table["gemm"]}) < 3
+        return
     low, high, source = gemm_band(name)
     assert source
     peak = float(table["peak_bf16"].replace("TFLOPS", "")) * 1e12
@@ -44,6 +47,27 @@ def test_the_derived_gemm_curve_lies_in_the_published_band_and_follows_its_rows(
     measured = np.array([t * 1e12 / peak for *_, t, _ in table["gemm"]])
     curve = derived["gemm_max"] * flops / (flops + derived["gemm_half_flops"])
     assert np.median(np.abs(curve - measured)) < 0.05
+
+
+KNOWN_OUTSIDE_BAND = {
+    "ascend-910b": "the profile's 0.71 at 8192^3 is calibrated end to end on MindSpeed runs; the community matmul "
+                   "figures (0.85-0.89 of a derived 353.9 TFLOP/s peak, 'reference only') say the chip's GEMMs are "
+                   "faster, so the fit is absorbing costs of its runs the model does not name",
+}
+"""issue 15's check, 'the GEMM efficiencies used within the band of the published microbenchmarks they cite', where
+it fails today, with the reason"""
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_the_catalogs_large_gemm_efficiency_lies_in_its_tables_band(name):
+    """The efficiency the catalog profile of the table's chip uses for a large GEMM (8192^3) lies inside the band
+    its published benchmarks span; the known exceptions are listed with their reason."""
+    eff = load_chip(name).efficiency
+    f = 2.0 * 8192**3
+    used = eff.gemm_max * f / (f + eff.gemm_half_flops)
+    low, high, _ = gemm_band(name)
+    inside = low - 0.01 <= used <= high + 0.01
+    assert inside != (name in KNOWN_OUTSIDE_BAND), (name, round(used, 3), (low, high))
 
 
 def test_gh100_attention_kinds_match_the_published_flashattention3_figure():

@@ -7,7 +7,7 @@ its attention efficiencies from the table, derived here, and from nowhere else: 
 runs (issue 15 item 1). The derivation:
 
 - GEMM: ``eff(f) = gemm_max * f / (f + gemm_half_flops)`` least-squares fitted to the rows (efficiency = achieved
-  FLOP/s over the table's dense peak), :func:`fit_efficiency_curve`; fp8 rows (``gemm_fp8``, against ``peak_fp8``)
+  FLOP/s over the table's dense peak), :func:`fit_efficiency_curve`, where the rows cover three sizes or more; fp8 rows (``gemm_fp8``, against ``peak_fp8``)
   give ``gemm_fp8_max`` and ``gemm_fp8_half_flops`` the same way.
 - attention, per kind, from the row at the longest sequence with head width 128 (else the widest): the cost model
   prices a forward at ``attention_fwd * s / (s + attention_block_tokens)`` of peak and a backward as twice the
@@ -99,11 +99,12 @@ def kernel_efficiency(name: str) -> dict:
     table = load_kernel_table(name)
     peak = parse_quantity(table["peak_bf16"], "flops_per_s")
     gemm = _rows(table, "gemm", 5, where)
-    if len({2.0 * m * n * k for m, n, k, _, _ in gemm}) < 3:
-        raise BadInput(f"{where}: the GEMM curve needs rows at three or more sizes", "gemm")
-    flops = np.array([2.0 * m * n * k for m, n, k, _, _ in gemm])
-    eff = np.array([tflops * 1e12 / peak for _, _, _, tflops, _ in gemm])
-    gemm_max, half = fit_efficiency_curve(flops, eff)
+    curve = {}
+    if len({2.0 * m * n * k for m, n, k, _, _ in gemm}) >= 3:  # fewer sizes bound the ceiling (gemm_band) only
+        flops = np.array([2.0 * m * n * k for m, n, k, _, _ in gemm])
+        eff = np.array([tflops * 1e12 / peak for _, _, _, tflops, _ in gemm])
+        gemm_max, half = fit_efficiency_curve(flops, eff)
+        curve = {"gemm_max": round(gemm_max, 4), "gemm_half_flops": float(f"{half:.3g}")}
     kinds = {}
     for kind, rows in (table.get("attention") or {}).items():
         rows = _rows({"rows": rows, "sources": table["sources"]}, "rows", 5, f"{where}: attention {kind}")
@@ -141,8 +142,7 @@ def kernel_efficiency(name: str) -> dict:
             memory["hbm_elementwise"] = round(sum(mix.values()) / sum(w / rates[op] for op, w in mix.items()), 4)
         if "adamw_fused" in rates:
             memory["hbm_optimizer"] = round(rates["adamw_fused"], 4)
-    return memory | attention | fp8 | {"gemm_max": round(gemm_max, 4), "gemm_half_flops": float(f"{half:.3g}"),
-                                 "kernel_table": name}
+    return memory | attention | fp8 | curve | {"kernel_table": name}
 
 
 def gemm_band(name: str) -> tuple[float, float, str]:
