@@ -204,9 +204,12 @@ def stage_mix(model: Model, g: PlanGrid) -> list[Stage]:
     dense_first = np.minimum(full, dense_total)
     moe_last = np.where(single, full - dense_first, np.minimum(last, model.moe_layers))
     dense_last = np.where(single, dense_first, last - moe_last)
-    stages = [Stage(dense_n=dense_first, moe_n=full - dense_first, embed=np.ones_like(single), logits=single,
+    # multi-token prediction modules sit with the output head on the last stage, one decoder layer each
+    mtp_moe, mtp_dense = (model.mtp_layers, 0) if model.moe else (0, model.mtp_layers)
+    stages = [Stage(dense_n=dense_first + np.where(single, mtp_dense, 0), moe_n=full - dense_first
+                    + np.where(single, mtp_moe, 0), embed=np.ones_like(single), logits=single,
                     index=np.zeros_like(g.pp)),
-              Stage(dense_n=dense_last, moe_n=moe_last, embed=single, logits=np.ones_like(single),
+              Stage(dense_n=dense_last + mtp_dense, moe_n=moe_last + mtp_moe, embed=single, logits=np.ones_like(single),
                     index=np.maximum(g.pp - 1, 0))]
     if model.moe:
         middle = g.pp >= 3  # elsewhere the first stage stands in (a duplicate changes no maximum)

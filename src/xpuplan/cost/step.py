@@ -132,10 +132,11 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
     """One micro-batch through ``dense_n`` dense and ``moe_n`` MoE layers (+ the output layer if ``logits``);
     ``costs`` from :func:`layer_costs` for the same grid, when the caller prices several stages of it."""
     c = costs if costs is not None else layer_costs(model, chip, job, g)
-    fwd = dense_n * c.dense.fwd_s + moe_n * c.moe.fwd_s + np.where(logits, c.logits_fwd_s, 0.0) \
+    heads = 1 + model.mtp_layers  # the output head and loss run once more for each multi-token prediction module
+    fwd = dense_n * c.dense.fwd_s + moe_n * c.moe.fwd_s + np.where(logits, heads * c.logits_fwd_s, 0.0) \
         + job.framework.microbatch_overhead_s
     bwd = (dense_n * (c.dense.bwd_s + c.dense.recompute_s) + moe_n * (c.moe.bwd_s + c.moe.recompute_s)
-           + np.where(logits, c.logits_bwd_s, 0.0))
+           + np.where(logits, heads * c.logits_bwd_s, 0.0))
     return StageTimes(compute_s=fwd + bwd, tp_s=dense_n * c.tp_dense_s + moe_n * c.tp_moe_s,
                       cp_s=dense_n * c.cp_dense_s + moe_n * c.cp_moe_s, ep_s=moe_n * c.ep_moe_s + 0.0 * fwd,
                       route_s=moe_n * c.moe.route_s + 0.0 * fwd, fwd_s=fwd, bwd_s=bwd)

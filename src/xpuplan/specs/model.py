@@ -89,6 +89,11 @@ class Model:
     window_layers: int = 0
     """layers that attend within ``sliding_window`` (gpt-oss: every second one); the rest attend to the whole
     context"""
+    mtp_layers: int = 0
+    """multi-token prediction modules trained with the model (DeepSeek-V3's num_nextn_predict_layers, report §2.2):
+    each adds a decoder layer of the model's kind on the last pipeline stage, and another pass through the shared
+    output head and loss for every token; excluded from the parameter counts and model FLOPs (MFU), as DeepSeek
+    excludes them"""
     display_name: str = ""
     """human name"""
     max_seq_len: int | None = None
@@ -118,6 +123,8 @@ class Model:
             raise BadInput(f"{owner}: heads={self.heads} is not a multiple of kv_heads={self.kv_heads}", "kv_heads")
         if self.attention == "mla" and not (self.kv_lora_rank and self.qk_rope_head_dim and self.v_head_dim):
             raise BadInput(f"{owner}: mla needs kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim and v_head_dim", "attention")
+        if isinstance(self.mtp_layers, bool) or not isinstance(self.mtp_layers, int) or self.mtp_layers < 0:
+            raise BadInput(f"{owner}: mtp_layers must be a whole number >= 0, got {self.mtp_layers!r}", "mtp_layers")
         if (self.window_layers > 0) != (self.sliding_window is not None) or not 0 <= self.window_layers <= self.layers:
             raise BadInput(f"{owner}: give sliding_window and window_layers (0 < window_layers <= layers) together",
                            "sliding_window")

@@ -147,6 +147,8 @@ def run_setup(run: dict, where: str, adjust_chip=None, adjust_framework=None) ->
     functions replace profile values (the calibration tries values through them)."""
     model_spec = run["model"]
     model = model_from_dict(model_spec, f"{where}: model") if isinstance(model_spec, dict) else load_model(model_spec)
+    if run.get("mtp_layers") is not None:  # the run trained a different number of multi-token prediction modules
+        model = dataclasses.replace(model, mtp_layers=int(run["mtp_layers"]))
     chip = load_chip(run["chip"])
     chip = adjust_chip(chip) if adjust_chip else chip
     if run.get("scale_out"):
