@@ -249,13 +249,12 @@ def test_loss_memory_follows_the_framework():
 
 def test_deepseek_v3_pretraining_under_its_own_framework_needs_no_extra_flags():
     """Issue 15: DeepSeek-V3 on 2,048 H800 with the published plan (tp 1, pp 16, ep 64, seq 4,096, batch 15,360,
-    fp8) and only --framework hai-llm (DualPipe, node-limited dispatch, overlapped all-to-all), against the 2.664M H800
-    GPU-hours of the report's Table 1 for 14.8T tokens. The issue asks for 10%; since the fp8 casts were named and the
-    H100 family refitted (2026-12-04) the model gives 2.37M, 11% low, so this asserts 12% and the gap is recorded in
-    benchmarks/results/validation.md rather than hidden by a value chosen to pass."""
+    fp8) and only --framework hai-llm (DualPipe, node-limited dispatch, overlapped all-to-all, the report's recompute
+    of the MLA up-projections): within 10% of the 2.664M H800 GPU-hours of the report's Table 1 for 14.8T tokens
+    (2.41M, 9.7% low, on 2026-12-04: close to the edge, recorded in benchmarks/results/validation.md)."""
     r = api.train(model="deepseek-v3", chip="h800", devices=2048, tp=1, pp=16, ep=64, seq_len=4096,
                   global_batch=15360, precision="fp8", tokens="14.8T", framework="hai-llm")
-    assert r.device_hours == pytest.approx(2.664e6, rel=0.12)
+    assert r.device_hours == pytest.approx(2.664e6, rel=0.10)
     assert r.job.ep_dedup and r.job.ep_overlap == 1.0  # from the profile, not from flags
     assert r.fits  # with its activations cached in FP8 (report 3.3.3), as DeepSeek ran it on 80 GB H800s
     import dataclasses
@@ -264,6 +263,21 @@ def test_deepseek_v3_pretraining_under_its_own_framework_needs_no_extra_flags():
     bf16_cache = api.train(model="deepseek-v3", chip="h800", devices=2048, tp=1, pp=16, ep=64, seq_len=4096,
                            global_batch=15360, precision="fp8", framework=bf16)
     assert bf16_cache.memory["activations_bytes"] > r.memory["activations_bytes"]
+
+
+def test_deepseeks_selective_recompute_runs_the_mla_up_projections_again():
+    """DeepSeek-V3 report §3.2.3: RMSNorm and the MLA up-projections are recomputed in the backward; only MLA models
+    and selective recompute pay for it."""
+    import dataclasses
+
+    hai = load_framework("hai-llm")
+    assert hai.recompute_mla_up
+    kw = dict(model="deepseek-v3", chip="h800", devices=256, pp=8, ep=32, seq_len=4096, global_batch=512,
+              precision="fp8", recompute="selective")
+    without = dataclasses.replace(hai, recompute_mla_up=False)
+    assert api.train(framework=hai, **kw).breakdown["compute_s"] > api.train(framework=without, **kw).breakdown["compute_s"]
+    dense = dict(model="llama3-8b", chip="h800", devices=8, recompute="selective", seq_len=4096, global_batch=64)
+    assert api.train(framework=hai, **dense).step_time_s == pytest.approx(api.train(framework=without, **dense).step_time_s)
 
 
 def test_a_frameworks_moe_defaults_apply_unless_the_job_says_otherwise():

@@ -205,6 +205,10 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     # (Korthikanti et al. 2022 §5); a flash kernel already recomputes its scores inside its backward
     # a per-op policy (torchtitan) also runs a share of the forward GEMMs again
     selective = (elementwise + (0.0 if framework.flash_attention else attn) + framework.selective_gemm_share * gemm) / scale
+    if framework.recompute_mla_up and model.attention == "mla":  # the latent -> per-head projections, run again
+        up_q = gemm_s(tokens, model.q_lora_rank, model.heads * s.d_qk / tp, chip, g.fp8) if model.q_lora_rank else 0.0
+        up_kv = gemm_s(tokens, model.kv_lora_rank, model.heads * (model.qk_nope_head_dim + s.d_v) / tp, chip, g.fp8)
+        selective = selective + (up_q + up_kv) / scale
     recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, selective, 0.0))
     route = moe_route_s(model, chip, g, seq_len, framework) * np.where(g.recompute == 2, 3.0, 2.0) if moe else 0.0 * fwd
     return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn, route_s=route)

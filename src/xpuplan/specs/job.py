@@ -118,6 +118,10 @@ class Framework:
     """share of the forward GEMM work that selective recompute runs again, keeping the other GEMM outputs (0 for
     Megatron's, which recomputes element-wise work and attention scores; 0.5 for torchtitan's per-op policy, which
     saves every matmul output except every second one)"""
+    recompute_mla_up: bool = False
+    """selective recompute also runs an MLA model's query and key/value up-projections again in the backward
+    instead of keeping their outputs (DeepSeek-V3 report §3.2.3: 'we recompute all RMSNorm operations and MLA
+    up-projections during back-propagation')"""
     recompute_modes: tuple[str, ...] = RECOMPUTE
     """activation-recompute modes the framework implements (selective: norms, activation function and
     attention core recomputed; full: every layer from its input)"""
