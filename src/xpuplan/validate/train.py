@@ -111,12 +111,15 @@ def reported_tokens_per_s(run: dict, where: str) -> float:
 
 
 def run_framework(run: dict, plan_in: dict, adjust=None):
-    """The run's framework profile; a published ``sequence_parallel`` flag (popped from ``plan_in``) overrides the
-    profile's default. ``adjust(framework)`` replaces profile values (calibration)."""
+    """The run's framework profile; a published ``sequence_parallel`` flag (popped from ``plan_in``) and a run's
+    ``recompute_mla_up`` override the profile's defaults. ``adjust(framework)`` replaces profile values (calibration)."""
     framework = load_framework(run.get("framework") or "megatron")
     framework = adjust(framework) if adjust else framework
     sp = plan_in.pop("sequence_parallel", None)
-    return framework if sp is None else dataclasses.replace(framework, sequence_parallel=bool(sp))
+    framework = framework if sp is None else dataclasses.replace(framework, sequence_parallel=bool(sp))
+    if run.get("recompute_mla_up") is not None:  # Megatron-Core recompute_modules ['mla_up_proj', ...]
+        framework = dataclasses.replace(framework, recompute_mla_up=bool(run["recompute_mla_up"]))
+    return framework
 
 
 def run_job(run: dict, plan_in: dict, adjust=None):
