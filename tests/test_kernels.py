@@ -180,3 +180,17 @@ def test_a_probe_written_table_loads_and_a_chip_can_name_it(tmp_path):
     data = dict(read_yaml(CATALOG_DIR / "chips" / "h100-sxm.yaml"))
     data["efficiency"] = {"kernels": str(path)}
     assert chip_from_dict(data, "test chip").efficiency.kernel_table == str(path)
+
+
+def test_the_catalog_lists_kernel_tables_with_their_sources():
+    import json
+
+    from xpuplan import api
+    from xpuplan.report.catalog import catalog_rows
+
+    rows = catalog_rows("kernels", api.catalog("kernels"))
+    assert {r["name"] for r in rows} == set(TABLES)
+    h100 = next(r for r in rows if r["name"] == "h100-sxm")
+    assert h100["gemm_max"] == kernel_efficiency("h100-sxm")["gemm_max"] and "cudnn" in h100["attention"]
+    assert all(r["sources"] and all(": " in s for s in r["sources"]) for r in rows)
+    assert json.loads(json.dumps(rows)) == rows

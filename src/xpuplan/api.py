@@ -254,12 +254,25 @@ def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: 
 
 # -------------------------------------------------------------------------------------------- catalog, validate
 
+def _kernel_entry(name: str) -> dict:
+    """A kernel table as the catalog lists it: what it derives, its band and its sources."""
+    from .catalog.kernels import gemm_band, kernel_efficiency, load_kernel_table
+
+    table = load_kernel_table(name)
+    low, high, band_source = gemm_band(name)
+    return {"name": name, "derived": kernel_efficiency(name), "gemm_band": (low, high), "band_source": band_source,
+            "rows": len(table.get("gemm") or []) + len(table.get("gemm_fp8") or [])
+            + sum(len(v) for v in (table.get("attention") or {}).values()) + len(table.get("memory") or []),
+            "sources": dict(table.get("sources") or {})}
+
+
 def catalog(kind: str) -> list:
-    """Every catalog entry of one kind as specs (chips, systems, models, frameworks, serving)."""
+    """Every catalog entry of one kind as specs (chips, systems, models, frameworks, serving), or kernel tables."""
     if kind not in _catalog.KINDS:
         raise BadInput(f"catalog kind must be one of {', '.join(_catalog.KINDS)}, got {kind!r}", "kind")
     load = {"chips": _catalog.load_chip, "systems": _catalog.load_system, "models": _catalog.load_model,
-            "frameworks": _catalog.load_framework, "serving": _catalog.load_engine}[kind]
+            "frameworks": _catalog.load_framework, "serving": _catalog.load_engine,
+            "kernels": _kernel_entry}[kind]
     return [load(name) for name in _catalog.names(kind)]
 
 

@@ -19,7 +19,7 @@ from .files import _check_keys, _int, _mapping, _quantity, _sources, read_yaml
 from .kernels import kernel_efficiency
 
 CATALOG_DIR = Path(__file__).parent
-KINDS = ("chips", "systems", "models", "frameworks", "serving")
+KINDS = ("chips", "systems", "models", "frameworks", "serving", "kernels")
 
 
 def names(kind: str) -> list[str]:

@@ -235,8 +235,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("engine", str, "serving-engine profile: trt-llm, vllm (calibrated) or roofline (ideal)", ("inference",),
        default="trt-llm", catalog_id=True, panel="serving", example="vllm"),
     # --------------------------------------------------------------------------------------- other commands
-    _o("kind", str, "chips, systems, models, frameworks or serving", ("catalog",), argument=True,
-       required=("catalog",), choices=("chips", "systems", "models", "frameworks", "serving")),
+    _o("kind", str, "chips, systems, models, frameworks, serving or kernels", ("catalog",), argument=True,
+       required=("catalog",), choices=("chips", "systems", "models", "frameworks", "serving", "kernels")),
     _o("data", str, "a validation YAML file or folder", ("validate",), http=False),
     _o("role", str, "only runs of this role: main or holdout", ("validate",), choices=("main", "holdout")),
     _o("inference", bool, "serving runs (data/validation/inference) instead", ("validate",), default=False),

@@ -56,8 +56,17 @@ def engine_row(e: ServeEngine) -> dict:
             "attention_efficiency": e.attention_efficiency, "sources": list(e.sources)}
 
 
+def kernels_row(entry: dict) -> dict:
+    d = entry["derived"]
+    kinds = ", ".join(f"{k} {f:.2f}/{b:.2f}" for k, f, b in d.get("attention_kernels", ()))
+    return {"name": entry["name"], "gemm_max": d.get("gemm_max"), "gemm_half_flops": d.get("gemm_half_flops"),
+            "gemm_band": f"{entry['gemm_band'][0]:.2f}-{entry['gemm_band'][1]:.2f}", "attention": kinds,
+            "hbm_elementwise": d.get("hbm_elementwise"), "rows": entry["rows"],
+            "sources": [f"{k}: {v}" for k, v in entry["sources"].items()]}
+
+
 ROWS = {"chips": chip_row, "models": model_row, "systems": system_row, "frameworks": framework_row,
-        "serving": engine_row}
+        "serving": engine_row, "kernels": kernels_row}
 HEADERS = {
     "chips": [("name", ""), ("vendor", ""), ("bf16_tflops", "BF16 TFLOP/s"), ("fp8_tflops", "FP8 TFLOP/s"),
               ("hbm_gib", "HBM GiB"), ("hbm_tb_per_s", "HBM TB/s"), ("scale_up_gb_per_s", "scale-up GB/s/dir"),
@@ -72,6 +81,9 @@ HEADERS = {
                    ("dp_overlap_efficiency", "DP overlap")],
     "serving": [("name", ""), ("display_name", ""), ("kernel_scale", "kernel scale"), ("moe_scale", "MoE scale"),
                 ("attention_efficiency", "attention efficiency")],
+    "kernels": [("name", ""), ("gemm_max", "GEMM max"), ("gemm_half_flops", "GEMM half FLOPs"),
+                ("gemm_band", "published band"), ("attention", "attention fwd/bwd by kind"),
+                ("hbm_elementwise", "element-wise / HBM"), ("rows", "rows")],
 }
 
 
@@ -85,6 +97,7 @@ def catalog_table(kind: str, rows: list[dict]) -> Table:
     for i, (key, label) in enumerate(HEADERS[kind]):
         table.add_column(label or key, no_wrap=i == 0)
     for row in rows:
-        table.add_row(*["—" if row[k] is None or row[k] == "" else str(row[k]) for k, _ in HEADERS[kind]])
+        table.add_row(*["—" if row[k] is None or row[k] == "" else (f"{row[k]:.4g}" if isinstance(row[k], float) else
+                                                                   str(row[k])) for k, _ in HEADERS[kind]])
     table.caption = "— = not published (never estimated); `--json` lists each entry's sources"
     return table
