@@ -68,11 +68,12 @@ def efficiency_from_dict(data: dict, where: str) -> Efficiency:
         del data["reserve"]
     table = data.pop("kernels", None)
     if table is not None:
-        clash = sorted(set(kernel_efficiency(str(table))) & set(data))
+        derived = kernel_efficiency(str(table))
+        clash = sorted(set(derived) & set(data))
         if clash:
             raise BadInput(f"{where}: {', '.join(clash)} come from kernel table {table!r}; remove them from the "
                            "profile (or drop 'kernels:')", clash[0])
-        data |= {k: v for k, v in kernel_efficiency(str(table)).items()}
+        data |= derived
     _check_keys(data, _EFF_FIELDS, set(), where)
     for key, value in data.items():
         if key in ("attention_kernels", "kernel_table"):
@@ -121,7 +122,8 @@ def default_efficiency(chip_name: str) -> Efficiency:
     like = _likes(chip_name)
     where = f"catalog/efficiency/{chip_name}.yaml" + (f" (inherits {' -> '.join(like)})" if like else "")
     if "kernels" in specific:  # the table, not the defaults, sets the kernel figures it measured
-        base = {k: v for k, v in base.items() if k not in kernel_efficiency(str(specific["kernels"]))}
+        measured = kernel_efficiency(str(specific["kernels"]))
+        base = {k: v for k, v in base.items() if k not in measured}
     return efficiency_from_dict(base | specific, where)
 
 

@@ -70,14 +70,14 @@ def fit_efficiency_curve(flops, efficiency) -> tuple[float, float]:
     return float(g[i]), float(10.0 ** grid[i])
 
 
-def _rows(table: dict, key: str, width: int, where: str) -> list[list]:
-    rows = table.get(key) or []
-    for row in rows:
-        if not isinstance(row, list) or len(row) != width:
-            raise BadInput(f"{where}: every {key} row must be a list of {width} values, got {row!r}", key)
-        if row[-1] not in table.get("sources", {}):
-            raise BadInput(f"{where}: {key} row {row!r} cites {row[-1]!r}, which is not under sources", key)
-    return rows
+def _rows(rows, sources: dict, what: str, where: str) -> list[list]:
+    """``rows`` checked: five values each, the last naming one of ``sources``."""
+    for row in rows or []:
+        if not isinstance(row, list) or len(row) != 5:
+            raise BadInput(f"{where}: every {what} row must be a list of 5 values, got {row!r}", what)
+        if row[-1] not in sources:
+            raise BadInput(f"{where}: {what} row {row!r} cites {row[-1]!r}, which is not under sources", what)
+    return list(rows or [])
 
 
 @functools.cache
@@ -98,7 +98,7 @@ def kernel_efficiency(name: str) -> dict:
     where = name if name.endswith((".yaml", ".yml")) else f"catalog/kernels/{name}.yaml"
     table = load_kernel_table(name)
     peak = parse_quantity(table["peak_bf16"], "flops_per_s")
-    gemm = _rows(table, "gemm", 5, where)
+    gemm = _rows(table.get("gemm"), table["sources"], "gemm", where)
     curve = {}
     if len({2.0 * m * n * k for m, n, k, _, _ in gemm}) >= 3:  # fewer sizes bound the ceiling (gemm_band) only
         flops = np.array([2.0 * m * n * k for m, n, k, _, _ in gemm])
@@ -107,7 +107,7 @@ def kernel_efficiency(name: str) -> dict:
         curve = {"gemm_max": round(gemm_max, 4), "gemm_half_flops": float(f"{half:.3g}")}
     kinds = {}
     for kind, rows in (table.get("attention") or {}).items():
-        rows = _rows({"rows": rows, "sources": table["sources"]}, "rows", 5, f"{where}: attention {kind}")
+        rows = _rows(rows, table["sources"], f"attention {kind}", where)
         widest = max(r[1] for r in rows)
         head_dim = 128 if any(r[1] == 128 for r in rows) else widest
         seq, _, fwd, bwd, _ = max((r for r in rows if r[1] == head_dim), key=lambda r: r[0])
@@ -116,7 +116,7 @@ def kernel_efficiency(name: str) -> dict:
                        min(1.0, bwd * 1e12 / BENCH_BWD_FLOPS_RATIO * MODEL_BWD_FLOPS_RATIO / peak / fill))
     fp8 = {}
     if table.get("gemm_fp8"):
-        rows = _rows(table, "gemm_fp8", 5, where)
+        rows = _rows(table["gemm_fp8"], table["sources"], "gemm_fp8", where)
         peak_fp8 = parse_quantity(table["peak_fp8"], "flops_per_s")
         fp8_max, fp8_half = fit_efficiency_curve([2.0 * m * n * k for m, n, k, _, _ in rows],
                                                  [tflops * 1e12 / peak_fp8 for _, _, _, tflops, _ in rows])
@@ -132,7 +132,8 @@ def kernel_efficiency(name: str) -> dict:
     memory = {}
     if table.get("memory"):
         hbm = parse_quantity(table["memory_peak_hbm"], "bytes_per_s")
-        rates = {op: tb_per_s * 1e12 / hbm for op, _, _, tb_per_s, _ in _rows(table, "memory", 5, where)}
+        memory_rows = _rows(table["memory"], table["sources"], "memory", where)
+        rates = {op: tb_per_s * 1e12 / hbm for op, _, _, tb_per_s, _ in memory_rows}
         mix = table.get("elementwise_mix") or {}
         unknown = sorted(set(mix) - set(rates))
         if unknown:

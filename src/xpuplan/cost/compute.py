@@ -16,7 +16,7 @@ import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import Chip, Framework, Model
-from .flops import layer_shapes, mean_keys_per_layer
+from .flops import ffn_copies, layer_shapes, mean_keys_per_layer
 
 BF16_BYTES = 2
 FP8_CAST_BYTES = 4
@@ -109,8 +109,8 @@ def _elementwise_bytes_fwd(model: Model, moe: bool) -> tuple[float, float]:
     """
     s = layer_shapes(model)
     h = model.hidden
-    width = (model.moe.expert_ffn_hidden * (model.moe.top_k + model.moe.shared_experts)) if moe else model.ffn_hidden
-    act = 3 * width if model.ffn_act == "swiglu" else 2 * width
+    copies, width = ffn_copies(model, moe)
+    act = (3 if model.ffn_act == "swiglu" else 2) * width * copies
     return BF16_BYTES * (4 * h + 6 * h), BF16_BYTES * (2 * (s.q_out + s.kv_out) + act)
 
 
@@ -124,17 +124,11 @@ def fp8_cast_bytes(model: Model, moe: bool) -> tuple[float, float]:
     per step and left out. MoE widths count the top-k routed copies and the shared experts."""
     s = layer_shapes(model)
     h = model.hidden
-    if moe:
-        e = model.moe
-        copies = e.top_k + e.shared_experts
-        width = e.expert_ffn_hidden
-        cast_in = s.attn_out_in + copies * (h + width)
-        transposed = h
-        grads = (s.q_out + s.kv_out) + h + copies * ((s.ffn_mats - 1) * width + h)
-    else:
-        cast_in = s.attn_out_in + model.ffn_hidden
-        transposed = 2 * h
-        grads = (s.q_out + s.kv_out) + h + (s.ffn_mats - 1) * model.ffn_hidden + h
+    copies, width = ffn_copies(model, moe)
+    # a MoE layer's expert inputs come from the permutation, not from the norm: cast rather than only transposed
+    cast_in = s.attn_out_in + copies * width + (copies * h if moe else 0)
+    transposed = h if moe else 2 * h
+    grads = (s.q_out + s.kv_out) + h + copies * ((s.ffn_mats - 1) * width + h)
     return FP8_CAST_BYTES * cast_in + FP8_TRANSPOSE_BYTES * transposed, FP8_CAST_BYTES * grads
 
 

@@ -53,6 +53,14 @@ def layer_shapes(m: Model) -> LayerShapes:
                        d_qk=d, d_v=d, ffn_mats=mats)
 
 
+def ffn_copies(m: Model, moe: bool) -> tuple[int, int]:
+    """(FFN blocks each token runs through, their hidden width) in one layer: (1, ffn_hidden) for a dense layer,
+    (top-k routed + shared experts, expert width) for a MoE layer."""
+    if moe:
+        return m.moe.top_k + m.moe.shared_experts, m.moe.expert_ffn_hidden
+    return 1, m.ffn_hidden
+
+
 def ffn_params_dense(m: Model) -> int:
     return layer_shapes(m).ffn_mats * m.hidden * m.ffn_hidden
 

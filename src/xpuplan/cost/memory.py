@@ -26,7 +26,7 @@ import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
-from .flops import expert_params, ffn_params_dense, layer_shapes
+from .flops import expert_params, ffn_copies, ffn_params_dense, layer_shapes
 
 WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
 
@@ -62,17 +62,10 @@ def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0,
     (``linear_swiglu``, DeepSeek-V3 report §3.3.3), in one byte instead of two; residuals and norm inputs stay bf16."""
     s = layer_shapes(model)
     h = model.hidden
-    if moe:
-        e = model.moe
-        routed = e.top_k + e.shared_experts
-        width = e.expert_ffn_hidden
-        ffn_out = (2 if model.ffn_act == "swiglu" else 1) * width * routed
-        act_out = width * routed
-        permuted = h * e.top_k
-    else:
-        ffn_out = (2 if model.ffn_act == "swiglu" else 1) * model.ffn_hidden
-        act_out = model.ffn_hidden
-        permuted = 0
+    copies, width = ffn_copies(model, moe)
+    ffn_out = (2 if model.ffn_act == "swiglu" else 1) * width * copies
+    act_out = width * copies
+    permuted = h * model.moe.top_k if moe else 0
     residual = 2 * h            # inputs of the two norms
     norm_out = 2 * h            # inputs of the qkv and fc1 GEMMs
     linear = 1.0 if fp8_cache != "none" else 2.0     # bytes per cached Linear input

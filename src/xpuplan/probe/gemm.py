@@ -21,7 +21,8 @@ from ..catalog.kernels import fit_efficiency_curve
 from .device import Backend
 from .timing import median_seconds
 
-__all__ = ["DTYPES", "GemmRow", "fit_efficiency_curve", "fit_rows", "gemm_shapes", "measure_gemms", "peak_flops_per_s"]
+__all__ = ["DTYPES", "GemmRow", "fit_efficiency_curve", "fit_rows", "gemm_call", "gemm_shapes", "measure_gemms",
+           "peak_flops_per_s"]
 
 DTYPES = ("bf16", "fp16", "fp8")
 
@@ -57,7 +58,7 @@ def gemm_shapes(quick: bool, accelerator: bool) -> list[tuple[int, int, int]]:
     return sorted(shapes, key=lambda shape: (shape[0] * shape[1] * shape[2], shape))
 
 
-def _make_call(backend: Backend, dtype: str, m: int, n: int, k: int) -> Callable[[], object]:
+def gemm_call(backend: Backend, dtype: str, m: int, n: int, k: int) -> Callable[[], object]:
     """A zero-argument callable running one GEMM on random inputs (None if the dtype is unsupported)."""
     torch = backend.torch
     dev = backend.device
@@ -77,7 +78,7 @@ def _make_call(backend: Backend, dtype: str, m: int, n: int, k: int) -> Callable
 def supported(backend: Backend, dtype: str) -> bool:
     """Whether a small GEMM in ``dtype`` runs on the device."""
     try:
-        call = _make_call(backend, dtype, 64, 64, 64)
+        call = gemm_call(backend, dtype, 64, 64, 64)
         if call is None:
             return False
         call()
@@ -95,7 +96,7 @@ def measure_gemms(backend: Backend, dtype: str, shapes: list[tuple[int, int, int
         if progress:
             progress(f"gemm {dtype} {m}x{n}x{k}")
         try:
-            call = _make_call(backend, dtype, m, n, k)
+            call = gemm_call(backend, dtype, m, n, k)
             seconds = median_seconds(call, backend, warmup=2, repeats=5, budget_s=budget_s)
         except (RuntimeError, MemoryError):  # out of device memory or an unsupported shape
             break

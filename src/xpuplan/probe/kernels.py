@@ -24,12 +24,12 @@ itself is measured by :func:`xpuplan.probe.timing.launch_overhead_seconds`.
 from __future__ import annotations
 
 import csv
-import statistics
-import time
 from dataclasses import asdict, dataclass, fields
 from typing import Callable
 
 from .device import Backend
+from .gemm import gemm_call
+from .timing import loop_seconds
 
 TARGET_LOOP_S = 0.02
 """device seconds per timed loop: long enough that event resolution (~µs) is lost in it"""
@@ -62,40 +62,10 @@ class KernelRow:
     note: str = ""
 
 
-def loop_seconds(fn: Callable[[], object], backend: Backend, *, repeats: int = 3) -> float:
-    """Median seconds of one call of ``fn`` with calls back to back: events around a loop of n calls."""
-    fn()
-    backend.synchronize()
-    t0 = time.perf_counter()
-    fn()
-    backend.synchronize()
-    one_s = max(time.perf_counter() - t0, 1e-7)
-    calls = int(min(200, max(1, TARGET_LOOP_S / one_s)))
-    event = backend.event_class()
-    samples = []
-    for _ in range(repeats):
-        if event is not None:
-            start, end = event(enable_timing=True), event(enable_timing=True)
-            start.record()
-            for _ in range(calls):
-                fn()
-            end.record()
-            end.synchronize()
-            samples.append(start.elapsed_time(end) / 1e3 / calls)
-        else:
-            backend.synchronize()
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            backend.synchronize()
-            samples.append((time.perf_counter() - t0) / calls)
-    return statistics.median(samples)
-
-
 def _timed(row: KernelRow, fn: Callable[[], object], backend: Backend) -> KernelRow:
     """``row`` with its time and rates filled in, or with the error in ``note``."""
     try:
-        row.seconds = loop_seconds(fn, backend)
+        row.seconds = loop_seconds(fn, backend, target_s=TARGET_LOOP_S)
     except (RuntimeError, TypeError, ValueError, NotImplementedError, AttributeError, MemoryError) as exc:
         row.note = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
         return row
@@ -120,19 +90,10 @@ def gemm_table_shapes(quick: bool, accelerator: bool) -> list[tuple[int, int, in
 
 
 def _gemm_call(backend: Backend, dtype: str, m: int, n: int, k: int) -> Callable[[], object]:
-    torch = backend.torch
-    dev = backend.device
-    if dtype == "fp8":
-        if backend.kind != "cuda" or not hasattr(torch, "_scaled_mm"):
-            raise NotImplementedError("fp8 GEMMs are timed on cuda only")
-        a = torch.randn(m, k, device=dev).to(torch.float8_e4m3fn)
-        b = torch.randn(n, k, device=dev).to(torch.float8_e4m3fn).t()
-        one = torch.ones((), device=dev)
-        return lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
-    torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
-    a = torch.randn(m, k, device=dev, dtype=torch_dtype)
-    b = torch.randn(k, n, device=dev, dtype=torch_dtype)
-    return lambda: torch.matmul(a, b)
+    call = gemm_call(backend, dtype, m, n, k)
+    if call is None:
+        raise NotImplementedError(f"{dtype} GEMMs are not timed on {backend.kind}")
+    return call
 
 
 def measure_gemm_table(backend: Backend, quick: bool, dtypes: tuple[str, ...],

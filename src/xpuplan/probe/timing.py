@@ -53,6 +53,21 @@ def median_seconds(fn: Callable[[], object], backend: Backend, *, warmup: int = 
     return statistics.median(samples)
 
 
+def loop_seconds(fn: Callable[[], object], backend: Backend, *, target_s: float = 0.02, repeats: int = 3) -> float:
+    """Median seconds of one call of ``fn`` with calls queued back to back: the device times a loop of n calls
+    (n set so a loop takes about ``target_s``, at most 200), so launch gaps hide wherever the device is the
+    bottleneck."""
+    fn()  # warm-up
+    one_s = max(_run_seconds(fn, backend, use_events=False), 1e-7)
+    calls = int(min(200, max(1, target_s / one_s)))
+
+    def loop() -> None:
+        for _ in range(calls):
+            fn()
+
+    return statistics.median(_run_seconds(loop, backend, use_events=True) for _ in range(repeats)) / calls
+
+
 def launch_overhead_seconds(backend: Backend, calls: int = 200) -> float:
     """Host cost of one small kernel launch when launches are queued back to back, seconds.
 
