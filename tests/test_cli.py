@@ -162,3 +162,14 @@ def test_cli_contract_is_locked():
     assert {"--device", "--out"} <= flags("probe")
     assert {"--data", "--json"} <= flags("validate")
     assert {"--host", "--port"} <= flags("web")
+
+
+def test_errors_under_json_are_json_on_stdout(run_cli):
+    """Bad input under --json: exit 2, the one line on stderr, and stdout still parses as JSON naming the field."""
+    code, out, err = run_cli("train", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "96", "--json")
+    assert code == 2
+    error = json.loads(out)
+    assert error["exit_code"] == 2 and "--global-batch 960 or 1056" in error["error"] and error["field"] == "plan"
+    assert err.startswith("xpuplan: error:")
+    code, out, _ = run_cli("train", "--model", "llama3-8b", "--bogus", "--json")
+    assert code == 2 and "--bogus" in json.loads(out)["error"]

@@ -6,6 +6,7 @@ Exit codes: 0 ok; 1 a bug; 2 bad input (one line on stderr); 3 the job does not 
 
 from __future__ import annotations
 
+import json
 import sys
 
 import typer
@@ -127,17 +128,25 @@ def _is_usage_error(exc: Exception) -> bool:
     return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
 
 
+def _fail(line: str, code: int, argv: list[str], error: str, field: str | None = None) -> None:
+    """Exit with ``code`` after one line on stderr; under ``--json`` stdout also gets the error as a JSON object
+    (``{"error", "field", "exit_code"}``), so a script reading stdout never meets a bare traceback or nothing."""
+    typer.echo(line, err=True)
+    if "--json" in argv:
+        typer.echo(json.dumps({"error": error, "field": field, "exit_code": code}))
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns expected errors into one line and an exit code."""
     command = typer.main.get_command(app)
+    args = list(argv if argv is not None else sys.argv[1:])
     try:
         command.main(args=argv, prog_name="xpuplan", standalone_mode=False)
     except api.BadInput as exc:
-        typer.echo(f"xpuplan: error: {exc}", err=True)
-        sys.exit(2)
+        _fail(f"xpuplan: error: {exc}", 2, args, str(exc), exc.field)
     except api.DoesNotFit as exc:
-        typer.echo(f"xpuplan: {exc}", err=True)
-        sys.exit(3)
+        _fail(f"xpuplan: {exc}", 3, args, str(exc))
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:
@@ -147,8 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(exc.format_message())
             sys.exit(0)
         message = " ".join(exc.format_message().split())
-        typer.echo(f"xpuplan: error: {message} (see `xpuplan {' '.join((argv or sys.argv[1:])[:1])} --help`)", err=True)
-        sys.exit(2)
+        _fail(f"xpuplan: error: {message} (see `xpuplan {' '.join(args[:1])} --help`)", 2, args, message)
 
 
 if __name__ == "__main__":
