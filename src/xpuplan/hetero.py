@@ -118,7 +118,7 @@ def pipeline_split(model: Model, job: TrainJob, a: Pool, b: Pool, link_bytes_per
     params_b = stage_params(model, gB, *split(n_b, frac_moe_b), False, True)
     dp_s = np.maximum(dp_comm_s(model, a.chip, job, gA, params_a, n_a, t_a),
                       dp_comm_s(model, b.chip, job, gB, params_b, n_b, t_b))
-    opt_s = np.maximum(optimizer_s(a.chip, gA, params_a), optimizer_s(b.chip, gB, params_b))
+    opt_s = np.maximum(optimizer_s(a.chip, job, gA, params_a), optimizer_s(b.chip, job, gB, params_b))
     breakdown = compose_step(t, m, pp, 1, pp_comm_s=boundary, dp_comm_s=dp_s, optimizer_s=opt_s)
     step = np.where(ok_a & ok_b & ok_last, total_s(breakdown), np.inf)
     if not np.isfinite(step).any():

@@ -152,6 +152,7 @@ def validity(model: Model, job: TrainJob, devices: int, g: PlanGrid) -> tuple[np
         ((g.ep == 1) & (g.etp == g.tp)) if moe is None else (
             (g.tp % g.etp == 0) & ((g.tp * g.dp * g.cp) % (g.etp * g.ep) == 0) & (moe.experts % g.ep == 0)),
         (g.zero >= 0) & (g.zero <= 3),
+        (job.zero_shard == 0) | ((g.dp * g.cp) % np.maximum(np.minimum(job.zero_shard, g.dp * g.cp), 1) == 0),
     ]
     ok = np.ones(len(g), dtype=bool)
     first_bad = np.full(len(g), -1, dtype=np.int64)
@@ -173,6 +174,7 @@ RULES = (
     "seq_len must be divisible by cp",
     "ep*etp must divide tp*dp*cp, etp must divide tp, ep the expert count (both only for MoE models)",
     "zero must be 0, 1, 2 or 3",
+    "the ZeRO shard group (--zero-shard) must divide dp*cp",
 )
 
 
@@ -193,6 +195,14 @@ def _nearest(batch: int, unit: int) -> str:
     return f"--global-batch {below} or {above}" if below != above else f"--global-batch {below}"
 
 
+def _nearest_divisors(n: int, near: int) -> str:
+    """The divisors of ``n`` just below and above ``near``, as --zero-shard values."""
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    below = max((d for d in divisors if d <= near), default=1)
+    above = min((d for d in divisors if d >= near), default=n)
+    return " or ".join(f"--zero-shard {d}" for d in sorted({below, above}))
+
+
 def _explain(rule: int, model: Model, job: TrainJob, devices: int, p: ParallelPlan) -> str:
     m = job.global_batch // max(p.dp * p.micro_batch, 1)
     detail = {
@@ -207,6 +217,8 @@ def _explain(rule: int, model: Model, job: TrainJob, devices: int, p: ParallelPl
         7: f"seq_len={job.seq_len} is not divisible by cp={p.cp}",
         8: _expert_rule(model, p),
         9: f"zero={p.zero} is not one of 0, 1, 2, 3",
+        10: f"--zero-shard {job.zero_shard} does not divide dp*cp = {p.dp * p.cp}; the nearest that do: "
+            f"{_nearest_divisors(p.dp * p.cp, job.zero_shard)}",
     }[rule]
     return f"invalid plan: {detail}"
 

@@ -34,12 +34,21 @@ def test_eager_scatter_add_costs_more_than_fused_kernels_which_cost_more_than_no
 
 
 def test_the_fixed_part_is_per_layer_per_micro_batch_and_direction():
-    """With the permutation inside the all-to-all only the fixed part is left: layers x micro-batches x 2."""
+    """With the permutation inside the all-to-all only the fixed part is left: layers x micro-batches x 2, each the
+    chip's measured router/sort/sync plus the framework's own dispatcher overhead."""
     r = _run("in_dispatch")
     layers = load_model("qwen3-30b-a3b").layers  # every layer is MoE
     microbatches = 1024 // 16
-    fixed = load_chip("h100-sxm").efficiency.moe_layer_fixed_s
+    fixed = load_chip("h100-sxm").efficiency.moe_layer_fixed_s + load_framework("megatron").moe_layer_overhead_s
     assert r.breakdown["moe_route_s"] == pytest.approx(layers * microbatches * 2 * fixed, rel=1e-9)
+
+
+def test_a_framework_dispatcher_overhead_adds_per_layer_and_direction():
+    plain = dataclasses.replace(load_framework("megatron"), moe_permute="in_dispatch", moe_layer_overhead_s=0.0)
+    heavy = dataclasses.replace(plain, moe_layer_overhead_s=1e-3)
+    a, b = api.train(framework=plain, **MOE), api.train(framework=heavy, **MOE)
+    layers, microbatches = load_model("qwen3-30b-a3b").layers, 1024 // 16
+    assert b.breakdown["moe_route_s"] - a.breakdown["moe_route_s"] == pytest.approx(layers * microbatches * 2 * 1e-3)
 
 
 def test_full_recompute_routes_the_forward_again():

@@ -36,12 +36,15 @@ HOLDOUT_MEDIAN, HOLDOUT_P90 = 0.10, 0.33
 """Regression bounds on the held-out runs (never fitted on): median 9.1%, p90 27.4% when set (session 5,
 benchmarks/results/validation.md); p90 0.30 -> 0.33 in session 6 when xpuplan's own three H200 training steps joined
 the holdouts (predicted 28-62% slow by the calibrated H200 profile: they are what the kernel tables are for), the
-holdouts then at 9.2% / 31.4%. They guard against a change that helps the fitted runs at the cost of the rest."""
+holdouts then at 9.2% / 31.4%. In session 7 three holdout sources became main runs, because issue 15 says the fit
+lacks Megatron on H100 and MoE (Megatron-Core's H100 weak scaling, NeMo 24.07 on H100, Megatron-Bridge 26.04.01): 49
+holdouts remain, and those 30 runs are judged by leave-one-source-out instead (tests/validate/test_calibrate.py).
+They guard against a change that helps the fitted runs at the cost of the rest."""
 
 
 def test_holdout_runs_stay_within_their_regression_bounds(report):
     summary = report.summary("holdout")
-    assert summary["runs"] >= 70
+    assert summary["runs"] >= 45
     assert summary["median_abs_error"] <= HOLDOUT_MEDIAN
     assert summary["p90_abs_error"] <= HOLDOUT_P90
 

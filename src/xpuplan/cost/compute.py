@@ -139,7 +139,8 @@ def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: 
     routed copies) are gathered by expert (read + write) and their expert outputs added back to their tokens: eager
     PyTorch does that with a bf16 scatter-add (atomics, ``hbm_scatter_add``), fused kernels at gather speed, and an
     all-to-all that lays tokens out by expert and combines them (DeepEP) leaves no pass at all. Kernel-measured:
-    benchmarks/results/probe-h200.md."""
+    benchmarks/results/probe-h200.md. A framework whose dispatcher does more host work adds its
+    ``moe_layer_overhead_s``."""
     eff = chip.efficiency
     tokens = g.micro_batch * seq_len / g.cp / g.tp
     rows = tokens * g.etp * model.moe.top_k
@@ -153,7 +154,7 @@ def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: 
         moved = (gather_bytes + scatter_bytes) / (hbm * eff.hbm_gather)
     else:
         moved = gather_bytes / (hbm * eff.hbm_gather) + scatter_bytes / (hbm * eff.hbm_scatter_add)
-    return eff.moe_layer_fixed_s + moved + 0.0 * tokens
+    return eff.moe_layer_fixed_s + framework.moe_layer_overhead_s + moved + 0.0 * tokens
 
 
 def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, framework: Framework) -> LayerTimes:

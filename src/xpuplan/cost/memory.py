@@ -112,6 +112,13 @@ def expert_dp(g: PlanGrid) -> np.ndarray:
     return np.maximum(g.tp * g.dp * g.cp // (g.etp * g.ep), 1)
 
 
+def shard_ranks(job: TrainJob, ranks) -> np.ndarray:
+    """Ranks a ZeRO/FSDP shard group spans among ``ranks`` data-parallel ranks: all of them, or the job's
+    ``zero_shard`` group (hybrid sharding) where it is smaller."""
+    ranks = np.asarray(ranks)
+    return np.where(job.zero_shard > 0, np.minimum(job.zero_shard, ranks), ranks)
+
+
 def in_flight_microbatches(g: PlanGrid, microbatches, stage_index) -> np.ndarray:
     """Micro-batches whose activations a stage holds at its peak (1F1B: pp - i; interleaved: Megatron's warm-up)."""
     ahead = g.pp - stage_index
@@ -123,8 +130,8 @@ def in_flight_microbatches(g: PlanGrid, microbatches, stage_index) -> np.ndarray
 def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, embed, logits,
                  in_flight) -> MemoryUse:
     """Bytes per device of one pipeline stage holding ``in_flight`` micro-batches of activations."""
-    dpcp = g.dp * g.cp
-    edp = expert_dp(g)
+    dpcp = shard_ranks(job, g.dp * g.cp)
+    edp = shard_ranks(job, expert_dp(g))
     dense, experts = stage_params(model, g, dense_n, moe_n, embed, logits)
 
     def sharded(nbytes, stage):

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..plan import PlanGrid
-from ..specs import HOST_LINK_BYTES_PER_S, Chip, Model, TrainJob
+from ..specs import HOST_LINK_BYTES_PER_S, Chip, Framework, Model, TrainJob
 from . import pipeline
 from .comm import collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
 from .compute import LayerTimes, layer_times, logits_times, stream_s
 from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
-from .memory import MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, stage_mix, stage_params, take
+from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, shard_ranks, stage_mix,
+                     stage_params, take)
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s",
                   "offload_s", "moe_route_s")
@@ -148,42 +149,81 @@ def pick_stage_times(times: list[StageTimes], pick: np.ndarray) -> StageTimes:
                          for k in ("compute_s", "tp_s", "cp_s", "ep_s", "route_s", "fwd_s", "bwd_s")})
 
 
+def dp_buckets(fw: Framework, params, ranks) -> np.ndarray:
+    """Data-parallel collectives one pass over ``params`` takes in ``fw``'s buckets over ``ranks`` ranks (at least 1)."""
+    bucket = np.maximum(fw.dp_bucket_params, fw.dp_bucket_params_per_rank * ranks)
+    params = np.asarray(params, dtype=float)
+    return np.where(bucket > 0, np.maximum(np.ceil(params / np.where(bucket > 0, bucket, 1.0)), 1.0), 1.0)
+
+
 def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tuple, layers_n, times: StageTimes):
-    """Exposed data-parallel seconds per step for a stage holding ``params`` = (dense, experts) per device."""
+    """Exposed data-parallel seconds per step for a stage holding ``params`` = (dense, experts) per device.
+
+    Gradients are reduced (and, from ZeRO-1 on, weights gathered) in the framework's buckets, each paying the
+    collective's latency (:func:`dp_buckets`). With a ``zero_shard`` group smaller than the data-parallel ranks, the
+    reduce-scatter and all-gather run inside the group and the replicas of each shard all-reduce it across groups."""
     dense, experts = params
-    dpcp = g.dp * g.cp
-    edp = expert_dp(g)
     m = g.microbatches(job)
     fw = job.framework
+    # (parameters, all data-parallel ranks, the shard group's ranks, the ranks' spacing) for dense and expert weights
+    groups = ((dense, g.dp * g.cp, g.tp), (experts, expert_dp(g), g.etp * g.ep))
 
-    def sync(kind, nbytes_per_param):
+    def over(kind, nbytes_per_param, among, bucketed=True):
+        """One pass of ``kind`` over the stage's parameters among ``all`` the data-parallel ranks, within the
+        ``shard`` group, or across the ``replicas`` of one shard (1 / shard of each parameter): the bytes once, the
+        latency once per bucket (``bucketed``; ZeRO-3 and FSDP units pay theirs per layer instead)."""
         nbytes = nbytes_per_param / fw.dp_bandwidth_scale
-        return (collective_s(kind, dense * nbytes, dpcp, g.tp, chip)
-                + collective_s(kind, experts * nbytes, edp, g.etp * g.ep, chip))
+        total = 0.0
+        for n_params, ranks, stride in groups:
+            shard = shard_ranks(job, ranks)
+            size, step, share = {"all": (ranks, stride, 1.0), "shard": (shard, stride, 1.0),
+                                 "replicas": (ranks // shard, stride * shard, 1.0 / shard)}[among]
+            calls = dp_buckets(fw, n_params * share, ranks) if bucketed else 1.0
+            total = total + collective_s(kind, n_params * share * nbytes, size, step, chip) \
+                + (calls - 1) * latency_s(kind, size, step, chip)
+        return total
 
     grad = float(job.grad_bytes)
-    grad_rs, param_ag, grad_ar = sync("reduce_scatter", grad), sync("all_gather", 2.0), sync("all_reduce", grad)
+    grad_rs, param_ag = over("reduce_scatter", grad, "shard"), over("all_gather", 2.0, "shard")
+    grad_ar, replica_ar = over("all_reduce", grad, "all"), over("all_reduce", grad, "replicas")
     overlap = fw.dp_overlap_efficiency if (job.dp_overlap and fw.dp_overlap) else 0.0
     fwd_w, bwd_w = overlap * times.fwd_s, overlap * times.bwd_s
-    once = np.where(g.zero == 0, np.maximum(0.0, grad_ar - bwd_w),
-                    np.maximum(0.0, grad_rs - bwd_w) + np.maximum(0.0, param_ag - fwd_w))
+    share = fw.overlap_compute_share
+
+    def exposed(comm, window):
+        """What a collective adds to the step when it overlaps ``window`` seconds of compute: the part the window does
+        not hide, plus the compute its kernels slow while hidden (they hold ``share`` of the compute units)."""
+        return np.maximum(0.0, comm - window) + share * np.minimum(comm, window)
+
+    once = np.where(g.zero == 0, exposed(grad_ar, bwd_w),
+                    exposed(grad_rs + replica_ar, bwd_w) + exposed(param_ag, fwd_w))
     # ZeRO-3 / FSDP gathers weights for every micro-batch (fwd and bwd) and reduce-scatters gradients;
     # each layer's weights are gathered by their own collectives, so the latency is paid per layer
     extra_calls = np.maximum(layers_n * fw.zero3_collectives_per_layer - 1, 0)
-    gather = param_ag + extra_calls * latency_s("all_gather", dpcp, g.tp, chip)
-    scatter = grad_rs + extra_calls * latency_s("reduce_scatter", dpcp, g.tp, chip)
-    zero3 = m * (np.maximum(0.0, gather - fwd_w)
-                 + np.maximum(0.0, (fw.zero3_gathers_per_microbatch - 1) * gather + scatter - bwd_w))
+    shard = shard_ranks(job, g.dp * g.cp)
+    gather = over("all_gather", 2.0, "shard", False) + extra_calls * latency_s("all_gather", shard, g.tp, chip)
+    scatter = over("reduce_scatter", grad, "shard", False) + extra_calls * latency_s("reduce_scatter", shard, g.tp, chip)
+    replicas = exposed(replica_ar, bwd_w)  # hybrid sharding: once a step, after the last micro-batch
+    zero3 = m * (exposed(gather, fwd_w) + exposed((fw.zero3_gathers_per_microbatch - 1) * gather + scatter, bwd_w)) \
+        + replicas
     if fw.fsdp:  # SHARD_GRAD_OP: one gather per micro-batch (kept for the backward), one reduce-scatter
-        once = np.where(g.zero == 2, m * (np.maximum(0.0, gather - fwd_w) + np.maximum(0.0, scatter - bwd_w)), once)
+        once = np.where(g.zero == 2, m * (exposed(gather, fwd_w) + exposed(scatter, bwd_w))
+                        + replicas, once)
+        # with a pipeline, FSDP keeps each stage's weights gathered over the step's micro-batches and reduce-scatters
+        # the accumulated gradients after the last (torchtitan: reshard_after_forward off when pp > 1; the memory
+        # model holds those unsharded weights and gradients): one gather and one reduce-scatter a step
+        staged = exposed(gather, fwd_w) + exposed(scatter, bwd_w) + replicas
+        zero3 = np.where((g.pp > 1) & (g.zero >= 2), staged, zero3)
+        once = np.where((g.pp > 1) & (g.zero >= 2), staged, once)
     return np.where(g.zero == 3, zero3, once)
 
 
-def optimizer_s(chip: Chip, g: PlanGrid, params: tuple) -> np.ndarray:
-    """Adam update of the locally owned parameters (sharded over dp*cp from ZeRO-1 on)."""
+def optimizer_s(chip: Chip, job: TrainJob, g: PlanGrid, params: tuple) -> np.ndarray:
+    """Adam update of the locally owned parameters (sharded over the shard group, all of dp*cp unless the job's
+    ``zero_shard`` is smaller, from ZeRO-1 on)."""
     dense, experts = params
-    dpcp = g.dp * g.cp
-    edp = expert_dp(g)
+    dpcp = shard_ranks(job, g.dp * g.cp)
+    edp = shard_ranks(job, expert_dp(g))
     owned = dense / np.where(g.zero >= 1, dpcp, 1) + experts / np.where(g.zero >= 1, edp, 1)
     return ADAM_BYTES_PER_PARAM * owned / (chip.hbm_bytes_per_s * chip.efficiency.optimizer_hbm)
 
@@ -204,11 +244,6 @@ def rates(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int, st
     peak = devices * mfu_peak_flops_per_s(chip, g.fp8)
     hfu = (mfpt + np.where(g.recompute == 2, recompute_fpt, 0.0)) * tokens_per_s / peak
     return tokens_per_s, mfpt * tokens_per_s / peak, hfu
-
-
-def _times(count, seconds):
-    """count * seconds, with no transfers costing nothing even where a transfer could not happen."""
-    return np.where(count > 0, count * np.where(count > 0, seconds, 0.0), 0.0)
 
 
 def offload_exposed_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, layers_n, t: StageTimes):
@@ -262,9 +297,10 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
     act_bytes = g.micro_batch * job.seq_len / g.cp * model.hidden * 2.0
     breakdown = compose_step(
         t, m, g.pp, g.vpp,
-        pp_comm_s=_times(pipeline.p2p_transfers(g.pp, g.vpp, m), p2p_s(act_bytes / g.tp, crosses, chip)),
+        pp_comm_s=pipeline.p2p_exposed_s(g.pp, g.vpp, m, p2p_s(act_bytes / g.tp, crosses, chip),
+                                         t.compute_s / (2.0 * g.vpp), job.framework.p2p_overlap),
         dp_comm_s=dp_comm_s(model, chip, job, g, params, layers_here, t),
-        optimizer_s=optimizer_s(chip, g, params), schedule=job.framework.pipeline_schedule,
+        optimizer_s=optimizer_s(chip, job, g, params), schedule=job.framework.pipeline_schedule,
         offload_s=m * offload_exposed_s(model, chip, job, g, layers_here, t))
     step = total_s(breakdown)
     tokens_per_s, mfu, hfu = rates(model, chip, job, g, devices, step)

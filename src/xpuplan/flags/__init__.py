@@ -159,6 +159,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("grad_reduce", str, "dtype gradients are accumulated and reduced in: fp32 (Megatron-LM's bf16 default) or bf16 "
        "(grad_reduce_in_fp32 off: half the gradient memory and traffic); default: the framework's", TRAIN_LIKE,
        choices=("fp32", "bf16"), panel="plan", example="bf16"),
+    _o("zero_shard", int, "data-parallel ranks one ZeRO/FSDP shard group spans, e.g. 8 = within a node (hybrid "
+       "sharding: HSDP, --num-distributed-optimizer-instances, ZeRO++ hpZ); 0: all of them", TRAIN_LIKE, default=0,
+       ge=0, le=10_000_000, unit="devices", panel="plan", example=8),
     _o("top", int, "how many plans to show", ("plan",), default=5, ge=1, le=100, panel="plan", example=2),
     _o("objective", str, "time, cost, or devices (fewest meeting --deadline)", ("plan",), default="time",
        choices=("time", "cost", "devices"), panel="plan", example="cost"),

@@ -22,6 +22,7 @@ FRAMEWORK_RANGES = {  # the physically sensible range of each numeric framework 
     "loss_bytes_per_logit": (2.0, 20.0), "loss_traffic_bytes_per_logit": (2.0, 40.0), "memory_overhead": (0.0, 1.0), "microbatch_overhead_s": (0.0, 1.0),
     "tp_overlap_efficiency": (0.0, 1.0), "selective_gemm_share": (0.0, 1.0), "dp_overlap_efficiency": (0.0, 1.0),
     "ep_overlap_efficiency": (0.0, 1.0), "elementwise_passes": (0.5, 10.0), "overlap_compute_share": (0.0, 0.5),
+    "dp_bucket_params": (0.0, 1e12), "dp_bucket_params_per_rank": (0.0, 1e9), "moe_layer_overhead_s": (0.0, 0.01),
 }
 
 
@@ -53,6 +54,12 @@ class Framework:
     weighted expert outputs with atomics, PyTorch ops), ``fused`` (Transformer Engine's / MindSpeed's permute and
     unpermute kernels: both ways at gather speed) or ``in_dispatch`` (the all-to-all kernels lay tokens out by expert
     and combine them, as DeepEP does: no separate pass). Priced in ``moe_route_s``"""
+    moe_layer_overhead_s: float = 0.0
+    """seconds per MoE layer and direction the framework's MoE layer spends outside the kernels the chip's
+    ``moe_layer_fixed_s`` measured (router, sort, one host sync, in plain PyTorch): the extra host work of its token
+    dispatcher, whose device-to-host syncs of token counts leave the launches after them host-bound (the reason
+    Megatron-Core builds sync-free dispatch and CUDA graphs for MoE). Priced in ``moe_route_s``; calibrated on the
+    main MoE runs of the framework, inside a band (0-3 ms)"""
     attention_kernel: str = ""
     """the attention kernel kind the framework runs by default (cudnn for Transformer Engine on Hopper and later,
     flash2 for PyTorch SDPA and flash-attn, ...): priced at the chip's kernel-table figure for that kind where the
@@ -61,6 +68,19 @@ class Framework:
     """fraction of the modelled bus bandwidth the framework's data-parallel collectives reach"""
     dp_overlap: bool = True
     """overlaps data-parallel communication with compute"""
+    p2p_overlap: bool = False
+    """the interleaved pipeline schedule (vpp > 1) overlaps its steady-state point-to-point transfers with compute,
+    leaving only the warm-up and cool-down ones exposed (Megatron: ``overlap_p2p_comm``, on by default in
+    megatron/training/arguments.py, ``--no-overlap-p2p-communication`` turns it off; off for plain 1F1B)"""
+    dp_bucket_params: float = 40e6
+    """parameters per data-parallel communication bucket outside ZeRO-3 (one gradient reduction, and one weight
+    all-gather with a distributed optimizer, per bucket): every extra bucket pays the collective's latency once more,
+    (n - 1) ring hops for a reduce-scatter or all-gather over n ranks. Megatron-Core's default is
+    max(40M, 1M x dp_cp) ("larger DP sizes need larger buckets to ensure collectives do not become latency-bound",
+    megatron/core/distributed/distributed_data_parallel_config.py), hence ``dp_bucket_params_per_rank``; 0: one
+    collective for all parameters"""
+    dp_bucket_params_per_rank: float = 1e6
+    """bucket parameters added per data-parallel rank (Megatron-Core: 1M; 0 for a fixed bucket size)"""
     dp_overlap_efficiency: float = 1.0
     """share of the compute window that actually hides data-parallel collectives (1.0: all of it; 0.0: none,
     as when the collectives wait on hooks or contend with the GEMMs for SMs and memory bandwidth)"""
@@ -218,6 +238,12 @@ class TrainJob:
     --cpu-offloading-num-layers; GB200/GB300 with Grace memory)"""
     grad_reduce: str | None = None
     """gradient accumulation and reduction dtype, fp32 or bf16 (None: the framework's)"""
+    zero_shard: int = 0
+    """data-parallel ranks one ZeRO/FSDP shard group spans (0: all of them). A smaller group, e.g. the 8 GPUs of a
+    node, keeps ``dp*cp / zero_shard`` replicas of the sharded state: the shards' reduce-scatter and all-gather stay
+    inside the group (on the scale-up links when it fits in a domain) and only the replicas all-reduce their shard
+    across groups (hybrid sharding: PyTorch HSDP, Megatron-Core --num-distributed-optimizer-instances, DeepSpeed
+    ZeRO++ hpZ / MiCS, InternEvo's zero1 size); the state takes ``dp*cp / zero_shard`` times more memory"""
     framework: Framework = field(default_factory=Framework)
     """training framework: kernel fusion and overlap behaviour"""
 
@@ -230,6 +256,9 @@ class TrainJob:
         if self.grad_reduce is not None and self.grad_reduce not in GRAD_REDUCE_BYTES:
             raise BadInput(f"job: grad_reduce must be one of {', '.join(GRAD_REDUCE_BYTES)}, got {self.grad_reduce!r}",
                            "grad_reduce")
+        if isinstance(self.zero_shard, bool) or not isinstance(self.zero_shard, int) or self.zero_shard < 0:
+            raise BadInput(f"job: zero_shard must be a whole number of ranks >= 0 (0: all data-parallel ranks), got "
+                           f"{self.zero_shard!r}", "zero_shard")
         for name in ("tp_overlap", "ep_overlap", "memory_margin"):
             if not 0 <= getattr(self, name) < 1 + (name != "memory_margin") * 1e-9:
                 raise BadInput(f"job: {name} must be a fraction in [0, 1], got {getattr(self, name)}", name)

@@ -84,6 +84,7 @@ def knobs() -> list[Knob]:
                  grid=(2e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6), band=(1e-6, 2e-5),
                  why="NCCL per-hop latency across InfiniBand/RoCE: a few to ~15 us"),
         ] if k.field not in measured]
+
     shared = {"torch": ("torch", "fairseq", "fairscale-xformers")}
     for name in ("torch", "torch-compile", "llm-foundry", "deepspeed", "megatron-2021"):
         members = shared.get(name, (name,))
@@ -106,6 +107,9 @@ def knobs() -> list[Knob]:
              field="dp_overlap_efficiency", grid=_grid(0.0, 1.0, 0.1), band=(0.0, 1.0),
              why="share of the compute window FSDP1 hides collectives in"),
     ]
+    out.append(Knob(kind="framework", owner="megatron", members=("megatron",), field="moe_layer_overhead_s",
+                    grid=(0.0, 2.5e-4, 5e-4, 7.5e-4, 1e-3, 1.5e-3, 2e-3, 2.5e-3, 3e-3), band=(0.0, 3e-3),
+                    why="host work of a MoE token dispatcher beyond the measured router/sort/sync: 0-3 ms a layer"))
     for owner, members in (("mindspeed", ("mindspeed",)), ("torch", ("torch", "torch-compile")),
                            ("megatron", ("megatron",))):
         out.append(Knob(kind="framework", owner=owner, members=members, field="tp_overlap_efficiency",

@@ -129,7 +129,8 @@ def run_job(run: dict, plan_in: dict, adjust=None):
     return make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]), framework=framework,
                     tp_overlap=framework.tp_overlap_efficiency if run.get("tp_comm_overlap") else 0.0,
                     ep_overlap=framework.ep_overlap_efficiency if run.get("ep_comm_overlap") else 0.0,
-                    ep_dedup=bool(run.get("ep_dedup", False)), grad_reduce=run.get("grad_reduce"))
+                    ep_dedup=bool(run.get("ep_dedup", False)), grad_reduce=run.get("grad_reduce"),
+                    zero_shard=int(run.get("zero_shard") or 0))
 
 
 @dataclass(frozen=True, slots=True)
