@@ -84,7 +84,6 @@ def knobs() -> list[Knob]:
                  grid=(2e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6), band=(1e-6, 2e-5),
                  why="NCCL per-hop latency across InfiniBand/RoCE: a few to ~15 us"),
         ] if k.field not in measured]
-
     shared = {"torch": ("torch", "fairseq", "fairscale-xformers")}
     for name in ("torch", "torch-compile", "llm-foundry", "deepspeed", "megatron-2021"):
         members = shared.get(name, (name,))
