@@ -119,6 +119,11 @@ def shard_ranks(job: TrainJob, ranks) -> np.ndarray:
     return np.where(job.zero_shard > 0, np.minimum(job.zero_shard, ranks), ranks)
 
 
+def shard_groups(job: TrainJob, g: PlanGrid) -> tuple[np.ndarray, np.ndarray]:
+    """The shard group's ranks for dense weights (among dp*cp) and for expert weights (among the expert-DP ranks)."""
+    return shard_ranks(job, g.dp * g.cp), shard_ranks(job, expert_dp(g))
+
+
 def in_flight_microbatches(g: PlanGrid, microbatches, stage_index) -> np.ndarray:
     """Micro-batches whose activations a stage holds at its peak (1F1B: pp - i; interleaved: Megatron's warm-up)."""
     ahead = g.pp - stage_index
@@ -130,8 +135,7 @@ def in_flight_microbatches(g: PlanGrid, microbatches, stage_index) -> np.ndarray
 def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, embed, logits,
                  in_flight) -> MemoryUse:
     """Bytes per device of one pipeline stage holding ``in_flight`` micro-batches of activations."""
-    dpcp = shard_ranks(job, g.dp * g.cp)
-    edp = shard_ranks(job, expert_dp(g))
+    dpcp, edp = shard_groups(job, g)
     dense, experts = stage_params(model, g, dense_n, moe_n, embed, logits)
 
     def sharded(nbytes, stage):

@@ -24,7 +24,7 @@ from . import pipeline
 from .comm import collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
 from .compute import LayerTimes, layer_times, logits_times, stream_s
 from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
-from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, shard_ranks, stage_mix,
+from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, shard_groups, stage_mix,
                      stage_params, take)
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s",
@@ -165,27 +165,27 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
     dense, experts = params
     m = g.microbatches(job)
     fw = job.framework
+    dense_shard, expert_shard = shard_groups(job, g)
     # (parameters, all data-parallel ranks, the shard group's ranks, the ranks' spacing) for dense and expert weights
-    groups = ((dense, g.dp * g.cp, g.tp), (experts, expert_dp(g), g.etp * g.ep))
+    groups = ((dense, g.dp * g.cp, dense_shard, g.tp), (experts, expert_dp(g), expert_shard, g.etp * g.ep))
 
-    def over(kind, nbytes_per_param, among, bucketed=True):
+    def over(kind, nbytes_per_param, among):
         """One pass of ``kind`` over the stage's parameters among ``all`` the data-parallel ranks, within the
-        ``shard`` group, or across the ``replicas`` of one shard (1 / shard of each parameter): the bytes once, the
-        latency once per bucket (``bucketed``; ZeRO-3 and FSDP units pay theirs per layer instead)."""
+        ``shard`` group, or across the ``replicas`` of one shard (1 / shard of each parameter), as (one collective
+        moving all the bytes, the latency the framework's further buckets add)."""
         nbytes = nbytes_per_param / fw.dp_bandwidth_scale
-        total = 0.0
-        for n_params, ranks, stride in groups:
-            shard = shard_ranks(job, ranks)
-            size, step, share = {"all": (ranks, stride, 1.0), "shard": (shard, stride, 1.0),
-                                 "replicas": (ranks // shard, stride * shard, 1.0 / shard)}[among]
-            calls = dp_buckets(fw, n_params * share, ranks) if bucketed else 1.0
-            total = total + collective_s(kind, n_params * share * nbytes, size, step, chip) \
-                + (calls - 1) * latency_s(kind, size, step, chip)
-        return total
+        whole, buckets = 0.0, 0.0
+        for n_params, ranks, shard, stride in groups:
+            size, step, part = {"all": (ranks, stride, 1.0), "shard": (shard, stride, 1.0),
+                                "replicas": (ranks // shard, stride * shard, 1.0 / shard)}[among]
+            whole = whole + collective_s(kind, n_params * part * nbytes, size, step, chip)
+            buckets = buckets + (dp_buckets(fw, n_params * part, ranks) - 1) * latency_s(kind, size, step, chip)
+        return whole, buckets
 
     grad = float(job.grad_bytes)
-    grad_rs, param_ag = over("reduce_scatter", grad, "shard"), over("all_gather", 2.0, "shard")
-    grad_ar, replica_ar = over("all_reduce", grad, "all"), over("all_reduce", grad, "replicas")
+    (rs, rs_buckets), (ag, ag_buckets) = over("reduce_scatter", grad, "shard"), over("all_gather", 2.0, "shard")
+    grad_rs, param_ag = rs + rs_buckets, ag + ag_buckets
+    grad_ar, replica_ar = (sum(over("all_reduce", grad, among)) for among in ("all", "replicas"))
     overlap = fw.dp_overlap_efficiency if (job.dp_overlap and fw.dp_overlap) else 0.0
     fwd_w, bwd_w = overlap * times.fwd_s, overlap * times.bwd_s
     share = fw.overlap_compute_share
@@ -200,9 +200,9 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
     # ZeRO-3 / FSDP gathers weights for every micro-batch (fwd and bwd) and reduce-scatters gradients;
     # each layer's weights are gathered by their own collectives, so the latency is paid per layer
     extra_calls = np.maximum(layers_n * fw.zero3_collectives_per_layer - 1, 0)
-    shard = shard_ranks(job, g.dp * g.cp)
-    gather = over("all_gather", 2.0, "shard", False) + extra_calls * latency_s("all_gather", shard, g.tp, chip)
-    scatter = over("reduce_scatter", grad, "shard", False) + extra_calls * latency_s("reduce_scatter", shard, g.tp, chip)
+    # (ZeRO-3 and FSDP units pay their latency per layer, not per bucket)
+    gather = ag + extra_calls * latency_s("all_gather", dense_shard, g.tp, chip)
+    scatter = rs + extra_calls * latency_s("reduce_scatter", dense_shard, g.tp, chip)
     replicas = exposed(replica_ar, bwd_w)  # hybrid sharding: once a step, after the last micro-batch
     zero3 = m * (exposed(gather, fwd_w) + exposed((fw.zero3_gathers_per_microbatch - 1) * gather + scatter, bwd_w)) \
         + replicas
@@ -222,8 +222,7 @@ def optimizer_s(chip: Chip, job: TrainJob, g: PlanGrid, params: tuple) -> np.nda
     """Adam update of the locally owned parameters (sharded over the shard group, all of dp*cp unless the job's
     ``zero_shard`` is smaller, from ZeRO-1 on)."""
     dense, experts = params
-    dpcp = shard_ranks(job, g.dp * g.cp)
-    edp = shard_ranks(job, expert_dp(g))
+    dpcp, edp = shard_groups(job, g)
     owned = dense / np.where(g.zero >= 1, dpcp, 1) + experts / np.where(g.zero >= 1, edp, 1)
     return ADAM_BYTES_PER_PARAM * owned / (chip.hbm_bytes_per_s * chip.efficiency.optimizer_hbm)
 
