@@ -37,3 +37,16 @@ def test_an_indivisible_global_batch_names_the_nearest_valid_ones():
 
     with pytest.raises(api.BadInput, match="--global-batch 248 or 256"):
         api.train(model="llama3-70b", chip="h100-sxm", devices=512, tp=8, pp=8, global_batch=255)
+
+
+def test_zero2_with_gradient_accumulation_is_flagged_and_priced_per_micro_batch():
+    """ZeRO-2 shards the gradients, so every micro-batch reduce-scatters them (DeepSpeed's engine says so); ZeRO-1
+    reduces once a step. With one micro-batch the two cost the same."""
+    job = dict(model="gpt3-175b", chip="h100-sxm", devices=128, tp=2, pp=8, seq_len=2048, precision="fp8")
+    z1, z2 = (api.train(global_batch=256, zero=z, **job) for z in (1, 2))
+    assert z2.breakdown["dp_comm_s"] > 4 * z1.breakdown["dp_comm_s"]
+    assert "reduce-scatters them again; --zero 1" in " ".join(z2.extra["notes"])
+    assert "ZeRO-2" not in " ".join(z1.extra["notes"])
+    one = dict(job, devices=16, pp=1, tp=8, model="llama3-8b", global_batch=2)  # dp 2 x micro-batch 1: one micro-batch
+    a, b = (api.train(zero=z, **one) for z in (1, 2))
+    assert abs(a.breakdown["dp_comm_s"] - b.breakdown["dp_comm_s"]) <= 1e-9 + 1e-6 * a.breakdown["dp_comm_s"]

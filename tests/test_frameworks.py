@@ -72,12 +72,19 @@ def test_unhidden_zero3_traffic_is_paid_per_micro_batch():
     assert many.breakdown["dp_comm_s"] == pytest.approx(4 * few.breakdown["dp_comm_s"], rel=1e-9)
 
 
-def test_fsdp_shard_grad_op_gathers_per_micro_batch_but_megatron_zero2_once():
+def test_sharded_gradients_are_reduced_per_micro_batch_but_zero1_once_a_step():
+    """FSDP's SHARD_GRAD_OP gathers and reduce-scatters every micro-batch; ZeRO-2 in any framework keeps only a shard
+    of the gradients, so it reduce-scatters every micro-batch and gathers the weights once; ZeRO-1 does both once."""
     fsdp = dataclasses.replace(load_framework("llm-foundry"), dp_overlap_efficiency=0.0)
     once = dataclasses.replace(load_framework("megatron"), dp_overlap=False)
-    for fw, ratio in ((fsdp, 4.0), (once, 1.0)):
-        few, many = _step(fw, 4, 2, global_batch=64), _step(fw, 1, 2, global_batch=64)
+    for fw, zero, ratio in ((fsdp, 2, 4.0), (once, 1, 1.0)):
+        few, many = _step(fw, 4, zero, global_batch=64), _step(fw, 1, zero, global_batch=64)
         assert many.breakdown["dp_comm_s"] == pytest.approx(ratio * few.breakdown["dp_comm_s"], rel=1e-9)
+    # 2 micro-batches -> 8: six more reduce-scatters, each what ZeRO-2 pays beyond ZeRO-1 at 2 micro-batches
+    z1, few, many = _step(once, 4, 1, global_batch=64), _step(once, 4, 2, global_batch=64), _step(once, 1, 2, global_batch=64)
+    reduce_scatter = few.breakdown["dp_comm_s"] - z1.breakdown["dp_comm_s"]
+    assert reduce_scatter > 0
+    assert many.breakdown["dp_comm_s"] - few.breakdown["dp_comm_s"] == pytest.approx(6 * reduce_scatter, rel=1e-9)
 
 
 def test_llmfoundry_micro_batch_sweep_is_ordered_as_measured():

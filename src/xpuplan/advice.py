@@ -15,6 +15,8 @@ this with interleaving and enough micro-batches)"""
 EP_WARN_SHARE = 0.15
 """exposed expert all-to-all share of the step above which a non-overlapped MoE plan is flagged"""
 VPP_TRIED = (2, 3, 4, 6, 8)
+DP_WARN_SHARE = 0.10
+"""exposed data-parallel share of the step above which a ZeRO-2 plan with gradient accumulation is flagged"""
 
 
 def assumed_features(framework: Framework, job: TrainJob) -> str:
@@ -54,5 +56,10 @@ def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: di
             fix += " and --ep-dedup (DeepEP/HybridEP dispatch, Megatron-Core --moe-token-dispatcher-type flex)"
         out.append(f"the expert all-to-all is {exposed:.0%} of the step and not overlapped; frameworks hide it with "
                    f"{fix}")
+    dp_share = breakdown.get("dp_comm_s", 0.0) / step_time_s
+    if plan.zero == 2 and m > 1 and dp_share > DP_WARN_SHARE:
+        out.append(f"data-parallel communication is {dp_share:.0%} of the step: ZeRO-2 keeps only a shard of the "
+                   f"gradients, so each of the {m} micro-batches reduce-scatters them again; --zero 1 reduces once a "
+                   f"step (the gradients then take their full memory)")
     return out
 

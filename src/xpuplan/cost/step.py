@@ -197,6 +197,12 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
 
     once = np.where(g.zero == 0, exposed(grad_ar, bwd_w),
                     exposed(grad_rs + replica_ar, bwd_w) + exposed(param_ag, fwd_w))
+    # ZeRO-2 keeps only its shard of the gradients, so it cannot accumulate them over micro-batches: every
+    # micro-batch's backward reduce-scatters its gradients (DeepSpeed: "ZeRO stage >= 2 communicates during non
+    # gradient accumulation boundaries as well", engine.allreduce_gradients; FSDP2 and Megatron-FSDP optim_grads
+    # likewise); the replicas' all-reduce and the weights' all-gather stay once a step
+    once = np.where(g.zero == 2, m * exposed(grad_rs, bwd_w) + exposed(replica_ar, bwd_w)
+                    + exposed(param_ag, fwd_w), once)
     # ZeRO-3 / FSDP gathers weights for every micro-batch (fwd and bwd) and reduce-scatters gradients;
     # each layer's weights are gathered by their own collectives, so the latency is paid per layer
     extra_calls = np.maximum(layers_n * fw.zero3_collectives_per_layer - 1, 0)
