@@ -33,6 +33,9 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
         f"{framework.attention_kernel or 'reference'} attention kernel",
         f"{job.grad_reduce or framework.grad_reduce} gradients",
     ]
+    if job.remat_policy:
+        parts.append("selective recompute keeps " + (", ".join(job.remat_saved) or "the layer input") +
+                     (f", offloads {', '.join(job.remat_offloaded)}" if job.remat_offloaded else ""))
     version = f" ({framework.version})" if framework.version else ""
     return f"assumed: {framework.name}{version}: " + ", ".join(parts)
 

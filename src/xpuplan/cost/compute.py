@@ -157,8 +157,11 @@ def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: 
     return eff.moe_layer_fixed_s + framework.moe_layer_overhead_s + moved + 0.0 * tokens
 
 
-def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, framework: Framework) -> LayerTimes:
-    """Forward, backward and recompute seconds of one dense (moe=False) or MoE layer."""
+def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, framework: Framework,
+                remat_again: tuple[float, bool] | None = None) -> LayerTimes:
+    """Forward, backward and recompute seconds of one dense (moe=False) or MoE layer. ``remat_again`` (share of the
+    GEMM work, whether the attention's forward) is what a job's named selective policy computes again
+    (:func:`xpuplan.cost.remat.recomputed`); None: the framework's policy."""
     s = layer_shapes(model)
     h, tp = model.hidden, g.tp
     tokens = g.micro_batch * seq_len / g.cp
@@ -200,6 +203,9 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     # (Korthikanti et al. 2022 §5); a flash kernel already recomputes its scores inside its backward
     # a per-op policy (torchtitan) also runs a share of the forward GEMMs again
     selective = (elementwise + (0.0 if framework.flash_attention else attn) + framework.selective_gemm_share * gemm) / scale
+    if remat_again is not None:  # a named per-tensor policy: what the backward needs and does not find
+        gemm_share, attention_again = remat_again
+        selective = (elementwise + (attn if attention_again else 0.0) + gemm_share * gemm) / scale
     if framework.recompute_mla_up and model.attention == "mla":  # the latent -> per-head projections, run again
         up_q = gemm_s(tokens, model.q_lora_rank, model.heads * s.d_qk / tp, chip, g.fp8) if model.q_lora_rank else 0.0
         up_kv = gemm_s(tokens, model.kv_lora_rank, model.heads * (model.qk_nope_head_dim + s.d_v) / tp, chip, g.fp8)

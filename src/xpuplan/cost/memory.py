@@ -26,6 +26,7 @@ import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
+from . import remat
 from .flops import expert_params, ffn_copies, ffn_params_dense, layer_shapes
 
 WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
@@ -153,6 +154,10 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
                              activation_bytes_per_token(model, False, share)[g.recompute]) + scores
     per_tok_moe = np.where(fp8, activation_bytes_per_token(model, True, share, cache)[g.recompute],
                            activation_bytes_per_token(model, True, share)[g.recompute]) + scores if model.moe else 0.0
+    if job.remat_policy:  # the job names what selective recompute keeps on the device
+        per_tok_dense = np.where(g.recompute == 1, remat.bytes_per_token(model, False, job)[0], per_tok_dense)
+        if model.moe:
+            per_tok_moe = np.where(g.recompute == 1, remat.bytes_per_token(model, True, job)[0], per_tok_moe)
     per_mb = tokens / g.tp * (dense_n * per_tok_dense + moe_n * per_tok_moe)
     if job.offload_layers:  # offloaded layers' activations wait in host memory
         layers_here = np.maximum(dense_n + moe_n, 1)

@@ -22,6 +22,7 @@ from ..plan import PlanGrid
 from ..specs import HOST_LINK_BYTES_PER_S, Chip, Framework, Model, TrainJob
 from . import pipeline
 from .comm import collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
+from . import remat
 from .compute import LayerTimes, layer_times, logits_times, stream_s
 from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
 from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, shard_groups, stage_mix,
@@ -104,7 +105,8 @@ def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCo
     cp_steps = (g.cp - 1) * merge
 
     def per_layer(moe: bool):
-        t = layer_times(model, chip, g, job.seq_len, moe, job.framework)
+        t = layer_times(model, chip, g, job.seq_len, moe, job.framework,
+                        remat.recomputed(model, moe, job) if job.remat_policy else None)
         # ring attention hides K/V transfers behind the attention kernel; the backward moves K, V and their grads
         fwd_passes = np.where(g.recompute == 2, 2, 1)
         cp_exposed = (np.maximum(0.0, cp_comm - t.attn_core_fwd_s) * fwd_passes
@@ -253,11 +255,14 @@ def rates(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int, st
 
 def offload_exposed_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, layers_n, t: StageTimes):
     """Per micro-batch: the activation offload's copies to host and back that the stage's compute does not hide."""
-    if not job.offload_layers:
+    if not job.offload_layers and not job.remat_offloaded:
         return 0.0 * t.compute_s
     offloaded = np.minimum(job.offload_layers, layers_n)
     tokens = g.micro_batch * job.seq_len / g.cp / g.tp
     nbytes = offloaded * tokens * activation_bytes_per_token(model, bool(model.moe))[g.recompute]
+    if job.remat_offloaded:  # a named selective policy's host tensors, every layer of the stage
+        host = remat.bytes_per_token(model, bool(model.moe), job)[1]
+        nbytes = nbytes + np.where(g.recompute == 1, (layers_n - offloaded) * tokens * host, 0.0)
     link = chip.host_link_bytes_per_s or HOST_LINK_BYTES_PER_S
     return np.maximum(0.0, 2.0 * nbytes / link - t.compute_s)
 

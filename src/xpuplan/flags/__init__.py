@@ -156,6 +156,12 @@ OPTIONS: tuple[Option, ...] = (
     _o("offload_layers", int, "layers per stage whose activations wait in host memory (Megatron "
        "--cpu-offloading-num-layers; cheap over NVLink-C2C on GB200/GB300)", TRAIN_LIKE, default=0, ge=0, le=1000,
        panel="plan", example=2),
+    _o("remat_saved", str, "with --recompute selective: the layer tensors kept for the backward, comma-separated "
+       "(MaxText remat names: decoder_layer_input, query_proj, key_proj, value_proj, qkv_proj, context, out_proj, "
+       "mlpwi, mlpwi_0, mlpwi_1, mlpwo); the rest is computed again. Default: the framework's selective policy",
+       TRAIN_LIKE, panel="plan", example="qkv_proj,out_proj"),
+    _o("remat_offloaded", str, "with --recompute selective: layer tensors that wait in host memory (same names)",
+       TRAIN_LIKE, panel="plan", example="context"),
     _o("grad_reduce", str, "dtype gradients are accumulated and reduced in: fp32 (Megatron-LM's bf16 default) or bf16 "
        "(grad_reduce_in_fp32 off: half the gradient memory and traffic); default: the framework's", TRAIN_LIKE,
        choices=("fp32", "bf16"), panel="plan", example="bf16"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import BadInput
+from ..errors import BadInput, UnknownName
 from .hardware import _positive
 
 PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unless told otherwise (--memory-margin)
@@ -15,6 +15,10 @@ GRAD_REDUCE_BYTES = {"fp32": 4, "bf16": 2}
 """bytes per gradient element kept for accumulation and reduced across data parallelism"""
 FP8_CACHES = ("none", "linear", "linear_swiglu")
 RECOMPUTE = ("none", "selective", "full")
+REMAT_TENSORS = ("decoder_layer_input", "query_proj", "key_proj", "value_proj", "qkv_proj", "context", "out_proj",
+                 "mlpwi", "mlpwi_0", "mlpwi_1", "mlpwo")
+"""a layer's tensors a named per-tensor recompute policy keeps or offloads (MaxText's ``remat_policy: custom``
+names; ``qkv_proj`` is the three projections, ``mlpwi`` both halves of a gated FFN's input projection)"""
 """activation-recompute modes, in the order plan arrays index them"""
 
 FRAMEWORK_RANGES = {  # the physically sensible range of each numeric framework field
@@ -244,10 +248,31 @@ class TrainJob:
     inside the group (on the scale-up links when it fits in a domain) and only the replicas all-reduce their shard
     across groups (hybrid sharding: PyTorch HSDP, Megatron-Core --num-distributed-optimizer-instances, DeepSpeed
     ZeRO++ hpZ / MiCS, InternEvo's zero1 size); the state takes ``dp*cp / zero_shard`` times more memory"""
+    remat_saved: tuple[str, ...] = ()
+    """with recompute ``selective``: the layer tensors kept on the device for the backward, by name
+    (``REMAT_TENSORS``); every other tensor the backward needs is computed again, unless offloaded. Empty, with
+    ``remat_offloaded`` empty too: the framework's own selective policy. The layer input is always kept unless
+    offloaded. A comma-separated string is accepted (``"query_proj,out_proj"``)."""
+    remat_offloaded: tuple[str, ...] = ()
+    """with recompute ``selective``: the layer tensors that wait in host memory between forward and backward
+    (MaxText's ``offload``), priced as copies over the host link that compute does not hide"""
     framework: Framework = field(default_factory=Framework)
     """training framework: kernel fusion and overlap behaviour"""
 
     def __post_init__(self) -> None:
+        for name in ("remat_saved", "remat_offloaded"):
+            value = getattr(self, name) or ()
+            if not isinstance(value, (str, tuple, list)):
+                raise BadInput(f"job: {name} must name layer tensors, comma-separated; got {value!r}", name)
+            names = tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
+            for v in names:
+                if v not in REMAT_TENSORS:
+                    raise UnknownName("layer tensor", v, list(REMAT_TENSORS), name)
+            object.__setattr__(self, name, names)
+        both = sorted(set(self.remat_saved) & set(self.remat_offloaded))
+        if both:
+            raise BadInput(f"job: {', '.join(both)} cannot be both kept (remat_saved) and offloaded (remat_offloaded); "
+                           f"name each tensor once", "remat_offloaded")
         _positive("job", seq_len=self.seq_len, global_batch=self.global_batch, tokens=self.tokens)
         if self.seq_len > 10_000_000:
             raise BadInput(f"job: seq_len={self.seq_len} is absurd", "seq_len")
@@ -262,6 +287,11 @@ class TrainJob:
         for name in ("tp_overlap", "ep_overlap", "memory_margin"):
             if not 0 <= getattr(self, name) < 1 + (name != "memory_margin") * 1e-9:
                 raise BadInput(f"job: {name} must be a fraction in [0, 1], got {getattr(self, name)}", name)
+
+    @property
+    def remat_policy(self) -> bool:
+        """Whether selective recompute follows the job's named per-tensor policy rather than the framework's."""
+        return bool(self.remat_saved or self.remat_offloaded)
 
     @property
     def grad_bytes(self) -> int:
