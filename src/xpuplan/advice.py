@@ -44,7 +44,7 @@ def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: di
                   step_time_s: float) -> list[str]:
     """The mis-settings users often make, each with the nearest fix."""
     out = []
-    m = job.global_batch // (plan.dp * plan.micro_batch)
+    m = job.global_sequences // (plan.dp * plan.micro_batch)
     bubble = breakdown.get("pp_bubble_s", 0.0) / step_time_s
     if plan.pp > 1 and plan.vpp == 1 and bubble > BUBBLE_WARN_SHARE:
         fixes = [v for v in VPP_TRIED if model.layers % (plan.pp * v) == 0 and m % plan.pp == 0]

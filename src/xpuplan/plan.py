@@ -16,6 +16,8 @@ above; with etp < tp the expert groups take in the rest of tp.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,8 +135,8 @@ class PlanGrid:
         )
 
     def microbatches(self, job: TrainJob) -> np.ndarray:
-        """Micro-batches per optimizer step per replica: global_batch / (dp * micro_batch)."""
-        return job.global_batch // (self.dp * self.micro_batch)
+        """Micro-batches per optimizer step per replica: global sequences / (dp * micro_batch)."""
+        return job.global_sequences // (self.dp * self.micro_batch)
 
 
 def validity(model: Model, job: TrainJob, devices: int, g: PlanGrid) -> tuple[np.ndarray, np.ndarray]:
@@ -146,8 +148,8 @@ def validity(model: Model, job: TrainJob, devices: int, g: PlanGrid) -> tuple[np
         (model.kv_heads % g.tp == 0) | (g.tp % model.kv_heads == 0) | (model.attention == "mla"),
         g.pp <= model.layers,
         (g.vpp == 1) | ((g.pp > 1) & (model.layers >= g.pp * g.vpp)),
-        job.global_batch % (g.dp * g.micro_batch) == 0,
-        (g.vpp == 1) | ((job.global_batch // np.maximum(g.dp * g.micro_batch, 1)) % g.pp == 0),
+        job.global_sequences % (g.dp * g.micro_batch) == 0,
+        (g.vpp == 1) | ((job.global_sequences // np.maximum(g.dp * g.micro_batch, 1)) % g.pp == 0),
         job.seq_len % g.cp == 0,
         ((g.ep == 1) & (g.etp == g.tp)) if moe is None else (
             (g.tp % g.etp == 0) & ((g.tp * g.dp * g.cp) % (g.etp * g.ep) == 0) & (moe.experts % g.ep == 0)),
@@ -195,6 +197,11 @@ def _nearest(batch: int, unit: int) -> str:
     return f"--global-batch {below} or {above}" if below != above else f"--global-batch {below}"
 
 
+def _batch_unit(sequences: int, job: TrainJob) -> int:
+    """The step of valid --global-batch values (in samples) when each step's sequences must divide by ``sequences``."""
+    return sequences // math.gcd(sequences, job.sequences_per_sample)
+
+
 def _nearest_divisors(n: int, near: int) -> str:
     """The divisors of ``n`` just below and above ``near``, as --zero-shard values."""
     divisors = [d for d in range(1, n + 1) if n % d == 0]
@@ -204,15 +211,16 @@ def _nearest_divisors(n: int, near: int) -> str:
 
 
 def _explain(rule: int, model: Model, job: TrainJob, devices: int, p: ParallelPlan) -> str:
-    m = job.global_batch // max(p.dp * p.micro_batch, 1)
+    m = job.global_sequences // max(p.dp * p.micro_batch, 1)
+    pairs = " sequences (2 a DPO pair)" if job.sequences_per_sample > 1 else ""
     detail = {
         0: f"tp*pp*dp*cp = {p.tp}*{p.pp}*{p.dp}*{p.cp} = {p.devices}, but --devices is {devices}",
         1: f"heads={model.heads} is not divisible by tp={p.tp}",
         2: f"kv_heads={model.kv_heads} and tp={p.tp} do not divide one another",
         3: f"pp={p.pp} exceeds the model's {model.layers} layers",
         4: f"vpp={p.vpp} needs pp > 1 and layers={model.layers} >= pp*vpp={p.pp * p.vpp}",
-        5: f"global batch {job.global_batch} is not divisible by dp*micro_batch = {p.dp}*{p.micro_batch}; the "
-           f"nearest that are: {_nearest(job.global_batch, p.dp * p.micro_batch)}",
+        5: f"global batch {job.global_sequences}{pairs} is not divisible by dp*micro_batch = {p.dp}*{p.micro_batch}; "
+           f"the nearest that are: {_nearest(job.global_batch, _batch_unit(p.dp * p.micro_batch, job))}",
         6: f"interleaved pipeline needs micro-batches ({m}) divisible by pp={p.pp}",
         7: f"seq_len={job.seq_len} is not divisible by cp={p.cp}",
         8: _expert_rule(model, p),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .cost.flops import model_flops_per_token
+from .cost.task import model_flops_per_token as task_model_flops_per_token
 from .plan import ParallelPlan, ServePlan
 from .specs import Chip, Model, Pool, TrainJob
 from .units import HOUR, format_bytes
@@ -68,7 +68,8 @@ class TrainResult:
             "tokens_per_s_per_device": self.tokens_per_s_per_device,
             "mfu": self.mfu,
             "hfu": self.hfu,
-            "model_flops_per_token": model_flops_per_token(self.model, self.job.seq_len),
+            "model_flops_per_token": task_model_flops_per_token(self.model, self.job),
+            "task": self.job.task,
             "memory_per_device_bytes": self.memory_per_device_bytes,
             "memory": dict(self.memory),
             "hbm_bytes": self.chip.hbm_bytes,

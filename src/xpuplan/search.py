@@ -72,7 +72,7 @@ def _axes(model: Model, job: TrainJob, devices: int, chip: Chip, space: SearchSp
     eps = [e for e in _powers_of_two(min(devices, model.moe.experts)) if model.moe.experts % e == 0] if model.moe else [1]
     # expert tensor parallelism: 0 = as tp; 1 = experts unsplit, tp folded into the expert groups (MoE only)
     etps = [0, 1] if model.moe else [0]
-    mbs = list(space.micro_batches) if space.micro_batches is not None else _divisors(job.global_batch, space.max_micro_batch)
+    mbs = list(space.micro_batches) if space.micro_batches is not None else _divisors(job.global_sequences, space.max_micro_batch)
     axes = [tps, pps, cps, eps, list(space.vpp), mbs, list(space.zero), list(space.recompute), etps]
     if space.include is not None:
         p = space.include

@@ -156,6 +156,8 @@ def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_bat
         raise BadInput(f"--global-batch {global_batch} sequences is out of range (at most {MAX_GLOBAL_BATCH:,})",
                        "global_batch")
     framework = options.get("framework") or Framework()
+    if options.get("packed") is None:  # fine-tuning examples are packed unless the job says --no-packed
+        options["packed"] = True
     if options.get("ep_dedup") is None:  # the framework's own dispatch, unless the job says otherwise
         options["ep_dedup"] = framework.ep_dedup
     if options.get("ep_overlap") is None:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..plan import PlanGrid
-from ..specs import Chip, Framework, Model
-from .flops import ffn_copies, layer_shapes, mean_keys_per_layer
+from ..specs import Chip, Framework, Model, TrainJob
+from . import remat, task
+from .flops import expert_params, ffn_copies, ffn_params_dense, layer_shapes, mean_keys_per_layer
 
 BF16_BYTES = 2
 FP8_CAST_BYTES = 4
@@ -76,8 +77,10 @@ def elementwise_s(nbytes, chip: Chip) -> np.ndarray:
     return nbytes / (chip.hbm_bytes_per_s * chip.efficiency.elementwise_hbm)
 
 
-def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> np.ndarray:
-    """Attention forward for one micro-batch on one device (causal, cp-balanced).
+def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework,
+                    attend_len: int | None = None) -> np.ndarray:
+    """Attention forward for one micro-batch on one device (causal, cp-balanced); with ``attend_len`` < seq_len the
+    rows hold packed examples of that length, each attending within itself (varlen kernels).
 
     Flash kernel: causal FLOPs at the chip's attention efficiency. Without one (frameworks before 2022),
     QK^T and AV run as batched GEMMs over the full s x s scores (the mask does not save work) and the
@@ -86,10 +89,11 @@ def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framewo
     s = layer_shapes(model)
     tokens = g.micro_batch * seq_len / g.cp
     heads = model.heads / g.tp
-    causal_flops = tokens * 2.0 * heads * (s.d_qk + s.d_v) * mean_keys_per_layer(model, seq_len)
+    span = seq_len if attend_len is None else attend_len
+    causal_flops = tokens * 2.0 * heads * (s.d_qk + s.d_v) * mean_keys_per_layer(model, span)
     if framework.flash_attention:
         # Short blocks keep the kernel's tiles from filling the device; with cp each call sees s/cp queries.
-        block = seq_len / g.cp
+        block = np.minimum(span, seq_len / g.cp)
         kernel_fwd, _ = chip.efficiency.attention(framework.attention_kernel)
         eff = kernel_fwd * framework.attention_scale * block / (block + chip.efficiency.attention_block_tokens)
         return causal_flops / (chip.peak("bf16") * eff)
@@ -157,11 +161,12 @@ def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: 
     return eff.moe_layer_fixed_s + framework.moe_layer_overhead_s + moved + 0.0 * tokens
 
 
-def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, framework: Framework,
-                remat_again: tuple[float, bool] | None = None) -> LayerTimes:
-    """Forward, backward and recompute seconds of one dense (moe=False) or MoE layer. ``remat_again`` (share of the
-    GEMM work, whether the attention's forward) is what a job's named selective policy computes again
-    (:func:`xpuplan.cost.remat.recomputed`); None: the framework's policy."""
+def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool) -> LayerTimes:
+    """Forward, backward and recompute seconds of one dense (moe=False) or MoE layer under ``job``: its framework, a
+    named selective-recompute policy (:mod:`.remat`) and its task (:mod:`.task`: frozen base weights skip their
+    weight-gradient GEMMs and add the adapters'; a packed example attends within itself)."""
+    framework, seq_len = job.framework, job.seq_len
+    remat_again = remat.recomputed(model, moe, job) if job.remat_policy else None
     s = layer_shapes(model)
     h, tp = model.hidden, g.tp
     tokens = g.micro_batch * seq_len / g.cp
@@ -184,7 +189,11 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     else:
         f = model.ffn_hidden
         gemm = gemm + gemm_s(tokens, h, (s.ffn_mats - 1) * f / tp, chip, g.fp8) + gemm_s(tokens, f / tp, h, chip, g.fp8)
-    attn = attention_fwd_s(model, chip, g, seq_len, framework)
+    # LoRA: x A then (x A) B for each adapted matrix (A and B split over tp like the matrix), added to the base output
+    adapter = 0.0 * gemm
+    for d_in, d_out, copies in task.adapted_matrices(model, moe, job):
+        adapter = adapter + task.adapter_s(chip, tokens * copies, d_in / tp, d_out / tp, job.lora_rank)
+    attn = attention_fwd_s(model, chip, g, seq_len, framework, job.attend_len)
     kernel_fwd, kernel_bwd = chip.efficiency.attention(framework.attention_kernel)
     bwd_ratio = kernel_fwd / kernel_bwd if framework.flash_attention else 1.0
     attn_bwd = attn * 2.0 * bwd_ratio
@@ -197,8 +206,19 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     cast_bwd = np.where(g.fp8 * has_fp8 == 1, elementwise_s(tokens * cast_bwd_bytes / tp, chip), 0.0)
     kernels = framework.kernels_per_layer * chip.efficiency.kernel_overhead_s
     scale = framework.compute_scale
-    fwd = (gemm + attn + elementwise + cast_fwd) / scale + kernels
-    bwd = (2.0 * (gemm + elementwise) + attn_bwd + cast_bwd) / scale + 2.0 * kernels
+    # a frozen base (lora, qlora) runs only the activation-gradient GEMM of each matmul in the backward
+    weight_grads = 0.0 if job.adapters else 1.0
+    dequant = 0.0 * gemm
+    if job.task == "qlora":  # every use of a base matrix dequantises it from NF4 first
+        if moe:
+            e = model.moe
+            ffn_p = (e.experts / g.ep) * expert_params(model) / g.etp + e.shared_experts * expert_params(model) / tp
+        else:
+            ffn_p = ffn_params_dense(model) / tp
+        dequant = task.dequant_s(chip, s.attn_params / tp + ffn_p)
+    fwd = (gemm + attn + elementwise + cast_fwd + adapter) / scale + dequant + kernels
+    bwd = ((1.0 + weight_grads) * gemm + 2.0 * (elementwise + adapter) + attn_bwd + cast_bwd) / scale + dequant \
+        + 2.0 * kernels
     # selective recompute re-runs the element-wise work and, without a flash kernel, the attention core
     # (Korthikanti et al. 2022 §5); a flash kernel already recomputes its scores inside its backward
     # a per-op policy (torchtitan) also runs a share of the forward GEMMs again
@@ -215,10 +235,12 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, moe: bool, 
     return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn, route_s=route)
 
 
-def logits_times(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> tuple[np.ndarray, np.ndarray]:
-    """Forward and backward seconds of the output layer and the loss (bf16) for one micro-batch."""
-    tokens = g.micro_batch * seq_len / g.cp
+def logits_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward seconds of the output layer and the loss (bf16) for one micro-batch (a frozen output layer,
+    under lora/qlora, computes no weight gradient)."""
+    framework = job.framework
+    tokens = g.micro_batch * job.seq_len / g.cp
     fwd = gemm_s(tokens, model.hidden, model.vocab / g.tp, chip, 0)
     loss = stream_s(tokens * model.vocab / g.tp * framework.loss_traffic_bytes_per_logit, chip)
     scale = framework.compute_scale
-    return (fwd + loss / 2) / scale, (2.0 * fwd + loss / 2) / scale
+    return (fwd + loss / 2) / scale, ((1.0 if job.adapters else 2.0) * fwd + loss / 2) / scale

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
-from . import remat
+from . import remat, task
 from .flops import expert_params, ffn_copies, ffn_params_dense, layer_shapes
 
 WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
@@ -138,9 +138,11 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     """Bytes per device of one pipeline stage holding ``in_flight`` micro-batches of activations."""
     dpcp, edp = shard_groups(job, g)
     dense, experts = stage_params(model, g, dense_n, moe_n, embed, logits)
+    trained = task.trainable(model, job, g, (dense, experts), dense_n, moe_n)
 
-    def sharded(nbytes, stage):
-        return nbytes * (dense / np.where(g.zero >= stage, dpcp, 1) + experts / np.where(g.zero >= stage, edp, 1))
+    def sharded(nbytes, stage, which=trained):
+        d, e = which
+        return nbytes * (d / np.where(g.zero >= stage, dpcp, 1) + e / np.where(g.zero >= stage, edp, 1))
 
     tokens = g.micro_batch * job.seq_len / g.cp
     # without a flash kernel the s x s softmax output, its dropout mask and probabilities are kept
@@ -175,6 +177,10 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     # FSDP keeps one sharded fp32 parameter (counted with the optimizer state as the master copy); its bf16
     # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition
     weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3))
+    if job.adapters:  # the frozen base (bf16, or NF4 under qlora), sharded only at ZeRO-3, beside the adapters
+        weights = sharded(task.base_bytes_per_param(job), 3, (dense, experts)) + sharded(WEIGHT_BYTES, 3)
+    if job.task == "dpo" and job.reference == "live":  # the frozen reference model, laid out as the policy
+        weights = weights + sharded(WEIGHT_BYTES, 3, (dense, experts))
     if job.framework.pipeline_schedule == "dualpipe":  # each rank holds its stages of both directions
         weights = np.where(g.pp > 1, 2 * weights, weights)
     # with a pipeline, FSDP keeps each stage's weights gathered (no per-micro-batch all-gathers) and accumulates

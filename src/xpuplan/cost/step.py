@@ -20,16 +20,15 @@ import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import HOST_LINK_BYTES_PER_S, Chip, Framework, Model, TrainJob
-from . import pipeline
+from . import pipeline, remat, task
 from .comm import collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
-from . import remat
 from .compute import LayerTimes, layer_times, logits_times, stream_s
-from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token, model_flops_per_token
+from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token
 from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, shard_groups, stage_mix,
                      stage_params, take)
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s",
-                  "offload_s", "moe_route_s")
+                  "offload_s", "moe_route_s", "reference_s")
 # bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
 ADAM_BYTES_PER_PARAM = 30
 
@@ -105,8 +104,7 @@ def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCo
     cp_steps = (g.cp - 1) * merge
 
     def per_layer(moe: bool):
-        t = layer_times(model, chip, g, job.seq_len, moe, job.framework,
-                        remat.recomputed(model, moe, job) if job.remat_policy else None)
+        t = layer_times(model, chip, g, job, moe)
         # ring attention hides K/V transfers behind the attention kernel; the backward moves K, V and their grads
         fwd_passes = np.where(g.recompute == 2, 2, 1)
         cp_exposed = (np.maximum(0.0, cp_comm - t.attn_core_fwd_s) * fwd_passes
@@ -125,7 +123,7 @@ def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCo
 
     dense_t, dense_cp, _ = per_layer(False)
     moe_t, moe_cp, moe_ep = per_layer(True) if model.moe else (dense_t, dense_cp, 0.0 * dense_cp)
-    logit_f, logit_b = logits_times(model, chip, g, job.seq_len, job.framework)
+    logit_f, logit_b = logits_times(model, chip, g, job)
     return LayerCosts(dense=dense_t, moe=moe_t, tp_dense_s=tp_layer, tp_moe_s=tp_moe_layer, cp_dense_s=dense_cp,
                       cp_moe_s=moe_cp, ep_moe_s=moe_ep, logits_fwd_s=logit_f, logits_bwd_s=logit_b)
 
@@ -158,24 +156,27 @@ def dp_buckets(fw: Framework, params, ranks) -> np.ndarray:
     return np.where(bucket > 0, np.maximum(np.ceil(params / np.where(bucket > 0, bucket, 1.0)), 1.0), 1.0)
 
 
-def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tuple, layers_n, times: StageTimes):
-    """Exposed data-parallel seconds per step for a stage holding ``params`` = (dense, experts) per device.
+def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tuple, layers_n, times: StageTimes,
+              trained: tuple | None = None):
+    """Exposed data-parallel seconds per step for a stage holding ``params`` = (dense, experts) per device, of which
+    ``trained`` (default: all) have gradients, optimizer state and updated weights to gather (a frozen base under
+    LoRA is only gathered, at ZeRO-3).
 
     Gradients are reduced (and, from ZeRO-1 on, weights gathered) in the framework's buckets, each paying the
     collective's latency (:func:`dp_buckets`). With a ``zero_shard`` group smaller than the data-parallel ranks, the
     reduce-scatter and all-gather run inside the group and the replicas of each shard all-reduce it across groups."""
-    dense, experts = params
     m = g.microbatches(job)
     fw = job.framework
     dense_shard, expert_shard = shard_groups(job, g)
-    # (parameters, all data-parallel ranks, the shard group's ranks, the ranks' spacing) for dense and expert weights
-    groups = ((dense, g.dp * g.cp, dense_shard, g.tp), (experts, expert_dp(g), expert_shard, g.etp * g.ep))
 
-    def over(kind, nbytes_per_param, among):
-        """One pass of ``kind`` over the stage's parameters among ``all`` the data-parallel ranks, within the
-        ``shard`` group, or across the ``replicas`` of one shard (1 / shard of each parameter), as (one collective
+    def over(kind, nbytes_per_param, among, which=trained or params):
+        """One pass of ``kind`` over ``which`` of the stage's parameters among ``all`` the data-parallel ranks, within
+        the ``shard`` group, or across the ``replicas`` of one shard (1 / shard of each parameter), as (one collective
         moving all the bytes, the latency the framework's further buckets add)."""
         nbytes = nbytes_per_param / fw.dp_bandwidth_scale
+        dense, experts = which
+        # (parameters, all data-parallel ranks, the shard group's ranks, the ranks' spacing), dense and expert weights
+        groups = ((dense, g.dp * g.cp, dense_shard, g.tp), (experts, expert_dp(g), expert_shard, g.etp * g.ep))
         whole, buckets = 0.0, 0.0
         for n_params, ranks, shard, stride in groups:
             size, step, part = {"all": (ranks, stride, 1.0), "shard": (shard, stride, 1.0),
@@ -205,11 +206,12 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
     # likewise); the replicas' all-reduce and the weights' all-gather stay once a step
     once = np.where(g.zero == 2, m * exposed(grad_rs, bwd_w) + exposed(replica_ar, bwd_w)
                     + exposed(param_ag, fwd_w), once)
-    # ZeRO-3 / FSDP gathers weights for every micro-batch (fwd and bwd) and reduce-scatters gradients;
-    # each layer's weights are gathered by their own collectives, so the latency is paid per layer
+    # ZeRO-3 / FSDP gathers weights for every micro-batch (fwd and bwd), frozen ones too, and reduce-scatters
+    # gradients; each layer's weights are gathered by their own collectives, so the latency is paid per layer
     extra_calls = np.maximum(layers_n * fw.zero3_collectives_per_layer - 1, 0)
     # (ZeRO-3 and FSDP units pay their latency per layer, not per bucket)
-    gather = ag + extra_calls * latency_s("all_gather", dense_shard, g.tp, chip)
+    all_weights = over("all_gather", task.base_bytes_per_param(job), "shard", params)[0] + ag if trained else ag
+    gather = all_weights + extra_calls * latency_s("all_gather", dense_shard, g.tp, chip)
     scatter = rs + extra_calls * latency_s("reduce_scatter", dense_shard, g.tp, chip)
     replicas = exposed(replica_ar, bwd_w)  # hybrid sharding: once a step, after the last micro-batch
     zero3 = m * (exposed(gather, fwd_w) + exposed((fw.zero3_gathers_per_microbatch - 1) * gather + scatter, bwd_w)) \
@@ -245,7 +247,7 @@ def mfu_peak_flops_per_s(chip: Chip, fp8) -> np.ndarray:
 def rates(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int, step_s):
     """(tokens/s, MFU, HFU) of a step time."""
     tokens_per_s = job.tokens_per_step / step_s
-    mfpt = model_flops_per_token(model, job.seq_len)
+    mfpt = task.model_flops_per_token(model, job)
     recompute_fpt = (sum(matmul_flops_per_token(model).values()) - matmul_flops_per_token(model)["logits"]
                      + attention_core_flops_per_token(model, job.seq_len))
     peak = devices * mfu_peak_flops_per_s(chip, g.fp8)
@@ -268,7 +270,7 @@ def offload_exposed_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, laye
 
 
 def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, optimizer_s,
-                 schedule: str = "1f1b", offload_s=0.0) -> dict[str, np.ndarray]:
+                 schedule: str = "1f1b", offload_s=0.0, reference_s=0.0) -> dict[str, np.ndarray]:
     """The step's parts (``BREAKDOWN_KEYS``) when the pace-setting stage takes ``t`` per micro-batch under the
     pipeline ``schedule``; the step is their sum (:func:`total_s`)."""
     m = microbatches
@@ -283,6 +285,7 @@ def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, opt
         "optimizer_s": optimizer_s + 0.0 * t.compute_s,
         "offload_s": offload_s + 0.0 * t.compute_s,
         "moe_route_s": m * t.route_s,
+        "reference_s": reference_s + 0.0 * t.compute_s,
     }
 
 
@@ -299,8 +302,10 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
     times = [stage_times(model, chip, job, g, st.dense_n, st.moe_n, st.logits, costs) for st in stages]
     pick = pick_stage([t.total_s for t in times])  # the slowest stage sets the pace
     t = pick_stage_times(times, pick)
-    params = tuple(take(list(per_stage), pick) for per_stage in zip(
-        *(stage_params(model, g, st.dense_n, st.moe_n, st.embed, st.logits) for st in stages)))
+    per_stage = [stage_params(model, g, st.dense_n, st.moe_n, st.embed, st.logits) for st in stages]
+    params = tuple(take(list(p), pick) for p in zip(*per_stage))
+    trained = tuple(take(list(p), pick) for p in zip(
+        *(task.trainable(model, job, g, p, st.dense_n, st.moe_n) for p, st in zip(per_stage, stages))))
     layers_here = take([st.dense_n + st.moe_n for st in stages], pick)
 
     crosses = members_per_domain(g.tp * g.cp * g.dp, 2, chip.scale_up_domain) < 2
@@ -309,9 +314,10 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
         t, m, g.pp, g.vpp,
         pp_comm_s=pipeline.p2p_exposed_s(g.pp, g.vpp, m, p2p_s(act_bytes / g.tp, crosses, chip),
                                          t.compute_s / (2.0 * g.vpp), job.framework.p2p_overlap),
-        dp_comm_s=dp_comm_s(model, chip, job, g, params, layers_here, t),
-        optimizer_s=optimizer_s(chip, job, g, params), schedule=job.framework.pipeline_schedule,
-        offload_s=m * offload_exposed_s(model, chip, job, g, layers_here, t))
+        dp_comm_s=dp_comm_s(model, chip, job, g, params, layers_here, t, trained if job.adapters else None),
+        optimizer_s=optimizer_s(chip, job, g, trained), schedule=job.framework.pipeline_schedule,
+        offload_s=m * offload_exposed_s(model, chip, job, g, layers_here, t),
+        reference_s=m * t.fwd_s if (job.task == "dpo" and job.reference == "live") else 0.0)
     step = total_s(breakdown)
     tokens_per_s, mfu, hfu = rates(model, chip, job, g, devices, step)
     mem = memory_use(model, chip, job, g)

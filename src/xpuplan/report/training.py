@@ -19,6 +19,7 @@ BREAKDOWN_LABELS = {
     "dp_comm_s": "DP communication (exposed)",
     "optimizer_s": "optimizer step",
     "offload_s": "activation offload (exposed)",
+    "reference_s": "DPO reference forward",
 }
 
 

@@ -15,6 +15,15 @@ GRAD_REDUCE_BYTES = {"fp32": 4, "bf16": 2}
 """bytes per gradient element kept for accumulation and reduced across data parallelism"""
 FP8_CACHES = ("none", "linear", "linear_swiglu")
 RECOMPUTE = ("none", "selective", "full")
+TASKS = ("pretrain", "sft", "lora", "qlora", "dpo")
+"""what a training job trains: pre-training, full supervised fine-tuning, low-rank adapters on a frozen base (in bf16,
+or 4-bit NF4 for qlora), direct preference optimisation"""
+LORA_TARGETS = ("qkv", "o", "mlp")
+"""the linear layers LoRA adapts: the q/k/v projection, the attention output projection, the MLP (fc1 and fc2)"""
+REFERENCES = ("live", "precomputed")
+NF4_BYTES_PER_PARAM = 4.127 / 8
+"""QLoRA's 4-bit NormalFloat with double quantisation: 4 bits + 0.127 bits of block constants a parameter (Dettmers
+et al. 2023, QLoRA, section 3)"""
 REMAT_TENSORS = ("decoder_layer_input", "query_proj", "key_proj", "value_proj", "qkv_proj", "context", "out_proj",
                  "mlpwi", "mlpwi_0", "mlpwi_1", "mlpwo")
 """a layer's tensors a named per-tensor recompute policy keeps or offloads (MaxText's ``remat_policy: custom``
@@ -256,10 +265,49 @@ class TrainJob:
     remat_offloaded: tuple[str, ...] = ()
     """with recompute ``selective``: the layer tensors that wait in host memory between forward and backward
     (MaxText's ``offload``), priced as copies over the host link that compute does not hide"""
+    task: str = "pretrain"
+    """``TASKS``: pretrain; sft (every weight trained on packed or padded examples); lora/qlora (rank-``lora_rank``
+    adapters on ``lora_targets`` of a frozen base: no weight-gradient GEMMs, gradients, optimizer state or gradient
+    reduction for the base; qlora keeps it in 4-bit NF4 and dequantises it for every GEMM); dpo (each sample a
+    chosen and a rejected sequence trained together, plus a frozen reference model's forward of both unless its
+    log-probs are ``precomputed``)"""
+    lora_rank: int = 32
+    """LoRA adapter rank (Megatron-Bridge's LoRA default dim 32)"""
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    """``LORA_TARGETS`` adapted (Megatron-Bridge's default: linear_qkv, linear_proj, linear_fc1, linear_fc2 = all);
+    a comma-separated string is accepted"""
+    packed: bool = True
+    """sft/lora/qlora/dpo: examples packed into ``seq_len`` rows, attending within themselves; False: one example a
+    row, padded to ``seq_len`` (the padding is computed and wasted)"""
+    mean_seq_len: int | None = None
+    """mean example length of a fine-tuning dataset, tokens (None: ``seq_len``, examples fill their rows)"""
+    reference: str = "live"
+    """dpo: the reference model's log-probs computed in the step (live) or beforehand (precomputed)"""
     framework: Framework = field(default_factory=Framework)
     """training framework: kernel fusion and overlap behaviour"""
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise UnknownName("task", str(self.task), list(TASKS), "task")
+        if self.reference not in REFERENCES:
+            raise BadInput(f"job: reference must be one of {', '.join(REFERENCES)}, got {self.reference!r}", "reference")
+        if isinstance(self.lora_rank, bool) or not isinstance(self.lora_rank, int) or self.lora_rank <= 0:
+            raise BadInput(f"--lora-rank must be a whole number >= 1, got {self.lora_rank!r}", "lora_rank")
+        targets = self.lora_targets or ()
+        targets = tuple(t.strip() for t in targets.split(",") if t.strip()) if isinstance(targets, str) else tuple(targets)
+        for t in targets:
+            if t not in LORA_TARGETS:
+                raise UnknownName("LoRA target", t, list(LORA_TARGETS), "lora_targets")
+        if self.task in ("lora", "qlora") and not targets:
+            raise BadInput("--lora-targets must name at least one of qkv, o, mlp", "lora_targets")
+        object.__setattr__(self, "lora_targets", targets)
+        if self.mean_seq_len is not None:
+            if isinstance(self.mean_seq_len, bool) or not isinstance(self.mean_seq_len, int) or self.mean_seq_len <= 0:
+                raise BadInput(f"--mean-seq-len must be a whole number of tokens >= 1, got {self.mean_seq_len!r}",
+                               "mean_seq_len")
+            if self.mean_seq_len > self.seq_len:
+                raise BadInput(f"--mean-seq-len {self.mean_seq_len} is longer than --seq-len {self.seq_len}: an example "
+                               f"must fit in a row; raise --seq-len or lower --mean-seq-len", "mean_seq_len")
         for name in ("remat_saved", "remat_offloaded"):
             value = getattr(self, name) or ()
             if not isinstance(value, (str, tuple, list)):
@@ -289,6 +337,26 @@ class TrainJob:
                 raise BadInput(f"job: {name} must be a fraction in [0, 1], got {getattr(self, name)}", name)
 
     @property
+    def adapters(self) -> bool:
+        """Whether only low-rank adapters train (lora, qlora): the base weights are frozen."""
+        return self.task in ("lora", "qlora")
+
+    @property
+    def sequences_per_sample(self) -> int:
+        """Sequences one sample of the global batch trains: a DPO pair is a chosen and a rejected one."""
+        return 2 if self.task == "dpo" else 1
+
+    @property
+    def example_len(self) -> int:
+        """Tokens of one example: ``mean_seq_len`` where given, else a full row."""
+        return self.mean_seq_len or self.seq_len
+
+    @property
+    def attend_len(self) -> int:
+        """Tokens a query's example spans: a packed example attends within itself, a padded one over its row."""
+        return self.example_len if (self.packed and self.task != "pretrain") else self.seq_len
+
+    @property
     def remat_policy(self) -> bool:
         """Whether selective recompute follows the job's named per-tensor policy rather than the framework's."""
         return bool(self.remat_saved or self.remat_offloaded)
@@ -299,5 +367,12 @@ class TrainJob:
         return GRAD_REDUCE_BYTES[self.grad_reduce or self.framework.grad_reduce]
 
     @property
+    def global_sequences(self) -> int:
+        """Sequences one step trains (the global batch counts DPO pairs)."""
+        return self.global_batch * self.sequences_per_sample
+
+    @property
     def tokens_per_step(self) -> int:
-        return self.seq_len * self.global_batch
+        """Tokens of data one step trains on: padding, when examples are not packed, is not data."""
+        rows = self.seq_len * self.global_sequences
+        return rows if self.packed or self.task == "pretrain" else self.example_len * self.global_sequences

@@ -131,7 +131,18 @@ def run_job(run: dict, plan_in: dict, adjust=None):
                     ep_overlap=framework.ep_overlap_efficiency if run.get("ep_comm_overlap") else 0.0,
                     ep_dedup=bool(run.get("ep_dedup", False)), grad_reduce=run.get("grad_reduce"),
                     zero_shard=int(run.get("zero_shard") or 0), remat_saved=tuple(run.get("remat_saved") or ()),
-                    remat_offloaded=tuple(run.get("remat_offloaded") or ()))
+                    remat_offloaded=tuple(run.get("remat_offloaded") or ()), **_task_fields(run))
+
+
+TASK_FIELDS = ("task", "lora_rank", "lora_targets", "packed", "mean_seq_len", "reference")
+"""a post-training run's task and its settings (TrainJob fields of the same names)"""
+
+
+def _task_fields(run: dict) -> dict:
+    out = {k: run[k] for k in TASK_FIELDS if run.get(k) is not None}
+    if isinstance(out.get("lora_targets"), list):
+        out["lora_targets"] = tuple(out["lora_targets"])
+    return out
 
 
 @dataclass(frozen=True, slots=True)

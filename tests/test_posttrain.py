@@ -1,0 +1,100 @@
+"""Post-training tasks in `train` and `plan` (issue 16, first part): sft, lora, qlora and dpo priced by the training
+model, their invariants, their bad input, and the published fine-tuning runs they are checked against."""
+
+import numpy as np
+import pytest
+
+from xpuplan import api, validate
+from xpuplan.catalog import load_model
+from xpuplan.cost import task as task_cost
+from xpuplan.cost.flops import attention_core_flops_per_token, matmul_flops_per_token, total_params
+from xpuplan.specs import TrainJob
+
+BASE = dict(chip="h100-sxm", seq_len=4096, micro_batch=1, zero=1, recompute="none", precision="fp8")
+PLANS = [dict(model="llama2-7b", devices=8, tp=1, pp=1, global_batch=32),
+         dict(model="llama3-70b", devices=16, tp=4, pp=4, global_batch=32),
+         dict(model="qwen3-30b-a3b", devices=8, tp=1, pp=1, ep=8, global_batch=32)]
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=lambda p: p["model"])
+def test_adapters_never_cost_more_time_or_memory_than_full_fine_tuning(plan):
+    for targets in ("qkv", "qkv,o,mlp"):
+        sft = api.train(task="sft", **BASE, **plan)
+        lora = api.train(task="lora", lora_targets=targets, **BASE, **plan)
+        assert lora.step_time_s <= sft.step_time_s
+        assert lora.memory_per_device_bytes < sft.memory_per_device_bytes
+        assert lora.breakdown["optimizer_s"] < sft.breakdown["optimizer_s"]
+        assert lora.memory["gradients_bytes"] < 0.05 * sft.memory["gradients_bytes"]
+
+
+def test_qlora_trades_dequantisation_time_for_a_4bit_base():
+    lora, qlora = (api.train(task=t, **BASE, **PLANS[0]) for t in ("lora", "qlora"))
+    assert qlora.step_time_s > lora.step_time_s
+    params = total_params(load_model("llama2-7b"))  # one device holds the whole base here (tp = pp = 1)
+    saved = lora.memory["weights_bytes"] - qlora.memory["weights_bytes"]
+    assert saved == pytest.approx(params * (2.0 - 4.127 / 8), rel=0.02)
+
+
+def test_lora_model_flops_count_the_base_twice_and_the_adapters_three_times():
+    model = load_model("llama2-7b")
+    job = TrainJob(task="lora", lora_targets=("qkv",), lora_rank=32, seq_len=4096)
+    h, qkv = 4096, 3 * 4096
+    adapters = model.layers * 2 * 32 * (h + qkv)
+    expected = (2 * sum(matmul_flops_per_token(model).values())
+                + 3 * (attention_core_flops_per_token(model, 4096) + adapters))
+    assert task_cost.model_flops_per_token(model, job) == pytest.approx(expected)
+    full = task_cost.model_flops_per_token(model, TrainJob(task="sft", seq_len=4096))
+    assert 0.6 < task_cost.model_flops_per_token(model, job) / full < 0.72  # NVIDIA's LoRA count: about 2/3
+
+
+def test_packed_examples_attend_within_themselves_and_unpacked_ones_pay_their_padding():
+    rows = api.train(task="sft", **BASE, **PLANS[0])
+    packed = api.train(task="sft", mean_seq_len=256, **BASE, **PLANS[0])
+    padded = api.train(task="sft", mean_seq_len=256, packed=False, **BASE, **PLANS[0])
+    assert packed.step_time_s < rows.step_time_s  # less attention, the same GEMMs
+    assert packed.tokens_per_s > rows.tokens_per_s
+    assert padded.step_time_s == pytest.approx(rows.step_time_s)  # every row computed, padding included
+    assert padded.tokens_per_s == pytest.approx(rows.tokens_per_s * 256 / 4096)
+
+
+def test_dpo_trains_both_sequences_and_runs_the_reference_forward_unless_precomputed():
+    plan = dict(PLANS[0], global_batch=16)  # 16 pairs: 32 sequences, as the SFT job below
+    sft = api.train(task="sft", **BASE, **dict(PLANS[0], global_batch=32))
+    live = api.train(task="dpo", **BASE, **plan)
+    pre = api.train(task="dpo", reference="precomputed", **BASE, **plan)
+    assert pre.breakdown["reference_s"] == 0 and live.breakdown["reference_s"] > 0
+    assert pre.step_time_s == pytest.approx(sft.step_time_s, rel=1e-9)
+    assert live.breakdown["reference_s"] < 0.5 * live.breakdown["compute_s"]  # a forward is about a third of the work
+    assert live.memory["weights_bytes"] == pytest.approx(2 * pre.memory["weights_bytes"], rel=1e-9)
+    assert live.to_dict()["task"] == "dpo" and live.job.tokens_per_step == 32 * 4096
+
+
+def test_plan_searches_fine_tuning_jobs_and_lora_fits_where_full_fine_tuning_cannot():
+    job = dict(model="llama2-70b", chip="h100-sxm", devices=8, seq_len=4096, global_batch=32, top=1)
+    best = api.plan(task="lora", **job).plans[0]
+    assert best.fits and best.job.task == "lora"
+    with pytest.raises(api.DoesNotFit, match="does not fit"):
+        api.plan(task="sft", **job)  # 70B of weights, gradients and Adam state on 8 x 80 GB
+
+
+def test_bad_post_training_input_gets_one_line_naming_the_fix():
+    with pytest.raises(api.BadInput, match="did you mean mlp"):
+        api.train(task="lora", lora_targets="qkv,mpl", **BASE, **PLANS[0])
+    with pytest.raises(api.BadInput, match="lora-rank"):
+        api.train(task="lora", lora_rank=0, **BASE, **PLANS[0])
+    with pytest.raises(api.BadInput, match="longer than --seq-len"):
+        api.train(task="sft", mean_seq_len=8192, **BASE, **PLANS[0])
+    with pytest.raises(api.BadInput, match="did you mean lora"):
+        api.train(task="lorra", **BASE, **PLANS[0])
+    with pytest.raises(api.BadInput, match=r"2 a DPO pair.*--global-batch 4"):
+        api.train(task="dpo", **BASE, **dict(PLANS[0], global_batch=3))
+
+
+def test_published_fine_tuning_runs_within_the_issues_bound():
+    """NVIDIA's NeMo 24.07 SFT and LoRA table on DGX-H100 (data/posttrain; nothing was fitted on it): issue 16 asks
+    for a median error of at most 15%."""
+    checks = [validate.check_run(r, w) for r, w in validate.load_runs("data/posttrain")]
+    errors = np.abs([c.error for c in checks])
+    assert len(checks) == 6 and all(c.plan_complete is False for c in checks)
+    assert np.median(errors) <= 0.15
+    assert errors.max() < 0.30
