@@ -39,9 +39,9 @@ def main() -> None:
     print("\n## Same job, same plan, different measurement (the data's own spread)\n")
     print("`.venv/bin/python benchmarks/repeat_spread.py`: validation runs that share model, chip, devices, sequence,")
     print("batch, precision, framework, TP-overlap flag and the whole parallel plan, so that xpuplan sees one job, but")
-    print("were measured separately (a vendor's table in successive")
-    print("releases, or one sweep measured twice). xpuplan is told the plan, not the release, so it predicts one number")
-    print("for each group; whatever it predicts, the group's fastest or slowest run is off by at least s / (2 + s),")
+    print("were measured separately (a vendor's table in successive releases, or one sweep measured twice). xpuplan")
+    print("is told the plan, not the release, so it predicts one number for each group; whatever it predicts,")
+    print("the group's fastest or slowest run is off by at least s / (2 + s),")
     print("where s is the group's spread (max / min - 1).\n")
     print("| job | plan | runs (role: measured tokens/s) | spread s | least max error | predicted |")
     print("|---|---|---|---|---|---|")
@@ -53,8 +53,9 @@ def main() -> None:
         model, chip, devices, seq, batch, precision, plan, framework, _ = k
         tp, pp, dp, cp, ep, vpp, mb, zero, recompute = plan
         runs = "; ".join(f"{r[0]} ({r[1]}: {r[2]:,.0f})" for r in rows)
-        print(f"| {model} on {devices} x {chip}, seq {seq}, batch {batch}, {precision}, {framework} | tp{tp} pp{pp} dp{dp} cp{cp} "
-              f"ep{ep} v{vpp} mb{mb} z{zero} {recompute} | {runs} | {spread:+.0%} | {floors[-1]:.1%} | {rows[0][3]:,.0f} |")
+        job = f"{model} on {devices} x {chip}, seq {seq}, batch {batch}, {precision}, {framework}"
+        plan = f"tp{tp} pp{pp} dp{dp} cp{cp} ep{ep} v{vpp} mb{mb} z{zero} {recompute}"
+        print(f"| {job} | {plan} | {runs} | {spread:+.0%} | {floors[-1]:.1%} | {rows[0][3]:,.0f} |")
     print(f"\n- groups: {len(repeated)}, runs in them: {sum(len(v) for v in repeated.values())}; spread median "
           f"{np.median([max(r[2] for r in v) / min(r[2] for r in v) - 1 for v in repeated.values()]):.0%}")
     print(f"- the least error some run of each group must carry, for a model blind to the release: median "

@@ -19,6 +19,8 @@ BASE = {  # the smallest job of each command; every HTTP field is then tried one
     "plan": {"model": "llama3-8b", "chip": "h800", "devices": "16", "seq_len": 2048, "global_batch": 64,
              "tokens": "100B"},
     "inference": {"model": "llama3-8b", "chip": "h800", "devices": 2},
+    "rl": {"model": "llama3-8b", "chip": "h100-sxm", "devices": 8, "rollouts_per_step": 64, "train_global_batch": 32,
+           "prompt_len": 256, "response_len": 512, "max_seq_len": 2048},
 }
 
 

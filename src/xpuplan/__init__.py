@@ -8,7 +8,7 @@ The public API is small and stable (locked by tests/test_public_api.py)::
     r.step_time_s, r.mfu, r.memory_per_device_bytes, r.to_dict()
 """
 
-from .api import train
+from .api import rl, train
 from .results import TrainResult
 from .training import estimate, make_job
 from .catalog import load_chip, load_framework, load_model, load_system
@@ -40,6 +40,7 @@ __all__ = [
     "load_system",
     "make_job",
     "resolve_plan",
+    "rl",
     "run_validation",
     "train",
 ]

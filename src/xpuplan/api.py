@@ -299,6 +299,19 @@ def probe(*, device: str, out: str, quick: bool = False, like: str | None = None
     return run_probe(device, out, quick=quick, like=like, kernels=kernels, progress=progress)
 
 
+def rl(*, model: str | Model, chip: str | Chip, devices: int, rollout_chip: str | Chip | None = None,
+       reward_model: str | Model | None = None, framework: str | Framework = "megatron", engine: str = "trt-llm",
+       files: bool = True, **step_options):
+    """One RL post-training step (:func:`xpuplan.rl.step`): colocated on ``devices`` x ``chip``, or with the rollouts
+    on their own ``rollout_devices`` x ``rollout_chip``."""
+    from .rl import step
+
+    return step(model=_model(model, files), chip=_chip(chip, files), devices=devices,
+                rollout_chip=None if rollout_chip is None else _chip(rollout_chip, files),
+                reward_model=None if reward_model is None else _model(reward_model, files),
+                framework=_framework(framework, files), engine=_catalog.load_engine(engine), **step_options)
+
+
 # --------------------------------------------------------------------------------------------- one door
 
 def run(command: str, args: dict, *, files: bool = True):
@@ -332,6 +345,8 @@ def run(command: str, args: dict, *, files: bool = True):
         return _plan_command(args, files)
     if command == "inference":
         return _inference_command(args, files)
+    if command == "rl":
+        return rl(files=files, **args)
     if command == "catalog":
         return catalog(args["kind"])
     raise BadInput(f"unknown command {command!r}", "command")

@@ -22,6 +22,7 @@ HELP = {
     "plan": "Search every valid parallel plan and show the best ones, and why the best wins.",
     "inference": "Serving estimate: TTFT, TPOT, throughput, memory and $/1M tokens; or an SLO search across chips.",
     "catalog": "List the bundled catalog with its figures, sources and confidence.",
+    "rl": "One step of RL post-training (GRPO/PPO): rollouts, log-prob passes, update, weight sync.",
     "validate": "Predict every published run in data/validation and report the error.",
     "web": "Serve the HTTP API and the web page with plots (needs the web extra).",
     "probe": "Measure a device with PyTorch and write a chip profile YAML (then use --chip FILE).",
@@ -117,7 +118,7 @@ def _probe(args: dict) -> None:
 
 
 HANDLERS = {"train": _estimate("train"), "compare": _estimate("compare"), "plan": _estimate("plan"),
-            "inference": _estimate("inference"), "catalog": _catalog, "validate": _validate, "web": _web,
+            "inference": _estimate("inference"), "rl": _estimate("rl"), "catalog": _catalog, "validate": _validate, "web": _web,
             "probe": _probe}
 for _command in flags.COMMANDS:
     app.command(_command, help=HELP[_command])(flags.typer_command(_command, HANDLERS[_command]))

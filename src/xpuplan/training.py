@@ -178,7 +178,8 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
     tokens_per_s = float(costs.tokens_per_s[0])
     breakdown = {k: float(costs.breakdown[k][0]) for k in BREAKDOWN_KEYS}
     notes += plan_warnings(model, job, plan, breakdown, float(costs.step_time_s[0]))
-    extra = {"notes": notes, "assumed": assumed_features(job.framework, job)}
+    extra = {"notes": notes, "assumed": assumed_features(job.framework, job),
+             "forward_pass_s": float(costs.forward_s[0])}
     if run is not None and job.tokens is not None:
         extra |= run_outcome(model, chip, devices, job.tokens, tokens_per_s, run, job.framework)
     return TrainResult(

@@ -20,8 +20,9 @@ def _policy(saved="decoder_layer_input", offloaded=""):
 
 
 def test_keeping_more_tensors_costs_memory_and_saves_recompute():
-    steps = [_policy(saved) for saved in ("decoder_layer_input", "qkv_proj", "qkv_proj,out_proj", "qkv_proj,out_proj,context",
-                                          "qkv_proj,out_proj,context,mlpwi")]
+    kept = ("decoder_layer_input", "qkv_proj", "qkv_proj,out_proj", "qkv_proj,out_proj,context",
+            "qkv_proj,out_proj,context,mlpwi")
+    steps = [_policy(saved) for saved in kept]
     memory = [r.memory["activations_bytes"] for r in steps]
     compute = [r.breakdown["compute_s"] for r in steps]
     assert all(a < b for a, b in zip(memory, memory[1:]))

@@ -39,6 +39,9 @@ class StepCosts:
 
     breakdown: dict[str, np.ndarray]
     step_time_s: np.ndarray
+    forward_s: np.ndarray
+    """a forward of the step's sequences alone (the pace-setting stage's forward per micro-batch): what a log-prob,
+    reference or reward pass over the same batch costs"""
     tokens_per_s: np.ndarray
     mfu: np.ndarray
     hfu: np.ndarray
@@ -322,5 +325,5 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
     tokens_per_s, mfu, hfu = rates(model, chip, job, g, devices, step)
     mem = memory_use(model, chip, job, g)
     fits = mem.total_bytes <= chip.hbm_bytes * (1.0 - job.memory_margin)
-    return StepCosts(breakdown=breakdown, step_time_s=step, tokens_per_s=tokens_per_s, mfu=mfu, hfu=hfu,
-                     memory=mem, fits=fits)
+    return StepCosts(breakdown=breakdown, step_time_s=step, forward_s=m * t.fwd_s, tokens_per_s=tokens_per_s, mfu=mfu,
+                     hfu=hfu, memory=mem, fits=fits)

@@ -19,10 +19,10 @@ from typing import Any
 from ..errors import BadInput
 from ..units import UNIT_KINDS, UnitError, parse_quantity
 
-COMMANDS = ("train", "compare", "plan", "inference", "catalog", "validate", "web", "probe")
-HTTP_COMMANDS = ("train", "compare", "plan", "inference")
+COMMANDS = ("train", "compare", "plan", "inference", "rl", "catalog", "validate", "web", "probe")
+HTTP_COMMANDS = ("train", "compare", "plan", "inference", "rl")
 """commands the HTTP API serves, at ``POST /api/<command>``"""
-PANELS = ("job", "plan", "serving", "reliability", "cost", "output")
+PANELS = ("job", "plan", "serving", "rl", "reliability", "cost", "output")
 CATALOG_ID = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$"
 """what a catalog id looks like: no path separators, no leading dot"""
 MAX_TEXT = 255
@@ -94,8 +94,8 @@ def _o(name, kind, help, commands, **kw) -> Option:
 RUN = ("train", "plan")  # commands that price a whole run's reliability and cost
 OPTIONS: tuple[Option, ...] = (
     # ------------------------------------------------------------------------------------------------ job
-    _o("model", str, "catalog model id or a model YAML file", ("train", "compare", "plan", "inference"),
-       required=("train", "compare", "plan", "inference"), catalog_id=True, example="llama3-8b"),
+    _o("model", str, "catalog model id or a model YAML file", ("train", "compare", "plan", "inference", "rl"),
+       required=("train", "compare", "plan", "inference", "rl"), catalog_id=True, example="llama3-8b"),
     _o("chip", str, "catalog chip id or a chip YAML file (e.g. from `xpuplan probe`)", ("train",),
        required=("train",), catalog_id=True, example="h800"),
     _o("chip", str, "catalog chip id or chip YAML file", ("plan",), catalog_id=True, example="h800"),
@@ -257,6 +257,40 @@ OPTIONS: tuple[Option, ...] = (
     _o("slo_tpot", str, "e.g. 50ms", ("inference",), unit="seconds", panel="serving", example="50ms"),
     _o("engine", str, "serving-engine profile: trt-llm, vllm (calibrated) or roofline (ideal)", ("inference",),
        default="trt-llm", catalog_id=True, panel="serving", example="vllm"),
+    # ------------------------------------------------------------------------------------------------- rl
+    _o("chip", str, "chip id or file of the training devices (and of the rollouts, unless --rollout-chip)", ("rl",),
+       required=("rl",), catalog_id=True, panel="rl", example="h100-sxm"),
+    _o("devices", int, "training devices (the whole pool when colocated)", ("rl",), required=("rl",), ge=1,
+       le=10_000_000, panel="rl", example=8),
+    _o("algorithm", str, "grpo (no critic) or ppo (a critic of the policy's size)", ("rl",), default="grpo",
+       choices=("grpo", "ppo"), panel="rl", example="ppo"),
+    _o("rollouts_per_step", int, "responses generated per step (prompts x samples per prompt)", ("rl",), default=512,
+       ge=1, le=10_000_000, panel="rl", example=256),
+    _o("train_global_batch", int, "sequences per optimizer step; must divide --rollouts-per-step", ("rl",),
+       default=128, ge=1, le=10_000_000, panel="rl", example=64),
+    _o("prompt_len", int, "prompt tokens", ("rl",), default=512, ge=1, le=10_000_000, unit="tokens", panel="rl",
+       example=256),
+    _o("response_len", int, "mean response tokens (lengths long-tailed, exponential with this mean)", ("rl",),
+       default=2048, ge=1, le=10_000_000, unit="tokens", panel="rl", example=1024),
+    _o("max_seq_len", int, "longest prompt + response; responses are cut there", ("rl",), default=8192, ge=2,
+       le=10_000_000, unit="tokens", panel="rl", example=4096),
+    _o("off_policy_steps", int, "steps generation may run ahead of training (0: on-policy); overlaps the phases "
+       "when the rollouts have their own devices", ("rl",), default=0, ge=0, le=1000, panel="rl", example=1),
+    _o("rollout_tp", int, "devices per rollout replica (default: the fewest that hold the weights and KV)", ("rl",),
+       ge=1, panel="rl", example=2),
+    _o("train_tp", int, "training tensor parallel (default: searched)", ("rl",), ge=1, panel="rl", example=2),
+    _o("train_pp", int, "training pipeline stages (default: searched)", ("rl",), ge=1, panel="rl", example=1),
+    _o("train_ep", int, "training expert parallel (default: searched)", ("rl",), ge=1, panel="rl", example=1),
+    _o("rollout_chip", str, "chip of a separate rollout pool (disaggregated; with --rollout-devices)", ("rl",),
+       catalog_id=True, panel="rl", example="ascend-910b"),
+    _o("rollout_devices", int, "devices of the separate rollout pool", ("rl",), ge=1, le=10_000_000, panel="rl",
+       example=8),
+    _o("reward_model", str, "a reward model scored on every rollout (default: a rule-based reward, free)", ("rl",),
+       catalog_id=True, panel="rl", example="llama3-8b"),
+    _o("precision", str, "GEMM precision of training and rollouts", ("rl",), default="bf16",
+       choices=("bf16", "fp8"), panel="rl", example="fp8"),
+    _o("framework", str, "training framework profile (see `xpuplan catalog frameworks`)", ("rl",),
+       default="megatron", catalog_id=True, panel="rl", example="torch"),
     # --------------------------------------------------------------------------------------- other commands
     _o("kind", str, "chips, systems, models, frameworks, serving or kernels", ("catalog",), argument=True,
        required=("catalog",), choices=("chips", "systems", "models", "frameworks", "serving", "kernels")),
@@ -279,7 +313,7 @@ OPTIONS: tuple[Option, ...] = (
     # ---------------------------------------------------------------------------------------------- output
     _o("plot", str, "with a --devices range: write tokens/s and MFU vs devices to this HTML file", ("plan",),
        http=False, panel="output"),
-    _o("json", bool, "print the result as JSON", ("train", "compare", "plan", "inference", "catalog", "validate"),
+    _o("json", bool, "print the result as JSON", ("train", "compare", "plan", "inference", "rl", "catalog", "validate"),
        default=False, http=False, panel="output"),
 )
 

@@ -32,7 +32,7 @@ def typer_command(command: str, handle: Callable[[dict], None]) -> Callable:
         else:
             spelling = f"{o.cli_flag}/{o.off_flag}" if o.off_flag else o.cli_flag
             info = typer.Option(... if required else default, spelling, help=o.help,
-                                rich_help_panel=o.panel.capitalize())
+                                rich_help_panel=o.panel.upper() if o.panel == "rl" else o.panel.capitalize())
         params.append(inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation))
         annotations[o.name] = annotation
 

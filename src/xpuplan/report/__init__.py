@@ -74,6 +74,9 @@ def tables(command: str, result, args: dict) -> list[tuple[Table, int]]:
         return [(disaggregated_table(result), 100)]
     if isinstance(result, ServeResult):
         return [(inference_table(result), 100)]
+    if command == "rl":
+        from .rl import rl_table
+        return [(rl_table(result), 100)]
     if command == "compare":
         return [(compare_table(result), 100)]
     if command == "plan":

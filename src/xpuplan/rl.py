@@ -1,0 +1,264 @@
+"""One step of RL post-training (GRPO, PPO): rollouts priced by the serving model, log-prob/reference/critic passes and
+the policy update by the training model, and the weight transfer from the trainer to the rollout engine. No second
+cost model: every phase is the estimate xpuplan already makes for that kind of work.
+
+A step (HybridFlow/verl, NeMo RL, OpenRLHF):
+
+1. **generation**: ``rollouts`` responses of mean length ``response_len`` to prompts of ``prompt_len`` tokens, spread
+   over rollout replicas of ``rollout_tp`` devices with continuous batching. Response lengths are long-tailed (taken
+   exponential with the given mean, cut at ``max_seq_len - prompt_len``): the batch thins as responses finish and the
+   slowest sets the pace (the expected longest of n is mean x H_n, the n-th harmonic number). When more rollouts are
+   waiting than the KV cache holds, the running batch stays full and the rest queue.
+2. **inference passes**: a forward of every sequence for the old policy's log-probs and the reference model's (the KL
+   term); PPO adds the critic's values; a ``reward_model`` adds its scores.
+3. **training**: ``rollouts / train_global_batch`` optimizer steps of the training plan (sequences packed into
+   ``max_seq_len`` rows); PPO also updates the critic (the policy's size).
+4. **weight sync**: the trainer's weights (bf16) reach the rollout engine's layout: over the scale-up links when the
+   pool is shared (colocated), over the network when the rollouts run on their own devices (disaggregated).
+
+Colocated, the phases run one after another on every device. Disaggregated and on-policy, each pool waits for the
+other; with ``off_policy_steps`` >= 1 generation of the next batch overlaps this batch's passes and update (AReaL,
+StreamRL): the step is the longer of the two. The rest of a pool's step is its idle time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cost.flops import total_params
+from .cost.serve import decode_step_s, max_concurrency, prefill_s, replica_costs
+from .errors import BadInput, DoesNotFit, UnknownName
+from .plan import ServePlan, resolve_serve_plan
+from .results import TrainResult
+from .search import SearchSpace, best_plans
+from .specs import ROOFLINE, Chip, Framework, Model, ServeEngine
+from .training import RunOptions, make_job, train
+
+ALGORITHMS = ("grpo", "ppo")
+WEIGHT_BYTES = 2.0
+TIME_POINTS = 64
+"""decode-time samples of the thinning batch"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RLResult:
+    """One RL step, its phases, and the plans that price them."""
+
+    model: Model
+    algorithm: str
+    train_chip: Chip
+    train_devices: int
+    rollout_chip: Chip
+    rollout_devices: int
+    colocated: bool
+    rollouts: int
+    train_global_batch: int
+    prompt_len: int
+    response_len: int
+    max_seq_len: int
+    off_policy_steps: int
+    generation_s: float
+    inference_passes_s: float
+    training_s: float
+    weight_sync_s: float
+    step_time_s: float
+    idle_s: dict
+    train: TrainResult
+    """one optimizer step of the training plan"""
+    rollout_plan: ServePlan
+    rollout_replicas: int
+    memory: dict
+    fits: bool
+    notes: list = field(default_factory=list)
+
+    @property
+    def devices(self) -> int:
+        return self.train_devices + (0 if self.colocated else self.rollout_devices)
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.rollouts * (self.prompt_len + self.response_len)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model.name, "algorithm": self.algorithm, "colocated": self.colocated,
+            "step_time_s": self.step_time_s, "generation_s": self.generation_s,
+            "inference_passes_s": self.inference_passes_s, "training_s": self.training_s,
+            "weight_sync_s": self.weight_sync_s, "idle_s": dict(self.idle_s),
+            "tokens_per_step": self.tokens_per_step,
+            "tokens_per_s_per_device": self.tokens_per_step / self.step_time_s / self.devices,
+            "samples_per_s": self.rollouts / self.step_time_s,
+            "plan": {"train": {"chip": self.train_chip.name, "devices": self.train_devices,
+                               **self.train.plan.to_dict()},
+                     "rollout": {"chip": self.rollout_chip.name, "devices": self.rollout_devices,
+                                 "replicas": self.rollout_replicas, **self.rollout_plan.to_dict()}},
+            "memory_per_device_bytes": dict(self.memory), "fits": self.fits, "notes": list(self.notes),
+        }
+
+
+def longest_response(mean: float, cap: float, n: int) -> float:
+    """Expected longest of ``n`` exponential response lengths of mean ``mean``, cut at ``cap`` tokens."""
+    harmonic = sum(1.0 / k for k in range(1, min(n, 100_000) + 1)) if n < 100_000 else math.log(n) + 0.5772
+    return min(cap, mean * harmonic)
+
+
+def generation_s(model: Model, chip: Chip, plan: ServePlan, rollouts_per_replica: int, prompt_len: int,
+                 response_len: float, max_response: float, capacity: int) -> float:
+    """Seconds one rollout replica takes for its rollouts: their prompts' prefill, then decode steps over a batch
+    that thins as exponential response lengths end, full (and queueing) while more wait than ``capacity`` holds."""
+    n = rollouts_per_replica
+    end = longest_response(response_len, max_response, n)
+    dt = end / TIME_POINTS
+    t = (np.arange(TIME_POINTS) + 0.5) * dt
+    alive = np.maximum(n * np.exp(-t / response_len), 1.0)
+    running = np.minimum(alive, capacity)
+    steps = decode_step_s(model, chip, plan, running, prompt_len + t) * (alive / running)
+    prefill = prefill_s(model, chip, plan, float(n * prompt_len), prompt_len)
+    return float(prefill + np.sum(steps) * dt)
+
+
+def rollout_plan(model: Model, chip: Chip, devices: int, tp: int | None, precision: str, engine) -> ServePlan:
+    """One rollout replica: ``tp`` devices, or the fewest (a power of two within a scale-up domain) whose memory
+    holds the weights and some KV cache."""
+    if tp is not None:
+        if tp > devices or devices % tp:
+            raise BadInput(f"--rollout-tp {tp} must divide the {devices} rollout devices", "rollout_tp")
+        return resolve_serve_plan(model, chip, tp, tp=tp, pp=1, dp=1, precision=precision, kv_precision="bf16",
+                                  engine=engine)
+    for t in (1, 2, 4, 8, 16, 32, 64):
+        if t > devices or devices % t or t > max(chip.scale_up_domain, 1) or model.heads % t:
+            continue
+        plan = resolve_serve_plan(model, chip, t, tp=t, pp=1, dp=1, precision=precision, kv_precision="bf16",
+                                  engine=engine)
+        if replica_costs(model, chip, plan).free_bytes > 0.2 * chip.hbm_bytes:
+            return plan
+    raise DoesNotFit(f"does not fit: no rollout replica of up to {min(devices, chip.scale_up_domain)} x {chip.name} "
+                     f"holds {model.name}'s weights with room for KV cache; give more rollout devices or a larger chip")
+
+
+def weight_sync_s(model: Model, train_chip: Chip, rollout_chip: Chip, rollout_tp: int, colocated: bool) -> float:
+    """The trainer's bf16 weights reaching the rollout layout: each rollout device receives its 1/tp shard, over the
+    scale-up links when colocated, else over the network at the slower pool's per-device bandwidth."""
+    shard = WEIGHT_BYTES * total_params(model) / rollout_tp
+    if colocated:
+        link = train_chip.scale_up_bytes_per_s or train_chip.scale_out_bytes_per_s
+    else:
+        links = [c.scale_out_bytes_per_s for c in (train_chip, rollout_chip) if c.scale_out_bytes_per_s]
+        link = min(links) if links else None
+    if not link:
+        raise BadInput(f"{train_chip.name} has no published link bandwidth to move weights over; give "
+                       "scale_up/scale_out in a chip file", "chip")
+    return shard / link
+
+
+def compose(generation: float, passes: float, training: float, sync: float, colocated: bool,
+            off_policy_steps: int) -> tuple[float, dict]:
+    """(step seconds, idle seconds per pool) from the phases."""
+    if colocated:
+        return generation + sync + passes + training, {"shared": 0.0}
+    if off_policy_steps >= 1:
+        step = max(generation + sync, passes + training)
+    else:
+        step = generation + sync + passes + training
+    return step, {"rollout": step - generation - sync, "train": step - passes - training}
+
+
+def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rollouts_per_step: int = 512,
+         train_global_batch: int = 128, prompt_len: int = 512, response_len: int = 2048, max_seq_len: int = 8192,
+         off_policy_steps: int = 0, rollout_tp: int | None = None, train_tp: int | None = None,
+         train_pp: int | None = None, train_ep: int | None = None, rollout_chip: Chip | None = None,
+         rollout_devices: int | None = None, reward_model: Model | None = None, precision: str = "bf16",
+         framework: Framework = Framework(), engine: ServeEngine = ROOFLINE) -> RLResult:
+    """Price one RL step (module docstring): colocated on ``devices`` x ``chip``, or with the rollouts on their own
+    ``rollout_devices`` x ``rollout_chip``."""
+    if algorithm not in ALGORITHMS:
+        raise UnknownName("algorithm", str(algorithm), list(ALGORITHMS), "algorithm")
+    for name, value in (("devices", devices), ("rollouts_per_step", rollouts_per_step),
+                        ("train_global_batch", train_global_batch), ("prompt_len", prompt_len),
+                        ("response_len", response_len), ("max_seq_len", max_seq_len)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadInput(f"--{name.replace('_', '-')} must be a whole number >= 1, got {value!r}", name)
+    if isinstance(off_policy_steps, bool) or not isinstance(off_policy_steps, int) or off_policy_steps < 0:
+        raise BadInput(f"--off-policy-steps must be a whole number >= 0, got {off_policy_steps!r}", "off_policy_steps")
+    if rollouts_per_step % train_global_batch:
+        near = sorted({d for d in range(1, rollouts_per_step + 1) if rollouts_per_step % d == 0},
+                      key=lambda d: (abs(d - train_global_batch), d))[:2]
+        raise BadInput(f"--train-global-batch {train_global_batch} does not divide --rollouts-per-step "
+                       f"{rollouts_per_step}; the nearest that do: {' or '.join(map(str, sorted(near)))}",
+                       "train_global_batch")
+    if prompt_len + response_len >= max_seq_len:
+        raise BadInput(f"--prompt-len {prompt_len} + --response-len {response_len} (the mean) must stay below "
+                       f"--max-seq-len {max_seq_len}, the longest a response may grow to", "max_seq_len")
+    if (rollout_chip is None) != (rollout_devices is None):
+        raise BadInput("disaggregated rollouts need both --rollout-chip and --rollout-devices", "rollout_devices")
+    train_chip = chip
+    colocated = rollout_devices is None
+    gen_chip = train_chip if colocated else rollout_chip
+    gen_devices = devices if colocated else int(rollout_devices)
+    if not colocated and (isinstance(rollout_devices, bool) or not isinstance(rollout_devices, int)
+                          or rollout_devices < 1):
+        raise BadInput(f"--rollout-devices must be a whole number >= 1, got {rollout_devices!r}", "rollout_devices")
+
+    # training: sequences of prompt + mean response, packed into max_seq_len rows, one optimizer step a mini-batch
+    seq_tokens = prompt_len + response_len
+    rows = max(1, math.ceil(train_global_batch * seq_tokens / max_seq_len))
+    degrees = dict(tp=train_tp, pp=train_pp, ep=train_ep)
+    rows = _rows_for(rows, devices, degrees)
+    job = make_job(seq_len=max_seq_len, global_batch=rows, task="sft", mean_seq_len=seq_tokens, framework=framework)
+    if any(v is not None for v in degrees.values()):
+        update = train(model=model, chip=train_chip, devices=devices, framework=framework, seq_len=max_seq_len,
+                       global_batch=rows, task="sft", mean_seq_len=seq_tokens, precision=precision, **degrees)
+    else:
+        update = best_plans(model, train_chip, job, devices, SearchSpace(precision=precision), "time",
+                            train_chip.usd_per_hour, RunOptions(), 1).plans[0]
+    minibatches = rollouts_per_step // train_global_batch
+    critic = 2 if algorithm == "ppo" else 1
+    training = critic * minibatches * update.step_time_s
+    forward = minibatches * update.extra["forward_pass_s"]
+    passes = (3 if algorithm == "ppo" else 2) * forward
+    notes = ["not yet a step-time forecast: against NeMo RL's published GRPO steps on H100 the phases priced here come "
+             "to 10-62% of the measured step (benchmarks/results/validation-posttrain.md); the rollout engine's and "
+             "the orchestration's own costs are not modelled"]
+    if reward_model is not None:
+        scored = train(model=reward_model, chip=train_chip, devices=devices, framework=framework, seq_len=max_seq_len,
+                       global_batch=rows, task="sft", mean_seq_len=seq_tokens, precision=precision,
+                       **{k: v for k, v in update.plan.to_dict().items() if k in ("tp", "pp", "cp", "micro_batch")})
+        passes += minibatches * scored.extra["forward_pass_s"]
+
+    # generation: rollout replicas over the rollout devices
+    serve_plan = rollout_plan(model, gen_chip, gen_devices, rollout_tp, precision, engine)
+    replicas = gen_devices // serve_plan.devices
+    per_replica = math.ceil(rollouts_per_step / replicas)
+    capacity = max_concurrency(model, gen_chip, serve_plan, prompt_len, max_seq_len - prompt_len)
+    if capacity < 1:
+        raise DoesNotFit(f"does not fit: one rollout of {max_seq_len} tokens needs more KV cache than a "
+                         f"{serve_plan.devices} x {gen_chip.name} replica has left; raise --rollout-tp")
+    generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, float(response_len),
+                                       float(max_seq_len - prompt_len), capacity)
+    sync = weight_sync_s(model, train_chip, gen_chip, serve_plan.tp, colocated)
+    step_s, idle = compose(generation, passes, training, sync, colocated, off_policy_steps)
+    if colocated and off_policy_steps:
+        notes.append("a colocated pool time-shares generation and training, so --off-policy-steps cannot overlap them")
+    if colocated:
+        notes.append("colocated: each phase's memory is priced alone, the other phase's state offloaded or freed")
+    rc = replica_costs(model, gen_chip, serve_plan)
+    memory = {"generation": rc.weight_bytes + rc.kv_bytes_per_token * min(per_replica, capacity)
+              * max_seq_len / serve_plan.devices,
+              "training": update.memory_per_device_bytes}
+    return RLResult(model=model, algorithm=algorithm, train_chip=train_chip, train_devices=devices,
+                    rollout_chip=gen_chip, rollout_devices=gen_devices, colocated=colocated,
+                    rollouts=rollouts_per_step, train_global_batch=train_global_batch, prompt_len=prompt_len,
+                    response_len=response_len, max_seq_len=max_seq_len, off_policy_steps=off_policy_steps,
+                    generation_s=generation, inference_passes_s=passes, training_s=training, weight_sync_s=sync,
+                    step_time_s=step_s, idle_s=idle, train=update, rollout_plan=serve_plan, rollout_replicas=replicas,
+                    memory=memory, fits=bool(update.fits), notes=notes)
+
+
+def _rows_for(rows: int, devices: int, degrees: dict) -> int:
+    """Packed rows of a mini-batch, rounded up to a multiple of the data-parallel ranks the given degrees leave."""
+    model_parallel = (degrees.get("tp") or 1) * (degrees.get("pp") or 1)
+    dp = max(devices // model_parallel, 1) if devices % model_parallel == 0 else 1
+    return -(-rows // dp) * dp
