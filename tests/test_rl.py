@@ -71,3 +71,14 @@ def test_bad_rl_input_gets_one_line_with_the_fix():
         api.rl(**dict(JOB, rollout_chip="ascend-910b"))
     with pytest.raises(api.BadInput, match="did you mean grpo"):
         api.rl(**dict(JOB, algorithm="grp"))
+
+
+def test_search_is_never_slower_than_the_layout_it_starts_from_and_keeps_two_kinds_pools():
+    job = dict(JOB, devices=16, off_policy_steps=1)
+    plain = api.rl(**job)
+    best = api.rl(search=True, **job)
+    assert best.step_time_s <= plain.step_time_s
+    assert best.train_devices + (0 if best.colocated else best.rollout_devices) == 16
+    assert best.notes[0].startswith("searched")
+    two = api.rl(search=True, **dict(JOB, rollout_chip="ascend-910b", rollout_devices=16))
+    assert (two.train_devices, two.rollout_devices, two.rollout_chip.name) == (8, 16, "ascend-910b")

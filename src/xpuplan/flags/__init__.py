@@ -287,6 +287,10 @@ OPTIONS: tuple[Option, ...] = (
        example=8),
     _o("reward_model", str, "a reward model scored on every rollout (default: a rule-based reward, free)", ("rl",),
        catalog_id=True, panel="rl", example="llama3-8b"),
+    _o("search", bool, "try what is left open: the rollout tp, and for one pool of one chip kind sharing it or "
+       "splitting it between training and rollouts", ("rl",), default=False, panel="rl", example=True),
+    _o("objective", str, "with --search: the fastest step (time) or the cheapest (cost, at catalog prices)", ("rl",),
+       default="time", choices=("time", "cost"), panel="rl", example="cost"),
     _o("precision", str, "GEMM precision of training and rollouts", ("rl",), default="bf16",
        choices=("bf16", "fp8"), panel="rl", example="fp8"),
     _o("framework", str, "training framework profile (see `xpuplan catalog frameworks`)", ("rl",),
