@@ -35,10 +35,10 @@ from .plan import ServePlan, resolve_serve_plan
 from .results import TrainResult
 from .search import SearchSpace, best_plans
 from .specs import ROOFLINE, Chip, Framework, Model, ServeEngine
+from .specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES
 from .training import RunOptions, make_job, train
 
 ALGORITHMS = ("grpo", "ppo")
-WEIGHT_BYTES = 2.0
 TIME_POINTS = 64
 """decode-time samples of the thinning batch"""
 

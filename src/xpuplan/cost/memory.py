@@ -26,10 +26,11 @@ import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
+from ..specs.job import BF16_BYTES_PER_PARAM
 from . import remat, task
 from .flops import expert_params, ffn_copies, ffn_params_dense, layer_shapes
 
-WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
+WEIGHT_BYTES, OPTIMIZER_BYTES = BF16_BYTES_PER_PARAM, 12
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

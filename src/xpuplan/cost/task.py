@@ -18,10 +18,8 @@ import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
-from ..specs.job import NF4_BYTES_PER_PARAM
+from ..specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES, NF4_BYTES_PER_PARAM
 from .flops import attention_core_flops_per_token, ffn_copies, layer_shapes, matmul_flops_per_token
-
-WEIGHT_BYTES = 2.0
 
 
 def adapted_matrices(model: Model, moe: bool, job: TrainJob) -> list[tuple[float, float, float]]:

@@ -21,6 +21,8 @@ or 4-bit NF4 for qlora), direct preference optimisation"""
 LORA_TARGETS = ("qkv", "o", "mlp")
 """the linear layers LoRA adapts: the q/k/v projection, the attention output projection, the MLP (fc1 and fc2)"""
 REFERENCES = ("live", "precomputed")
+BF16_BYTES_PER_PARAM = 2
+"""a bf16 weight: the one figure memory, the post-training tasks and the RL weight sync use"""
 NF4_BYTES_PER_PARAM = 4.127 / 8
 """QLoRA's 4-bit NormalFloat with double quantisation: 4 bits + 0.127 bits of block constants a parameter (Dettmers
 et al. 2023, QLoRA, section 3)"""
