@@ -302,22 +302,15 @@ def probe(*, device: str, out: str, quick: bool = False, like: str | None = None
 def rl(*, model: str | Model, chip: str | Chip, devices: int, rollout_chip: str | Chip | None = None,
        reward_model: str | Model | None = None, framework: str | Framework = "megatron", engine: str = "trt-llm",
        files: bool = True, search: bool = False, objective: str = "time", **step_options):
-    """One RL post-training step (:func:`xpuplan.rl.step`): colocated on ``devices`` x ``chip``, or with the rollouts
-    on their own ``rollout_devices`` x ``rollout_chip``; ``search`` tries the layouts left open
-    (:func:`xpuplan.rl.search`)."""
+    """One RL post-training step (:func:`xpuplan.rl.step`), colocated or with the rollouts on ``rollout_devices`` x
+    ``rollout_chip``; ``search`` tries the layouts left open (:func:`xpuplan.rl.search`)."""
     from .rl import search as rl_search, step as rl_step  # (xpuplan.rl the attribute is this function)
 
-    if search:
-        return rl_search(model=_model(model, files), chip=_chip(chip, files), devices=devices,
-                               objective=objective,
-                               rollout_chip=None if rollout_chip is None else _chip(rollout_chip, files),
-                               reward_model=None if reward_model is None else _model(reward_model, files),
-                               framework=_framework(framework, files), engine=_catalog.load_engine(engine),
-                               **step_options)
-    return rl_step(model=_model(model, files), chip=_chip(chip, files), devices=devices,
-                rollout_chip=None if rollout_chip is None else _chip(rollout_chip, files),
-                reward_model=None if reward_model is None else _model(reward_model, files),
-                framework=_framework(framework, files), engine=_catalog.load_engine(engine), **step_options)
+    resolved = dict(model=_model(model, files), chip=_chip(chip, files), devices=devices,
+                    rollout_chip=None if rollout_chip is None else _chip(rollout_chip, files),
+                    reward_model=None if reward_model is None else _model(reward_model, files),
+                    framework=_framework(framework, files), engine=_catalog.load_engine(engine), **step_options)
+    return rl_search(objective=objective, **resolved) if search else rl_step(**resolved)
 
 
 # --------------------------------------------------------------------------------------------- one door
