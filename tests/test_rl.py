@@ -82,3 +82,13 @@ def test_search_is_never_slower_than_the_layout_it_starts_from_and_keeps_two_kin
     assert best.notes[0].startswith("searched")
     two = api.rl(search=True, **dict(JOB, rollout_chip="ascend-910b", rollout_devices=16))
     assert (two.train_devices, two.rollout_devices, two.rollout_chip.name) == (8, 16, "ascend-910b")
+
+
+def test_steps_add_the_runs_reliability_and_cost_blocks_as_train_does():
+    r = api.rl(steps=1000, **JOB)
+    data = r.to_dict()
+    assert {"reliability", "cost"} <= set(data)
+    work_s = 1000 * r.step_time_s
+    assert data["reliability"]["total_time_s"] >= work_s
+    assert data["cost"]["device_hours"] == pytest.approx(data["reliability"]["total_time_s"] * 8 / 3600, rel=1e-6)
+    assert "reliability" not in api.rl(**JOB).to_dict()

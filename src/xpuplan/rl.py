@@ -36,7 +36,7 @@ from .results import TrainResult
 from .search import SearchSpace, best_plans
 from .specs import ROOFLINE, Chip, Framework, Model, ServeEngine
 from .specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES
-from .training import RunOptions, make_job, train
+from .training import RunOptions, make_job, run_outcome, train
 
 ALGORITHMS = ("grpo", "ppo")
 TIME_POINTS = 64
@@ -73,6 +73,8 @@ class RLResult:
     memory: dict
     fits: bool
     notes: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    """with ``steps``: the run's ``reliability`` and ``cost`` blocks, as ``train --tokens`` gives them"""
 
     @property
     def devices(self) -> int:
@@ -96,6 +98,7 @@ class RLResult:
                      "rollout": {"chip": self.rollout_chip.name, "devices": self.rollout_devices,
                                  "replicas": self.rollout_replicas, **self.rollout_plan.to_dict()}},
             "memory_per_device_bytes": dict(self.memory), "fits": self.fits, "notes": list(self.notes),
+            **self.extra,
         }
 
 
@@ -169,7 +172,8 @@ def compose(generation: float, passes: float, training: float, sync: float, colo
 def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rollouts_per_step: int = 512,
          train_global_batch: int = 128, prompt_len: int = 512, response_len: int = 2048, max_seq_len: int = 8192,
          off_policy_steps: int = 0, rollout_tp: int | None = None, train_tp: int | None = None,
-         train_pp: int | None = None, train_ep: int | None = None, rollout_chip: Chip | None = None,
+         train_pp: int | None = None, train_cp: int | None = None, train_ep: int | None = None,
+         train_etp: int | None = None, steps: int | None = None, rollout_chip: Chip | None = None,
          rollout_devices: int | None = None, reward_model: Model | None = None, precision: str = "bf16",
          framework: Framework = Framework(), engine: ServeEngine = ROOFLINE) -> RLResult:
     """Price one RL step (module docstring): colocated on ``devices`` x ``chip``, or with the rollouts on their own
@@ -205,7 +209,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     # training: sequences of prompt + mean response, packed into max_seq_len rows, one optimizer step a mini-batch
     seq_tokens = prompt_len + response_len
     rows = max(1, math.ceil(train_global_batch * seq_tokens / max_seq_len))
-    degrees = dict(tp=train_tp, pp=train_pp, ep=train_ep)
+    degrees = dict(tp=train_tp, pp=train_pp, cp=train_cp, ep=train_ep, etp=train_etp)
     rows = _rows_for(rows, devices, degrees)
     job = make_job(seq_len=max_seq_len, global_batch=rows, task="sft", mean_seq_len=seq_tokens, framework=framework)
     if any(v is not None for v in degrees.values()):
@@ -248,7 +252,14 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     memory = {"generation": rc.weight_bytes + rc.kv_bytes_per_token * min(per_replica, capacity)
               * max_seq_len / serve_plan.devices,
               "training": update.memory_per_device_bytes}
-    return RLResult(model=model, algorithm=algorithm, train_chip=train_chip, train_devices=devices,
+    extra = {}
+    if steps is not None:  # the whole run: failures, checkpoints and cost over every device of the job
+        pool = devices + (0 if colocated else gen_devices)
+        per_step = rollouts_per_step * seq_tokens
+        extra = run_outcome(model, train_chip, pool, steps * per_step, per_step / step_s, RunOptions(), framework)
+        if gen_chip is not train_chip and gen_chip.name != train_chip.name:
+            notes.append(f"the run's failures and price are {train_chip.name}'s for all {pool} devices")
+    return RLResult(extra=extra, model=model, algorithm=algorithm, train_chip=train_chip, train_devices=devices,
                     rollout_chip=gen_chip, rollout_devices=gen_devices, colocated=colocated,
                     rollouts=rollouts_per_step, train_global_batch=train_global_batch, prompt_len=prompt_len,
                     response_len=response_len, max_seq_len=max_seq_len, off_policy_steps=off_policy_steps,
@@ -259,7 +270,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
 
 def _rows_for(rows: int, devices: int, degrees: dict) -> int:
     """Packed rows of a mini-batch, rounded up to a multiple of the data-parallel ranks the given degrees leave."""
-    model_parallel = (degrees.get("tp") or 1) * (degrees.get("pp") or 1)
+    model_parallel = (degrees.get("tp") or 1) * (degrees.get("pp") or 1) * (degrees.get("cp") or 1)
     dp = max(devices // model_parallel, 1) if devices % model_parallel == 0 else 1
     return -(-rows // dp) * dp
 

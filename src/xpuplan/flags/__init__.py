@@ -12,12 +12,10 @@ bounds here are also enforced by the HTTP schema, so a request is refused before
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadInput
-from ..units import UNIT_KINDS, UnitError, parse_quantity
+from ..units import UNIT_KINDS
 
 COMMANDS = ("train", "compare", "plan", "inference", "rl", "catalog", "validate", "web", "probe")
 HTTP_COMMANDS = ("train", "compare", "plan", "inference", "rl")
@@ -89,6 +87,10 @@ class Option:
 
 def _o(name, kind, help, commands, **kw) -> Option:
     return Option(name=name, kind=kind, help=help, commands=tuple(commands), **kw)
+
+
+def _rl(name, kind, help, **kw) -> Option:
+    return _o(name, kind, help, ("rl",), panel="rl", **kw)
 
 
 RUN = ("train", "plan")  # commands that price a whole run's reliability and cost
@@ -258,41 +260,43 @@ OPTIONS: tuple[Option, ...] = (
     _o("engine", str, "serving-engine profile: trt-llm, vllm (calibrated) or roofline (ideal)", ("inference",),
        default="trt-llm", catalog_id=True, panel="serving", example="vllm"),
     # ------------------------------------------------------------------------------------------------- rl
-    _o("chip", str, "chip id or file of the training devices (and of the rollouts, unless --rollout-chip)", ("rl",),
-       required=("rl",), catalog_id=True, panel="rl", example="h100-sxm"),
-    _o("devices", int, "training devices (the whole pool when colocated)", ("rl",), required=("rl",), ge=1,
-       le=10_000_000, panel="rl", example=8),
-    _o("algorithm", str, "grpo (no critic) or ppo (a critic of the policy's size)", ("rl",), default="grpo",
-       choices=("grpo", "ppo"), panel="rl", example="ppo"),
-    _o("rollouts_per_step", int, "responses generated per step (prompts x samples per prompt)", ("rl",), default=512,
-       ge=1, le=10_000_000, panel="rl", example=256),
-    _o("train_global_batch", int, "sequences per optimizer step; must divide --rollouts-per-step", ("rl",),
-       default=128, ge=1, le=10_000_000, panel="rl", example=64),
-    _o("prompt_len", int, "prompt tokens", ("rl",), default=512, ge=1, le=10_000_000, unit="tokens", panel="rl",
-       example=256),
-    _o("response_len", int, "mean response tokens (lengths long-tailed, exponential with this mean)", ("rl",),
-       default=2048, ge=1, le=10_000_000, unit="tokens", panel="rl", example=1024),
-    _o("max_seq_len", int, "longest prompt + response; responses are cut there", ("rl",), default=8192, ge=2,
-       le=10_000_000, unit="tokens", panel="rl", example=4096),
-    _o("off_policy_steps", int, "steps generation may run ahead of training (0: on-policy); overlaps the phases "
-       "when the rollouts have their own devices", ("rl",), default=0, ge=0, le=1000, panel="rl", example=1),
-    _o("rollout_tp", int, "devices per rollout replica (default: the fewest that hold the weights and KV)", ("rl",),
-       ge=1, panel="rl", example=2),
-    *(_o(f"train_{d}", int, f"training {what} (default: searched)", ("rl",), ge=1, panel="rl", example=e)
-      for d, what, e in (("tp", "tensor parallel", 2), ("pp", "pipeline stages", 1), ("ep", "expert parallel", 1))),
-    _o("rollout_chip", str, "chip of a separate rollout pool (with --rollout-devices)", ("rl",), catalog_id=True,
-       panel="rl", example="ascend-910b"),
-    _o("rollout_devices", int, "devices of that pool", ("rl",), ge=1, le=10_000_000, panel="rl", example=8),
-    _o("reward_model", str, "a reward model scored on every rollout (default: a rule-based reward, free)", ("rl",),
-       catalog_id=True, panel="rl", example="llama3-8b"),
-    _o("search", bool, "try the rollout tp, and for one pool of one chip kind sharing or splitting it", ("rl",),
-       default=False, panel="rl", example=True),
-    _o("objective", str, "with --search: the fastest step (time) or the cheapest (cost, at catalog prices)", ("rl",),
-       default="time", choices=("time", "cost"), panel="rl", example="cost"),
-    _o("precision", str, "GEMM precision of training and rollouts", ("rl",), default="bf16",
-       choices=("bf16", "fp8"), panel="rl", example="fp8"),
-    _o("framework", str, "training framework profile (see `xpuplan catalog frameworks`)", ("rl",),
-       default="megatron", catalog_id=True, panel="rl", example="torch"),
+    _rl("chip", str, "chip id or file of the training devices (and of the rollouts, unless --rollout-chip)",
+        required=("rl",), catalog_id=True, example="h100-sxm"),
+    _rl("devices", int, "training devices (the whole pool when colocated)", required=("rl",), ge=1, le=10_000_000,
+        example=8),
+    _rl("algorithm", str, "grpo (no critic) or ppo (a critic of the policy's size)", default="grpo",
+        choices=("grpo", "ppo"), example="ppo"),
+    _rl("rollouts_per_step", int, "responses generated per step (prompts x samples per prompt)", default=512, ge=1,
+        le=10_000_000, example=256),
+    _rl("train_global_batch", int, "sequences per optimizer step; must divide --rollouts-per-step", default=128,
+        ge=1, le=10_000_000, example=64),
+    _rl("prompt_len", int, "prompt tokens", default=512, ge=1, le=10_000_000, unit="tokens", example=256),
+    _rl("response_len", int, "mean response tokens (lengths long-tailed, exponential with this mean)",
+        default=2048, ge=1, le=10_000_000, unit="tokens", example=1024),
+    _rl("max_seq_len", int, "longest prompt + response; responses are cut there", default=8192, ge=2,
+        le=10_000_000, unit="tokens", example=4096),
+    _rl("off_policy_steps", int, "steps generation may run ahead of training (0: on-policy); overlaps the phases "
+        "when the rollouts have their own devices", default=0, ge=0, le=1000, example=1),
+    _rl("rollout_tp", int, "devices per rollout replica (default: the fewest that hold the weights and KV)", ge=1,
+        example=2),
+    *(_rl(f"train_{d}", int, f"training {what} (default: searched)", ge=1, example=e) for d, what, e in
+      (("tp", "tensor parallel", 2), ("pp", "pipeline stages", 1), ("cp", "context parallel", 1),
+       ("ep", "expert parallel", 1), ("etp", "expert tensor parallel (1: experts unsplit)", 1))),
+    _rl("rollout_chip", str, "chip of a separate rollout pool (with --rollout-devices)", catalog_id=True,
+        example="ascend-910b"),
+    _rl("rollout_devices", int, "devices of that pool", ge=1, le=10_000_000, example=8),
+    _rl("reward_model", str, "a reward model scored on every rollout (default: a rule-based reward, free)",
+        catalog_id=True, example="llama3-8b"),
+    _rl("search", bool, "try the rollout tp, and for one pool of one chip kind sharing or splitting it",
+        default=False, example=True),
+    _rl("objective", str, "with --search: the fastest step (time) or the cheapest (cost, at catalog prices)",
+        default="time", choices=("time", "cost"), example="cost"),
+    _rl("steps", int, "steps of the whole run: adds its wall-clock time with failures, device-hours and cost",
+        ge=1, le=100_000_000, example=100),
+    _rl("precision", str, "GEMM precision of training and rollouts", default="bf16", choices=("bf16", "fp8"),
+        example="fp8"),
+    _rl("framework", str, "training framework profile (see `xpuplan catalog frameworks`)", default="megatron",
+        catalog_id=True, example="torch"),
     # --------------------------------------------------------------------------------------- other commands
     _o("kind", str, "chips, systems, models, frameworks, serving or kernels", ("catalog",), argument=True,
        required=("catalog",), choices=("chips", "systems", "models", "frameworks", "serving", "kernels")),
@@ -336,65 +340,5 @@ def defaults(command: str, http: bool = False) -> dict[str, Any]:
             else o.default_for(command) for o in options(command, http)}
 
 
-# ------------------------------------------------------------------------------------------------ checks
-
-def check(command: str, args: dict) -> None:
-    """Every given value of ``args`` against the table: type, finite, bounds, choices, length. A breach is one
-    BadInput line naming the flag (so the CLI exits 2 and the HTTP API answers 422 before any work starts)."""
-    by_name = {o.name: o for o in options(command)}
-    for o in by_name.values():
-        if command in o.required and args.get(o.name) in (None, [], ""):
-            raise BadInput(f"{o.cli_flag} is required for {command}", o.name)
-    for name, value in args.items():
-        o = by_name.get(name)
-        if o is None or value is None:
-            continue
-        values = value if o.many and isinstance(value, (list, tuple)) else [value]
-        if o.many and len(values) > MAX_LIST:
-            raise BadInput(f"{o.cli_flag}: at most {MAX_LIST} values, got {len(values)}", name)
-        for v in values:
-            _check_value(o, v)
-
-
-def _number(x: float) -> str:
-    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
-
-
-def _check_value(o: Option, v) -> None:
-    flag, name = o.cli_flag, o.name
-    if o.kind is bool:
-        if not isinstance(v, bool):
-            raise BadInput(f"{flag} is a yes/no flag, got {v!r}", name)
-        return
-    if o.kind is int and (isinstance(v, bool) or not isinstance(v, int)):
-        raise BadInput(f"{flag} must be a whole number, got {v!r}", name)
-    if o.kind is float and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-        raise BadInput(f"{flag} must be a finite number, got {v!r}", name)
-    if o.kind is str:
-        if isinstance(v, bool) or not isinstance(v, (str, int, float)) or (not isinstance(v, str) and not o.unit):
-            raise BadInput(f"{flag} must be text, got {v!r}", name)
-        if len(str(v)) > MAX_TEXT:
-            raise BadInput(f"{flag} is over {MAX_TEXT} characters", name)
-        if o.choices and v not in o.choices:
-            raise BadInput(f"{flag} must be one of {', '.join(o.choices)}, got {v!r}", name)
-        if o.quantity:
-            try:
-                number = parse_quantity(v, o.unit)
-            except UnitError as exc:
-                raise BadInput(f"{flag}: {exc}", name) from None
-            if not math.isfinite(number):
-                raise BadInput(f"{flag} must be finite, got {v!r}", name)
-        return
-    if o.ge is not None and v < o.ge:
-        whole = o.kind is int
-        raise BadInput(f"{flag} must be a positive whole number, got {v}" if whole and o.ge == 1 else
-                       f"{flag} must be {'a whole number ' if whole else ''}>= {o.ge:g}, got {v}", name)
-    if o.gt is not None and not v > o.gt:
-        raise BadInput(f"{flag} must be > {o.gt:g}, got {v}", name)
-    if o.le is not None and v > o.le:
-        raise BadInput(f"{flag} must be at most {_number(o.le)}, got {v}", name)
-    if o.lt is not None and not v < o.lt:
-        raise BadInput(f"{flag} must be < {o.lt:g}, got {v}", name)
-
-
-from .build import request_body, typer_command  # noqa: E402, F401  (the faces' builders, generated from the table above)
+from .build import request_body, typer_command  # noqa: E402, F401  (the faces' builders, generated from the table)
+from .check import check  # noqa: E402, F401  (values against the table)

@@ -33,5 +33,11 @@ def rl_table(r) -> Table:
     table.add_row("rollout plan", f"{r.rollout_replicas} replicas x tp{r.rollout_plan.tp}")
     for phase, nbytes in r.memory.items():
         table.add_row(f"memory per device, {phase}", format_bytes(nbytes))
+    if r.extra:
+        rel, cost = r.extra["reliability"], r.extra["cost"]
+        table.add_row("run: wall-clock time with failures", f"{rel['total_time_s'] / 86400:,.1f} days "
+                      f"(goodput {rel['goodput']:.1%})")
+        table.add_row("run: device-hours", f"{cost['device_hours']:,.0f} device-h")
+        table.add_row("run: cost", "—" if cost.get("usd") is None else f"${cost['usd']:,.0f}")
     table.caption = "\n".join(f"note: {n}" for n in r.notes) or None
     return table
