@@ -64,3 +64,22 @@ def test_plan_renders_table_and_plots(server, tmp_path):
         target = os.environ.get("XPUPLAN_SCREENSHOT")
         page.screenshot(path=target or str(tmp_path / "page.png"), full_page=True)
         browser.close()
+
+
+def test_rl_step_renders_its_phases(server):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(server + "/")
+        page.wait_for_selector("#model option[value='llama3-70b']", state="attached")
+        page.select_option("#model", "llama3-8b")
+        page.fill("#devices", "16")
+        for field, value in (("rollouts_per_step", "256"), ("train_global_batch", "64"), ("prompt_len", "256"),
+                             ("response_len", "512"), ("max_seq_len", "2048")):
+            page.fill(f"#{field}", value)
+        page.click("#run-rl")
+        page.wait_for_selector("#plot-rl .main-svg", timeout=120_000)
+        assert page.locator("#plot-rl .bars path").count() > 0
+        assert page.locator("#plot-rl .ytitle").text_content() == "seconds per step"
+        assert "forecast" in page.locator("#rl-status").inner_text()  # the result's own caveat, shown
+        browser.close()

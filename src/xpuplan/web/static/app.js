@@ -117,11 +117,36 @@ async function run(event) {
   }
 }
 
+const RL_PHASES = [["generation_s", "generation"], ["weight_sync_s", "weight sync"],
+  ["inference_passes_s", "log-prob / reference passes"], ["training_s", "training"]];
+
+async function runRL(event) {
+  // one GRPO step as it runs colocated and on-policy, and the best layout with one step off-policy (xpuplan rl --search)
+  event.preventDefault();
+  $("rl-status").textContent = "pricing the RL step…";
+  const chip = [...document.querySelectorAll("#chips input:checked")].map((e) => e.value)[0];
+  const job = { model: $("model").value, chip, devices: Number($("devices").value) };
+  for (const key of ["rollouts_per_step", "train_global_batch", "prompt_len", "response_len", "max_seq_len"]) job[key] = Number($(key).value);
+  try {
+    const steps = [await post("/api/rl", job), await post("/api/rl", { ...job, search: true, off_policy_steps: 1 })];
+    const x = ["colocated, on-policy", "best layout, 1 step off-policy"];
+    const traces = RL_PHASES.map(([key, name]) => ({ type: "bar", name, x, y: steps.map((s) => s[key]) }));
+    traces.push({ type: "scatter", mode: "markers", name: "step time", x, y: steps.map((s) => s.step_time_s),
+      marker: { symbol: "line-ew-open", size: 40, color: "black" } });
+    Plotly.newPlot("plot-rl", traces, { barmode: "stack", title: "RL step by phase (overlapped phases exceed the step)",
+      xaxis: { title: { text: "layout" } }, yaxis: { title: { text: "seconds per step" } } });
+    $("rl-status").textContent = steps[0].notes[0] || "";
+  } catch (err) {
+    $("rl-status").textContent = err.message;
+  }
+}
+
 async function init() {
   const [models, chips] = await Promise.all([fetch("/api/catalog/models").then((r) => r.json()), fetch("/api/catalog/chips").then((r) => r.json())]);
   $("model").innerHTML = models.map((m) => `<option value="${m.name}" ${m.name === "llama3-70b" ? "selected" : ""}>${m.name}</option>`).join("");
   const usable = chips.filter((c) => c.bf16_tflops && c.hbm_tb_per_s);
   $("chips").innerHTML += usable.map((c) => `<label><input type="checkbox" value="${c.name}" ${["h100-sxm", "h800", "ascend-910b"].includes(c.name) ? "checked" : ""}>${c.name}</label>`).join("");
   $("job").addEventListener("submit", run);
+  $("rl-job").addEventListener("submit", runRL);
 }
 init();
