@@ -42,44 +42,44 @@ def server():
     thread.join(timeout=10)
 
 
-def test_plan_renders_table_and_plots(server, tmp_path):
+@pytest.fixture
+def page(server):
+    """The page, loaded, its catalog lists filled."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(server + "/")
         page.wait_for_selector("#model option[value='llama3-70b']", state="attached")
-        page.fill("#devices", "256")
-        page.fill("#tokens", "1T")
-        page.click("#run")
-        page.wait_for_selector("#plans-table tbody tr", timeout=60_000)
-        for plot in ("plot-breakdown", "plot-memory", "plot-cost", "plot-scaling", "plot-chips"):
-            page.wait_for_selector(f"#{plot} .main-svg", timeout=60_000)
-        rows = page.locator("#plans-table tbody tr").count()
-        assert rows >= 2
-        bars = page.locator("#plot-breakdown .bars path").count()
-        assert bars > 0
-        assert page.locator("#plot-breakdown .ytitle").text_content() == "step time (s)"
-        assert page.locator("#plot-memory .ytitle").text_content() == "memory per device (GiB)"
-        assert page.locator("#status").inner_text() == ""
-        target = os.environ.get("XPUPLAN_SCREENSHOT")
-        page.screenshot(path=target or str(tmp_path / "page.png"), full_page=True)
+        yield page
         browser.close()
 
 
-def test_rl_step_renders_its_phases(server):
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        page.goto(server + "/")
-        page.wait_for_selector("#model option[value='llama3-70b']", state="attached")
-        page.select_option("#model", "llama3-8b")
-        page.fill("#devices", "16")
-        for field, value in (("rollouts_per_step", "256"), ("train_global_batch", "64"), ("prompt_len", "256"),
-                             ("response_len", "512"), ("max_seq_len", "2048")):
-            page.fill(f"#{field}", value)
-        page.click("#run-rl")
-        page.wait_for_selector("#plot-rl .main-svg", timeout=120_000)
-        assert page.locator("#plot-rl .bars path").count() > 0
-        assert page.locator("#plot-rl .ytitle").text_content() == "seconds per step"
-        assert "forecast" in page.locator("#rl-status").inner_text()  # the result's own caveat, shown
-        browser.close()
+def test_plan_renders_table_and_plots(page, tmp_path):
+    page.fill("#devices", "256")
+    page.fill("#tokens", "1T")
+    page.click("#run")
+    page.wait_for_selector("#plans-table tbody tr", timeout=60_000)
+    for plot in ("plot-breakdown", "plot-memory", "plot-cost", "plot-scaling", "plot-chips"):
+        page.wait_for_selector(f"#{plot} .main-svg", timeout=60_000)
+    rows = page.locator("#plans-table tbody tr").count()
+    assert rows >= 2
+    bars = page.locator("#plot-breakdown .bars path").count()
+    assert bars > 0
+    assert page.locator("#plot-breakdown .ytitle").text_content() == "step time (s)"
+    assert page.locator("#plot-memory .ytitle").text_content() == "memory per device (GiB)"
+    assert page.locator("#status").inner_text() == ""
+    target = os.environ.get("XPUPLAN_SCREENSHOT")
+    page.screenshot(path=target or str(tmp_path / "page.png"), full_page=True)
+
+
+def test_rl_step_renders_its_phases(page):
+    page.select_option("#model", "llama3-8b")
+    page.fill("#devices", "16")
+    for field, value in (("rollouts_per_step", "256"), ("train_global_batch", "64"), ("prompt_len", "256"),
+                         ("response_len", "512"), ("max_seq_len", "2048")):
+        page.fill(f"#{field}", value)
+    page.click("#run-rl")
+    page.wait_for_selector("#plot-rl .main-svg", timeout=120_000)
+    assert page.locator("#plot-rl .bars path").count() > 0
+    assert page.locator("#plot-rl .ytitle").text_content() == "seconds per step"
+    assert "forecast" in page.locator("#rl-status").inner_text()  # the result's own caveat, shown

@@ -31,7 +31,7 @@ import numpy as np
 from .cost.flops import total_params
 from .cost.serve import decode_step_s, max_concurrency, prefill_s, replica_costs
 from .errors import BadInput, DoesNotFit, UnknownName
-from .plan import ServePlan, resolve_serve_plan
+from .plan import ServePlan, resolve_serve_plan, tp_candidates
 from .results import TrainResult
 from .search import SearchSpace, best_plans
 from .specs import ROOFLINE, Chip, Framework, Model, ServeEngine
@@ -123,6 +123,11 @@ def generation_s(model: Model, chip: Chip, plan: ServePlan, rollouts_per_replica
     return float(prefill + np.sum(steps) * dt)
 
 
+def rollout_tps(model: Model, chip: Chip, devices: int) -> list[int]:
+    """Rollout replica sizes worth trying: tensor-parallel degrees within one scale-up domain that divide the pool."""
+    return tp_candidates(model, min(devices, max(chip.scale_up_domain, 1)), divides=devices)
+
+
 def rollout_plan(model: Model, chip: Chip, devices: int, tp: int | None, precision: str, engine) -> ServePlan:
     """One rollout replica: ``tp`` devices, or the fewest (a power of two within a scale-up domain) whose memory
     holds the weights and some KV cache."""
@@ -131,9 +136,7 @@ def rollout_plan(model: Model, chip: Chip, devices: int, tp: int | None, precisi
             raise BadInput(f"--rollout-tp {tp} must divide the {devices} rollout devices", "rollout_tp")
         return resolve_serve_plan(model, chip, tp, tp=tp, pp=1, dp=1, precision=precision, kv_precision="bf16",
                                   engine=engine)
-    for t in (1, 2, 4, 8, 16, 32, 64):
-        if t > devices or devices % t or t > max(chip.scale_up_domain, 1) or model.heads % t:
-            continue
+    for t in rollout_tps(model, chip, devices):
         plan = resolve_serve_plan(model, chip, t, tp=t, pp=1, dp=1, precision=precision, kv_precision="bf16",
                                   engine=engine)
         if replica_costs(model, chip, plan).free_bytes > 0.2 * chip.hbm_bytes:
@@ -211,13 +214,12 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     rows = max(1, math.ceil(train_global_batch * seq_tokens / max_seq_len))
     degrees = dict(tp=train_tp, pp=train_pp, cp=train_cp, ep=train_ep, etp=train_etp)
     rows = _rows_for(rows, devices, degrees)
-    job = make_job(seq_len=max_seq_len, global_batch=rows, task="sft", mean_seq_len=seq_tokens, framework=framework)
+    sequences = dict(seq_len=max_seq_len, global_batch=rows, task="sft", mean_seq_len=seq_tokens, framework=framework)
     if any(v is not None for v in degrees.values()):
-        update = train(model=model, chip=train_chip, devices=devices, framework=framework, seq_len=max_seq_len,
-                       global_batch=rows, task="sft", mean_seq_len=seq_tokens, precision=precision, **degrees)
+        update = train(model=model, chip=train_chip, devices=devices, precision=precision, **sequences, **degrees)
     else:
-        update = best_plans(model, train_chip, job, devices, SearchSpace(precision=precision), "time",
-                            train_chip.usd_per_hour, RunOptions(), 1).plans[0]
+        update = best_plans(model, train_chip, make_job(**sequences), devices, SearchSpace(precision=precision),
+                            "time", train_chip.usd_per_hour, RunOptions(), 1).plans[0]
     minibatches = rollouts_per_step // train_global_batch
     critic = 2 if algorithm == "ppo" else 1
     training = critic * minibatches * update.step_time_s
@@ -227,8 +229,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
              "to 10-62% of the measured step (benchmarks/results/validation-posttrain.md); the rollout engine's and "
              "the orchestration's own costs are not modelled"]
     if reward_model is not None:
-        scored = train(model=reward_model, chip=train_chip, devices=devices, framework=framework, seq_len=max_seq_len,
-                       global_batch=rows, task="sft", mean_seq_len=seq_tokens, precision=precision,
+        scored = train(model=reward_model, chip=train_chip, devices=devices, precision=precision, **sequences,
                        **{k: v for k, v in update.plan.to_dict().items() if k in ("tp", "pp", "cp", "micro_batch")})
         passes += minibatches * scored.extra["forward_pass_s"]
 
@@ -311,9 +312,7 @@ def search(*, model: Model, chip: Chip, devices: int, objective: str = "time", r
     for layout in layouts:
         pool = layout.get("rollout_devices") or layout["devices"]
         gen_chip = layout.get("rollout_chip") or chip
-        for tp in (1, 2, 4, 8, 16, 32, 64):
-            if tp > pool or pool % tp or tp > max(gen_chip.scale_up_domain, 1) or model.heads % tp:
-                continue
+        for tp in rollout_tps(model, gen_chip, pool):
             try:
                 r = step(model=model, chip=chip, rollout_tp=tp, **layout, **options)
             except (BadInput, DoesNotFit):

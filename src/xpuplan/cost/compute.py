@@ -191,8 +191,8 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         gemm = gemm + gemm_s(tokens, h, (s.ffn_mats - 1) * f / tp, chip, g.fp8) + gemm_s(tokens, f / tp, h, chip, g.fp8)
     # LoRA: x A then (x A) B for each adapted matrix (A and B split over tp like the matrix), added to the base output
     adapter = 0.0 * gemm
-    for d_in, d_out, copies in task.adapted_matrices(model, moe, job):
-        adapter = adapter + task.adapter_s(chip, tokens * copies, d_in / tp, d_out / tp, job.lora_rank)
+    for m in task.adapted_matrices(model, moe, job):
+        adapter = adapter + task.adapter_s(chip, tokens * m.per_token, m.d_in / tp, m.d_out / tp, job.lora_rank)
     attn = attention_fwd_s(model, chip, g, seq_len, framework, job.attend_len)
     kernel_fwd, kernel_bwd = chip.efficiency.attention(framework.attention_kernel)
     bwd_ratio = kernel_fwd / kernel_bwd if framework.flash_attention else 1.0

@@ -14,52 +14,56 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
 from ..specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES, NF4_BYTES_PER_PARAM
-from .flops import attention_core_flops_per_token, ffn_copies, layer_shapes, matmul_flops_per_token
+from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token
 
 
-def adapted_matrices(model: Model, moe: bool, job: TrainJob) -> list[tuple[float, float, float]]:
-    """(d_in, d_out, copies per token) of each matrix of one layer the job's LoRA adapts (tensor parallelism not
-    applied); empty unless the task trains adapters."""
+class Adapted(NamedTuple):
+    """One kind of matrix a layer's LoRA adapts (tensor parallelism not applied)."""
+
+    d_in: float
+    d_out: float
+    per_token: float
+    """copies of it a token runs through (a MoE layer's routed top-k, its shared experts)"""
+    held: float
+    """copies of it the layer holds, each with its own adapter (all routed experts)"""
+    routed: bool
+    """a routed expert's matrix: sharded over ep and etp, not tp"""
+
+
+def adapted_matrices(model: Model, moe: bool, job: TrainJob) -> list[Adapted]:
+    """Every kind of matrix of one layer the job's LoRA adapts; empty unless the task trains adapters."""
     if not job.adapters:
         return []
     s = layer_shapes(model)
     h = model.hidden
-    copies, width = ffn_copies(model, moe)
     out = []
     if "qkv" in job.lora_targets:
-        out.append((h, s.q_out + s.kv_out, 1.0))
+        out.append(Adapted(h, s.q_out + s.kv_out, 1.0, 1.0, False))
     if "o" in job.lora_targets:
-        out.append((s.attn_out_in, h, 1.0))
+        out.append(Adapted(s.attn_out_in, h, 1.0, 1.0, False))
     if "mlp" in job.lora_targets:
-        out += [(h, (s.ffn_mats - 1) * width, copies), (width, h, copies)]
+        width = model.moe.expert_ffn_hidden if moe else model.ffn_hidden
+        e = model.moe
+        kinds = [(e.top_k, e.experts, True), (e.shared_experts, e.shared_experts, False)] if moe else \
+            [(1.0, 1.0, False)]
+        for per_token, held, routed in kinds:
+            if per_token:
+                out += [Adapted(h, (s.ffn_mats - 1) * width, per_token, held, routed),
+                        Adapted(width, h, per_token, held, routed)]
     return out
 
 
 def layer_adapter_params(model: Model, moe: bool, job: TrainJob) -> tuple[float, float]:
     """(adapter parameters replicated like dense weights, adapter parameters on all routed experts) of one layer."""
-    if not job.adapters:
-        return 0.0, 0.0
-    r, h, s = job.lora_rank, model.hidden, layer_shapes(model)
-    dense = 0.0
-    if "qkv" in job.lora_targets:
-        dense += r * (h + s.q_out + s.kv_out)
-    if "o" in job.lora_targets:
-        dense += r * (s.attn_out_in + h)
-    experts = 0.0
-    if "mlp" in job.lora_targets:
-        width = model.moe.expert_ffn_hidden if moe else model.ffn_hidden
-        per_ffn = r * (h + (s.ffn_mats - 1) * width) + r * (width + h)
-        if moe:
-            dense += model.moe.shared_experts * per_ffn
-            experts = model.moe.experts * per_ffn
-        else:
-            dense += per_ffn
-    return dense, experts
+    params = [(job.lora_rank * (m.d_in + m.d_out) * m.held, m.routed) for m in adapted_matrices(model, moe, job)]
+    return sum(n for n, routed in params if not routed), sum(n for n, routed in params if routed)
 
 
 def adapter_s(chip: Chip, rows, d_in, d_out, rank: int) -> np.ndarray:
@@ -75,7 +79,7 @@ def adapter_s(chip: Chip, rows, d_in, d_out, rank: int) -> np.ndarray:
 
 def adapter_fwd_flops_per_token(model: Model, moe: bool, job: TrainJob) -> float:
     """Forward FLOPs per token of one layer's adapters: x A then (x A) B for each adapted matrix."""
-    return sum(2.0 * job.lora_rank * (d_in + d_out) * c for d_in, d_out, c in adapted_matrices(model, moe, job))
+    return sum(2.0 * job.lora_rank * (m.d_in + m.d_out) * m.per_token for m in adapted_matrices(model, moe, job))
 
 
 def base_bytes_per_param(job: TrainJob) -> float:
