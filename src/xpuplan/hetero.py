@@ -178,7 +178,7 @@ def data_parallel_split(model: Model, job: TrainJob, a: Pool, b: Pool, link_byte
 def _pool_step(r: TrainResult, microbatches: int) -> float:
     """A pool's step with ``microbatches`` per replica: per-micro-batch parts scale, the rest stays."""
     m0 = r.job.global_batch // (r.plan.dp * r.plan.micro_batch)
-    per_mb = sum(r.breakdown[k] for k in ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "moe_route_s")) / m0
+    per_mb = sum(r.breakdown[k] for k in ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "moe_route_s", "moe_imbalance_s")) / m0
     fixed = r.step_time_s - per_mb * m0
     return per_mb * microbatches + fixed
 

@@ -12,10 +12,9 @@ from xpuplan.validate import calibrate
 
 KNOWN_ON_GRID_EDGE = {  # issue 15: to be removed by naming the costs these values absorb (naming the fp8 casts took
     # the H100's GEMM size constant and NCCL latency, and the 500 W H100's GEMM size constant, off their edges; with
-    # Megatron's H100 runs in the fit the H100's NCCL latency went to its lowest value: their exposed data-parallel
-    # time, predicted too long, is what it absorbs)
+    # Megatron's H100 runs in the fit the H100's NCCL latency went to its lowest value, and naming the expert
+    # imbalance, with the router balancing each MoE run used, took it off again)
     ("chip", "a100-sxm-80gb", "gemm_half_flops"), ("chip", "a100-sxm-80gb", "scale_out_latency_s"),
-    ("chip", "h100-sxm", "scale_out_latency_s"),
     # the 500 W H100 (torchtitan's runs only): once FSDP under a pipeline gathered and reduced once a step, as
     # torchtitan runs it, its pipelined runs came out fast and its GEMM size constant and latency went to the slow ends
     ("chip", "h100-96gb-500w", "gemm_half_flops"), ("chip", "h100-96gb-500w", "scale_out_latency_s"),

@@ -256,7 +256,7 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         if moe is not None:
             moe = _mapping(moe, f"{where}: moe")
             _check_keys(moe, _MOE_KEYS, {"experts", "top_k", "expert_ffn_hidden"}, f"{where}: moe")
-            moe = MoE(**{k: _int(moe, k, f"{where}: moe") for k in moe})
+            moe = MoE(**{k: (str(v) if k == "balancing" else _int(moe, k, f"{where}: moe")) for k, v in moe.items()})
         return Model(**data, moe=moe)
     except BadInput as exc:
         raise BadInput(f"{where}: {exc}", exc.field) from None

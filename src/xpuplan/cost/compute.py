@@ -17,6 +17,7 @@ import numpy as np
 from ..plan import PlanGrid
 from ..specs import Chip, Framework, Model, TrainJob
 from . import remat, task
+from .imbalance import hottest_rank_factor
 from .flops import expert_params, ffn_copies, ffn_params_dense, layer_shapes, mean_keys_per_layer
 
 BF16_BYTES = 2
@@ -43,6 +44,11 @@ class LayerTimes:
     route_s: np.ndarray
     """a MoE layer's routing outside its GEMMs (router, permutation, unpermutation, host sync) over forward,
     backward and any recompute: :func:`moe_route_s`; 0 for a dense layer"""
+    load_factor: np.ndarray
+    """the most loaded expert-parallel rank's routed tokens over the mean (:mod:`.imbalance`); 1 for a dense layer"""
+    imbalance_s: np.ndarray
+    """what the expert GEMMs of the most loaded rank add over forward, backward and any recompute (its extra
+    tokens); 0 for a dense layer"""
 
 
 def roofline_s(flops, nbytes, flops_per_s, bytes_per_s) -> np.ndarray:
@@ -178,6 +184,8 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         # an expert-TP group gathers its sequence shards (etp of the tp shards); the all-to-all then brings every
         # expert the tokens routed to it from the ep ranks (etp = tp: all of the micro-batch's tokens, as before)
         per_expert_tokens = tokens * g.etp / tp * e.top_k * g.ep / e.experts
+        load_factor = hottest_rank_factor(job.moe_balancing or e.balancing, e.experts, g.ep,
+                                          tokens * g.etp / tp * e.top_k * g.ep)
         expert = local_experts * (gemm_s(per_expert_tokens, h, (s.ffn_mats - 1) * fe / g.etp, chip, g.fp8)
                                   + gemm_s(per_expert_tokens, fe / g.etp, h, chip, g.fp8))
         shared = 0.0
@@ -187,6 +195,7 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         router = gemm_s(tokens, h, e.experts, chip, 0)
         gemm = gemm + expert + shared + router
     else:
+        expert, load_factor = 0.0, 1.0 + 0.0 * gemm
         f = model.ffn_hidden
         gemm = gemm + gemm_s(tokens, h, (s.ffn_mats - 1) * f / tp, chip, g.fp8) + gemm_s(tokens, f / tp, h, chip, g.fp8)
     # LoRA: x A then (x A) B for each adapted matrix (A and B split over tp like the matrix), added to the base output
@@ -232,7 +241,10 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         selective = selective + (up_q + up_kv) / scale
     recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, selective, 0.0))
     route = moe_route_s(model, chip, g, seq_len, framework) * np.where(g.recompute == 2, 3.0, 2.0) if moe else 0.0 * fwd
-    return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn, route_s=route)
+    expert_passes = 2.0 + weight_grads + np.where(g.recompute == 2, 1.0, 0.0)
+    imbalance = (load_factor - 1.0) * expert * expert_passes / scale
+    return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn, route_s=route,
+                      load_factor=load_factor, imbalance_s=imbalance + 0.0 * fwd)
 
 
 def logits_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob) -> tuple[np.ndarray, np.ndarray]:

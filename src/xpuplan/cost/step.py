@@ -28,7 +28,7 @@ from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_us
                      stage_params, take)
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s",
-                  "offload_s", "moe_route_s", "reference_s")
+                  "offload_s", "moe_route_s", "moe_imbalance_s", "reference_s")
 # bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
 ADAM_BYTES_PER_PARAM = 30
 
@@ -59,6 +59,8 @@ class StageTimes:
     ep_s: np.ndarray
     route_s: np.ndarray
     """MoE routing outside the GEMMs (``LayerTimes.route_s``) of the stage's MoE layers"""
+    imbalance_s: np.ndarray
+    """what the most loaded expert-parallel rank's extra tokens add to the stage's expert GEMMs"""
     fwd_s: np.ndarray
     """forward compute alone: the window that hides a weight all-gather"""
     bwd_s: np.ndarray
@@ -66,7 +68,7 @@ class StageTimes:
 
     @property
     def total_s(self) -> np.ndarray:
-        return self.compute_s + self.tp_s + self.cp_s + self.ep_s + self.route_s
+        return self.compute_s + self.tp_s + self.cp_s + self.ep_s + self.route_s + self.imbalance_s
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,7 +117,8 @@ def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCo
         ep_exposed = 0.0 * cp_exposed
         if moe:
             token_bytes = tokens / g.tp * model.hidden * 2.0
-            a2a = 2.0 * passes * expert_dispatch_s(token_bytes, model.moe, g.ep, g.etp, chip, job.ep_dedup)
+            # the all-to-all ends when the most loaded rank has received its tokens
+            a2a = 2.0 * passes * expert_dispatch_s(token_bytes, model.moe, g.ep, g.etp, chip, job.ep_dedup) * t.load_factor
             # overlapped with another micro-batch's compute of this layer: that compute runs on the compute units the
             # dispatch kernels leave free, so it slows by 1 / (1 - share); at most the slowed compute hides the a2a
             busy = t.fwd_s + t.bwd_s + t.recompute_s
@@ -143,13 +146,14 @@ def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, m
            + np.where(logits, heads * c.logits_bwd_s, 0.0))
     return StageTimes(compute_s=fwd + bwd, tp_s=dense_n * c.tp_dense_s + moe_n * c.tp_moe_s,
                       cp_s=dense_n * c.cp_dense_s + moe_n * c.cp_moe_s, ep_s=moe_n * c.ep_moe_s + 0.0 * fwd,
-                      route_s=moe_n * c.moe.route_s + 0.0 * fwd, fwd_s=fwd, bwd_s=bwd)
+                      route_s=moe_n * c.moe.route_s + 0.0 * fwd, imbalance_s=moe_n * c.moe.imbalance_s + 0.0 * fwd,
+                      fwd_s=fwd, bwd_s=bwd)
 
 
 def pick_stage_times(times: list[StageTimes], pick: np.ndarray) -> StageTimes:
     """Per plan, the picked stage's times."""
     return StageTimes(**{k: take([getattr(x, k) for x in times], pick)
-                         for k in ("compute_s", "tp_s", "cp_s", "ep_s", "route_s", "fwd_s", "bwd_s")})
+                         for k in ("compute_s", "tp_s", "cp_s", "ep_s", "route_s", "imbalance_s", "fwd_s", "bwd_s")})
 
 
 def dp_buckets(fw: Framework, params, ranks) -> np.ndarray:
@@ -288,6 +292,7 @@ def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, opt
         "optimizer_s": optimizer_s + 0.0 * t.compute_s,
         "offload_s": offload_s + 0.0 * t.compute_s,
         "moe_route_s": m * t.route_s,
+        "moe_imbalance_s": m * t.imbalance_s,
         "reference_s": reference_s + 0.0 * t.compute_s,
     }
 

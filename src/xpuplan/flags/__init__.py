@@ -155,6 +155,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("ep_dedup", bool, "expert dispatch sends a token once per remote node and fans out inside it (DeepEP, "
        "HybridEP); --no-ep-dedup: one copy per routed expert (default: the framework's)", TRAIN_LIKE,
        off_flag="--no-ep-dedup", panel="plan", example=True),
+    _o("moe_balancing", str, "the router's balancing: aux_loss, loss_free, forced (random logits, benchmarking) or "
+       "capacity (dropped and padded to capacity 1); sets the hottest expert rank's excess (default: the model's)",
+       TRAIN_LIKE, choices=("aux_loss", "loss_free", "forced", "capacity"), panel="plan", example="forced"),
     _o("offload_layers", int, "layers per stage whose activations wait in host memory (Megatron "
        "--cpu-offloading-num-layers; cheap over NVLink-C2C on GB200/GB300)", TRAIN_LIKE, default=0, ge=0, le=1000,
        panel="plan", example=2),

@@ -14,6 +14,7 @@ BREAKDOWN_LABELS = {
     "cp_comm_s": "CP communication (exposed)",
     "ep_comm_s": "EP all-to-all (exposed)",
     "moe_route_s": "MoE routing (router, permute, sync)",
+    "moe_imbalance_s": "MoE imbalance (hottest expert rank)",
     "pp_bubble_s": "pipeline bubble",
     "pp_comm_s": "pipeline p2p",
     "dp_comm_s": "DP communication (exposed)",

@@ -15,6 +15,8 @@ GRAD_REDUCE_BYTES = {"fp32": 4, "bf16": 2}
 """bytes per gradient element kept for accumulation and reduced across data parallelism"""
 FP8_CACHES = ("none", "linear", "linear_swiglu")
 RECOMPUTE = ("none", "selective", "full")
+MOE_BALANCING = ("aux_loss", "loss_free", "forced", "capacity")
+"""router balancing a job may name (cost/imbalance.py)"""
 TASKS = ("pretrain", "sft", "lora", "qlora", "dpo")
 """what a training job trains: pre-training, full supervised fine-tuning, low-rank adapters on a frozen base (in bf16,
 or 4-bit NF4 for qlora), direct preference optimisation"""
@@ -246,6 +248,11 @@ class TrainJob:
     ep_dedup: bool = False
     """the expert dispatch sends each token once to each remote scale-up domain it needs and fans it out inside
     (DeepEP, HybridEP, DeepSeek-V3's own kernels); False: one copy per routed expert (an all-to-all of copies)"""
+    moe_balancing: str | None = None
+    """how the router spreads tokens over the experts in this run (None: the model's ``moe.balancing``):
+    ``aux_loss``, ``loss_free``, ``forced`` (Megatron-Core's benchmarking ``moe_router_force_load_balancing``: random
+    router logits, so only the sampling noise is left) or ``capacity`` (tokens dropped and padded to a capacity factor
+    of 1: every expert computes exactly its share). Sets the expert imbalance (cost/imbalance.py)"""
     memory_margin: float = 0.0
     """fraction of device memory kept free as safety margin"""
     offload_layers: int = 0
@@ -331,6 +338,9 @@ class TrainJob:
         if self.grad_reduce is not None and self.grad_reduce not in GRAD_REDUCE_BYTES:
             raise BadInput(f"job: grad_reduce must be one of {', '.join(GRAD_REDUCE_BYTES)}, got {self.grad_reduce!r}",
                            "grad_reduce")
+        if self.moe_balancing is not None and self.moe_balancing not in MOE_BALANCING:
+            raise BadInput(f"job: moe_balancing must be one of {', '.join(MOE_BALANCING)}, got {self.moe_balancing!r}",
+                           "moe_balancing")
         if isinstance(self.zero_shard, bool) or not isinstance(self.zero_shard, int) or self.zero_shard < 0:
             raise BadInput(f"job: zero_shard must be a whole number of ranks >= 0 (0: all data-parallel ranks), got "
                            f"{self.zero_shard!r}", "zero_shard")

@@ -8,6 +8,9 @@ from ..errors import BadInput
 from .hardware import _positive
 
 
+BALANCING = ("aux_loss", "loss_free")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MoE:
     """Mixture-of-experts block of a model."""
@@ -28,6 +31,9 @@ class MoE:
     """group-limited routing: the experts form this many equal groups (DeepSeek's n_group); None: no groups"""
     route_topk_groups: int | None = None
     """each token picks its experts inside this many groups (DeepSeek's topk_group)"""
+    balancing: str = "aux_loss"
+    """how training keeps the experts' loads even: ``aux_loss`` (a balance loss, Megatron-Core's default) or
+    ``loss_free`` (a per-expert routing bias, DeepSeek-V3's noaux_tc); sets the expert imbalance (cost/imbalance.py)"""
 
     def __post_init__(self) -> None:
         _positive("moe", experts=self.experts, top_k=self.top_k, expert_ffn_hidden=self.expert_ffn_hidden, layer_freq=self.layer_freq)
@@ -42,6 +48,8 @@ class MoE:
                                f"route_topk_groups={self.route_topk_groups}", "route_groups")
         if self.shared_experts < 0 or self.dense_layers < 0:
             raise BadInput("moe: shared_experts and dense_layers must be >= 0", "moe")
+        if self.balancing not in BALANCING:
+            raise BadInput(f"moe: balancing must be one of {', '.join(BALANCING)}, got {self.balancing!r}", "balancing")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
