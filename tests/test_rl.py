@@ -24,13 +24,17 @@ def test_a_step_is_never_shorter_than_its_longest_serial_phase():
 
 def test_on_policy_phases_run_one_after_another_and_off_policy_overlaps_only_separate_pools():
     on, off = api.rl(**APART), api.rl(**dict(APART, off_policy_steps=1))
-    total = on.generation_s + on.weight_sync_s + on.inference_passes_s + on.training_s
+    total = on.generation_s + on.weight_sync_s + on.inference_passes_s + on.training_s + on.orchestration_s
+    assert on.engine_switch_s == 0.0 and on.orchestration_s > 0.0  # separate pools: no state moves to the host
     assert on.step_time_s == pytest.approx(total)
     assert off.step_time_s == pytest.approx(max(off.generation_s + off.weight_sync_s,
-                                                off.inference_passes_s + off.training_s))
+                                                off.inference_passes_s + off.training_s) + off.orchestration_s)
     assert off.step_time_s < on.step_time_s
     shared, shared_off = api.rl(**JOB), api.rl(**dict(JOB, off_policy_steps=1))
     assert shared_off.step_time_s == pytest.approx(shared.step_time_s)
+    assert shared.step_time_s == pytest.approx(shared.generation_s + shared.weight_sync_s + shared.engine_switch_s
+                                               + shared.inference_passes_s + shared.training_s
+                                               + shared.orchestration_s)
     assert any("time-shares" in n for n in shared_off.notes)
 
 
@@ -92,3 +96,27 @@ def test_steps_add_the_runs_reliability_and_cost_blocks_as_train_does():
     assert data["reliability"]["total_time_s"] >= work_s
     assert data["cost"]["device_hours"] == pytest.approx(data["reliability"]["total_time_s"] * 8 / 3600, rel=1e-6)
     assert "reliability" not in api.rl(**JOB).to_dict()
+
+
+def test_a_colocated_step_pays_its_engine_switch_refit_and_smaller_kv_share_and_a_split_one_does_not():
+    from xpuplan.rl import HOST_COPY_BYTES_PER_S, REFIT_BYTES_PER_S, REFIT_FIXED_S
+
+    shared, apart = api.rl(**JOB), api.rl(**APART)
+    mem = shared.train.memory
+    moved = mem["gradients_bytes"] + mem["optimizer_bytes"] + 4 * mem["weights_bytes"] \
+        + shared.memory["generation"] - 0.0  # engine weights ride in the generation memory; bound below
+    assert shared.engine_switch_s > (mem["gradients_bytes"] + mem["optimizer_bytes"] + 4 * mem["weights_bytes"]) \
+        / HOST_COPY_BYTES_PER_S
+    assert shared.engine_switch_s < moved / HOST_COPY_BYTES_PER_S
+    assert shared.weight_sync_s == pytest.approx(REFIT_FIXED_S + 2 * 8.03e9 / REFIT_BYTES_PER_S, rel=0.01)
+    assert apart.engine_switch_s == 0.0 and apart.weight_sync_s < 1.0  # 16 GB over 8 x 50 GB/s NICs
+    many = dict(rollouts_per_step=2048, train_global_batch=512)  # more rollouts a replica than its KV cache holds
+    assert api.rl(**dict(JOB, **many)).generation_s > api.rl(**dict(APART, **many)).generation_s  # 60% of a device
+
+
+def test_training_recompute_is_honoured_and_a_wrong_one_names_the_choices():
+    full = api.rl(**dict(JOB, train_tp=1, train_pp=1, train_recompute="full"))
+    none = api.rl(**dict(JOB, train_tp=1, train_pp=1, train_recompute="none"))
+    assert full.train.plan.recompute == "full" and full.training_s > none.training_s
+    with pytest.raises(Exception, match="none, selective, full"):
+        api.rl(**dict(JOB, train_recompute="most"))

@@ -15,6 +15,14 @@ A step (HybridFlow/verl, NeMo RL, OpenRLHF):
    ``max_seq_len`` rows); PPO also updates the critic (the policy's size).
 4. **weight sync**: the trainer's weights (bf16) reach the rollout engine's layout: over the scale-up links when the
    pool is shared (colocated), over the network when the rollouts run on their own devices (disaggregated).
+5. **engine switch** (colocated only): one pool holds the trainer and the rollout engine in turn, so each step moves
+   state between device and host memory, as NeMo RL v0.4 does by default (``nemo_rl/algorithms/grpo.py`` and its
+   Megatron policy worker at tag v0.4.0): the trainer's gradients and optimizer state out before generation and back
+   before training, its weights out and back, the rollout engine's weights out (vLLM sleep level 1) and back (wake),
+   and for the KL reference the policy's weights out, the reference's in and the policy's back. The rollout engine
+   also gets only part of each device (vLLM ``gpu_memory_utilization`` 0.6 in NeMo RL's GRPO configs), which caps the
+   rollouts decoding at once.
+6. **orchestration**: the controller's own work each step (data processing, reward, batch preparation, Ray calls).
 
 Colocated, the phases run one after another on every device. Disaggregated and on-policy, each pool waits for the
 other; with ``off_policy_steps`` >= 1 generation of the next batch overlaps this batch's passes and update (AReaL,
@@ -35,10 +43,32 @@ from .plan import ServePlan, resolve_serve_plan, tp_candidates
 from .results import TrainResult
 from .search import SearchSpace, best_plans
 from .specs import ROOFLINE, Chip, Framework, Model, ServeEngine
-from .specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES
+from .specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES, RECOMPUTE
 from .training import RunOptions, make_job, run_outcome, train
 
 ALGORITHMS = ("grpo", "ppo")
+HOST_COPY_BYTES_PER_S = 16e9
+"""host <-> device copy rate of a colocated engine switch, per device: vLLM 0.11's level-1 wake measured 2.85-2.89 s
+for Qwen3-30B in bf16 on one A100 (about 61 GB, 21 GB/s) and 5.27-5.66 s for Qwen3-235B-A22B in fp8 over four (about
+59 GB each, 11 GB/s) (blog.vllm.ai 2025-10-26, "Zero-Reload Model Switching with vLLM Sleep Mode"); the middle of
+that range. NeMo RL's own trainer offload uses pageable ``tensor.to("cpu")`` copies, no faster"""
+COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
+"""share of each device the rollout engine may fill when it shares the pool with the trainer: NeMo RL v0.4's GRPO
+configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
+performance recipes)"""
+NOT_A_FORECAST = ("not yet a step-time forecast: against NeMo RL's published GRPO steps on H100 (benchmarks/results/"
+                  "validation-posttrain.md) the step misses the 20% bound")
+REFIT_FIXED_S = 3.6
+REFIT_BYTES_PER_S = 11.5e9
+"""NeMo RL's colocated refit (trainer state offloaded, the engine woken, every weight streamed through CUDA IPC in
+the Hugging Face layout): the line through its measured refits of Llama 3.1 8B (5 s, 16 GB of bf16 weights; NeMo RL
+v0.3 blog, Table 1) and DeepSeek-V3 (120 s, 1,342 GB; NVIDIA-NeMo/RL PR 634). A fit, on phase timings that are
+not the step times rl_check.py judges; the same table's 70B, Qwen3-32B and Qwen3-30B-A3B refits (14, 7, 12 s) sit
+within 35% of it. The rate does not grow with the pool: one pass over the whole model"""
+ORCHESTRATION_S = 2.8
+"""the controller's per-step work outside generation, log-probs, training and refit: NeMo RL v0.3's GRPO table
+(nvidia-nemo.github.io/blog/2025/07/21/nemo-rl-v0.3, Table 1) leaves 3, 3, 2, 4 and 2 s of its five rows' steps
+outside those four timers (8B on 8 H100 to 70B on 128); their mean"""
 TIME_POINTS = 64
 """decode-time samples of the thinning batch"""
 
@@ -64,6 +94,9 @@ class RLResult:
     inference_passes_s: float
     training_s: float
     weight_sync_s: float
+    engine_switch_s: float
+    """colocated: the host <-> device copies of trainer and rollout-engine state (module docstring, 5.)"""
+    orchestration_s: float
     step_time_s: float
     idle_s: dict
     train: TrainResult
@@ -89,7 +122,8 @@ class RLResult:
             "model": self.model.name, "algorithm": self.algorithm, "colocated": self.colocated,
             "step_time_s": self.step_time_s, "generation_s": self.generation_s,
             "inference_passes_s": self.inference_passes_s, "training_s": self.training_s,
-            "weight_sync_s": self.weight_sync_s, "idle_s": dict(self.idle_s),
+            "weight_sync_s": self.weight_sync_s, "engine_switch_s": self.engine_switch_s,
+            "orchestration_s": self.orchestration_s, "idle_s": dict(self.idle_s),
             "tokens_per_step": self.tokens_per_step,
             "tokens_per_s_per_device": self.tokens_per_step / self.step_time_s / self.devices,
             "samples_per_s": self.rollouts / self.step_time_s,
@@ -128,9 +162,10 @@ def rollout_tps(model: Model, chip: Chip, devices: int) -> list[int]:
     return tp_candidates(model, min(devices, max(chip.scale_up_domain, 1)), divides=devices)
 
 
-def rollout_plan(model: Model, chip: Chip, devices: int, tp: int | None, precision: str, engine) -> ServePlan:
-    """One rollout replica: ``tp`` devices, or the fewest (a power of two within a scale-up domain) whose memory
-    holds the weights and some KV cache."""
+def rollout_plan(model: Model, chip: Chip, devices: int, tp: int | None, precision: str, engine,
+                 share: float = 1.0) -> ServePlan:
+    """One rollout replica: ``tp`` devices, or the fewest (a power of two within a scale-up domain) whose memory, of
+    which the engine may fill ``share``, holds the weights and some KV cache."""
     if tp is not None:
         if tp > devices or devices % tp:
             raise BadInput(f"--rollout-tp {tp} must divide the {devices} rollout devices", "rollout_tp")
@@ -139,15 +174,16 @@ def rollout_plan(model: Model, chip: Chip, devices: int, tp: int | None, precisi
     for t in rollout_tps(model, chip, devices):
         plan = resolve_serve_plan(model, chip, t, tp=t, pp=1, dp=1, precision=precision, kv_precision="bf16",
                                   engine=engine)
-        if replica_costs(model, chip, plan).free_bytes > 0.2 * chip.hbm_bytes:
+        if replica_costs(model, chip, plan, 1.0 - share).free_bytes > 0.2 * share * chip.hbm_bytes:
             return plan
     raise DoesNotFit(f"does not fit: no rollout replica of up to {min(devices, chip.scale_up_domain)} x {chip.name} "
                      f"holds {model.name}'s weights with room for KV cache; give more rollout devices or a larger chip")
 
 
 def weight_sync_s(model: Model, train_chip: Chip, rollout_chip: Chip, rollout_tp: int, colocated: bool) -> float:
-    """The trainer's bf16 weights reaching the rollout layout: each rollout device receives its 1/tp shard, over the
-    scale-up links when colocated, else over the network at the slower pool's per-device bandwidth."""
+    """The trainer's bf16 weights reaching the rollout layout. Colocated: NeMo RL's refit (``REFIT_FIXED_S`` +
+    every weight byte at ``REFIT_BYTES_PER_S``), never less than each rollout device receiving its 1/tp shard over
+    the scale-up links; disaggregated: that shard over the network at the slower pool's per-device bandwidth."""
     shard = WEIGHT_BYTES * total_params(model) / rollout_tp
     if colocated:
         link = train_chip.scale_up_bytes_per_s or train_chip.scale_out_bytes_per_s
@@ -157,18 +193,33 @@ def weight_sync_s(model: Model, train_chip: Chip, rollout_chip: Chip, rollout_tp
     if not link:
         raise BadInput(f"{train_chip.name} has no published link bandwidth to move weights over; give "
                        "scale_up/scale_out in a chip file", "chip")
+    if colocated:
+        return max(shard / link, REFIT_FIXED_S + WEIGHT_BYTES * total_params(model) / REFIT_BYTES_PER_S)
     return shard / link
 
 
+def engine_switch_s(update: TrainResult, rollout_weight_bytes: float, reference: bool) -> float:
+    """Seconds a colocated step spends moving state between device and host outside the refit (module docstring,
+    5.): the trainer's gradients, optimizer state and weights back before the passes and the update, the rollout
+    engine's weights out after generation (vLLM sleep level 1), and with a KL reference three weight copies (policy
+    out, reference in, policy back). The outbound half of the trainer's offload and the engine's wake sit inside the
+    refit, as NeMo RL times them."""
+    mem = update.memory
+    weights = mem["weights_bytes"]
+    nbytes = mem["gradients_bytes"] + mem["optimizer_bytes"] + weights + rollout_weight_bytes \
+        + (3.0 * weights if reference else 0.0)
+    return nbytes / HOST_COPY_BYTES_PER_S
+
+
 def compose(generation: float, passes: float, training: float, sync: float, colocated: bool,
-            off_policy_steps: int) -> tuple[float, dict]:
+            off_policy_steps: int, switch: float = 0.0, orchestration: float = 0.0) -> tuple[float, dict]:
     """(step seconds, idle seconds per pool) from the phases."""
     if colocated:
-        return generation + sync + passes + training, {"shared": 0.0}
+        return generation + sync + switch + passes + training + orchestration, {"shared": 0.0}
     if off_policy_steps >= 1:
-        step = max(generation + sync, passes + training)
+        step = max(generation + sync, passes + training) + orchestration
     else:
-        step = generation + sync + passes + training
+        step = generation + sync + passes + training + orchestration
     return step, {"rollout": step - generation - sync, "train": step - passes - training}
 
 
@@ -176,7 +227,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
          train_global_batch: int = 128, prompt_len: int = 512, response_len: int = 2048, max_seq_len: int = 8192,
          off_policy_steps: int = 0, rollout_tp: int | None = None, train_tp: int | None = None,
          train_pp: int | None = None, train_cp: int | None = None, train_ep: int | None = None,
-         train_etp: int | None = None, steps: int | None = None, rollout_chip: Chip | None = None,
+         train_etp: int | None = None, train_recompute: str | None = None, steps: int | None = None, rollout_chip: Chip | None = None,
          rollout_devices: int | None = None, reward_model: Model | None = None, precision: str = "bf16",
          framework: Framework = Framework(), engine: ServeEngine = ROOFLINE) -> RLResult:
     """Price one RL step (module docstring): colocated on ``devices`` x ``chip``, or with the rollouts on their own
@@ -213,43 +264,50 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     seq_tokens = prompt_len + response_len
     rows = max(1, math.ceil(train_global_batch * seq_tokens / max_seq_len))
     degrees = dict(tp=train_tp, pp=train_pp, cp=train_cp, ep=train_ep, etp=train_etp)
+    if train_recompute is not None and train_recompute not in RECOMPUTE:
+        raise BadInput(f"--train-recompute must be one of {', '.join(RECOMPUTE)}, got {train_recompute!r}",
+                       "train_recompute")
     rows = _rows_for(rows, devices, degrees)
     sequences = dict(seq_len=max_seq_len, global_batch=rows, task="sft", mean_seq_len=seq_tokens, framework=framework)
     if any(v is not None for v in degrees.values()):
-        update = train(model=model, chip=train_chip, devices=devices, precision=precision, **sequences, **degrees)
+        recompute = {} if train_recompute is None else {"recompute": train_recompute}
+        update = train(model=model, chip=train_chip, devices=devices, precision=precision, **sequences, **degrees,
+                       **recompute)
     else:
-        update = best_plans(model, train_chip, make_job(**sequences), devices, SearchSpace(precision=precision),
+        modes = {} if train_recompute is None else {"recompute": (RECOMPUTE.index(train_recompute),)}
+        update = best_plans(model, train_chip, make_job(**sequences), devices, SearchSpace(precision=precision, **modes),
                             "time", train_chip.usd_per_hour, RunOptions(), 1).plans[0]
     minibatches = rollouts_per_step // train_global_batch
     critic = 2 if algorithm == "ppo" else 1
     training = critic * minibatches * update.step_time_s
     forward = minibatches * update.extra["forward_pass_s"]
     passes = (3 if algorithm == "ppo" else 2) * forward
-    notes = ["not yet a step-time forecast: against NeMo RL's published GRPO steps on H100 the phases priced here come "
-             "to 10-62% of the measured step (benchmarks/results/validation-posttrain.md); the rollout engine's and "
-             "the orchestration's own costs are not modelled"]
+    notes = [NOT_A_FORECAST]
     if reward_model is not None:
         scored = train(model=reward_model, chip=train_chip, devices=devices, precision=precision, **sequences,
                        **{k: v for k, v in update.plan.to_dict().items() if k in ("tp", "pp", "cp", "micro_batch")})
         passes += minibatches * scored.extra["forward_pass_s"]
 
     # generation: rollout replicas over the rollout devices
-    serve_plan = rollout_plan(model, gen_chip, gen_devices, rollout_tp, precision, engine)
+    share = COLOCATED_ROLLOUT_MEMORY_SHARE if colocated else 1.0
+    serve_plan = rollout_plan(model, gen_chip, gen_devices, rollout_tp, precision, engine, share)
     replicas = gen_devices // serve_plan.devices
     per_replica = math.ceil(rollouts_per_step / replicas)
-    capacity = max_concurrency(model, gen_chip, serve_plan, prompt_len, max_seq_len - prompt_len)
+    capacity = max_concurrency(model, gen_chip, serve_plan, prompt_len, max_seq_len - prompt_len,
+                               memory_margin=1.0 - share)
     if capacity < 1:
         raise DoesNotFit(f"does not fit: one rollout of {max_seq_len} tokens needs more KV cache than a "
                          f"{serve_plan.devices} x {gen_chip.name} replica has left; raise --rollout-tp")
     generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, float(response_len),
                                        float(max_seq_len - prompt_len), capacity)
     sync = weight_sync_s(model, train_chip, gen_chip, serve_plan.tp, colocated)
-    step_s, idle = compose(generation, passes, training, sync, colocated, off_policy_steps)
+    rc = replica_costs(model, gen_chip, serve_plan)
+    switch = engine_switch_s(update, rc.weight_bytes, reference=True) if colocated else 0.0
+    step_s, idle = compose(generation, passes, training, sync, colocated, off_policy_steps, switch, ORCHESTRATION_S)
     if colocated and off_policy_steps:
         notes.append("a colocated pool time-shares generation and training, so --off-policy-steps cannot overlap them")
     if colocated:
         notes.append("colocated: each phase's memory is priced alone, the other phase's state offloaded or freed")
-    rc = replica_costs(model, gen_chip, serve_plan)
     memory = {"generation": rc.weight_bytes + rc.kv_bytes_per_token * min(per_replica, capacity)
               * max_seq_len / serve_plan.devices,
               "training": update.memory_per_device_bytes}
@@ -265,6 +323,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
                     rollouts=rollouts_per_step, train_global_batch=train_global_batch, prompt_len=prompt_len,
                     response_len=response_len, max_seq_len=max_seq_len, off_policy_steps=off_policy_steps,
                     generation_s=generation, inference_passes_s=passes, training_s=training, weight_sync_s=sync,
+                    engine_switch_s=switch, orchestration_s=ORCHESTRATION_S,
                     step_time_s=step_s, idle_s=idle, train=update, rollout_plan=serve_plan, rollout_replicas=replicas,
                     memory=memory, fits=bool(update.fits), notes=notes)
 

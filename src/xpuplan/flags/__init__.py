@@ -285,6 +285,8 @@ OPTIONS: tuple[Option, ...] = (
     *(_rl(f"train_{d}", int, f"training {what} (default: searched)", ge=1, example=e) for d, what, e in
       (("tp", "tensor parallel", 2), ("pp", "pipeline stages", 1), ("cp", "context parallel", 1),
        ("ep", "expert parallel", 1), ("etp", "expert tensor parallel (1: experts unsplit)", 1))),
+    _rl("train_recompute", str, "training activation recompute (default: searched)", choices=("none", "selective", "full"),
+        example="full"),
     _rl("rollout_chip", str, "chip of a separate rollout pool (with --rollout-devices)", catalog_id=True,
         example="ascend-910b"),
     _rl("rollout_devices", int, "devices of that pool", ge=1, le=10_000_000, example=8),

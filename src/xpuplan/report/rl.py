@@ -16,9 +16,10 @@ def rl_table(r) -> Table:
     d = r.to_dict()
     step = r.step_time_s
     table.add_row("step time", f"{step:,.2f} s")
-    for key, label in (("generation_s", "generation (rollouts)"), ("weight_sync_s", "weight sync"),
+    for key, label in (("generation_s", "generation (rollouts)"), ("weight_sync_s", "weight sync (refit)"),
+                       ("engine_switch_s", "engine switch (host copies)"),
                        ("inference_passes_s", "log-prob / reference / critic passes"),
-                       ("training_s", "training (policy update)")):
+                       ("training_s", "training (policy update)"), ("orchestration_s", "orchestration")):
         table.add_row(f"  {label}", f"{d[key]:,.2f} s ({d[key] / step:.0%})")
     for pool, idle in r.idle_s.items():
         if idle > 0:

@@ -118,7 +118,8 @@ async function run(event) {
 }
 
 const RL_PHASES = [["generation_s", "generation"], ["weight_sync_s", "weight sync"],
-  ["inference_passes_s", "log-prob / reference passes"], ["training_s", "training"]];
+  ["engine_switch_s", "engine switch"], ["inference_passes_s", "log-prob / reference passes"],
+  ["training_s", "training"], ["orchestration_s", "orchestration"]];
 
 async function runRL(event) {
   // one GRPO step as it runs colocated and on-policy, and the best layout with one step off-policy (xpuplan rl --search)
