@@ -1,7 +1,7 @@
 import xpuplan
 
 EXPECTED = ["BadInput", "Chip", "DoesNotFit", "Efficiency", "Framework", "MoE", "Model", "ParallelPlan", "System",
-            "TrainJob", "TrainResult", "UnknownName", "XpuplanError", "estimate", "load_chip", "load_framework",
+            "TrainJob", "TrainResult", "UnknownName", "XpuplanError", "estimate", "fleet", "load_chip", "load_framework",
             "load_model", "load_system", "make_job", "resolve_plan", "rl", "run_validation", "train"]
 
 

@@ -1,8 +1,10 @@
 """HTTP API: each endpoint answers exactly the CLI's JSON; bad input is 422 naming the field."""
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -11,6 +13,7 @@ from xpuplan import flags  # noqa: E402
 from xpuplan.web.app import MAX_BODY_BYTES, app  # noqa: E402
 
 client = TestClient(app)
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "fleet"
 
 
 BASE = {  # the smallest job of each command; every HTTP field is then tried one at a time on top of it
@@ -21,6 +24,8 @@ BASE = {  # the smallest job of each command; every HTTP field is then tried one
     "inference": {"model": "llama3-8b", "chip": "h800", "devices": 2},
     "rl": {"model": "llama3-8b", "chip": "h100-sxm", "devices": 8, "rollouts_per_step": 64, "train_global_batch": 32,
            "prompt_len": 256, "response_len": 512, "max_seq_len": 2048},
+    "fleet": {"fleet": yaml.safe_load((EXAMPLES / "melange-fleet.yaml").read_text()),
+              "workloads": yaml.safe_load((EXAMPLES / "melange-workloads.yaml").read_text())},
 }
 
 
@@ -35,6 +40,8 @@ def _argv(command: str, body: dict) -> list[str]:
         elif option.many:
             for v in (value if isinstance(value, list) else [value]):
                 argv += [option.cli_flag, str(v)]
+        elif isinstance(value, dict):  # a document (the fleet's FLEET, WORKLOADS): inline on the CLI
+            argv += [option.cli_flag, json.dumps(value)]
         else:
             argv += [option.cli_flag, str(value)]
     return argv + ["--json"]

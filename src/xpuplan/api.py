@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from . import catalog as _catalog
 from .economics import COST_KEYS
+from .devices import parse_devices
 from .errors import BadInput, DoesNotFit, UnknownName, XpuplanError
 from .flags import RUN_OPTION_NAMES, check, options
+from .fleet import plan_fleet as _plan_fleet  # loaded first: the name xpuplan.fleet stays the function below
 from .plan import ParallelPlan, resolve_plan, resolve_serve_plan
 from .results import DisaggregatedResult, HeteroResult, PlanResult, ServeResult, TrainResult
-from .specs import PLAN_MEMORY_MARGIN, Chip, Framework, Model, Pool
+from .specs import PLAN_MEMORY_MARGIN, Chip, Framework, Model, Pool, ServeEngine
 from .training import MAX_DEVICES, RunOptions, estimate, make_job
 from .training import run_options as _run_options
 from .training import train as _train
 from .units import UnitError, parse_quantity
 
 __all__ = ["BadInput", "DoesNotFit", "DisaggregatedResult", "HeteroResult", "ParallelPlan", "PlanResult", "RunOptions",
-           "ServeResult", "TrainResult", "UnknownName", "XpuplanError", "catalog", "compare", "estimate", "hetero",
-           "inference", "inference_search", "make_job", "parse_devices", "plan", "plan_range", "probe", "resolve_plan",
-           "run", "run_options", "train", "validate"]
+           "ServeResult", "TrainResult", "UnknownName", "XpuplanError", "catalog", "compare", "estimate", "fleet",
+           "hetero", "inference", "inference_search", "make_job", "parse_devices", "plan", "plan_range", "probe",
+           "resolve_plan", "run", "run_options", "train", "validate"]
 
 
 # ---------------------------------------------------------------------------------------------- names -> specs
@@ -69,24 +71,6 @@ def compare(*, chips: list[str | Chip], files: bool = True, **kwargs) -> list[Tr
     if not chips:
         raise BadInput("give at least one --chip", "chips")
     return [train(chip=c, files=files, **kwargs) for c in chips]
-
-
-def parse_devices(text: str | int) -> list[int]:
-    """``"1024"`` -> [1024]; ``"1024..16384"`` -> the powers of two from 1024 to 16384 (ends included)."""
-    value = str(text).strip()
-    try:
-        if ".." not in value:
-            counts = [int(value)]
-        else:
-            low, high = (int(v) for v in value.split("..", 1))
-            if not 0 < low <= high:
-                raise ValueError
-            counts = sorted({low, high} | {1 << i for i in range(low.bit_length(), high.bit_length()) if low < 1 << i < high})
-    except ValueError:
-        raise BadInput(f"--devices must be a count (1024) or a range (1024..16384), got {text!r}", "devices") from None
-    if counts[0] <= 0 or counts[-1] > MAX_DEVICES:
-        raise BadInput(f"--devices {text} is out of range (1 to {MAX_DEVICES:,})", "devices")
-    return counts
 
 
 def _plan_inputs(model, chip, *, seq_len=4096, global_batch=None, global_batch_tokens=None, tokens=None,
@@ -173,83 +157,45 @@ def hetero(*, pools: list[str], model: str | Model, inter_pool_bandwidth=None, s
 
 # ------------------------------------------------------------------------------------------------------ serving
 
-def _kv_precision(precision: str, kv_precision: str | None) -> str:
-    return kv_precision or ("fp8" if precision in ("fp8", "fp4") else "bf16")
+def _engine(engine: str, speculative=None, accept_rate=None, draft_tokens=None, files: bool = True) -> ServeEngine:
+    from .serving.inputs import with_speculative
+    from .specs.serving import ENGINE_ALIASES
+
+    return with_speculative(_catalog.load_engine(ENGINE_ALIASES.get(engine, engine)), speculative, accept_rate,
+                            draft_tokens)
 
 
 def inference(*, model: str | Model, chip: str | Chip, devices: int | None = None, input_len: int = 1024,
               output_len: int = 1024, tp: int | None = None, pp: int | None = None, dp: int | None = None,
-              ep: int | None = None, precision: str = "bf16", kv_precision: str | None = None,
+              ep: int | None = None, precision: str | None = None, kv_precision: str | None = None,
               concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
               usd_per_device_hour: float | None = None, seed: int = 0, prefill_devices: int | None = None,
               decode_devices: int | None = None, prefill_chip: str | None = None, decode_chip: str | None = None,
-              engine: str = "trt-llm", files: bool = True) -> ServeResult | DisaggregatedResult:
-    """Estimate serving: one configuration, or a disaggregated prefill/decode pair."""
-    from .serving import disaggregated, serve
+              engine: str = "trt-llm", speculative: str | None = None, accept_rate: float | None = None,
+              draft_tokens: int | None = None, demand: str | None = None,
+              files: bool = True) -> ServeResult | DisaggregatedResult:
+    """Estimate serving: one configuration, or a disaggregated prefill/decode pair (:func:`xpuplan.serving.inputs.estimate`)."""
+    from .serving.inputs import estimate
 
-    model, chip, profile = _model(model, files), _chip(chip, files), _catalog.load_engine(engine)
-    kv_precision = _kv_precision(precision, kv_precision)
-    for name, value in (("input_len", input_len), ("output_len", output_len)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BadInput(f"--{name.replace('_', '-')} must be a whole number >= 1, got {value}", name)
-    if input_len + output_len > 10_000_000:
-        raise BadInput(f"--input-len + --output-len = {input_len + output_len} tokens is absurd", "input_len")
-    if concurrency is not None and request_rate is not None:
-        raise BadInput("give either --concurrency (closed loop) or --request-rate (open loop), not both", "concurrency")
-    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
-        raise BadInput(f"--concurrency must be a whole number >= 1, got {concurrency}", "concurrency")
-    if request_rate is not None and not 0 < request_rate < 1e6:
-        raise BadInput(f"--request-rate must be > 0 requests/s, got {request_rate}", "request_rate")
-    if usd_per_device_hour is not None and not 0 < usd_per_device_hour <= 1000:
-        raise BadInput(f"--usd-per-device-hour must be in (0, 1000], got {usd_per_device_hour}", "usd_per_device_hour")
-    if prefill_devices or decode_devices:
-        if not (prefill_devices and decode_devices):
-            raise BadInput("disaggregated serving needs both --prefill-devices and --decode-devices", "prefill_devices")
-        p_chip = _chip(prefill_chip, files) if prefill_chip else chip
-        d_chip = _chip(decode_chip, files) if decode_chip else chip
-        p_plan = resolve_serve_plan(model, p_chip, prefill_devices, None, None, None, None, precision, kv_precision, profile)
-        d_plan = resolve_serve_plan(model, d_chip, decode_devices, tp, pp, dp, ep, precision, kv_precision, profile)
-        links = [c.scale_out_bytes_per_s for c in (p_chip, d_chip) if c.scale_out_bytes_per_s]
-        if not links:
-            raise BadInput("neither pool's chip has a published NIC bandwidth for the KV transfer", "chip")
-        return disaggregated(model, (p_chip, p_plan, prefill_devices), (d_chip, d_plan, decode_devices),
-                             input_len, output_len, concurrency, min(links) * p_plan.tp)
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
-    plan = resolve_serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, profile)
-    return serve(model, chip, plan, devices, input_len, output_len, concurrency=concurrency,
-                 request_rate=request_rate, memory_margin=memory_margin, usd_per_device_hour=usd_per_device_hour,
-                 seed=seed)
+    options = {k: v for k, v in locals().items() if k not in ("model", "chip", "engine", "speculative", "accept_rate",
+                                                             "draft_tokens", "files", "estimate")}
+    return estimate(_model(model, files), _chip(chip, files), lambda name: _chip(name, files),
+                    _engine(engine, speculative, accept_rate, draft_tokens), **options)
 
 
 def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: int, output_len: int, slo_ttft,
-                     slo_tpot, precision: str = "bf16", kv_precision: str | None = None,
-                     usd_per_device_hour: float | None = None, engine: str = "trt-llm",
+                     slo_tpot, precision: str | None = None, kv_precision: str | None = None,
+                     usd_per_device_hour: float | None = None, engine: str = "trt-llm", speculative: str | None = None,
+                     accept_rate: float | None = None, draft_tokens: int | None = None, demand: str | None = None,
                      files: bool = True) -> list:
-    """The cheapest configuration per chip that meets both SLOs, chips side by side (best first); a chip with
-    none is listed last as the reason (an exception)."""
-    from .serving import search_slo
+    """The cheapest configuration per chip that meets both SLOs (each chip at its best precision unless pinned),
+    chips side by side (best first); a chip with none is listed last as the reason (an exception)."""
+    from .serving.inputs import search
 
-    model, profile = _model(model, files), _catalog.load_engine(engine)
-    ttft_s, tpot_s = _quantity(slo_ttft, "seconds", "slo_ttft"), _quantity(slo_tpot, "seconds", "slo_tpot")
-    if not (ttft_s > 0 and tpot_s > 0):
-        raise BadInput("--slo-ttft and --slo-tpot must be > 0", "slo_ttft")
-    kv_precision = _kv_precision(precision, kv_precision)
-    best = []
-    for name in chips:
-        chip = _chip(name, files)
-        try:
-            best.append(search_slo(model, chip, input_len, output_len, ttft_s, tpot_s, precision, kv_precision,
-                                   usd_per_device_hour=usd_per_device_hour, engine=profile)[0])
-        except (DoesNotFit, BadInput) as exc:
-            if len(chips) == 1:
-                raise
-            best.append(exc)
-    found = [b for b in best if not isinstance(b, Exception)]
-    if not found:
-        raise DoesNotFit(f"no chip meets the SLO: {best[0]}")
-    return sorted(found, key=lambda r: (r.usd_per_million_output_tokens is None, r.usd_per_million_output_tokens or 0,
-                                        -r.output_tokens_per_s / r.devices)) + [b for b in best if isinstance(b, Exception)]
+    return search(_model(model, files), [_chip(c, files) for c in chips],
+                  _engine(engine, speculative, accept_rate, draft_tokens), input_len=input_len, output_len=output_len,
+                  slo_ttft_s=_quantity(slo_ttft, "seconds", "slo_ttft"), slo_tpot_s=_quantity(slo_tpot, "seconds", "slo_tpot"),
+                  precision=precision, kv_precision=kv_precision, usd_per_device_hour=usd_per_device_hour, demand=demand)
 
 
 # -------------------------------------------------------------------------------------------- catalog, validate
@@ -313,6 +259,12 @@ def rl(*, model: str | Model, chip: str | Chip, devices: int, rollout_chip: str 
     return rl_search(objective=objective, **resolved) if search else rl_step(**resolved)
 
 
+def fleet(*, fleet, workloads, files: bool = True, **options):
+    """Place runs and services on a mixed fleet (:func:`xpuplan.fleet.plan_fleet`); FLEET and WORKLOADS are YAML files
+    or the mappings themselves (``files=False``: mappings only)."""
+    return _plan_fleet(fleet, workloads, files=files, **options)
+
+
 # --------------------------------------------------------------------------------------------- one door
 
 def run(command: str, args: dict, *, files: bool = True):
@@ -348,6 +300,8 @@ def run(command: str, args: dict, *, files: bool = True):
         return _inference_command(args, files)
     if command == "rl":
         return rl(files=files, **args)
+    if command == "fleet":
+        return fleet(files=files, **args)
     if command == "catalog":
         return catalog(args["kind"])
     raise BadInput(f"unknown command {command!r}", "command")
@@ -376,7 +330,7 @@ def _inference_command(args: dict, files: bool):
         if args.get("slo_ttft") is None or args.get("slo_tpot") is None:
             raise BadInput("--search needs --slo-ttft and --slo-tpot", "slo_ttft")
         keep = ("model", "input_len", "output_len", "slo_ttft", "slo_tpot", "precision", "kv_precision",
-                "usd_per_device_hour", "engine")
+                "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand")
         return inference_search(chips=chips, files=files, **{k: args[k] for k in keep if k in args})
     if len(chips) != 1:
         raise BadInput("give one --chip (several only with --search)", "chip")

@@ -23,6 +23,7 @@ HELP = {
     "inference": "Serving estimate: TTFT, TPOT, throughput, memory and $/1M tokens; or an SLO search across chips.",
     "catalog": "List the bundled catalog with its figures, sources and confidence.",
     "rl": "One step of RL post-training (GRPO/PPO): rollouts, log-prob passes, update, weight sync.",
+    "fleet": "Place training runs and services on a mixed fleet at least cost (MILP), against a one-chip-kind fleet.",
     "validate": "Predict every published run in data/validation and report the error.",
     "web": "Serve the HTTP API and the web page with plots (needs the web extra).",
     "probe": "Measure a device with PyTorch and write a chip profile YAML (then use --chip FILE).",
@@ -59,6 +60,26 @@ def _check_plot(path: str, args: dict) -> None:
     folder = Path(path).expanduser().resolve().parent
     if not folder.is_dir():
         raise api.BadInput(f"--plot {path}: folder {folder} does not exist; create it or write elsewhere", "plot")
+
+
+def _fleet(args: dict) -> None:
+    """Allocation, costs and baseline as tables or JSON; the plot only once the plan is made (bad input writes
+    nothing)."""
+    from pathlib import Path
+
+    as_json, plot = args.pop("json", False), args.pop("plot", None)
+    if plot is not None and not Path(plot).expanduser().resolve().parent.is_dir():
+        raise api.BadInput(f"--plot {plot}: its folder does not exist; create it or write elsewhere", "plot")
+    result = api.run("fleet", args)
+    if as_json:
+        typer.echo(report.to_json(report.as_json(result)))
+    else:
+        for table, width in report.tables("fleet", result, args):
+            report.print_table(table, min_width=width)
+    if plot:
+        from .report.fleet import fleet_plot
+        fleet_plot(result, plot)
+        typer.echo(f"plot written to {plot}", err=True)
 
 
 def _catalog(args: dict) -> None:
@@ -118,8 +139,8 @@ def _probe(args: dict) -> None:
 
 
 HANDLERS = {"train": _estimate("train"), "compare": _estimate("compare"), "plan": _estimate("plan"),
-            "inference": _estimate("inference"), "rl": _estimate("rl"), "catalog": _catalog, "validate": _validate, "web": _web,
-            "probe": _probe}
+            "inference": _estimate("inference"), "rl": _estimate("rl"), "fleet": _fleet, "catalog": _catalog,
+            "validate": _validate, "web": _web, "probe": _probe}
 for _command in flags.COMMANDS:
     app.command(_command, help=HELP[_command])(flags.typer_command(_command, HANDLERS[_command]))
 

@@ -54,13 +54,20 @@ def read_yaml(path: Path) -> Any:
         raise BadInput(f"{str(path)[:200]}: cannot read file ({exc.strerror})", "file") from None
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not a text file (expected UTF-8 YAML)", "file") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML (or JSON) text with the same limits as a file; ``where`` names it in the one-line error."""
+    if len(text) > MAX_YAML_BYTES:
+        raise BadInput(f"{where}: over {MAX_YAML_BYTES // 1024} KiB; a spec is a few KiB", "file")
     try:
         return yaml.load(text, Loader=_LimitedLoader)  # noqa: S506 - a SafeLoader subclass
     except (yaml.YAMLError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise BadInput(f"{path}: malformed YAML{where}: {problem}; fix the file's syntax", "file") from None
+        raise BadInput(f"{where}: malformed YAML{at}: {problem}; fix the syntax", "file") from None
 
 
 def _mapping(data: Any, where: str) -> dict:

@@ -168,3 +168,61 @@ def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> 
         comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", tokens, plan.ep, plan.tp, chip)
     launches = layers * DECODE_KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_s
     return plan.pp * (gemm + attention + comm + launches)
+
+
+def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decode_batch, prompt_len, context):
+    """Seconds of one engine iteration on one replica that carries ``prefill_tokens`` prompt tokens (chunks of
+    requests of ``prompt_len``) and ``decode_batch`` decoding sequences at mean ``context`` (arrays broadcast).
+
+    One forward over p + d·v tokens (v = 1 + drafts verified per sequence): the weight kernels priced once at the
+    iteration's token count, prefill attention over the chunks, decode attention reading each sequence's KV cache,
+    the TP/EP collectives, kernel gaps, and the engine's host costs. T(0, d) is :func:`decode_step_s` (plus the
+    engine's per-iteration host time and drafting); T(p, 0) is :func:`prefill_s` plus the launch gaps. An iteration
+    whose batch is larger than the engine's captured graphs, or that carries prefill, launches its kernels from the
+    host: it takes at least layers · kernels · eager_launch_s. With pp stages the iteration's tokens split into pp
+    micro-batches in flight at once (one per stage), as TensorRT-LLM's and vLLM's pipeline schedulers run them."""
+    engine = plan.engine
+    # pipeline stages work on pp micro-batches at once, each 1/pp of the iteration's tokens: a sequence waits pp
+    # stage times per iteration, and the replica's throughput is pp micro-batches per pp stage times
+    p = np.asarray(prefill_tokens, dtype=float) / plan.pp
+    d = np.asarray(decode_batch, dtype=float) / plan.pp
+    v = engine.verify_tokens
+    rc = replica_costs(model, chip, plan)
+    tokens = p + d * v
+    gemm = weight_kernels_s(model, chip, plan, np.maximum(tokens, 1.0))
+    peak = chip.peak(WEIGHT_FORMATS[plan.precision][1] if plan.precision != "int4" else "bf16")
+    pre_attn = p * attention_core_flops_per_token(model, prompt_len) / (plan.tp * plan.pp) / (
+        peak * engine.attention_efficiency)
+    dec_flops = d * v * attention_core_flops_per_token(model, 2 * context) / (plan.tp * plan.pp)
+    dec_attn = np.where(d > 0, _kernel_s(dec_flops, d * kv_tokens(model, context) * rc.kv_bytes_per_token, chip,
+                                         "bf16", engine.kernel_scale), 0.0)
+    layers = model.layers / plan.pp
+    comm = 2 * layers * collective_s("all_reduce", np.maximum(tokens, 1.0) * model.hidden * 2.0, plan.tp, 1, chip)
+    if model.moe and plan.ep > 1:
+        routed = np.maximum(tokens, 1.0) * model.moe.top_k * model.hidden * 2.0
+        comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", routed, plan.ep, plan.tp, chip)
+    kernels = layers * DECODE_KERNELS_PER_LAYER
+    device = gemm + pre_attn + dec_attn + comm + kernels * chip.efficiency.kernel_overhead_s
+    eager = (p > 0) | (d > engine.graph_max_batch)
+    step = np.where(eager, np.maximum(device, kernels * engine.eager_launch_s), device)
+    return plan.pp * step + engine.iteration_overhead_s + draft_s(model, chip, plan, d, context)
+
+
+DRAFT_MODEL_STEP_FRACTION = 0.15
+"""a separate draft model's decode step as a fraction of the target's: small batches are launch- and weight-read
+bound, and a typical pairing (Llama-3.2-1B drafting Llama-3.1-70B) has 16 of 80 layers and 1/40 of the weights"""
+
+
+def draft_s(model: Model, chip: Chip, plan: ServePlan, decode_batch, context):
+    """Seconds spent drafting in one iteration: k sequential draft passes over the decoding sequences.
+
+    MTP (DeepSeek-V3 §2.2) and EAGLE (Li et al. 2024, arXiv 2401.15077) draft with one extra transformer layer and
+    the shared output head: each pass costs one layer of the target's decode step. A separate draft model costs
+    ``DRAFT_MODEL_STEP_FRACTION`` of a target step per pass."""
+    spec = plan.engine.speculative
+    d = np.asarray(decode_batch, dtype=float)
+    if spec is None:
+        return np.zeros_like(d)
+    target = decode_step_s(model, chip, plan, np.maximum(d, 1.0), context)
+    per_pass = target * (DRAFT_MODEL_STEP_FRACTION if spec.method == "draft" else 1.0 / model.layers)
+    return np.where(d > 0, spec.draft_tokens * per_pass, 0.0)

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..units import UNIT_KINDS
+from .serving import SERVING_ROWS
 
-COMMANDS = ("train", "compare", "plan", "inference", "rl", "catalog", "validate", "web", "probe")
-HTTP_COMMANDS = ("train", "compare", "plan", "inference", "rl")
+COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet", "catalog", "validate", "web", "probe")
+HTTP_COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet")
 """commands the HTTP API serves, at ``POST /api/<command>``"""
-PANELS = ("job", "plan", "serving", "rl", "reliability", "cost", "output")
+PANELS = ("job", "plan", "serving", "rl", "fleet", "reliability", "cost", "output")
 CATALOG_ID = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$"
 """what a catalog id looks like: no path separators, no leading dot"""
 MAX_TEXT = 255
@@ -67,6 +68,8 @@ class Option:
     """positional CLI argument"""
     catalog_id: bool = False
     """over HTTP only a catalog id is accepted, never a file path"""
+    document: bool = False
+    """a YAML document: a file (or inline YAML/JSON text) on the CLI, the mapping itself (a JSON object) over HTTP"""
     panel: str = "job"
     """--help panel"""
     example: Any = None
@@ -91,6 +94,10 @@ def _o(name, kind, help, commands, **kw) -> Option:
 
 def _rl(name, kind, help, **kw) -> Option:
     return _o(name, kind, help, ("rl",), panel="rl", **kw)
+
+
+def _fleet(name, kind, help, **kw) -> Option:
+    return _o(name, kind, help, ("fleet",), panel="fleet", **kw)
 
 
 RUN = ("train", "plan")  # commands that price a whole run's reliability and cost
@@ -240,8 +247,9 @@ OPTIONS: tuple[Option, ...] = (
        unit="tokens", panel="serving", example=512),
     _o("output_len", int, "generated tokens per request", ("inference",), default=1024, ge=1, le=10_000_000,
        unit="tokens", panel="serving", example=256),
-    _o("precision", str, "weights/activations: bf16, fp8, int8, int4 (weight-only), fp4", ("inference",),
-       default="bf16", choices=("bf16", "fp16", "fp8", "int8", "int4", "fp4"), panel="serving", example="fp8"),
+    _o("precision", str, "weights/activations: bf16, fp8, int8, int4 (weight-only), fp4 (default bf16; with --search "
+       "each chip's best)", ("inference",), choices=("bf16", "fp16", "fp8", "int8", "int4", "fp4"), panel="serving",
+       example="fp8"),
     _o("kv_precision", str, "KV cache: bf16, fp8, int8 (default follows --precision)", ("inference",),
        choices=("bf16", "fp16", "fp8", "int8"), panel="serving", example="fp8"),
     _o("concurrency", int, "closed loop: sequences in flight (default: as many as fit)", ("inference",), ge=1,
@@ -260,8 +268,9 @@ OPTIONS: tuple[Option, ...] = (
        default=False, panel="serving", example=True),
     _o("slo_ttft", str, "e.g. 2s", ("inference",), unit="seconds", panel="serving", example="2s"),
     _o("slo_tpot", str, "e.g. 50ms", ("inference",), unit="seconds", panel="serving", example="50ms"),
-    _o("engine", str, "serving-engine profile: trt-llm, vllm (calibrated) or roofline (ideal)", ("inference",),
-       default="trt-llm", catalog_id=True, panel="serving", example="vllm"),
+    _o("engine", str, "serving engine: trt-llm, vllm, sglang, mindie, lmdeploy (kernels and scheduler defaults) or "
+       "roofline (ideal)", ("inference",), default="trt-llm", catalog_id=True, panel="serving", example="vllm"),
+    *(_o(name, kind, text, ("inference",), panel="serving", **kw) for name, kind, text, kw in SERVING_ROWS),
     # ------------------------------------------------------------------------------------------------- rl
     _rl("chip", str, "chip id or file of the training devices (and of the rollouts, unless --rollout-chip)",
         required=("rl",), catalog_id=True, example="h100-sxm"),
@@ -302,6 +311,20 @@ OPTIONS: tuple[Option, ...] = (
         example="fp8"),
     _rl("framework", str, "training framework profile (see `xpuplan catalog frameworks`)", default="megatron",
         catalog_id=True, example="torch"),
+    # ---------------------------------------------------------------------------------------------- fleet
+    _fleet("fleet", str, "FLEET.yaml: pools (chip, devices or max, price) and the site (power, PUE); over HTTP the "
+           "mapping itself", required=("fleet",), document=True),
+    _fleet("workloads", str, "WORKLOADS.yaml: pre-training, fine-tuning and rl runs, services; over HTTP the mapping "
+           "itself", required=("fleet",), document=True),
+    _fleet("objective", str, "cost (the cheapest meeting every constraint) or makespan (every run done soonest, then "
+           "the cheapest)", default="cost", choices=("cost", "makespan"), example="makespan"),
+    _fleet("budget_usd", float, "the most the whole plan may cost", gt=0.0, lt=1e15, unit="USD", example=1e6),
+    _fleet("horizon", str, "span planned, e.g. 180d (default: the workloads file's; else 180d, or the latest "
+           "deadline)", unit="seconds", example="90d"),
+    _fleet("baseline", str, "the chip of the single-chip-kind fleet to compare with (default: the cheapest NVIDIA "
+           "kind in the fleet)", catalog_id=True, example="a100-sxm-80gb"),
+    _fleet("what_if", str, "a variant solved too: 'replace 30% of h800 with ascend-910b', 'add 512 h800', 'remove "
+           "25% of h800', 'price ascend-910b 1.2' (repeat for more)", many=True, default=[], example=["price a10g 0.9"]),
     # --------------------------------------------------------------------------------------- other commands
     _o("kind", str, "chips, systems, models, frameworks, serving or kernels", ("catalog",), argument=True,
        required=("catalog",), choices=("chips", "systems", "models", "frameworks", "serving", "kernels")),
@@ -324,8 +347,10 @@ OPTIONS: tuple[Option, ...] = (
     # ---------------------------------------------------------------------------------------------- output
     _o("plot", str, "with a --devices range: write tokens/s and MFU vs devices to this HTML file", ("plan",),
        http=False, panel="output"),
-    _o("json", bool, "print the result as JSON", ("train", "compare", "plan", "inference", "rl", "catalog", "validate"),
-       default=False, http=False, panel="output"),
+    _o("plot", str, "write a Gantt chart by pool and the cost bars to this HTML file", ("fleet",), http=False,
+       panel="output"),
+    _o("json", bool, "print the result as JSON", ("train", "compare", "plan", "inference", "rl", "fleet", "catalog",
+       "validate"), default=False, http=False, panel="output"),
 )
 
 RUN_OPTION_NAMES = tuple(o.name for o in OPTIONS if o.panel in ("reliability", "cost") and "train" in o.commands)

@@ -51,13 +51,15 @@ def typer_command(command: str, handle: Callable[[dict], None]) -> Callable:
 def request_body(command: str):
     """The pydantic model of ``POST /api/<command>``: the command's HTTP options with the table's types, defaults
     and bounds; unknown fields, wrong types, non-finite numbers and file paths are refused (HTTP 422)."""
-    from typing import Annotated, Literal, Union
+    from typing import Annotated, Any, Literal, Union
 
     from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, create_model
 
     fields = {}
     for o in options(command, http=True):
-        if o.choices:
+        if o.document:
+            kind = dict[Annotated[StrictStr, Field(max_length=MAX_TEXT)], Any]
+        elif o.choices:
             kind = Literal[o.choices]
         elif o.kind is bool:
             kind = StrictBool

@@ -42,6 +42,10 @@ def _check_value(o: Option, v) -> None:
         raise BadInput(f"{flag} must be a whole number, got {v!r}", name)
     if o.kind is float and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
         raise BadInput(f"{flag} must be a finite number, got {v!r}", name)
+    if o.document:
+        if not isinstance(v, (str, dict)) or (isinstance(v, str) and not v.strip()):
+            raise BadInput(f"{flag} must be a YAML file, or the mapping itself", name)
+        return
     if o.kind is str:
         if isinstance(v, bool) or not isinstance(v, (str, int, float)) or (not isinstance(v, str) and not o.unit):
             raise BadInput(f"{flag} must be text, got {v!r}", name)

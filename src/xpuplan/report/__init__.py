@@ -3,6 +3,7 @@
 * :mod:`.training` — train, compare, plan, why, scaling tables
 * :mod:`.serving` — serving tables
 * :mod:`.hetero` — one job over two pools
+* :mod:`.fleet` — the fleet planner's allocation, costs and baseline; its Gantt and cost plot
 * :mod:`.validation` — validation tables and Markdown
 * :mod:`.catalog` — catalog listings
 * :mod:`.plots` — HTML plots
@@ -74,6 +75,9 @@ def tables(command: str, result, args: dict) -> list[tuple[Table, int]]:
         return [(disaggregated_table(result), 100)]
     if isinstance(result, ServeResult):
         return [(inference_table(result), 100)]
+    if command == "fleet":
+        from .fleet import fleet_tables
+        return [(t, 140) for t in fleet_tables(result)]
     if command == "rl":
         from .rl import rl_table
         return [(rl_table(result), 100)]

@@ -30,8 +30,11 @@ def inference_table(r) -> Table:
     rows.append(("cost", "— (no price: --usd-per-device-hour)" if usd is None else f"{usd:.3g} USD per 1M output tokens"))
     q = r.extra.get("queueing")
     if q:
-        rows.append(("queueing (open loop)", f"TTFT p90 {fd(q['ttft_s_p90'])}, TPOT p90 {fd(q['tpot_s_p90'])}, "
-                                            f"{q['requests']} simulated requests, seed {q['seed']}"))
+        rows.append(("simulated P50/P90/P99", f"TTFT {fd(q['ttft_s_p50'])} / {fd(q['ttft_s_p90'])} / "
+                     f"{fd(q['ttft_s_p99'])}, TPOT {fd(q['tpot_s_p50'])} / {fd(q['tpot_s_p90'])} / "
+                     f"{fd(q['tpot_s_p99'])} ({q['requests']} requests, seed {q['seed']})"))
+    if r.extra.get("tokens_per_decode_step", 1.0) != 1.0:
+        rows.append(("speculative decoding", f"{r.extra['tokens_per_decode_step']:.2f} tokens per decode step"))
     for name, value in rows:
         table.add_row(name, value)
     if r.extra.get("notes"):
@@ -42,17 +45,26 @@ def inference_table(r) -> Table:
 def inference_compare_table(results: list, slo: str) -> Table:
     """Cheapest SLO-meeting configuration per chip, side by side."""
     table = Table(title=f"cheapest configuration per chip meeting {slo}", header_style="bold")
-    for col in ("chip", "devices", "plan", "concurrency", "TTFT", "TPOT", "output tokens/s", "per device", "USD / 1M out"):
+    demand = any(not isinstance(r, Exception) and "demand" in r.extra for r in results)
+    for col in ("chip", "devices", "plan", "concurrency", "TTFT", "TPOT", "output tokens/s", "per device", "USD / 1M out") \
+            + (("devices for demand", "USD / hour") if demand else ()):
         table.add_column(col, justify="left" if col in ("chip", "plan") else "right")
     for r in results:
         if isinstance(r, Exception):
-            table.add_row(str(r).split(" on ")[-1].split(" (")[0], "—", f"none: {r}", "", "", "", "", "", "")
+            table.add_row(str(r).split(" on ")[-1].split(" (")[0], "—", f"none: {r}", "", "", "", "", "", "",
+                          *(("", "") if demand else ()))
             continue
         usd = r.usd_per_million_output_tokens
         table.add_row(r.chip.name, str(r.devices), f"tp{r.plan.tp} {r.plan.precision}", str(r.concurrency), fd(r.ttft_s),
                       fd(r.tpot_s), f"{r.output_tokens_per_s:,.0f}", f"{r.output_tokens_per_s / r.devices:,.0f}",
-                      "—" if usd is None else f"{usd:.3g}")
+                      "—" if usd is None else f"{usd:.3g}", *_demand_cells(r) if demand else ())
     return table
+
+
+def _demand_cells(r) -> tuple[str, str]:
+    d = r.extra.get("demand") or {}
+    usd = d.get("usd_per_hour")
+    return f"{d.get('devices', 0):,}", "— (no price)" if usd is None else f"{usd:,.0f}"
 
 
 def disaggregated_table(r: DisaggregatedResult) -> Table:

@@ -1,4 +1,5 @@
-"""Serving facts: number formats an engine runs weights and KV cache in, and a serving engine's profile."""
+"""Serving facts: number formats an engine runs weights and KV cache in, a serving engine's profile (kernels and
+scheduler), and speculative decoding."""
 
 from __future__ import annotations
 
@@ -16,29 +17,106 @@ WEIGHT_FORMATS = {  # precision -> (bytes per weight, peak used for the GEMMs, c
 }
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 """bytes per cached key/value element by KV-cache precision"""
+SEARCH_PRECISIONS = ("fp8", "bf16")
+"""precisions ``inference --search`` tries per chip, best first: FP8 where the chip has FP8 math (what engines serve
+with on Hopper, Blackwell, MI300), else bf16. FP4 and W8A8 change accuracy enough that we only take them when asked."""
+ENGINE_ALIASES = {"trtllm": "trt-llm", "tensorrt-llm": "trt-llm"}
+"""other spellings of catalog engine ids"""
+SPECULATIVE_METHODS = ("mtp", "eagle", "draft")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Speculative:
+    """Speculative decoding: a cheap drafter proposes ``draft_tokens`` tokens, the target verifies them in one pass.
+
+    Expected tokens per decode iteration with per-token acceptance a and k drafts (Leviathan et al. 2023,
+    arXiv 2211.17192, eq. 1): tau = (1 - a^(k+1)) / (1 - a)."""
+
+    method: str
+    """mtp (the model's own multi-token-prediction layers, DeepSeek-V3), eagle (a one-layer draft head) or draft
+    (a separate small model)"""
+    accept_rate: float = 0.8
+    """probability that each drafted token is accepted, given the ones before it were"""
+    draft_tokens: int = 1
+    """tokens drafted per decode iteration (k)"""
+
+    def __post_init__(self) -> None:
+        if self.method not in SPECULATIVE_METHODS:
+            raise BadInput(f"--speculative must be one of {', '.join(SPECULATIVE_METHODS)}, got {self.method!r}",
+                           "speculative")
+        if not 0 <= self.accept_rate < 1:
+            raise BadInput(f"--accept-rate must be in [0, 1), got {self.accept_rate}", "accept_rate")
+        if not 1 <= self.draft_tokens <= 16:
+            raise BadInput(f"--draft-tokens must be 1 to 16, got {self.draft_tokens}", "draft_tokens")
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens a sequence gains per decode iteration, tau."""
+        a, k = self.accept_rate, self.draft_tokens
+        return (1 - a ** (k + 1)) / (1 - a)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServeEngine:
-    """A serving engine's profile (data in catalog/serving): how close its kernels come to the roofline."""
+    """A serving engine's profile (data in catalog/serving): how close its kernels come to the roofline, and how its
+    scheduler forms each iteration."""
 
     name: str
     """catalog id"""
     display_name: str = ""
     """human name"""
+    version: str = ""
+    """release the scheduler defaults are read from"""
     kernel_scale: float = 1.0
     """fraction of the chip's roofline its weight and attention-decode kernels reach"""
     moe_scale: float = 1.0
     """extra factor for MoE models (grouped GEMMs, routing, all-to-all, expert imbalance)"""
     attention_efficiency: float = 1.0
     """its prefill attention kernel's speed as a fraction of the compute peak"""
+    max_batched_tokens: int = 8192
+    """token budget of one iteration (decode tokens first, then prefill chunks): vLLM max_num_batched_tokens,
+    SGLang chunked_prefill_size, TensorRT-LLM max_num_tokens, MindIE maxPrefillTokens"""
+    max_batch: int = 1024
+    """most sequences running at once (max_num_seqs, max_running_requests, max_batch_size)"""
+    graph_max_batch: int = 1 << 20
+    """largest decode batch replayed as a captured graph (CUDA graph); larger batches and iterations carrying
+    prefill launch their kernels from the host"""
+    eager_launch_s: float = 0.0
+    """host time to launch one kernel outside a graph, seconds (a floor under an eager iteration)"""
+    iteration_overhead_s: float = 0.0
+    """host time per iteration not hidden behind the device (scheduling, sampling), seconds"""
+    request_overhead_s: float = 0.0
+    """fixed time a request spends outside the device before its first token (HTTP, tokeniser, admission), seconds"""
+    speculative: Speculative | None = None
+    """speculative decoding, when asked for (``--speculative``)"""
     sources: tuple[str, ...] = ()
     """where the figures come from"""
+    scheduler_sources: tuple[str, ...] = ()
+    """where the scheduler defaults (token budget, max batch, graph sizes) come from: file or URL of the release"""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "scheduler_sources", tuple(str(s) for s in self.scheduler_sources or ()))
         for key in ("kernel_scale", "moe_scale", "attention_efficiency"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
+        for key in ("max_batched_tokens", "max_batch", "graph_max_batch"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BadInput(f"serving/{self.name}.yaml: {key} must be a whole number >= 1, got {value!r}", key)
+        for key in ("eager_launch_s", "iteration_overhead_s", "request_overhead_s"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 10:
+                raise BadInput(f"serving/{self.name}.yaml: {key} must be seconds in [0, 10), got {value!r}", key)
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens a decoding sequence gains per iteration (1 without speculative decoding)."""
+        return self.speculative.tokens_per_step if self.speculative else 1.0
+
+    @property
+    def verify_tokens(self) -> int:
+        """Tokens per decoding sequence the target model runs per iteration (1 + drafts)."""
+        return 1 + (self.speculative.draft_tokens if self.speculative else 0)
 
 
 ROOFLINE = ServeEngine(name="roofline", display_name="every kernel at the chip's calibrated roofline")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ..cost.serve import decode_step_s, max_concurrency
 from ..errors import BadInput
 from ..plan import resolve_serve_plan
 from ..serving import closed_loop
+from ..specs.serving import ENGINE_ALIASES, Speculative
 from .train import DATA_DIR, load_runs
 
 INFERENCE_DIR = DATA_DIR / "inference"
@@ -33,6 +35,9 @@ class ServeCheck:
     metric: str
     reported: float
     predicted: float
+    setup: str = ""
+    """runs of one setup at several concurrencies (for the rank correlation of TTFT vs concurrency)"""
+    concurrency: int | None = None
 
     @property
     def error(self) -> float:
@@ -50,7 +55,7 @@ def _predict_serving(run: dict, where: str) -> float:
     devices, i, o = int(run["devices"]), int(run["input_len"]), int(run["output_len"])
     plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
                               plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
-                              load_engine(serving_engine(run)))
+                              engine_of(run))
     cap = max_concurrency(model, chip, plan, i, o)
     if cap < 1:
         raise BadInput(f"{where}: {run['id']}: does not fit in our memory model", "run")
@@ -58,7 +63,7 @@ def _predict_serving(run: dict, where: str) -> float:
     n = np.unique(np.clip(np.geomspace(1, cap, 400).astype(int), 1, cap))
     ttft, tpot, out = closed_loop(model, chip, plan, i, o, n)
     if scenario == "concurrency" and run.get("concurrency"):
-        pick = np.array([min(int(run["concurrency"]), cap)])
+        pick = np.array([int(run["concurrency"])])  # beyond the KV cache: the rest wait for admission
         ttft, tpot, out = closed_loop(model, chip, plan, i, o, pick)
         k = 0
     else:
@@ -82,8 +87,16 @@ def _predict_serving(run: dict, where: str) -> float:
 
 def serving_engine(run: dict) -> str:
     """The run's serving-engine profile: its framework when catalog/serving has one, else trt-llm."""
-    name = run.get("framework") or ""
+    name = ENGINE_ALIASES.get(run.get("framework") or "", run.get("framework") or "")
     return name if name in names("serving") else "trt-llm"
+
+
+def engine_of(run: dict):
+    """The run's engine profile, with its speculative decoding (``speculative: {method, accept_rate,
+    draft_tokens}``) when it publishes one."""
+    engine = load_engine(serving_engine(run))
+    spec = run.get("speculative")
+    return dataclasses.replace(engine, speculative=Speculative(**spec)) if spec else engine
 
 
 def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
@@ -92,7 +105,7 @@ def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
     devices, context = int(run["devices"]), int(run["input_len"])
     plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
                               plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
-                              load_engine(serving_engine(run)))
+                              engine_of(run))
     cap = max_concurrency(model, chip, plan, context, 1) // plan.dp
     batch = np.unique(np.clip(np.geomspace(1, max(cap, 1), 400).astype(int), 1, max(cap, 1)))
     step = decode_step_s(model, chip, plan, batch, context)
@@ -115,7 +128,8 @@ def run_inference_validation(data: str | Path | None = None, role: str | None = 
             raise BadInput(f"{where}: reported.metric must be one of {', '.join(INFERENCE_METRICS)}", "metric")
         checks.append(ServeCheck(id=run["id"], source=where, role=run.get("role", "main"), chip=run["chip"],
                                  devices=int(run["devices"]), scenario=run.get("scenario", "offline"), metric=metric,
-                                 reported=float(run["reported"]["value"]), predicted=float(_predict_serving(run, where))))
+                                 reported=float(run["reported"]["value"]), predicted=float(_predict_serving(run, where)),
+                                 setup=run.get("setup", ""), concurrency=run.get("concurrency")))
     return checks
 
 
@@ -124,7 +138,23 @@ def inference_summary(checks: list[ServeCheck], role: str | None = "main") -> di
     out = {}
     for kind, metrics in (("throughput", ("output_tokens_per_s", "output_tokens_per_s_per_device",
                                           "input_tokens_per_s_per_device", "total_tokens_per_s")),
-                          ("tpot", ("tpot_s",)), ("all", INFERENCE_METRICS)):
+                          ("tpot", ("tpot_s",)), ("ttft", ("ttft_s",)), ("all", INFERENCE_METRICS)):
         e = np.array([abs(c.error) for c in picked if c.metric in metrics])
         out[kind] = {"runs": int(e.size), "median_abs_error": float(np.median(e)) if e.size else None}
+    return out
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(x)).astype(float)
+
+
+def ttft_rank_correlation(checks: list[ServeCheck]) -> dict:
+    """Per setup with TTFT at three or more concurrencies (all roles): Spearman's rank correlation between predicted
+    and reported TTFT, so that TTFT rises with load as measured."""
+    out = {}
+    for setup in sorted({c.setup for c in checks if c.setup and c.metric == "ttft_s"}):
+        rows = sorted((c for c in checks if c.setup == setup and c.metric == "ttft_s"), key=lambda c: c.concurrency or 0)
+        if len(rows) >= 3:
+            pred, rep = _ranks(np.array([c.predicted for c in rows])), _ranks(np.array([c.reported for c in rows]))
+            out[setup] = float(np.corrcoef(pred, rep)[0, 1])
     return out

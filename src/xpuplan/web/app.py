@@ -1,8 +1,8 @@
 """FastAPI app: the estimators as JSON endpoints, and a page that plots their answers.
 
-Every endpoint ``POST /api/<command>`` takes the CLI's flags as JSON fields (``seq_len`` for ``--seq-len``), its
-body generated from the one options table (:mod:`xpuplan.flags`), and answers exactly the CLI's ``--json`` object
-(both call :func:`xpuplan.api.run`). Bad input is HTTP 422 naming the field; a job that cannot fit is 409 with the
+Every endpoint ``POST /api/<command>`` takes the CLI's flags as JSON fields (``seq_len`` for ``--seq-len``; the
+fleet's FLEET and WORKLOADS as JSON objects), its body generated from the one options table (:mod:`xpuplan.flags`),
+and answers exactly the CLI's ``--json`` object (both call :func:`xpuplan.api.run`). Bad input is HTTP 422 naming the field; a job that cannot fit is 409 with the
 reason. Requests cannot name files: chips, models and frameworks are catalog ids only. Bodies over 1 MiB are
 refused, and so is a plan search larger than ``MAX_SEARCH_PLANS`` candidates.
 """
@@ -112,8 +112,9 @@ def _endpoint(app: FastAPI, command: str) -> None:
 
     def answer(body) -> object:
         args = body.model_dump()
-        if command == "plan":
-            _check_search_size(args)
+        if command in ("plan", "fleet"):  # the expensive ones wait their turn
+            if command == "plan":
+                _check_search_size(args)
             with _search_turn():
                 result = api.run(command, args, files=False)
         else:

@@ -1,0 +1,14 @@
+"""Rows of the options table for serving under load: speculative decoding and fleet sizing (``inference``).
+
+Plain rows (name, type, help, bounds) so this module imports nothing; :mod:`xpuplan.flags` turns them into
+``Option``s in the serving panel."""
+
+SERVING_ROWS = (
+    ("speculative", str, "speculative decoding: mtp (the model's MTP layers), eagle (a draft head) or draft "
+     "(a small draft model)", {"choices": ("mtp", "eagle", "draft"), "example": "mtp"}),
+    ("accept_rate", float, "speculative: chance each drafted token is accepted (default 0.8; DeepSeek-V3 MTP 0.85-0.9)",
+     {"ge": 0.0, "lt": 1.0, "unit": "fraction", "example": 0.7}),
+    ("draft_tokens", int, "speculative: tokens drafted per decode step (default 1)", {"ge": 1, "le": 16, "example": 2}),
+    ("demand", str, "with --search: requests/s to serve, e.g. 20000req/s; each chip's row gives the devices and "
+     "USD/hour that serve it at the SLO", {"example": "100req/s"}),
+)

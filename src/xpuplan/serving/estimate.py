@@ -1,0 +1,126 @@
+"""One serving configuration: memory, then TTFT, TPOT and throughput under load; and disaggregated prefill/decode.
+
+The per-iteration cost is :mod:`xpuplan.cost.serve`'s; how requests share iterations is :mod:`.load`'s. Closed loop
+(``concurrency``): the mean values come from the closed form and the percentiles from the simulation. Open loop
+(``request_rate``): both from the simulation, the closed form's mean beside them. Paged KV is assumed (no
+fragmentation beyond the runtime reserve).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..cost.serve import decode_step_s, kv_bytes_per_token, kv_tokens, max_concurrency, prefill_s, replica_costs, \
+    workspace_bytes
+from ..errors import DoesNotFit
+from ..plan import ServePlan, check_serve_plan
+from ..results import DisaggregatedResult, ServeResult
+from ..specs import Chip, Model
+from .load import PERCENTILES, running_limit, simulate, steady_state
+
+ADMISSION_QUEUE_FACTOR = 4
+"""closed-loop concurrency accepted beyond what the KV cache holds (the rest wait for admission), as a multiple of it"""
+SIMULATED_REQUESTS = 2000
+
+
+def closed_loop(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, concurrency):
+    """(ttft_s, tpot_s, output_tokens_per_s) for ``concurrency`` sequences in flight (arrays broadcast), mean values
+    of the steady state."""
+    cap = max(max_concurrency(model, chip, plan, input_len, output_len), 1)
+    s = steady_state(model, chip, plan, input_len, output_len, cap, concurrency=concurrency)
+    return s["ttft_s"], s["tpot_s"], s["output_tokens_per_s"]
+
+
+def open_loop(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, request_rate: float,
+              capacity: int, requests: int = SIMULATED_REQUESTS, seed: int = 0) -> dict:
+    """Seeded simulation under Poisson arrivals (each replica its share of the rate): percentiles and throughput."""
+    return simulate(model, chip, plan, input_len, output_len, capacity, request_rate=request_rate,
+                    requests=requests, seed=seed)
+
+
+def _load_keys(sim: dict) -> dict:
+    """The percentile keys of ``inference --json`` from a simulation."""
+    return {f"{m}_s_p{q}": sim[f"{m}_s_p{q}"] for m in ("ttft", "tpot") for q in PERCENTILES}
+
+
+def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: int, output_len: int,
+          concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
+          usd_per_device_hour: float | None = None, seed: int = 0, simulate_load: bool = True) -> ServeResult:
+    """Estimate one serving configuration (closed loop at ``concurrency`` or open loop at ``request_rate``)."""
+    check_serve_plan(model, chip, plan, devices)
+    chip.require("hbm_bytes", "hbm_bytes_per_s")
+    rc = replica_costs(model, chip, plan, memory_margin)
+    if rc.free_bytes <= 0:
+        raise DoesNotFit(f"does not fit: the weights need {rc.weight_bytes / 2**30:.1f} GiB per device, "
+                         f"{chip.name} has {chip.hbm_bytes * (1 - memory_margin) / 2**30:.1f} GiB; raise tp/pp or quantise")
+    cap = max_concurrency(model, chip, plan, input_len, output_len, memory_margin)
+    if cap < 1:
+        raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
+                         f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
+                         f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
+    notes = list(chip.stand_in_notes())
+    extra: dict = {"engine": plan.engine.name, "tokens_per_decode_step": plan.engine.tokens_per_step}
+    if request_rate is not None:
+        sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed)
+        mean = steady_state(model, chip, plan, input_len, output_len, cap, request_rate=request_rate)
+        ttft, tpot, out_tps = sim["ttft_s_p50"], sim["tpot_s_p50"], sim["output_tokens_per_s"]
+        n = int(round(request_rate * (sim["ttft_s_mean"] + sim["tpot_s_mean"] * output_len)))  # Little's law
+        extra["queueing"] = sim
+        extra["ttft_s_mean_closed_form"] = float(mean["ttft_s"])
+        if float(mean["prefill_utilisation"]) >= 0.99 or n > cap:
+            notes.append(f"{request_rate:g} requests/s is beyond what {devices} x {chip.name} sustains: the queue "
+                         f"grows for as long as the load lasts ({sim['requests']} requests simulated)")
+    else:
+        n = concurrency if concurrency is not None else min(cap, plan.engine.max_batch * plan.dp)
+        if n > ADMISSION_QUEUE_FACTOR * cap:
+            raise DoesNotFit(f"--concurrency {n} exceeds memory: at most {cap} sequences of {input_len}+{output_len} "
+                             f"tokens fit their KV cache on {devices} x {chip.name}")
+        s = steady_state(model, chip, plan, input_len, output_len, cap, concurrency=n)
+        ttft, tpot, out_tps = float(s["ttft_s"]), float(s["tpot_s"]), float(s["output_tokens_per_s"])
+        extra["load"] = {k: float(v) for k, v in s.items()}
+        if simulate_load:
+            sim = simulate(model, chip, plan, input_len, output_len, cap, concurrency=n,
+                           requests=min(SIMULATED_REQUESTS, max(400, 4 * n)), seed=seed,
+                           stagger_s=float(s["ttft_s"] + s["tpot_s"] * (output_len - 1)))
+            extra["queueing"] = sim
+        if n > running_limit(plan, cap) * plan.dp:
+            notes.append(f"{n} in flight but {running_limit(plan, cap) * plan.dp} run at once (KV cache or the "
+                         f"engine's max batch): the rest wait {float(s['admission_wait_s']):.3g} s for admission")
+    if "queueing" in extra:
+        extra |= _load_keys(extra["queueing"])
+    if notes:
+        extra["notes"] = notes
+    kv = rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) * min(n, cap) / plan.dp
+    memory = {"weights_bytes": rc.weight_bytes, "kv_cache_bytes": kv, "activations_bytes": workspace_bytes(model, plan),
+              "reserve_bytes": chip.efficiency.reserve_bytes}
+    price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
+    usd = None if price is None else devices * price / 3600 / out_tps * 1e6
+    return ServeResult(model=model, chip=chip, plan=plan, devices=devices, input_len=input_len,
+                       output_len=output_len, concurrency=int(n), ttft_s=float(ttft), tpot_s=float(tpot),
+                       output_tokens_per_s=float(out_tps), input_tokens_per_s=float(out_tps) * input_len / output_len,
+                       max_concurrency=cap, memory=memory, fits=True, usd_per_million_output_tokens=usd, extra=extra)
+
+
+def disaggregated(model: Model, prefill: tuple[Chip, ServePlan, int], decode: tuple[Chip, ServePlan, int],
+                  input_len: int, output_len: int, concurrency: int | None, link_bytes_per_s: float) -> DisaggregatedResult:
+    """Prefill on one pool, decode on another: the KV cache of each prompt crosses ``link_bytes_per_s``.
+    Throughput is the smaller of what the prefill pool can feed and what the decode pool can drain."""
+    p_chip, p_plan, p_devices = prefill
+    d_chip, d_plan, d_devices = decode
+    for chip, plan, devices in (prefill, decode):
+        check_serve_plan(model, chip, plan, devices)
+    cap = max_concurrency(model, d_chip, d_plan, input_len, output_len)
+    if cap < 1:
+        raise DoesNotFit(f"does not fit: the decode pool ({d_devices} x {d_chip.name}) holds no {input_len + output_len}-token sequence")
+    n = min(concurrency or cap, cap)
+    t_prefill = float(prefill_s(model, p_chip, p_plan, float(input_len), input_len))
+    transfer = kv_bytes_per_token(model, d_plan.kv_precision) * kv_tokens(model, input_len) / link_bytes_per_s
+    prefill_rps = p_plan.dp / t_prefill                     # requests per second the prefill pool sustains
+    step = float(decode_step_s(model, d_chip, d_plan, max(n / d_plan.dp, 1), input_len + output_len / 2))
+    decode_rps = n / (step * output_len)
+    rps = min(prefill_rps, decode_rps)
+    return DisaggregatedResult(
+        model=model, prefill=prefill, decode=decode, ttft_s=t_prefill + transfer, tpot_s=step,
+        output_tokens_per_s=rps * output_len, input_tokens_per_s=rps * input_len, kv_transfer_s=transfer,
+        bound="prefill" if prefill_rps < decode_rps else "decode", max_concurrency=cap, concurrency=n,
+        prefill_requests_per_s=prefill_rps, decode_requests_per_s=decode_rps)

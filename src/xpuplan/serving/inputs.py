@@ -1,0 +1,121 @@
+"""The user's serving options, checked (one line naming the flag) and turned into one estimate or one search.
+
+:func:`xpuplan.api.inference` and :func:`xpuplan.api.inference_search` resolve names to specs and call these."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Callable
+
+from ..errors import BadInput, DoesNotFit
+from ..plan import resolve_serve_plan
+from ..results import DisaggregatedResult, ServeResult
+from ..specs import Chip, Model, ServeEngine
+from ..specs.serving import Speculative
+from ..units import UnitError, parse_quantity
+from .estimate import disaggregated, serve
+from .search import for_demand, search_slo
+
+MAX_DEMAND_REQUESTS_PER_S = 1e9
+
+
+def kv_precision_for(precision: str, kv_precision: str | None) -> str:
+    return kv_precision or ("fp8" if precision in ("fp8", "fp4") else "bf16")
+
+
+def with_speculative(profile: ServeEngine, speculative: str | None, accept_rate: float | None,
+                     draft_tokens: int | None) -> ServeEngine:
+    """The engine profile with speculative decoding when asked for (--accept-rate/--draft-tokens need it)."""
+    if speculative is None:
+        if accept_rate is not None or draft_tokens is not None:
+            raise BadInput("--accept-rate and --draft-tokens need --speculative mtp|eagle|draft", "speculative")
+        return profile
+    spec = Speculative(method=speculative, **{k: v for k, v in (("accept_rate", accept_rate),
+                                                                ("draft_tokens", draft_tokens)) if v is not None})
+    return dataclasses.replace(profile, speculative=spec)
+
+
+def parse_demand(text) -> float:
+    """``"20000req/s"``, ``"20k req/s"``, ``"20000rps"`` or a number -> requests per second."""
+    value = re.sub(r"\s*(req/s|requests/s|rps|/s)\s*$", "", str(text).strip(), flags=re.IGNORECASE)
+    try:
+        rate = parse_quantity(value, "count")
+    except UnitError:
+        raise BadInput(f"--demand must be requests per second, e.g. 20000req/s, got {text!r}", "demand") from None
+    if not 0 < rate <= MAX_DEMAND_REQUESTS_PER_S:
+        raise BadInput(f"--demand must be in (0, {MAX_DEMAND_REQUESTS_PER_S:g}] requests/s, got {text!r}", "demand")
+    return rate
+
+
+def _check(input_len, output_len, concurrency, request_rate, usd_per_device_hour) -> None:
+    for name, value in (("input_len", input_len), ("output_len", output_len)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadInput(f"--{name.replace('_', '-')} must be a whole number >= 1, got {value}", name)
+    if input_len + output_len > 10_000_000:
+        raise BadInput(f"--input-len + --output-len = {input_len + output_len} tokens is absurd", "input_len")
+    if concurrency is not None and request_rate is not None:
+        raise BadInput("give either --concurrency (closed loop) or --request-rate (open loop), not both", "concurrency")
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        raise BadInput(f"--concurrency must be a whole number >= 1, got {concurrency}", "concurrency")
+    if request_rate is not None and not 0 < request_rate < 1e6:
+        raise BadInput(f"--request-rate must be > 0 requests/s, got {request_rate}", "request_rate")
+    if usd_per_device_hour is not None and not 0 < usd_per_device_hour <= 1000:
+        raise BadInput(f"--usd-per-device-hour must be in (0, 1000], got {usd_per_device_hour}", "usd_per_device_hour")
+
+
+def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: ServeEngine, *, devices=None,
+             input_len=1024, output_len=1024, tp=None, pp=None, dp=None, ep=None, precision=None, kv_precision=None,
+             concurrency=None, request_rate=None, memory_margin=0.0, usd_per_device_hour=None, seed=0,
+             prefill_devices=None, decode_devices=None, prefill_chip=None, decode_chip=None,
+             demand=None) -> ServeResult | DisaggregatedResult:
+    """One configuration, or a disaggregated prefill/decode pair (``chip_of`` resolves the pools' chip names)."""
+    precision = precision or "bf16"
+    kv_precision = kv_precision_for(precision, kv_precision)
+    _check(input_len, output_len, concurrency, request_rate, usd_per_device_hour)
+    if demand is not None:
+        raise BadInput("--demand sizes a fleet per chip: use it with --search", "demand")
+    if prefill_devices or decode_devices:
+        if not (prefill_devices and decode_devices):
+            raise BadInput("disaggregated serving needs both --prefill-devices and --decode-devices", "prefill_devices")
+        p_chip = chip_of(prefill_chip) if prefill_chip else chip
+        d_chip = chip_of(decode_chip) if decode_chip else chip
+        p_plan = resolve_serve_plan(model, p_chip, prefill_devices, None, None, None, None, precision, kv_precision, profile)
+        d_plan = resolve_serve_plan(model, d_chip, decode_devices, tp, pp, dp, ep, precision, kv_precision, profile)
+        links = [c.scale_out_bytes_per_s for c in (p_chip, d_chip) if c.scale_out_bytes_per_s]
+        if not links:
+            raise BadInput("neither pool's chip has a published NIC bandwidth for the KV transfer", "chip")
+        return disaggregated(model, (p_chip, p_plan, prefill_devices), (d_chip, d_plan, decode_devices),
+                             input_len, output_len, concurrency, min(links) * p_plan.tp)
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
+    plan = resolve_serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, profile)
+    return serve(model, chip, plan, devices, input_len, output_len, concurrency=concurrency,
+                 request_rate=request_rate, memory_margin=memory_margin, usd_per_device_hour=usd_per_device_hour,
+                 seed=seed)
+
+
+def search(model: Model, chips: list[Chip], profile: ServeEngine, *, input_len: int, output_len: int,
+           slo_ttft_s: float, slo_tpot_s: float, precision=None, kv_precision=None, usd_per_device_hour=None,
+           demand=None) -> list:
+    """The cheapest SLO-meeting configuration per chip, chips side by side (best first); a chip with none is listed
+    last as the reason (an exception). With ``demand``: each row also says the devices and USD/hour it needs."""
+    _check(input_len, output_len, None, None, usd_per_device_hour)
+    if not (slo_ttft_s > 0 and slo_tpot_s > 0):
+        raise BadInput("--slo-ttft and --slo-tpot must be > 0", "slo_ttft")
+    rate = parse_demand(demand) if demand is not None else None
+    best = []
+    for chip in chips:
+        try:
+            r = search_slo(model, chip, input_len, output_len, slo_ttft_s, slo_tpot_s, precision, kv_precision,
+                           usd_per_device_hour=usd_per_device_hour, engine=profile)[0]
+            best.append(for_demand(r, rate) if rate else r)
+        except (DoesNotFit, BadInput) as exc:
+            if len(chips) == 1:
+                raise
+            best.append(exc)
+    found = [b for b in best if not isinstance(b, Exception)]
+    if not found:
+        raise DoesNotFit(f"no chip meets the SLO: {best[0]}")
+    return sorted(found, key=lambda r: (r.usd_per_million_output_tokens is None, r.usd_per_million_output_tokens or 0,
+                                        -r.output_tokens_per_s / r.devices)) + [b for b in best if isinstance(b, Exception)]

@@ -1,0 +1,183 @@
+"""Serving under load: one replica's engine iterations shared by many requests (closed form and event simulation).
+
+Engines (vLLM v1, SGLang, TensorRT-LLM in-flight batching, MindIE) build each iteration the same way: every
+running sequence decodes one token (1 + k with k speculative drafts), then the rest of the iteration's token budget
+C (max batched tokens / chunk size) takes prefill chunks, first come first served. Both models below price every
+iteration with the one per-iteration cost T(p, d) of :func:`xpuplan.cost.serve.iteration_s` (p prefill tokens, d
+decoding sequences), and a request's time is
+
+* **TTFT** = request overhead + (residual of the running iteration + wait behind the prefill tokens ahead +
+  its own ceil(I / B) chunk iterations) · T(p_pref, d), where B = C − d·v is the budget left after the decodes;
+* **TPOT** = T(p̄, d) / tau: every iteration carries the decodes and, on average, p̄ = X·I·T̄ prefill tokens
+  (X requests/s), so the prefill chunks that share a decode's iterations slow it; tau tokens per iteration.
+
+**Closed form** (mean-value analysis, a damped fixed point, vectorised over concurrency): the prefill token queue is
+an M/D/1 queue on the budget B: utilisation rho = p̄ / B, wait W = rho·s / (2(1 − rho)) iterations for a request of
+s = I / B iterations (capped at (n − 1)·s in a closed loop of n). Closed loop: X = n / (TTFT + (O − 1)·TPOT); open
+loop: X = rate. Requests beyond the running limit (KV cache or the engine's max batch) wait for admission:
+(n − R) / X more. **Simulation**: a seeded iteration-level event loop with the same T(p, d) (tabulated, linear in
+p), giving P50/P90/P99; decode-only iterations between events are taken together.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+
+import numpy as np
+
+from ..cost.serve import iteration_s
+from ..plan import ServePlan
+from ..specs import Chip, Model
+
+MIN_PREFILL_TOKENS = 64
+"""prefill tokens an iteration takes even when the decodes fill its budget (engines never starve prefill fully)"""
+FIXED_POINT_ROUNDS = 80
+PERCENTILES = (50, 90, 99)
+
+
+def _context(input_len: int, output_len: int) -> float:
+    return input_len + output_len / 2
+
+
+def running_limit(plan: ServePlan, capacity: int) -> int:
+    """Sequences one replica runs at once: its KV cache, then the engine's max batch."""
+    return max(1, min(capacity // plan.dp, plan.engine.max_batch))
+
+
+def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, capacity: int,
+                 concurrency=None, request_rate=None) -> dict:
+    """Mean TTFT, TPOT and throughput in steady state (closed loop at ``concurrency`` or open loop at
+    ``request_rate``, arrays broadcast); see the module docstring for the equations."""
+    e = plan.engine
+    I, O, C, v, tau = float(input_len), float(output_len), float(e.max_batched_tokens), e.verify_tokens, e.tokens_per_step
+    ctx = _context(input_len, output_len)
+    R = float(running_limit(plan, capacity))
+    closed = request_rate is None
+    n = np.maximum(np.asarray(concurrency if closed else 1.0, dtype=float) / plan.dp, 1.0)
+    n_run = np.minimum(n, R)
+
+    def T(p, d):
+        return iteration_s(model, chip, plan, p, d, input_len, ctx)
+
+    decode_tokens = max(O - 1.0, 0.0)
+    if closed:
+        X = n_run / (T(I, 0.0) + decode_tokens / tau * T(0.0, n_run) + e.request_overhead_s)
+    else:
+        X = np.full(n.shape, float(request_rate) / plan.dp)
+    d = np.minimum(X * decode_tokens / tau * T(0.0, np.maximum(n_run / 2, 1.0)), n_run)
+    p_bar = X * I * T(0.0, np.maximum(d, 1.0))
+    # an arrival waits out half the running iteration, unless nothing else runs (a closed loop of one)
+    residual = 0.5 * (1 - 1 / n_run) if closed else 0.5
+    for _ in range(FIXED_POINT_ROUNDS):
+        B = np.maximum(C - d * v, MIN_PREFILL_TOKENS)
+        p_bar = np.minimum(p_bar, B)
+        t_bar = T(p_bar, d)
+        rho = np.minimum(p_bar / B, 0.995)
+        s = I / B
+        wait = rho * s / (2 * (1 - rho))
+        if closed:
+            wait = np.minimum(wait, (n_run - 1) * np.maximum(s, 1.0))
+        t_pref = T(np.maximum(p_bar, np.minimum(I, B)), d)
+        ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
+        tpot = t_bar / tau
+        cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
+        if closed:  # ... and never more prompt tokens per second than full prefill iterations take
+            X = 0.5 * X + 0.5 * np.minimum(n_run / cycle, B / (I * T(B, d)))
+        d = 0.5 * d + 0.5 * np.minimum(X * decode_tokens * tpot, R)
+        p_bar = 0.5 * p_bar + 0.5 * X * I * t_bar
+    if closed:  # prefill-bound: the wait that Little's law leaves (n_run in flight at X requests/s)
+        ttft_dev = np.maximum(ttft_dev, n_run / X - e.request_overhead_s - decode_tokens * tpot)
+    admission = np.maximum(n - n_run, 0.0) / X if closed else np.zeros_like(X)
+    ttft = e.request_overhead_s + ttft_dev + admission
+    return {"ttft_s": ttft, "tpot_s": tpot, "output_tokens_per_s": X * O * plan.dp, "requests_per_s": X * plan.dp,
+            "running": d + (n_run - d if closed else 0.0), "prefill_utilisation": rho, "queue_wait_s": wait * t_pref,
+            "admission_wait_s": admission, "iteration_s": t_bar, "chunks": np.ceil(s)}
+
+
+def _cost_table(model, chip, plan, input_len, output_len, limit):
+    """T(p, d) for every decode batch 0..limit on a grid of prefill token counts (linear in p between points)."""
+    grid = np.unique(np.concatenate([[0.0], np.geomspace(1, plan.engine.max_batched_tokens, 40).round()]))
+    d = np.arange(limit + 1, dtype=float)
+    table = iteration_s(model, chip, plan, grid[:, None], d[None, :], input_len, _context(input_len, output_len))
+    return grid, np.asarray(table)
+
+
+def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, capacity: int,
+             concurrency: int | None = None, request_rate: float | None = None, requests: int = 2000,
+             seed: int = 0, stagger_s: float = 0.0) -> dict:
+    """Seeded iteration-level simulation of one replica (its share of the load): Poisson arrivals at
+    ``request_rate``, or ``concurrency`` clients each sending the next request when the last one ends, their first
+    requests spread uniformly over ``stagger_s`` (a request's life in steady state: equal lengths would otherwise keep
+    the start-up burst's waves forever; the first ``concurrency`` requests are left out of the statistics). Each iteration decodes every
+    running sequence (tau tokens each), then fills the rest of its budget with prefill chunks first come first
+    served, admitting requests while the running limit allows."""
+    e = plan.engine
+    rng = np.random.default_rng(seed)
+    limit = running_limit(plan, capacity)
+    grid, table = _cost_table(model, chip, plan, input_len, output_len, limit)
+    tau, v, C = e.tokens_per_step, e.verify_tokens, e.max_batched_tokens
+    closed = request_rate is None
+    if closed:
+        clients = max(int(round(concurrency / plan.dp)), 1)
+        requests = max(requests, 4 * clients)
+        arrivals = np.sort(rng.uniform(0.0, stagger_s, clients)).tolist()
+    else:
+        arrivals = np.cumsum(rng.exponential(plan.dp / request_rate, requests)).tolist()
+    issued = len(arrivals)
+    now = 0.0
+    prefilling: deque = deque()              # [arrival, prompt tokens left], admitted
+    left, since, first = np.zeros(0), np.zeros(0), np.zeros(0)
+    done_rows = []
+    while arrivals or prefilling or left.size:
+        if not left.size and not prefilling and arrivals and arrivals[0] > now:
+            now = arrivals[0]
+        while arrivals and arrivals[0] <= now and len(prefilling) + left.size < limit:
+            prefilling.append([heapq.heappop(arrivals) + e.request_overhead_s, float(input_len)])
+        d = left.size
+        budget = max(C - d * v, MIN_PREFILL_TOKENS)
+        p, firsts = 0.0, []
+        for item in prefilling:
+            if p >= budget:
+                break
+            take = min(item[1], budget - p)
+            item[1] -= take
+            p += take
+        while prefilling and prefilling[0][1] <= 0:
+            firsts.append(prefilling.popleft()[0])
+        step = float(np.interp(p, grid, table[:, d]))
+        k = 1
+        if p == 0 and d:                       # decode-only: identical iterations until the next event
+            k = max(int(np.ceil(left.min() / tau)), 1)
+            if arrivals and len(prefilling) + d < limit:
+                k = min(k, max(1, int(np.ceil((arrivals[0] - now) / step))))
+        now += k * step
+        left = left - k * tau
+        if firsts:
+            came = np.array(firsts) - e.request_overhead_s
+            left = np.concatenate([left, np.full(len(firsts), max(output_len - 1.0, 0.0))])
+            since, first = np.concatenate([since, came]), np.concatenate([first, np.full(len(firsts), now)])
+        ended = left <= 0
+        if ended.any():
+            done_rows.append(np.stack([since[ended], first[ended], np.full(int(ended.sum()), now)], axis=1))
+            if closed:
+                fresh = min(int(ended.sum()), requests - issued)
+                for _ in range(fresh):
+                    heapq.heappush(arrivals, now)
+                issued += fresh
+            left, since, first = left[~ended], since[~ended], first[~ended]
+    rows = np.concatenate(done_rows)
+    rows = rows[np.argsort(rows[:, 2])]
+    if closed:  # steady state only: leave out the start-up burst and the drain once the last request is issued
+        rows = rows[clients:len(rows) - clients] if len(rows) > 3 * clients else rows[clients:]
+        rate = (len(rows) - 1) / max(rows[-1, 2] - rows[0, 2], 1e-12)
+    else:
+        rate = len(rows) / max(rows[:, 2].max() - rows[:, 0].min(), 1e-12)
+    ttft = rows[:, 1] - rows[:, 0] + e.request_overhead_s
+    tpot = (rows[:, 2] - rows[:, 1]) / max(output_len - 1, 1)
+    out = {"requests": int(len(rows)), "seed": seed, "ttft_s_mean": float(ttft.mean()), "tpot_s_mean": float(tpot.mean()),
+           "output_tokens_per_s": float(rate * output_len * plan.dp)}
+    for q in PERCENTILES:
+        out[f"ttft_s_p{q}"] = float(np.percentile(ttft, q))
+        out[f"tpot_s_p{q}"] = float(np.percentile(tpot, q))
+    return out

@@ -1,0 +1,120 @@
+"""Serving under load (issue 17): TTFT with queueing and chunked prefill, engine profiles, speculative decoding,
+per-chip precision in the search, fleet sizing for a demand."""
+
+import json
+
+import numpy as np
+import pytest
+
+from xpuplan import api
+from xpuplan.catalog import load_chip, load_engine, load_model, names
+from xpuplan.cost.serve import decode_step_s, iteration_s, max_concurrency, prefill_s
+from xpuplan.plan import ServePlan
+from xpuplan.serving import simulate, steady_state
+from xpuplan.specs import ROOFLINE
+from xpuplan.specs.serving import Speculative
+
+MODEL, CHIP = load_model("llama3-8b"), load_chip("h100-sxm")
+PLAN = ServePlan(tp=1, precision="fp8", kv_precision="fp8", engine=load_engine("vllm"))
+
+
+def test_one_iteration_cost_prices_decode_and_prefill_as_before():
+    """T(0, d) is the decode step rl.py prices rollouts with; T(p, 0) is the prefill plus the launch gaps."""
+    plan = ServePlan(tp=1, engine=ROOFLINE)
+    assert iteration_s(MODEL, CHIP, plan, 0, 32, 1024, 1500) == pytest.approx(decode_step_s(MODEL, CHIP, plan, 32, 1500))
+    assert iteration_s(MODEL, CHIP, plan, 2048, 0, 2048, 2048) >= prefill_s(MODEL, CHIP, plan, 2048.0, 2048)
+    mixed = iteration_s(MODEL, CHIP, plan, 2048, 32, 2048, 2500)
+    assert mixed > iteration_s(MODEL, CHIP, plan, 0, 32, 2048, 2500)
+
+
+def test_ttft_rises_with_concurrency_and_the_simulation_agrees():
+    cap = max_concurrency(MODEL, CHIP, PLAN, 2048, 256)
+    n = np.array([1, 8, 64, 256])
+    s = steady_state(MODEL, CHIP, PLAN, 2048, 256, cap, concurrency=n)
+    assert np.all(np.diff(s["ttft_s"]) > 0) and np.all(np.diff(s["tpot_s"]) > 0)
+    sim = simulate(MODEL, CHIP, PLAN, 2048, 256, cap, concurrency=64, requests=400,
+                   stagger_s=float(s["ttft_s"][2] + 255 * s["tpot_s"][2]))
+    assert sim["tpot_s_mean"] == pytest.approx(float(s["tpot_s"][2]), rel=0.15)
+    assert sim["output_tokens_per_s"] == pytest.approx(float(s["output_tokens_per_s"][2]), rel=0.15)
+    assert sim["ttft_s_p50"] <= sim["ttft_s_p90"] <= sim["ttft_s_p99"]
+
+
+def test_tpot_pays_for_the_prefill_chunks_sharing_its_iterations():
+    cap = max_concurrency(MODEL, CHIP, PLAN, 8192, 256)
+    short = steady_state(MODEL, CHIP, PLAN, 128, 256, cap, concurrency=32)["tpot_s"]
+    long = steady_state(MODEL, CHIP, PLAN, 8192, 256, cap, concurrency=32)["tpot_s"]
+    assert long > 1.2 * short
+
+
+def test_concurrency_beyond_the_kv_cache_queues_for_admission():
+    r = api.inference(model="llama3-70b", chip="h100-sxm", devices=2, precision="fp8", input_len=5000,
+                      output_len=500, concurrency=250)
+    assert r.ttft_s > 10 * api.inference(model="llama3-70b", chip="h100-sxm", devices=2, precision="fp8",
+                                         input_len=5000, output_len=500, concurrency=25).ttft_s
+    assert any("wait" in n for n in r.extra["notes"])
+
+
+def test_percentile_keys_extend_the_json_contract():
+    d = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=16, input_len=512,
+                      output_len=128).to_dict()
+    for key in ("ttft_s", "tpot_s", "ttft_s_p50", "ttft_s_p90", "ttft_s_p99", "tpot_s_p90", "tpot_s_p99"):
+        assert key in d
+    assert d["ttft_s_p50"] <= d["ttft_s_p99"]
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "mindie", "lmdeploy"])
+def test_every_engine_profile_gives_an_estimate_and_cites_its_scheduler(engine):
+    r = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=8, engine=engine)
+    assert r.ttft_s > 0 and r.tpot_s > 0
+    profile = load_engine({"trtllm": "trt-llm"}.get(engine, engine))
+    assert profile.scheduler_sources and profile.max_batched_tokens >= 2048
+
+
+def test_speculative_tokens_per_step_is_the_standard_formula():
+    assert Speculative(method="mtp", accept_rate=0.8, draft_tokens=1).tokens_per_step == pytest.approx(1.8)
+    assert Speculative(method="eagle", accept_rate=0.7, draft_tokens=3).tokens_per_step == pytest.approx(
+        (1 - 0.7 ** 4) / 0.3)
+
+
+@pytest.mark.parametrize("accept", [0.85, 0.9])
+def test_deepseek_mtp_speedup_matches_the_v3_report(accept):
+    """DeepSeek-V3 report §5.4.3: second-token acceptance 85-90%, 1.8x tokens per second; within 15%."""
+    kw = dict(model="deepseek-v3", chip="h200", devices=8, precision="fp8", concurrency=1, input_len=1024,
+              output_len=1024)
+    base = api.inference(**kw)
+    mtp = api.inference(speculative="mtp", accept_rate=accept, draft_tokens=1, **kw)
+    assert mtp.output_tokens_per_s / base.output_tokens_per_s == pytest.approx(1.8, rel=0.15)
+
+
+def test_search_runs_every_catalog_chip_at_its_best_precision(run_cli):
+    """Every chip: exit 0 with a row, or exit 3 with the reason on one line; never a traceback."""
+    for chip in names("chips"):
+        code, out, err = run_cli("inference", "--search", "--model", "llama3-8b", "--chip", chip, "--slo-ttft", "2s",
+                                 "--slo-tpot", "100ms", "--input-len", "1024", "--output-len", "256", "--json")
+        assert code in (0, 3), (chip, code, err)
+        if code == 3:
+            assert err.strip() and len(err.strip().splitlines()) == 1, (chip, err)
+        else:
+            row = json.loads(out)[0]
+            fp8 = bool(load_chip(chip).peak_flops_per_s.get("fp8"))
+            assert row["plan"]["precision"] == ("fp8" if fp8 else "bf16"), chip
+
+
+def test_demand_gives_devices_and_cost_per_chip():
+    rows = api.inference_search(model="llama3-8b", chips=["h100-sxm", "h20"], input_len=1024, output_len=256,
+                                slo_ttft="2s", slo_tpot="50ms", demand="20000req/s")
+    for r in rows:
+        d = r.extra["demand"]
+        assert d["devices"] == d["replicas"] * r.devices
+        assert d["replicas"] * d["requests_per_s_per_replica"] >= 20000
+        assert (d["usd_per_hour"] is None) == ("note" in d)
+
+
+@pytest.mark.parametrize("argv,field", [
+    (["--accept-rate", "0.8"], "--speculative"),
+    (["--speculative", "mtp", "--draft-tokens", "0"], "--draft-tokens"),
+    (["--demand", "lots"], "--demand"),
+])
+def test_bad_serving_options_are_one_line(run_cli, argv, field):
+    code, _, err = run_cli("inference", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "1", *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and field in err, err
