@@ -83,3 +83,12 @@ def test_rl_step_renders_its_phases(page):
     assert page.locator("#plot-rl .bars path").count() > 0
     assert page.locator("#plot-rl .ytitle").text_content() == "seconds per step"
     assert "forecast" in page.locator("#rl-status").inner_text()  # the result's own caveat, shown
+
+
+def test_fleet_tab_solves_melanges_example_and_shows_its_allocation(page):
+    page.click("#run-fleet")
+    page.wait_for_selector("#plot-fleet .main-svg", timeout=120_000)
+    assert page.locator("#plot-fleet .bars path").count() >= 2  # the plan's pools and the baseline
+    assert page.locator("#plot-fleet .ytitle").text_content() == "USD over the horizon"
+    assert page.locator("#fleet-allocation tr").count() == 3  # header, 1 x A100-80GB, 3 x A10G
+    assert page.locator("#fleet-status").inner_text().startswith("6.70 USD/h")

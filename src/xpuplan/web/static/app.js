@@ -142,6 +142,28 @@ async function runRL(event) {
   }
 }
 
+async function runFleet(event) {
+  // the fleet plan (POST /api/fleet): cost per pool against the single-kind baseline, and the allocation table
+  event.preventDefault();
+  $("fleet-status").textContent = "solving the fleet…";
+  try {
+    const body = { fleet: JSON.parse($("fleet-spec").value), workloads: JSON.parse($("fleet-workloads").value) };
+    const f = await post("/api/fleet", body);
+    const pools = Object.keys(f.cost_by_pool);
+    Plotly.newPlot("plot-fleet", [
+      { type: "bar", name: "this plan", x: pools, y: pools.map((p) => f.cost_by_pool[p]) },
+      { type: "bar", name: `baseline: all ${f.baseline.chip}`, x: ["baseline"], y: [f.baseline.usd_total] }],
+      { title: `fleet cost: ${f.usd_total.toFixed(0)} USD (${(100 * (f.saving_fraction || 0)).toFixed(0)}% below the baseline)`,
+        xaxis: { title: { text: "pool" } }, yaxis: { title: { text: "USD over the horizon" } } });
+    const cells = (r) => [r.workload, r.kind, r.pool, r.devices, r.start_s, r.finish_s, r.usd.toFixed(0)];
+    $("fleet-allocation").innerHTML = "<tr><th>workload</th><th>kind</th><th>pool</th><th>devices</th><th>start (s)</th>" +
+      "<th>finish (s)</th><th>USD</th></tr>" + f.allocation.map((r) => `<tr>${cells(r).map((c) => `<td>${c}</td>`).join("")}</tr>`).join("");
+    $("fleet-status").textContent = `${f.usd_per_hour.toFixed(2)} USD/h for the services; binding: ${f.binding_constraints.join("; ") || "none"}`;
+  } catch (err) {
+    $("fleet-status").textContent = err.message;
+  }
+}
+
 async function init() {
   const [models, chips] = await Promise.all([fetch("/api/catalog/models").then((r) => r.json()), fetch("/api/catalog/chips").then((r) => r.json())]);
   $("model").innerHTML = models.map((m) => `<option value="${m.name}" ${m.name === "llama3-70b" ? "selected" : ""}>${m.name}</option>`).join("");
@@ -149,5 +171,6 @@ async function init() {
   $("chips").innerHTML += usable.map((c) => `<label><input type="checkbox" value="${c.name}" ${["h100-sxm", "h800", "ascend-910b"].includes(c.name) ? "checked" : ""}>${c.name}</label>`).join("");
   $("job").addEventListener("submit", run);
   $("rl-job").addEventListener("submit", runRL);
+  $("fleet-job").addEventListener("submit", runFleet);
 }
 init();
