@@ -44,9 +44,9 @@ class LayerTimes:
     route_s: np.ndarray
     """a MoE layer's routing outside its GEMMs (router, permutation, unpermutation, host sync) over forward,
     backward and any recompute: :func:`moe_route_s`; 0 for a dense layer"""
-    load_factor: np.ndarray
+    load_factor: np.ndarray | float
     """the most loaded expert-parallel rank's routed tokens over the mean (:mod:`.imbalance`); 1 for a dense layer"""
-    imbalance_s: np.ndarray
+    imbalance_s: np.ndarray | float
     """what the expert GEMMs of the most loaded rank add over forward, backward and any recompute (its extra
     tokens); 0 for a dense layer"""
 
@@ -195,7 +195,7 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         router = gemm_s(tokens, h, e.experts, chip, 0)
         gemm = gemm + expert + shared + router
     else:
-        expert, load_factor = 0.0, 1.0 + 0.0 * gemm
+        expert, load_factor = 0.0, 1.0
         f = model.ffn_hidden
         gemm = gemm + gemm_s(tokens, h, (s.ffn_mats - 1) * f / tp, chip, g.fp8) + gemm_s(tokens, f / tp, h, chip, g.fp8)
     # LoRA: x A then (x A) B for each adapted matrix (A and B split over tp like the matrix), added to the base output
@@ -241,10 +241,12 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         selective = selective + (up_q + up_kv) / scale
     recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, selective, 0.0))
     route = moe_route_s(model, chip, g, seq_len, framework) * np.where(g.recompute == 2, 3.0, 2.0) if moe else 0.0 * fwd
-    expert_passes = 2.0 + weight_grads + np.where(g.recompute == 2, 1.0, 0.0)
-    imbalance = (load_factor - 1.0) * expert * expert_passes / scale
+    imbalance = 0.0  # a dense layer (and one expert-parallel rank) waits for nobody
+    if moe:
+        expert_passes = 2.0 + weight_grads + np.where(g.recompute == 2, 1.0, 0.0)
+        imbalance = (load_factor - 1.0) * expert * expert_passes / scale
     return LayerTimes(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, attn_core_fwd_s=attn, route_s=route,
-                      load_factor=load_factor, imbalance_s=imbalance + 0.0 * fwd)
+                      load_factor=load_factor, imbalance_s=imbalance)
 
 
 def logits_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob) -> tuple[np.ndarray, np.ndarray]:
