@@ -91,10 +91,15 @@ def test_bad_post_training_input_gets_one_line_naming_the_fix():
 
 
 def test_published_fine_tuning_runs_within_the_issues_bound():
-    """NVIDIA's NeMo 24.07 SFT and LoRA table on DGX-H100 (data/posttrain; nothing was fitted on it): issue 16 asks
-    for a median error of at most 15%."""
+    """NVIDIA's NeMo 24.07 SFT and LoRA table and NeMo AutoModel's LoRA row on DGX-H100 (data/posttrain; nothing was
+    fitted on them): issue 16 asks for a median error of at most 15%. The NeMo rows (Megatron, the stack the H100 is
+    calibrated on) stay within 30%; AutoModel's eager-PyTorch pipeline runs at half the predicted speed
+    (validation-posttrain.md), a miss this test records rather than hides."""
     checks = [validate.check_run(r, w) for r, w in validate.load_runs("data/posttrain")]
     errors = np.abs([c.error for c in checks])
-    assert len(checks) == 6 and all(c.plan_complete is False for c in checks)
+    assert len(checks) == 7 and all(c.plan_complete is False for c in checks)
     assert np.median(errors) <= 0.15
-    assert errors.max() < 0.30
+    nemo = np.abs([c.error for c in checks if c.source == "nemo-finetune-h100.yaml"])
+    assert len(nemo) == 6 and nemo.max() < 0.30
+    automodel = [c.error for c in checks if c.source == "nemo-automodel-h100.yaml"]
+    assert automodel and automodel[0] > 0.5  # predicted far too fast: the named miss of validation-posttrain.md
