@@ -92,3 +92,20 @@ def test_system_id_gives_its_chip_with_the_system_network():
     chip = load_chip("cloudmatrix-384")
     assert chip.name == "ascend-910c" and chip.scale_up_domain == 384
     assert load_chip("dgx-h100").peak("bf16") == load_chip("h100-sxm").peak("bf16")
+
+
+def test_every_chip_states_its_device_memory_in_gib_one_convention():
+    """Issue 18: an "80 GB" part of one vendor must not get 7% less memory than an "80 GB" part of another. DRAM is
+    built in powers of two, so every chip file writes device memory in GiB (or null: unknown), and says why where the
+    vendor writes GB."""
+    import yaml
+
+    from xpuplan.catalog import CATALOG_DIR, load_chip
+
+    for path in sorted((CATALOG_DIR / "chips").glob("*.yaml")):
+        capacity = (yaml.safe_load(path.read_text()).get("hbm") or {}).get("capacity")
+        if capacity is None:
+            continue
+        assert str(capacity).endswith("GiB"), f"{path.name}: hbm.capacity {capacity!r} is not in GiB"
+        number = float(str(capacity)[:-3])
+        assert load_chip(path.stem).hbm_bytes == number * 2**30, path.name
