@@ -103,3 +103,21 @@ def test_published_fine_tuning_runs_within_the_issues_bound():
     assert len(nemo) == 6 and nemo.max() < 0.30
     automodel = [c.error for c in checks if c.source == "nemo-automodel-h100.yaml"]
     assert automodel and automodel[0] > 0.5  # predicted far too fast: the named miss of validation-posttrain.md
+
+
+def test_a_frozen_layer_without_an_adapter_keeps_no_input_for_a_weight_gradient():
+    """LoRA on qkv alone: the MLP's inputs (fc1's and fc2's) served only their weight gradients, which a frozen base
+    never computes, so they are not kept; with adapters on every linear layer each input feeds an adapter's gradient."""
+    from xpuplan.cost.memory import activation_bytes_per_token, replicated_bytes_per_token
+
+    model = load_model("llama2-7b")
+    h, f = model.hidden, model.ffn_hidden
+    kept = activation_bytes_per_token(model, False)
+    assert kept[0] - activation_bytes_per_token(model, False, frozen=frozenset({"mlp"}))[0] == 2 * (h + f)
+    assert kept[0] - activation_bytes_per_token(model, False, frozen=frozenset({"qkv"}))[0] == 2 * h
+    assert (kept[1:] == activation_bytes_per_token(model, False, frozen=frozenset({"qkv", "mlp"}))[1:]).all()
+    assert replicated_bytes_per_token(model)[0] - replicated_bytes_per_token(model, frozenset({"mlp"}))[0] == 2 * h
+    run = dict(model="llama2-7b", devices=8, global_batch=32, tp=1, pp=1, **{**BASE, "precision": "bf16"})
+    sft, qkv_only, every = (api.train(**run, **t).memory["activations_bytes"] for t in (
+        {"task": "sft"}, {"task": "lora", "lora_targets": "qkv"}, {"task": "lora", "lora_targets": "qkv,o,mlp"}))
+    assert qkv_only < every == pytest.approx(sft)

@@ -55,13 +55,17 @@ def stage_layers(model: Model, g: PlanGrid) -> tuple[np.ndarray, np.ndarray]:
     return full, np.maximum(last, 1)
 
 
-def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0, fp8_cache: str = "none") -> np.ndarray:
+def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0, fp8_cache: str = "none",
+                               frozen: frozenset = frozenset()) -> np.ndarray:
     """Bytes per token one layer keeps for its backward, by recompute mode (none, selective, full), before tp.
 
     ``gemm_share`` > 0 is a per-op selective policy (``Framework.selective_gemm_share``): it keeps the layer input,
     the attention output and the outputs of the GEMMs it does not run again. ``fp8_cache`` (for an fp8 job,
     ``Framework.fp8_activation_cache``) keeps the inputs of the Linear layers (``linear``), and of the SwiGLU too
-    (``linear_swiglu``, DeepSeek-V3 report §3.3.3), in one byte instead of two; residuals and norm inputs stay bf16."""
+    (``linear_swiglu``, DeepSeek-V3 report §3.3.3), in one byte instead of two; residuals and norm inputs stay bf16.
+    ``frozen`` names the linear layers of a frozen base without an adapter (``qkv``, ``mlp``; :func:`frozen_layers`):
+    their inputs serve only their weight gradient, which is never computed, so they are not kept (the attention
+    output stays: the attention kernel's backward reads it)."""
     s = layer_shapes(model)
     h = model.hidden
     copies, width = ffn_copies(model, moe)
@@ -73,6 +77,10 @@ def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0,
     linear = 1.0 if fp8_cache != "none" else 2.0     # bytes per cached Linear input
     swiglu = 1.0 if fp8_cache == "linear_swiglu" else 2.0
     qkv = s.q_out + s.kv_out                         # q, k, v for the attention kernel's backward: bf16
+    if "qkv" in frozen:
+        norm_out -= h
+    if "mlp" in frozen:
+        norm_out, act_out, permuted = norm_out - h, 0, 0
     none = 2 * residual + linear * (norm_out + s.attn_out_in + act_out + permuted) + 2 * qkv + swiglu * ffn_out
     selective = 2 * residual + linear * (s.attn_out_in + permuted) + 2 * qkv + swiglu * ffn_out
     if gemm_share > 0:
@@ -82,11 +90,19 @@ def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0,
     return np.array([none, selective, full], dtype=float)
 
 
-def replicated_bytes_per_token(model: Model) -> np.ndarray:
+def replicated_bytes_per_token(model: Model, frozen: frozenset = frozenset()) -> np.ndarray:
     """Of ``activation_bytes_per_token``, the part tensor parallelism alone does not split (norm inputs and the
-    inputs of the qkv and fc1 GEMMs, Korthikanti et al. 2022 §4.2.2); sequence parallelism splits it too."""
+    inputs of the qkv and fc1 GEMMs, Korthikanti et al. 2022 §4.2.2); sequence parallelism splits it too. A frozen
+    layer's input is not kept (``frozen``, as there)."""
     h = model.hidden
-    return np.array([2 * (2 * h + 2 * h), 2 * (2 * h), 2 * h], dtype=float)
+    gemm_inputs = 2 * h - h * len(frozen & {"qkv", "mlp"})
+    return np.array([2 * (2 * h + gemm_inputs), 2 * (2 * h), 2 * h], dtype=float)
+
+
+def frozen_layers(job: TrainJob) -> frozenset:
+    """The linear layers whose inputs a job keeps for nothing: under lora/qlora, ``qkv`` and ``mlp`` when they carry no
+    adapter (their weight gradients are never computed; an adapter's own gradient needs the input)."""
+    return frozenset({"qkv", "mlp"} - set(job.lora_targets)) if job.adapters else frozenset()
 
 
 def stage_params(model: Model, g: PlanGrid, dense_n, moe_n, embed, logits) -> tuple[np.ndarray, np.ndarray]:
@@ -153,10 +169,12 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     share = job.framework.selective_gemm_share
     cache = job.framework.fp8_activation_cache
     fp8 = g.fp8 == 1
-    per_tok_dense = np.where(fp8, activation_bytes_per_token(model, False, share, cache)[g.recompute],
-                             activation_bytes_per_token(model, False, share)[g.recompute]) + scores
-    per_tok_moe = np.where(fp8, activation_bytes_per_token(model, True, share, cache)[g.recompute],
-                           activation_bytes_per_token(model, True, share)[g.recompute]) + scores if model.moe else 0.0
+    frozen = frozen_layers(job)
+    per_tok_dense = np.where(fp8, activation_bytes_per_token(model, False, share, cache, frozen)[g.recompute],
+                             activation_bytes_per_token(model, False, share, frozen=frozen)[g.recompute]) + scores
+    per_tok_moe = np.where(fp8, activation_bytes_per_token(model, True, share, cache, frozen)[g.recompute],
+                           activation_bytes_per_token(model, True, share, frozen=frozen)[g.recompute]) + scores \
+        if model.moe else 0.0
     if job.remat_policy:  # the job names what selective recompute keeps on the device
         per_tok_dense = np.where(g.recompute == 1, remat.bytes_per_token(model, False, job)[0], per_tok_dense)
         if model.moe:
@@ -169,7 +187,7 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     working = np.where(g.recompute == 2, tokens / g.tp * activation_bytes_per_token(model, bool(model.moe))[0], 0.0)
     if not job.framework.sequence_parallel:  # every tensor-parallel rank keeps the replicated part whole
         whole = tokens * (1.0 - 1.0 / g.tp)
-        replicated = replicated_bytes_per_token(model)
+        replicated = replicated_bytes_per_token(model, frozen)
         per_mb = per_mb + (dense_n + moe_n) * whole * replicated[g.recompute]
         working = working + np.where(g.recompute == 2, whole * replicated[0], 0.0)
     logits_act = np.where(logits, tokens * model.vocab / g.tp * job.framework.loss_bytes_per_logit, 0.0)
