@@ -16,6 +16,7 @@ from xpuplan import api
 from xpuplan.errors import XpuplanError
 
 PROMPT_TOKENS = 200  # the file's source.assumed
+ENGINE = "vllm"  # NeMo RL generates with vLLM (its grpo configs: policy.generation.backend vllm)
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
             r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"],
                        rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
                        prompt_len=PROMPT_TOKENS, response_len=run["mean_seq_len"] - PROMPT_TOKENS,
-                       max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], **train)
+                       max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], engine=ENGINE, **train)
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | {run['step_time_s']} | not priced: {exc} | | | | | |")
             continue
@@ -62,7 +63,7 @@ def phases(path: Path) -> None:
         try:
             r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"],
                        rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
-                       prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"],
+                       prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"], engine=ENGINE,
                        **train)
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | not priced: {exc} | | | | |")

@@ -80,10 +80,14 @@ def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: floa
 
 def max_concurrency(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int,
                     memory_margin: float = 0.0) -> int:
-    """Sequences of this length whose KV cache fits, over all replicas."""
-    rc = replica_costs(model, chip, plan, memory_margin)
+    """Sequences of this length whose KV cache fits, over all replicas: the engine fills at most its
+    ``memory_utilization`` of a device (or what ``memory_margin`` leaves, the tighter), and gives its
+    ``kv_free_fraction`` of what weights, activations and the runtime leave to the KV cache."""
+    engine = plan.engine
+    margin = max(memory_margin, 1.0 - engine.memory_utilization)
+    rc = replica_costs(model, chip, plan, margin)
     per_seq = rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len)
-    return max(int(rc.free_bytes // per_seq), 0) * plan.dp
+    return max(int(rc.free_bytes * engine.kv_free_fraction // per_seq), 0) * plan.dp
 
 
 def _kernel_s(flops, nbytes, chip: Chip, peak_dtype: str, scale: float = 1.0) -> np.ndarray:

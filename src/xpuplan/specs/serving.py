@@ -87,6 +87,12 @@ class ServeEngine:
     """host time per iteration not hidden behind the device (scheduling, sampling), seconds"""
     request_overhead_s: float = 0.0
     """fixed time a request spends outside the device before its first token (HTTP, tokeniser, admission), seconds"""
+    memory_utilization: float = 1.0
+    """share of each device the engine may fill with weights, activations and KV cache (vLLM
+    ``gpu_memory_utilization``); 1: all of it"""
+    kv_free_fraction: float = 1.0
+    """share of the memory the weights and activations leave that becomes KV cache (TensorRT-LLM
+    ``free_gpu_memory_fraction``, LMDeploy ``cache_max_entry_count``); 1: all of it"""
     speculative: Speculative | None = None
     """speculative decoding, when asked for (``--speculative``)"""
     sources: tuple[str, ...] = ()
@@ -96,7 +102,7 @@ class ServeEngine:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scheduler_sources", tuple(str(s) for s in self.scheduler_sources or ()))
-        for key in ("kernel_scale", "moe_scale", "attention_efficiency"):
+        for key in ("kernel_scale", "moe_scale", "attention_efficiency", "memory_utilization", "kv_free_fraction"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
         for key in ("max_batched_tokens", "max_batch", "graph_max_batch"):
