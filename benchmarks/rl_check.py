@@ -63,8 +63,8 @@ def phases(path: Path) -> None:
         try:
             r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"],
                        rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
-                       prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"], engine=ENGINE,
-                       **train)
+                       prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"],
+                       engine=ENGINE, **train)
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | not priced: {exc} | | | | |")
             continue

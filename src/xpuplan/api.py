@@ -177,10 +177,12 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
     """Estimate serving: one configuration, or a disaggregated prefill/decode pair (:func:`xpuplan.serving.inputs.estimate`)."""
     from .serving.inputs import estimate
 
-    options = {k: v for k, v in locals().items() if k not in ("model", "chip", "engine", "speculative", "accept_rate",
-                                                             "draft_tokens", "files", "estimate")}
     return estimate(_model(model, files), _chip(chip, files), lambda name: _chip(name, files),
-                    _engine(engine, speculative, accept_rate, draft_tokens), **options)
+                    _engine(engine, speculative, accept_rate, draft_tokens), devices=devices, input_len=input_len,
+                    output_len=output_len, tp=tp, pp=pp, dp=dp, ep=ep, precision=precision, kv_precision=kv_precision,
+                    concurrency=concurrency, request_rate=request_rate, memory_margin=memory_margin,
+                    usd_per_device_hour=usd_per_device_hour, seed=seed, prefill_devices=prefill_devices,
+                    decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip, demand=demand)
 
 
 def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: int, output_len: int, slo_ttft,

@@ -227,8 +227,9 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
          train_global_batch: int = 128, prompt_len: int = 512, response_len: int = 2048, max_seq_len: int = 8192,
          off_policy_steps: int = 0, rollout_tp: int | None = None, train_tp: int | None = None,
          train_pp: int | None = None, train_cp: int | None = None, train_ep: int | None = None,
-         train_etp: int | None = None, train_recompute: str | None = None, steps: int | None = None, rollout_chip: Chip | None = None,
-         rollout_devices: int | None = None, reward_model: Model | None = None, precision: str = "bf16",
+         train_etp: int | None = None, train_recompute: str | None = None, steps: int | None = None,
+         rollout_chip: Chip | None = None, rollout_devices: int | None = None, reward_model: Model | None = None,
+         precision: str = "bf16",
          framework: Framework = Framework(), engine: ServeEngine = ROOFLINE) -> RLResult:
     """Price one RL step (module docstring): colocated on ``devices`` x ``chip``, or with the rollouts on their own
     ``rollout_devices`` x ``rollout_chip``."""
@@ -275,8 +276,9 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
                        **recompute)
     else:
         modes = {} if train_recompute is None else {"recompute": (RECOMPUTE.index(train_recompute),)}
-        update = best_plans(model, train_chip, make_job(**sequences), devices, SearchSpace(precision=precision, **modes),
-                            "time", train_chip.usd_per_hour, RunOptions(), 1).plans[0]
+        space = SearchSpace(precision=precision, **modes)
+        update = best_plans(model, train_chip, make_job(**sequences), devices, space, "time", train_chip.usd_per_hour,
+                            RunOptions(), 1).plans[0]
     minibatches = rollouts_per_step // train_global_batch
     critic = 2 if algorithm == "ppo" else 1
     training = critic * minibatches * update.step_time_s

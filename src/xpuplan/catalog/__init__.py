@@ -348,9 +348,8 @@ def load_engine(name: str, files: bool = True) -> ServeEngine:
     data = dict(_mapping(read_yaml(CATALOG_DIR / "serving" / f"{name}.yaml"), where))
     _check_keys(data, _ENGINE_KEYS, {"name"}, where)
     data["sources"] = _sources(data)
-    for key in ("kernel_scale", "moe_scale", "attention_efficiency", "memory_utilization", "kv_free_fraction"):
-        if key not in data and key in ("memory_utilization", "kv_free_fraction"):
-            continue
+    optional = {"memory_utilization", "kv_free_fraction"}  # the dataclass default (1) when the file is silent
+    for key in ({"kernel_scale", "moe_scale", "attention_efficiency"} | (optional & set(data))):
         try:
             data[key] = float(data.get(key, 0))
         except (TypeError, ValueError):
