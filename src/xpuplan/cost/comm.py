@@ -33,7 +33,7 @@ ALGORITHM_FACTOR = {"all_reduce": 2.0, "all_gather": 1.0, "reduce_scatter": 1.0,
 def members_per_domain(stride, size, domain: int) -> np.ndarray:
     """Ranks of a group that share one scale-up domain."""
     stride = np.maximum(stride, 1)
-    return np.clip(np.where(stride >= domain, 1, domain // stride), 1, np.maximum(size, 1))
+    return np.minimum(np.maximum(np.where(stride >= domain, 1, domain // stride), 1), np.maximum(size, 1))
 
 
 def _bandwidths(chip: Chip) -> tuple[float, float]:
@@ -56,14 +56,17 @@ def mesh_share(k, chip: Chip):
     return np.where(k >= 2, (k - 1.0) / (chip.scale_up_domain - 1.0), 1.0)
 
 
-def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarray:
-    """Seconds for one collective of ``kind`` over ``size`` ranks spaced ``stride`` apart."""
+def collective_parts(kind: str, message_bytes, size, stride, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
+    """(transfer seconds, latency seconds) of one collective of ``kind`` over ``size`` ranks spaced ``stride`` apart;
+    the latency part alone prices each further bucket of the same collective."""
     n = np.maximum(np.asarray(size, dtype=float), 1.0)
     if np.all(n <= 1):
-        return np.zeros(np.broadcast(n, np.asarray(message_bytes, dtype=float)).shape)  # no group, no traffic
+        zero = np.zeros(np.broadcast(n, np.asarray(message_bytes, dtype=float)).shape)  # no group, no traffic
+        return zero, zero
     k = members_per_domain(stride, n, chip.scale_up_domain).astype(float)
     up_bw, out_bw = _bandwidths(chip)
-    up_bw = up_bw * mesh_share(k, chip)
+    if chip.scale_up_topology == "full_mesh":
+        up_bw = up_bw * mesh_share(k, chip)
     inside = k >= n
     eff = chip.efficiency
     if kind == "all_to_all":
@@ -80,7 +83,14 @@ def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarr
     # of a ring's hops, n/k cross domains (scale-out latency) and the rest stay inside (scale-up latency)
     cross_share = np.where(inside, 0.0, 1.0 / k)
     hop_latency = eff.scale_up_latency_s * (1.0 - cross_share) + eff.scale_out_latency_s * cross_share
-    return np.where(n > 1, time + hop_latency * steps, 0.0)
+    alone = n > 1
+    return np.where(alone, time, 0.0), np.where(alone, hop_latency * steps, 0.0)
+
+
+def collective_s(kind: str, message_bytes, size, stride, chip: Chip) -> np.ndarray:
+    """Seconds for one collective of ``kind`` over ``size`` ranks spaced ``stride`` apart."""
+    transfer, latency = collective_parts(kind, message_bytes, size, stride, chip)
+    return transfer + latency
 
 
 def _none_hit_share(total, in_domain, picks):

@@ -21,7 +21,7 @@ import numpy as np
 from ..plan import PlanGrid
 from ..specs import HOST_LINK_BYTES_PER_S, Chip, Framework, Model, TrainJob
 from . import pipeline, remat, task
-from .comm import collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
+from .comm import collective_parts, collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
 from .compute import LayerTimes, layer_times, logits_times, stream_s
 from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token
 from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, shard_groups, stage_mix,
@@ -185,11 +185,12 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
         # (parameters, all data-parallel ranks, the shard group's ranks, the ranks' spacing), dense and expert weights
         groups = ((dense, g.dp * g.cp, dense_shard, g.tp), (experts, expert_dp(g), expert_shard, g.etp * g.ep))
         whole, buckets = 0.0, 0.0
-        for n_params, ranks, shard, stride in groups:
+        for n_params, ranks, shard, stride in groups[:2 if model.moe else 1]:  # a dense model has no expert group
             size, step, part = {"all": (ranks, stride, 1.0), "shard": (shard, stride, 1.0),
                                 "replicas": (ranks // shard, stride * shard, 1.0 / shard)}[among]
-            whole = whole + collective_s(kind, n_params * part * nbytes, size, step, chip)
-            buckets = buckets + (dp_buckets(fw, n_params * part, ranks) - 1) * latency_s(kind, size, step, chip)
+            transfer, latency = collective_parts(kind, n_params * part * nbytes, size, step, chip)
+            whole = whole + transfer + latency
+            buckets = buckets + (dp_buckets(fw, n_params * part, ranks) - 1) * latency
         return whole, buckets
 
     grad = float(job.grad_bytes)
