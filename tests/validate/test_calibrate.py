@@ -60,6 +60,23 @@ def test_priors_are_no_more_optimistic_than_the_calibrated_profiles():
     assert "inherits b200 -> h100-sxm" in load_chip("gb200").efficiency.source
 
 
+def test_a_knob_no_run_informs_takes_the_least_optimistic_value_of_its_class():
+    """Issue 15 item 5 for frameworks as for chips: in a fold where no run describes a framework, its knobs take the
+    slowest value the other frameworks were fitted to, not Megatron's defaults (the fastest reference)."""
+    ks = calibrate.knobs()
+    compile_scale = next(k for k in ks if k.owner == "torch-compile" and k.field == "compute_scale")
+    others = [k for k in ks if k.field == "compute_scale" and k is not compile_scale]
+    values = {k.key: 1.0 for k in ks} | {k.key: v for k, v in zip(others, (0.9, 0.76, 1.1, 0.84))}
+    informed = {k.key for k in others}
+    assert calibrate.class_prior(compile_scale, ks, values, informed) == 0.76
+    # with no fitted member of its class, a knob keeps the value it started from
+    assert calibrate.class_prior(compile_scale, ks, values, set()) == 1.0
+    passes = next(k for k in ks if k.field == "elementwise_passes" and k.owner == "torch-compile")
+    others = [k for k in ks if k.field == "elementwise_passes" and k is not passes]
+    values |= {k.key: v for k, v in zip(others, (2.0, 3.0))}
+    assert calibrate.class_prior(passes, ks, values, {k.key for k in others}) == 3.0  # more passes: slower
+
+
 @pytest.fixture(scope="module")
 def cv():
     return calibrate.leave_one_source_out()

@@ -182,10 +182,29 @@ def loss(checks: list[RunCheck]) -> float:
     return float(np.mean([abs(np.log1p(c.error)) for c in checks]))
 
 
+PESSIMISTIC = {"compute_scale": min, "elementwise_passes": max, "microbatch_overhead_s": max, "dp_bandwidth_scale": min,
+               "dp_overlap_efficiency": min, "tp_overlap_efficiency": min, "moe_layer_overhead_s": max,
+               "gemm_max": min, "gemm_half_flops": max, "attention_fwd": min, "scale_out_latency_s": max}
+"""For each fitted field, which end of the fitted values is the slower prediction."""
+
+
+def class_prior(k: Knob, ks: list[Knob], values: Values, informed: set) -> float:
+    """The value a knob no run informs takes: the least optimistic of the values its class (same kind and field) was
+    fitted to, on the grid; its own prior if no other member of the class was fitted. A framework or chip family that
+    no run describes is thus never predicted faster than the calibrated ones (issue 15 item 5: the rule the generic
+    chip prior already follows), where the framework dataclass's defaults are Megatron's, the fastest reference."""
+    fitted = [values[o.key] for o in ks if o.key in informed and o.kind == k.kind and o.field == k.field]
+    if not fitted:
+        return values[k.key]
+    return min(k.grid, key=lambda v: abs(v - PESSIMISTIC[k.field](fitted)))
+
+
 def fit(runs: list[tuple[dict, str]], ks: list[Knob], start: Values, sweeps: int = 2,
         progress: Callable[[str], None] | None = None) -> Values:
-    """Coordinate search over the knobs' grids from ``start``; a knob the runs do not inform keeps its value."""
+    """Coordinate search over the knobs' grids from ``start``; a knob the runs do not inform takes its class prior
+    (:func:`class_prior`)."""
     values = dict(start)
+    informed_keys = set()
     for sweep in range(sweeps):
         for i, k in enumerate(ks):
             if progress:
@@ -193,9 +212,10 @@ def fit(runs: list[tuple[dict, str]], ks: list[Knob], start: Values, sweeps: int
             informed = [(r, w) for r, w in runs if _touches(k, r)]
             if not informed:
                 continue
+            informed_keys.add(k.key)
             scores = {v: loss(predict(informed, ks, values | {k.key: v})) for v in k.grid}
             values[k.key] = min(scores, key=scores.get)
-    return values
+    return values | {k.key: class_prior(k, ks, values, informed_keys) for k in ks if k.key not in informed_keys}
 
 
 def _touches(k: Knob, run: dict) -> bool:
