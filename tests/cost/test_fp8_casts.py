@@ -39,3 +39,15 @@ def test_a_chip_without_an_fp8_peak_runs_bf16_and_casts_nothing():
     bf16 = api.train(chip="a100-sxm-80gb", **JOB)
     fp8 = api.train(chip="a100-sxm-80gb", precision="fp8", **JOB)
     assert fp8.breakdown["compute_s"] == pytest.approx(bf16.breakdown["compute_s"])
+
+
+def test_a_frozen_base_writes_no_transposes():
+    """LoRA runs no weight-gradient GEMM on its frozen base, so Transformer Engine writes no transposed fp8 copy:
+    every cast moves 3 bytes an element (read 2, write 1), and no fp8 tensor is transposed."""
+    from xpuplan.cost.compute import FP8_CAST_NO_TRANSPOSE_BYTES
+
+    m = load_model("llama2-7b")
+    fwd, bwd = fp8_cast_bytes(m, moe=False)
+    frozen_fwd, frozen_bwd = fp8_cast_bytes(m, moe=False, weight_grads=False)
+    assert frozen_fwd < fwd and frozen_bwd < bwd
+    assert frozen_bwd / bwd == FP8_CAST_NO_TRANSPOSE_BYTES / FP8_CAST_BYTES

@@ -26,6 +26,8 @@ FP8_CAST_BYTES = 4
 (1) for the weight-gradient GEMM (Transformer Engine's fused cast-transpose)"""
 FP8_TRANSPOSE_BYTES = 2
 """HBM bytes per element of an fp8 tensor a fused norm already wrote, transposed for the weight gradient"""
+FP8_CAST_NO_TRANSPOSE_BYTES = 3
+"""HBM bytes per element of a bf16 tensor cast to fp8 when no weight gradient needs its transpose: read 2, write 1"""
 # unfused attention, per score element in the forward: bmm writes scores (2), softmax reads/writes (2+2),
 # dropout writes its mask (1) and the probabilities (2), AV reads them (2)
 UNFUSED_SCORE_BYTES_FWD = 11
@@ -124,14 +126,18 @@ def _elementwise_bytes_fwd(model: Model, moe: bool) -> tuple[float, float]:
     return BF16_BYTES * (4 * h + 6 * h), BF16_BYTES * (2 * (s.q_out + s.kv_out) + act)
 
 
-def fp8_cast_bytes(model: Model, moe: bool) -> tuple[float, float]:
+def fp8_cast_bytes(model: Model, moe: bool, weight_grads: bool = True) -> tuple[float, float]:
     """HBM bytes per token (unsharded) of one layer's fp8 casts in the forward and in the backward.
 
     Forward: the inputs of the attention output projection and of the second FFN GEMM (and, in a MoE layer, of the
     experts' first GEMM, fed by the permutation) are cast with their transposes (``FP8_CAST_BYTES``); the inputs of
     QKV and of a dense first FFN GEMM come from the fused norm already in fp8 and are only transposed
     (``FP8_TRANSPOSE_BYTES``). Backward: every GEMM's output gradient is cast with its transpose. Weights are cast once
-    per step and left out. MoE widths count the top-k routed copies and the shared experts."""
+    per step and left out. MoE widths count the top-k routed copies and the shared experts.
+
+    Without ``weight_grads`` (a frozen base under LoRA) no weight-gradient GEMM runs, so no transpose is written:
+    Transformer Engine makes the transposed copies only for the weight gradient (its linear saves and transposes
+    its input only when the weight requires a gradient), so each cast reads 2 bytes and writes 1."""
     s = layer_shapes(model)
     h = model.hidden
     copies, width = ffn_copies(model, moe)
@@ -139,6 +145,8 @@ def fp8_cast_bytes(model: Model, moe: bool) -> tuple[float, float]:
     cast_in = s.attn_out_in + copies * width + (copies * h if moe else 0)
     transposed = h if moe else 2 * h
     grads = (s.q_out + s.kv_out) + h + copies * ((s.ffn_mats - 1) * width + h)
+    if not weight_grads:
+        return FP8_CAST_NO_TRANSPOSE_BYTES * cast_in, FP8_CAST_NO_TRANSPOSE_BYTES * grads
     return FP8_CAST_BYTES * cast_in + FP8_TRANSPOSE_BYTES * transposed, FP8_CAST_BYTES * grads
 
 
@@ -210,7 +218,7 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
     hidden_split = tp if framework.sequence_parallel else 1.0
     elementwise = elementwise_s(tokens * (on_hidden / hidden_split + inside / tp) * framework.elementwise_passes, chip)
     has_fp8 = int(chip.peak_flops_per_s.get("fp8") is not None)
-    cast_fwd_bytes, cast_bwd_bytes = fp8_cast_bytes(model, moe)
+    cast_fwd_bytes, cast_bwd_bytes = fp8_cast_bytes(model, moe, weight_grads=not job.adapters)
     cast_fwd = np.where(g.fp8 * has_fp8 == 1, elementwise_s(tokens * cast_fwd_bytes / tp, chip), 0.0)
     cast_bwd = np.where(g.fp8 * has_fp8 == 1, elementwise_s(tokens * cast_bwd_bytes / tp, chip), 0.0)
     kernels = framework.kernels_per_layer * chip.efficiency.kernel_overhead_s
