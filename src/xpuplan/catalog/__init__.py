@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
 from .files import _check_keys, _int, _mapping, _quantity, _sources, read_yaml
-from .kernels import kernel_efficiency
+from .kernels import kernel_efficiency, measured_kernels
 
 CATALOG_DIR = Path(__file__).parent
 KINDS = ("chips", "systems", "models", "frameworks", "serving", "kernels")
@@ -188,6 +188,7 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
             notes=str(data.get("notes") or ""),
             sources=_sources(data),
             efficiency=efficiency,
+            kernels=measured_kernels(name, efficiency),
             measured=data.get("measured"),
             unpublished=tuple(f"{part}.{key}" for part, block, keys in (
                 ("scale_up", up, ("domain", "bandwidth")), ("scale_out", out, ("bandwidth",)),
@@ -349,9 +350,9 @@ def load_engine(name: str, files: bool = True) -> ServeEngine:
     _check_keys(data, _ENGINE_KEYS, {"name"}, where)
     data["sources"] = _sources(data)
     optional = {"memory_utilization", "kv_free_fraction"}  # the dataclass default (1) when the file is silent
-    for key in ({"kernel_scale", "moe_scale", "attention_efficiency"} | (optional & set(data))):
+    for key in optional & set(data):
         try:
-            data[key] = float(data.get(key, 0))
+            data[key] = float(data[key])
         except (TypeError, ValueError):
             raise BadInput(f"{where}: {key} must be a number", key) from None
     return ServeEngine(**data)

@@ -16,6 +16,10 @@ runs (issue 15 item 1). The derivation:
 - memory-bound work, as fractions of the measuring device's HBM bandwidth (``memory_peak_hbm``): ``hbm_elementwise``
   is the harmonic mean of the ``elementwise_mix`` kernels weighted by the bytes each moves in a layer (the time of
   the mix over its bytes), ``hbm_optimizer`` the fused AdamW step's.
+- grouped GEMMs (``grouped_gemm``: one MoE layer's experts in one kernel): ``grouped_gemm_max`` and
+  ``grouped_gemm_half_flops`` fit the same curve over one group's FLOPs (the whole kernel's efficiency), and
+  ``hbm_grouped`` is the median fraction of ``memory_peak_hbm`` at which the rows with the fewest tokens a group read
+  their weights (decode-sized batches, where the weights bound the time).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ MODEL_BWD_FLOPS_RATIO = 2.0
 ATTENTION_BLOCK_TOKENS = 256.0
 """the cost model's tile-fill constant (Efficiency.attention_block_tokens)"""
 DERIVED_FIELDS = ("gemm_max", "gemm_half_flops", "gemm_fp8_max", "gemm_fp8_half_flops", "attention_fwd", "attention_bwd", "attention_kernels", "hbm_elementwise",
-                  "hbm_optimizer")
+                  "hbm_optimizer", "grouped_gemm_max", "grouped_gemm_half_flops", "hbm_grouped")
 """the efficiency fields a kernel table can set (the GEMM curve always; attention and memory where it has rows); a
 profile that names a table may not set the ones it sets"""
 
@@ -70,11 +74,11 @@ def fit_efficiency_curve(flops, efficiency) -> tuple[float, float]:
     return float(g[i]), float(10.0 ** grid[i])
 
 
-def _rows(rows, sources: dict, what: str, where: str) -> list[list]:
-    """``rows`` checked: five values each, the last naming one of ``sources``."""
+def _rows(rows, sources: dict, what: str, where: str, width: int = 5) -> list[list]:
+    """``rows`` checked: ``width`` values each, the last naming one of ``sources``."""
     for row in rows or []:
-        if not isinstance(row, list) or len(row) != 5:
-            raise BadInput(f"{where}: every {what} row must be a list of 5 values, got {row!r}", what)
+        if not isinstance(row, list) or len(row) != width:
+            raise BadInput(f"{where}: every {what} row must be a list of {width} values, got {row!r}", what)
         if row[-1] not in sources:
             raise BadInput(f"{where}: {what} row {row!r} cites {row[-1]!r}, which is not under sources", what)
     return list(rows or [])
@@ -143,10 +147,45 @@ def kernel_efficiency(name: str) -> dict:
             memory["hbm_elementwise"] = round(sum(mix.values()) / sum(w / rates[op] for op, w in mix.items()), 4)
         if "adamw_fused" in rates:
             memory["hbm_optimizer"] = round(rates["adamw_fused"], 4)
-    return memory | attention | fp8 | curve | {"kernel_table": name}
+    grouped = {}
+    if table.get("grouped_gemm"):
+        rows = _rows(table["grouped_gemm"], table["sources"], "grouped_gemm", where, width=6)
+        g_max, g_half = fit_efficiency_curve([2.0 * m * n * k for _, m, n, k, _, _ in rows],
+                                             [tflops * 1e12 / peak for _, _, _, _, tflops, _ in rows])
+        grouped = {"grouped_gemm_max": round(g_max, 4), "grouped_gemm_half_flops": float(f"{g_half:.3g}")}
+        fewest = min(r[1] for r in rows)
+        if table.get("memory_peak_hbm"):
+            hbm = parse_quantity(table["memory_peak_hbm"], "bytes_per_s")
+            # weight bytes of the groups (bf16) over the kernel's time, for the rows at the fewest tokens a group
+            stream = [groups * n * k * 2.0 / (groups * 2.0 * m * n * k / (tflops * 1e12)) / hbm
+                      for groups, m, n, k, tflops, _ in rows if m == fewest]
+            grouped["hbm_grouped"] = round(float(np.median(stream)), 4)
+    return memory | attention | fp8 | curve | grouped | {"kernel_table": name}
 
 
 def gemm_band(name: str) -> tuple[float, float, str]:
     """(low, high, source) of large-GEMM efficiency the table's published benchmarks span."""
     low, high, source = load_kernel_table(name)["gemm_band"]
     return float(low), float(high), str(source)
+
+
+@functools.cache
+def _table_of_chip() -> dict[str, str]:
+    """Catalog chip id -> the kernel table whose ``chips`` list names it."""
+    out = {}
+    for path in sorted((CATALOG_DIR / "kernels").glob("*.yaml")):
+        for chip in read_yaml(path).get("chips") or ():
+            out[str(chip)] = path.stem
+    return out
+
+
+def measured_kernels(chip_name: str, efficiency):
+    """``efficiency`` with the measured figures of the kernel table that describes ``chip_name`` laid over it (the
+    profile's own table when it names one), or None when no table describes the chip."""
+    import dataclasses
+
+    table = efficiency.kernel_table or _table_of_chip().get(chip_name)
+    if not table:
+        return None
+    derived = {k: v for k, v in kernel_efficiency(table).items()}
+    return dataclasses.replace(efficiency, **derived)

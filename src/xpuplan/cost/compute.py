@@ -111,7 +111,7 @@ def attention_fwd_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framewo
     return scores + softmax
 
 
-def _elementwise_bytes_fwd(model: Model, moe: bool) -> tuple[float, float]:
+def elementwise_bytes_fwd(model: Model, moe: bool) -> tuple[float, float]:
     """HBM bytes per token of one layer's element-wise work in the forward, unsharded, as (the part on the full
     hidden state, the part inside the tensor-parallel GEMMs).
 
@@ -214,7 +214,7 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
     kernel_fwd, kernel_bwd = chip.efficiency.attention(framework.attention_kernel)
     bwd_ratio = kernel_fwd / kernel_bwd if framework.flash_attention else 1.0
     attn_bwd = attn * 2.0 * bwd_ratio
-    on_hidden, inside = _elementwise_bytes_fwd(model, moe)
+    on_hidden, inside = elementwise_bytes_fwd(model, moe)
     hidden_split = tp if framework.sequence_parallel else 1.0
     elementwise = elementwise_s(tokens * (on_hidden / hidden_split + inside / tp) * framework.elementwise_passes, chip)
     has_fp8 = int(chip.peak_flops_per_s.get("fp8") is not None)

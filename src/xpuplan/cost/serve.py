@@ -1,15 +1,17 @@
-"""Serving costs of one replica: weights and KV cache in memory, one prefill, one decode step (pure numpy).
+"""Serving costs of one replica: weights and KV cache in memory, one engine iteration (pure numpy).
 
-Per device of one replica (tp · pp devices; dp replicas side by side):
+Per device of one replica (tp · pp devices; dp replicas side by side), an iteration over T tokens is priced kernel
+by kernel from the chip's kernel table (``Chip.kernels``, its efficiency profile where no table describes it); no
+engine-wide efficiency is fitted (issue 22):
 
-* **prefill** of B requests of I tokens is compute-bound: 2 · N_active · B · I FLOPs plus the causal
-  attention term, plus two TP all-reduces per layer;
-* **decode** of one token for a batch of B sequences with mean context c reads the weights once
-  (for MoE only the experts the batch touches: E · (1 − (1 − k/E)^B) of them), reads each sequence's
-  KV cache (B · c · kv bytes per token), does 2 · N_active · B FLOPs, and pays two latency-bound
-  all-reduces per layer and the kernel launches;
-* every weight matmul is one kernel on the roofline of :func:`~xpuplan.cost.compute.roofline_s` (the
-  training model's kernel), at the chip's large-GEMM efficiency scaled by the engine's profile.
+* every weight matmul is one GEMM on the training model's roofline: its FLOPs at the table's GEMM curve for its
+  size, its bytes (weights in the serving format plus activations) at the streaming bandwidth — so a small decode
+  batch is bound by the weights and a large one by the curve;
+* a MoE layer's touched experts (E · (1 − (1 − k/E)^T)) run as one grouped GEMM at the table's grouped rows;
+* the layers' element-wise kernels at their measured bandwidth, the output layer for the sampled tokens only;
+* prefill attention at the engine's attention kernel's measured efficiency; decode attention reads the KV cache;
+* two TP all-reduces per layer (and EP all-to-alls), a launch gap per kernel, and the engine's host time per
+  iteration (:class:`~xpuplan.specs.serving.ServeEngine`).
 
 How requests share these costs over time (continuous batching, queueing) is :mod:`xpuplan.serving`'s.
 """
@@ -21,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..plan import ServePlan
-from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Model
+from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Efficiency, Model
 from .comm import collective_s
-from .compute import roofline_s
+from .compute import elementwise_bytes_fwd, roofline_s
 from .flops import attention_core_flops_per_token, layer_shapes, total_params
 
 DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
@@ -90,11 +92,35 @@ def max_concurrency(model: Model, chip: Chip, plan: ServePlan, input_len: int, o
     return max(int(rc.free_bytes * engine.kv_free_fraction // per_seq), 0) * plan.dp
 
 
-def _kernel_s(flops, nbytes, chip: Chip, peak_dtype: str, scale: float = 1.0) -> np.ndarray:
-    """One kernel at the chip's large-GEMM efficiency and streaming bandwidth, slowed by the engine's ``scale``."""
-    eff = chip.efficiency
-    eff_max = eff.gemm_fp8_max if peak_dtype in ("fp8", "fp4", "int8") else eff.gemm_max
-    return roofline_s(flops, nbytes, chip.peak(peak_dtype) * eff_max, chip.hbm_bytes_per_s * eff.hbm) / scale
+def kernel_efficiency(chip: Chip) -> Efficiency:
+    """The kernel speeds serving prices with: the chip's kernel table where one describes it, else its profile."""
+    return chip.kernels or chip.efficiency
+
+
+def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
+    """``count`` (tokens x k) @ (k x n) GEMMs launched as one kernel on the training cost model's roofline: FLOPs at
+    the chip's measured GEMM efficiency for the kernel's size, bytes (weights in the serving format, bf16 activations
+    in and out) at its streaming bandwidth. With ``count`` > 1 it is a grouped GEMM (a MoE layer's touched experts):
+    its efficiency follows the table's grouped rows over one group's FLOPs, and it reads its weights at the grouped
+    rows' rate."""
+    wbytes, peak_dtype, _ = WEIGHT_FORMATS[precision]
+    eff = kernel_efficiency(chip)
+    low = peak_dtype in ("fp8", "fp4", "int8")
+    eff_max = eff.gemm_fp8_max if low else eff.gemm_max
+    half = (eff.gemm_fp8_half_flops or eff.gemm_half_flops) if low else eff.gemm_half_flops
+    hbm = eff.hbm
+    tokens = np.asarray(tokens, dtype=float)
+    one = 2.0 * tokens * k * n
+    grouped = np.ndim(count) > 0 or count != 1.0
+    if grouped and eff.grouped_gemm_max is not None:
+        # the grouped rows are bf16; an fp8 kernel keeps the same fraction of its own peak
+        eff_max = eff.grouped_gemm_max * (eff.gemm_fp8_max / eff.gemm_max if low else 1.0)
+        half = eff.grouped_gemm_half_flops
+    if grouped and eff.hbm_grouped is not None:
+        hbm = eff.hbm_grouped
+    nbytes = count * (k * n * wbytes + 2.0 * tokens * (k + n))
+    rate = chip.peak(peak_dtype) * eff_max * one / (one + half)
+    return roofline_s(one * count, nbytes, np.maximum(rate, 1.0), chip.hbm_bytes_per_s * hbm)
 
 
 def _layer_matrices(model: Model, plan: ServePlan) -> list[tuple[float, float]]:
@@ -108,22 +134,18 @@ def _layer_matrices(model: Model, plan: ServePlan) -> list[tuple[float, float]]:
     return mats
 
 
-def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
-    """All weight matmuls of one forward over ``tokens`` tokens on one device of a replica, kernel by kernel.
+def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=None) -> np.ndarray:
+    """All weight matmuls of one forward over ``tokens`` tokens on one device of a replica, kernel by kernel; the
+    output layer runs for the ``sampled`` tokens only (default: all).
 
-    Each matrix is a kernel: max(its FLOPs at the GEMM peak, its weights + activations through HBM).
-    MoE: each touched expert is read once; the batch's routed tokens share them.
-    """
-    wbytes, peak, _ = WEIGHT_FORMATS[plan.precision]
+    MoE: the touched local experts run as one grouped GEMM (each read once; the batch's routed tokens share them),
+    with the router and the shared experts beside them."""
     tokens = np.asarray(tokens, dtype=float)
+    sampled = tokens if sampled is None else np.asarray(sampled, dtype=float)
     layers = model.layers / plan.pp
-    engine = plan.engine
-    scale = engine.kernel_scale * (engine.moe_scale if model.moe else 1.0)
+    p = plan.precision
 
-    def kernel(m, k, n):
-        return _kernel_s(2.0 * m * k * n, k * n * wbytes + 2.0 * m * (k + n), chip, peak, scale)
-
-    per_layer = sum(kernel(tokens, k, n) for k, n in _layer_matrices(model, plan))
+    per_layer = sum(_gemm_s(tokens, k, n, chip, p) for k, n in _layer_matrices(model, plan))
     total = layers * per_layer
     if model.moe:
         e, h = model.moe, model.hidden
@@ -131,47 +153,89 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.nd
         split = plan.ep if plan.ep > 1 else plan.tp
         local = e.experts / split
         pooled = tokens * (max(plan.ep // plan.tp, 1) if plan.ep > 1 else 1)  # an EP group pools its attention replicas' tokens
-        touched = local * (1.0 - (1.0 - e.top_k / e.experts) ** pooled)
-        per_expert = pooled * e.top_k / e.experts / np.maximum(1.0 - (1.0 - e.top_k / e.experts) ** pooled, 1e-12)
+        hit = np.maximum(1.0 - (1.0 - e.top_k / e.experts) ** pooled, 1e-12)
+        touched = local * hit
+        per_expert = pooled * e.top_k / e.experts / hit
         width = fe / (1 if plan.ep > 1 else plan.tp)
-        routed = touched * (kernel(per_expert, h, (mats - 1) * width) + kernel(per_expert, width, h))
-        shared = kernel(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp) + kernel(
-            tokens, fe * e.shared_experts / plan.tp, h) if e.shared_experts else 0.0
-        dense_ffn = kernel(tokens, h, (mats - 1) * model.ffn_hidden / plan.tp) + kernel(tokens, model.ffn_hidden / plan.tp, h)
+        routed = _gemm_s(per_expert, h, (mats - 1) * width, chip, p, touched) + _gemm_s(per_expert, width, h, chip, p,
+                                                                                      touched)
+        shared = _gemm_s(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp, chip, p) + _gemm_s(
+            tokens, fe * e.shared_experts / plan.tp, h, chip, p) if e.shared_experts else 0.0
+        router = _gemm_s(tokens, h, e.experts, chip, "bf16")
+        dense_ffn = _gemm_s(tokens, h, (mats - 1) * model.ffn_hidden / plan.tp, chip, p) + _gemm_s(
+            tokens, model.ffn_hidden / plan.tp, h, chip, p)
         moe_layers = model.moe_layers / plan.pp
-        total = total + moe_layers * (routed + shared) + (layers - moe_layers) * dense_ffn
-    logits = kernel(tokens, model.hidden, model.vocab / plan.tp) / plan.pp
+        total = total + moe_layers * (routed + shared + router) + (layers - moe_layers) * dense_ffn
+    logits = _gemm_s(sampled, model.hidden, model.vocab / plan.tp, chip, "bf16") / plan.pp
     return total + logits
+
+
+def elementwise_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
+    """The layers' fused element-wise kernels (norms, residual adds, rotary, activation) over ``tokens`` tokens on one
+    device, at the bandwidth the kernel table measured for them (the training model's bytes per token)."""
+    on_hidden, inside = elementwise_bytes_fwd(model, False)
+    if model.moe:
+        moe_hidden, moe_inside = elementwise_bytes_fwd(model, True)
+        dense_share = 1.0 - model.moe_layers / model.layers
+        on_hidden = dense_share * on_hidden + (1 - dense_share) * moe_hidden
+        inside = dense_share * inside + (1 - dense_share) * moe_inside
+    per_token = model.layers / plan.pp * (on_hidden + inside / plan.tp)
+    return np.asarray(tokens, dtype=float) * per_token / (chip.hbm_bytes_per_s * kernel_efficiency(chip).elementwise_hbm)
+
+
+def _attention_peak(chip: Chip, plan: ServePlan) -> float:
+    """The engine's fused attention kernel runs in the model's compute precision (FP8 FMHA for fp8 models)."""
+    return chip.peak(WEIGHT_FORMATS[plan.precision][1] if plan.precision != "int4" else "bf16")
+
+
+def prefill_attention_s(model: Model, chip: Chip, plan: ServePlan, tokens, prompt_len) -> np.ndarray:
+    """Causal attention of ``tokens`` prompt tokens (requests of ``prompt_len``) on one device: FLOPs at the engine's
+    attention kernel's measured efficiency, its tiles filled by the chunk's queries."""
+    flops = np.asarray(tokens, dtype=float) * attention_core_flops_per_token(model, prompt_len) / (plan.tp * plan.pp)
+    eff = kernel_efficiency(chip)
+    fwd, _ = eff.attention(plan.engine.attention_kernel)
+    block = np.maximum(np.minimum(np.asarray(tokens, dtype=float), prompt_len), 1.0)
+    return flops / (_attention_peak(chip, plan) * fwd * block / (block + eff.attention_block_tokens))
+
+
+def decode_attention_s(model: Model, chip: Chip, plan: ServePlan, batch, context, verify=1) -> np.ndarray:
+    """Attention of ``batch`` decoding sequences at mean ``context`` on one device: each reads its KV cache."""
+    rc = replica_costs(model, chip, plan)
+    flops = batch * verify * attention_core_flops_per_token(model, 2 * context) / (plan.tp * plan.pp)
+    nbytes = batch * kv_tokens(model, context) * rc.kv_bytes_per_token
+    eff = kernel_efficiency(chip)
+    return roofline_s(flops, nbytes, _attention_peak(chip, plan) * eff.attention(plan.engine.attention_kernel)[0],
+                      chip.hbm_bytes_per_s * eff.hbm)
+
+
+def comm_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
+    """Two TP all-reduces per layer, and the expert all-to-all (dispatch and combine) per MoE layer."""
+    tokens = np.maximum(np.asarray(tokens, dtype=float), 1.0)
+    comm = 2 * model.layers / plan.pp * collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
+    if model.moe and plan.ep > 1:
+        routed = tokens * model.moe.top_k * model.hidden * 2.0
+        comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", routed, plan.ep, plan.tp, chip)
+    return comm
 
 
 def prefill_s(model: Model, chip: Chip, plan: ServePlan, tokens, seq_len) -> np.ndarray:
     """Seconds to prefill ``tokens`` prompt tokens (requests of ``seq_len``) on one replica."""
-    gemm = weight_kernels_s(model, chip, plan, tokens)
-    attention = tokens * attention_core_flops_per_token(model, seq_len) / (plan.tp * plan.pp)
-    # the engine's fused attention kernel runs in the model's compute precision (FP8 FMHA for fp8 models)
-    attn = attention / (chip.peak(WEIGHT_FORMATS[plan.precision][1] if plan.precision != "int4" else "bf16")
-                        * plan.engine.attention_efficiency)
-    comm = 2 * model.layers / plan.pp * collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
-    return plan.pp * (gemm + attn + comm)
+    requests = np.asarray(tokens, dtype=float) / seq_len
+    stage = (weight_kernels_s(model, chip, plan, tokens, requests) + elementwise_s(model, chip, plan, tokens)
+             + prefill_attention_s(model, chip, plan, tokens, seq_len) + comm_s(model, chip, plan, tokens))
+    return plan.pp * stage
 
 
 def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> np.ndarray:
     """Seconds for one decode step of ``batch`` sequences at mean ``context`` tokens on one replica:
-    the weight kernels, then attention reading each sequence's KV cache, the TP (and EP) collectives
-    and the kernel launches — in sequence, as the step runs them."""
+    the weight kernels, the element-wise kernels, attention reading each sequence's KV cache, the TP (and EP)
+    collectives and the kernel launches — in sequence, as the step runs them."""
     batch = np.maximum(np.asarray(batch, dtype=float), 1.0)
-    rc = replica_costs(model, chip, plan)
-    gemm = weight_kernels_s(model, chip, plan, batch)
-    attn_flops = batch * attention_core_flops_per_token(model, 2 * context) / (plan.tp * plan.pp)
-    attention = _kernel_s(attn_flops, batch * kv_tokens(model, context) * rc.kv_bytes_per_token, chip, "bf16",
-                          plan.engine.kernel_scale)
     layers = model.layers / plan.pp
-    comm = 2 * layers * collective_s("all_reduce", batch * model.hidden * 2.0, plan.tp, 1, chip)
-    if model.moe and plan.ep > 1:
-        tokens = batch * model.moe.top_k * model.hidden * 2.0
-        comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", tokens, plan.ep, plan.tp, chip)
     launches = layers * DECODE_KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_s
-    return plan.pp * (gemm + attention + comm + launches)
+    stage = (weight_kernels_s(model, chip, plan, batch) + elementwise_s(model, chip, plan, batch)
+             + decode_attention_s(model, chip, plan, batch, context) + comm_s(model, chip, plan, batch) + launches)
+    return plan.pp * stage
 
 
 def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decode_batch, prompt_len, context):
@@ -179,34 +243,24 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
     requests of ``prompt_len``) and ``decode_batch`` decoding sequences at mean ``context`` (arrays broadcast).
 
     One forward over p + d·v tokens (v = 1 + drafts verified per sequence): the weight kernels priced once at the
-    iteration's token count, prefill attention over the chunks, decode attention reading each sequence's KV cache,
-    the TP/EP collectives, kernel gaps, and the engine's host costs. T(0, d) is :func:`decode_step_s` (plus the
-    engine's per-iteration host time and drafting); T(p, 0) is :func:`prefill_s` plus the launch gaps. An iteration
-    whose batch is larger than the engine's captured graphs, or that carries prefill, launches its kernels from the
-    host: it takes at least layers · kernels · eager_launch_s. With pp stages the iteration's tokens split into pp
-    micro-batches in flight at once (one per stage), as TensorRT-LLM's and vLLM's pipeline schedulers run them."""
+    iteration's token count (the output layer only for the tokens sampled), the element-wise kernels, prefill
+    attention over the chunks, decode attention reading each sequence's KV cache, the TP/EP collectives, kernel gaps,
+    and the engine's host costs. An iteration whose batch is larger than the engine's captured graphs, or that
+    carries prefill, launches its kernels from the host: it takes at least layers · kernels · eager_launch_s. With pp
+    stages the iteration's tokens split into pp micro-batches in flight at once (one per stage), as TensorRT-LLM's
+    and vLLM's pipeline schedulers run them."""
     engine = plan.engine
-    # pipeline stages work on pp micro-batches at once, each 1/pp of the iteration's tokens: a sequence waits pp
-    # stage times per iteration, and the replica's throughput is pp micro-batches per pp stage times
     p = np.asarray(prefill_tokens, dtype=float) / plan.pp
     d = np.asarray(decode_batch, dtype=float) / plan.pp
     v = engine.verify_tokens
-    rc = replica_costs(model, chip, plan)
-    tokens = p + d * v
-    gemm = weight_kernels_s(model, chip, plan, np.maximum(tokens, 1.0))
-    peak = chip.peak(WEIGHT_FORMATS[plan.precision][1] if plan.precision != "int4" else "bf16")
-    pre_attn = p * attention_core_flops_per_token(model, prompt_len) / (plan.tp * plan.pp) / (
-        peak * engine.attention_efficiency)
-    dec_flops = d * v * attention_core_flops_per_token(model, 2 * context) / (plan.tp * plan.pp)
-    dec_attn = np.where(d > 0, _kernel_s(dec_flops, d * kv_tokens(model, context) * rc.kv_bytes_per_token, chip,
-                                         "bf16", engine.kernel_scale), 0.0)
+    tokens = np.maximum(p + d * v, 1.0)
+    sampled = np.maximum(d * v + p / prompt_len, 1.0)
     layers = model.layers / plan.pp
-    comm = 2 * layers * collective_s("all_reduce", np.maximum(tokens, 1.0) * model.hidden * 2.0, plan.tp, 1, chip)
-    if model.moe and plan.ep > 1:
-        routed = np.maximum(tokens, 1.0) * model.moe.top_k * model.hidden * 2.0
-        comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", routed, plan.ep, plan.tp, chip)
     kernels = layers * DECODE_KERNELS_PER_LAYER
-    device = gemm + pre_attn + dec_attn + comm + kernels * chip.efficiency.kernel_overhead_s
+    device = (weight_kernels_s(model, chip, plan, tokens, sampled) + elementwise_s(model, chip, plan, tokens)
+              + prefill_attention_s(model, chip, plan, p, prompt_len)
+              + np.where(d > 0, decode_attention_s(model, chip, plan, d, context, v), 0.0)
+              + comm_s(model, chip, plan, tokens) + kernels * chip.efficiency.kernel_overhead_s)
     eager = (p > 0) | (d > engine.graph_max_batch)
     step = np.where(eager, np.maximum(device, kernels * engine.eager_launch_s), device)
     return plan.pp * step + engine.iteration_overhead_s + draft_s(model, chip, plan, d, context)

@@ -52,8 +52,9 @@ def framework_row(f: Framework) -> dict:
 
 
 def engine_row(e: ServeEngine) -> dict:
-    return {"name": e.name, "display_name": e.display_name, "kernel_scale": e.kernel_scale, "moe_scale": e.moe_scale,
-            "attention_efficiency": e.attention_efficiency, "sources": list(e.sources)}
+    return {"name": e.name, "display_name": e.display_name, "version": e.version, "attention_kernel": e.attention_kernel,
+            "iteration_overhead_s": e.iteration_overhead_s, "request_overhead_s": e.request_overhead_s,
+            "sources": list(e.sources)}
 
 
 def kernels_row(entry: dict) -> dict:
@@ -79,8 +80,8 @@ HEADERS = {
     "frameworks": [("name", ""), ("display_name", ""), ("elementwise_passes", "element-wise passes"),
                    ("compute_scale", "compute scale"), ("zero_stages", "ZeRO"), ("recompute_modes", "recompute"),
                    ("dp_overlap_efficiency", "DP overlap")],
-    "serving": [("name", ""), ("display_name", ""), ("kernel_scale", "kernel scale"), ("moe_scale", "MoE scale"),
-                ("attention_efficiency", "attention efficiency")],
+    "serving": [("name", ""), ("display_name", ""), ("version", ""), ("attention_kernel", "attention kernel"),
+                ("iteration_overhead_s", "host s/iteration"), ("request_overhead_s", "server s/request")],
     "kernels": [("name", ""), ("gemm_max", "GEMM max"), ("gemm_half_flops", "GEMM half FLOPs"),
                 ("gemm_band", "published band"), ("attention", "attention fwd/bwd by kind"),
                 ("hbm_elementwise", "element-wise / HBM"), ("rows", "rows")],

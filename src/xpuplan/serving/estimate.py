@@ -43,6 +43,19 @@ def _load_keys(sim: dict) -> dict:
     return {f"{m}_s_p{q}": sim[f"{m}_s_p{q}"] for m in ("ttft", "tpot") for q in PERCENTILES}
 
 
+def kernel_notes(model: Model, chip: Chip) -> list[str]:
+    """What the serving estimate's kernel speeds rest on, where that is less than a kernel table's measurements."""
+    notes = []
+    if chip.kernels is None:
+        notes.append(f"{chip.name}: no kernel table measures its kernels; serving is priced at its efficiency profile "
+                     f"({chip.efficiency.source})")
+    if model.moe is not None:
+        notes.append("MoE serving: routing, token permutation, expert imbalance and dispatch beyond the grouped GEMMs "
+                     "are not all named yet, so MoE throughput is predicted fast (benchmarks/results/"
+                     "validation-inference.md)")
+    return notes
+
+
 def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: int, output_len: int,
           concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
           usd_per_device_hour: float | None = None, seed: int = 0, simulate_load: bool = True) -> ServeResult:
@@ -58,7 +71,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
         raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
                          f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
                          f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
-    notes = list(chip.stand_in_notes())
+    notes = list(chip.stand_in_notes()) + kernel_notes(model, chip)
     extra: dict = {"engine": plan.engine.name, "tokens_per_decode_step": plan.engine.tokens_per_step}
     if request_rate is not None:
         sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed)

@@ -59,6 +59,14 @@ class Efficiency:
     a plain copy (0.51-0.56 of the H200's 4.8 TB/s against 0.85 for STREAM triad)"""
     hbm_optimizer: float | None = None
     """fraction of the HBM bandwidth the fused Adam step reaches, from the kernel table; None: ``hbm``"""
+    grouped_gemm_max: float | None = None
+    """fraction of the dense peak a grouped GEMM (a MoE layer's experts in one kernel) reaches at large groups, from
+    the kernel table's grouped rows; None: ``gemm_max``"""
+    grouped_gemm_half_flops: float | None = None
+    """one group's FLOPs at which a grouped GEMM reaches half of ``grouped_gemm_max``; None: ``gemm_half_flops``"""
+    hbm_grouped: float | None = None
+    """fraction of the HBM bandwidth a grouped GEMM reads its experts' weights at with few tokens a group (decode);
+    None: ``hbm``"""
     hbm_gather: float = 0.77
     """fraction of the HBM bandwidth a row gather (token permutation, ``index_select``) reaches: 3.68 of the H200's
     4.8 TB/s (benchmarks/results/probe-h200.md)"""
@@ -104,7 +112,8 @@ class Efficiency:
 
     def __post_init__(self) -> None:
         for name in ("gemm_max", "gemm_fp8_max", "attention_fwd", "attention_bwd", "hbm", "scale_up", "scale_out",
-                     "hbm_elementwise", "hbm_optimizer", "hbm_gather", "hbm_scatter_add"):
+                     "hbm_elementwise", "hbm_optimizer", "hbm_gather", "hbm_scatter_add", "grouped_gemm_max",
+                     "hbm_grouped"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -164,6 +173,9 @@ class Chip:
     """where the figures come from"""
     efficiency: Efficiency = field(default_factory=Efficiency)
     """achievable fractions of the peaks"""
+    kernels: Efficiency | None = None
+    """the kernel speeds its family's kernel table measured, over ``efficiency`` (catalog/kernels/*.yaml ``chips``):
+    serving prices its iterations with these; None: no table describes the chip, ``efficiency`` stands in"""
     measured: dict | None = None
     """probe provenance when the profile was measured"""
     unpublished: tuple[str, ...] = ()

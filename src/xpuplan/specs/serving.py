@@ -58,8 +58,8 @@ class Speculative:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServeEngine:
-    """A serving engine's profile (data in catalog/serving): how close its kernels come to the roofline, and how its
-    scheduler forms each iteration."""
+    """A serving engine's profile (data in catalog/serving): which kernels it runs, what it costs outside them, and how
+    its scheduler forms each iteration. No efficiency is fitted: kernel speeds are the chip's (its kernel table)."""
 
     name: str
     """catalog id"""
@@ -67,12 +67,10 @@ class ServeEngine:
     """human name"""
     version: str = ""
     """release the scheduler defaults are read from"""
-    kernel_scale: float = 1.0
-    """fraction of the chip's roofline its weight and attention-decode kernels reach"""
-    moe_scale: float = 1.0
-    """extra factor for MoE models (grouped GEMMs, routing, all-to-all, expert imbalance)"""
-    attention_efficiency: float = 1.0
-    """its prefill attention kernel's speed as a fraction of the compute peak"""
+    attention_kernel: str = "flash2"
+    """the attention kernel kind it runs, priced at the chip's kernel-table figure for that kind (cudnn: the
+    FlashAttention-3 class fused kernels of Hopper; flash2; aiter on MI300; any kind the table lacks gets the chip's
+    reference attention)"""
     max_batched_tokens: int = 8192
     """token budget of one iteration (decode tokens first, then prefill chunks): vLLM max_num_batched_tokens,
     SGLang chunked_prefill_size, TensorRT-LLM max_num_tokens, MindIE maxPrefillTokens"""
@@ -102,7 +100,7 @@ class ServeEngine:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scheduler_sources", tuple(str(s) for s in self.scheduler_sources or ()))
-        for key in ("kernel_scale", "moe_scale", "attention_efficiency", "memory_utilization", "kv_free_fraction"):
+        for key in ("memory_utilization", "kv_free_fraction"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
         for key in ("max_batched_tokens", "max_batch", "graph_max_batch"):
