@@ -21,7 +21,7 @@ FLOORS = {
     "validate": 6, "probe": 6, "fleet": 6,
     "report": 7,
     "api": 8,
-    "cli": 9, "web": 9, "__init__": 9,
+    "cli": 9, "web": 9, "__init__": 9, "__main__": 9,
 }
 DOMAIN_AND_BELOW = 5
 FACES = {"cli", "web.app"}

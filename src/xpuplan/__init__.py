@@ -8,19 +8,25 @@ The public API is small and stable (locked by tests/test_public_api.py)::
     r.step_time_s, r.mfu, r.memory_per_device_bytes, r.to_dict()
     f = xpuplan.fleet(fleet="examples/fleet/seeds-fleet.yaml", workloads="examples/fleet/seeds-workloads.yaml")
     f.usd_total, f.saving_fraction, f.to_dict()["allocation"]
+
+The names load on first use (PEP 562), so ``import xpuplan`` and ``xpuplan --help`` pull in neither numpy nor
+scipy; ``xpuplan.rl`` and ``xpuplan.fleet`` stay the API functions even after their modules are imported.
 """
 
-from . import rl as _rl_module  # noqa: F401  (loaded first, so the name xpuplan.rl stays the function below)
-from .api import fleet, rl, train
-from .results import TrainResult
-from .training import estimate, make_job
-from .catalog import load_chip, load_framework, load_model, load_system
-from .errors import BadInput, DoesNotFit, UnknownName, XpuplanError
-from .plan import ParallelPlan, resolve_plan
-from .specs import Chip, Efficiency, Framework, Model, MoE, System, TrainJob
-from .validate import run_validation
+import sys
+import types
+from importlib import import_module
 
-__version__ = "0.1.0"
+_HOMES = {
+    "BadInput": "errors", "DoesNotFit": "errors", "UnknownName": "errors", "XpuplanError": "errors",
+    "Chip": "specs", "Efficiency": "specs", "Framework": "specs", "MoE": "specs", "Model": "specs", "System": "specs",
+    "TrainJob": "specs", "ParallelPlan": "plan", "resolve_plan": "plan", "TrainResult": "results",
+    "estimate": "training", "make_job": "training", "fleet": "api", "rl": "api", "train": "api",
+    "load_chip": "catalog", "load_framework": "catalog", "load_model": "catalog", "load_system": "catalog",
+    "run_validation": "validate",
+}
+"""public name -> the module that defines it"""
+_FUNCTIONS_NAMED_LIKE_MODULES = ("fleet", "rl")
 
 __all__ = [
     "BadInput",
@@ -48,3 +54,36 @@ __all__ = [
     "run_validation",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("xpuplan")
+        except PackageNotFoundError:  # a source tree that was never installed
+            value = "0+unknown"
+    elif name in _HOMES:
+        value = getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module 'xpuplan' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | {"__version__"})
+
+
+class _Package(types.ModuleType):
+    """Importing the submodule ``xpuplan.rl`` (or ``xpuplan.fleet``) would bind it over the API function of the same
+    name; the module stays reachable in ``sys.modules``, the attribute stays the function."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _FUNCTIONS_NAMED_LIKE_MODULES and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

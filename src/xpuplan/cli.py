@@ -2,19 +2,39 @@
 JSON from :mod:`xpuplan.report`.
 
 Exit codes: 0 ok; 1 a bug; 2 bad input (one line on stderr); 3 the job does not fit.
+
+The API and the reports load when a command runs, not for ``--help`` or ``--version``: the start stays fast
+(benchmarks/bench_startup.py).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 import typer
 
-from . import api, flags, report
+from . import flags
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plan training of large models on mixed accelerator fleets.")
+
+
+def _version(value: bool) -> None:
+    """``--version``: the installed package's version (its metadata), then exit."""
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"xpuplan {version('xpuplan')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    """Plan training of large models on mixed accelerator fleets."""
+
 
 HELP = {
     "train": "Estimate step time, MFU, memory, run time with failures, and cost of one job under one plan.",
@@ -32,6 +52,8 @@ HELP = {
 
 def _estimate(command: str):
     def handle(args: dict) -> None:
+        from . import api, report
+
         as_json, plot = args.pop("json", False), args.pop("plot", None)
         if plot is not None:
             _check_plot(plot, args)
@@ -54,6 +76,8 @@ def _check_plot(path: str, args: dict) -> None:
     """--plot needs a range of device counts and a folder to write into: said before any work starts."""
     from pathlib import Path
 
+    from . import api
+
     if args.get("pools") or ".." not in str(args.get("devices") or ""):
         raise api.BadInput("--plot draws the best plan per device count: give --devices as a range (1024..16384)",
                            "plot")
@@ -66,6 +90,8 @@ def _fleet(args: dict) -> None:
     """Allocation, costs and baseline as tables or JSON; the plot only once the plan is made (bad input writes
     nothing)."""
     from pathlib import Path
+
+    from . import api, report
 
     as_json, plot = args.pop("json", False), args.pop("plot", None)
     if plot is not None and not Path(plot).expanduser().resolve().parent.is_dir():
@@ -83,6 +109,7 @@ def _fleet(args: dict) -> None:
 
 
 def _catalog(args: dict) -> None:
+    from . import api, report
     from .report.catalog import catalog_rows, catalog_table
     rows = catalog_rows(args["kind"], api.run("catalog", args))
     if args["json"]:
@@ -92,6 +119,7 @@ def _catalog(args: dict) -> None:
 
 
 def _validate(args: dict) -> None:
+    from . import api, report
     from .report.validation import inference_json, inference_markdown, validation_markdown, validation_table
 
     if args["cv"]:
@@ -117,6 +145,8 @@ def _validate(args: dict) -> None:
 
 
 def _web(args: dict) -> None:
+    from . import api
+
     try:
         import uvicorn
 
@@ -130,6 +160,8 @@ def _web(args: dict) -> None:
 
 def _probe(args: dict) -> None:
     from rich.console import Console
+
+    from . import api
 
     with Console(stderr=True).status(f"probing {args['device']}") as status:
         profile = api.probe(progress=lambda line: status.update(line), **args)
@@ -159,26 +191,41 @@ def _fail(line: str, code: int, argv: list[str], error: str, field: str | None =
     sys.exit(code)
 
 
+def _notes(shown):
+    """A ``warnings.showwarning`` that prints xpuplan's own warnings (a Hugging Face config field the model schema
+    cannot hold, ...) as one ``xpuplan: note:`` line on stderr, and passes any other warning to ``shown``."""
+    def show(message, category, *rest) -> None:
+        if category.__module__.startswith("xpuplan."):
+            typer.echo(f"xpuplan: note: {message}", err=True)
+        else:
+            shown(message, category, *rest)
+    return show
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns expected errors into one line and an exit code."""
     command = typer.main.get_command(app)
     args = list(argv if argv is not None else sys.argv[1:])
     try:
-        command.main(args=argv, prog_name="xpuplan", standalone_mode=False)
-    except api.BadInput as exc:
-        _fail(f"xpuplan: error: {exc}", 2, args, str(exc), exc.field)
-    except api.DoesNotFit as exc:
-        _fail(f"xpuplan: {exc}", 3, args, str(exc))
+        with warnings.catch_warnings():
+            warnings.showwarning = _notes(warnings.showwarning)
+            command.main(args=argv, prog_name="xpuplan", standalone_mode=False)
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:
-        if not _is_usage_error(exc):
-            raise
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            typer.echo(exc.format_message())
-            sys.exit(0)
-        message = " ".join(exc.format_message().split())
-        _fail(f"xpuplan: error: {message} (see `xpuplan {' '.join(args[:1])} --help`)", 2, args, message)
+        if _is_usage_error(exc):
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                typer.echo(exc.format_message())
+                sys.exit(0)
+            message = " ".join(exc.format_message().split())
+            _fail(f"xpuplan: error: {message} (see `xpuplan {' '.join(args[:1])} --help`)", 2, args, message)
+        from . import api  # loaded already by the command that raised
+
+        if isinstance(exc, api.BadInput):
+            _fail(f"xpuplan: error: {exc}", 2, args, str(exc), exc.field)
+        if isinstance(exc, api.DoesNotFit):
+            _fail(f"xpuplan: {exc}", 3, args, str(exc))
+        raise
 
 
 if __name__ == "__main__":

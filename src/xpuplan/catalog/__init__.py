@@ -235,8 +235,11 @@ _MOE_KEYS = {f.name for f in dataclasses.fields(MoE)}
 
 
 def model_from_dict(data: Any, where: str = "model") -> Model:
-    """Validate a model mapping in the DESIGN.md schema and build a Model."""
+    """Validate a model mapping in the DESIGN.md schema (or a Hugging Face config.json's: :mod:`.hf`), build a Model."""
     data = dict(_mapping(data, where))
+    if "architectures" in data or "model_type" in data:
+        from .hf import model_from_hf
+        return model_from_hf(data, where)
     _check_keys(data, _MODEL_KEYS, {"name", "layers", "hidden", "heads", "ffn_hidden", "vocab"}, where)
     for key in ("attention_bias", "norm", "parallel_block", "mtp"):
         data.pop(key, None)
@@ -264,8 +267,15 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
 
 
 def load_model(name_or_path: str | Path, files: bool = True) -> Model:
-    """A model by catalog id (``llama3-70b``) or (``files``) from a YAML file path."""
-    return _load("models", str(name_or_path), files)
+    """A model by catalog id (``llama3-70b``) or (``files``) from a YAML file path or a Hugging Face config.json (the
+    file, or a folder holding one)."""
+    text = str(name_or_path)
+    if files and text not in names("models"):
+        from .hf import config_file, load_hf_model
+        path = config_file(text)
+        if path is not None:
+            return load_hf_model(str(path))
+    return _load("models", text, files)
 
 
 # ------------------------------------------------------------------- systems

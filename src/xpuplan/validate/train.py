@@ -22,7 +22,17 @@ from ..specs import Chip, Model, TrainJob
 from ..training import estimate, make_job
 from ..units import HOUR, parse_quantity
 
-DATA_DIR = Path(__file__).resolve().parents[3] / "data" / "validation"
+
+def _data_dir() -> Path:
+    """The published runs: the copy an installed wheel carries (``xpuplan/_validation``, put there by the build hook
+    in setup.py from the checkout's ``data/validation``, the one copy in git), else the checkout's own folder."""
+    from importlib.resources import files
+
+    packaged = Path(str(files("xpuplan") / "_validation"))
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[3] / "data" / "validation"
+
+
+DATA_DIR = _data_dir()
 GIB = 2**30
 TARGET_MEDIAN, TARGET_P90 = 0.10, 0.20
 METRICS = ("flops_per_s_per_device", "mfu", "tokens_per_s", "tokens_per_s_per_device", "step_time_s", "device_hours")

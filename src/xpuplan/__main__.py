@@ -1,0 +1,5 @@
+"""``python -m xpuplan``: the command line (:mod:`xpuplan.cli`)."""
+
+from .cli import main
+
+main()
