@@ -100,6 +100,10 @@ def test_moe_dispatch_options_reach_the_api_as_on_the_cli(run_cli):
     ("/api/train", {"model": "../models/x.yaml", "chip": "h100-sxm", "devices": 8}, "model"),
     ("/api/inference", {"model": "llama3-70b", "chip": "h100-sxm", "devices": 8, "output_len": 0}, "output_len"),
     ("/api/plan", {"model": "llama3-70b", "chip": "h100-sxm", "devices": "9..3"}, "devices"),
+    ("/api/train", {"model": "llama3-8b", "chip": "h100-sxm", "devices": 8, "override": ["scale_up.domian=72"]},
+     "override"),
+    ("/api/inference", {"model": "llama3-8b", "chip": "h100-sxm", "devices": 1, "override": "hbm.capacity=lots"},
+     "override"),
 ])
 def test_bad_input_is_422_naming_the_field(path, body, field):
     res = client.post(path, json=body)

@@ -132,12 +132,7 @@ def hetero(*, pools: list[str], model: str | Model, inter_pool_bandwidth=None, s
 
     if len(pools) != 2:
         raise BadInput(f"give exactly two --pool CHIP:COUNT, got {len(pools)}", "pool")
-    parsed = []
-    for text in pools:
-        name, _, count = str(text).partition(":")
-        if not name or not count.isdigit() or not 0 < int(count) <= MAX_DEVICES:
-            raise BadInput(f"--pool must be CHIP:COUNT (e.g. h800:512), got {text!r}", "pool")
-        parsed.append(Pool(chip=_chip(name, files), devices=int(count)))
+    parsed = [p if isinstance(p, Pool) else _pool(p, files) for p in pools]
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens, tokens=tokens,
                    framework=_framework(framework, files), memory_margin=memory_margin, **job_options)
     if inter_pool_bandwidth is not None:
@@ -153,6 +148,31 @@ def hetero(*, pools: list[str], model: str | Model, inter_pool_bandwidth=None, s
     if precision not in ("bf16", "fp16", "fp8"):
         raise BadInput(f"--precision must be bf16, fp16 or fp8, got {precision!r}", "precision")
     return hetero_plan(_model(model, files), job, (parsed[0], parsed[1]), link, precision, allow_cross_domain_tp)
+
+
+def _pool(text: str, files: bool = True, overrides=()) -> Pool:
+    """``CHIP:COUNT`` -> a Pool (its chip with ``--override``s applied)."""
+    name, _, count = str(text).partition(":")
+    if not name or not count.isdigit() or not 0 < int(count) <= MAX_DEVICES:
+        raise BadInput(f"--pool must be CHIP:COUNT (e.g. h800:512), got {text!r}", "pool")
+    return Pool(chip=_overridden(_chip(name, files), overrides), devices=int(count))
+
+
+def _overridden(chip: Chip, overrides) -> Chip:
+    from .catalog.overrides import override_chip
+    return override_chip(chip, overrides) if overrides else chip
+
+
+def _override_chips(args: dict, overrides, files: bool) -> None:
+    """``--override KEY=VALUE`` applied to every chip a command names (its pools' too), in place in ``args``."""
+    overrides = [overrides] if isinstance(overrides, str) else list(overrides)
+    for key in ("chip", "prefill_chip", "decode_chip", "rollout_chip"):
+        if args.get(key) is not None:
+            args[key] = _overridden(_chip(args[key], files), overrides)
+    if args.get("chips"):
+        args["chips"] = [_overridden(_chip(c, files), overrides) for c in args["chips"]]
+    if args.get("pools"):
+        args["pools"] = [p if isinstance(p, Pool) else _pool(p, files, overrides) for p in args["pools"]]
 
 
 # ------------------------------------------------------------------------------------------------------ serving
@@ -284,6 +304,9 @@ def run(command: str, args: dict, *, files: bool = True):
     if command in ("compare", "inference"):  # --chip repeats: one name or a list of them
         chips = args.pop("chip")
         args["chips"] = [chips] if isinstance(chips, str) else list(chips)
+    overrides = args.pop("override", None)
+    if overrides:
+        _override_chips(args, overrides, files)
     if command in ("train", "compare", "plan"):
         args["dp_overlap"] = not args.pop("no_dp_overlap", False)
         run_flags = {k: args.pop(k) for k in RUN_OPTION_NAMES if k in args}

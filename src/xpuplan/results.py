@@ -11,9 +11,21 @@ from dataclasses import dataclass, field
 from .cost.task import model_flops_per_token as task_model_flops_per_token
 from .plan import ParallelPlan, ServePlan
 from .specs import Chip, Model, Pool, TrainJob
+from .specs.hardware import STEP_FIGURES
+from .specs.serving import WEIGHT_FORMATS
 from .units import HOUR, format_bytes
 
 MEMORY_KEYS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes")
+
+
+def merged_warnings(results) -> list[str]:
+    """The ``warnings`` of several results (or exceptions, which have none), each line once, in order."""
+    return list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
+
+
+def _serve_figures(chip: Chip, precision: str) -> list[str]:
+    """The figures a serving estimate rests on: the peak its GEMMs run at, memory and links."""
+    return [chip.peak_key(WEIGHT_FORMATS.get(precision, (0, "bf16"))[1]), *STEP_FIGURES]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,6 +59,23 @@ class TrainResult:
     def device_hours(self) -> float | None:
         t = self.total_time_s
         return None if t is None else t * self.devices / HOUR
+
+    @property
+    def warnings(self) -> list[str]:
+        """A line naming the low-confidence (and the ``--override``) figures this estimate rests on: the peak of its
+        precision, memory and links; the failure rates with a reliability block; TDP and price with a cost block."""
+        keys = [self.chip.peak_key(self.plan.precision), *STEP_FIGURES]
+        if "reliability" in self.extra:
+            keys += ["failures_per_device_day", "domain_failures_per_day"]
+        cost = self.extra.get("cost")
+        if cost:
+            a = cost["assumptions"]
+            keys.append("tdp")
+            if a.get("mode") == "ownership" and a.get("purchase_usd") == self.chip.purchase_usd:
+                keys.append("price.purchase_usd")
+            elif a.get("mode") == "rental" and a.get("usd_per_device_hour") == self.chip.usd_per_hour:
+                keys.append("price.usd_per_hour")
+        return self.chip.figure_warnings(keys)
 
     def not_fit_reason(self) -> str:
         cap = self.chip.hbm_bytes * (1 - self.job.memory_margin)
@@ -82,6 +111,7 @@ class TrainResult:
             "framework": self.job.framework.name,
             "chip_confidence": self.chip.confidence,
             "efficiency_source": self.chip.efficiency.source,
+            "warnings": self.warnings,
             **self.extra,
         }
 
@@ -125,6 +155,16 @@ class ServeResult:
     def memory_per_device_bytes(self) -> float:
         return float(sum(self.memory.values()))
 
+    @property
+    def warnings(self) -> list[str]:
+        """A line naming the low-confidence (and the ``--override``) figures this estimate rests on."""
+        keys = _serve_figures(self.chip, self.plan.precision)
+        usd, price = self.usd_per_million_output_tokens, self.chip.usd_per_hour
+        if usd is not None and price and abs(usd * self.output_tokens_per_s * 3600 / (self.devices * 1e6) - price) \
+                <= 1e-9 * price:
+            keys.append("price.usd_per_hour")
+        return self.chip.figure_warnings(keys)
+
     def to_dict(self) -> dict:
         return {
             "model": self.model.name, "chip": self.chip.name, "devices": self.devices,
@@ -136,7 +176,7 @@ class ServeResult:
             "max_concurrency": self.max_concurrency,
             "memory_per_device_bytes": self.memory_per_device_bytes, "memory": dict(self.memory),
             "fits": self.fits, "usd_per_million_output_tokens": self.usd_per_million_output_tokens,
-            "plan": self.plan.to_dict(), **self.extra,
+            "plan": self.plan.to_dict(), "warnings": self.warnings, **self.extra,
         }
 
 
@@ -162,10 +202,17 @@ class DisaggregatedResult:
     prefill_requests_per_s: float
     decode_requests_per_s: float
 
+    @property
+    def warnings(self) -> list[str]:
+        """The low-confidence (and ``--override``) figures of both pools this estimate rests on."""
+        return list(dict.fromkeys(w for chip, plan, _ in (self.prefill, self.decode)
+                                  for w in chip.figure_warnings(_serve_figures(chip, plan.precision))))
+
     def to_dict(self) -> dict:
         (p_chip, p_plan, p_devices), (d_chip, d_plan, d_devices) = self.prefill, self.decode
         return {"ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "output_tokens_per_s": self.output_tokens_per_s,
                 "input_tokens_per_s": self.input_tokens_per_s, "kv_transfer_s": self.kv_transfer_s,
+                "warnings": self.warnings,
                 "bound": self.bound, "max_concurrency": self.max_concurrency, "concurrency": self.concurrency,
                 "prefill": {"chip": p_chip.name, "devices": p_devices, "plan": p_plan.to_dict(),
                             "requests_per_s": self.prefill_requests_per_s},
@@ -199,9 +246,16 @@ class HeteroResult:
     alone: list[TrainResult | None]
     """best plan on each pool alone (None where the job does not fit there)"""
 
+    @property
+    def warnings(self) -> list[str]:
+        """The low-confidence (and ``--override``) figures of both pools this estimate rests on."""
+        return list(dict.fromkeys(w for p in self.pools
+                                  for w in p.chip.figure_warnings([p.chip.peak_key("bf16"), *STEP_FIGURES])))
+
     def to_dict(self) -> dict:
         return {
             "model": self.model.name,
+            "warnings": self.warnings,
             "pools": [{"chip": p.chip.name, "devices": p.devices} for p in self.pools],
             "plans": [p.to_dict(self.job) for p in self.plans],
             "alone": [None if r is None else r.to_dict() for r in self.alone],

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
+from .figures import figure_sources, price_fields
 from .files import _check_keys, _int, _mapping, _quantity, _sources, read_yaml
 from .kernels import kernel_efficiency, measured_kernels
 
@@ -158,7 +159,7 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
     _check_keys(up, {"name", "bandwidth", "domain", "topology", "notes"}, set(), f"{where}: scale_up")
     out = _mapping(data.get("scale_out") or {}, f"{where}: scale_out")
     _check_keys(out, {"bandwidth", "name", "notes"}, set(), f"{where}: scale_out")
-    price = _mapping(data.get("price") or {}, f"{where}: price")
+    price = price_fields(data.get("price") or {}, where)
     host = _mapping(data.get("host_link") or {}, f"{where}: host_link")
     _check_keys(host, {"bandwidth", "name", "notes"}, set(), f"{where}: host_link")
     name = str(data["name"])
@@ -179,8 +180,11 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
             scale_out_bytes_per_s=_quantity(out, "bandwidth", "bytes_per_s", f"{where}: scale_out"),
             host_link_bytes_per_s=_quantity(host, "bandwidth", "bytes_per_s", f"{where}: host_link"),
             tdp_watts=_quantity(data, "tdp", "watts", where),
-            purchase_usd=price.get("purchase_usd"),
-            usd_per_hour=price.get("usd_per_hour"),
+            purchase_usd=price["purchase_usd"],
+            usd_per_hour=price["usd_per_hour"],
+            price_date=price["date"],
+            price_note=price["note"],
+            figure_sources=figure_sources(data, where),
             failures_per_device_day=data.get("failures_per_device_day"),
             domain_failures_per_day=data.get("domain_failures_per_day"),
             confidence=str(data.get("confidence", "low")),

@@ -118,6 +118,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("devices", int, "devices serving (all replicas)", ("inference",), ge=1, le=10_000_000, example=4),
     _o("pools", str, "CHIP:COUNT; give two to plan one job over two chip kinds", ("plan",), flag="--pool",
        many=True, default=[], example=["h800:8", "h100-sxm:8"]),
+    _o("override", str, "what-if: set one chip figure for this run, KEY=VALUE with its unit (scale_up.domain=72, "
+       "scale_out.bandwidth=800Gbps, peak_flops.bf16=600TFLOPS, hbm.capacity=96GiB, price.usd_per_hour=2; repeat); "
+       "reported at confidence 'user'", ("train", "compare", "plan", "inference", "rl"), many=True, default=[],
+       example=["scale_up.domain=16"]),
     _o("seq_len", int, "tokens per sequence", TRAIN_LIKE, default=4096, ge=1, le=10_000_000, unit="tokens",
        example=2048),
     _o("global_batch", int, "sequences per optimizer step", TRAIN_LIKE, ge=1, le=1 << 30, unit="sequences",

@@ -6,6 +6,7 @@ from rich.table import Table
 
 from ..cost.flops import active_params, total_params
 from ..specs import Chip, Framework, Model, ServeEngine, System
+from ..specs.hardware import FIGURES
 from ..units import GB, TB, TFLOPS, GiB
 
 
@@ -23,9 +24,21 @@ def chip_row(c: Chip) -> dict:
         "scale_up_gb_per_s": _num(c.scale_up_bytes_per_s, GB), "scale_up_domain": c.scale_up_domain,
         "scale_up_topology": c.scale_up_topology if c.scale_up_bytes_per_s else None,
         "scale_out_gbps": _num(c.scale_out_bytes_per_s, GB / 8), "tdp_w": _num(c.tdp_watts, 1),
+        "usd_per_hour": c.usd_per_hour,
         "confidence": c.confidence, "low_confidence_fields": sorted(k for k, v in c.field_confidence.items() if v == "low"),
         "sources": list(c.sources),
+        "figures": figure_rows(c),
+        "unpublished": sorted(k for k, v in c.figures().items() if v is None),
+        "price": {"purchase_usd": c.purchase_usd, "usd_per_hour": c.usd_per_hour, "date": c.price_date,
+                  "note": c.price_note},
     }
+
+
+def figure_rows(c: Chip) -> dict:
+    """Every published figure of a chip: its value in canonical units, the unit, its confidence and its sources."""
+    return {key: {"value": value, "unit": "FLOP/s" if key.startswith("peak_flops.") else FIGURES[key][2],
+                  "confidence": c.figure_confidence(key), "sources": list(c.figure_sources.get(key, ()))}
+            for key, value in c.figures().items() if value is not None}
 
 
 def model_row(m: Model) -> dict:
@@ -71,7 +84,8 @@ ROWS = {"chips": chip_row, "models": model_row, "systems": system_row, "framewor
 HEADERS = {
     "chips": [("name", ""), ("vendor", ""), ("bf16_tflops", "BF16 TFLOP/s"), ("fp8_tflops", "FP8 TFLOP/s"),
               ("hbm_gib", "HBM GiB"), ("hbm_tb_per_s", "HBM TB/s"), ("scale_up_gb_per_s", "scale-up GB/s/dir"),
-              ("scale_up_domain", "domain"), ("scale_up_topology", "wiring"), ("scale_out_gbps", "NIC Gb/s"), ("tdp_w", "TDP W"), ("confidence", "confidence")],
+              ("scale_up_domain", "domain"), ("scale_up_topology", "wiring"), ("scale_out_gbps", "NIC Gb/s"),
+              ("tdp_w", "TDP W"), ("usd_per_hour", "USD/h"), ("confidence", "confidence")],
     "models": [("name", ""), ("layers", "layers"), ("hidden", "hidden"), ("heads", "heads"), ("kv_heads", "kv"),
                ("attention", "attn"), ("moe", "MoE"), ("params_total_b", "params (B)"), ("params_active_b", "active (B)"),
                ("confidence", "confidence")],
@@ -100,5 +114,6 @@ def catalog_table(kind: str, rows: list[dict]) -> Table:
     for row in rows:
         table.add_row(*["—" if row[k] is None or row[k] == "" else (f"{row[k]:.4g}" if isinstance(row[k], float) else
                                                                    str(row[k])) for k, _ in HEADERS[kind]])
-    table.caption = "— = not published (never estimated); `--json` lists each entry's sources"
+    table.caption = ("— = not published; chips of low confidence hold estimates (reasoning in each file's notes); "
+                     "`--json` lists every figure with its unit, confidence and sources, and each chip's price note")
     return table

@@ -32,5 +32,7 @@ def hetero_tables(result: HeteroResult) -> list[Table]:
         time = format_duration(r.total_time_s) if r.total_time_s is not None else "—"
         table.add_row(f"{pool.chip.name} alone ({pool.devices})", f"tp{r.plan.tp} pp{r.plan.pp} dp{r.plan.dp}",
                       f"{r.step_time_s:.3f} s", f"{r.tokens_per_s:,.0f}", f"{r.mfu:.1%}", time)
-    table.caption = f"MFU of a mixed plan is against the sum of both pools' {result.plans[0].detail.get('precision', 'bf16')} peaks"
+    table.caption = "\n".join([f"MFU of a mixed plan is against the sum of both pools' "
+                               f"{result.plans[0].detail.get('precision', 'bf16')} peaks"]
+                              + [f"warning: {w}" for w in result.warnings])
     return [table]

@@ -7,6 +7,7 @@ from rich.table import Table
 from ..results import DisaggregatedResult
 from ..units import format_bytes
 from ..units import format_duration as fd
+from .training import warning_lines
 
 
 def inference_table(r) -> Table:
@@ -37,8 +38,8 @@ def inference_table(r) -> Table:
         rows.append(("speculative decoding", f"{r.extra['tokens_per_decode_step']:.2f} tokens per decode step"))
     for name, value in rows:
         table.add_row(name, value)
-    if r.extra.get("notes"):
-        table.caption = "\n".join(f"note: {n}" for n in r.extra["notes"])
+    lines = [f"note: {n}" for n in r.extra.get("notes", [])] + ([warning_lines([r])] if r.warnings else [])
+    table.caption = "\n".join(lines) or None
     return table
 
 
@@ -58,6 +59,7 @@ def inference_compare_table(results: list, slo: str) -> Table:
         table.add_row(r.chip.name, str(r.devices), f"tp{r.plan.tp} {r.plan.precision}", str(r.concurrency), fd(r.ttft_s),
                       fd(r.tpot_s), f"{r.output_tokens_per_s:,.0f}", f"{r.output_tokens_per_s / r.devices:,.0f}",
                       "—" if usd is None else f"{usd:.3g}", *_demand_cells(r) if demand else ())
+    table.caption = warning_lines(results) or None
     return table
 
 
@@ -85,4 +87,5 @@ def disaggregated_table(r: DisaggregatedResult) -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
+    table.caption = warning_lines([r]) or None
     return table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ..results import MEMORY_KEYS, TrainResult
+from ..results import MEMORY_KEYS, TrainResult, merged_warnings
 from ..units import format_bytes, format_duration
 
 
@@ -22,6 +22,16 @@ BREAKDOWN_LABELS = {
     "offload_s": "activation offload (exposed)",
     "reference_s": "DPO reference forward",
 }
+
+
+def warning_lines(results) -> str:
+    """The results' figure warnings, one line each (the footer every estimate table ends with)."""
+    return "\n".join(f"warning: {w}" for w in merged_warnings(results))
+
+
+def _with_warnings(caption: str, results) -> str:
+    lines = warning_lines(results)
+    return "\n".join(part for part in (caption, lines) if part)
 
 
 def _ep_cell(p) -> str:
@@ -109,8 +119,8 @@ def train_table(r: TrainResult) -> Table:
         a = r.extra["cost"]["assumptions"]
         notes += "\ncost assumptions: " + ", ".join(f"{k}={v}" for k, v in a.items() if v is not None)
     assumed = f"\n{r.extra['assumed']}" if r.extra.get("assumed") else ""
-    table.caption = (f"chip figures: {r.chip.confidence} confidence; efficiency profile: {r.chip.efficiency.source}"
-                     f"{assumed}{notes}")
+    table.caption = _with_warnings(f"chip figures: {r.chip.confidence} confidence; efficiency profile: "
+                                   f"{r.chip.efficiency.source}{assumed}{notes}", [r])
     return table
 
 
@@ -124,6 +134,7 @@ def compare_table(results: list[TrainResult]) -> Table:
     columns = [dict(_rows(r)) for r in results]
     for name in columns[0]:
         table.add_row(name, *[c.get(name, "") for c in columns])
+    table.caption = warning_lines(results) or None
     return table
 
 
@@ -144,7 +155,7 @@ def plan_table(results: list[TrainResult], title: str) -> Table:
                       str(p.zero), p.recompute, f"{r.step_time_s:.3f} s", f"{r.tokens_per_s:,.0f}", f"{r.mfu:.1%}",
                       format_bytes(r.memory_per_device_bytes), format_bytes(headroom), time, with_failures, hours)
     if results:
-        table.caption = f"searched under {results[0].job.framework.space_summary()}"
+        table.caption = _with_warnings(f"searched under {results[0].job.framework.space_summary()}", results)
     return table
 
 
@@ -174,4 +185,5 @@ def scaling_table(results: list[TrainResult]) -> Table:
         hours = f"{r.device_hours:,.0f}" if r.device_hours is not None else "—"
         table.add_row(str(r.devices), plan_text(r), f"{r.tokens_per_s:,.0f}", f"{r.tokens_per_s_per_device:,.0f}",
                       f"{r.mfu:.1%}", time, hours)
+    table.caption = warning_lines(results) or None
     return table

@@ -5,13 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import BadInput
+from ..units import format_bytes, format_si
 
 HOST_LINK_BYTES_PER_S = 25e9
 """device -> host copy rate when the chip file gives none: PCIe Gen5 x16 (64 GB/s) at about 40% achieved by pinned
 copies beside training traffic"""
 DTYPES = ("bf16", "fp16", "fp8", "int8", "fp4")
 CONFIDENCES = ("high", "medium", "low")
+FIGURE_CONFIDENCES = CONFIDENCES + ("user",)
+"""a figure's confidence: a vendor number (high), reputable press (medium), an estimate or rumour (low, its reasoning
+in the chip file), or set for this run by ``--override`` (user)"""
+STEP_FIGURES = ("hbm.capacity", "hbm.bandwidth", "scale_up.bandwidth", "scale_up.domain", "scale_out.bandwidth")
+"""the figures besides the compute peak that every step estimate rests on"""
+FIGURES = {  # chip-file key -> (Chip attribute, unit kind of units.parse_quantity, unit label)
+    "hbm.capacity": ("hbm_bytes", "bytes", "bytes"),
+    "hbm.bandwidth": ("hbm_bytes_per_s", "bytes_per_s", "bytes/s"),
+    "scale_up.bandwidth": ("scale_up_bytes_per_s", "bytes_per_s", "bytes/s"),
+    "scale_up.domain": ("scale_up_domain", "count", "devices"),
+    "scale_out.bandwidth": ("scale_out_bytes_per_s", "bytes_per_s", "bytes/s"),
+    "host_link.bandwidth": ("host_link_bytes_per_s", "bytes_per_s", "bytes/s"),
+    "tdp": ("tdp_watts", "watts", "W"),
+    "price.purchase_usd": ("purchase_usd", "count", "USD"),
+    "price.usd_per_hour": ("usd_per_hour", "count", "USD/device-hour"),
+    "failures_per_device_day": ("failures_per_device_day", "count", "failures/device-day"),
+    "domain_failures_per_day": ("domain_failures_per_day", "count", "failures/domain-day"),
+}
+"""every numeric chip figure besides the peaks (``peak_flops.<dtype>``, FLOP/s), by its chip-file key"""
 SCALE_UP_TOPOLOGIES = ("switch", "full_mesh")
+
+
+def figure_text(key: str, value: float) -> str:
+    """A figure in a human unit: ``figure_text("scale_out.bandwidth", 1e11)`` -> '100 GB/s'."""
+    if key.startswith("peak_flops."):
+        return format_si(value, "FLOP/s")
+    unit = FIGURES[key][2]
+    if unit == "bytes":
+        return format_bytes(value)
+    return format_si(value, "B/s") if unit == "bytes/s" else f"{value:g} {unit}"
 
 
 def _positive(owner: str, **values: float | int | None) -> None:
@@ -181,6 +211,12 @@ class Chip:
     unpublished: tuple[str, ...] = ()
     """figures the catalog leaves unknown (``scale_up.domain``, ``scale_out.bandwidth``, ...): a plan is still priced,
     with a warning naming each one and the stand-in used"""
+    figure_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """the sources behind each figure, by chip-file key (``peak_flops.bf16``, ``hbm.capacity``, ...)"""
+    price_date: str = ""
+    """when the price figures were quoted (``2026-03``)"""
+    price_note: str = ""
+    """what the price is (list, street, import report) or, with no figure, ``no public price`` and why"""
 
     def __post_init__(self) -> None:
         if self.confidence not in CONFIDENCES:
@@ -214,10 +250,50 @@ class Chip:
             value = self.peak_flops_per_s.get("fp16")
         if value is None:
             raise BadInput(
-                f"chip {self.name} has no published {dtype} peak; measure it with `xpuplan probe` and pass --chip FILE",
-                "chip",
-            )
+                f"chip {self.name} has no published {dtype} peak; set peak_flops.{dtype} in a chip file (--chip FILE, "
+                f"or measure it with `xpuplan probe`) or give --override peak_flops.{dtype}=VALUE", "chip")
         return value
+
+    def figures(self) -> dict[str, float | int | None]:
+        """Every numeric figure by its chip-file key, in canonical units (None: unpublished)."""
+        out: dict[str, float | int | None] = {f"peak_flops.{k}": v for k, v in self.peak_flops_per_s.items()}
+        return out | {key: None if key in self.unpublished else getattr(self, attr)
+                      for key, (attr, _, _) in FIGURES.items()}
+
+    def figure_confidence(self, key: str) -> str:
+        """high, medium, low or user: the figure's own confidence, else the chip's overall one."""
+        return self.field_confidence.get(key, self.confidence)
+
+    def peak_key(self, dtype: str) -> str:
+        """The ``peak_flops`` figure :meth:`peak` reads for ``dtype`` (after its fallbacks)."""
+        if self.peak_flops_per_s.get(dtype) is not None:
+            return f"peak_flops.{dtype}"
+        if dtype in ("fp8", "int8", "fp4", "int4", "bf16") and self.peak_flops_per_s.get("bf16") is None:
+            return "peak_flops.fp16"
+        return "peak_flops.bf16" if dtype in ("fp8", "int8", "fp4", "int4") else f"peak_flops.{dtype}"
+
+    def figure_warnings(self, keys) -> list[str]:
+        """One line naming the low-confidence figures among ``keys`` that this chip publishes, and one naming every
+        figure set by ``--override``, used or not (empty when neither)."""
+        values = self.figures()
+        used = [k for k in dict.fromkeys(keys) if values.get(k) is not None]
+        low = [k for k in used if self.figure_confidence(k) == "low"]
+        user = [k for k, c in self.field_confidence.items() if c == "user"]
+        out = []
+        if low:
+            out.append(f"{self.name} rests on low-confidence figures: {', '.join(low)} (estimates; why in "
+                       "`xpuplan catalog chips --json`)")
+        if user:
+            out.append(f"{self.name} figures set by --override (confidence user): "
+                       + ", ".join(f"{k}={self._user_text(k, values)}" for k in user))
+        return out
+
+    def _user_text(self, key: str, values: dict) -> str:
+        if key.startswith("efficiency."):
+            return f"{getattr(self.efficiency, key.partition('.')[2]):g}"
+        if key == "scale_up.topology":
+            return self.scale_up_topology
+        return "unset" if values.get(key) is None else figure_text(key, values[key])
 
     def stand_in_notes(self) -> list[str]:
         """One warning per unpublished figure the estimate works around, naming the stand-in used."""
@@ -231,14 +307,13 @@ class Chip:
 
     def require(self, *names: str) -> None:
         """Raise BadInput if a figure the estimate needs is unknown for this chip."""
-        labels = {"hbm_bytes": "HBM capacity (hbm.capacity)", "hbm_bytes_per_s": "HBM bandwidth (hbm.bandwidth)"}
+        keys = {"hbm_bytes": ("HBM capacity", "hbm.capacity"), "hbm_bytes_per_s": ("HBM bandwidth", "hbm.bandwidth")}
         for name in names:
             if getattr(self, name) is None:
+                label, key = keys.get(name, (name, name))
                 raise BadInput(
-                    f"chip {self.name} has no published {labels.get(name, name)}; give it in a chip file "
-                    "(--chip FILE) or measure it with `xpuplan probe`",
-                    "chip",
-                )
+                    f"chip {self.name} has no published {label} ({key}); give it in a chip file (--chip FILE) or "
+                    f"measure it with `xpuplan probe`, or give --override {key}=VALUE", "chip")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
