@@ -26,7 +26,7 @@ from ..plan import ServePlan
 from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Efficiency, Model
 from .comm import collective_s
 from .compute import elementwise_bytes_fwd, roofline_s
-from .flops import attention_core_flops_per_token, layer_shapes, total_params
+from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer, total_params
 
 DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
 ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
@@ -198,10 +198,22 @@ def prefill_attention_s(model: Model, chip: Chip, plan: ServePlan, tokens, promp
     return flops / (_attention_peak(chip, plan) * fwd * block / (block + eff.attention_block_tokens))
 
 
+def decode_attention_flops_per_token(model: Model, context) -> np.ndarray:
+    """FLOPs of one decoding token's attention over ``context`` keys, all layers. MLA decodes *absorbed* (DeepSeek-V2
+    §2.1.2; FlashMLA, the kernels engines run): the up-projections fold into the query and the output, so each head
+    scores the cached latent and rotary key (kv_lora_rank + qk_rope_head_dim) and sums the latent values
+    (kv_lora_rank) over every key, 2 · a · (2 · kv_lora_rank + qk_rope_head_dim) a key where the expanded heads of
+    prefill and training cost 2 · a · (d_qk + d_v): 3.4x for DeepSeek-V3. Other attention: as in training."""
+    if model.attention != "mla":
+        return attention_core_flops_per_token(model, 2 * context)
+    keys = mean_keys_per_layer(model, 2 * context)
+    return 2.0 * model.layers * model.heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim) * keys
+
+
 def decode_attention_s(model: Model, chip: Chip, plan: ServePlan, batch, context, verify=1) -> np.ndarray:
     """Attention of ``batch`` decoding sequences at mean ``context`` on one device: each reads its KV cache."""
     rc = replica_costs(model, chip, plan)
-    flops = batch * verify * attention_core_flops_per_token(model, 2 * context) / (plan.tp * plan.pp)
+    flops = batch * verify * decode_attention_flops_per_token(model, context) / (plan.tp * plan.pp)
     nbytes = batch * kv_tokens(model, context) * rc.kv_bytes_per_token
     eff = kernel_efficiency(chip)
     return roofline_s(flops, nbytes, _attention_peak(chip, plan) * eff.attention(plan.engine.attention_kernel)[0],

@@ -1,0 +1,58 @@
+"""The serving iteration priced from kernel measurements (issue 22): what each named piece does."""
+
+import pytest
+
+from xpuplan.catalog import load_chip, load_engine, load_model
+from xpuplan.cost import serve
+from xpuplan.cost.flops import attention_core_flops_per_token
+from xpuplan.plan import resolve_serve_plan
+
+
+def _plan(model, chip, devices=1, **kw):
+    return resolve_serve_plan(model, chip, devices, engine=load_engine("vllm"), **kw)
+
+
+def test_mla_decodes_absorbed_over_the_latent():
+    """DeepSeek-V3 decode: 2 a (2 * 512 + 64) FLOPs a key against 2 a (192 + 128) expanded: 3.4x."""
+    m = load_model("deepseek-v3")
+    absorbed = serve.decode_attention_flops_per_token(m, 4096)
+    expanded = attention_core_flops_per_token(m, 2 * 4096)
+    assert absorbed / expanded == pytest.approx((2 * 512 + 64) / (192 + 128))
+    dense = load_model("llama3-8b")
+    assert serve.decode_attention_flops_per_token(dense, 4096) == attention_core_flops_per_token(dense, 2 * 4096)
+
+
+def test_a_chip_in_a_kernel_table_prices_serving_with_the_tables_figures():
+    h200, gaudi = load_chip("h200"), load_chip("gaudi3")
+    assert h200.kernels is not None and h200.kernels.kernel_table == "h100-sxm"
+    assert h200.kernels.gemm_half_flops < h200.efficiency.gemm_half_flops  # measured, not the end-to-end fit
+    assert serve.kernel_efficiency(h200) is h200.kernels
+    assert gaudi.kernels is None and serve.kernel_efficiency(gaudi) is gaudi.efficiency
+
+
+def test_decode_at_batch_one_is_bound_by_the_weights_bytes():
+    """Llama 3 8B bf16 on one H100: the weight GEMMs take their bytes (all but the embedding) at the streaming rate."""
+    m, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    plan = _plan(m, chip, precision="bf16", kv_precision="bf16")
+    weights = float(serve.weight_kernels_s(m, chip, plan, 1.0))
+    read = serve.replica_costs(m, chip, plan).weight_bytes - m.vocab * m.hidden * 2  # the embedding is a lookup
+    floor = read / (chip.hbm_bytes_per_s * chip.kernels.hbm)
+    assert floor <= weights <= 1.01 * floor
+
+
+def test_grouped_experts_read_their_weights_at_the_grouped_rate():
+    """A MoE layer's touched experts are one grouped GEMM: slower per byte than a dense GEMV (the probe's rows)."""
+    chip = load_chip("h100-sxm")
+    assert chip.kernels.hbm_grouped < chip.kernels.hbm
+    one = float(serve._gemm_s(1.0, 7168, 4096, chip, "bf16"))
+    grouped = float(serve._gemm_s(1.0, 7168, 4096, chip, "bf16", count=8.0))
+    assert grouped == pytest.approx(8 * one * chip.kernels.hbm / chip.kernels.hbm_grouped, rel=0.01)
+
+
+def test_prefill_runs_the_output_layer_for_the_sampled_tokens_only():
+    m, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    plan = _plan(m, chip, precision="bf16", kv_precision="bf16")
+    every = serve.weight_kernels_s(m, chip, plan, 2048.0)
+    sampled = serve.weight_kernels_s(m, chip, plan, 2048.0, 1.0)
+    logits_all = serve._gemm_s(2048.0, m.hidden, m.vocab, chip, "bf16")
+    assert float(every - sampled) == pytest.approx(float(logits_all - serve._gemm_s(1.0, m.hidden, m.vocab, chip, "bf16")))
