@@ -18,6 +18,7 @@ How requests share these costs over time (continuous batching, queueing) is :mod
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,9 +93,26 @@ def max_concurrency(model: Model, chip: Chip, plan: ServePlan, input_len: int, o
     return max(int(rc.free_bytes * engine.kv_free_fraction // per_seq), 0) * plan.dp
 
 
+GEMM_CALL_S = 6.4e-6
+"""seconds a GEMM call costs beyond its FLOPs at the curve's ceiling, as the GH100 kernel table measures it: its size
+curve ``eff(f) = gemm_max f / (f + f_half)`` takes f / (peak gemm_max) + f_half / (peak gemm_max) seconds, and
+f_half / (peak gemm_max) = 4.33e9 / (989e12 x 0.689) = 6.4 us (catalog/kernels/h100-sxm.yaml, probe-h200)"""
+
+
 def kernel_efficiency(chip: Chip) -> Efficiency:
-    """The kernel speeds serving prices with: the chip's kernel table where one describes it, else its profile."""
-    return chip.kernels or chip.efficiency
+    """The kernel speeds serving prices with: the chip's kernel table where one describes it, else its profile with
+    the size curve's half point set from :data:`GEMM_CALL_S` at the chip's own peak. A profile's half point fitted end
+    to end on training steps (the generic prior's 1e11 FLOPs, the slowest calibrated value) would charge every small
+    decode GEMM 1-2 ms on a 70-300 TFLOP/s part; a call's fixed cost is a latency, not a number of FLOPs."""
+    if chip.kernels is not None:
+        return chip.kernels
+    e = chip.efficiency
+    bf16 = chip.peak_flops_per_s.get("bf16") or chip.peak_flops_per_s.get("fp16")
+    fp8 = chip.peak_flops_per_s.get("fp8")
+    if not bf16:
+        return e
+    return dataclasses.replace(e, gemm_half_flops=GEMM_CALL_S * bf16 * e.gemm_max,
+                               gemm_fp8_half_flops=GEMM_CALL_S * fp8 * e.gemm_fp8_max if fp8 else None)
 
 
 def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
