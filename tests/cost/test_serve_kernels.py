@@ -74,3 +74,19 @@ def test_prefill_runs_the_output_layer_for_the_sampled_tokens_only():
     sampled = serve.weight_kernels_s(m, chip, plan, 2048.0, 1.0)
     logits_all = serve._gemm_s(2048.0, m.hidden, m.vocab, chip, "bf16")
     assert float(every - sampled) == pytest.approx(float(logits_all - serve._gemm_s(1.0, m.hidden, m.vocab, chip, "bf16")))
+
+
+def test_moe_routing_is_named_and_the_hottest_rank_paces_expert_parallel_decode():
+    dense, moe, chip = load_model("llama3-8b"), load_model("qwen3-30b-a3b"), load_chip("h100-sxm")
+    plan = _plan(dense, chip, precision="bf16", kv_precision="bf16")
+    assert float(serve.moe_dispatch_s(dense, chip, plan, 64.0)) == 0.0
+    mplan = _plan(moe, chip, precision="bf16", kv_precision="bf16")
+    small, large = (float(serve.moe_dispatch_s(moe, chip, mplan, t)) for t in (1.0, 4096.0))
+    assert small >= moe.moe_layers * serve.MOE_EXTRA_KERNELS * chip.kernels.kernel_overhead_s
+    assert large > small  # the permutation's bytes grow with the tokens
+    ep = resolve_serve_plan(moe, chip, 8, dp=8, ep=8, precision="bf16", kv_precision="bf16",
+                            engine=load_engine("vllm"))
+    import dataclasses
+    free = dataclasses.replace(moe, moe=dataclasses.replace(moe.moe, balancing="loss_free"))
+    # at a large, compute-bound batch a balance loss leaves the hottest rank more tokens than the loss-free router
+    assert float(serve.weight_kernels_s(moe, chip, ep, 2048.0)) > float(serve.weight_kernels_s(free, chip, ep, 2048.0))

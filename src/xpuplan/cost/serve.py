@@ -27,6 +27,7 @@ from ..plan import ServePlan
 from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Efficiency, Model
 from .comm import collective_s
 from .compute import elementwise_bytes_fwd, roofline_s
+from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer, total_params
 
 DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
@@ -173,7 +174,9 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
         pooled = tokens * (max(plan.ep // plan.tp, 1) if plan.ep > 1 else 1)  # an EP group pools its attention replicas' tokens
         hit = np.maximum(1.0 - (1.0 - e.top_k / e.experts) ** pooled, 1e-12)
         touched = local * hit
-        per_expert = pooled * e.top_k / e.experts / hit
+        # the hottest expert-parallel rank paces the layer: its experts get load_factor times the mean tokens
+        load = hottest_rank_factor(e.balancing, e.experts, plan.ep, pooled * e.top_k) if plan.ep > 1 else 1.0
+        per_expert = pooled * e.top_k / e.experts / hit * load
         width = fe / (1 if plan.ep > 1 else plan.tp)
         routed = _gemm_s(per_expert, h, (mats - 1) * width, chip, p, touched) + _gemm_s(per_expert, width, h, chip, p,
                                                                                       touched)
@@ -186,6 +189,28 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
         total = total + moe_layers * (routed + shared + router) + (layers - moe_layers) * dense_ffn
     logits = _gemm_s(sampled, model.hidden, model.vocab / plan.tp, chip, "bf16") / plan.pp
     return total + logits
+
+
+MOE_EXTRA_KERNELS = 6
+"""kernels a MoE layer launches beyond a dense layer's: router top-k, the sort/align of token ids by expert, the
+permutation, the experts' activation, the unpermutation and its weighted reduction (vLLM's and SGLang's fused-MoE
+path, TensorRT-LLM's MoE plugin run the same steps)"""
+
+
+def moe_dispatch_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
+    """A MoE model's routing beyond its GEMMs over ``tokens`` tokens on one device, all MoE layers: the permutation
+    gathers each token's top-k copies by expert (read and write) and the unpermutation reads the expert outputs and
+    writes each token's weighted sum, at the measured gather rate (``hbm_gather``, probe-h200); and the layer's
+    :data:`MOE_EXTRA_KERNELS` launches. The training model's :func:`~xpuplan.cost.compute.moe_route_s` without its host
+    sync: engines run decode as captured graphs."""
+    if model.moe is None:
+        return 0.0 * np.asarray(tokens, dtype=float)
+    eff = kernel_efficiency(chip)
+    tokens = np.asarray(tokens, dtype=float)
+    rows = tokens * model.moe.top_k
+    moved = (3.0 * rows + 2.0 * tokens) * model.hidden * 2.0 / plan.tp
+    per_layer = moved / (chip.hbm_bytes_per_s * eff.hbm_gather) + MOE_EXTRA_KERNELS * eff.kernel_overhead_s
+    return model.moe_layers / plan.pp * per_layer
 
 
 def elementwise_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
@@ -252,7 +277,8 @@ def prefill_s(model: Model, chip: Chip, plan: ServePlan, tokens, seq_len) -> np.
     """Seconds to prefill ``tokens`` prompt tokens (requests of ``seq_len``) on one replica."""
     requests = np.asarray(tokens, dtype=float) / seq_len
     stage = (weight_kernels_s(model, chip, plan, tokens, requests) + elementwise_s(model, chip, plan, tokens)
-             + prefill_attention_s(model, chip, plan, tokens, seq_len) + comm_s(model, chip, plan, tokens))
+             + moe_dispatch_s(model, chip, plan, tokens) + prefill_attention_s(model, chip, plan, tokens, seq_len)
+             + comm_s(model, chip, plan, tokens))
     return plan.pp * stage
 
 
@@ -264,7 +290,8 @@ def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> 
     layers = model.layers / plan.pp
     launches = layers * DECODE_KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_s
     stage = (weight_kernels_s(model, chip, plan, batch) + elementwise_s(model, chip, plan, batch)
-             + decode_attention_s(model, chip, plan, batch, context) + comm_s(model, chip, plan, batch) + launches)
+             + moe_dispatch_s(model, chip, plan, batch) + decode_attention_s(model, chip, plan, batch, context)
+             + comm_s(model, chip, plan, batch) + launches)
     return plan.pp * stage
 
 
@@ -288,6 +315,7 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
     layers = model.layers / plan.pp
     kernels = layers * DECODE_KERNELS_PER_LAYER
     device = (weight_kernels_s(model, chip, plan, tokens, sampled) + elementwise_s(model, chip, plan, tokens)
+              + moe_dispatch_s(model, chip, plan, tokens)
               + prefill_attention_s(model, chip, plan, p, prompt_len)
               + np.where(d > 0, decode_attention_s(model, chip, plan, d, context, v), 0.0)
               + comm_s(model, chip, plan, tokens) + kernels * chip.efficiency.kernel_overhead_s)

@@ -50,8 +50,8 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
         notes.append(f"{chip.name}: no kernel table measures its kernels; serving is priced at its efficiency profile "
                      f"({chip.efficiency.source})")
     if model.moe is not None:
-        notes.append("MoE serving: routing, token permutation, expert imbalance and dispatch beyond the grouped GEMMs "
-                     "are not all named yet, so MoE throughput is predicted fast (benchmarks/results/"
+        notes.append("MoE serving: on published MoE runs the predicted throughput is still fast (the costs beyond the "
+                     "grouped GEMMs, routing and the hottest rank are not all named; benchmarks/results/"
                      "validation-inference.md)")
     return notes
 
