@@ -22,7 +22,6 @@ k members in the domain can drive only k - 1 of them: its bandwidth is
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
 from ..errors import BadInput
 from ..specs import Chip, MoE
@@ -98,6 +97,8 @@ def _none_hit_share(total, in_domain, picks):
     C(total - in_domain, picks) / C(total, picks)."""
     total, in_domain, picks = (np.asarray(x, dtype=float) for x in (total, in_domain, picks))
     rest = total - in_domain
+    from scipy.special import gammaln  # here, not at import: a dense plan never needs scipy (a faster start)
+
     log_share = (gammaln(rest + 1) - gammaln(rest - picks + 1)) - (gammaln(total + 1) - gammaln(total - picks + 1))
     return np.where(rest >= picks, np.exp(log_share), 0.0)
 

@@ -25,7 +25,6 @@ the systematic skew of the first few hundred steps. A run names its router's bal
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri
 
 MAXVIO_GLOBAL = {"aux_loss": 0.62, "loss_free": 0.04, "forced": 0.0}
 """the most loaded expert's long-run excess over the mean, by balancing method (Wang et al. 2024, Table 2: aux loss
@@ -39,6 +38,8 @@ MAXVIO_EXPERTS = 64
 def expected_max_normal(count) -> np.ndarray:
     """Expected maximum of ``count`` independent standard normal deviates (0 for one), Blom's approximation."""
     count = np.asarray(count, dtype=float)
+    from scipy.special import ndtri  # here, not at import: a dense plan never needs scipy (a faster start)
+
     return np.where(count > 1, ndtri((count - 0.375) / (count + 0.25)), 0.0)
 
 
