@@ -18,14 +18,15 @@ FLOORS = {
     "cost": 3, "catalog": 3,
     "results": 4, "economics": 4, "reliability": 4,
     "training": 5, "search": 5, "serving": 5, "hetero": 5, "rl": 5, "devices": 5,
-    "validate": 6, "probe": 6, "fleet": 6,
+    "validate": 6, "probe": 6, "fleet": 6, "export": 6,
     "report": 7,
-    "api": 8,
+    "api": 8, "sweep": 8,  # grids of api calls: beside the api, under the faces
+    "scenarios": 8,  # the seed questions answered by api calls, written as a page: beside the api, under the faces
     "cli": 9, "web": 9, "__init__": 9, "__main__": 9,
 }
 DOMAIN_AND_BELOW = 5
 FACES = {"cli", "web.app"}
-FACE_MAY_IMPORT = {"flags", "api", "report"}
+FACE_MAY_IMPORT = {"flags", "api", "report", "sweep", "scenarios"}
 MAX_LINES = 400
 
 

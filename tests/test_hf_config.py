@@ -102,6 +102,17 @@ GLM45 = {  # zai-org/GLM-4.5
     "num_hidden_layers": 92, "num_key_value_heads": 8, "rms_norm_eps": 1e-05, "rope_theta": 1000000,
     "num_nextn_predict_layers": 1, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
     "transformers_version": "4.54.0", "use_cache": True, "use_qk_norm": True, "vocab_size": 151552}
+KIMI_K2 = {  # moonshotai/Kimi-K2-Instruct (DeepSeek-V3 architecture)
+    "architectures": ["DeepseekV3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "aux_loss_alpha": 0.001, "bos_token_id": 163584, "eos_token_id": 163585, "first_k_dense_replace": 1,
+    "hidden_act": "silu", "hidden_size": 7168, "initializer_range": 0.02, "intermediate_size": 18432,
+    "kv_lora_rank": 512, "max_position_embeddings": 131072, "model_type": "kimi_k2", "moe_intermediate_size": 2048,
+    "moe_layer_freq": 1, "n_group": 1, "n_routed_experts": 384, "n_shared_experts": 1, "norm_topk_prob": True,
+    "num_attention_heads": 64, "num_experts_per_tok": 8, "num_hidden_layers": 61, "num_key_value_heads": 64,
+    "num_nextn_predict_layers": 0, "pretraining_tp": 1, "q_lora_rank": 1536, "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64, "rms_norm_eps": 1e-06, "rope_theta": 50000.0, "routed_scaling_factor": 2.827,
+    "scoring_func": "sigmoid", "seq_aux": True, "tie_word_embeddings": False, "topk_group": 1,
+    "topk_method": "noaux_tc", "torch_dtype": "bfloat16", "use_cache": True, "v_head_dim": 128, "vocab_size": 163840}
 GPT_OSS_120B = {  # openai/gpt-oss-120b
     "architectures": ["GptOssForCausalLM"], "attention_bias": True, "attention_dropout": 0.0, "eos_token_id": 200002,
     "experts_per_token": 4, "head_dim": 64, "hidden_act": "silu", "hidden_size": 2880, "initial_context_length": 4096,
@@ -164,7 +175,8 @@ def _shape(model):
 @pytest.mark.parametrize("config,catalog_id", [(LLAMA31_8B, "llama3-8b"), (LLAMA31_405B, "llama3-405b"),
                                                (QWEN3_30B_A3B, "qwen3-30b-a3b"), (QWEN3_32B, "qwen3-32b"),
                                                (QWEN25_72B, "qwen2.5-72b"), (MIXTRAL_8X7B, "mixtral-8x7b"),
-                                               (DEEPSEEK_V3, "deepseek-v3"), (GPT_OSS_120B, "gpt-oss-120b")])
+                                               (DEEPSEEK_V3, "deepseek-v3"), (GPT_OSS_120B, "gpt-oss-120b"),
+                                               (GLM45, "glm-4.5"), (KIMI_K2, "kimi-k2")])
 def test_a_released_config_gives_the_catalog_model(tmp_path, config, catalog_id):
     mapped, bundled = _load(_write(tmp_path, config)), load_model(catalog_id)
     assert _shape(mapped) == _shape(bundled)
@@ -184,6 +196,7 @@ def test_a_folder_holding_config_json_is_a_model_named_after_the_folder(tmp_path
     (DEEPSEEK_V3, 671e9, 37e9, ()),     # DeepSeek-V3 report: 671B total, 37B active (MTP excluded)
     (DEEPSEEK_V2, 236e9, 21e9, ()),     # DeepSeek-V2 paper: 236B total, 21B active
     (GLM45, 355e9, 32e9, ("embedding", "output")),  # GLM-4.5 report: 355B total, 32B active (embeddings aside)
+    (KIMI_K2, 1.04e12, 32e9, ()),       # Kimi K2 report (arXiv:2507.20534): 1.04T total, 32B activated
     (GPT_OSS_120B, 116.8e9, 5.13e9, ("embedding",)),  # gpt-oss model card: 116.8B total, 5.13B active (no embedding)
     (QWEN3_30B_A3B, 30.5e9, 3.3e9, ()),
     (MIXTRAL_8X7B, 46.7e9, 12.9e9, ()),

@@ -122,3 +122,64 @@ def test_a_null_figure_is_refused_naming_the_field_and_both_fixes(run_cli, tmp_p
                              "--json")
     assert code == 0, err
     assert "hbm.capacity=80.0 GiB" in " ".join(json.loads(out)["warnings"])
+
+
+# ------------------------------------------------------------------------------ per-chip prices (issue 18)
+
+COMPARE = ["compare", "--model", "llama3-8b", "--chip", "h800", "--chip", "ascend-910b", "--devices", "16",
+           "--seq-len", "2048", "--global-batch", "32", "--tokens", "10B", "--trials", "20", "--json"]
+
+
+def _rates(out: str) -> dict:
+    return {r["chip"]: r["cost"]["assumptions"]["usd_per_device_hour"] for r in json.loads(out)}
+
+
+@pytest.mark.parametrize("flags,rates", [
+    (["--usd-per-device-hour", "h800=2.1,ascend-910b=1.1"], {"h800": 2.1, "ascend-910b": 1.1}),
+    (["--usd-per-device-hour", "h800=2.1", "--usd-per-device-hour", "ascend-910b=1.1"],
+     {"h800": 2.1, "ascend-910b": 1.1}),
+    (["--usd-per-device-hour", "1.5"], {"h800": 1.5, "ascend-910b": 1.5}),
+    (["--usd-per-device-hour", "1.5", "--usd-per-device-hour", "h800=2"], {"h800": 2.0, "ascend-910b": 1.5}),
+])
+def test_compare_prices_each_chip_at_its_own_rate(run_cli, flags, rates):
+    code, out, err = run_cli(*COMPARE, *flags)
+    assert code == 0, err
+    assert _rates(out) == rates
+
+
+def test_a_costs_file_may_list_prices_per_chip_and_the_flag_wins(run_cli, tmp_path):
+    costs = tmp_path / "costs.yaml"
+    costs.write_text("usd_per_device_hour: {h800: 1.7, ascend-910b: 0.9}\npue: 1.2\n")
+    code, out, err = run_cli(*COMPARE, "--costs", str(costs))
+    assert code == 0, err
+    assert _rates(out) == {"h800": 1.7, "ascend-910b": 0.9}
+    assert json.loads(out)[0]["cost"]["assumptions"]["pue"] == 1.2
+    code, out, err = run_cli(*COMPARE, "--costs", str(costs), "--usd-per-device-hour", "h800=3")
+    assert code == 0 and _rates(out) == {"h800": 3.0, "ascend-910b": 0.9}, err
+
+
+def test_plan_over_two_pools_takes_a_price_per_chip(run_cli):
+    code, out, err = run_cli("plan", "--model", "llama3-8b", "--pool", "h800:16", "--pool", "ascend-910b:16",
+                             "--usd-per-device-hour", "h800=2,ascend-910b=1", "--seq-len", "2048",
+                             "--global-batch", "64", "--tokens", "1B")
+    assert code == 0, err
+    assert "price.usd_per_hour=2" in out and "price.usd_per_hour=1" in out  # named, at confidence user
+
+
+@pytest.mark.parametrize("value,message", [
+    ("h100-sxm=2", "--usd-per-device-hour h100-sxm=...: this command has no chip 'h100-sxm'"),
+    ("h800=-1", "a price must be a number in (0, 1000]"),
+    ("h800=cheap", "a price must be a number in (0, 1000]"),
+    ("=2", "give one price for every chip, or CHIP=PRICE"),
+    ("2,3", "give one price for every chip, or CHIP=PRICE"),
+])
+def test_a_bad_price_is_one_line_naming_the_flag(run_cli, value, message):
+    code, _, err = run_cli(*COMPARE[:-1], "--usd-per-device-hour", value)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_bad_price_in_a_costs_file_names_the_file_and_the_chip(run_cli, tmp_path):
+    costs = tmp_path / "costs.yaml"
+    costs.write_text("purchase_usd: {h800: -5}\n")
+    code, _, err = run_cli(*COMPARE[:-1], "--costs", str(costs))
+    assert code == 2 and "purchase_usd.h800" in err and str(costs) in err, err

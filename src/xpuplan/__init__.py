@@ -10,8 +10,8 @@ The public API is small and stable (locked by tests/test_public_api.py)::
     f.usd_total, f.saving_fraction, f.to_dict()["allocation"]
 
 The names load on first use (PEP 562), so ``import xpuplan`` and ``xpuplan --help`` pull in neither numpy nor
-scipy; ``xpuplan.rl`` and ``xpuplan.fleet`` stay the API functions even after their modules are imported.
-"""
+scipy; ``xpuplan.rl``, ``xpuplan.fleet`` and ``xpuplan.sweep`` stay the API functions even after their modules are
+imported. ``xpuplan.sweep("SPEC.yaml")`` runs a grid of points and returns a pandas DataFrame (:mod:`xpuplan.sweep`)."""
 
 import sys
 import types
@@ -23,10 +23,10 @@ _HOMES = {
     "TrainJob": "specs", "ParallelPlan": "plan", "resolve_plan": "plan", "TrainResult": "results",
     "estimate": "training", "make_job": "training", "fleet": "api", "rl": "api", "train": "api",
     "load_chip": "catalog", "load_framework": "catalog", "load_model": "catalog", "load_system": "catalog",
-    "run_validation": "validate",
+    "run_validation": "validate", "sweep": "sweep",
 }
 """public name -> the module that defines it"""
-_FUNCTIONS_NAMED_LIKE_MODULES = ("fleet", "rl")
+_FUNCTIONS_NAMED_LIKE_MODULES = ("fleet", "rl", "sweep")
 
 __all__ = [
     "BadInput",
@@ -52,6 +52,7 @@ __all__ = [
     "resolve_plan",
     "rl",
     "run_validation",
+    "sweep",
     "train",
 ]
 
@@ -77,8 +78,8 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Importing the submodule ``xpuplan.rl`` (or ``xpuplan.fleet``) would bind it over the API function of the same
-    name; the module stays reachable in ``sys.modules``, the attribute stays the function."""
+    """Importing the submodule ``xpuplan.rl`` (or ``xpuplan.fleet``, ``xpuplan.sweep``) would bind it over the API
+    function of the same name; the module stays reachable in ``sys.modules``, the attribute stays the function."""
 
     def __setattr__(self, name: str, value) -> None:
         if name in _FUNCTIONS_NAMED_LIKE_MODULES and isinstance(value, types.ModuleType):

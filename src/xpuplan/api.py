@@ -11,7 +11,9 @@ from __future__ import annotations
 from . import catalog as _catalog
 from .economics import COST_KEYS
 from .devices import parse_devices
+from .catalog.files import read_yaml as read_job_file  # noqa: F401  (--config job.yaml, read by the CLI)
 from .errors import BadInput, DoesNotFit, UnknownName, XpuplanError
+from .export import export as _export
 from .flags import RUN_OPTION_NAMES, check, options
 from .fleet import plan_fleet as _plan_fleet  # loaded first: the name xpuplan.fleet stays the function below
 from .plan import ParallelPlan, resolve_plan, resolve_serve_plan
@@ -52,7 +54,9 @@ def _quantity(value, kind: str, name: str) -> float:
 def run_options(*, costs: str | None = None, **flags) -> RunOptions:
     """Reliability and cost flags (human units allowed) into RunOptions; ``costs`` names a YAML file of cost
     settings, which the flags override."""
-    settings = _catalog.load_cost_settings(costs, set(COST_KEYS)) if costs else None
+    from .catalog.overrides import price_list
+
+    settings = price_list(_catalog.load_cost_settings(costs, set(COST_KEYS)), costs)[0] if costs else None
     return _run_options(cost_settings=settings, **flags)
 
 
@@ -150,29 +154,49 @@ def hetero(*, pools: list[str], model: str | Model, inter_pool_bandwidth=None, s
     return hetero_plan(_model(model, files), job, (parsed[0], parsed[1]), link, precision, allow_cross_domain_tp)
 
 
-def _pool(text: str, files: bool = True, overrides=()) -> Pool:
-    """``CHIP:COUNT`` -> a Pool (its chip with ``--override``s applied)."""
+def _pool(text: str, files: bool = True, adjust=None) -> Pool:
+    """``CHIP:COUNT`` -> a Pool (its chip through ``adjust``: the ``--override``s and prices)."""
     name, _, count = str(text).partition(":")
     if not name or not count.isdigit() or not 0 < int(count) <= MAX_DEVICES:
         raise BadInput(f"--pool must be CHIP:COUNT (e.g. h800:512), got {text!r}", "pool")
-    return Pool(chip=_overridden(_chip(name, files), overrides), devices=int(count))
+    chip = _chip(name, files)
+    return Pool(chip=adjust(chip) if adjust else chip, devices=int(count))
 
 
-def _overridden(chip: Chip, overrides) -> Chip:
+def _override_chips(args: dict, overrides, files: bool, prices: dict | None = None, named=()) -> None:
+    """``--override KEY=VALUE`` and per-chip prices (chip id -> override texts; ``*``: any other chip) on every chip a
+    command names (its pools' too), in place; a chip of ``named`` the command does not name is one BadInput line."""
     from .catalog.overrides import override_chip
-    return override_chip(chip, overrides) if overrides else chip
+    overrides = [overrides] if isinstance(overrides, str) else list(overrides or [])
+    prices, seen = prices or {}, set()
 
-
-def _override_chips(args: dict, overrides, files: bool) -> None:
-    """``--override KEY=VALUE`` applied to every chip a command names (its pools' too), in place in ``args``."""
-    overrides = [overrides] if isinstance(overrides, str) else list(overrides)
+    def adjust(chip: Chip) -> Chip:
+        seen.add(chip.name)
+        changes = overrides + prices.get(chip.name, prices.get("*", []))
+        return override_chip(chip, changes) if changes else chip
     for key in ("chip", "prefill_chip", "decode_chip", "rollout_chip"):
         if args.get(key) is not None:
-            args[key] = _overridden(_chip(args[key], files), overrides)
+            args[key] = adjust(_chip(args[key], files))
     if args.get("chips"):
-        args["chips"] = [_overridden(_chip(c, files), overrides) for c in args["chips"]]
+        args["chips"] = [adjust(_chip(c, files)) for c in args["chips"]]
     if args.get("pools"):
-        args["pools"] = [p if isinstance(p, Pool) else _pool(p, files, overrides) for p in args["pools"]]
+        args["pools"] = [p if isinstance(p, Pool) else _pool(p, files, adjust) for p in args["pools"]]
+    unknown = sorted(set(named) - seen)
+    if unknown:
+        raise BadInput(f"--usd-per-device-hour {unknown[0]}=...: this command has no chip {unknown[0]!r} (its chips: "
+                       f"{', '.join(sorted(seen)) or 'none'})", "usd_per_device_hour")
+
+
+def _chip_prices(args: dict, files: bool) -> tuple[dict, set]:
+    """``--usd-per-device-hour`` and a ``--costs`` file's price lists -> (chip id -> price overrides, ``*`` for every
+    chip not named; the chip ids the flag names), leaving in ``args`` the one price for every chip, if any."""
+    from .catalog.overrides import chip_prices, price_list, price_overrides
+    uniform, named = chip_prices(args.get("usd_per_device_hour"))
+    listed = price_list(_catalog.load_cost_settings(args["costs"], set(COST_KEYS)), args["costs"])[1] \
+        if files and args.get("costs") else {}
+    if "usd_per_device_hour" in args:
+        args["usd_per_device_hour"] = None if named else uniform
+    return price_overrides(uniform, named, listed), set(named)
 
 
 # ------------------------------------------------------------------------------------------------------ serving
@@ -296,6 +320,8 @@ def run(command: str, args: dict, *, files: bool = True):
     ``files=False`` (the HTTP API) takes catalog ids only: no file named in ``args`` is ever opened.
     """
     check(command, args)
+    if command == "export":  # priced by the plan's own command, then written as a launch file
+        return _export(args.pop("format"), run=run, files=files, **args)
     args = dict(args)
     for option in options(command, http=True):  # not given (or None): the table's default, as the CLI would
         if args.get(option.name) is None and option.default_for(command) is not None:
@@ -304,9 +330,9 @@ def run(command: str, args: dict, *, files: bool = True):
     if command in ("compare", "inference"):  # --chip repeats: one name or a list of them
         chips = args.pop("chip")
         args["chips"] = [chips] if isinstance(chips, str) else list(chips)
-    overrides = args.pop("override", None)
-    if overrides:
-        _override_chips(args, overrides, files)
+    overrides, (prices, named) = args.pop("override", None), _chip_prices(args, files)
+    if overrides or prices:
+        _override_chips(args, overrides, files, prices, named)
     if command in ("train", "compare", "plan"):
         args["dp_overlap"] = not args.pop("no_dp_overlap", False)
         run_flags = {k: args.pop(k) for k in RUN_OPTION_NAMES if k in args}
@@ -316,18 +342,12 @@ def run(command: str, args: dict, *, files: bool = True):
             args["run"] = run_options(**run_flags)
             if command == "plan":  # the price also ranks plans under --objective cost
                 args["usd_per_device_hour"] = run_flags.get("usd_per_device_hour")
-    if command == "train":
-        return train(files=files, **args)
-    if command == "compare":
-        return compare(files=files, **args)
+    if command in ("train", "compare", "rl", "fleet"):
+        return {"train": train, "compare": compare, "rl": rl, "fleet": fleet}[command](files=files, **args)
     if command == "plan":
         return _plan_command(args, files)
     if command == "inference":
         return _inference_command(args, files)
-    if command == "rl":
-        return rl(files=files, **args)
-    if command == "fleet":
-        return fleet(files=files, **args)
     if command == "catalog":
         return catalog(args["kind"])
     raise BadInput(f"unknown command {command!r}", "command")

@@ -44,9 +44,14 @@ HELP = {
     "catalog": "List the bundled catalog with its figures, sources and confidence.",
     "rl": "One step of RL post-training (GRPO/PPO): rollouts, log-prob passes, update, weight sync.",
     "fleet": "Place training runs and services on a mixed fleet at least cost (MILP), against a one-chip-kind fleet.",
+    "export": "Write the launch flags or config file that realise a plan: Megatron-LM, MindSpeed-LLM, torchtitan, "
+              "DeepSpeed, vLLM or SGLang.",
     "validate": "Predict every published run in data/validation and report the error.",
     "web": "Serve the HTTP API and the web page with plots (needs the web extra).",
     "probe": "Measure a device with PyTorch and write a chip profile YAML (then use --chip FILE).",
+    "sweep": "Run a grid of train/plan/inference/rl points in local processes or on Ray; one Parquet row per point.",
+    "scenarios": "Answer the seed questions (TeleChat3 on 910B vs H800, DeepSeek-V3's GPU-hours, 1T on six chips, ...) "
+                 "as a Markdown page with its commands, anchors and plots.",
 }
 
 
@@ -54,10 +59,11 @@ def _estimate(command: str):
     def handle(args: dict) -> None:
         from . import api, report
 
-        as_json, plot = args.pop("json", False), args.pop("plot", None)
+        as_json, plot, write_rows = args.pop("json", False), args.pop("plot", None), _tables(args)
         if plot is not None:
             _check_plot(plot, args)
         result = api.run(command, args)
+        write_rows(report.as_json(result))
         if as_json:
             typer.echo(report.to_json(report.as_json(result)))
         else:
@@ -93,10 +99,11 @@ def _fleet(args: dict) -> None:
 
     from . import api, report
 
-    as_json, plot = args.pop("json", False), args.pop("plot", None)
+    as_json, plot, write_rows = args.pop("json", False), args.pop("plot", None), _tables(args)
     if plot is not None and not Path(plot).expanduser().resolve().parent.is_dir():
         raise api.BadInput(f"--plot {plot}: its folder does not exist; create it or write elsewhere", "plot")
     result = api.run("fleet", args)
+    write_rows(report.as_json(result))
     if as_json:
         typer.echo(report.to_json(report.as_json(result)))
     else:
@@ -111,7 +118,9 @@ def _fleet(args: dict) -> None:
 def _catalog(args: dict) -> None:
     from . import api, report
     from .report.catalog import catalog_rows, catalog_table
+    write_rows = _tables(args)
     rows = catalog_rows(args["kind"], api.run("catalog", args))
+    write_rows(rows)
     if args["json"]:
         typer.echo(report.to_json(rows))
     else:
@@ -122,15 +131,18 @@ def _validate(args: dict) -> None:
     from . import api, report
     from .report.validation import inference_json, inference_markdown, validation_markdown, validation_table
 
+    write_rows = _tables(args)
     if args["cv"]:
         from rich.console import Console
 
         from .report.validation import cv_json, cv_markdown
         with Console(stderr=True).status("leave-one-source-out") as status:
             result = api.validate(data=args["data"], cv=True, progress=lambda line: status.update(line))
+        write_rows(cv_json(result))
         typer.echo(report.to_json(cv_json(result)) if args["json"] else cv_markdown(result))
         return
     result = api.validate(data=args["data"], role=args["role"], inference=args["inference"])
+    write_rows(inference_json(result) if args["inference"] else result.to_dict())
     if args["inference"]:
         if args["json"]:
             typer.echo(report.to_json(inference_json(result)))
@@ -142,6 +154,43 @@ def _validate(args: dict) -> None:
         typer.echo(validation_markdown(result))
     else:
         report.print_table(validation_table(result), min_width=190)
+
+
+def _tables(args: dict):
+    """--csv/--parquet (popped from ``args``, their folders checked before any work): a function writing a result's
+    ``--json`` object as rows."""
+    paths = {"csv": args.pop("csv", None), "parquet": args.pop("parquet", None)}
+    if not any(paths.values()):
+        return lambda obj: None
+    from .report import frames
+    frames.check_targets(paths)
+
+    def write(obj) -> None:
+        for path in frames.write(obj, **paths):
+            typer.echo(f"rows written to {path}", err=True)
+    return write
+
+
+def _export(args: dict) -> None:
+    """The launch file on stdout or in --out, or it and its facts as JSON; DeepSpeed's Megatron-DeepSpeed flags go
+    beside its JSON config (to stderr when the config goes to stdout)."""
+    from pathlib import Path
+
+    from . import api, report
+
+    as_json, out = args.pop("json", False), args.get("out")
+    if out is not None and not Path(out).expanduser().resolve().parent.is_dir():
+        raise api.BadInput(f"--out {out}: its folder does not exist; create it or write elsewhere", "out")
+    done = api.run("export", args)
+    if out is not None:
+        Path(out).expanduser().write_text(done.text)
+        typer.echo(f"{done.version}: {done.format} launch file written to {out}", err=True)
+    if as_json:
+        typer.echo(report.to_json(done.to_dict()))
+    elif out is None:
+        typer.echo(done.text, nl=False)
+    if done.launcher and not as_json:
+        typer.echo(done.launcher, nl=False, err=out is None)
 
 
 def _web(args: dict) -> None:
@@ -170,9 +219,44 @@ def _probe(args: dict) -> None:
         typer.echo(line)
 
 
+def _sweep(args: dict) -> None:
+    """Every point of SPEC.yaml, rows to --out (resumed when it exists), a progress bar, then one summary line (or
+    the summary as JSON)."""
+    from .sweep import run as run_sweep
+
+    try:
+        _, done = run_sweep(args["spec"], out=args["out"], ray=args["ray"], workers=args["workers"], progress=True)
+    except KeyboardInterrupt:
+        typer.echo(f"xpuplan: interrupted; the points done are in {args['out']}; run again to resume", err=True)
+        raise typer.Exit(130) from None
+    if args["json"]:
+        typer.echo(json.dumps(done))
+        return
+    typer.echo(f"{done['points']} points: {done['ok']} ok, {done['does_not_fit']} do not fit, {done['bad_input']} bad "
+               f"input, {done['error']} errors; ran {done['ran']}, {done['skipped']} already in {done['out']} "
+               f"({done['seconds']:.1f} s)")
+
+
+def _scenarios(args: dict) -> None:
+    """Write the scenarios page (and its plots); one line per section on stderr while it runs, then where it went
+    (or the headline numbers as JSON)."""
+    import time
+
+    from .scenarios import run as run_scenarios
+
+    start = time.perf_counter()
+    done = run_scenarios(args["out"], progress=lambda name: typer.echo(f"scenarios: {name}", err=True))
+    seconds = time.perf_counter() - start
+    if args["json"]:
+        typer.echo(json.dumps({**done, "seconds": seconds}, indent=2, default=str))
+        return
+    typer.echo(f"wrote {done['out']} and {done['plots']} ({len(done['sections'])} scenarios, {seconds:.0f} s)")
+
+
 HANDLERS = {"train": _estimate("train"), "compare": _estimate("compare"), "plan": _estimate("plan"),
-            "inference": _estimate("inference"), "rl": _estimate("rl"), "fleet": _fleet, "catalog": _catalog,
-            "validate": _validate, "web": _web, "probe": _probe}
+            "inference": _estimate("inference"), "rl": _estimate("rl"), "fleet": _fleet, "export": _export,
+            "catalog": _catalog,
+            "validate": _validate, "web": _web, "probe": _probe, "sweep": _sweep, "scenarios": _scenarios}
 for _command in flags.COMMANDS:
     app.command(_command, help=HELP[_command])(flags.typer_command(_command, HANDLERS[_command]))
 
@@ -202,14 +286,27 @@ def _notes(shown):
     return show
 
 
+def _with_job_file(args: list[str]) -> list[str]:
+    """``--config FILE`` on any command: the file's options go before the command line's, which override them."""
+    path = flags.jobs.config_path(args[1:]) if args and args[0] in flags.COMMANDS else None
+    if path is None:
+        return args
+    from pathlib import Path
+
+    from . import api
+
+    return args[:1] + flags.jobs.with_job_file(args[0], args[1:], api.read_job_file(Path(path)), path)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns expected errors into one line and an exit code."""
     command = typer.main.get_command(app)
     args = list(argv if argv is not None else sys.argv[1:])
     try:
+        args = _with_job_file(args)
         with warnings.catch_warnings():
             warnings.showwarning = _notes(warnings.showwarning)
-            command.main(args=argv, prog_name="xpuplan", standalone_mode=False)
+            command.main(args=args, prog_name="xpuplan", standalone_mode=False)
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:

@@ -88,3 +88,62 @@ def override_chip(chip: Chip, overrides) -> Chip:
                                    unpublished=tuple(u for u in chip.unpublished if confidence.get(u) != "user"))
     except BadInput as exc:
         raise BadInput(f"--override: {exc}", "override") from None
+
+
+PRICE_FIELDS = {"usd_per_device_hour": ("price.usd_per_hour", 1000.0), "purchase_usd": ("price.purchase_usd", 5e6)}
+"""cost settings that may be given per chip -> (the chip figure they set, the highest price taken)"""
+
+
+def _price(text, field: str, where: str) -> float:
+    """One price, a number in (0, highest]; else one BadInput line naming ``where`` and the fix."""
+    try:
+        value = float(text) if not isinstance(text, bool) else float("nan")
+    except (TypeError, ValueError):
+        value = float("nan")
+    highest = PRICE_FIELDS[field][1]
+    if not 0 < value <= highest:  # NaN fails too
+        raise BadInput(f"{where}: a price must be a number in (0, {highest:g}], got {str(text)[:40]!r}", field)
+    return value
+
+
+def chip_prices(values) -> tuple[float | None, dict[str, float]]:
+    """``--usd-per-device-hour`` values (numbers, or ``CHIP=PRICE`` items, comma-separated or repeated) -> (the one
+    price for every chip, or None; {chip id: price})."""
+    uniform, per_chip = None, {}
+    items = [] if values is None else list(values) if isinstance(values, (list, tuple)) else [values]
+    parts = [p.strip() if isinstance(p, str) else p for item in items
+             for p in (item.split(",") if isinstance(item, str) else [item])]
+    for part in (p for p in parts if p != ""):
+        name, sep, raw = part.partition("=") if isinstance(part, str) else ("", "", part)
+        if sep and name.strip():
+            per_chip[name.strip()] = _price(raw.strip(), "usd_per_device_hour", f"--usd-per-device-hour {part}")
+        elif sep or uniform is not None:
+            raise BadInput(f"--usd-per-device-hour {str(part)[:40]!r}: give one price for every chip, or CHIP=PRICE "
+                           "for each (e.g. h800=2.1,ascend-910b=1.1)", "usd_per_device_hour")
+        else:
+            uniform = _price(raw if raw != "" else name, "usd_per_device_hour", "--usd-per-device-hour")
+    return uniform, per_chip
+
+
+def price_list(settings: dict, where: str) -> tuple[dict, dict[str, list[str]]]:
+    """A ``--costs`` file's settings -> (the settings without per-chip prices, {chip id: [``--override`` text]})
+    from its ``usd_per_device_hour`` and ``purchase_usd`` mappings of chip id to price."""
+    settings, per_chip = dict(settings), {}
+    for field, (key, _) in PRICE_FIELDS.items():
+        if isinstance(settings.get(field), dict):
+            for name, value in settings.pop(field).items():
+                per_chip.setdefault(str(name), []).append(f"{key}={_price(value, field, f'{where}: {field}.{name}')}")
+    return settings, per_chip
+
+
+def price_overrides(uniform: float | None, named: dict[str, float], listed: dict[str, list[str]]) -> dict[str, list]:
+    """Per-chip prices as ``--override`` texts by chip id: a price list's (``listed``), then the flag's, which wins:
+    its CHIP=PRICE items (``named``) and, beside them, its one number for every other chip (key ``*``). A lone number
+    is no override: it prices every chip as a cost setting."""
+    rent = "price.usd_per_hour={}".format
+    others = [rent(uniform)] if named and uniform is not None else []
+    prices = {name: texts + others for name, texts in listed.items()}
+    prices.update({name: listed.get(name, []) + [rent(price)] for name, price in named.items()})
+    if others:
+        prices["*"] = others
+    return prices

@@ -18,7 +18,8 @@ from typing import Any
 from ..units import UNIT_KINDS
 from .serving import SERVING_ROWS
 
-COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet", "catalog", "validate", "web", "probe")
+COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet", "export", "catalog", "validate", "web", "probe",
+            "sweep", "scenarios")
 HTTP_COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet")
 """commands the HTTP API serves, at ``POST /api/<command>``"""
 PANELS = ("job", "plan", "serving", "rl", "fleet", "reliability", "cost", "output")
@@ -100,10 +101,10 @@ def _fleet(name, kind, help, **kw) -> Option:
     return _o(name, kind, help, ("fleet",), panel="fleet", **kw)
 
 
-RUN = ("train", "plan")  # commands that price a whole run's reliability and cost
+RUN = ("train", "compare", "plan")  # commands that price a whole run's reliability and cost
 OPTIONS: tuple[Option, ...] = (
     # ------------------------------------------------------------------------------------------------ job
-    _o("model", str, "catalog model id or a model YAML file", ("train", "compare", "plan", "inference", "rl"),
+    _o("model", str, "catalog model id, a model YAML file, or a Hugging Face config.json (file or folder)", ("train", "compare", "plan", "inference", "rl"),
        required=("train", "compare", "plan", "inference", "rl"), catalog_id=True, example="llama3-8b"),
     _o("chip", str, "catalog chip id or a chip YAML file (e.g. from `xpuplan probe`)", ("train",),
        required=("train",), catalog_id=True, example="h800"),
@@ -225,13 +226,15 @@ OPTIONS: tuple[Option, ...] = (
     _o("spares", int, "spare devices standing by (default: enough; the report gives the P99 need)", RUN, ge=0,
        panel="reliability", example=8),
     _o("trials", int, "Monte Carlo trials for the P10/P50/P90 run time", RUN,
-       default={"train": 2000, "plan": 500}, ge=1, le=20_000, panel="reliability", example=300),
+       default={"train": 2000, "compare": 500, "plan": 500}, ge=1, le=20_000, panel="reliability", example=300),
     _o("seed", int, "random seed (Monte Carlo, open-loop arrivals)", RUN + ("inference",), default=0, ge=0,
        le=2**32 - 1, panel="reliability", example=7),
     # ------------------------------------------------------------------------------------------------ cost
-    _o("costs", str, "YAML file of cost settings (the flags below override it)", RUN, http=False, panel="cost"),
-    _o("usd_per_device_hour", float, "rental price (default: the chip's catalog price)", RUN + ("inference",),
-       gt=0.0, le=1000.0, unit="USD/device-hour", panel="cost", example=2.5),
+    _o("costs", str, "YAML file of cost settings (the flags below override it); usd_per_device_hour and purchase_usd "
+       "may map chip ids to prices", RUN, http=False, panel="cost"),
+    _o("usd_per_device_hour", str, "rental price in USD per device-hour: one number for every chip, or CHIP=PRICE "
+       "per chip (h800=2.1,ascend-910b=1.1; repeat) (default: the chip's catalog price)", RUN + ("inference",),
+       many=True, default=[], unit="USD/device-hour", panel="cost", example=["h800=2.5"]),
     _o("ownership", bool, "price owned hardware: depreciation + energy", RUN, default=False, panel="cost",
        example=True),
     _o("purchase_usd", float, "purchase price per device (default: catalog)", RUN, gt=0.0, le=5_000_000.0,
@@ -330,6 +333,14 @@ OPTIONS: tuple[Option, ...] = (
     _fleet("what_if", str, "a variant solved too: 'replace 30% of h800 with ascend-910b', 'add 512 h800', 'remove "
            "25% of h800', 'price ascend-910b 1.2' (repeat for more)", many=True, default=[], example=["price a10g 0.9"]),
     # --------------------------------------------------------------------------------------- other commands
+    _o("spec", str, "SPEC.yaml: command, fixed options, grid of lists (docs/sweep.md)", ("sweep",), argument=True,
+       required=("sweep",), http=False),
+    _o("out", str, "Parquet file, a row per point; points already in it are skipped (resume)", ("sweep",),
+       required=("sweep",), http=False, panel="output"),
+    _o("ray", str, "run as Ray tasks: auto (a running cluster, else a local one) or ADDRESS (the ray extra)",
+       ("sweep",), http=False),
+    _o("workers", int, "local processes (default: one per core); with --ray, most tasks at once", ("sweep",), ge=1,
+       le=1024, http=False),
     _o("kind", str, "chips, systems, models, frameworks, serving or kernels", ("catalog",), argument=True,
        required=("catalog",), choices=("chips", "systems", "models", "frameworks", "serving", "kernels")),
     _o("data", str, "a validation YAML file or folder", ("validate",), http=False),
@@ -353,8 +364,10 @@ OPTIONS: tuple[Option, ...] = (
        http=False, panel="output"),
     _o("plot", str, "write a Gantt chart by pool and the cost bars to this HTML file", ("fleet",), http=False,
        panel="output"),
+    _o("out", str, "Markdown page to write; the plots go beside it (same name, .html)", ("scenarios",),
+       default="docs/scenarios.md", http=False, panel="output"),
     _o("json", bool, "print the result as JSON", ("train", "compare", "plan", "inference", "rl", "fleet", "catalog",
-       "validate"), default=False, http=False, panel="output"),
+       "validate", "sweep", "scenarios"), default=False, http=False, panel="output"),
 )
 
 RUN_OPTION_NAMES = tuple(o.name for o in OPTIONS if o.panel in ("reliability", "cost") and "train" in o.commands)
@@ -374,5 +387,8 @@ def defaults(command: str, http: bool = False) -> dict[str, Any]:
             else o.default_for(command) for o in options(command, http)}
 
 
+from .export import export_rows  # noqa: E402  (export's rows: its own and train's, inference's serving ones)
+from .jobs import shared_rows  # noqa: E402  (--config on every command, --csv/--parquet on those with rows)
+OPTIONS = OPTIONS + export_rows(OPTIONS) + shared_rows(COMMANDS)
 from .build import request_body, typer_command  # noqa: E402, F401  (the faces' builders, generated from the table)
 from .check import check  # noqa: E402, F401  (values against the table)

@@ -37,6 +37,7 @@ def typer_command(command: str, handle: Callable[[dict], None]) -> Callable:
         annotations[o.name] = annotation
 
     def run(**values) -> None:
+        values.pop("config", None)  # the job file was read into the command line before parsing (cli.main)
         handle({k: [x.value if isinstance(x, Enum) else x for x in v] if isinstance(v, list) else
                 (v.value if isinstance(v, Enum) else v) for k, v in values.items()})
 
