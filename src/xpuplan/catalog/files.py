@@ -44,17 +44,21 @@ class _LimitedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a missing, oversized, binary or malformed file is one BadInput line."""
+def read_text(path: Path, what: str = "a spec file", kind: str = "YAML") -> str:
+    """A spec file's text; a missing, oversized or binary file is one BadInput line (``what`` it should be)."""
     try:
         if path.stat().st_size > MAX_YAML_BYTES:
-            raise BadInput(f"{path}: file is over {MAX_YAML_BYTES // 1024} KiB; a spec file is a few KiB", "file")
-        text = path.read_text(encoding="utf-8")
+            raise BadInput(f"{path}: file is over {MAX_YAML_BYTES // 1024} KiB; {what} is a few KiB", "file")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"{str(path)[:200]}: cannot read file ({exc.strerror})", "file") from None
     except UnicodeDecodeError:
-        raise BadInput(f"{path}: not a text file (expected UTF-8 YAML)", "file") from None
-    return parse_yaml(text, str(path))
+        raise BadInput(f"{path}: not a text file (expected UTF-8 {kind})", "file") from None
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a missing, oversized, binary or malformed file is one BadInput line."""
+    return parse_yaml(read_text(path), str(path))
 
 
 def parse_yaml(text: str, where: str) -> Any:

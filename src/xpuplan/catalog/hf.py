@@ -45,7 +45,7 @@ from typing import Any
 
 from ..errors import BadInput
 from ..specs import Model
-from .files import MAX_YAML_BYTES, MAX_YAML_DEPTH
+from .files import MAX_YAML_DEPTH, read_text
 
 
 class ConfigNote(UserWarning):
@@ -133,14 +133,7 @@ def config_file(text: str) -> Path | None:
 
 def read_json(path: Path) -> Any:
     """Parse a JSON file with the limits of :func:`~xpuplan.catalog.files.read_yaml` (size, text, nesting)."""
-    try:
-        if path.stat().st_size > MAX_YAML_BYTES:
-            raise BadInput(f"{path}: file is over {MAX_YAML_BYTES // 1024} KiB; a config.json is a few KiB", "file")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"{str(path)[:200]}: cannot read file ({exc.strerror})", "file") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not a text file (expected UTF-8 JSON)", "file") from None
+    text = read_text(path, "a config.json", "JSON")
     if _depth(text) > MAX_YAML_DEPTH:
         raise BadInput(f"{path}: nested deeper than {MAX_YAML_DEPTH} levels; a config.json is flat", "file")
     try:
