@@ -51,8 +51,8 @@ def test_an_overridden_figure_has_confidence_user_and_is_reported():
     assert (chip.scale_up_domain, chip.peak("bf16")) == (72, 600e12)
     assert chip.figure_confidence("scale_up.domain") == "user" and base.figure_confidence("scale_up.domain") == "low"
     lines = chip.figure_warnings(["peak_flops.bf16", "scale_up.domain", "hbm.capacity"])
-    assert lines[-1] == ("mtt-s5000 figures set by --override (confidence user): scale_up.domain=72 devices, "
-                         "peak_flops.bf16=600 TFLOP/s")
+    assert lines[-1] == ("mtt-s5000 figures set for this run (--override or a per-chip price; confidence user): "
+                         "scale_up.domain=72 devices, peak_flops.bf16=600 TFLOP/s")
     assert len(lines) == 1  # overridden figures are no longer 'low' (and hbm.capacity is medium)
     assert "peak_flops.bf16" in base.figure_warnings(["peak_flops.bf16"])[0]
     assert base.scale_up_domain == 8  # the catalog chip is untouched
@@ -77,7 +77,8 @@ def test_override_changes_the_estimate_on_the_command_line(run_cli):
     slow = _json(run_cli, "train", *BASE, "--override", "peak_flops.bf16=494.7TFLOPS")
     ratio = slow["breakdown"]["compute_s"] / plain["breakdown"]["compute_s"]
     assert 1.6 < ratio <= 2.0  # half the peak: the GEMMs take twice as long, memory-bound work does not
-    assert slow["warnings"] == ["h100-sxm figures set by --override (confidence user): peak_flops.bf16=495 TFLOP/s"]
+    assert slow["warnings"] == ["h100-sxm figures set for this run (--override or a per-chip price; confidence user): "
+                                "peak_flops.bf16=495 TFLOP/s"]
     assert plain["warnings"] == []
     wide = _json(run_cli, "train", *BASE, "--tp", "16", "--override", "scale_up.domain=16", "--override",
                  "scale_up.bandwidth=900GB/s")

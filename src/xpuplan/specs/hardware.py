@@ -284,7 +284,7 @@ class Chip:
             out.append(f"{self.name} rests on low-confidence figures: {', '.join(low)} (estimates; why in "
                        "`xpuplan catalog chips --json`)")
         if user:
-            out.append(f"{self.name} figures set by --override (confidence user): "
+            out.append(f"{self.name} figures set for this run (--override or a per-chip price; confidence user): "
                        + ", ".join(f"{k}={self._user_text(k, values)}" for k in user))
         return out
 
