@@ -231,3 +231,15 @@ def test_low_confidence_figures_are_a_footer_line_of_every_table(run_cli):
         assert "warning: mtt-s5000 rests on low-confidence figures: peak_flops.bf16" in flat, argv[0]
     code, out, _ = run_cli("train", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8")
     assert code == 0 and "low-confidence" not in out
+
+
+def test_shell_completion_is_on():
+    """Issue 20: `xpuplan --show-completion bash` prints a completion script for the command (and --install-completion
+    installs it)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "xpuplan", "--show-completion", "bash"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "complete" in done.stdout and "xpuplan" in done.stdout.lower()

@@ -17,7 +17,7 @@ import typer
 
 from . import flags
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plan training of large models on mixed accelerator fleets.")
 
 
