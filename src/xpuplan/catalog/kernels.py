@@ -24,6 +24,7 @@ runs (issue 15 item 1). The derivation:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -182,10 +183,5 @@ def _table_of_chip() -> dict[str, str]:
 def measured_kernels(chip_name: str, efficiency):
     """``efficiency`` with the measured figures of the kernel table that describes ``chip_name`` laid over it (the
     profile's own table when it names one), or None when no table describes the chip."""
-    import dataclasses
-
     table = efficiency.kernel_table or _table_of_chip().get(chip_name)
-    if not table:
-        return None
-    derived = {k: v for k, v in kernel_efficiency(table).items()}
-    return dataclasses.replace(efficiency, **derived)
+    return dataclasses.replace(efficiency, **kernel_efficiency(table)) if table else None

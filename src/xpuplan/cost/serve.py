@@ -19,6 +19,7 @@ How requests share these costs over time (continuous batching, queueing) is :mod
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,9 +108,14 @@ def kernel_efficiency(chip: Chip) -> Efficiency:
     decode GEMM 1-2 ms on a 70-300 TFLOP/s part; a call's fixed cost is a latency, not a number of FLOPs."""
     if chip.kernels is not None:
         return chip.kernels
-    e = chip.efficiency
-    bf16 = chip.peak_flops_per_s.get("bf16") or chip.peak_flops_per_s.get("fp16")
-    fp8 = chip.peak_flops_per_s.get("fp8")
+    peaks = chip.peak_flops_per_s
+    return _with_call_latency(chip.efficiency, peaks.get("bf16") or peaks.get("fp16"), peaks.get("fp8"))
+
+
+@functools.lru_cache(maxsize=256)
+def _with_call_latency(e: Efficiency, bf16: float | None, fp8: float | None) -> Efficiency:
+    """``e`` with its GEMM half points set from :data:`GEMM_CALL_S` at these peaks (once per profile: every GEMM of
+    every iteration asks)."""
     if not bf16:
         return e
     return dataclasses.replace(e, gemm_half_flops=GEMM_CALL_S * bf16 * e.gemm_max,
