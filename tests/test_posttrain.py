@@ -97,12 +97,31 @@ def test_published_fine_tuning_runs_within_the_issues_bound():
     (validation-posttrain.md), a miss this test records rather than hides."""
     checks = [validate.check_run(r, w) for r, w in validate.load_runs("data/posttrain")]
     errors = np.abs([c.error for c in checks])
-    assert len(checks) == 7 and all(c.plan_complete is False for c in checks)
+    assert len(checks) >= 43 and all(c.plan_complete is False for c in checks)  # 43 published runs, session 11
     assert np.median(errors) <= 0.15
     nemo = np.abs([c.error for c in checks if c.source == "nemo-finetune-h100.yaml"])
     assert len(nemo) == 6 and nemo.max() < 0.30
     automodel = [c.error for c in checks if c.source == "nemo-automodel-h100.yaml"]
     assert automodel and automodel[0] > 0.5  # predicted far too fast: the named miss of validation-posttrain.md
+
+
+def test_lora_over_sft_throughput_at_the_same_plan_matches_the_published_ratios():
+    """Issue 16: the LoRA/SFT throughput ratio within 10% of the published ratio at the same plan. Eight published
+    pairs (validation-posttrain.md): the six Llama 3 8B pairs of NVIDIA's DGX Cloud recipes are within 4%; NeMo 24.07's
+    Llama 2 7B pair, published twice, stays just outside (-10.1%, -10.3%), recorded here rather than hidden."""
+    checks = {c.id: c for c in (validate.check_run(r, w) for r, w in validate.load_runs("data/posttrain"))}
+    ratio_errors = {}
+    for sft_id, sft in checks.items():
+        lora = checks.get(sft_id.replace("-sft-", "-lora-")) if "-sft-" in sft_id else None
+        if lora is None or (lora.devices, lora.plan.split(" z")[0]) != (sft.devices, sft.plan.split(" z")[0]):
+            continue  # no same-plan twin (ZeRO aside: the recipe runs LoRA without the distributed optimizer)
+        published = lora.reported_tokens_per_s / sft.reported_tokens_per_s
+        ratio_errors[sft_id] = lora.predicted_tokens_per_s / sft.predicted_tokens_per_s / published - 1.0
+    assert len(ratio_errors) == 8
+    within = [k for k, e in ratio_errors.items() if abs(e) <= 0.10]
+    assert len(within) >= 6 and all("llama3-8b" in k for k in within)
+    assert max(abs(e) for e in ratio_errors.values()) < 0.11
+    assert all(e < 0 for e in ratio_errors.values())  # LoRA's advantage is under-predicted, never over
 
 
 def test_a_frozen_layer_without_an_adapter_keeps_no_input_for_a_weight_gradient():
