@@ -1,6 +1,7 @@
 """HTTP API: each endpoint answers exactly the CLI's JSON; bad input is 422 naming the field."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ BASE = {  # the smallest job of each command; every HTTP field is then tried one
            "prompt_len": 256, "response_len": 512, "max_seq_len": 2048},
     "fleet": {"fleet": yaml.safe_load((EXAMPLES / "melange-fleet.yaml").read_text()),
               "workloads": yaml.safe_load((EXAMPLES / "melange-workloads.yaml").read_text())},
+    "export": {"format": "megatron", "model": "llama3-8b", "chip": "h800", "devices": 16},
 }
 
 
@@ -147,6 +149,64 @@ def test_page_and_offline_plotly():
     js = client.get("/static/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000
     assert client.get("/static/../../api.py").status_code == 404
+
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+def test_docs_work_offline():
+    """Issue 20: /docs is our own page drawn from /openapi.json, every script and style served from here (FastAPI's
+    default loads Swagger UI from a CDN and is blank offline); the CDN-backed /redoc is off too."""
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert not EXTERNAL.search(docs.text), EXTERNAL.search(docs.text)
+    assert "/static/docs.js" in docs.text and "/openapi.json" in docs.text
+    assert client.get("/static/docs.js").status_code == 200
+    assert client.get("/redoc").status_code == 404
+    assert "/docs" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_page_and_its_scripts_reference_no_other_host():
+    page = client.get("/")
+    assert not EXTERNAL.search(page.text)
+    for name in ("app.js", "plan.js", "tabs.js", "docs.js", "style.css"):
+        res = client.get(f"/static/{name}")
+        assert res.status_code == 200 and "http://" not in res.text and "https://" not in res.text, name
+
+
+def test_export_answers_the_launch_file_as_the_cli_writes_it(run_cli):
+    """Issue 20 item 8: POST /api/export prices the plan and answers `export --json`'s object, the file as text."""
+    body = {"format": "torchtitan", "model": "llama3-8b", "chip": "h100-sxm", "devices": 16, "tp": 2, "zero": 3}
+    res = client.post("/api/export", json=body)
+    code, out, err = run_cli("export", "--format", "torchtitan", "--model", "llama3-8b", "--chip", "h100-sxm",
+                             "--devices", "16", "--tp", "2", "--zero", "3", "--json")
+    assert res.status_code == 200 and code == 0, (res.text, err)
+    done = res.json()
+    assert done == json.loads(out)
+    assert done["filename"] == "torchtitan.toml" and "tensor_parallel_degree = 2" in done["text"]
+    assert done["plan"]["tp"] == 2 and done["plan"]["dp"] == 8
+    served = client.post("/api/export", json={"format": "sglang", "model": "llama3-8b", "chip": "h100-sxm", "devices": 2})
+    assert served.status_code == 200 and "sglang" in served.json()["text"]
+
+
+def test_a_plan_a_format_cannot_express_is_422_with_the_one_line_reason():
+    res = client.post("/api/export", json={"format": "torchtitan", "model": "llama3-8b", "chip": "h100-sxm",
+                                           "devices": 16, "zero": 1})
+    assert res.status_code == 422
+    (error,) = res.json()["detail"]
+    assert error["loc"] == ["body", "zero"] and error["msg"].startswith("torchtitan cannot express --zero 1")
+    assert "\n" not in error["msg"]
+    res = client.post("/api/export", json={"format": "vllm", "model": "llama3-8b", "chip": "h100-sxm", "devices": 2,
+                                           "seq_len": 8})
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "seq_len"]
+
+
+@pytest.mark.parametrize("field,value", [("source", "plans.json"), ("out", "/tmp/x.args"), ("pick", 2), ("json", True)])
+def test_export_over_http_names_no_file(field, value):
+    """--from, --pick, --out and --json read or write files, or choose the CLI's output: not fields over HTTP."""
+    res = client.post("/api/export", json={"format": "megatron", "model": "llama3-8b", "chip": "h100-sxm",
+                                           "devices": 8, field: value})
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", field]
 
 
 def test_a_chunked_body_is_refused_while_it_streams():

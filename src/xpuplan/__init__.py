@@ -23,7 +23,7 @@ _HOMES = {
     "TrainJob": "specs", "ParallelPlan": "plan", "resolve_plan": "plan", "TrainResult": "results",
     "estimate": "training", "make_job": "training", "fleet": "api", "rl": "api", "train": "api",
     "load_chip": "catalog", "load_framework": "catalog", "load_model": "catalog", "load_system": "catalog",
-    "run_validation": "validate", "sweep": "sweep",
+    "run_validation": "validate", "schema": "api", "sweep": "sweep",
 }
 """public name -> the module that defines it"""
 _FUNCTIONS_NAMED_LIKE_MODULES = ("fleet", "rl", "sweep")
@@ -52,6 +52,7 @@ __all__ = [
     "resolve_plan",
     "rl",
     "run_validation",
+    "schema",
     "sweep",
     "train",
 ]

@@ -12,6 +12,7 @@ from . import catalog as _catalog
 from .economics import COST_KEYS
 from .devices import parse_devices
 from .catalog.files import read_yaml as read_job_file  # noqa: F401  (--config job.yaml, read by the CLI)
+from .catalog.schema import schema  # noqa: F401  (xpuplan schema, GET /api/schema/{kind})
 from .errors import BadInput, DoesNotFit, UnknownName, XpuplanError
 from .export import export as _export
 from .flags import RUN_OPTION_NAMES, check, options
@@ -253,8 +254,8 @@ def _kernel_entry(name: str) -> dict:
     table = load_kernel_table(name)
     low, high, band_source = gemm_band(name)
     return {"name": name, "derived": kernel_efficiency(name), "gemm_band": (low, high), "band_source": band_source,
-            "rows": len(table.get("gemm") or []) + len(table.get("gemm_fp8") or [])
-            + sum(len(v) for v in (table.get("attention") or {}).values()) + len(table.get("memory") or []),
+            "rows": sum(len(table.get(key) or []) for key in ("gemm", "gemm_fp8", "gemm_fp4", "gemm_stream", "memory"))
+            + sum(len(v) for v in (table.get("attention") or {}).values()),
             "sources": dict(table.get("sources") or {})}
 
 

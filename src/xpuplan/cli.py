@@ -52,6 +52,7 @@ HELP = {
     "sweep": "Run a grid of train/plan/inference/rl points in local processes or on Ray; one Parquet row per point.",
     "scenarios": "Answer the seed questions (TeleChat3 on 910B vs H800, DeepSeek-V3's GPU-hours, 1T on six chips, ...) "
                  "as a Markdown page with its commands, anchors and plots.",
+    "schema": "Print the JSON Schema of a chip, model or job file (for an editor's YAML language server).",
 }
 
 
@@ -253,10 +254,18 @@ def _scenarios(args: dict) -> None:
     typer.echo(f"wrote {done['out']} and {done['plots']} ({len(done['sections'])} scenarios, {seconds:.0f} s)")
 
 
+def _schema(args: dict) -> None:
+    """The JSON Schema on stdout (``xpuplan schema model > model.schema.json``)."""
+    from . import api
+
+    typer.echo(json.dumps(api.schema(args["kind"], args["command"]), indent=2))
+
+
 HANDLERS = {"train": _estimate("train"), "compare": _estimate("compare"), "plan": _estimate("plan"),
             "inference": _estimate("inference"), "rl": _estimate("rl"), "fleet": _fleet, "export": _export,
             "catalog": _catalog,
-            "validate": _validate, "web": _web, "probe": _probe, "sweep": _sweep, "scenarios": _scenarios}
+            "validate": _validate, "web": _web, "probe": _probe, "sweep": _sweep, "scenarios": _scenarios,
+            "schema": _schema}
 for _command in flags.COMMANDS:
     app.command(_command, help=HELP[_command])(flags.typer_command(_command, HANDLERS[_command]))
 

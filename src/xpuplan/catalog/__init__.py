@@ -16,8 +16,11 @@ from typing import Any
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
 from .figures import figure_sources, price_fields
-from .files import _check_keys, _int, _mapping, _quantity, _sources, read_yaml
+from .files import BUNDLED, _check_keys, _int, _mapping, _quantity, _sources, read_yaml
 from .kernels import kernel_efficiency, measured_kernels
+from .schema import MODEL_FILE_ONLY
+from .schema import check as check_file
+from .vision import encoder_from_dict
 
 CATALOG_DIR = Path(__file__).parent
 KINDS = ("chips", "systems", "models", "frameworks", "serving", "kernels")
@@ -142,26 +145,15 @@ def _likes(chip_name: str) -> list[str]:
 
 # --------------------------------------------------------------------- chips
 
-_CHIP_KEYS = {
-    "name", "vendor", "display_name", "peak_flops", "hbm", "scale_up", "scale_out", "host_link", "tdp", "price",
-    "failures_per_device_day", "domain_failures_per_day", "confidence", "field_confidence", "notes", "sources", "efficiency", "measured",
-}
-
-
-def chip_from_dict(data: Any, where: str = "chip") -> Chip:
-    """Validate a chip mapping in the DESIGN.md schema and build a Chip."""
+def chip_from_dict(data: Any, where: str = "chip", *, checked: bool = False) -> Chip:
+    """Validate a chip mapping against the chip schema (:mod:`.schema`; ``checked``: a bundled file, which the tests
+    check) and build a Chip."""
     data = _mapping(data, where)
-    _check_keys(data, _CHIP_KEYS, {"name", "peak_flops", "hbm"}, where)
-    peaks = _mapping(data["peak_flops"], f"{where}: peak_flops")
-    hbm = _mapping(data["hbm"], f"{where}: hbm")
-    _check_keys(hbm, {"capacity", "bandwidth", "type"}, set(), f"{where}: hbm")
-    up = _mapping(data.get("scale_up") or {}, f"{where}: scale_up")
-    _check_keys(up, {"name", "bandwidth", "domain", "topology", "notes"}, set(), f"{where}: scale_up")
-    out = _mapping(data.get("scale_out") or {}, f"{where}: scale_out")
-    _check_keys(out, {"bandwidth", "name", "notes"}, set(), f"{where}: scale_out")
+    if not checked:
+        check_file("chip", data, where)
+    peaks, hbm = data["peak_flops"], data["hbm"]
+    up, out, host = (data.get(part) or {} for part in ("scale_up", "scale_out", "host_link"))
     price = price_fields(data.get("price") or {}, where)
-    host = _mapping(data.get("host_link") or {}, f"{where}: host_link")
-    _check_keys(host, {"bandwidth", "name", "notes"}, set(), f"{where}: host_link")
     name = str(data["name"])
     try:
         eff = data.get("efficiency")
@@ -208,6 +200,8 @@ def chip_from_dict(data: Any, where: str = "chip") -> Chip:
 def _load(kind: str, name_or_path: str, files: bool = True):
     path, where = _resolve(kind, name_or_path, files)
     build = {"chips": chip_from_dict, "models": model_from_dict, "systems": system_from_dict}[kind]
+    if kind != "systems" and path.resolve().is_relative_to(BUNDLED):  # every bundled file: tests/test_schema.py
+        build = functools.partial(build, checked=True)
     return _built(build, read_yaml(path), where)
 
 
@@ -234,20 +228,21 @@ def load_chip(name_or_path: str | Path, files: bool = True) -> Chip:
 
 # -------------------------------------------------------------------- models
 
-_MODEL_KEYS = {f.name for f in dataclasses.fields(Model)} | {"attention_bias", "norm", "parallel_block", "mtp"}
 _MOE_KEYS = {f.name for f in dataclasses.fields(MoE)}
 
 
-def model_from_dict(data: Any, where: str = "model") -> Model:
-    """Validate a model mapping in the DESIGN.md schema (or a Hugging Face config.json's: :mod:`.hf`), build a Model."""
+def model_from_dict(data: Any, where: str = "model", *, checked: bool = False) -> Model:
+    """Validate a model mapping against the model schema (:mod:`.schema`; ``checked``: a bundled file, which the tests
+    check), or a Hugging Face config.json's (:mod:`.hf`), and build a Model."""
     data = dict(_mapping(data, where))
     if "architectures" in data or "model_type" in data:
         from .hf import model_from_hf
         return model_from_hf(data, where)
-    _check_keys(data, _MODEL_KEYS, {"name", "layers", "hidden", "heads", "ffn_hidden", "vocab"}, where)
-    for key in ("attention_bias", "norm", "parallel_block", "mtp"):
+    if not checked:
+        check_file("model", data, where)
+    for key in MODEL_FILE_ONLY:  # read, not priced
         data.pop(key, None)
-    moe = data.pop("moe", None)
+    moe, encoder = data.pop("moe", None), data.pop("encoder", None)
     ints = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "head_dim", "kv_lora_rank",
             "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "max_seq_len", "sliding_window", "window_layers")
     for key in ints:
@@ -265,7 +260,8 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
             moe = _mapping(moe, f"{where}: moe")
             _check_keys(moe, _MOE_KEYS, {"experts", "top_k", "expert_ffn_hidden"}, f"{where}: moe")
             moe = MoE(**{k: (str(v) if k == "balancing" else _int(moe, k, f"{where}: moe")) for k, v in moe.items()})
-        return Model(**data, moe=moe)
+        encoder = None if encoder is None else encoder_from_dict(encoder, "encoder")
+        return Model(**data, moe=moe, encoder=encoder)
     except BadInput as exc:
         raise BadInput(f"{where}: {exc}", exc.field) from None
 

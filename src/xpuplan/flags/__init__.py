@@ -19,8 +19,8 @@ from ..units import UNIT_KINDS
 from .serving import SERVING_ROWS
 
 COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet", "export", "catalog", "validate", "web", "probe",
-            "sweep", "scenarios")
-HTTP_COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet")
+            "sweep", "scenarios", "schema")
+HTTP_COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet", "export")
 """commands the HTTP API serves, at ``POST /api/<command>``"""
 PANELS = ("job", "plan", "serving", "rl", "fleet", "reliability", "cost", "output")
 CATALOG_ID = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$"
@@ -343,6 +343,9 @@ OPTIONS: tuple[Option, ...] = (
        le=1024, http=False),
     _o("kind", str, "chips, systems, models, frameworks, serving or kernels", ("catalog",), argument=True,
        required=("catalog",), choices=("chips", "systems", "models", "frameworks", "serving", "kernels")),
+    _o("kind", str, "chip, model or job: the file to print the JSON Schema of", ("schema",), argument=True,
+       required=("schema",), http=False),
+    _o("command", str, "with job: the command whose options the file holds (default train)", ("schema",), http=False),
     _o("data", str, "a validation YAML file or folder", ("validate",), http=False),
     _o("role", str, "only runs of this role: main or holdout", ("validate",), choices=("main", "holdout")),
     _o("inference", bool, "serving runs (data/validation/inference) instead", ("validate",), default=False),

@@ -49,16 +49,21 @@ def typer_command(command: str, handle: Callable[[dict], None]) -> Callable:
 
 # ---------------------------------------------------------------------------------------------- pydantic
 
-def request_body(command: str):
+def request_body(command: str, job_file: bool = False):
     """The pydantic model of ``POST /api/<command>``: the command's HTTP options with the table's types, defaults
-    and bounds; unknown fields, wrong types, non-finite numbers and file paths are refused (HTTP 422)."""
+    and bounds; unknown fields, wrong types, non-finite numbers and file paths are refused (HTTP 422).
+
+    ``job_file``: the model of a job file (``--config job.yaml``, ``xpuplan schema job``) instead: every option of the
+    command but ``config``, none required (the command line may give them), files and documents as text."""
     from typing import Annotated, Any, Literal, Union
 
     from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, create_model
 
     fields = {}
-    for o in options(command, http=True):
-        if o.document:
+    for o in options(command, http=not job_file):
+        if o.name == "config":
+            continue
+        if o.document and not job_file:
             kind = dict[Annotated[StrictStr, Field(max_length=MAX_TEXT)], Any]
         elif o.choices:
             kind = Literal[o.choices]
@@ -72,15 +77,18 @@ def request_body(command: str):
             kind = Union[Annotated[StrictStr, Field(max_length=MAX_TEXT)], StrictInt,
                          Annotated[StrictFloat, Field(allow_inf_nan=False)]]  # "15T", 1.5e13, or 1024
         else:
-            kind = Annotated[StrictStr, Field(max_length=MAX_TEXT, pattern=CATALOG_ID if o.catalog_id else None)]
+            kind = Annotated[StrictStr, Field(max_length=MAX_TEXT, pattern=CATALOG_ID if o.catalog_id and not job_file
+                                              else None)]
         bounds = {k: getattr(o, k) for k in ("ge", "gt", "le", "lt") if getattr(o, k) is not None}
         if bounds:
             kind = Annotated[kind, Field(**bounds)]
         if o.many:  # one value, or a list of them
             kind = Union[kind, Annotated[list[kind], Field(max_length=MAX_LIST)]]
-        elif command not in o.required and o.default_for(command) is None:
+        elif job_file or command not in o.required and o.default_for(command) is None:
             kind = Optional[kind]
-        default = ... if command in o.required else o.default_for(command)
-        fields[o.name] = (kind, Field(default, description=o.help + (f" [{o.unit}]" if o.unit else "")))
+        default = ... if command in o.required and not job_file else o.default_for(command)
+        described = Field(default, description=o.help + (f" [{o.unit}]" if o.unit else ""),
+                          alias=o.name if o.name == "json" else None)  # a field may not be named BaseModel.json
+        fields[o.name + "_" if o.name == "json" else o.name] = (kind, described)
     config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT)
-    return create_model(f"{command.title()}Body", __config__=config, **fields)
+    return create_model(f"{command.title()}{'Job' if job_file else 'Body'}", __config__=config, **fields)

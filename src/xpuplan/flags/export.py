@@ -3,7 +3,9 @@ plan options, taken from the table's ``train`` rows (a training format) and the 
 sglang), so a flag reads the same in ``train``, ``inference`` and ``export``.
 
 The plan rows lose their defaults here (None: not given), so the command that prices the plan fills in its own;
-reliability, cost and output rows are left out (a launch file has no use for them).
+reliability, cost and output rows are left out (a launch file has no use for them). Over HTTP (``POST /api/export``)
+export takes ``format`` and the plan rows; ``--from``, ``--pick``, ``--out`` and ``--json`` name files or output
+channels and stay on the CLI.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ LEFT_OUT_PANELS = ("reliability", "cost", "output")
 
 def _row(o: Option) -> Option:
     keep = o.kind is bool and not o.off_flag  # a plain switch stays off
-    return replace(o, commands=("export",), required=(), http=False,
+    return replace(o, commands=("export",), required=(),
                    default=o.default_for("train") if keep else ([] if o.many else None))
 
 
@@ -35,7 +37,7 @@ def export_rows(table: tuple[Option, ...]) -> tuple[Option, ...]:
     own = (
         Option(name="format", kind=str, help="launch file to write: megatron, mindspeed, torchtitan, deepspeed "
                "(training plans) or vllm, sglang (serving plans)", commands=("export",), required=("export",),
-               choices=FORMATS, http=False, panel="output"),
+               choices=FORMATS, panel="output", example="mindspeed"),
         Option(name="source", kind=str, help="a `train --json`, `plan --json` or `inference --json` file: export "
                "that plan instead of pricing one from the flags", commands=("export",), flag="--from", http=False,
                panel="output"),

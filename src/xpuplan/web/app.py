@@ -2,9 +2,11 @@
 
 Every endpoint ``POST /api/<command>`` takes the CLI's flags as JSON fields (``seq_len`` for ``--seq-len``; the
 fleet's FLEET and WORKLOADS as JSON objects), its body generated from the one options table (:mod:`xpuplan.flags`),
-and answers exactly the CLI's ``--json`` object (both call :func:`xpuplan.api.run`). Bad input is HTTP 422 naming the field; a job that cannot fit is 409 with the
-reason. Requests cannot name files: chips, models and frameworks are catalog ids only. Bodies over 1 MiB are
-refused, and so is a plan search larger than ``MAX_SEARCH_PLANS`` candidates.
+and answers exactly the CLI's ``--json`` object (both call :func:`xpuplan.api.run`; ``POST /api/export`` answers the
+launch file's text in ``export --json``'s object). Bad input is HTTP 422 naming the field; a job that cannot fit is
+409 with the reason. Requests cannot name files: chips, models and frameworks are catalog ids only. Bodies over 1 MiB are
+refused, and so is a plan search larger than ``MAX_SEARCH_PLANS`` candidates. ``/docs`` is the API's reference drawn
+from ``/openapi.json`` by a page served from here (Swagger UI's CDN files would leave it blank offline).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def _json(result):
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="xpuplan", version="0.1.0",
+    app = FastAPI(title="xpuplan", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Plan training and serving of large models on mixed accelerator fleets.")
 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
@@ -89,9 +91,18 @@ def create_app() -> FastAPI:
     def catalog_list(kind: Literal["chips", "models", "systems", "frameworks", "serving"]) -> list:
         return _json(catalog_rows(kind, api.catalog(kind)))
 
+    @app.get("/api/schema/{kind}")
+    def file_schema(kind: str, command: str | None = None) -> dict:
+        """The JSON Schema of a chip, model or job file (``?command=train``), as ``xpuplan schema`` prints it."""
+        return api.schema(kind, command)
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html")
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
@@ -100,7 +111,7 @@ def create_app() -> FastAPI:
         return FileResponse(path, media_type="application/javascript")
 
     @app.get("/static/{name}", include_in_schema=False)
-    def static(name: Literal["app.js", "style.css"]) -> FileResponse:
+    def static(name: Literal["app.js", "plan.js", "tabs.js", "docs.js", "style.css"]) -> FileResponse:
         return FileResponse(STATIC / name)
 
     return app

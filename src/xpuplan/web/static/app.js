@@ -1,10 +1,11 @@
 // The page only renders answers of the JSON API; no modelling happens here.
+// app.js holds what every tab shares: requests, form fields, tables, plots, downloads, the tabs and the shareable
+// link (the open tab's inputs in location.hash); plan.js draws the pre-training tab, tabs.js the others.
 const $ = (id) => document.getElementById(id);
-const PARTS = [["compute_s", "compute"], ["tp_comm_s", "TP comm"], ["cp_comm_s", "CP comm"], ["ep_comm_s", "EP all-to-all"],
-  ["pp_bubble_s", "pipeline bubble"], ["pp_comm_s", "pipeline p2p"], ["dp_comm_s", "DP comm"], ["optimizer_s", "optimizer"]];
-const MEMORY = [["weights_bytes", "weights"], ["gradients_bytes", "gradients"], ["optimizer_bytes", "optimizer"],
-  ["activations_bytes", "activations"], ["buffers_bytes", "buffers"]];
-const GIB = 2 ** 30, DAY = 86400;
+const GIB = 2 ** 30, DAY = 86400, HOUR = 3600;
+const FORMS = {};   // tab -> its form
+const TABLES = {};  // table id -> {cols, rows} as last drawn (the CSV download)
+let ACTIVE = "plan";
 
 async function post(path, body) {
   const res = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -16,161 +17,230 @@ async function post(path, body) {
   return data;
 }
 
-function planLabel(p, i) {
-  const q = p.plan;
-  return `#${i + 1} tp${q.tp} pp${q.pp} dp${q.dp}` + (q.cp > 1 ? ` cp${q.cp}` : "") + (q.ep > 1 ? ` ep${q.ep}` : "") +
-    (q.etp !== undefined && q.etp !== q.tp ? ` etp${q.etp}` : "") + (q.vpp > 1 ? ` v${q.vpp}` : "");
+// ------------------------------------------------------------------------------------------------ form fields
+
+function read(el) {
+  if (el.type === "checkbox") return el.dataset.kind === "bool" ? el.checked : undefined;  // groups: checked()
+  if (el.value === "") return undefined;  // empty: the API's default
+  return el.type === "number" || el.dataset.kind === "int" ? Number(el.value) : el.value;
 }
 
-function renderTable(plans) {
-  const cols = ["plan", "mbs", "zero", "recompute", "step (s)", "tokens/s", "MFU", "memory (GiB)", "headroom (GiB)", "time (days)", "USD (M)"];
-  $("plans-table").querySelector("thead").innerHTML = "<tr>" + cols.map((c) => `<th>${c}</th>`).join("") + "</tr>";
-  $("plans-table").querySelector("tbody").innerHTML = plans.map((p, i) => {
-    const rel = p.reliability || {}, cost = p.cost || {};
-    const cells = [planLabel(p, i), p.plan.micro_batch, p.plan.zero, p.plan.recompute, p.step_time_s.toFixed(3),
-      Math.round(p.tokens_per_s).toLocaleString(), (100 * p.mfu).toFixed(1) + "%", (p.memory_per_device_bytes / GIB).toFixed(1),
-      ((p.hbm_bytes - p.memory_per_device_bytes) / GIB).toFixed(1),
-      rel.total_time_s ? (rel.total_time_s / DAY).toFixed(1) : "—", cost.usd ? (cost.usd / 1e6).toFixed(2) : "—"];
-    return "<tr>" + cells.map((c) => `<td>${c}</td>`).join("") + "</tr>";
-  }).join("");
+function fields(form) {
+  // the API fields of a form: every named input except those marked local (page-only inputs)
+  const out = {};
+  for (const el of form.elements) {
+    if (!el.name || el.classList.contains("local")) continue;
+    const v = read(el);
+    if (v !== undefined) out[el.name] = v;
+  }
+  return out;
 }
 
-function plotBreakdown(plans) {
-  const x = plans.map(planLabel);
-  const traces = PARTS.map(([key, name]) => ({ type: "bar", name, x, y: plans.map((p) => p.breakdown[key]) }));
-  Plotly.newPlot("plot-breakdown", traces, { barmode: "stack", title: "Step time by part",
-    xaxis: { title: { text: "plan" } }, yaxis: { title: { text: "step time (s)" } } });
+const checked = (form, name) => [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((e) => e.value);
+
+// --------------------------------------------------------------------------------------------- shareable link
+
+function encodeTab(tab) {
+  // every named input of the tab, as typed (so a link restores exactly what was on screen)
+  const params = new URLSearchParams({ tab }), groups = {};
+  for (const el of FORMS[tab].elements) {
+    if (!el.name) continue;
+    if (el.type === "checkbox" && el.dataset.kind !== "bool") {
+      groups[el.name] = groups[el.name] || [];
+      if (el.checked) groups[el.name].push(el.value);
+    } else if (el.type === "checkbox") params.set(el.name, el.checked ? "1" : "0");
+    else params.set(el.name, el.value);
+  }
+  for (const [name, values] of Object.entries(groups)) params.set(name, values.join(","));
+  return params.toString();
 }
 
-function plotMemory(plans) {
-  const x = plans.map(planLabel);
-  const traces = MEMORY.map(([key, name]) => ({ type: "bar", name, x, y: plans.map((p) => p.memory[key] / GIB) }));
-  traces.push({ type: "scatter", mode: "lines", name: "device capacity", x, y: plans.map((p) => p.hbm_bytes / GIB),
-    line: { dash: "dash", color: "black" } });
-  Plotly.newPlot("plot-memory", traces, { barmode: "stack", title: "Memory per device against capacity",
-    xaxis: { title: { text: "plan" } }, yaxis: { title: { text: "memory per device (GiB)" } } });
+function restore(hash) {
+  // the inputs a link names, put back; returns the tab it names (or null)
+  const params = new URLSearchParams(hash.replace(/^#/, ""));
+  const tab = params.get("tab");
+  if (!FORMS[tab]) return null;
+  for (const el of FORMS[tab].elements) {
+    if (!el.name || !params.has(el.name)) continue;
+    const v = params.get(el.name);
+    if (el.type === "checkbox" && el.dataset.kind !== "bool") el.checked = v.split(",").includes(el.value);
+    else if (el.type === "checkbox") el.checked = v === "1" || v === "true";
+    else el.value = v;
+  }
+  return tab;
 }
 
-function plotScaling(points) {
-  points.sort((a, b) => a.devices - b.devices);
-  const x = points.map((p) => p.devices);
-  Plotly.newPlot("plot-scaling", [
-    { type: "scatter", mode: "lines+markers", name: "tokens/s", x, y: points.map((p) => p.tokens_per_s) },
-    { type: "scatter", mode: "lines+markers", name: "MFU (%)", x, y: points.map((p) => 100 * p.mfu), yaxis: "y2" },
-  ], { margin: { r: 80 }, title: "Best plan per cluster size", xaxis: { title: { text: "devices" }, type: "log" },
-    yaxis: { title: { text: "throughput (tokens/s)" } },
-    yaxis2: { title: { text: "MFU (%)" }, overlaying: "y", side: "right" } });
+function remember() {
+  history.replaceState(null, "", "#" + encodeTab(ACTIVE));
 }
 
-function pareto(points) {
-  const sorted = [...points].sort((a, b) => a.x - b.x);
-  const front = [];
-  let best = Infinity;
-  for (const p of sorted) if (p.y < best) { front.push(p); best = p.y; }
-  return front;
+function show(tab) {
+  ACTIVE = tab;
+  for (const b of document.querySelectorAll("#tabs [role=tab]")) b.setAttribute("aria-selected", String(b.dataset.tab === tab));
+  for (const s of document.querySelectorAll("section.tab")) s.hidden = s.id !== "tab-" + tab;
+  for (const p of $("tab-" + tab).querySelectorAll(".plot")) if (p.data) Plotly.Plots.resize(p);
+  remember();
 }
 
-function plotCost(plans) {
-  // USD where the chip has a price; device-hours otherwise (the axis says which)
-  const priced = plans.every((p) => p.cost && p.cost.usd);
-  const pts = plans.filter((p) => p.cost).map((p, i) => ({ x: p.reliability.total_time_s / DAY,
-    y: (priced ? p.cost.usd : p.cost.device_hours) / 1e6, label: planLabel(p, i) }));
-  const front = pareto(pts);
-  Plotly.newPlot("plot-cost", [
-    { type: "scatter", mode: "markers", name: "plans", x: pts.map((p) => p.x), y: pts.map((p) => p.y), text: pts.map((p) => p.label) },
-    { type: "scatter", mode: "lines+markers", name: "Pareto front", x: front.map((p) => p.x), y: front.map((p) => p.y) },
-  ], { title: "Cost against time (failures included)", xaxis: { title: { text: "wall-clock time (days)" } },
-    yaxis: { title: { text: priced ? "cost (million USD)" : "cost (million device-hours; no price in the catalog)" } } });
+// ------------------------------------------------------------------------------------------ tables, downloads
+
+function cell(v) {
+  if (v === null || v === undefined) return "—";
+  if (typeof v !== "number") return String(v);
+  return Math.abs(v) >= 1000 ? v.toLocaleString("en-US", { maximumFractionDigits: 0 }) : String(v);
 }
 
-function plotChips(best) {
-  const x = best.map((p) => p.chip);
-  Plotly.newPlot("plot-chips", [
-    { type: "bar", name: "time (days)", x, y: best.map((p) => (p.reliability ? p.reliability.total_time_s : p.total_time_s) / DAY), offsetgroup: 1 },
-    { type: "bar", name: "MFU (%)", x, y: best.map((p) => 100 * p.mfu), yaxis: "y2", offsetgroup: 2 },
-  ], { margin: { r: 80 }, title: "The same job on each chip (best plan)", barmode: "group", xaxis: { title: { text: "chip" } },
-    yaxis: { title: { text: "wall-clock time (days)" } }, yaxis2: { title: { text: "MFU (%)" }, overlaying: "y", side: "right" } });
-}
+const round = (x, digits) => (x === null || x === undefined || !isFinite(x) ? null : Number(x.toFixed(digits)));
 
-async function run(event) {
-  event.preventDefault();
-  $("status").textContent = "planning…";
-  const chips = [...document.querySelectorAll("#chips input:checked")].map((e) => e.value);
-  chips.sort((a, b) => (b === "h100-sxm") - (a === "h100-sxm"));  // plan the reference chip in detail first
-  const devices = Number($("devices").value);
-  const job = { model: $("model").value, seq_len: Number($("seq_len").value), global_batch_tokens: $("global_batch_tokens").value,
-    tokens: $("tokens").value };
-  try {
-    const plans = await post("/api/plan", { ...job, chip: chips[0], devices: String(devices), top: Number($("top").value) });
-    renderTable(plans); plotBreakdown(plans); plotMemory(plans); plotCost(plans);
-    const low = Math.max(8, devices / 8), high = devices * 4;
-    plotScaling(await post("/api/plan", { ...job, chip: chips[0], devices: `${low}..${high}`, top: 1, trials: 50 }));
-    const best = [];
-    for (const chip of chips) {
-      try { best.push((await post("/api/plan", { ...job, chip, devices: String(devices), top: 1, trials: 50 }))[0]); }
-      catch (err) { console.warn(chip, err.message); }
+function fillTable(id, cols, rows, onRow) {
+  // rows hold plain values; the table shows them formatted, the CSV download as they are
+  TABLES[id] = { cols, rows };
+  const line = (values, tag) => {
+    const tr = document.createElement("tr");
+    for (const v of values) {
+      const c = document.createElement(tag);
+      c.textContent = tag === "th" ? v : cell(v);
+      if (tag === "td" && typeof v === "string") c.className = "text";
+      tr.append(c);
     }
-    plotChips(best);
-    $("status").textContent = "";
-  } catch (err) {
-    $("status").textContent = err.message;
+    return tr;
+  };
+  const head = document.createElement("thead"), body = document.createElement("tbody");
+  head.append(line(cols, "th"));
+  cols.forEach((_, j) => { if (rows.length && typeof rows[0][j] === "string") head.firstChild.children[j].className = "text"; });
+  rows.forEach((r, i) => {
+    const tr = line(r, "td");
+    if (onRow) {
+      tr.classList.add("pick");
+      tr.title = "click to pin this plan";
+      tr.addEventListener("click", () => onRow(i));
+    }
+    body.append(tr);
+  });
+  $(id).replaceChildren(head, body);
+}
+
+function csv({ cols, rows }) {
+  const quote = (v) => (v === null || v === undefined ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  return [cols, ...rows].map((r) => r.map(quote).join(",")).join("\n") + "\n";
+}
+
+function link(filename, text, content, type) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([content], { type }));
+  a.download = filename;
+  a.textContent = text;
+  return a;
+}
+
+function offer(tab, json, tableId, extra = []) {
+  // the tab's last result as JSON, its table as CSV (and any launch file), as links to Blobs made here
+  const box = $(tab + "-downloads");
+  for (const a of box.querySelectorAll("a")) URL.revokeObjectURL(a.href);
+  const links = [link(`xpuplan-${tab}.json`, "JSON", JSON.stringify(json, null, 1) + "\n", "application/json")];
+  if (tableId && TABLES[tableId]) links.push(link(`xpuplan-${tab}.csv`, "CSV (the table)", csv(TABLES[tableId]), "text/csv"));
+  box.replaceChildren("Download the last result: ");
+  for (const a of links.concat(extra)) box.append(a, " ");
+}
+
+// ------------------------------------------------------------------------------------------------------ plots
+
+function layout(title, xTitle, yTitle, extra = {}) {
+  // every plot: a title, both axis titles, the legend between the title and the plot, room for a right axis
+  return { title: { text: title, x: 0.01, xanchor: "left", y: 0.98, yanchor: "top", yref: "container" },
+    margin: { l: 80, r: 90, t: 110, b: 70 }, legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" },
+    xaxis: { title: { text: xTitle }, automargin: true }, yaxis: { title: { text: yTitle }, automargin: true }, ...extra };
+}
+
+const rightAxis = (title) => ({ title: { text: title }, overlaying: "y", side: "right", automargin: true, showgrid: false,
+  rangemode: "tozero", tickmode: "auto" });
+const logAxis = (title, ticks) => ({ title: { text: title }, type: "log", automargin: true, ...(ticks ? { tickvals: ticks } : { dtick: 1 }) });
+const wrap = (label) => label.split(" ").reduce((lines, word) => {
+  // a category label over short lines, so labels need not slant across the legend
+  const last = lines[lines.length - 1];
+  if (last && (last + " " + word).length <= 12) lines[lines.length - 1] = last + " " + word; else lines.push(word);
+  return lines;
+}, []).join("<br>");
+
+function plot(id, traces, lay) {
+  Plotly.newPlot(id, traces, lay, { responsive: true, displaylogo: false });
+}
+
+// ------------------------------------------------------------------------------------------------ catalogs
+
+function chipTitle(c) {
+  const low = c.low_confidence_fields && c.low_confidence_fields.length ? `; least sure: ${c.low_confidence_fields.join(", ")}` : "";
+  return `${c.vendor}: ${c.bf16_tflops ?? "?"} TFLOPS bf16, ${c.hbm_gib ?? "?"} GiB at ${c.hbm_tb_per_s ?? "?"} TB/s; ` +
+    `figures' confidence ${c.confidence}${low}`;
+}
+
+function option(value, text, title) {
+  const o = document.createElement("option");
+  o.value = value;
+  o.textContent = text;
+  if (title) o.title = title;
+  return o;
+}
+
+function fillSelects(cls, items, text, title) {
+  for (const sel of document.querySelectorAll("select." + cls)) {
+    sel.replaceChildren(...items.map((x) => option(x.name, text(x), title && title(x))));
+    if (sel.dataset.default) sel.value = sel.dataset.default;
+    for (const o of sel.options) o.defaultSelected = o.selected;
   }
 }
 
-const RL_PHASES = [["generation_s", "generation"], ["weight_sync_s", "weight sync"],
-  ["engine_switch_s", "engine switch"], ["inference_passes_s", "log-prob / reference passes"],
-  ["training_s", "training"], ["orchestration_s", "orchestration"]];
-
-async function runRL(event) {
-  // one GRPO step as it runs colocated and on-policy, and the best layout with one step off-policy (xpuplan rl --search)
-  event.preventDefault();
-  $("rl-status").textContent = "pricing the RL step…";
-  const chip = [...document.querySelectorAll("#chips input:checked")].map((e) => e.value)[0];
-  const job = { model: $("model").value, chip, devices: Number($("devices").value) };
-  for (const key of ["rollouts_per_step", "train_global_batch", "prompt_len", "response_len", "max_seq_len"]) job[key] = Number($(key).value);
-  try {
-    const steps = [await post("/api/rl", job), await post("/api/rl", { ...job, search: true, off_policy_steps: 1 })];
-    const x = ["colocated, on-policy", "best layout, 1 step off-policy"];
-    const traces = RL_PHASES.map(([key, name]) => ({ type: "bar", name, x, y: steps.map((s) => s[key]) }));
-    traces.push({ type: "scatter", mode: "markers", name: "step time", x, y: steps.map((s) => s.step_time_s),
-      marker: { symbol: "line-ew-open", size: 40, color: "black" } });
-    Plotly.newPlot("plot-rl", traces, { barmode: "stack", title: "RL step by phase (overlapped phases exceed the step)",
-      xaxis: { title: { text: "layout" } }, yaxis: { title: { text: "seconds per step" } } });
-    $("rl-status").textContent = steps[0].notes[0] || "";
-  } catch (err) {
-    $("rl-status").textContent = err.message;
-  }
+function fillChips(chips) {
+  fillSelects("chips", chips, (c) => `${c.name} (${c.confidence})`, chipTitle);
+  const box = $("chips"), keep = box.querySelector("legend");
+  box.replaceChildren(keep, ...chips.map((c) => {
+    const label = document.createElement("label"), input = document.createElement("input"), conf = document.createElement("small");
+    input.type = "checkbox";
+    input.name = "compare";
+    input.value = c.name;
+    input.className = "local";
+    input.checked = input.defaultChecked = ["h100-sxm", "h800", "ascend-910b"].includes(c.name);
+    conf.className = "conf conf-" + c.confidence;
+    conf.textContent = `(${c.confidence})`;
+    label.title = chipTitle(c);
+    label.append(input, " " + c.name + " ", conf);
+    return label;
+  }));
 }
 
-async function runFleet(event) {
-  // the fleet plan (POST /api/fleet): cost per pool against the single-kind baseline, and the allocation table
-  event.preventDefault();
-  $("fleet-status").textContent = "solving the fleet…";
-  try {
-    const body = { fleet: JSON.parse($("fleet-spec").value), workloads: JSON.parse($("fleet-workloads").value) };
-    const f = await post("/api/fleet", body);
-    const pools = Object.keys(f.cost_by_pool);
-    Plotly.newPlot("plot-fleet", [
-      { type: "bar", name: "this plan", x: pools, y: pools.map((p) => f.cost_by_pool[p]) },
-      { type: "bar", name: `baseline: all ${f.baseline.chip}`, x: ["baseline"], y: [f.baseline.usd_total] }],
-      { title: `fleet cost: ${f.usd_total.toFixed(0)} USD (${(100 * (f.saving_fraction || 0)).toFixed(0)}% below the baseline)`,
-        xaxis: { title: { text: "pool" } }, yaxis: { title: { text: "USD over the horizon" } } });
-    const cells = (r) => [r.workload, r.kind, r.pool, r.devices, r.start_s, r.finish_s, r.usd.toFixed(0)];
-    $("fleet-allocation").innerHTML = "<tr><th>workload</th><th>kind</th><th>pool</th><th>devices</th><th>start (s)</th>" +
-      "<th>finish (s)</th><th>USD</th></tr>" + f.allocation.map((r) => `<tr>${cells(r).map((c) => `<td>${c}</td>`).join("")}</tr>`).join("");
-    $("fleet-status").textContent = `${f.usd_per_hour.toFixed(2)} USD/h for the services; binding: ${f.binding_constraints.join("; ") || "none"}`;
-  } catch (err) {
-    $("fleet-status").textContent = err.message;
-  }
+// ---------------------------------------------------------------------------------------------------- wiring
+
+function wire(tab, formId, runner, setup) {
+  // a tab's form: submitting runs it (errors in its status line), any edit updates the link
+  const form = $(formId), status = $(tab === "plan" ? "status" : tab + "-status");
+  FORMS[tab] = form;
+  const say = (text) => { status.textContent = text; };
+  const act = (fn) => async () => {
+    // the tab is aria-busy while its requests run; an error ends up in its status line
+    const section = $("tab-" + tab);
+    section.setAttribute("aria-busy", "true");
+    remember();
+    try { await fn(form, say); } catch (err) { say(err.message); } finally { section.removeAttribute("aria-busy"); }
+  };
+  form.addEventListener("submit", (event) => { event.preventDefault(); act(runner)(); });
+  form.addEventListener("input", remember);
+  form.addEventListener("change", remember);
+  if (setup) setup(act);
 }
 
 async function init() {
-  const [models, chips] = await Promise.all([fetch("/api/catalog/models").then((r) => r.json()), fetch("/api/catalog/chips").then((r) => r.json())]);
-  $("model").innerHTML = models.map((m) => `<option value="${m.name}" ${m.name === "llama3-70b" ? "selected" : ""}>${m.name}</option>`).join("");
-  const usable = chips.filter((c) => c.bf16_tflops && c.hbm_tb_per_s);
-  $("chips").innerHTML += usable.map((c) => `<label><input type="checkbox" value="${c.name}" ${["h100-sxm", "h800", "ascend-910b"].includes(c.name) ? "checked" : ""}>${c.name}</label>`).join("");
-  $("job").addEventListener("submit", run);
-  $("rl-job").addEventListener("submit", runRL);
-  $("fleet-job").addEventListener("submit", runFleet);
+  const get = (kind) => fetch("/api/catalog/" + kind).then((r) => r.json());
+  const [models, chips, frameworks, engines] = await Promise.all(["models", "chips", "frameworks", "serving"].map(get));
+  fillSelects("models", models, (m) => m.name, (m) => `${m.params_total_b} B parameters (${m.params_active_b} B active)`);
+  fillChips(chips);
+  fillSelects("frameworks", frameworks, (f) => f.name, (f) => f.display_name);
+  fillSelects("engines", engines, (e) => e.name, (e) => e.display_name);
+  for (const entry of TAB_RUNNERS) wire(...entry);
+  for (const b of document.querySelectorAll("#tabs [role=tab]")) b.addEventListener("click", () => show(b.dataset.tab));
+  show(restore(location.hash) || "plan");
+  window.addEventListener("hashchange", () => show(restore(location.hash) || ACTIVE));
+  document.body.dataset.ready = "1";
 }
-init();
+
+const TAB_RUNNERS = [];  // [tab, form id, runner, setup (more buttons)]: plan.js and tabs.js add theirs
+document.addEventListener("DOMContentLoaded", init);
