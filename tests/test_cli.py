@@ -9,7 +9,7 @@ TRAIN = ["train", "--model", "llama3-70b", "--chip", "h100-sxm", "--devices", "2
 JSON_KEYS = {"step_time_s", "tokens_per_s", "tokens_per_s_per_device", "mfu", "hfu", "memory_per_device_bytes", "fits",
              "total_time_s", "device_hours", "breakdown", "plan", "task"}
 BREAKDOWN_KEYS = {"compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s",
-                  "offload_s", "moe_route_s", "moe_imbalance_s", "reference_s"}
+                  "offload_s", "moe_route_s", "moe_imbalance_s", "reference_s", "encoder_s"}
 
 
 def test_train_table_shows_units(run_cli):

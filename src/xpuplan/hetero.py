@@ -94,7 +94,7 @@ def pipeline_split(model: Model, job: TrainJob, a: Pool, b: Pool, link_bytes_per
     frac_moe_b = np.minimum(layers_b, model.moe_layers) / layers_b
 
     # per micro-batch times of each pool's fullest stage: n layers, frac_moe of them MoE (B also holds the output layer)
-    t_a = stage_times(model, a.chip, job, gA, n_a * (1 - frac_moe_a), n_a * frac_moe_a, False)
+    t_a = stage_times(model, a.chip, job, gA, n_a * (1 - frac_moe_a), n_a * frac_moe_a, False, embed=True)
     t_b = stage_times(model, b.chip, job, gB, n_b * (1 - frac_moe_b), n_b * frac_moe_b, True)
     pace = pick_stage([t_a.total_s, t_b.total_s])              # the slower pool's stage sets the pace
     t = pick_stage_times([t_a, t_b], pace)
@@ -178,7 +178,8 @@ def data_parallel_split(model: Model, job: TrainJob, a: Pool, b: Pool, link_byte
 def _pool_step(r: TrainResult, microbatches: int) -> float:
     """A pool's step with ``microbatches`` per replica: per-micro-batch parts scale, the rest stays."""
     m0 = r.job.global_batch // (r.plan.dp * r.plan.micro_batch)
-    per_mb = sum(r.breakdown[k] for k in ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "moe_route_s", "moe_imbalance_s")) / m0
+    per_mb = sum(r.breakdown[k] for k in ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "moe_route_s",
+                                          "moe_imbalance_s", "encoder_s")) / m0
     fixed = r.step_time_s - per_mb * m0
     return per_mb * microbatches + fixed
 

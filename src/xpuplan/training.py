@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .advice import assumed_features, plan_warnings
 from .cost.flops import total_params
+from .cost.encoder import check_images_fit
 from .cost.step import BREAKDOWN_KEYS, step_costs
 from .economics import CostInputs, run_cost
 from .errors import BadInput, DoesNotFit
@@ -170,6 +171,7 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
     """Price one resolved plan (no input parsing; the core of ``train``); with ``run`` and a token
     budget, add the reliability and cost of the whole run."""
     chip.require("hbm_bytes", "hbm_bytes_per_s")
+    check_images_fit(model, job.seq_len)
     costs = step_costs(model, chip, job, PlanGrid.from_plans([plan]), devices)
     memory = {k: float(getattr(costs.memory, k)[0]) for k in MEMORY_KEYS}
     notes = chip.stand_in_notes()

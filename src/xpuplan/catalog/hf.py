@@ -26,6 +26,8 @@ gpt-oss                      num_local_experts, num_experts_per_tok; layer_types
 Gemma 2 / 3                  sliding_window with layer_types, else every second layer (Gemma 2) or five of every six
                              (Gemma 3's sliding_window_pattern 6) windowed; Gemma 3's multimodal config: its
                              text_config
+Qwen2.5-VL                   the Qwen2 decoder (top level, or text_config) and vision_config -> encoder
+                             (:mod:`.vision`: one 448 x 448 image a sample assumed, with a note)
 ===========================  =====================================================================================
 
 Numerics that cost nothing to price (norm epsilons, RoPE bases and scaling, dropouts, soft-capping, router loss
@@ -46,6 +48,7 @@ from typing import Any
 from ..errors import BadInput
 from ..specs import Model
 from .files import MAX_YAML_DEPTH, read_text
+from .vision import qwen_vl_encoder
 
 
 class ConfigNote(UserWarning):
@@ -93,7 +96,12 @@ FAMILIES: dict[str, tuple[str, frozenset[str], bool]] = {
                                                 "swiglu_limit", "initial_context_length"}), False),
     "Gemma2ForCausalLM": ("gemma2", frozenset(GEMMA), True),
     "Gemma3ForCausalLM": ("gemma3", frozenset(GEMMA), True),
+    "Qwen2_5_VLForConditionalGeneration": ("dense", frozenset({"vision_config", "image_token_id", "video_token_id",
+                                                               "vision_start_token_id", "vision_end_token_id",
+                                                               "vision_token_id"}), False),
 }
+VISION = {"Qwen2_5_VLForConditionalGeneration"}
+"""vision-language architectures whose vision tower is priced (``encoder``), its decoder's fields beside it"""
 MULTIMODAL = {"Gemma3ForConditionalGeneration": "Gemma3ForCausalLM"}
 """a vision-language architecture -> the architecture of its ``text_config`` (the decoder that is priced)"""
 MULTIMODAL_FIELDS = {"text_config", "vision_config", "mm_tokens_per_image", "boi_token_index", "eoi_token_index",
@@ -102,7 +110,8 @@ MODEL_TYPES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qw
                "qwen3": "Qwen3ForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM", "mixtral": "MixtralForCausalLM",
                "deepseek_v2": "DeepseekV2ForCausalLM", "deepseek_v3": "DeepseekV3ForCausalLM",
                "glm4_moe": "Glm4MoeForCausalLM", "gpt_oss": "GptOssForCausalLM", "gemma2": "Gemma2ForCausalLM",
-               "gemma3_text": "Gemma3ForCausalLM", "gemma3": "Gemma3ForConditionalGeneration"}
+               "gemma3_text": "Gemma3ForCausalLM", "gemma3": "Gemma3ForConditionalGeneration",
+               "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration"}
 """``model_type`` -> architecture, for a config without ``architectures``"""
 DEFAULTS = {"Gemma3ForCausalLM": {"vocab_size": 262_208, "sliding_window_pattern": 6},
             "Gemma2ForCausalLM": {"sliding_window": 4096}}
@@ -200,6 +209,8 @@ def model_from_hf(config: dict, where: str) -> Model:
         if config.get("vision_config") is not None:
             notes.append("the vision encoder (vision_config): only the text decoder is priced")
         config, arch = config["text_config"], MULTIMODAL[arch]
+    if arch in VISION and isinstance(config.get("text_config"), dict):  # newer files nest the decoder's fields
+        config = {k: v for k, v in config.items() if k != "text_config"} | config["text_config"]
     data = mapped(arch, DEFAULTS.get(arch, {}) | config, where, notes)
     data["name"] = _name(config, where)
     data["display_name"] = f"{data['name']} ({arch})"
@@ -212,6 +223,9 @@ def model_from_hf(config: dict, where: str) -> Model:
         raise BadInput(f"{exc}" + (f" (config.json field {hf!r})" if hf else ""), exc.field) from None
     if notes:  # only for a model that loads: a refusal stays one line
         warnings.warn(ConfigNote(f"{where} ({arch}): not modelled, dropped: {'; '.join(notes)}"), stacklevel=2)
+    if arch in VISION:
+        assumed = qwen_vl_encoder(config.get("vision_config"), model.hidden, where)[1]
+        warnings.warn(ConfigNote(f"{where} ({arch}): {assumed}"), stacklevel=2)
     return model
 
 
@@ -237,6 +251,8 @@ def mapped(arch: str, c: dict, where: str, notes: list[str]) -> dict:
     _windows(family if arch != "GptOssForCausalLM" else "gemma2", c, data, where)
     if family in ("mixtral", "qwen_moe", "deepseek"):
         data["moe"] = _moe(family, arch, c, data, where)
+    if arch in VISION:
+        data["encoder"] = qwen_vl_encoder(c.get("vision_config"), data["hidden"], where)[0]
     if family == "deepseek":
         data["mtp_layers"] = _whole(c, "num_nextn_predict_layers", where, 0)
         if c.get("kv_lora_rank"):

@@ -3,9 +3,13 @@
 Notation (docs/model.md): h hidden, a query heads, g kv heads, d head width,
 F dense FFN width, Fe expert FFN width, E experts, k top-k, V vocab, s sequence.
 A multiply-add is 2 FLOPs; the backward pass costs twice the forward.
+A vision encoder's layers are counted as transformer layers of its own width over one image's patches, with full
+(non-causal) attention (:func:`encoder_model`, :func:`encoder_forward_flops_per_image`).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -84,6 +88,7 @@ def param_count(m: Model) -> dict[str, float]:
         "shared_experts": moe_layers * e.shared_experts * expert_params(m) if e else 0,
         "router": moe_layers * e.experts * m.hidden if e else 0,
         "norms": (2 * m.layers + 1) * m.hidden,
+        **encoder_param_count(m),
     }
 
 
@@ -147,7 +152,60 @@ def model_flops_per_token(m: Model, seq_len: int) -> float:
 
     ``3 * (forward matmul FLOPs + causal attention FLOPs)``: that is
     6 * N_active (dense and expert matmuls, logits included, embedding lookup
-    excluded) plus the causal attention score/value term. Recompute is not
-    counted (that is HFU).
+    excluded) plus the causal attention score/value term, plus a vision encoder's
+    share (:func:`encoder_flops_per_token`). Recompute is not counted (that is HFU).
     """
-    return 3.0 * (sum(matmul_flops_per_token(m).values()) + attention_core_flops_per_token(m, seq_len))
+    return 3.0 * (sum(matmul_flops_per_token(m).values()) + attention_core_flops_per_token(m, seq_len)) \
+        + encoder_flops_per_token(m, seq_len)
+
+
+def encoder_model(m: Model) -> Model:
+    """A vision encoder's layers as a :class:`Model` (multi-head attention, windowed layers as the encoder has them,
+    no vocabulary), so the language model's layer shapes and per-token activation counts apply to them."""
+    return _encoder_model(m.encoder, m.name)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoder_model(e, name: str) -> Model:
+    return Model(name=f"{name}-encoder", layers=e.layers, hidden=e.hidden, heads=e.heads, kv_heads=e.heads,
+                 ffn_hidden=e.ffn_hidden, ffn_act=e.ffn_act, vocab=1, attention="mha", sliding_window=e.window,
+                 window_layers=e.window_layers)
+
+
+def encoder_param_count(m: Model) -> dict[str, float]:
+    """Parameters of a vision encoder (its layers with their two norms, and the patch embedding) and of its projector;
+    empty for a text-only model."""
+    e = m.encoder
+    if e is None:
+        return {}
+    s = layer_shapes(encoder_model(m))
+    layer = s.attn_params + s.ffn_mats * e.hidden * e.ffn_hidden + 2 * e.hidden
+    return {"vision_encoder": e.layers * layer + e.patch_dim * e.hidden, "projector": e.projector_params}
+
+
+def encoder_forward_flops_per_image(m: Model) -> tuple[float, float]:
+    """(encoder, projector) forward FLOPs for one image: the encoder's matmuls and patch embedding over its P patches,
+    2 * L_e * a_e * 2 d_e per key of full (non-causal) attention over the keys each layer sees (all P, or the window),
+    and the projector's matmuls over the tokens handed to the language model."""
+    e = m.encoder
+    em = encoder_model(m)
+    s = layer_shapes(em)
+    layer = s.attn_params + s.ffn_mats * e.hidden * e.ffn_hidden
+    matmul = 2.0 * e.patches * (e.layers * layer + e.patch_dim * e.hidden)
+    attention = e.patches * attention_core_flops_per_token(em, e.patches, causal=False)
+    return matmul + attention, 2.0 * e.tokens_per_image * e.projector_params
+
+
+def encoder_flops_per_token(m: Model, seq_len, adapters: bool = False) -> float:
+    """Model FLOPs of a vision encoder and its projector per language-model token (0 for a text-only model).
+
+    A sample of s tokens carries ``images`` images: images * (3 * encoder forward + 3 * projector forward) / s. A
+    frozen encoder (``Encoder.frozen``) sits at the input, so nothing upstream needs its gradients: it runs forward
+    only and counts once; its projector still trains. Under LoRA (``adapters``) both are frozen base weights."""
+    if m.encoder is None:
+        return 0.0
+    enc, proj = encoder_forward_flops_per_image(m)
+    if adapters:
+        return m.encoder.images * (enc + proj) / seq_len
+    passes = 1.0 if m.encoder.frozen else 3.0
+    return m.encoder.images * (passes * enc + 3.0 * proj) / seq_len

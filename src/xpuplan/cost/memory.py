@@ -15,7 +15,9 @@ and no dropout. With tp > 1 sequence parallelism is assumed, so every term is
 divided by tp (frameworks without it keep the norm and GEMM-input activations
 whole on every tensor-parallel rank). The pipeline's first stage holds the most micro-batches in
 flight: min(m, pp) under 1F1B; under interleaving, warm-up holds
-pp*(vpp+1)-1 model chunks (Megatron's schedule).
+pp*(vpp+1)-1 model chunks (Megatron's schedule). A vision encoder and its projector live on the first stage
+(:mod:`.encoder`): their weights, gradients and optimizer state (a frozen encoder's weights only) and their
+activations for each micro-batch in flight (:func:`encoder_activation_bytes`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
 from ..specs.job import BF16_BYTES_PER_PARAM
 from . import remat, task
-from .flops import expert_params, ffn_copies, ffn_params_dense, layer_shapes
+from .flops import encoder_model, encoder_param_count, expert_params, ffn_copies, ffn_params_dense, layer_shapes
 
 WEIGHT_BYTES, OPTIMIZER_BYTES = BF16_BYTES_PER_PARAM, 12
 
@@ -116,6 +118,8 @@ def stage_params(model: Model, g: PlanGrid, dense_n, moe_n, embed, logits) -> tu
     attn = (layer_shapes(model).attn_params + 2 * model.hidden) / tp
     dense = (dense_n + moe_n) * attn + dense_n * ffn_params_dense(model) / tp
     dense = dense + np.where(embed, vocab_params, 0.0)
+    if model.encoder is not None:  # the vision encoder and projector sit with the embedding on the first stage
+        dense = dense + np.where(embed, sum(encoder_param_count(model).values()) / tp, 0.0)
     dense = dense + np.where(logits & ~(embed & model.tied_embeddings), vocab_params, 0.0)
     experts = 0.0 * dense
     e = model.moe
@@ -123,6 +127,22 @@ def stage_params(model: Model, g: PlanGrid, dense_n, moe_n, embed, logits) -> tu
         dense = dense + moe_n * (e.shared_experts * expert_params(model) / tp + e.experts * model.hidden)
         experts = moe_n * (e.experts / g.ep) * expert_params(model) / g.etp
     return dense, experts
+
+
+def encoder_activation_bytes(model: Model, job: TrainJob, g: PlanGrid) -> np.ndarray:
+    """Bytes one micro-batch's images leave on a device of the first stage for the backward: every encoder layer keeps
+    what a language-model layer of its widths keeps per token (:func:`activation_bytes_per_token` under the job's
+    recompute mode) for its T_e / tp patch tokens, and the projector its input (projector_params / h values per token
+    handed over). A frozen encoder (or a LoRA job's) runs without gradients and keeps none of its layers'."""
+    e = model.encoder
+    if e is None:
+        return 0.0 * g.micro_batch
+    tokens, handed = g.micro_batch * e.images * e.patches, g.micro_batch * e.images * e.tokens_per_image
+    projector = 0.0 if job.adapters else handed * e.projector_params / model.hidden * WEIGHT_BYTES / g.tp
+    if e.frozen or job.adapters:
+        return projector + 0.0 * tokens
+    per_token = activation_bytes_per_token(encoder_model(model), False)[g.recompute]
+    return e.layers * tokens / g.tp * per_token + projector
 
 
 def expert_dp(g: PlanGrid) -> np.ndarray:
@@ -155,7 +175,7 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     """Bytes per device of one pipeline stage holding ``in_flight`` micro-batches of activations."""
     dpcp, edp = shard_groups(job, g)
     dense, experts = stage_params(model, g, dense_n, moe_n, embed, logits)
-    trained = task.trainable(model, job, g, (dense, experts), dense_n, moe_n)
+    trained = task.trainable(model, job, g, (dense, experts), dense_n, moe_n, embed)
 
     def sharded(nbytes, stage, which=trained):
         d, e = which
@@ -183,6 +203,8 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     if job.offload_layers:  # offloaded layers' activations wait in host memory
         layers_here = np.maximum(dense_n + moe_n, 1)
         per_mb = per_mb * (1.0 - np.minimum(job.offload_layers, layers_here) / layers_here)
+    if model.encoder is not None:
+        per_mb = per_mb + np.where(embed, encoder_activation_bytes(model, job, g), 0.0)
     # full recompute rebuilds one layer's activations at a time during the backward
     working = np.where(g.recompute == 2, tokens / g.tp * activation_bytes_per_token(model, bool(model.moe))[0], 0.0)
     if not job.framework.sequence_parallel:  # every tensor-parallel rank keeps the replicated part whole
@@ -195,7 +217,7 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     prefetch = np.where(g.zero >= 3, 2 * WEIGHT_BYTES * (attn_p + ffn_params_dense(model) / g.tp), 0.0)
     # FSDP keeps one sharded fp32 parameter (counted with the optimizer state as the master copy); its bf16
     # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition
-    weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3))
+    weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3, (dense, experts)))
     if job.adapters:  # the frozen base (bf16, or NF4 under qlora), sharded only at ZeRO-3, beside the adapters
         weights = sharded(task.base_bytes_per_param(job), 3, (dense, experts)) + sharded(WEIGHT_BYTES, 3)
     if job.task == "dpo" and job.reference == "live":  # the frozen reference model, laid out as the policy

@@ -7,6 +7,8 @@ the exposed data-parallel communication and the optimizer update:
 
     step = m * T_mb + (pp - 1)/vpp * T_mb + pp_comm + dp_comm + optimizer
 
+A vision-language model's encoder and projector run on the first stage (:mod:`.encoder`): they make that stage's
+T_mb longer (``encoder_s``), which sets the pace when it is the slowest.
 Every term is reported separately (``breakdown``) and the terms sum to the step. ``compose_step`` is that sum;
 ``step_costs`` prices a plan grid on one chip kind with it, and :mod:`xpuplan.hetero` composes the stages of two
 chip kinds with it (``stage_times``, ``pick_stage_times``, ``dp_comm_s`` and ``optimizer_s`` are the per-stage entry).
@@ -23,12 +25,13 @@ from ..specs import HOST_LINK_BYTES_PER_S, Chip, Framework, Model, TrainJob
 from . import pipeline, remat, task
 from .comm import collective_parts, collective_s, expert_dispatch_s, latency_s, members_per_domain, p2p_s
 from .compute import LayerTimes, layer_times, logits_times, stream_s
-from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token
+from .encoder import EncoderTimes, encoder_times
+from .flops import attention_core_flops_per_token, encoder_forward_flops_per_image, layer_shapes, matmul_flops_per_token
 from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_use, pick_stage, shard_groups, stage_mix,
                      stage_params, take)
 
-BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s", "optimizer_s",
-                  "offload_s", "moe_route_s", "moe_imbalance_s", "reference_s")
+BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s",
+                  "optimizer_s", "offload_s", "moe_route_s", "moe_imbalance_s", "reference_s", "encoder_s")
 # bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
 ADAM_BYTES_PER_PARAM = 30
 
@@ -65,10 +68,13 @@ class StageTimes:
     """forward compute alone: the window that hides a weight all-gather"""
     bwd_s: np.ndarray
     """backward (+ recompute) compute alone: the window that hides a gradient reduction"""
+    encoder_s: np.ndarray | float = 0.0
+    """the vision encoder and projector (forward, backward, recompute, their tensor-parallel traffic) on the first
+    stage; 0 elsewhere and for text-only models"""
 
     @property
     def total_s(self) -> np.ndarray:
-        return self.compute_s + self.tp_s + self.cp_s + self.ep_s + self.route_s + self.imbalance_s
+        return self.compute_s + self.tp_s + self.cp_s + self.ep_s + self.route_s + self.imbalance_s + self.encoder_s
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,6 +91,8 @@ class LayerCosts:
     ep_moe_s: np.ndarray
     logits_fwd_s: np.ndarray
     logits_bwd_s: np.ndarray
+    encoder: EncoderTimes
+    """the vision encoder and projector, on the first stage (zeros for a text-only model)"""
 
 
 def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCosts:
@@ -131,29 +139,36 @@ def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCo
     moe_t, moe_cp, moe_ep = per_layer(True) if model.moe else (dense_t, dense_cp, 0.0 * dense_cp)
     logit_f, logit_b = logits_times(model, chip, g, job)
     return LayerCosts(dense=dense_t, moe=moe_t, tp_dense_s=tp_layer, tp_moe_s=tp_moe_layer, cp_dense_s=dense_cp,
-                      cp_moe_s=moe_cp, ep_moe_s=moe_ep, logits_fwd_s=logit_f, logits_bwd_s=logit_b)
+                      cp_moe_s=moe_cp, ep_moe_s=moe_ep, logits_fwd_s=logit_f, logits_bwd_s=logit_b,
+                      encoder=encoder_times(model, chip, job, g))
 
 
 def stage_times(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, logits,
-                costs: LayerCosts | None = None) -> StageTimes:
-    """One micro-batch through ``dense_n`` dense and ``moe_n`` MoE layers (+ the output layer if ``logits``);
-    ``costs`` from :func:`layer_costs` for the same grid, when the caller prices several stages of it."""
+                costs: LayerCosts | None = None, embed=False) -> StageTimes:
+    """One micro-batch through ``dense_n`` dense and ``moe_n`` MoE layers (+ the output layer if ``logits``, + a vision
+    encoder if ``embed``: the first stage); ``costs`` from :func:`layer_costs` for the same grid, when the caller
+    prices several stages of it."""
     c = costs if costs is not None else layer_costs(model, chip, job, g)
     heads = 1 + model.mtp_layers  # the output head and loss run once more for each multi-token prediction module
     fwd = dense_n * c.dense.fwd_s + moe_n * c.moe.fwd_s + np.where(logits, heads * c.logits_fwd_s, 0.0) \
         + job.framework.microbatch_overhead_s
     bwd = (dense_n * (c.dense.bwd_s + c.dense.recompute_s) + moe_n * (c.moe.bwd_s + c.moe.recompute_s)
            + np.where(logits, heads * c.logits_bwd_s, 0.0))
+    enc = c.encoder
+    first = np.asarray(embed) & (model.encoder is not None)
     return StageTimes(compute_s=fwd + bwd, tp_s=dense_n * c.tp_dense_s + moe_n * c.tp_moe_s,
                       cp_s=dense_n * c.cp_dense_s + moe_n * c.cp_moe_s, ep_s=moe_n * c.ep_moe_s + 0.0 * fwd,
                       route_s=moe_n * c.moe.route_s + 0.0 * fwd, imbalance_s=moe_n * c.moe.imbalance_s + 0.0 * fwd,
-                      fwd_s=fwd, bwd_s=bwd)
+                      fwd_s=fwd + np.where(first, enc.fwd_s, 0.0),
+                      bwd_s=bwd + np.where(first, enc.bwd_s + enc.recompute_s, 0.0),
+                      encoder_s=np.where(first, enc.total_s, 0.0) + 0.0 * fwd)
 
 
 def pick_stage_times(times: list[StageTimes], pick: np.ndarray) -> StageTimes:
     """Per plan, the picked stage's times."""
     return StageTimes(**{k: take([getattr(x, k) for x in times], pick)
-                         for k in ("compute_s", "tp_s", "cp_s", "ep_s", "route_s", "imbalance_s", "fwd_s", "bwd_s")})
+                         for k in ("compute_s", "tp_s", "cp_s", "ep_s", "route_s", "imbalance_s", "fwd_s", "bwd_s",
+                                   "encoder_s")})
 
 
 def dp_buckets(fw: Framework, params, ranks) -> np.ndarray:
@@ -218,7 +233,10 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
     # gradients; each layer's weights are gathered by their own collectives, so the latency is paid per layer
     extra_calls = np.maximum(layers_n * fw.zero3_collectives_per_layer - 1, 0)
     # (ZeRO-3 and FSDP units pay their latency per layer, not per bucket)
-    all_weights = over("all_gather", task.base_bytes_per_param(job), "shard", params)[0] + ag if trained else ag
+    all_weights = ag
+    if trained:  # with frozen weights: all of them (LoRA: the frozen base, and the adapters beside it)
+        base = over("all_gather", task.base_bytes_per_param(job), "shard", params)[0]
+        all_weights = base + (ag if job.adapters else 0.0)
     gather = all_weights + extra_calls * latency_s("all_gather", dense_shard, g.tp, chip)
     scatter = rs + extra_calls * latency_s("reduce_scatter", dense_shard, g.tp, chip)
     replicas = exposed(replica_ar, bwd_w)  # hybrid sharding: once a step, after the last micro-batch
@@ -258,6 +276,8 @@ def rates(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: int, st
     mfpt = task.model_flops_per_token(model, job)
     recompute_fpt = (sum(matmul_flops_per_token(model).values()) - matmul_flops_per_token(model)["logits"]
                      + attention_core_flops_per_token(model, job.seq_len))
+    if model.encoder is not None and not model.encoder.frozen and not job.adapters:  # its layers run forward again
+        recompute_fpt += model.encoder.images * encoder_forward_flops_per_image(model)[0] / job.seq_len
     peak = devices * mfu_peak_flops_per_s(chip, g.fp8)
     hfu = (mfpt + np.where(g.recompute == 2, recompute_fpt, 0.0)) * tokens_per_s / peak
     return tokens_per_s, mfpt * tokens_per_s / peak, hfu
@@ -295,6 +315,7 @@ def compose_step(t: StageTimes, microbatches, pp, vpp, pp_comm_s, dp_comm_s, opt
         "moe_route_s": m * t.route_s,
         "moe_imbalance_s": m * t.imbalance_s,
         "reference_s": reference_s + 0.0 * t.compute_s,
+        "encoder_s": m * t.encoder_s + 0.0 * t.compute_s,
     }
 
 
@@ -308,13 +329,14 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
     m = g.microbatches(job)
     stages = stage_mix(model, g)
     costs = layer_costs(model, chip, job, g)
-    times = [stage_times(model, chip, job, g, st.dense_n, st.moe_n, st.logits, costs) for st in stages]
+    times = [stage_times(model, chip, job, g, st.dense_n, st.moe_n, st.logits, costs, st.embed) for st in stages]
     pick = pick_stage([t.total_s for t in times])  # the slowest stage sets the pace
     t = pick_stage_times(times, pick)
     per_stage = [stage_params(model, g, st.dense_n, st.moe_n, st.embed, st.logits) for st in stages]
     params = tuple(take(list(p), pick) for p in zip(*per_stage))
     trained = tuple(take(list(p), pick) for p in zip(
-        *(task.trainable(model, job, g, p, st.dense_n, st.moe_n) for p, st in zip(per_stage, stages))))
+        *(task.trainable(model, job, g, p, st.dense_n, st.moe_n, st.embed) for p, st in zip(per_stage, stages))))
+    frozen = job.adapters or (model.encoder is not None and model.encoder.frozen)
     layers_here = take([st.dense_n + st.moe_n for st in stages], pick)
 
     crosses = members_per_domain(g.tp * g.cp * g.dp, 2, chip.scale_up_domain) < 2
@@ -323,7 +345,7 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
         t, m, g.pp, g.vpp,
         pp_comm_s=pipeline.p2p_exposed_s(g.pp, g.vpp, m, p2p_s(act_bytes / g.tp, crosses, chip),
                                          t.compute_s / (2.0 * g.vpp), job.framework.p2p_overlap),
-        dp_comm_s=dp_comm_s(model, chip, job, g, params, layers_here, t, trained if job.adapters else None),
+        dp_comm_s=dp_comm_s(model, chip, job, g, params, layers_here, t, trained if frozen else None),
         optimizer_s=optimizer_s(chip, job, g, trained), schedule=job.framework.pipeline_schedule,
         offload_s=m * offload_exposed_s(model, chip, job, g, layers_here, t),
         reference_s=m * t.fwd_s if (job.task == "dpo" and job.reference == "live") else 0.0)

@@ -21,7 +21,8 @@ import numpy as np
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
 from ..specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES, NF4_BYTES_PER_PARAM
-from .flops import attention_core_flops_per_token, layer_shapes, matmul_flops_per_token
+from .flops import (attention_core_flops_per_token, encoder_flops_per_token, encoder_param_count, layer_shapes,
+                    matmul_flops_per_token)
 
 
 class Adapted(NamedTuple):
@@ -87,11 +88,15 @@ def base_bytes_per_param(job: TrainJob) -> float:
     return NF4_BYTES_PER_PARAM if job.task == "qlora" else WEIGHT_BYTES
 
 
-def trainable(model: Model, job: TrainJob, g: PlanGrid, params: tuple, dense_n, moe_n) -> tuple:
-    """Of a stage's (dense, expert) parameters per device, those that train: all of them, or its layers' adapters
-    (sharded over tp like the matrices they adapt; a routed expert's over ep and etp like the expert)."""
+def trainable(model: Model, job: TrainJob, g: PlanGrid, params: tuple, dense_n, moe_n, embed=False) -> tuple:
+    """Of a stage's (dense, expert) parameters per device, those that train: all of them but a frozen vision encoder's
+    (on the first stage, ``embed``), or its layers' adapters (sharded over tp like the matrices they adapt; a routed
+    expert's over ep and etp like the expert)."""
     if not job.adapters:
-        return params
+        if model.encoder is None or not model.encoder.frozen:
+            return params
+        dense, experts = params
+        return dense - np.where(embed, encoder_param_count(model)["vision_encoder"] / g.tp, 0.0), experts
     dense_layer, _ = layer_adapter_params(model, False, job)
     moe_dense, moe_experts = layer_adapter_params(model, True, job) if model.moe else (0.0, 0.0)
     dense = (dense_n * dense_layer + moe_n * moe_dense) / g.tp
@@ -107,13 +112,15 @@ def dequant_s(chip: Chip, layer_params) -> np.ndarray:
 def model_flops_per_token(model: Model, job: TrainJob) -> float:
     """The job's model FLOPs per token of data, the numerator of its MFU: 3 x (forward matmuls + attention over the
     span a query attends) for pre-training, sft and dpo; under lora/qlora the base matmuls count twice (forward and
-    activation gradient, NVIDIA's LoRA model-FLOP count) and the adapters three times."""
+    activation gradient, NVIDIA's LoRA model-FLOP count) and the adapters three times. A vision encoder adds its
+    share per token (:func:`~.flops.encoder_flops_per_token`)."""
     matmul = sum(matmul_flops_per_token(model).values())
     attention = attention_core_flops_per_token(model, job.attend_len)
+    encoder = encoder_flops_per_token(model, job.seq_len, job.adapters) if model.encoder else 0.0
     if not job.adapters:
-        return 3.0 * (matmul + attention)
+        return 3.0 * (matmul + attention) + encoder
     dense_layers = model.layers - model.moe_layers
     adapters = dense_layers * adapter_fwd_flops_per_token(model, False, job)
     if model.moe:
         adapters += model.moe_layers * adapter_fwd_flops_per_token(model, True, job)
-    return 2.0 * matmul + 3.0 * (attention + adapters)
+    return 2.0 * matmul + 3.0 * (attention + adapters) + encoder

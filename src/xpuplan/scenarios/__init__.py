@@ -7,6 +7,7 @@ published anchor where one exists (DeepSeek-V3's GPU-hours, Llama 3's interrupti
 kept small (``--top 1``, one device count each) so the page regenerates in about a minute on two cores.
 
 * :mod:`.training` — TeleChat3 on 10k 910B vs H800; DeepSeek-V3's 2.664M GPU-hours; a 1T model on six chips
+* :mod:`.pangu` — Pangu Ultra MoE's published MFU on 6K Ascend 910B against the model
 * :mod:`.serving` — domestic vs NVIDIA mid-range at equal SLO; 50,000 Tiangai 150 in H20 / 910B
 * :mod:`.scaling` — MFU against scale-up domain size; GPT-3 -> GPT-4 -> 10T
 * :mod:`.failures` — a months-long run's MTBF, goodput and cost per interruption
@@ -18,10 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadInput
-from . import failures, scaling, serving, training
+from . import failures, pangu, scaling, serving, training
 from .page import markdown, write_html
 
-SECTIONS = (training.telechat, training.deepseek_v3, training.one_trillion, serving.serving, scaling.domain_size,
+SECTIONS = (training.telechat, training.deepseek_v3, pangu.pangu_ultra_moe, training.one_trillion, serving.serving, scaling.domain_size,
             failures.months_long_run, scaling.gpt_ladder)
 """the sections in page order, each a function returning its Section"""
 

@@ -5,16 +5,16 @@ from them (parameter counts, FLOPs, times) lives in :mod:`xpuplan.cost`. Constru
 :class:`~xpuplan.errors.BadInput` naming the field.
 
 * :mod:`.hardware` — Chip, Efficiency, System, Pool
-* :mod:`.model` — Model, MoE
+* :mod:`.model` — Model, MoE, Encoder
 * :mod:`.job` — Framework, TrainJob, RECOMPUTE
 * :mod:`.serving` — ServeEngine, number formats
 """
 
 from .hardware import CONFIDENCES, DTYPES, HOST_LINK_BYTES_PER_S, SCALE_UP_TOPOLOGIES, Chip, Efficiency, Pool, System
 from .job import FRAMEWORK_RANGES, PLAN_MEMORY_MARGIN, RECOMPUTE, Framework, TrainJob
-from .model import Model, MoE
+from .model import Encoder, Model, MoE
 from .serving import KV_BYTES, ROOFLINE, WEIGHT_FORMATS, ServeEngine
 
 __all__ = ["CONFIDENCES", "DTYPES", "HOST_LINK_BYTES_PER_S", "FRAMEWORK_RANGES", "KV_BYTES", "PLAN_MEMORY_MARGIN", "RECOMPUTE", "ROOFLINE",
-           "SCALE_UP_TOPOLOGIES", "WEIGHT_FORMATS", "Chip", "Efficiency", "Framework", "Model", "MoE", "Pool",
+           "SCALE_UP_TOPOLOGIES", "WEIGHT_FORMATS", "Chip", "Efficiency", "Encoder", "Framework", "Model", "MoE", "Pool",
            "ServeEngine", "System", "TrainJob"]

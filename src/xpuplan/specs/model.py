@@ -1,4 +1,4 @@
-"""Model facts: a decoder-only transformer, dense or mixture-of-experts."""
+"""Model facts: a decoder-only transformer, dense or mixture-of-experts, optionally with a vision encoder."""
 
 from __future__ import annotations
 
@@ -53,8 +53,73 @@ class MoE:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Encoder:
+    """A vision encoder (ViT) ahead of the language model, with the merger/projector that hands its output over.
+
+    Its layers are transformer layers with full (bidirectional) attention over one image's patches; the workload's
+    image size and images per sample are part of the description (they set the encoder's sequence length)."""
+
+    layers: int
+    """transformer layers of the encoder"""
+    hidden: int
+    """encoder width"""
+    heads: int
+    """attention heads (multi-head attention, head width hidden / heads)"""
+    ffn_hidden: int
+    """FFN width of an encoder layer"""
+    patches: int
+    """patch tokens one image makes at the workload's resolution: the encoder's sequence length (448 x 448 pixels in
+    14-pixel patches: 1024)"""
+    tokens_per_image: int
+    """tokens one image hands to the language model after the merger (Qwen2.5-VL merges 2 x 2 patches: patches / 4);
+    they are part of the language model's sequence"""
+    images: int = 1
+    """images per training sample (per request when serving)"""
+    ffn_act: str = "gelu"
+    """swiglu (gated FFN, 3 weight matrices) or gelu (2)"""
+    patch_dim: int = 0
+    """inputs of one patch (channels x temporal frames x patch side^2, Qwen2.5-VL: 3 x 2 x 14 x 14 = 1176): the patch
+    embedding is a patch_dim x hidden matmul; 0 leaves it out"""
+    projector_params: int = 0
+    """parameters of the merger/projector MLP that maps encoder outputs to the language model's width; each token
+    handed over runs through all of them"""
+    window: int | None = None
+    """patches a windowed layer attends to (Qwen2.5-VL: 8 x 8 = 64); None: every layer attends to the whole image"""
+    window_layers: int = 0
+    """layers that attend within ``window`` (Qwen2.5-VL: 28 of 32)"""
+    frozen: bool = False
+    """training leaves the encoder's weights as they are (common in fine-tuning): it runs forward only, keeps no
+    activations, gradients or optimizer state; the projector still trains"""
+
+    def __post_init__(self) -> None:
+        _positive("encoder", layers=self.layers, hidden=self.hidden, heads=self.heads, ffn_hidden=self.ffn_hidden,
+                  patches=self.patches, tokens_per_image=self.tokens_per_image, images=self.images)
+        for name in ("layers", "hidden", "heads", "ffn_hidden", "patches", "tokens_per_image", "images", "patch_dim",
+                     "projector_params", "window_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise BadInput(f"encoder: {name} must be a whole number >= 0, got {value!r}", name)
+        if self.ffn_act not in ("swiglu", "gelu"):
+            raise BadInput(f"encoder: ffn_act must be swiglu or gelu, got {self.ffn_act!r}", "ffn_act")
+        if self.hidden % self.heads:
+            raise BadInput(f"encoder: hidden={self.hidden} is not a multiple of heads={self.heads}", "heads")
+        if self.tokens_per_image > self.patches:
+            raise BadInput(f"encoder: tokens_per_image={self.tokens_per_image} exceeds patches={self.patches} (the "
+                           "merger hands over at most one token per patch)", "tokens_per_image")
+        if (self.window_layers > 0) != (self.window is not None) or not 0 <= self.window_layers <= self.layers:
+            raise BadInput("encoder: give window and window_layers (0 < window_layers <= layers) together", "window")
+        if self.window is not None and self.window < 1:
+            raise BadInput(f"encoder: window must be >= 1 patch, got {self.window}", "window")
+        if not isinstance(self.frozen, bool):
+            raise BadInput(f"encoder: frozen must be true or false, got {self.frozen!r}", "frozen")
+        if self.layers > 1000 or self.hidden > 200_000 or self.patches > 10_000_000:
+            raise BadInput(f"encoder: layers={self.layers}, hidden={self.hidden}, patches={self.patches} is absurd",
+                           "layers")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Model:
-    """A decoder-only transformer (dense or MoE), in the DESIGN.md model schema."""
+    """A decoder-only transformer (dense or MoE, optionally fed by a vision encoder), in the DESIGN.md model schema."""
 
     name: str
     """catalog id"""
@@ -92,6 +157,8 @@ class Model:
     """MLA: value head width"""
     moe: MoE | None = None
     """mixture-of-experts block, None for dense models"""
+    encoder: Encoder | None = None
+    """vision encoder and projector ahead of the first layer (a vision-language model), None for text-only models"""
     sliding_window: int | None = None
     """keys a windowed layer attends to (each query sees at most this many, itself included), tokens"""
     window_layers: int = 0
