@@ -22,6 +22,7 @@ def test_there_are_tables_for_the_chips_issue_15_names():
 def test_every_row_cites_a_listed_source(name):
     table = load_kernel_table(name)
     rows = list(table["gemm"]) + list(table.get("gemm_fp8") or []) + list(table.get("memory") or [])
+    rows += list(table.get("gemm_fp4") or []) + list(table.get("gemm_stream") or [])
     rows += [r for kind in (table.get("attention") or {}).values() for r in kind]
     rows += [r[1:] for r in table.get("attention_published") or []]
     assert rows
@@ -194,3 +195,94 @@ def test_the_catalog_lists_kernel_tables_with_their_sources():
     assert h100["gemm_max"] == kernel_efficiency("h100-sxm")["gemm_max"] and "cudnn" in h100["attention"]
     assert all(r["sources"] and all(": " in s for s in r["sources"]) for r in rows)
     assert json.loads(json.dumps(rows)) == rows
+
+
+LOW_PRECISION_ROWS = [(name, key) for name in TABLES for key in ("gemm_fp8", "gemm_fp4")
+                      if f"{key}_band" in load_kernel_table(name)]
+"""the fp8 and fp4 GEMM sections that cite a published band (the B200's and MI300X's, session 11)"""
+
+
+@pytest.mark.parametrize("name,key", LOW_PRECISION_ROWS)
+def test_each_low_precision_row_lies_in_the_band_its_table_cites(name, key):
+    """Every fp8/fp4 row's efficiency (achieved over the datasheet peak of its format) stays under the band's top, and
+    the large ones (5e10 FLOPs or more, past the per-call latency) lie inside the band the sources span."""
+    table = load_kernel_table(name)
+    low, high, source = gemm_band(name, f"{key}_band")
+    assert source and 0 < low < high < 1
+    peak = float(table["peak_" + key.split("_")[1]].replace("TFLOPS", ""))
+    large = 0
+    for m, n, k, tflops, _ in table[key]:
+        eff = tflops / peak
+        assert 0 < eff <= high + 0.005, (m, n, k, round(eff, 3))
+        if 2.0 * m * n * k >= 5e10:
+            large += 1
+            assert low - 0.005 <= eff <= high + 0.005, (m, n, k, round(eff, 3))
+    assert large >= 1
+    derived = kernel_efficiency(name)
+    flops = np.array([2.0 * m * n * k for m, n, k, _, _ in table[key]])
+    measured = np.array([t / peak for *_, t, _ in table[key]])
+    curve = derived[f"{key}_max"] * flops / (flops + derived[f"{key}_half_flops"])
+    assert np.median(np.abs(curve - measured)) < 0.05  # the derived curve follows its rows
+
+
+@pytest.mark.parametrize("name", [t for t in TABLES if load_kernel_table(t).get("gemm_stream")])
+def test_stream_rows_are_decode_sized_and_read_their_weights_below_a_stream_copy(name):
+    """gemm_stream rows are decode batches (m <= 16) over 40 MB of weights or more; the rate they read them at is
+    below the datasheet and, where the table measured a STREAM-like kernel, below it too."""
+    from xpuplan.specs import WEIGHT_FORMATS
+
+    table = load_kernel_table(name)
+    for dtype, m, n, k, _, _ in table["gemm_stream"]:
+        assert m <= 16 and n * k * WEIGHT_FORMATS[dtype][0] >= 40e6, (dtype, m, n, k)
+    derived = kernel_efficiency(name)
+    assert 0.3 < derived["hbm"] < 0.85
+    if "hbm_fp4" in derived:  # fp4 GEMV kernels stream their packed weights slower than bf16/fp8 ones
+        assert derived["hbm_fp4"] < derived["hbm"]
+    assert derived["hbm"] < derived["hbm_elementwise"]  # a GEMV's weight reads against a copy-class kernel
+
+
+def test_b200_low_precision_curves_come_from_its_rows_not_a_fallback():
+    """Before session 11 the B200 priced fp8 and fp4 GEMMs on the H100 profile's 0.65 prior with the bf16 half point;
+    now each format has its own measured curve, fp4 below fp8 below bf16 as a fraction of their own peaks."""
+    derived = kernel_efficiency("b200")
+    assert derived["gemm_fp4_max"] < derived["gemm_fp8_max"] and derived["gemm_fp4_max"] < derived["gemm_max"]
+    assert derived["gemm_fp4_half_flops"] > derived["gemm_fp8_half_flops"] > derived["gemm_half_flops"]
+    chip = load_chip("b200")
+    assert chip.kernels.gemm_fp4_max == derived["gemm_fp4_max"] and chip.efficiency.gemm_fp4_max is None
+    assert load_chip("mi300x").kernels.gemm_fp8_max == kernel_efficiency("mi300x")["gemm_fp8_max"]
+
+
+def test_fp4_serving_gemms_use_the_fp4_curve_and_the_fp4_streaming_rate():
+    """An fp4 weight GEMM on a B200: a large batch runs at the fp4 curve of the fp4 peak, a decode batch reads its
+    packed weights at hbm_fp4; without fp4 rows the same GEMM falls back to the fp8 curve and hbm."""
+    from xpuplan.cost import serve
+
+    chip = load_chip("b200")
+    eff = chip.kernels
+    k, n = 8192, 28672
+    f = 2.0 * 4096 * k * n
+    big = float(serve._gemm_s(4096.0, k, n, chip, "fp4"))
+    assert big == pytest.approx(f / (chip.peak("fp4") * eff.gemm_fp4_max * f / (f + eff.gemm_fp4_half_flops)))
+    one = float(serve._gemm_s(1.0, k, n, chip, "fp4"))
+    read = k * n * 0.5 + 2.0 * (k + n)
+    assert one == pytest.approx(max(read / (chip.hbm_bytes_per_s * eff.hbm_fp4),
+                                     2.0 * k * n / (chip.peak("fp4") * eff.gemm_fp4_max * 2.0 * k * n
+                                                    / (2.0 * k * n + eff.gemm_fp4_half_flops))))
+    without = dataclasses.replace(chip, kernels=dataclasses.replace(eff, gemm_fp4_max=None, gemm_fp4_half_flops=None,
+                                                                    hbm_fp4=None))
+    fallback = float(serve._gemm_s(4096.0, k, n, without, "fp4"))
+    assert fallback == pytest.approx(f / (chip.peak("fp4") * eff.gemm_fp8_max * f / (f + eff.gemm_fp8_half_flops)))
+    assert big > fallback  # the measured fp4 kernels are slower than the fp8 curve at the fp4 peak said
+
+
+def test_an_fp4_models_attention_runs_at_the_fp8_peak():
+    """No engine runs attention in fp4: an FP4 checkpoint's FMHA is priced at the fp8 peak, not the fp4 one."""
+    from xpuplan.catalog import load_engine, load_model
+    from xpuplan.cost import serve
+    from xpuplan.plan import resolve_serve_plan
+
+    chip, model = load_chip("b200"), load_model("llama3-8b")
+    plans = {p: resolve_serve_plan(model, chip, 1, engine=load_engine("trt-llm"), precision=p, kv_precision="fp8")
+             for p in ("fp8", "fp4")}
+    assert serve._attention_peak(chip, plans["fp4"]) == serve._attention_peak(chip, plans["fp8"]) == chip.peak("fp8")
+

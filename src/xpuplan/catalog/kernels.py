@@ -7,8 +7,15 @@ its attention efficiencies from the table, derived here, and from nowhere else: 
 runs (issue 15 item 1). The derivation:
 
 - GEMM: ``eff(f) = gemm_max * f / (f + gemm_half_flops)`` least-squares fitted to the rows (efficiency = achieved
-  FLOP/s over the table's dense peak), :func:`fit_efficiency_curve`, where the rows cover three sizes or more; fp8 rows (``gemm_fp8``, against ``peak_fp8``)
-  give ``gemm_fp8_max`` and ``gemm_fp8_half_flops`` the same way.
+  FLOP/s over the table's dense peak), :func:`fit_efficiency_curve`, where the rows cover three sizes or more; fp8 rows
+  (``gemm_fp8``, against ``peak_fp8``) give ``gemm_fp8_max`` and ``gemm_fp8_half_flops`` the same way, fp4 rows
+  (``gemm_fp4``: NVFP4/MXFP4 with their block scales, against ``peak_fp4``) ``gemm_fp4_max`` and
+  ``gemm_fp4_half_flops``. ``gemm_band`` (``gemm_fp8_band``, ``gemm_fp4_band``) is the published range of large-GEMM
+  efficiency the rows' sources span.
+- weight streaming (``gemm_stream``: decode-sized GEMMs, m <= 16, whose weights take the time): the rate a row reads its
+  weights is ``bytes_per_weight * TFLOP/s / (2 m)`` whatever its n and k (a batched row's FLOPs and bytes scale
+  together); ``hbm`` is the median fraction of ``memory_peak_hbm`` over the bf16/fp8/int8 rows, ``hbm_fp4`` over the
+  fp4 rows (packed at the serving format's 0.5 byte a weight, its block scales counted as part of the time).
 - attention, per kind, from the row at the longest sequence with head width 128 (else the widest): the cost model
   prices a forward at ``attention_fwd * s / (s + attention_block_tokens)`` of peak and a backward as twice the
   forward's FLOPs, so ``fwd = achieved / peak / fill`` and ``bwd = (achieved_bwd / 2.5 * 2) / peak / fill``,
@@ -31,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
+from ..specs.serving import WEIGHT_FORMATS
 from ..units import parse_quantity
 from .files import read_yaml
 
@@ -42,8 +50,9 @@ MODEL_BWD_FLOPS_RATIO = 2.0
 """backward / forward FLOPs in the cost model"""
 ATTENTION_BLOCK_TOKENS = 256.0
 """the cost model's tile-fill constant (Efficiency.attention_block_tokens)"""
-DERIVED_FIELDS = ("gemm_max", "gemm_half_flops", "gemm_fp8_max", "gemm_fp8_half_flops", "attention_fwd", "attention_bwd", "attention_kernels", "hbm_elementwise",
-                  "hbm_optimizer", "grouped_gemm_max", "grouped_gemm_half_flops", "hbm_grouped")
+DERIVED_FIELDS = ("gemm_max", "gemm_half_flops", "gemm_fp8_max", "gemm_fp8_half_flops", "gemm_fp4_max",
+                  "gemm_fp4_half_flops", "attention_fwd", "attention_bwd", "attention_kernels", "hbm", "hbm_fp4",
+                  "hbm_elementwise", "hbm_optimizer", "grouped_gemm_max", "grouped_gemm_half_flops", "hbm_grouped")
 """the efficiency fields a kernel table can set (the GEMM curve always; attention and memory where it has rows); a
 profile that names a table may not set the ones it sets"""
 
@@ -97,19 +106,40 @@ def load_kernel_table(name: str) -> dict:
     return read_yaml(path)
 
 
+def _curve(table: dict, key: str, peak_key: str, prefix: str, where: str) -> dict:
+    """``{prefix}_max`` and ``{prefix}_half_flops`` fitted to the table's ``key`` rows against its ``peak_key``, where
+    they cover three sizes or more (fewer bound the ceiling, the band, only)."""
+    rows = _rows(table.get(key), table["sources"], key, where)
+    if len({2.0 * m * n * k for m, n, k, _, _ in rows}) < 3:
+        return {}
+    peak = parse_quantity(table[peak_key], "flops_per_s")
+    g, h = fit_efficiency_curve([2.0 * m * n * k for m, n, k, _, _ in rows], [t * 1e12 / peak for *_, t, _ in rows])
+    return {f"{prefix}_max": round(g, 4), f"{prefix}_half_flops": float(f"{h:.3g}")}
+
+
+def _streaming(table: dict, where: str) -> dict:
+    """``hbm`` and ``hbm_fp4`` from the ``gemm_stream`` rows (see the module doc)."""
+    rows = _rows(table.get("gemm_stream"), table["sources"], "gemm_stream", where, width=6)
+    if not rows:
+        return {}
+    hbm = parse_quantity(table["memory_peak_hbm"], "bytes_per_s")
+    fractions: dict[str, list[float]] = {"hbm": [], "hbm_fp4": []}
+    for dtype, m, _, _, tflops, _ in rows:
+        if dtype not in WEIGHT_FORMATS:
+            raise BadInput(f"{where}: gemm_stream row weight format {dtype!r} is none of {', '.join(WEIGHT_FORMATS)}",
+                           "gemm_stream")
+        rate = WEIGHT_FORMATS[dtype][0] * tflops * 1e12 / (2.0 * m)
+        fractions["hbm_fp4" if dtype == "fp4" else "hbm"].append(rate / hbm)
+    return {key: round(float(np.median(v)), 4) for key, v in fractions.items() if v}
+
+
 @functools.cache
 def kernel_efficiency(name: str) -> dict:
     """The efficiency fields derived from kernel table ``name`` (see the module doc), plus ``kernel_table``."""
     where = name if name.endswith((".yaml", ".yml")) else f"catalog/kernels/{name}.yaml"
     table = load_kernel_table(name)
     peak = parse_quantity(table["peak_bf16"], "flops_per_s")
-    gemm = _rows(table.get("gemm"), table["sources"], "gemm", where)
-    curve = {}
-    if len({2.0 * m * n * k for m, n, k, _, _ in gemm}) >= 3:  # fewer sizes bound the ceiling (gemm_band) only
-        flops = np.array([2.0 * m * n * k for m, n, k, _, _ in gemm])
-        eff = np.array([tflops * 1e12 / peak for _, _, _, tflops, _ in gemm])
-        gemm_max, half = fit_efficiency_curve(flops, eff)
-        curve = {"gemm_max": round(gemm_max, 4), "gemm_half_flops": float(f"{half:.3g}")}
+    curve = _curve(table, "gemm", "peak_bf16", "gemm", where)
     kinds = {}
     for kind, rows in (table.get("attention") or {}).items():
         rows = _rows(rows, table["sources"], f"attention {kind}", where)
@@ -119,13 +149,8 @@ def kernel_efficiency(name: str) -> dict:
         fill = seq / (seq + ATTENTION_BLOCK_TOKENS)
         kinds[kind] = (min(1.0, fwd * 1e12 / peak / fill),
                        min(1.0, bwd * 1e12 / BENCH_BWD_FLOPS_RATIO * MODEL_BWD_FLOPS_RATIO / peak / fill))
-    fp8 = {}
-    if table.get("gemm_fp8"):
-        rows = _rows(table["gemm_fp8"], table["sources"], "gemm_fp8", where)
-        peak_fp8 = parse_quantity(table["peak_fp8"], "flops_per_s")
-        fp8_max, fp8_half = fit_efficiency_curve([2.0 * m * n * k for m, n, k, _, _ in rows],
-                                                 [tflops * 1e12 / peak_fp8 for _, _, _, tflops, _ in rows])
-        fp8 = {"gemm_fp8_max": round(fp8_max, 4), "gemm_fp8_half_flops": float(f"{fp8_half:.3g}")}
+    low = (_curve(table, "gemm_fp8", "peak_fp8", "gemm_fp8", where)
+           | _curve(table, "gemm_fp4", "peak_fp4", "gemm_fp4", where))
     attention = {}
     if kinds:
         reference = table.get("reference_attention")
@@ -161,12 +186,13 @@ def kernel_efficiency(name: str) -> dict:
             stream = [groups * n * k * 2.0 / (groups * 2.0 * m * n * k / (tflops * 1e12)) / hbm
                       for groups, m, n, k, tflops, _ in rows if m == fewest]
             grouped["hbm_grouped"] = round(float(np.median(stream)), 4)
-    return memory | attention | fp8 | curve | grouped | {"kernel_table": name}
+    return _streaming(table, where) | memory | attention | low | curve | grouped | {"kernel_table": name}
 
 
-def gemm_band(name: str) -> tuple[float, float, str]:
-    """(low, high, source) of large-GEMM efficiency the table's published benchmarks span."""
-    low, high, source = load_kernel_table(name)["gemm_band"]
+def gemm_band(name: str, key: str = "gemm_band") -> tuple[float, float, str]:
+    """(low, high, source) of large-GEMM efficiency the table's published benchmarks span (``gemm_fp8_band`` and
+    ``gemm_fp4_band`` for its fp8 and fp4 rows)."""
+    low, high, source = load_kernel_table(name)[key]
     return float(low), float(high), str(source)
 
 

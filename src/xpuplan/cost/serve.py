@@ -11,7 +11,8 @@ engine-wide efficiency is fitted (issue 22):
 * the layers' element-wise kernels at their measured bandwidth, the output layer for the sampled tokens only;
 * prefill attention at the engine's attention kernel's measured efficiency; decode attention reads the KV cache;
 * two TP all-reduces per layer (and EP all-to-alls), a launch gap per kernel, and the engine's host time per
-  iteration (:class:`~xpuplan.specs.serving.ServeEngine`).
+  iteration (:class:`~xpuplan.specs.serving.ServeEngine`);
+* a vision-language model's encoder once per request, with the request's prompt (:func:`encoder_prefill_s`).
 
 How requests share these costs over time (continuous batching, queueing) is :mod:`xpuplan.serving`'s.
 """
@@ -28,6 +29,7 @@ from ..plan import ServePlan
 from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Efficiency, Model
 from .comm import collective_s
 from .compute import elementwise_bytes_fwd, roofline_s
+from .encoder import serve_prefill_s
 from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer, total_params
 
@@ -122,6 +124,18 @@ def _with_call_latency(e: Efficiency, bf16: float | None, fp8: float | None) -> 
                                gemm_fp8_half_flops=GEMM_CALL_S * fp8 * e.gemm_fp8_max if fp8 else None)
 
 
+def _gemm_curve(eff: Efficiency, dtype: str) -> tuple[float, float, float]:
+    """(ceiling, half point, weight-streaming fraction) of GEMMs whose math runs in ``dtype``: fp4 on the kernel table's
+    fp4 curve and fp4 streaming rate where it measured them (else the fp8 curve and ``hbm``), fp8 and int8 on the fp8
+    curve (its half point, else the bf16 one), bf16 on the bf16 curve."""
+    hbm = eff.hbm_fp4 if dtype == "fp4" and eff.hbm_fp4 is not None else eff.hbm
+    if dtype == "fp4" and eff.gemm_fp4_max is not None:
+        return eff.gemm_fp4_max, eff.gemm_fp4_half_flops, hbm
+    if dtype in ("fp8", "fp4", "int8"):
+        return eff.gemm_fp8_max, eff.gemm_fp8_half_flops or eff.gemm_half_flops, hbm
+    return eff.gemm_max, eff.gemm_half_flops, hbm
+
+
 def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
     """``count`` (tokens x k) @ (k x n) GEMMs launched as one kernel on the training cost model's roofline: FLOPs at
     the chip's measured GEMM efficiency for the kernel's size, bytes (weights in the serving format, bf16 activations
@@ -130,16 +144,13 @@ def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
     rows' rate."""
     wbytes, peak_dtype, _ = WEIGHT_FORMATS[precision]
     eff = kernel_efficiency(chip)
-    low = peak_dtype in ("fp8", "fp4", "int8")
-    eff_max = eff.gemm_fp8_max if low else eff.gemm_max
-    half = (eff.gemm_fp8_half_flops or eff.gemm_half_flops) if low else eff.gemm_half_flops
-    hbm = eff.hbm
+    eff_max, half, hbm = _gemm_curve(eff, peak_dtype)
     tokens = np.asarray(tokens, dtype=float)
     one = 2.0 * tokens * k * n
     grouped = np.ndim(count) > 0 or count != 1.0
     if grouped and eff.grouped_gemm_max is not None:
-        # the grouped rows are bf16; an fp8 kernel keeps the same fraction of its own peak
-        eff_max = eff.grouped_gemm_max * (eff.gemm_fp8_max / eff.gemm_max if low else 1.0)
+        # the grouped rows are bf16; an fp8 or fp4 kernel keeps the same fraction of its own peak
+        eff_max = eff.grouped_gemm_max * eff_max / eff.gemm_max
         half = eff.grouped_gemm_half_flops
     if grouped and eff.hbm_grouped is not None:
         hbm = eff.hbm_grouped
@@ -233,8 +244,10 @@ def elementwise_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarr
 
 
 def _attention_peak(chip: Chip, plan: ServePlan) -> float:
-    """The engine's fused attention kernel runs in the model's compute precision (FP8 FMHA for fp8 models)."""
-    return chip.peak(WEIGHT_FORMATS[plan.precision][1] if plan.precision != "int4" else "bf16")
+    """The engine's fused attention kernel runs in the model's compute precision: FP8 FMHA for fp8 models and for fp4
+    ones (FP4 checkpoints keep an FP8 KV cache and their engines run FP8 attention), bf16 for weight-only int4."""
+    dtype = WEIGHT_FORMATS[plan.precision][1]
+    return chip.peak("fp8" if dtype == "fp4" else dtype)
 
 
 def prefill_attention_s(model: Model, chip: Chip, plan: ServePlan, tokens, prompt_len) -> np.ndarray:
@@ -279,13 +292,21 @@ def comm_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
     return comm
 
 
+def encoder_prefill_s(model: Model, chip: Chip, plan: ServePlan, requests) -> np.ndarray:
+    """A vision encoder's forward for ``requests`` requests' images on one replica, once per request with its prompt
+    (:func:`~.encoder.serve_prefill_s` with serving's GEMMs and kernel table); 0 for a text-only model."""
+    return serve_prefill_s(model, chip, plan.tp, plan.engine.attention_kernel, requests,
+                           lambda tokens, k, n: _gemm_s(tokens, k, n, chip, "bf16"), kernel_efficiency(chip))
+
+
 def prefill_s(model: Model, chip: Chip, plan: ServePlan, tokens, seq_len) -> np.ndarray:
-    """Seconds to prefill ``tokens`` prompt tokens (requests of ``seq_len``) on one replica."""
+    """Seconds to prefill ``tokens`` prompt tokens (requests of ``seq_len``) on one replica, a vision encoder's
+    forward over their images included."""
     requests = np.asarray(tokens, dtype=float) / seq_len
     stage = (weight_kernels_s(model, chip, plan, tokens, requests) + elementwise_s(model, chip, plan, tokens)
              + moe_dispatch_s(model, chip, plan, tokens) + prefill_attention_s(model, chip, plan, tokens, seq_len)
              + comm_s(model, chip, plan, tokens))
-    return plan.pp * stage
+    return plan.pp * stage + encoder_prefill_s(model, chip, plan, requests)
 
 
 def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> np.ndarray:
@@ -311,7 +332,8 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
     and the engine's host costs. An iteration whose batch is larger than the engine's captured graphs, or that
     carries prefill, launches its kernels from the host: it takes at least layers · kernels · eager_launch_s. With pp
     stages the iteration's tokens split into pp micro-batches in flight at once (one per stage), as TensorRT-LLM's
-    and vLLM's pipeline schedulers run them."""
+    and vLLM's pipeline schedulers run them. A vision encoder runs over the images of the requests whose prompts the
+    iteration prefills (:func:`encoder_prefill_s`, pro rata to the chunk)."""
     engine = plan.engine
     p = np.asarray(prefill_tokens, dtype=float) / plan.pp
     d = np.asarray(decode_batch, dtype=float) / plan.pp
@@ -327,7 +349,8 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
               + comm_s(model, chip, plan, tokens) + kernels * chip.efficiency.kernel_overhead_s)
     eager = (p > 0) | (d > engine.graph_max_batch)
     step = np.where(eager, np.maximum(device, kernels * engine.eager_launch_s), device)
-    return plan.pp * step + engine.iteration_overhead_s + draft_s(model, chip, plan, d, context)
+    encoder = encoder_prefill_s(model, chip, plan, np.asarray(prefill_tokens, dtype=float) / prompt_len)
+    return plan.pp * step + engine.iteration_overhead_s + draft_s(model, chip, plan, d, context) + encoder
 
 
 DRAFT_MODEL_STEP_FRACTION = 0.15

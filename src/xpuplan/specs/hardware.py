@@ -67,6 +67,10 @@ class Efficiency:
     """GEMM size (FLOPs of one call) at which efficiency is half of its maximum"""
     gemm_fp8_half_flops: float | None = None
     """the same for fp8 GEMMs (at twice the rate, a fixed per-call latency costs twice the FLOPs); None: as bf16"""
+    gemm_fp4_max: float | None = None
+    """fraction of the fp4 peak a large fp4 (NVFP4/MXFP4) GEMM reaches, from a kernel table; None: the fp8 curve"""
+    gemm_fp4_half_flops: float | None = None
+    """GEMM size at which an fp4 GEMM reaches half of ``gemm_fp4_max``; None: the fp8 curve's"""
     attention_fwd: float = 0.55
     """fraction of the bf16 peak a flash-style attention forward reaches at long sequences"""
     attention_bwd: float = 0.45
@@ -83,6 +87,9 @@ class Efficiency:
     are priors or end-to-end calibrated)"""
     hbm: float = 0.80
     """fraction of the HBM bandwidth streaming kernels reach (STREAM-like copies; weights read by small GEMMs)"""
+    hbm_fp4: float | None = None
+    """fraction of the HBM bandwidth at which fp4 GEMMs read their packed weights at decode batches (the fp4 GEMV
+    kernels measured stream far below a bf16 GEMV), from a kernel table; None: ``hbm``"""
     hbm_elementwise: float | None = None
     """fraction of the HBM bandwidth a layer's fused element-wise kernels reach (norms, residual adds, activation),
     from the kernel table's memory rows; None: ``hbm``. Norm kernels read and reduce along rows and reach less than
@@ -141,9 +148,9 @@ class Efficiency:
         return self.attention_fwd, self.attention_bwd
 
     def __post_init__(self) -> None:
-        for name in ("gemm_max", "gemm_fp8_max", "attention_fwd", "attention_bwd", "hbm", "scale_up", "scale_out",
-                     "hbm_elementwise", "hbm_optimizer", "hbm_gather", "hbm_scatter_add", "grouped_gemm_max",
-                     "hbm_grouped"):
+        for name in ("gemm_max", "gemm_fp8_max", "gemm_fp4_max", "attention_fwd", "attention_bwd", "hbm", "scale_up",
+                     "scale_out", "hbm_fp4", "hbm_elementwise", "hbm_optimizer", "hbm_gather", "hbm_scatter_add",
+                     "grouped_gemm_max", "hbm_grouped"):
             value = getattr(self, name)
             if value is None:
                 continue
