@@ -118,3 +118,40 @@ def test_demand_gives_devices_and_cost_per_chip():
 def test_bad_serving_options_are_one_line(run_cli, argv, field):
     code, _, err = run_cli("inference", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "1", *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and field in err, err
+
+
+def test_open_loop_rate_below_capacity_is_the_offered_rate():
+    """Poisson arrivals the engine keeps up with complete at the rate they arrive (fill and drain left out)."""
+    from xpuplan.serving.load import slo_rate
+    cap = max_concurrency(MODEL, CHIP, PLAN, 1024, 256)
+    top = slo_rate(MODEL, CHIP, PLAN, 1024, 256, cap, None, None)["request_rate"]
+    sim = simulate(MODEL, CHIP, PLAN, 1024, 256, cap, request_rate=0.5 * top, requests=2000)
+    assert sim["output_tokens_per_s"] == pytest.approx(0.5 * top * 256, rel=0.05)
+
+
+def test_server_rate_meets_its_tail_bounds_and_tightens_with_them():
+    """The server scenario's rate keeps p99 TTFT and TPOT within the bounds, a tighter bound gives a lower rate,
+    and a rate a little higher breaks a bound (the search stops at the edge, not anywhere below it)."""
+    from xpuplan.serving.load import slo_rate
+    cap = max_concurrency(MODEL, CHIP, PLAN, 1024, 256)
+    loose = slo_rate(MODEL, CHIP, PLAN, 1024, 256, cap, 2.0, 0.05)
+    tight = slo_rate(MODEL, CHIP, PLAN, 1024, 256, cap, 2.0, 0.8 * loose["tpot_s_p99"])
+    assert loose["met"] and tight["met"]
+    assert loose["ttft_s_p99"] <= 2.0 and loose["tpot_s_p99"] <= 0.05
+    assert tight["request_rate"] < loose["request_rate"]
+    above = simulate(MODEL, CHIP, PLAN, 1024, 256, cap, request_rate=loose["request_rate"] * 1.05, requests=2000)
+    assert above["ttft_s_p99"] > 2.0 or above["tpot_s_p99"] > 0.05
+    impossible = slo_rate(MODEL, CHIP, PLAN, 1024, 256, cap, 1e-4, None)
+    assert not impossible["met"]
+
+
+def test_search_can_bound_the_tail_instead_of_the_mean():
+    """--slo-percentile p99: each chip's row meets the SLOs at the 99th percentile under Poisson arrivals."""
+    rows = api.inference_search(model="llama3-8b", chips=["h100-sxm"], input_len=1024, output_len=256,
+                                slo_ttft="1s", slo_tpot="40ms", engine="vllm", slo_percentile="p99")
+    r = rows[0]
+    assert r.extra["slo_percentile"] == "p99"
+    assert r.extra["ttft_s_p99"] <= 1.0 and r.extra["tpot_s_p99"] <= 0.040
+    mean = api.inference_search(model="llama3-8b", chips=["h100-sxm"], input_len=1024, output_len=256,
+                                slo_ttft="1s", slo_tpot="40ms", engine="vllm")[0]
+    assert "slo_percentile" not in mean.extra

@@ -233,7 +233,7 @@ def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: 
                      slo_tpot, precision: str | None = None, kv_precision: str | None = None,
                      usd_per_device_hour: float | None = None, engine: str = "trt-llm", speculative: str | None = None,
                      accept_rate: float | None = None, draft_tokens: int | None = None, demand: str | None = None,
-                     files: bool = True) -> list:
+                     slo_percentile: str = "mean", files: bool = True) -> list:
     """The cheapest configuration per chip that meets both SLOs (each chip at its best precision unless pinned),
     chips side by side (best first); a chip with none is listed last as the reason (an exception)."""
     from .serving.inputs import search
@@ -241,7 +241,8 @@ def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: 
     return search(_model(model, files), [_chip(c, files) for c in chips],
                   _engine(engine, speculative, accept_rate, draft_tokens), input_len=input_len, output_len=output_len,
                   slo_ttft_s=_quantity(slo_ttft, "seconds", "slo_ttft"), slo_tpot_s=_quantity(slo_tpot, "seconds", "slo_tpot"),
-                  precision=precision, kv_precision=kv_precision, usd_per_device_hour=usd_per_device_hour, demand=demand)
+                  precision=precision, kv_precision=kv_precision, usd_per_device_hour=usd_per_device_hour, demand=demand,
+                  slo_percentile=slo_percentile)
 
 
 # -------------------------------------------------------------------------------------------- catalog, validate
@@ -376,12 +377,12 @@ def _inference_command(args: dict, files: bool):
         if args.get("slo_ttft") is None or args.get("slo_tpot") is None:
             raise BadInput("--search needs --slo-ttft and --slo-tpot", "slo_ttft")
         keep = ("model", "input_len", "output_len", "slo_ttft", "slo_tpot", "precision", "kv_precision",
-                "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand")
+                "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand", "slo_percentile")
         return inference_search(chips=chips, files=files, **{k: args[k] for k in keep if k in args})
     if len(chips) != 1:
         raise BadInput("give one --chip (several only with --search)", "chip")
-    args.pop("slo_ttft", None)
-    args.pop("slo_tpot", None)
+    for key in ("slo_ttft", "slo_tpot", "slo_percentile"):
+        args.pop(key, None)
     return inference(chip=chips[0], files=files, **args)
 
 

@@ -97,7 +97,7 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
 
 def search(model: Model, chips: list[Chip], profile: ServeEngine, *, input_len: int, output_len: int,
            slo_ttft_s: float, slo_tpot_s: float, precision=None, kv_precision=None, usd_per_device_hour=None,
-           demand=None) -> list:
+           demand=None, slo_percentile: str = "mean") -> list:
     """The cheapest SLO-meeting configuration per chip, chips side by side (best first); a chip with none is listed
     last as the reason (an exception). With ``demand``: each row also says the devices and USD/hour it needs."""
     _check(input_len, output_len, None, None, usd_per_device_hour)
@@ -108,7 +108,7 @@ def search(model: Model, chips: list[Chip], profile: ServeEngine, *, input_len: 
     for chip in chips:
         try:
             r = search_slo(model, chip, input_len, output_len, slo_ttft_s, slo_tpot_s, precision, kv_precision,
-                           usd_per_device_hour=usd_per_device_hour, engine=profile)[0]
+                           usd_per_device_hour=usd_per_device_hour, engine=profile, percentile=slo_percentile)[0]
             best.append(for_demand(r, rate) if rate else r)
         except (DoesNotFit, BadInput) as exc:
             if len(chips) == 1:

@@ -34,6 +34,9 @@ MIN_PREFILL_TOKENS = 64
 """prefill tokens an iteration takes even when the decodes fill its budget (engines never starve prefill fully)"""
 FIXED_POINT_ROUNDS = 80
 PERCENTILES = (50, 90, 99)
+WARMUP_SHARE = 10
+"""an open-loop simulation leaves out the first 1/WARMUP_SHARE of its arrivals from the latencies, and measures its
+rate between the first and last 1/WARMUP_SHARE of completions (steady state, not the fill or the drain)"""
 
 
 def _context(input_len: int, output_len: int) -> float:
@@ -171,8 +174,13 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     if closed:  # steady state only: leave out the start-up burst and the drain once the last request is issued
         rows = rows[clients:len(rows) - clients] if len(rows) > 3 * clients else rows[clients:]
         rate = (len(rows) - 1) / max(rows[-1, 2] - rows[0, 2], 1e-12)
-    else:
-        rate = len(rows) / max(rows[:, 2].max() - rows[:, 0].min(), 1e-12)
+    else:  # leave out the first tenth of arrivals (an empty engine) and measure the rate between the tenths of
+        # completions, so neither the fill nor the drain of the run counts: the offered rate while the engine keeps
+        # up, its capacity once the queue grows
+        a, b = len(rows) // WARMUP_SHARE, len(rows) - len(rows) // WARMUP_SHARE
+        rate = (b - 1 - a) / max(rows[b - 1, 2] - rows[a, 2], 1e-12) if b - a > 1 else len(rows) / max(
+            rows[:, 2].max() - rows[:, 0].min(), 1e-12)
+        rows = rows[rows[:, 0] >= np.sort(rows[:, 0])[len(rows) // WARMUP_SHARE]]
     ttft = rows[:, 1] - rows[:, 0] + e.request_overhead_s
     tpot = (rows[:, 2] - rows[:, 1]) / max(output_len - 1, 1)
     out = {"requests": int(len(rows)), "seed": seed, "ttft_s_mean": float(ttft.mean()), "tpot_s_mean": float(tpot.mean()),
@@ -181,3 +189,41 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         out[f"ttft_s_p{q}"] = float(np.percentile(ttft, q))
         out[f"tpot_s_p{q}"] = float(np.percentile(tpot, q))
     return out
+
+
+SLO_RATE_ROUNDS = 12
+"""bisection rounds of :func:`slo_rate` (the rate is found to within 2**-12 of the saturation rate)"""
+
+
+def slo_rate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, capacity: int,
+             ttft_s: float | None, tpot_s: float | None, percentile: int = 99, requests: int = 2000,
+             seed: int = 0) -> dict:
+    """The highest Poisson arrival rate (requests/s, all replicas) whose simulated ``percentile`` TTFT and TPOT stay
+    within the bounds, and the simulation at that rate: what a server scenario with tail-latency bounds (MLPerf's
+    Server and Interactive: p99 TTFT and p99 TPOT) can sustain. Bisection between nothing and the closed loop's
+    saturation rate (the KV cache or the engine's batch full); the same seed at every rate, so the search is
+    deterministic. No rate meets the bounds: the lowest rate tried, ``met`` False."""
+    limit = running_limit(plan, capacity)
+    top = float(steady_state(model, chip, plan, input_len, output_len, capacity,
+                             concurrency=limit * plan.dp)["requests_per_s"])
+
+    def run(rate):
+        return simulate(model, chip, plan, input_len, output_len, capacity, request_rate=rate, requests=requests,
+                        seed=seed)
+
+    def meets(sim):
+        return ((ttft_s is None or sim[f"ttft_s_p{percentile}"] <= ttft_s)
+                and (tpot_s is None or sim[f"tpot_s_p{percentile}"] <= tpot_s))
+
+    lo, hi, best = 0.0, top, None
+    for _ in range(SLO_RATE_ROUNDS):
+        mid = 0.5 * (lo + hi)
+        sim = run(mid)
+        if meets(sim):
+            lo, best = mid, sim
+        else:
+            hi = mid
+    if best is None:
+        return sim | {"request_rate": hi, "met": False}
+    return best | {"request_rate": lo, "met": True, "output_tokens_per_s": min(best["output_tokens_per_s"],
+                                                                             lo * output_len)}
