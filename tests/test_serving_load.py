@@ -155,3 +155,27 @@ def test_search_can_bound_the_tail_instead_of_the_mean():
     mean = api.inference_search(model="llama3-8b", chips=["h100-sxm"], input_len=1024, output_len=256,
                                 slo_ttft="1s", slo_tpot="40ms", engine="vllm")[0]
     assert "slo_percentile" not in mean.extra
+
+
+def test_disaggregated_pools_take_their_own_plans():
+    """--prefill-tp/--prefill-ep/--decode-tp/--decode-ep give each pool its plan; without pools they are refused."""
+    r = api.inference(model="qwen3-30b-a3b", chip="h100-sxm", prefill_devices=8, decode_devices=8, precision="fp8",
+                      input_len=2048, output_len=256, prefill_tp=2, decode_tp=1, decode_ep=8)
+    (_, p_plan, _), (_, d_plan, _) = r.prefill, r.decode
+    assert (p_plan.tp, p_plan.dp, p_plan.ep) == (2, 4, 1) and (d_plan.tp, d_plan.dp, d_plan.ep) == (1, 8, 8)
+    default = api.inference(model="qwen3-30b-a3b", chip="h100-sxm", prefill_devices=8, decode_devices=8,
+                            precision="fp8", input_len=2048, output_len=256)
+    assert default.decode[1].ep == 1 and default.prefill[1].ep == 1  # no expert parallelism unless asked
+    with pytest.raises(api.BadInput, match="--decode-ep sets a disaggregated pool's plan"):
+        api.inference(model="qwen3-30b-a3b", chip="h100-sxm", devices=8, decode_ep=8)
+
+
+def test_expert_parallelism_inside_tensor_parallelism_shards_every_expert():
+    """An engine's --tp 8 --ep 4 splits each expert over tp/ep = 2 devices: the experts' weights spread over all
+    eight devices (as --ep 8 does), where they used to be replicated twice; ep must divide tp below it."""
+    from xpuplan.cost.serve import replica_costs
+    model, chip = load_model("qwen3-235b-a22b"), load_chip("h200")
+    weights = {ep: replica_costs(model, chip, ServePlan(tp=8, ep=ep, precision="fp8")).weight_bytes for ep in (1, 4, 8)}
+    assert weights[4] == pytest.approx(weights[8]) == pytest.approx(weights[1])
+    with pytest.raises(api.BadInput, match="below tp=8 it must divide tp"):
+        api.inference(model="qwen3-235b-a22b", chip="h200", devices=8, tp=8, ep=3, precision="fp8")

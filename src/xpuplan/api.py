@@ -19,9 +19,7 @@ from .fleet import plan_fleet as _plan_fleet  # loaded first: the name xpuplan.f
 from .plan import ParallelPlan, resolve_plan, resolve_serve_plan
 from .results import DisaggregatedResult, HeteroResult, PlanResult, ServeResult, TrainResult
 from .specs import PLAN_MEMORY_MARGIN, Chip, Framework, Model, Pool, ServeEngine
-from .training import MAX_DEVICES, RunOptions, estimate, make_job
-from .training import run_options as _run_options
-from .training import train as _train
+from .training import MAX_DEVICES, RunOptions, estimate, make_job, run_options as _run_options, train as _train
 from .units import UnitError, parse_quantity
 
 __all__ = ["BadInput", "DoesNotFit", "DisaggregatedResult", "HeteroResult", "ParallelPlan", "PlanResult", "RunOptions",
@@ -216,7 +214,8 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
               usd_per_device_hour: float | None = None, seed: int = 0, prefill_devices: int | None = None,
               decode_devices: int | None = None, prefill_chip: str | None = None, decode_chip: str | None = None,
               engine: str = "trt-llm", speculative: str | None = None, accept_rate: float | None = None,
-              draft_tokens: int | None = None, demand: str | None = None,
+              draft_tokens: int | None = None, demand: str | None = None, prefill_tp: int | None = None,
+              prefill_ep: int | None = None, decode_tp: int | None = None, decode_ep: int | None = None,
               files: bool = True) -> ServeResult | DisaggregatedResult:
     """Estimate serving: one configuration, or a disaggregated prefill/decode pair (:func:`xpuplan.serving.inputs.estimate`)."""
     from .serving.inputs import estimate
@@ -226,7 +225,8 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
                     output_len=output_len, tp=tp, pp=pp, dp=dp, ep=ep, precision=precision, kv_precision=kv_precision,
                     concurrency=concurrency, request_rate=request_rate, memory_margin=memory_margin,
                     usd_per_device_hour=usd_per_device_hour, seed=seed, prefill_devices=prefill_devices,
-                    decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip, demand=demand)
+                    decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip, demand=demand,
+                    pools=dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, decode_tp=decode_tp, decode_ep=decode_ep))
 
 
 def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: int, output_len: int, slo_ttft,

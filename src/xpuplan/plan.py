@@ -330,8 +330,11 @@ def check_serve_plan(model: Model, chip: Chip, plan: ServePlan, devices: int) ->
         raise BadInput(f"invalid plan: heads={model.heads} is not divisible by tp={plan.tp}", "tp")
     if plan.pp > model.layers:
         raise BadInput(f"invalid plan: pp={plan.pp} exceeds the model's {model.layers} layers", "pp")
-    if plan.ep > 1 and (model.moe is None or model.moe.experts % plan.ep or (plan.tp * plan.dp) % plan.ep):
-        raise BadInput(f"invalid plan: ep={plan.ep} needs a MoE model whose experts and tp*dp it divides", "ep")
+    if plan.ep > 1 and (model.moe is None or model.moe.experts % plan.ep or (plan.tp * plan.dp) % plan.ep
+                        or (plan.ep < plan.tp and plan.tp % plan.ep)):
+        inside = f", and below tp={plan.tp} it must divide tp (each expert splits over tp/ep devices)" \
+            if plan.ep < plan.tp else ""
+        raise BadInput(f"invalid plan: ep={plan.ep} needs a MoE model whose experts and tp*dp it divides{inside}", "ep")
     if plan.precision not in WEIGHT_FORMATS:
         raise BadInput(f"--precision must be one of {', '.join(WEIGHT_FORMATS)}, got {plan.precision!r}", "precision")
     if plan.kv_precision not in KV_BYTES:

@@ -68,8 +68,11 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
              input_len=1024, output_len=1024, tp=None, pp=None, dp=None, ep=None, precision=None, kv_precision=None,
              concurrency=None, request_rate=None, memory_margin=0.0, usd_per_device_hour=None, seed=0,
              prefill_devices=None, decode_devices=None, prefill_chip=None, decode_chip=None,
-             demand=None) -> ServeResult | DisaggregatedResult:
-    """One configuration, or a disaggregated prefill/decode pair (``chip_of`` resolves the pools' chip names)."""
+             demand=None, pools: dict | None = None) -> ServeResult | DisaggregatedResult:
+    """One configuration, or a disaggregated prefill/decode pair (``chip_of`` resolves the pools' chip names), each
+    pool with its own plan (``pools``: ``prefill_tp``, ``prefill_ep``, ``decode_tp``, ``decode_ep``; the decode pool
+    falls back to ``tp``/``pp``/``dp``/``ep``)."""
+    pools = {k: v for k, v in (pools or {}).items() if v is not None}
     precision = precision or "bf16"
     kv_precision = kv_precision_for(precision, kv_precision)
     _check(input_len, output_len, concurrency, request_rate, usd_per_device_hour)
@@ -80,13 +83,19 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
             raise BadInput("disaggregated serving needs both --prefill-devices and --decode-devices", "prefill_devices")
         p_chip = chip_of(prefill_chip) if prefill_chip else chip
         d_chip = chip_of(decode_chip) if decode_chip else chip
-        p_plan = resolve_serve_plan(model, p_chip, prefill_devices, None, None, None, None, precision, kv_precision, profile)
-        d_plan = resolve_serve_plan(model, d_chip, decode_devices, tp, pp, dp, ep, precision, kv_precision, profile)
+        p_plan = resolve_serve_plan(model, p_chip, prefill_devices, pools.get("prefill_tp"), None, None,
+                                    pools.get("prefill_ep"), precision, kv_precision, profile)
+        d_plan = resolve_serve_plan(model, d_chip, decode_devices, pools.get("decode_tp", tp), pp, dp,
+                                    pools.get("decode_ep", ep), precision, kv_precision, profile)
         links = [c.scale_out_bytes_per_s for c in (p_chip, d_chip) if c.scale_out_bytes_per_s]
         if not links:
             raise BadInput("neither pool's chip has a published NIC bandwidth for the KV transfer", "chip")
         return disaggregated(model, (p_chip, p_plan, prefill_devices), (d_chip, d_plan, decode_devices),
                              input_len, output_len, concurrency, min(links) * p_plan.tp)
+    if pools:
+        name = sorted(pools)[0]
+        raise BadInput(f"--{name.replace('_', '-')} sets a disaggregated pool's plan: give --prefill-devices and "
+                       f"--decode-devices (or use --tp/--ep for one pool)", name)
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
     plan = resolve_serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, profile)
