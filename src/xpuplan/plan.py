@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import BadInput
 from .specs import KV_BYTES, RECOMPUTE, ROOFLINE, WEIGHT_FORMATS, Chip, Framework, Model, ServeEngine, TrainJob
+from .specs.serving import WEIGHT_ONLY
 
 PRECISIONS = ("bf16", "fp16", "fp8")
 """GEMM precisions of a training plan"""
@@ -358,4 +359,15 @@ def resolve_serve_plan(model: Model, chip: Chip, devices: int, tp=None, pp=None,
         if devices % (tp * pp):
             raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp = {tp * pp}", "devices")
         dp = devices // (tp * pp)
-    return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=precision, kv_precision=kv_precision, engine=engine)
+    return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=served_precision(chip, precision),
+                     kv_precision=kv_precision, engine=engine)
+
+
+def served_precision(chip: Chip, precision: str) -> str:
+    """The weight format a quantised checkpoint runs in on ``chip``: its own where the chip has the math for it,
+    else weight-only (``w4a16``/``w8a16``: stored at its width, dequantised in the kernel, bf16 math), as engines run
+    FP8 or MXFP4 checkpoints on chips without that math."""
+    if precision not in WEIGHT_FORMATS:
+        return precision  # check_serve_plan names the choices
+    width, _, needs = WEIGHT_FORMATS[precision]
+    return WEIGHT_ONLY[width] if needs and chip.peak_flops_per_s.get(needs) is None else precision

@@ -63,6 +63,12 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     def T(p, d):
         return iteration_s(model, chip, plan, p, d, input_len, ctx)
 
+    def mixed(p, d, chunk):
+        # mean iteration when p prefill tokens per iteration arrive as whole chunks: a share p / chunk of the
+        # iterations carries one (engines fill the budget with a prompt's chunk), the rest only decode; T is concave
+        # in p (a MoE's experts are all read once a few tokens route to them), so T(p) would overprice a trickle
+        return np.where(p < chunk, T(0.0, d) + p / chunk * (T(chunk, d) - T(0.0, d)), T(p, d))
+
     decode_tokens = max(O - 1.0, 0.0)
     if closed:
         X = n_run / (T(I, 0.0) + decode_tokens / tau * T(0.0, n_run) + e.request_overhead_s)
@@ -75,7 +81,10 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     for _ in range(FIXED_POINT_ROUNDS):
         B = np.maximum(C - d * v, MIN_PREFILL_TOKENS)
         p_bar = np.minimum(p_bar, B)
-        t_bar = T(p_bar, d)
+        chunk = np.minimum(I, B)
+        t_bar = mixed(p_bar, d, chunk)
+        # a decode shares iterations with the other requests' prompts, never its own (closed loop of n: n - 1 others)
+        t_dec = mixed(p_bar * (1 - 1 / n_run), d, chunk) if closed else t_bar
         rho = np.minimum(p_bar / B, 0.995)
         s = I / B
         wait = rho * s / (2 * (1 - rho))
@@ -83,7 +92,7 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
             wait = np.minimum(wait, (n_run - 1) * np.maximum(s, 1.0))
         t_pref = T(np.maximum(p_bar, np.minimum(I, B)), d)
         ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
-        tpot = t_bar / tau
+        tpot = t_dec / tau
         cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
         if closed:  # ... and never more prompt tokens per second than full prefill iterations take
             X = 0.5 * X + 0.5 * np.minimum(n_run / cycle, B / (I * T(B, d)))

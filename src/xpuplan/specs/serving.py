@@ -14,7 +14,12 @@ WEIGHT_FORMATS = {  # precision -> (bytes per weight, peak used for the GEMMs, c
     "int8": (1.0, "int8", "int8"),
     "int4": (0.5, "bf16", None),   # weight-only (W4A16): dequantised in the kernel, bf16 math
     "fp4": (0.5, "fp4", "fp4"),
+    "w4a16": (0.5, "bf16", None),  # 4-bit weights (int4, MXFP4, NVFP4) on a chip without 4-bit math: dequantised, bf16
+    "w8a16": (1.0, "bf16", None),  # 8-bit weights (fp8, int8) on a chip without that math: dequantised, bf16 math
 }
+WEIGHT_ONLY = {0.5: "w4a16", 1.0: "w8a16"}
+"""the weight-only format an engine runs a quantised checkpoint in where the chip has no math for its format (vLLM's
+Marlin kernels: FP8 and MXFP4 checkpoints on Ampere and Hopper; LMDeploy/TGI W4A16), by bytes per weight"""
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 """bytes per cached key/value element by KV-cache precision"""
 SEARCH_PRECISIONS = ("fp8", "bf16")
