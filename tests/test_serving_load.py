@@ -62,12 +62,37 @@ def test_percentile_keys_extend_the_json_contract():
     assert d["ttft_s_p50"] <= d["ttft_s_p99"]
 
 
-@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "mindie", "lmdeploy"])
-def test_every_engine_profile_gives_an_estimate_and_cites_its_scheduler(engine):
-    r = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=8, engine=engine)
-    assert r.ttft_s > 0 and r.tpot_s > 0
-    profile = load_engine({"trtllm": "trt-llm"}.get(engine, engine))
-    assert profile.scheduler_sources and profile.max_batched_tokens >= 2048
+@pytest.mark.parametrize("engine", sorted(names("serving")))
+def test_every_engine_on_every_catalog_chip_gives_a_result_or_one_line(engine):
+    """Issue 22: every engine profile x every chip gives a result or a one-line reason; a chip whose vendor the engine
+    does not run on (TensorRT-LLM on an Ascend, MindIE on an H100) is that reason, naming what to use instead."""
+    profile = load_engine(engine)
+    assert engine == "roofline" or (profile.scheduler_sources and profile.max_batched_tokens >= 2048)
+    priced = 0
+    for name in names("chips"):
+        chip = load_chip(name)
+        try:
+            r = api.inference(model="llama3-8b", chip=name, devices=1, concurrency=8, engine=engine)
+        except (api.BadInput, api.DoesNotFit) as exc:
+            assert "\n" not in str(exc) and str(exc)
+            if profile.vendors and chip.vendor not in profile.vendors:
+                assert f"engine {engine} runs on" in str(exc) and "--engine vllm" in str(exc)
+            continue
+        assert not profile.vendors or chip.vendor in profile.vendors
+        assert r.ttft_s > 0 and r.tpot_s > 0
+        priced += 1
+    assert priced >= 2  # every engine runs somewhere in the catalog
+
+
+def test_auto_engine_is_each_chips_vendors_own():
+    """--engine auto (the default): TensorRT-LLM on NVIDIA, MindIE on Ascend, vLLM elsewhere; a search over mixed
+    chips gives each its own."""
+    for chip, own in (("h100-sxm", "trt-llm"), ("ascend-910b", "mindie"), ("mi300x", "vllm")):
+        assert api.inference(model="llama3-8b", chip=chip, devices=1, concurrency=4).plan.engine.name == own
+    rows = api.inference_search(model="llama3-8b", chips=["h100-sxm", "ascend-910b"], input_len=512, output_len=128,
+                                slo_ttft="2s", slo_tpot="100ms")
+    assert {r.chip.name: r.plan.engine.name for r in rows if not isinstance(r, Exception)} == {
+        "h100-sxm": "trt-llm", "ascend-910b": "mindie"}
 
 
 def test_speculative_tokens_per_step_is_the_standard_formula():

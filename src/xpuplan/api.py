@@ -199,12 +199,11 @@ def _chip_prices(args: dict, files: bool) -> tuple[dict, set]:
 
 # ------------------------------------------------------------------------------------------------------ serving
 
-def _engine(engine: str, speculative=None, accept_rate=None, draft_tokens=None, files: bool = True) -> ServeEngine:
-    from .serving.inputs import with_speculative
-    from .specs.serving import ENGINE_ALIASES
+def _engine(engine: str, speculative=None, accept_rate=None, draft_tokens=None):
+    """The engine profile each chip gets (``auto``: its vendor's own, :func:`~xpuplan.serving.inputs.engine_profiles`)."""
+    from .serving.inputs import engine_profiles
 
-    return with_speculative(_catalog.load_engine(ENGINE_ALIASES.get(engine, engine)), speculative, accept_rate,
-                            draft_tokens)
+    return engine_profiles(engine, speculative, accept_rate, draft_tokens, _catalog.load_engine)
 
 
 def inference(*, model: str | Model, chip: str | Chip, devices: int | None = None, input_len: int = 1024,
@@ -213,7 +212,7 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
               concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
               usd_per_device_hour: float | None = None, seed: int = 0, prefill_devices: int | None = None,
               decode_devices: int | None = None, prefill_chip: str | None = None, decode_chip: str | None = None,
-              engine: str = "trt-llm", speculative: str | None = None, accept_rate: float | None = None,
+              engine: str = "auto", speculative: str | None = None, accept_rate: float | None = None,
               draft_tokens: int | None = None, demand: str | None = None, prefill_tp: int | None = None,
               prefill_ep: int | None = None, decode_tp: int | None = None, decode_ep: int | None = None,
               files: bool = True) -> ServeResult | DisaggregatedResult:
@@ -231,7 +230,7 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
 
 def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: int, output_len: int, slo_ttft,
                      slo_tpot, precision: str | None = None, kv_precision: str | None = None,
-                     usd_per_device_hour: float | None = None, engine: str = "trt-llm", speculative: str | None = None,
+                     usd_per_device_hour: float | None = None, engine: str = "auto", speculative: str | None = None,
                      accept_rate: float | None = None, draft_tokens: int | None = None, demand: str | None = None,
                      slo_percentile: str = "mean", files: bool = True) -> list:
     """The cheapest configuration per chip that meets both SLOs (each chip at its best precision unless pinned),

@@ -348,6 +348,7 @@ def check_serve_plan(model: Model, chip: Chip, plan: ServePlan, devices: int) ->
 def resolve_serve_plan(model: Model, chip: Chip, devices: int, tp=None, pp=None, dp=None, ep=None,
                        precision: str = "bf16", kv_precision: str = "bf16", engine: ServeEngine = ROOFLINE) -> ServePlan:
     """Fill the serving degrees left out: tp as large as one scale-up domain and the heads allow."""
+    engine.check_runs_on(chip)
     for name, value in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise BadInput(f"--{name} must be a whole number >= 1, got {value}", name)

@@ -51,6 +51,7 @@ def search_slo(model: Model, chip: Chip, input_len: int, output_len: int, slo_tt
     ``mean``: the SLOs bound the mean TTFT and TPOT of a closed loop (the highest concurrency that meets them);
     ``p50``/``p90``/``p99``: they bound that percentile under Poisson arrivals (the highest request rate that
     meets them, :func:`~xpuplan.serving.load.slo_rate`)."""
+    engine.check_runs_on(chip)  # one line: the engine's platforms do not include this chip's vendor
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
     found, refused = [], []
     tps, notes = replica_sizes(model, chip, max_devices)

@@ -14,7 +14,7 @@ from ..errors import BadInput
 from ..plan import resolve_serve_plan
 from ..serving import closed_loop
 from ..serving.load import slo_rate
-from ..specs.serving import ENGINE_ALIASES, Speculative
+from ..specs.serving import AUTO_ENGINE, ENGINE_ALIASES, Speculative, engine_name_for
 from .train import DATA_DIR, load_runs
 
 INFERENCE_DIR = DATA_DIR / "inference"
@@ -92,9 +92,9 @@ def _metric(metric: str, out: float, tpot: float, ttft: float, devices: int, i: 
 
 
 def serving_engine(run: dict) -> str:
-    """The run's serving-engine profile: its framework when catalog/serving has one, else trt-llm."""
+    """The run's serving-engine profile: its framework when catalog/serving has one, else its chip vendor's own."""
     name = ENGINE_ALIASES.get(run.get("framework") or "", run.get("framework") or "")
-    return name if name in names("serving") else "trt-llm"
+    return name if name in names("serving") else engine_name_for(load_chip(run["chip"]), AUTO_ENGINE)
 
 
 def engine_of(run: dict):
