@@ -90,8 +90,7 @@ def test_disaggregated_reports_its_bottleneck():
 @pytest.mark.parametrize("kw,error,match", [
     ({"output_len": 0}, BadInput, "--output-len must be"),
     ({"concurrency": 10**6}, DoesNotFit, "exceeds memory"),
-    ({"chip": "a100-sxm-80gb", "precision": "fp8"}, BadInput, "no fp8 support"),
-    ({"chip": "h100-sxm", "precision": "fp4"}, BadInput, "no fp4 support"),
+    ({"precision": "fp6"}, BadInput, "--precision must be one of"),
     ({"tp": 3}, BadInput, "--devices 8 is not divisible by tp\\*pp = 3"),
     ({"devices": 3, "tp": 3}, BadInput, "heads=64 is not divisible by tp=3"),
     ({"concurrency": 4, "request_rate": 1.0}, BadInput, "not both"),
@@ -158,3 +157,22 @@ def test_engines_keep_their_documented_share_of_memory_back_from_the_kv_cache():
     whole = dataclasses.replace(load_engine("trt-llm"), kv_free_fraction=1.0)
     plan = resolve_serve_plan(model, chip, 2, 2, 1, 1, None, "fp8", "fp8", whole)
     assert abs(fit["trt-llm"] - 0.9 * max_concurrency(model, chip, plan, 5000, 500)) <= 1  # whole sequences
+
+
+@pytest.mark.parametrize("chip,precision,served,bits", [("a100-sxm-80gb", "fp8", "w8a16", 8),
+                                                         ("h100-sxm", "fp4", "w4a16", 4),
+                                                         ("ascend-910b", "int8", None, 8)])
+def test_a_checkpoint_without_its_math_runs_weight_only(chip, precision, served, bits):
+    """FP8 on Ampere and MXFP4 on Hopper run as engines run them: weights at their width, dequantised in the kernel,
+    bf16 math; the result says so. Where the chip has the math, the format is kept."""
+    from xpuplan.catalog import load_chip
+    has_math = load_chip(chip).peak_flops_per_s.get(precision) is not None
+    r = api.inference(model="llama3-8b", chip=chip, devices=1, precision=precision, concurrency=1, engine="vllm")
+    bf16 = api.inference(model="llama3-8b", chip=chip, devices=1, precision="bf16", concurrency=1, engine="vllm")
+    if has_math:
+        assert r.plan.precision == precision
+        return
+    assert served is not None and r.plan.precision == served
+    assert any(f"no {bits}-bit math" in n for n in r.extra["notes"])
+    assert r.memory["weights_bytes"] == pytest.approx(bf16.memory["weights_bytes"] * bits / 16)
+    assert r.tpot_s < bf16.tpot_s  # fewer weight bytes read per decode step

@@ -62,12 +62,37 @@ def test_percentile_keys_extend_the_json_contract():
     assert d["ttft_s_p50"] <= d["ttft_s_p99"]
 
 
-@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "mindie", "lmdeploy"])
-def test_every_engine_profile_gives_an_estimate_and_cites_its_scheduler(engine):
-    r = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=8, engine=engine)
-    assert r.ttft_s > 0 and r.tpot_s > 0
-    profile = load_engine({"trtllm": "trt-llm"}.get(engine, engine))
-    assert profile.scheduler_sources and profile.max_batched_tokens >= 2048
+@pytest.mark.parametrize("engine", sorted(names("serving")))
+def test_every_engine_on_every_catalog_chip_gives_a_result_or_one_line(engine):
+    """Issue 22: every engine profile x every chip gives a result or a one-line reason; a chip whose vendor the engine
+    does not run on (TensorRT-LLM on an Ascend, MindIE on an H100) is that reason, naming what to use instead."""
+    profile = load_engine(engine)
+    assert engine == "roofline" or (profile.scheduler_sources and profile.max_batched_tokens >= 2048)
+    priced = 0
+    for name in names("chips"):
+        chip = load_chip(name)
+        try:
+            r = api.inference(model="llama3-8b", chip=name, devices=1, concurrency=8, engine=engine)
+        except (api.BadInput, api.DoesNotFit) as exc:
+            assert "\n" not in str(exc) and str(exc)
+            if profile.vendors and chip.vendor not in profile.vendors:
+                assert f"engine {engine} runs on" in str(exc) and "--engine vllm" in str(exc)
+            continue
+        assert not profile.vendors or chip.vendor in profile.vendors
+        assert r.ttft_s > 0 and r.tpot_s > 0
+        priced += 1
+    assert priced >= 2  # every engine runs somewhere in the catalog
+
+
+def test_auto_engine_is_each_chips_vendors_own():
+    """--engine auto (the default): TensorRT-LLM on NVIDIA, MindIE on Ascend, vLLM elsewhere; a search over mixed
+    chips gives each its own."""
+    for chip, own in (("h100-sxm", "trt-llm"), ("ascend-910b", "mindie"), ("mi300x", "vllm")):
+        assert api.inference(model="llama3-8b", chip=chip, devices=1, concurrency=4).plan.engine.name == own
+    rows = api.inference_search(model="llama3-8b", chips=["h100-sxm", "ascend-910b"], input_len=512, output_len=128,
+                                slo_ttft="2s", slo_tpot="100ms")
+    assert {r.chip.name: r.plan.engine.name for r in rows if not isinstance(r, Exception)} == {
+        "h100-sxm": "trt-llm", "ascend-910b": "mindie"}
 
 
 def test_speculative_tokens_per_step_is_the_standard_formula():
@@ -118,3 +143,64 @@ def test_demand_gives_devices_and_cost_per_chip():
 def test_bad_serving_options_are_one_line(run_cli, argv, field):
     code, _, err = run_cli("inference", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "1", *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and field in err, err
+
+
+def test_open_loop_rate_below_capacity_is_the_offered_rate():
+    """Poisson arrivals the engine keeps up with complete at the rate they arrive (fill and drain left out)."""
+    from xpuplan.serving.load import slo_rate
+    cap = max_concurrency(MODEL, CHIP, PLAN, 1024, 256)
+    top = slo_rate(MODEL, CHIP, PLAN, 1024, 256, cap, None, None)["request_rate"]
+    sim = simulate(MODEL, CHIP, PLAN, 1024, 256, cap, request_rate=0.5 * top, requests=2000)
+    assert sim["output_tokens_per_s"] == pytest.approx(0.5 * top * 256, rel=0.05)
+
+
+def test_server_rate_meets_its_tail_bounds_and_tightens_with_them():
+    """The server scenario's rate keeps p99 TTFT and TPOT within the bounds, a tighter bound gives a lower rate,
+    and a rate a little higher breaks a bound (the search stops at the edge, not anywhere below it)."""
+    from xpuplan.serving.load import slo_rate
+    cap = max_concurrency(MODEL, CHIP, PLAN, 1024, 256)
+    loose = slo_rate(MODEL, CHIP, PLAN, 1024, 256, cap, 2.0, 0.05)
+    tight = slo_rate(MODEL, CHIP, PLAN, 1024, 256, cap, 2.0, 0.8 * loose["tpot_s_p99"])
+    assert loose["met"] and tight["met"]
+    assert loose["ttft_s_p99"] <= 2.0 and loose["tpot_s_p99"] <= 0.05
+    assert tight["request_rate"] < loose["request_rate"]
+    above = simulate(MODEL, CHIP, PLAN, 1024, 256, cap, request_rate=loose["request_rate"] * 1.05, requests=2000)
+    assert above["ttft_s_p99"] > 2.0 or above["tpot_s_p99"] > 0.05
+    impossible = slo_rate(MODEL, CHIP, PLAN, 1024, 256, cap, 1e-4, None)
+    assert not impossible["met"]
+
+
+def test_search_can_bound_the_tail_instead_of_the_mean():
+    """--slo-percentile p99: each chip's row meets the SLOs at the 99th percentile under Poisson arrivals."""
+    rows = api.inference_search(model="llama3-8b", chips=["h100-sxm"], input_len=1024, output_len=256,
+                                slo_ttft="1s", slo_tpot="40ms", engine="vllm", slo_percentile="p99")
+    r = rows[0]
+    assert r.extra["slo_percentile"] == "p99"
+    assert r.extra["ttft_s_p99"] <= 1.0 and r.extra["tpot_s_p99"] <= 0.040
+    mean = api.inference_search(model="llama3-8b", chips=["h100-sxm"], input_len=1024, output_len=256,
+                                slo_ttft="1s", slo_tpot="40ms", engine="vllm")[0]
+    assert "slo_percentile" not in mean.extra
+
+
+def test_disaggregated_pools_take_their_own_plans():
+    """--prefill-tp/--prefill-ep/--decode-tp/--decode-ep give each pool its plan; without pools they are refused."""
+    r = api.inference(model="qwen3-30b-a3b", chip="h100-sxm", prefill_devices=8, decode_devices=8, precision="fp8",
+                      input_len=2048, output_len=256, prefill_tp=2, decode_tp=1, decode_ep=8)
+    (_, p_plan, _), (_, d_plan, _) = r.prefill, r.decode
+    assert (p_plan.tp, p_plan.dp, p_plan.ep) == (2, 4, 1) and (d_plan.tp, d_plan.dp, d_plan.ep) == (1, 8, 8)
+    default = api.inference(model="qwen3-30b-a3b", chip="h100-sxm", prefill_devices=8, decode_devices=8,
+                            precision="fp8", input_len=2048, output_len=256)
+    assert default.decode[1].ep == 1 and default.prefill[1].ep == 1  # no expert parallelism unless asked
+    with pytest.raises(api.BadInput, match="--decode-ep sets a disaggregated pool's plan"):
+        api.inference(model="qwen3-30b-a3b", chip="h100-sxm", devices=8, decode_ep=8)
+
+
+def test_expert_parallelism_inside_tensor_parallelism_shards_every_expert():
+    """An engine's --tp 8 --ep 4 splits each expert over tp/ep = 2 devices: the experts' weights spread over all
+    eight devices (as --ep 8 does), where they used to be replicated twice; ep must divide tp below it."""
+    from xpuplan.cost.serve import replica_costs
+    model, chip = load_model("qwen3-235b-a22b"), load_chip("h200")
+    weights = {ep: replica_costs(model, chip, ServePlan(tp=8, ep=ep, precision="fp8")).weight_bytes for ep in (1, 4, 8)}
+    assert weights[4] == pytest.approx(weights[8]) == pytest.approx(weights[1])
+    with pytest.raises(api.BadInput, match="below tp=8 it must divide tp"):
+        api.inference(model="qwen3-235b-a22b", chip="h200", devices=8, tp=8, ep=3, precision="fp8")

@@ -20,9 +20,7 @@ from .fleet import plan_fleet as _plan_fleet  # loaded first: the name xpuplan.f
 from .plan import ParallelPlan, resolve_plan, resolve_serve_plan
 from .results import DisaggregatedResult, HeteroResult, PlanResult, ServeResult, TrainResult
 from .specs import PLAN_MEMORY_MARGIN, Chip, Framework, Model, Pool, ServeEngine
-from .training import MAX_DEVICES, RunOptions, estimate, make_job
-from .training import run_options as _run_options
-from .training import train as _train
+from .training import MAX_DEVICES, RunOptions, estimate, make_job, run_options as _run_options, train as _train
 from .units import UnitError, parse_quantity
 
 __all__ = ["BadInput", "DoesNotFit", "DisaggregatedResult", "HeteroResult", "ParallelPlan", "PlanResult", "RunOptions",
@@ -202,12 +200,11 @@ def _chip_prices(args: dict, files: bool) -> tuple[dict, set]:
 
 # ------------------------------------------------------------------------------------------------------ serving
 
-def _engine(engine: str, speculative=None, accept_rate=None, draft_tokens=None, files: bool = True) -> ServeEngine:
-    from .serving.inputs import with_speculative
-    from .specs.serving import ENGINE_ALIASES
+def _engine(engine: str, speculative=None, accept_rate=None, draft_tokens=None):
+    """The engine profile each chip gets (``auto``: its vendor's own, :func:`~xpuplan.serving.inputs.engine_profiles`)."""
+    from .serving.inputs import engine_profiles
 
-    return with_speculative(_catalog.load_engine(ENGINE_ALIASES.get(engine, engine)), speculative, accept_rate,
-                            draft_tokens)
+    return engine_profiles(engine, speculative, accept_rate, draft_tokens, _catalog.load_engine)
 
 
 def inference(*, model: str | Model, chip: str | Chip, devices: int | None = None, input_len: int = 1024,
@@ -216,8 +213,9 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
               concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
               usd_per_device_hour: float | None = None, seed: int = 0, prefill_devices: int | None = None,
               decode_devices: int | None = None, prefill_chip: str | None = None, decode_chip: str | None = None,
-              engine: str = "trt-llm", speculative: str | None = None, accept_rate: float | None = None,
-              draft_tokens: int | None = None, demand: str | None = None,
+              engine: str = "auto", speculative: str | None = None, accept_rate: float | None = None,
+              draft_tokens: int | None = None, demand: str | None = None, prefill_tp: int | None = None,
+              prefill_ep: int | None = None, decode_tp: int | None = None, decode_ep: int | None = None,
               files: bool = True) -> ServeResult | DisaggregatedResult:
     """Estimate serving: one configuration, or a disaggregated prefill/decode pair (:func:`xpuplan.serving.inputs.estimate`)."""
     from .serving.inputs import estimate
@@ -227,14 +225,15 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
                     output_len=output_len, tp=tp, pp=pp, dp=dp, ep=ep, precision=precision, kv_precision=kv_precision,
                     concurrency=concurrency, request_rate=request_rate, memory_margin=memory_margin,
                     usd_per_device_hour=usd_per_device_hour, seed=seed, prefill_devices=prefill_devices,
-                    decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip, demand=demand)
+                    decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip, demand=demand,
+                    pools=dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, decode_tp=decode_tp, decode_ep=decode_ep))
 
 
 def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: int, output_len: int, slo_ttft,
                      slo_tpot, precision: str | None = None, kv_precision: str | None = None,
-                     usd_per_device_hour: float | None = None, engine: str = "trt-llm", speculative: str | None = None,
+                     usd_per_device_hour: float | None = None, engine: str = "auto", speculative: str | None = None,
                      accept_rate: float | None = None, draft_tokens: int | None = None, demand: str | None = None,
-                     files: bool = True) -> list:
+                     slo_percentile: str = "mean", files: bool = True) -> list:
     """The cheapest configuration per chip that meets both SLOs (each chip at its best precision unless pinned),
     chips side by side (best first); a chip with none is listed last as the reason (an exception)."""
     from .serving.inputs import search
@@ -242,7 +241,8 @@ def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: 
     return search(_model(model, files), [_chip(c, files) for c in chips],
                   _engine(engine, speculative, accept_rate, draft_tokens), input_len=input_len, output_len=output_len,
                   slo_ttft_s=_quantity(slo_ttft, "seconds", "slo_ttft"), slo_tpot_s=_quantity(slo_tpot, "seconds", "slo_tpot"),
-                  precision=precision, kv_precision=kv_precision, usd_per_device_hour=usd_per_device_hour, demand=demand)
+                  precision=precision, kv_precision=kv_precision, usd_per_device_hour=usd_per_device_hour, demand=demand,
+                  slo_percentile=slo_percentile)
 
 
 # -------------------------------------------------------------------------------------------- catalog, validate
@@ -377,12 +377,12 @@ def _inference_command(args: dict, files: bool):
         if args.get("slo_ttft") is None or args.get("slo_tpot") is None:
             raise BadInput("--search needs --slo-ttft and --slo-tpot", "slo_ttft")
         keep = ("model", "input_len", "output_len", "slo_ttft", "slo_tpot", "precision", "kv_precision",
-                "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand")
+                "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand", "slo_percentile")
         return inference_search(chips=chips, files=files, **{k: args[k] for k in keep if k in args})
     if len(chips) != 1:
         raise BadInput("give one --chip (several only with --search)", "chip")
-    args.pop("slo_ttft", None)
-    args.pop("slo_tpot", None)
+    for key in ("slo_ttft", "slo_tpot", "slo_percentile"):
+        args.pop(key, None)
     return inference(chip=chips[0], files=files, **args)
 
 

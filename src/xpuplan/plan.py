@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import BadInput
 from .specs import KV_BYTES, RECOMPUTE, ROOFLINE, WEIGHT_FORMATS, Chip, Framework, Model, ServeEngine, TrainJob
+from .specs.serving import WEIGHT_ONLY
 
 PRECISIONS = ("bf16", "fp16", "fp8")
 """GEMM precisions of a training plan"""
@@ -330,8 +331,11 @@ def check_serve_plan(model: Model, chip: Chip, plan: ServePlan, devices: int) ->
         raise BadInput(f"invalid plan: heads={model.heads} is not divisible by tp={plan.tp}", "tp")
     if plan.pp > model.layers:
         raise BadInput(f"invalid plan: pp={plan.pp} exceeds the model's {model.layers} layers", "pp")
-    if plan.ep > 1 and (model.moe is None or model.moe.experts % plan.ep or (plan.tp * plan.dp) % plan.ep):
-        raise BadInput(f"invalid plan: ep={plan.ep} needs a MoE model whose experts and tp*dp it divides", "ep")
+    if plan.ep > 1 and (model.moe is None or model.moe.experts % plan.ep or (plan.tp * plan.dp) % plan.ep
+                        or (plan.ep < plan.tp and plan.tp % plan.ep)):
+        inside = f", and below tp={plan.tp} it must divide tp (each expert splits over tp/ep devices)" \
+            if plan.ep < plan.tp else ""
+        raise BadInput(f"invalid plan: ep={plan.ep} needs a MoE model whose experts and tp*dp it divides{inside}", "ep")
     if plan.precision not in WEIGHT_FORMATS:
         raise BadInput(f"--precision must be one of {', '.join(WEIGHT_FORMATS)}, got {plan.precision!r}", "precision")
     if plan.kv_precision not in KV_BYTES:
@@ -344,6 +348,7 @@ def check_serve_plan(model: Model, chip: Chip, plan: ServePlan, devices: int) ->
 def resolve_serve_plan(model: Model, chip: Chip, devices: int, tp=None, pp=None, dp=None, ep=None,
                        precision: str = "bf16", kv_precision: str = "bf16", engine: ServeEngine = ROOFLINE) -> ServePlan:
     """Fill the serving degrees left out: tp as large as one scale-up domain and the heads allow."""
+    engine.check_runs_on(chip)
     for name, value in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise BadInput(f"--{name} must be a whole number >= 1, got {value}", name)
@@ -355,4 +360,15 @@ def resolve_serve_plan(model: Model, chip: Chip, devices: int, tp=None, pp=None,
         if devices % (tp * pp):
             raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp = {tp * pp}", "devices")
         dp = devices // (tp * pp)
-    return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=precision, kv_precision=kv_precision, engine=engine)
+    return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=served_precision(chip, precision),
+                     kv_precision=kv_precision, engine=engine)
+
+
+def served_precision(chip: Chip, precision: str) -> str:
+    """The weight format a quantised checkpoint runs in on ``chip``: its own where the chip has the math for it,
+    else weight-only (``w4a16``/``w8a16``: stored at its width, dequantised in the kernel, bf16 math), as engines run
+    FP8 or MXFP4 checkpoints on chips without that math."""
+    if precision not in WEIGHT_FORMATS:
+        return precision  # check_serve_plan names the choices
+    width, _, needs = WEIGHT_FORMATS[precision]
+    return WEIGHT_ONLY[width] if needs and chip.peak_flops_per_s.get(needs) is None else precision

@@ -71,6 +71,13 @@ class ReplicaCosts:
     """memory per device left for the KV cache, bytes"""
 
 
+def moe_tp(plan: ServePlan) -> int:
+    """Tensor-parallel ways of each expert when expert parallelism runs inside a larger tensor-parallel group (an
+    engine's ``--tp 8 --ep 4``: TensorRT-LLM's moe_tp_size = tp / ep = 2, each expert sharded over two devices, the
+    experts over all eight); 1 when the expert-parallel group spans the tensor-parallel group or more."""
+    return plan.tp // plan.ep if 1 < plan.ep < plan.tp else 1
+
+
 def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: float = 0.0) -> ReplicaCosts:
     wbytes = WEIGHT_FORMATS[plan.precision][0]
     params = total_params(model)
@@ -78,7 +85,7 @@ def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: floa
     if model.moe:
         experts = model.moe_layers * model.moe.experts * layer_shapes(model).ffn_mats * model.hidden * model.moe.expert_ffn_hidden
     dense = params - experts
-    per_device = dense / (plan.tp * plan.pp) + experts / (plan.ep if plan.ep > 1 else plan.tp) / plan.pp
+    per_device = dense / (plan.tp * plan.pp) + experts / (plan.ep * moe_tp(plan) if plan.ep > 1 else plan.tp) / plan.pp
     kv_split = min(plan.tp, model.kv_heads) if model.attention != "mla" else 1
     kv = kv_bytes_per_token(model, plan.kv_precision) / kv_split / plan.pp
     free = chip.hbm_bytes * (1 - memory_margin) - per_device * wbytes - chip.efficiency.reserve_bytes - workspace_bytes(model, plan)
@@ -194,7 +201,7 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
         # the hottest expert-parallel rank paces the layer: its experts get load_factor times the mean tokens
         load = hottest_rank_factor(e.balancing, e.experts, plan.ep, pooled * e.top_k) if plan.ep > 1 else 1.0
         per_expert = pooled * e.top_k / e.experts / hit * load
-        width = fe / (1 if plan.ep > 1 else plan.tp)
+        width = fe / (moe_tp(plan) if plan.ep > 1 else plan.tp)
         routed = _gemm_s(per_expert, h, (mats - 1) * width, chip, p, touched) + _gemm_s(per_expert, width, h, chip, p,
                                                                                       touched)
         shared = _gemm_s(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp, chip, p) + _gemm_s(

@@ -9,6 +9,10 @@ SERVING_ROWS = (
     ("accept_rate", float, "speculative: chance each drafted token is accepted (default 0.8; DeepSeek-V3 MTP 0.85-0.9)",
      {"ge": 0.0, "lt": 1.0, "unit": "fraction", "example": 0.7}),
     ("draft_tokens", int, "speculative: tokens drafted per decode step (default 1)", {"ge": 1, "le": 16, "example": 2}),
+    *((f"{pool}_{deg}", int, f"disaggregated: {what} of the {pool} pool (default: the largest tp a scale-up domain and the "
+       f"heads allow; ep 1)" if deg == "tp" else f"disaggregated: {what} of the {pool} pool (MoE; default 1)",
+       {"ge": 1, "le": 4096, "example": 8}) for pool in ("prefill", "decode")
+      for deg, what in (("tp", "tensor parallelism"), ("ep", "expert parallelism"))),
     ("demand", str, "with --search: requests/s to serve, e.g. 20000req/s; each chip's row gives the devices and "
      "USD/hour that serve it at the SLO", {"example": "100req/s"}),
 )

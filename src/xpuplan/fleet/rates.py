@@ -169,17 +169,26 @@ def train_options(w: TrainWorkload, pools: tuple[FleetPool, ...], horizon_s: flo
 
 # ---------------------------------------------------------------------------------------------- serving
 
+def serving_engine(w: ServeWorkload, chip) -> "ServeEngine":
+    """The workload's engine on a pool's chip: its own, or the chip vendor's (``engine: auto``, the default)."""
+    from .. import catalog
+    from ..specs.serving import AUTO_ENGINE, engine_name_for
+
+    return w.engine if w.engine is not None else catalog.load_engine(engine_name_for(chip, AUTO_ENGINE))
+
+
 def _bucket_rates(w: ServeWorkload, pool: FleetPool, bucket: int) -> dict[int, float]:
     """tp -> requests/s of one replica meeting both SLOs, for one bucket (empty when none meets them)."""
     from ..serving import search_slo
 
     chip = pool.chip
     in_len, out_len = w.bucket_lens(bucket)
+    engine = serving_engine(w, chip)
     key = ("serve", w.model, chip.name, id(chip), in_len, out_len, w.slo_ttft_s, w.slo_tpot_s, w.precision,
-           w.kv_precision, w.engine)
+           w.kv_precision, engine)
     try:
         found = _cached(key, lambda: search_slo(w.model, chip, in_len, out_len, w.slo_ttft_s, w.slo_tpot_s,
-                                                           w.precision, w.kv_precision, engine=w.engine), chip)
+                                                           w.precision, w.kv_precision, engine=engine), chip)
     except (BadInput, DoesNotFit):
         return {}
     rates: dict[int, float] = {}
@@ -209,7 +218,7 @@ def serve_rate(w: ServeWorkload, pool: FleetPool) -> ServeRate | None:
     tp = min(sizes, key=need)
     table = tuple(per_bucket[b].get(tp, 0.0) for b in range(len(shares)))
     plan = {"tp": tp, "devices_per_replica": tp, "precision": w.precision, "kv_precision": w.kv_precision,
-            "engine": w.engine.name, "source": "estimated"}
+            "engine": serving_engine(w, pool.chip).name, "source": "estimated"}
     return ServeRate(workload=w.name, pool=pool.name, devices_per_replica=tp, requests_per_s=table, plan=plan,
                      source="estimated")
 

@@ -108,6 +108,7 @@ class ServeWorkload:
     precision: str = "bf16"
     kv_precision: str = "bf16"
     engine: ServeEngine | None = None
+    """the serving engine on every pool; None: each pool's vendor's own (``--engine auto``)"""
     measured: dict = field(default_factory=dict)
     """chip name -> requests/s one device sustains per bucket at the SLO (Mélange's profiles)"""
     slice_factor: int = 1

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import catalog
 from ..errors import BadInput
+from ..specs.serving import AUTO_ENGINE
 from .inputs import keys, listed, mapping, number, parse_horizon, resolve, text, whole
 from .specs import SERVE_KIND, TRAIN_KINDS, FleetPool, ServeWorkload, TrainWorkload, allowed_pools
 
@@ -148,7 +149,7 @@ def _run(item: dict, at: str, name: str, kind: str, pools, files: bool) -> Train
         if item.get("off_policy_steps") is not None:
             options["off_policy_steps"] = whole(item, "off_policy_steps", at, low=0, high=1000)
         options["algorithm"] = text(item, "algorithm", at, default="grpo")
-        engine = text(item, "engine", at, default="trt-llm")
+        engine = text(item, "engine", at, default="vllm")  # NeMo RL, verl and OpenRLHF generate with vLLM
         if engine not in catalog.names("serving"):
             raise BadInput(f"{at}.engine: must be one of {', '.join(catalog.names('serving'))}", "engine")
         options["engine"] = catalog.load_engine(engine)
@@ -228,12 +229,13 @@ def _service(item: dict, at: str, name: str, pools, files: bool) -> ServeWorkloa
     profile = tuple(number({"x": v}, "x", f"{at}.profile", low=0.0, strict=False, high=1e3)
                     for v in listed(item, "profile", at, MAX_WINDOWS)) or (1.0,)
     precision = text(item, "precision", at, default="bf16")
-    engine = text(item, "engine", at, default="trt-llm")
-    if engine not in catalog.names("serving"):
-        raise BadInput(f"{at}.engine: must be one of {', '.join(catalog.names('serving'))}, got {engine!r}", "engine")
+    engine = text(item, "engine", at, default=AUTO_ENGINE)  # each pool's vendor's own engine
+    if engine != AUTO_ENGINE and engine not in catalog.names("serving"):
+        raise BadInput(f"{at}.engine: must be auto or one of {', '.join(catalog.names('serving'))}, got {engine!r}",
+                       "engine")
     kv = text(item, "kv_precision", at, default="fp8" if precision in ("fp8", "fp4") else "bf16")
     return ServeWorkload(
         name=name, model=model, model_name=model_name, rate=rate, profile=profile, input_lens=inputs,
         output_lens=outputs, distribution=dist, slo_ttft_s=ttft, slo_tpot_s=tpot, precision=precision,
-        kv_precision=kv, engine=catalog.load_engine(engine), measured=measured,
+        kv_precision=kv, engine=None if engine == AUTO_ENGINE else catalog.load_engine(engine), measured=measured,
         slice_factor=whole(item, "slice_factor", at, high=16, default=1), pools=allowed, chips=chips, where=at)

@@ -86,6 +86,7 @@ def tables(command: str, result, args: dict) -> list[tuple[Table, int]]:
     if command == "plan":
         return [(scaling_table(result), 130)]
     if command == "inference":
-        return [(inference_compare_table(result, f"TTFT <= {args.get('slo_ttft')}, TPOT <= {args.get('slo_tpot')}"),
+        return [(inference_compare_table(result, f"{args.get('slo_percentile') or 'mean'} TTFT <= {args.get('slo_ttft')}, "
+                                                f"TPOT <= {args.get('slo_tpot')}"),
                  120)]
     raise ValueError(f"no table for {command}")

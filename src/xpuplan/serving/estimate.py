@@ -16,6 +16,7 @@ from ..errors import DoesNotFit
 from ..plan import ServePlan, check_serve_plan
 from ..results import DisaggregatedResult, ServeResult
 from ..specs import Chip, Model
+from ..specs.serving import WEIGHT_ONLY
 from .load import PERCENTILES, running_limit, simulate, steady_state
 
 ADMISSION_QUEUE_FACTOR = 4
@@ -56,6 +57,16 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
     return notes
 
 
+def weight_only_notes(chip: Chip, plan: ServePlan) -> list[str]:
+    """Say so when a quantised checkpoint runs weight-only because the chip has no math for its format."""
+    if plan.precision not in WEIGHT_ONLY.values():
+        return []
+    bits = 4 if plan.precision == "w4a16" else 8
+    return [f"{chip.name} has no {bits}-bit math in the catalog: the {bits}-bit weights are dequantised in the kernel "
+            f"and multiplied in bf16 ({plan.precision}, as vLLM's Marlin kernels run FP8 and MXFP4 checkpoints on "
+            f"Ampere and Hopper)"]
+
+
 def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: int, output_len: int,
           concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
           usd_per_device_hour: float | None = None, seed: int = 0, simulate_load: bool = True) -> ServeResult:
@@ -71,7 +82,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
         raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
                          f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
                          f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
-    notes = list(chip.stand_in_notes()) + kernel_notes(model, chip)
+    notes = list(chip.stand_in_notes()) + kernel_notes(model, chip) + weight_only_notes(chip, plan)
     extra: dict = {"engine": plan.engine.name, "tokens_per_decode_step": plan.engine.tokens_per_step}
     if request_rate is not None:
         sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed)

@@ -12,7 +12,7 @@ from ..errors import BadInput, DoesNotFit
 from ..plan import resolve_serve_plan
 from ..results import DisaggregatedResult, ServeResult
 from ..specs import Chip, Model, ServeEngine
-from ..specs.serving import Speculative
+from ..specs.serving import AUTO_ENGINE, ENGINE_ALIASES, ROOFLINE, Speculative, engine_name_for
 from ..units import UnitError, parse_quantity
 from .estimate import disaggregated, serve
 from .search import for_demand, search_slo
@@ -34,6 +34,27 @@ def with_speculative(profile: ServeEngine, speculative: str | None, accept_rate:
     spec = Speculative(method=speculative, **{k: v for k, v in (("accept_rate", accept_rate),
                                                                 ("draft_tokens", draft_tokens)) if v is not None})
     return dataclasses.replace(profile, speculative=spec)
+
+
+def engine_profiles(name: str, speculative: str | None, accept_rate: float | None, draft_tokens: int | None,
+                    load: Callable[[str], ServeEngine]) -> Callable[[Chip], ServeEngine]:
+    """The engine profile each chip gets: ``auto``, its vendor's own engine (``VENDOR_ENGINES``); any other name, that
+    engine on every chip (refused in one line on a chip it does not run on). The name and the speculative options are
+    checked now, not at the first chip."""
+    name = ENGINE_ALIASES.get(name, name)
+    fixed = None if name == AUTO_ENGINE else with_speculative(load(name), speculative, accept_rate, draft_tokens)
+    with_speculative(ROOFLINE, speculative, accept_rate, draft_tokens)  # the options' check, whatever the engine
+    loaded: dict[str, ServeEngine] = {}
+
+    def profile(chip: Chip) -> ServeEngine:
+        if fixed is not None:
+            return fixed
+        own = engine_name_for(chip, AUTO_ENGINE)
+        if own not in loaded:
+            loaded[own] = with_speculative(load(own), speculative, accept_rate, draft_tokens)
+        return loaded[own]
+
+    return profile
 
 
 def parse_demand(text) -> float:
@@ -64,12 +85,16 @@ def _check(input_len, output_len, concurrency, request_rate, usd_per_device_hour
         raise BadInput(f"--usd-per-device-hour must be in (0, 1000], got {usd_per_device_hour}", "usd_per_device_hour")
 
 
-def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: ServeEngine, *, devices=None,
+def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: Callable[[Chip], ServeEngine], *,
+             devices=None,
              input_len=1024, output_len=1024, tp=None, pp=None, dp=None, ep=None, precision=None, kv_precision=None,
              concurrency=None, request_rate=None, memory_margin=0.0, usd_per_device_hour=None, seed=0,
              prefill_devices=None, decode_devices=None, prefill_chip=None, decode_chip=None,
-             demand=None) -> ServeResult | DisaggregatedResult:
-    """One configuration, or a disaggregated prefill/decode pair (``chip_of`` resolves the pools' chip names)."""
+             demand=None, pools: dict | None = None) -> ServeResult | DisaggregatedResult:
+    """One configuration, or a disaggregated prefill/decode pair (``chip_of`` resolves the pools' chip names), each
+    pool with its own plan (``pools``: ``prefill_tp``, ``prefill_ep``, ``decode_tp``, ``decode_ep``; the decode pool
+    falls back to ``tp``/``pp``/``dp``/``ep``)."""
+    pools = {k: v for k, v in (pools or {}).items() if v is not None}
     precision = precision or "bf16"
     kv_precision = kv_precision_for(precision, kv_precision)
     _check(input_len, output_len, concurrency, request_rate, usd_per_device_hour)
@@ -80,24 +105,30 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
             raise BadInput("disaggregated serving needs both --prefill-devices and --decode-devices", "prefill_devices")
         p_chip = chip_of(prefill_chip) if prefill_chip else chip
         d_chip = chip_of(decode_chip) if decode_chip else chip
-        p_plan = resolve_serve_plan(model, p_chip, prefill_devices, None, None, None, None, precision, kv_precision, profile)
-        d_plan = resolve_serve_plan(model, d_chip, decode_devices, tp, pp, dp, ep, precision, kv_precision, profile)
+        p_plan = resolve_serve_plan(model, p_chip, prefill_devices, pools.get("prefill_tp"), None, None,
+                                    pools.get("prefill_ep"), precision, kv_precision, profile(p_chip))
+        d_plan = resolve_serve_plan(model, d_chip, decode_devices, pools.get("decode_tp", tp), pp, dp,
+                                    pools.get("decode_ep", ep), precision, kv_precision, profile(d_chip))
         links = [c.scale_out_bytes_per_s for c in (p_chip, d_chip) if c.scale_out_bytes_per_s]
         if not links:
             raise BadInput("neither pool's chip has a published NIC bandwidth for the KV transfer", "chip")
         return disaggregated(model, (p_chip, p_plan, prefill_devices), (d_chip, d_plan, decode_devices),
                              input_len, output_len, concurrency, min(links) * p_plan.tp)
+    if pools:
+        name = sorted(pools)[0]
+        raise BadInput(f"--{name.replace('_', '-')} sets a disaggregated pool's plan: give --prefill-devices and "
+                       f"--decode-devices (or use --tp/--ep for one pool)", name)
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
-    plan = resolve_serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, profile)
+    plan = resolve_serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, profile(chip))
     return serve(model, chip, plan, devices, input_len, output_len, concurrency=concurrency,
                  request_rate=request_rate, memory_margin=memory_margin, usd_per_device_hour=usd_per_device_hour,
                  seed=seed)
 
 
-def search(model: Model, chips: list[Chip], profile: ServeEngine, *, input_len: int, output_len: int,
+def search(model: Model, chips: list[Chip], profile: Callable[[Chip], ServeEngine], *, input_len: int, output_len: int,
            slo_ttft_s: float, slo_tpot_s: float, precision=None, kv_precision=None, usd_per_device_hour=None,
-           demand=None) -> list:
+           demand=None, slo_percentile: str = "mean") -> list:
     """The cheapest SLO-meeting configuration per chip, chips side by side (best first); a chip with none is listed
     last as the reason (an exception). With ``demand``: each row also says the devices and USD/hour it needs."""
     _check(input_len, output_len, None, None, usd_per_device_hour)
@@ -108,7 +139,8 @@ def search(model: Model, chips: list[Chip], profile: ServeEngine, *, input_len: 
     for chip in chips:
         try:
             r = search_slo(model, chip, input_len, output_len, slo_ttft_s, slo_tpot_s, precision, kv_precision,
-                           usd_per_device_hour=usd_per_device_hour, engine=profile)[0]
+                           usd_per_device_hour=usd_per_device_hour, engine=profile(chip),
+                           percentile=slo_percentile)[0]
             best.append(for_demand(r, rate) if rate else r)
         except (DoesNotFit, BadInput) as exc:
             if len(chips) == 1:

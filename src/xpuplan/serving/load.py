@@ -34,6 +34,9 @@ MIN_PREFILL_TOKENS = 64
 """prefill tokens an iteration takes even when the decodes fill its budget (engines never starve prefill fully)"""
 FIXED_POINT_ROUNDS = 80
 PERCENTILES = (50, 90, 99)
+WARMUP_SHARE = 10
+"""an open-loop simulation leaves out the first 1/WARMUP_SHARE of its arrivals from the latencies, and measures its
+rate between the first and last 1/WARMUP_SHARE of completions (steady state, not the fill or the drain)"""
 
 
 def _context(input_len: int, output_len: int) -> float:
@@ -60,6 +63,12 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     def T(p, d):
         return iteration_s(model, chip, plan, p, d, input_len, ctx)
 
+    def mixed(p, d, chunk):
+        # mean iteration when p prefill tokens per iteration arrive as whole chunks: a share p / chunk of the
+        # iterations carries one (engines fill the budget with a prompt's chunk), the rest only decode; T is concave
+        # in p (a MoE's experts are all read once a few tokens route to them), so T(p) would overprice a trickle
+        return np.where(p < chunk, T(0.0, d) + p / chunk * (T(chunk, d) - T(0.0, d)), T(p, d))
+
     decode_tokens = max(O - 1.0, 0.0)
     if closed:
         X = n_run / (T(I, 0.0) + decode_tokens / tau * T(0.0, n_run) + e.request_overhead_s)
@@ -72,7 +81,10 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     for _ in range(FIXED_POINT_ROUNDS):
         B = np.maximum(C - d * v, MIN_PREFILL_TOKENS)
         p_bar = np.minimum(p_bar, B)
-        t_bar = T(p_bar, d)
+        chunk = np.minimum(I, B)
+        t_bar = mixed(p_bar, d, chunk)
+        # a decode shares iterations with the other requests' prompts, never its own (closed loop of n: n - 1 others)
+        t_dec = mixed(p_bar * (1 - 1 / n_run), d, chunk) if closed else t_bar
         rho = np.minimum(p_bar / B, 0.995)
         s = I / B
         wait = rho * s / (2 * (1 - rho))
@@ -80,7 +92,7 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
             wait = np.minimum(wait, (n_run - 1) * np.maximum(s, 1.0))
         t_pref = T(np.maximum(p_bar, np.minimum(I, B)), d)
         ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
-        tpot = t_bar / tau
+        tpot = t_dec / tau
         cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
         if closed:  # ... and never more prompt tokens per second than full prefill iterations take
             X = 0.5 * X + 0.5 * np.minimum(n_run / cycle, B / (I * T(B, d)))
@@ -171,8 +183,13 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     if closed:  # steady state only: leave out the start-up burst and the drain once the last request is issued
         rows = rows[clients:len(rows) - clients] if len(rows) > 3 * clients else rows[clients:]
         rate = (len(rows) - 1) / max(rows[-1, 2] - rows[0, 2], 1e-12)
-    else:
-        rate = len(rows) / max(rows[:, 2].max() - rows[:, 0].min(), 1e-12)
+    else:  # leave out the first tenth of arrivals (an empty engine) and measure the rate between the tenths of
+        # completions, so neither the fill nor the drain of the run counts: the offered rate while the engine keeps
+        # up, its capacity once the queue grows
+        a, b = len(rows) // WARMUP_SHARE, len(rows) - len(rows) // WARMUP_SHARE
+        rate = (b - 1 - a) / max(rows[b - 1, 2] - rows[a, 2], 1e-12) if b - a > 1 else len(rows) / max(
+            rows[:, 2].max() - rows[:, 0].min(), 1e-12)
+        rows = rows[rows[:, 0] >= np.sort(rows[:, 0])[len(rows) // WARMUP_SHARE]]
     ttft = rows[:, 1] - rows[:, 0] + e.request_overhead_s
     tpot = (rows[:, 2] - rows[:, 1]) / max(output_len - 1, 1)
     out = {"requests": int(len(rows)), "seed": seed, "ttft_s_mean": float(ttft.mean()), "tpot_s_mean": float(tpot.mean()),
@@ -181,3 +198,41 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         out[f"ttft_s_p{q}"] = float(np.percentile(ttft, q))
         out[f"tpot_s_p{q}"] = float(np.percentile(tpot, q))
     return out
+
+
+SLO_RATE_ROUNDS = 12
+"""bisection rounds of :func:`slo_rate` (the rate is found to within 2**-12 of the saturation rate)"""
+
+
+def slo_rate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, capacity: int,
+             ttft_s: float | None, tpot_s: float | None, percentile: int = 99, requests: int = 2000,
+             seed: int = 0) -> dict:
+    """The highest Poisson arrival rate (requests/s, all replicas) whose simulated ``percentile`` TTFT and TPOT stay
+    within the bounds, and the simulation at that rate: what a server scenario with tail-latency bounds (MLPerf's
+    Server and Interactive: p99 TTFT and p99 TPOT) can sustain. Bisection between nothing and the closed loop's
+    saturation rate (the KV cache or the engine's batch full); the same seed at every rate, so the search is
+    deterministic. No rate meets the bounds: the lowest rate tried, ``met`` False."""
+    limit = running_limit(plan, capacity)
+    top = float(steady_state(model, chip, plan, input_len, output_len, capacity,
+                             concurrency=limit * plan.dp)["requests_per_s"])
+
+    def run(rate):
+        return simulate(model, chip, plan, input_len, output_len, capacity, request_rate=rate, requests=requests,
+                        seed=seed)
+
+    def meets(sim):
+        return ((ttft_s is None or sim[f"ttft_s_p{percentile}"] <= ttft_s)
+                and (tpot_s is None or sim[f"tpot_s_p{percentile}"] <= tpot_s))
+
+    lo, hi, best = 0.0, top, None
+    for _ in range(SLO_RATE_ROUNDS):
+        mid = 0.5 * (lo + hi)
+        sim = run(mid)
+        if meets(sim):
+            lo, best = mid, sim
+        else:
+            hi = mid
+    if best is None:
+        return sim | {"request_rate": hi, "met": False}
+    return best | {"request_rate": lo, "met": True, "output_tokens_per_s": min(best["output_tokens_per_s"],
+                                                                             lo * output_len)}

@@ -19,6 +19,7 @@ from ..results import ServeResult
 from ..specs import ROOFLINE, Chip, Model, ServeEngine
 from ..specs.serving import SEARCH_PRECISIONS, WEIGHT_FORMATS
 from .estimate import closed_loop, serve
+from .load import slo_rate
 
 MAX_SEARCH_DEVICES = 64
 """largest replica the SLO search tries, devices"""
@@ -43,9 +44,14 @@ def replica_sizes(model: Model, chip: Chip, max_devices: int) -> tuple[list[int]
 
 def search_slo(model: Model, chip: Chip, input_len: int, output_len: int, slo_ttft_s: float, slo_tpot_s: float,
                precision: str | None = "bf16", kv_precision: str | None = "bf16", max_devices: int = MAX_SEARCH_DEVICES,
-               usd_per_device_hour: float | None = None, engine: ServeEngine = ROOFLINE) -> list[ServeResult]:
-    """Per tp (and precision), the highest concurrency meeting both SLOs; cheapest per output token first.
-    ``precision=None``: the chip's best; ``kv_precision=None``: FP8 with FP8 weights, else bf16."""
+               usd_per_device_hour: float | None = None, engine: ServeEngine = ROOFLINE,
+               percentile: str = "mean") -> list[ServeResult]:
+    """Per tp (and precision), the highest load meeting both SLOs; cheapest per output token first.
+    ``precision=None``: the chip's best; ``kv_precision=None``: FP8 with FP8 weights, else bf16. ``percentile``
+    ``mean``: the SLOs bound the mean TTFT and TPOT of a closed loop (the highest concurrency that meets them);
+    ``p50``/``p90``/``p99``: they bound that percentile under Poisson arrivals (the highest request rate that
+    meets them, :func:`~xpuplan.serving.load.slo_rate`)."""
+    engine.check_runs_on(chip)  # one line: the engine's platforms do not include this chip's vendor
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
     found, refused = [], []
     tps, notes = replica_sizes(model, chip, max_devices)
@@ -54,7 +60,7 @@ def search_slo(model: Model, chip: Chip, input_len: int, output_len: int, slo_tt
         for tp in tps:
             plan = ServePlan(tp=tp, precision=prec, kv_precision=kv, engine=engine)
             try:
-                r = _best_at(model, chip, plan, input_len, output_len, slo_ttft_s, slo_tpot_s, price)
+                r = _best_at(model, chip, plan, input_len, output_len, slo_ttft_s, slo_tpot_s, price, percentile)
             except BadInput as exc:  # a figure the chip's catalog entry lacks: the chip's reason, not a crash
                 refused.append(str(exc))
                 continue
@@ -69,14 +75,15 @@ def search_slo(model: Model, chip: Chip, input_len: int, output_len: int, slo_tt
     if not found:
         why = f"; {refused[0]}" if refused else ""
         raise DoesNotFit(f"no configuration of {model.name} on {chip.name} (tp up to {max(tps, default=1)}, "
-                         f"{'/'.join(chip_precisions(chip, precision))}) meets TTFT <= {slo_ttft_s:g} s and TPOT <= "
-                         f"{slo_tpot_s * 1e3:g} ms{why}" + (f" ({notes[0]})" if notes else ""))
+                         f"{'/'.join(chip_precisions(chip, precision))}) meets {percentile} TTFT <= {slo_ttft_s:g} s "
+                         f"and TPOT <= {slo_tpot_s * 1e3:g} ms{why}" + (f" ({notes[0]})" if notes else ""))
     key = (lambda r: r.usd_per_million_output_tokens) if price is not None else (lambda r: -r.output_tokens_per_s / r.devices)
     return sorted(found, key=key)
 
 
-def _best_at(model, chip, plan, input_len, output_len, slo_ttft_s, slo_tpot_s, price) -> ServeResult | None:
-    """The highest-throughput concurrency of one plan meeting both SLOs, or None."""
+def _best_at(model, chip, plan, input_len, output_len, slo_ttft_s, slo_tpot_s, price,
+             percentile: str = "mean") -> ServeResult | None:
+    """The highest-throughput load of one plan meeting both SLOs (at ``percentile``), or None."""
     check_serve_plan(model, chip, plan, plan.tp)
     chip.require("hbm_bytes", "hbm_bytes_per_s")
     if replica_costs(model, chip, plan).free_bytes <= 0:
@@ -84,6 +91,13 @@ def _best_at(model, chip, plan, input_len, output_len, slo_ttft_s, slo_tpot_s, p
     cap = max_concurrency(model, chip, plan, input_len, output_len)
     if cap < 1:
         return None
+    if percentile != "mean":
+        found = slo_rate(model, chip, plan, input_len, output_len, cap, slo_ttft_s, slo_tpot_s, int(percentile[1:]))
+        if not found["met"]:
+            return None
+        r = serve(model, chip, plan, plan.tp, input_len, output_len, request_rate=found["request_rate"],
+                  usd_per_device_hour=price)
+        return dataclasses.replace(r, extra=dict(r.extra, slo_percentile=percentile))
     top = min(cap, plan.engine.max_batch)
     n = np.unique(np.clip(np.geomspace(1, top, 60).astype(int), 1, top))
     ttft, tpot, tps_out = closed_loop(model, chip, plan, input_len, output_len, n)

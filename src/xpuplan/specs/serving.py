@@ -14,7 +14,12 @@ WEIGHT_FORMATS = {  # precision -> (bytes per weight, peak used for the GEMMs, c
     "int8": (1.0, "int8", "int8"),
     "int4": (0.5, "bf16", None),   # weight-only (W4A16): dequantised in the kernel, bf16 math
     "fp4": (0.5, "fp4", "fp4"),
+    "w4a16": (0.5, "bf16", None),  # 4-bit weights (int4, MXFP4, NVFP4) on a chip without 4-bit math: dequantised, bf16
+    "w8a16": (1.0, "bf16", None),  # 8-bit weights (fp8, int8) on a chip without that math: dequantised, bf16 math
 }
+WEIGHT_ONLY = {0.5: "w4a16", 1.0: "w8a16"}
+"""the weight-only format an engine runs a quantised checkpoint in where the chip has no math for its format (vLLM's
+Marlin kernels: FP8 and MXFP4 checkpoints on Ampere and Hopper; LMDeploy/TGI W4A16), by bytes per weight"""
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 """bytes per cached key/value element by KV-cache precision"""
 SEARCH_PRECISIONS = ("fp8", "bf16")
@@ -22,6 +27,17 @@ SEARCH_PRECISIONS = ("fp8", "bf16")
 with on Hopper, Blackwell, MI300), else bf16. FP4 and W8A8 change accuracy enough that we only take them when asked."""
 ENGINE_ALIASES = {"trtllm": "trt-llm", "tensorrt-llm": "trt-llm"}
 """other spellings of catalog engine ids"""
+AUTO_ENGINE = "auto"
+"""``--engine auto`` (the default): each chip gets its vendor's own serving engine (``VENDOR_ENGINES``)"""
+VENDOR_ENGINES = {"NVIDIA": "trt-llm", "Huawei": "mindie"}
+"""the engine a vendor ships for its devices (TensorRT-LLM, MindIE); every other vendor: vllm, which every accelerator in
+the catalog runs through its plugins or the vendor's fork"""
+
+
+def engine_name_for(chip, name: str) -> str:
+    """The engine profile ``name`` means on ``chip``: ``auto`` is the chip vendor's own."""
+    name = ENGINE_ALIASES.get(name, name)
+    return VENDOR_ENGINES.get(chip.vendor, "vllm") if name == AUTO_ENGINE else name
 SPECULATIVE_METHODS = ("mtp", "eagle", "draft")
 
 
@@ -48,6 +64,13 @@ class Speculative:
             raise BadInput(f"--accept-rate must be in [0, 1), got {self.accept_rate}", "accept_rate")
         if not 1 <= self.draft_tokens <= 16:
             raise BadInput(f"--draft-tokens must be 1 to 16, got {self.draft_tokens}", "draft_tokens")
+
+    def check_runs_on(self, chip) -> None:
+        """Refuse, in one line, a chip whose vendor the engine does not run on."""
+        if self.vendors and chip.vendor not in self.vendors:
+            raise BadInput(f"engine {self.name} runs on {', '.join(self.vendors)} devices, not {chip.name} "
+                           f"({chip.vendor}); use --engine vllm (vendor plugins for every accelerator)"
+                           + (" or mindie" if chip.vendor == "Huawei" else ""), "engine")
 
     @property
     def tokens_per_step(self) -> float:
@@ -97,9 +120,13 @@ class ServeEngine:
     """where the figures come from"""
     scheduler_sources: tuple[str, ...] = ()
     """where the scheduler defaults (token budget, max batch, graph sizes) come from: file or URL of the release"""
+    vendors: tuple[str, ...] = ()
+    """chip vendors (a chip's ``vendor``) whose devices the engine runs on, from its own platform list; empty: any
+    (vLLM, whose vendor plugins and forks cover every accelerator in the catalog)"""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scheduler_sources", tuple(str(s) for s in self.scheduler_sources or ()))
+        object.__setattr__(self, "vendors", tuple(str(v) for v in self.vendors or ()))
         for key in ("memory_utilization", "kv_free_fraction"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
@@ -111,6 +138,13 @@ class ServeEngine:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 10:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be seconds in [0, 10), got {value!r}", key)
+
+    def check_runs_on(self, chip) -> None:
+        """Refuse, in one line, a chip whose vendor the engine does not run on."""
+        if self.vendors and chip.vendor not in self.vendors:
+            raise BadInput(f"engine {self.name} runs on {', '.join(self.vendors)} devices, not {chip.name} "
+                           f"({chip.vendor}); use --engine vllm (vendor plugins for every accelerator)"
+                           + (" or mindie" if chip.vendor == "Huawei" else ""), "engine")
 
     @property
     def tokens_per_step(self) -> float:

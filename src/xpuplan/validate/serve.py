@@ -13,11 +13,15 @@ from ..cost.serve import decode_step_s, max_concurrency
 from ..errors import BadInput
 from ..plan import resolve_serve_plan
 from ..serving import closed_loop
-from ..specs.serving import ENGINE_ALIASES, Speculative
+from ..serving.load import slo_rate
+from ..specs.serving import AUTO_ENGINE, ENGINE_ALIASES, Speculative, engine_name_for
 from .train import DATA_DIR, load_runs
 
 INFERENCE_DIR = DATA_DIR / "inference"
 INFERENCE_TARGET_MEDIAN = 0.15
+SERVER_PERCENTILE = 99
+"""the latency percentile a server scenario's bounds apply to unless the run says (MLPerf Inference's Server and
+Interactive scenarios bound p99 TTFT and p99 TPOT)"""
 INFERENCE_METRICS = ("output_tokens_per_s", "output_tokens_per_s_per_device", "input_tokens_per_s_per_device",
                      "total_tokens_per_s", "tpot_s", "ttft_s")
 
@@ -60,6 +64,13 @@ def _predict_serving(run: dict, where: str) -> float:
     if cap < 1:
         raise BadInput(f"{where}: {run['id']}: does not fit in our memory model", "run")
     scenario = run.get("scenario", "offline")
+    slo = run.get("slo") or {}
+    if scenario == "server" and (slo.get("ttft_s") or slo.get("tpot_s")):
+        # Poisson arrivals at the highest rate whose tail latencies meet the bounds (MLPerf's Server rule: p99)
+        sim = slo_rate(model, chip, plan, i, o, cap, slo.get("ttft_s"), slo.get("tpot_s"),
+                       int(slo.get("percentile", SERVER_PERCENTILE)))
+        return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_p50"], sim["ttft_s_p50"],
+                       devices, i, o)
     n = np.unique(np.clip(np.geomspace(1, cap, 400).astype(int), 1, cap))
     ttft, tpot, out = closed_loop(model, chip, plan, i, o, n)
     if scenario == "concurrency" and run.get("concurrency"):
@@ -67,28 +78,23 @@ def _predict_serving(run: dict, where: str) -> float:
         ttft, tpot, out = closed_loop(model, chip, plan, i, o, pick)
         k = 0
     else:
-        slo = run.get("slo") or {}
-        ok = np.ones(n.shape, bool)
-        if scenario == "server":  # the most throughput that still meets the latency bounds
-            if slo.get("ttft_s"):
-                ok &= ttft <= slo["ttft_s"]
-            if slo.get("tpot_s"):
-                ok &= tpot <= slo["tpot_s"]
-        if not ok.any():
-            ok[0] = True
-        k = int(np.flatnonzero(ok)[np.argmax(out[ok])])
-    metric = run["reported"]["metric"]
+        k = int(np.argmax(out))
+    return _metric(run["reported"]["metric"], out[k], tpot[k], ttft[k], devices, i, o)
+
+
+def _metric(metric: str, out: float, tpot: float, ttft: float, devices: int, i: int, o: int) -> float:
+    """The reported metric from a prediction's output tokens/s, TPOT and TTFT."""
     return {
-        "output_tokens_per_s": out[k], "output_tokens_per_s_per_device": out[k] / devices,
-        "input_tokens_per_s_per_device": out[k] * i / o / devices, "total_tokens_per_s": out[k] * (i + o) / o,
-        "tpot_s": tpot[k], "ttft_s": ttft[k],
+        "output_tokens_per_s": out, "output_tokens_per_s_per_device": out / devices,
+        "input_tokens_per_s_per_device": out * i / o / devices, "total_tokens_per_s": out * (i + o) / o,
+        "tpot_s": tpot, "ttft_s": ttft,
     }[metric]
 
 
 def serving_engine(run: dict) -> str:
-    """The run's serving-engine profile: its framework when catalog/serving has one, else trt-llm."""
+    """The run's serving-engine profile: its framework when catalog/serving has one, else its chip vendor's own."""
     name = ENGINE_ALIASES.get(run.get("framework") or "", run.get("framework") or "")
-    return name if name in names("serving") else "trt-llm"
+    return name if name in names("serving") else engine_name_for(load_chip(run["chip"]), AUTO_ENGINE)
 
 
 def engine_of(run: dict):
