@@ -275,9 +275,6 @@ OPTIONS: tuple[Option, ...] = (
        default=False, panel="serving", example=True),
     _o("slo_ttft", str, "e.g. 2s", ("inference",), unit="seconds", panel="serving", example="2s"),
     _o("slo_tpot", str, "e.g. 50ms", ("inference",), unit="seconds", panel="serving", example="50ms"),
-    _o("slo_percentile", str, "what the SLOs bound in --search: mean (closed loop) or p50/p90/p99 under Poisson "
-       "arrivals", ("inference",), default="mean", choices=("mean", "p50", "p90", "p99"), panel="serving",
-       example="p99"),
     _o("engine", str, "serving engine: auto (each chip's vendor's own: trt-llm on NVIDIA, mindie on Ascend, vllm "
        "elsewhere), trt-llm, vllm, sglang, mindie, lmdeploy or roofline (ideal)", ("inference",), default="auto",
        catalog_id=True, panel="serving", example="vllm"),

@@ -13,6 +13,8 @@ SERVING_ROWS = (
        f"heads allow; ep 1)" if deg == "tp" else f"disaggregated: {what} of the {pool} pool (MoE; default 1)",
        {"ge": 1, "le": 4096, "example": 8}) for pool in ("prefill", "decode")
       for deg, what in (("tp", "tensor parallelism"), ("ep", "expert parallelism"))),
+    ("slo_percentile", str, "what the SLOs bound in --search: mean (closed loop) or p50/p90/p99 under Poisson arrivals",
+     {"default": "mean", "choices": ("mean", "p50", "p90", "p99"), "example": "p99"}),
     ("demand", str, "with --search: requests/s to serve, e.g. 20000req/s; each chip's row gives the devices and "
      "USD/hour that serve it at the SLO", {"example": "100req/s"}),
 )
