@@ -243,3 +243,16 @@ def test_shell_completion_is_on():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "complete" in done.stdout and "xpuplan" in done.stdout.lower()
+
+
+def test_every_part_of_the_step_has_a_label_in_the_table_and_on_the_page():
+    """A named cost the step sums must show in `train`'s table and the page's breakdown plot, or it looks as if the
+    parts do not add up to the step (the vision encoder's encoder_s was missing from both)."""
+    from pathlib import Path
+
+    from xpuplan.cost.step import BREAKDOWN_KEYS
+    from xpuplan.report.training import BREAKDOWN_LABELS
+
+    assert set(BREAKDOWN_LABELS) == set(BREAKDOWN_KEYS)
+    page = (Path(__file__).parents[1] / "src/xpuplan/web/static/plan.js").read_text()
+    assert all(f'"{key}"' in page for key in BREAKDOWN_KEYS)

@@ -21,6 +21,7 @@ BREAKDOWN_LABELS = {
     "optimizer_s": "optimizer step",
     "offload_s": "activation offload (exposed)",
     "reference_s": "DPO reference forward",
+    "encoder_s": "vision encoder (first stage)",
 }
 
 

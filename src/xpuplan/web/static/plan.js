@@ -3,7 +3,7 @@
 const PARTS = [["compute_s", "compute"], ["tp_comm_s", "TP comm"], ["cp_comm_s", "CP comm"], ["ep_comm_s", "EP all-to-all"],
   ["moe_route_s", "MoE routing"], ["moe_imbalance_s", "MoE imbalance"], ["pp_bubble_s", "pipeline bubble"],
   ["pp_comm_s", "pipeline p2p"], ["dp_comm_s", "DP comm"], ["optimizer_s", "optimizer"], ["offload_s", "offload"],
-  ["reference_s", "reference model"]];
+  ["reference_s", "reference model"], ["encoder_s", "vision encoder"]];
 const MEMORY = [["weights_bytes", "weights"], ["gradients_bytes", "gradients"], ["optimizer_bytes", "optimizer"],
   ["activations_bytes", "activations"], ["buffers_bytes", "buffers"]];
 const PINS = ["tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "zero", "recompute"];
