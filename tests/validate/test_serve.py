@@ -2,28 +2,31 @@
 
 from xpuplan.validate import INFERENCE_TARGET_MEDIAN, inference_summary, run_inference_validation
 
-SESSION_10_ALL_MEDIAN = 0.20
-"""every published run's median |error| once the engines' fitted scalars were removed (session 10: 18.4% over the main
-runs, which nothing is fitted on any more): a guard against regressions, above issue 5's 15% target
-(INFERENCE_TARGET_MEDIAN). The fitted model scored 15.9% on the runs it was fitted on and 46% on Llama-3.1-8B at
-concurrency 1 under vLLM, which it never saw; MoE runs, MI300X and FP4 on Blackwell are what the factors had absorbed
-(validation-inference.md says so)."""
+MAIN_MEDIAN = INFERENCE_TARGET_MEDIAN
+"""the main runs' median |error|, nothing fitted on them: 18.4% when the engines' fitted scalars went (session 10),
+10.2% since session 11 (tail-latency server scenarios, whole-chunk prefill in TPOT, B200/MI300X kernel rows), so the
+guard is issue 5's 15% target itself"""
+HOLDOUT_MEDIAN = 0.16
+"""the holdouts' median |error|: 13.4% over 209 runs at the end of session 11 (191 of them added then, from NIM's and
+GPUStack's sweeps, whose short-prompt TTFT under load is 45-100% low: validation-inference.md); a guard against
+regressions, not a target met"""
 DENSE_HOPPER_MEDIAN = 0.10
 """dense models on H100/H200-class chips, priced from the GH100 kernel table alone: 6.9% throughput and 7.0% TPOT
 median when the factors went (the fitted model: 7.7% and 10.2%)"""
 
 
 def _dense_hopper(checks):
-    moe = ("mixtral", "qwen3-235b", "qwen3-30b", "deepseek", "dsr1", "dsv3")
+    moe = ("mixtral", "qwen3-235b", "qwen3-30b", "deepseek", "dsr1", "dsv3", "gpt-oss")
     return [c for c in checks if c.chip in ("h100-sxm", "h200", "h800") and not any(m in c.id for m in moe)
             and c.metric in ("output_tokens_per_s", "tpot_s")]
 
 
-def test_serving_validation_stays_at_its_measured_level_and_says_the_target_is_missed():
+def test_serving_validation_meets_the_main_target_and_holds_its_holdouts():
     checks = run_inference_validation()
-    summary = inference_summary(checks, "main")["all"]
-    assert summary["runs"] >= 20
-    assert summary["median_abs_error"] <= SESSION_10_ALL_MEDIAN
+    main, holdout = inference_summary(checks, "main")["all"], inference_summary(checks, "holdout")["all"]
+    assert main["runs"] >= 20 and holdout["runs"] >= 200
+    assert main["median_abs_error"] <= MAIN_MEDIAN
+    assert holdout["median_abs_error"] <= HOLDOUT_MEDIAN
     assert INFERENCE_TARGET_MEDIAN == 0.15  # the target itself does not move with the model
 
 
