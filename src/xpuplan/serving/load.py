@@ -63,11 +63,14 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     def T(p, d):
         return iteration_s(model, chip, plan, p, d, input_len, ctx)
 
-    def mixed(p, d, chunk):
+    def mixed(p, chunk, B, t0, tc, tb):
         # mean iteration when p prefill tokens per iteration arrive as whole chunks: a share p / chunk of the
         # iterations carries one (engines fill the budget with a prompt's chunk), the rest only decode; T is concave
-        # in p (a MoE's experts are all read once a few tokens route to them), so T(p) would overprice a trickle
-        return np.where(p < chunk, T(0.0, d) + p / chunk * (T(chunk, d) - T(0.0, d)), T(p, d))
+        # in p (a MoE's experts are all read once a few tokens route to them), so T(p) would overprice a trickle.
+        # Beyond one chunk (short prompts several to an iteration) the line from T(chunk) to T(B): three costs a
+        # round, as the closed form always took
+        beyond = tc + (p - chunk) / np.maximum(B - chunk, 1e-9) * (tb - tc)
+        return np.where(p < chunk, t0 + p / chunk * (tc - t0), beyond)
 
     decode_tokens = max(O - 1.0, 0.0)
     if closed:
@@ -82,20 +85,21 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
         B = np.maximum(C - d * v, MIN_PREFILL_TOKENS)
         p_bar = np.minimum(p_bar, B)
         chunk = np.minimum(I, B)
-        t_bar = mixed(p_bar, d, chunk)
+        costs = (chunk, B, T(0.0, d), T(chunk, d), T(B, d))
+        t_bar = mixed(p_bar, *costs)
         # a decode shares iterations with the other requests' prompts, never its own (closed loop of n: n - 1 others)
-        t_dec = mixed(p_bar * (1 - 1 / n_run), d, chunk) if closed else t_bar
+        t_dec = mixed(p_bar * (1 - 1 / n_run), *costs) if closed else t_bar
         rho = np.minimum(p_bar / B, 0.995)
         s = I / B
         wait = rho * s / (2 * (1 - rho))
         if closed:
             wait = np.minimum(wait, (n_run - 1) * np.maximum(s, 1.0))
-        t_pref = T(np.maximum(p_bar, np.minimum(I, B)), d)
+        t_pref = mixed(np.maximum(p_bar, chunk), *costs)
         ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
         tpot = t_dec / tau
         cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
         if closed:  # ... and never more prompt tokens per second than full prefill iterations take
-            X = 0.5 * X + 0.5 * np.minimum(n_run / cycle, B / (I * T(B, d)))
+            X = 0.5 * X + 0.5 * np.minimum(n_run / cycle, B / (I * costs[4]))
         d = 0.5 * d + 0.5 * np.minimum(X * decode_tokens * tpot, R)
         p_bar = 0.5 * p_bar + 0.5 * X * I * t_bar
     if closed:  # prefill-bound: the wait that Little's law leaves (n_run in flight at X requests/s)
