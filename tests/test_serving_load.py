@@ -204,3 +204,22 @@ def test_expert_parallelism_inside_tensor_parallelism_shards_every_expert():
     assert weights[4] == pytest.approx(weights[8]) == pytest.approx(weights[1])
     with pytest.raises(api.BadInput, match="below tp=8 it must divide tp"):
         api.inference(model="qwen3-235b-a22b", chip="h200", devices=8, tp=8, ep=3, precision="fp8")
+
+
+def test_an_engine_release_is_named_with_at_and_checked_against_the_profile():
+    """Issue 22: `--engine sglang@0.4` names the profile's release (a patch release within it too); another release is
+    one line naming the one the catalog describes, on the CLI and over HTTP alike."""
+    plain = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=2, engine="sglang")
+    for name in ("sglang@0.4", "sglang@0.4.6"):
+        r = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=2, engine=name)
+        assert r.plan.engine.name == "sglang" and r.tpot_s == plain.tpot_s
+    with pytest.raises(api.BadInput, match="describes release 0.4.*--engine sglang@0.4"):
+        api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="sglang@0.3")
+    with pytest.raises(api.BadInput, match="auto takes no version"):
+        api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="auto@1")
+    from fastapi.testclient import TestClient
+
+    from xpuplan.web.app import app
+    answer = TestClient(app).post("/api/inference", json={"model": "llama3-8b", "chip": "h100-sxm", "devices": 1,
+                                                          "engine": "sglang@0.3"})
+    assert answer.status_code == 422 and "describes release 0.4" in answer.text

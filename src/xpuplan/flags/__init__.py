@@ -23,7 +23,7 @@ COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet", "export", "c
 HTTP_COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet", "export")
 """commands the HTTP API serves, at ``POST /api/<command>``"""
 PANELS = ("job", "plan", "serving", "rl", "fleet", "reliability", "cost", "output")
-CATALOG_ID = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$"
+CATALOG_ID = r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,99}$"
 """what a catalog id looks like: no path separators, no leading dot"""
 MAX_TEXT = 255
 """longest free-text value, characters"""

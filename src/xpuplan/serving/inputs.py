@@ -41,8 +41,16 @@ def engine_profiles(name: str, speculative: str | None, accept_rate: float | Non
     """The engine profile each chip gets: ``auto``, its vendor's own engine (``VENDOR_ENGINES``); any other name, that
     engine on every chip (refused in one line on a chip it does not run on). The name and the speculative options are
     checked now, not at the first chip."""
+    name, _, version = name.partition("@")
     name = ENGINE_ALIASES.get(name, name)
     fixed = None if name == AUTO_ENGINE else with_speculative(load(name), speculative, accept_rate, draft_tokens)
+    if version and fixed is None:
+        raise BadInput(f"--engine auto@{version}: auto takes no version (each chip's own engine at its catalog "
+                       "release); name the engine: --engine vllm@0.10", "engine")
+    if version and not _same_release(fixed.version, version):
+        raise BadInput(f"--engine {name}@{version}: the catalog's {name} profile describes release {fixed.version} "
+                       f"(its scheduler defaults and host costs); give --engine {name} or --engine "
+                       f"{name}@{fixed.version}", "engine")
     with_speculative(ROOFLINE, speculative, accept_rate, draft_tokens)  # the options' check, whatever the engine
     loaded: dict[str, ServeEngine] = {}
 
@@ -55,6 +63,11 @@ def engine_profiles(name: str, speculative: str | None, accept_rate: float | Non
         return loaded[own]
 
     return profile
+
+
+def _same_release(profile: str, asked: str) -> bool:
+    """``sglang@0.4`` names the 0.4 profile and ``@0.4.6`` a release within it (the profile's version is a prefix)."""
+    return asked == profile or asked.startswith(profile + ".")
 
 
 def parse_demand(text) -> float:
