@@ -19,6 +19,7 @@ def inference_table(r) -> Table:
     p = r.plan
     rows = [
         ("plan", f"tp{p.tp} pp{p.pp} dp{p.dp}" + (f" ep{p.ep}" if p.ep > 1 else "") + f", weights {p.precision}, KV {p.kv_precision}"),
+        ("engine", f"{p.engine.name} {p.engine.version}".strip()),
         ("concurrency", f"{r.concurrency} sequences (max {r.max_concurrency} fit in memory)"),
         ("TTFT", fd(r.ttft_s)),
         ("TPOT", fd(r.tpot_s)),
@@ -57,7 +58,8 @@ def inference_compare_table(results: list, slo: str) -> Table:
             continue
         usd = r.usd_per_million_output_tokens
         bound = r.extra.get("slo_percentile", "mean")  # the statistic the SLOs bound, shown as searched
-        table.add_row(r.chip.name, str(r.devices), f"tp{r.plan.tp} {r.plan.precision}", str(r.concurrency),
+        table.add_row(r.chip.name, str(r.devices), f"tp{r.plan.tp} {r.plan.precision} {r.plan.engine.name}",
+                      str(r.concurrency),
                       fd(r.extra.get(f"ttft_s_{bound}", r.ttft_s)), fd(r.extra.get(f"tpot_s_{bound}", r.tpot_s)), f"{r.output_tokens_per_s:,.0f}", f"{r.output_tokens_per_s / r.devices:,.0f}",
                       "—" if usd is None else f"{usd:.3g}", *_demand_cells(r) if demand else ())
     table.caption = warning_lines(results) or None
