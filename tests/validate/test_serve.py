@@ -56,3 +56,21 @@ def test_no_engine_profile_carries_a_fitted_efficiency():
     assert not fields & {"kernel_scale", "moe_scale", "attention_efficiency"}
     for name in names("serving"):
         assert "calibrated" not in " ".join(load_engine(name).sources)
+
+
+def test_each_publishers_error_is_reported_apart_and_covers_every_run():
+    """Issue 22: leave-one-publisher-out error. Nothing is fitted, so each publisher's own error is that figure; the
+    report lists every file whose runs it priced, and the counts add up to all runs."""
+    import numpy as np
+
+    from xpuplan.report.validation import inference_json
+    from xpuplan.validate.serve import by_source
+
+    checks = run_inference_validation()
+    table = by_source(checks)
+    assert sum(s["runs"] for s in table.values()) == len(checks)
+    for source, s in table.items():
+        mine = [abs(c.error) for c in checks if c.source == source]
+        assert s["median_abs_error"] == float(np.median(mine))
+    assert inference_json(checks)["by_source"] == table
+    assert len(table) >= 8

@@ -7,6 +7,7 @@ import dataclasses
 from rich.table import Table
 
 from ..validate import INFERENCE_TARGET_MEDIAN, TARGET_MEDIAN, TARGET_P90, ServeCheck, ValidationReport, inference_summary
+from ..validate.serve import by_source
 
 
 def validation_table(report: ValidationReport) -> Table:
@@ -66,12 +67,16 @@ def inference_markdown(checks: list[ServeCheck]) -> str:
             if s["runs"]:
                 lines.append(f"- {role}, {kind}: {s['runs']} runs, median |error| {s['median_abs_error']:.1%}")
     lines.append(f"- target (main, throughput and TPOT): median <= {INFERENCE_TARGET_MEDIAN:.0%}")
+    lines += ["", "By publisher (nothing is fitted, so each is also its leave-one-publisher-out error):", "",
+              "| source | runs | median abs error |", "|---|---|---|"]
+    lines += [f"| {src} | {s['runs']} | {s['median_abs_error']:.1%} |" for src, s in by_source(checks).items()]
     return "\n".join(lines) + "\n"
 
 
 def inference_json(checks: list[ServeCheck]) -> dict:
     """The ``validate --inference --json`` object: summaries per role and every run with its error."""
     return {"summary": {"main": inference_summary(checks, "main"), "holdout": inference_summary(checks, "holdout")},
+            "by_source": by_source(checks),
             "runs": [dataclasses.asdict(c) | {"error": c.error} for c in checks]}
 
 

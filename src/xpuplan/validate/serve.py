@@ -150,6 +150,16 @@ def inference_summary(checks: list[ServeCheck], role: str | None = "main") -> di
     return out
 
 
+def by_source(checks: list[ServeCheck]) -> dict:
+    """Median |error| per publisher's file (all roles). Nothing in the serving model is fitted on any run, so this is
+    also the leave-one-publisher-out error issue 22 asks for: leaving a publisher out changes no figure."""
+    out = {}
+    for source in sorted({c.source for c in checks}):
+        e = np.array([abs(c.error) for c in checks if c.source == source])
+        out[source] = {"runs": int(e.size), "median_abs_error": float(np.median(e))}
+    return out
+
+
 def _ranks(x: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(x)).astype(float)
 
