@@ -18,7 +18,7 @@ def inference_table(r) -> Table:
     table.add_column("value", justify="right")
     p = r.plan
     rows = [
-        ("plan", f"tp{p.tp} pp{p.pp} dp{p.dp}" + (f" ep{p.ep}" if p.ep > 1 else "") + f", weights {p.precision}, KV {p.kv_precision}"),
+        ("plan", f"{_degrees(p)}, weights {p.precision}, KV {p.kv_precision}"),
         ("engine", f"{p.engine.name} {p.engine.version}".strip()),
         ("concurrency", f"{r.concurrency} sequences (max {r.max_concurrency} fit in memory)"),
         ("TTFT", fd(r.ttft_s)),

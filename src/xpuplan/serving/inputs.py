@@ -52,15 +52,11 @@ def engine_profiles(name: str, speculative: str | None, accept_rate: float | Non
                        f"(its scheduler defaults and host costs); give --engine {name} or --engine "
                        f"{name}@{fixed.version}", "engine")
     with_speculative(ROOFLINE, speculative, accept_rate, draft_tokens)  # the options' check, whatever the engine
-    loaded: dict[str, ServeEngine] = {}
 
-    def profile(chip: Chip) -> ServeEngine:
+    def profile(chip: Chip) -> ServeEngine:  # the catalog caches its loads
         if fixed is not None:
             return fixed
-        own = engine_name_for(chip, AUTO_ENGINE)
-        if own not in loaded:
-            loaded[own] = with_speculative(load(own), speculative, accept_rate, draft_tokens)
-        return loaded[own]
+        return with_speculative(load(engine_name_for(chip, AUTO_ENGINE)), speculative, accept_rate, draft_tokens)
 
     return profile
 
