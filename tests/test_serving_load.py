@@ -39,6 +39,28 @@ def test_ttft_rises_with_concurrency_and_the_simulation_agrees():
     assert sim["ttft_s_p50"] <= sim["ttft_s_p90"] <= sim["ttft_s_p99"]
 
 
+def test_clients_started_together_stay_bunched_and_the_rate_obeys_littles_law():
+    """A benchmark's clients send their first requests at once; with equal lengths their rounds stay bunched, so a
+    request queues behind its round's prompts: more TTFT than clients that start at random. The closed loop's rate is
+    Little's law over the steady rounds."""
+    cap = max_concurrency(MODEL, CHIP, PLAN, 1000, 200)
+    s = steady_state(MODEL, CHIP, PLAN, 1000, 200, cap, concurrency=64)
+    life = float(s["ttft_s"] + 199 * s["tpot_s"])
+    burst = simulate(MODEL, CHIP, PLAN, 1000, 200, cap, concurrency=64, requests=640)
+    spread = simulate(MODEL, CHIP, PLAN, 1000, 200, cap, concurrency=64, requests=640, stagger_s=life)
+    assert burst["ttft_s_mean"] > 2 * spread["ttft_s_mean"]
+    for sim in (burst, spread):
+        cycle = sim["ttft_s_mean"] + 199 * sim["tpot_s_mean"]
+        assert sim["output_tokens_per_s"] == pytest.approx(64 * 200 / cycle, rel=0.02)
+
+
+def test_inference_at_a_concurrency_answers_what_its_benchmark_measures():
+    r = api.inference(model="llama3-70b", chip="h100-sxm", devices=2, precision="fp8", input_len=5000,
+                      output_len=500, concurrency=25)
+    assert r.ttft_s == r.extra["queueing"]["ttft_s_mean"] and r.tpot_s == r.extra["queueing"]["tpot_s_mean"]
+    assert r.ttft_s > r.extra["ttft_s_mean_closed_form"]  # the rounds queue; random starts would not
+
+
 def test_tpot_pays_for_the_prefill_chunks_sharing_its_iterations():
     cap = max_concurrency(MODEL, CHIP, PLAN, 8192, 256)
     short = steady_state(MODEL, CHIP, PLAN, 128, 256, cap, concurrency=32)["tpot_s"]

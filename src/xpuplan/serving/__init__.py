@@ -6,9 +6,9 @@
 * :mod:`.inputs` — checking the user's serving options (the api's arguments)
 """
 
-from .estimate import closed_loop, disaggregated, open_loop, serve
+from .estimate import closed_loop, disaggregated, open_loop, rounds, serve
 from .load import simulate, steady_state
 from .search import MAX_SEARCH_DEVICES, search_slo
 
-__all__ = ["MAX_SEARCH_DEVICES", "closed_loop", "disaggregated", "open_loop", "search_slo", "serve", "simulate",
-           "steady_state"]
+__all__ = ["MAX_SEARCH_DEVICES", "closed_loop", "disaggregated", "open_loop", "rounds", "search_slo", "serve",
+           "simulate", "steady_state"]

@@ -123,9 +123,13 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
              concurrency: int | None = None, request_rate: float | None = None, requests: int = 2000,
              seed: int = 0, stagger_s: float = 0.0) -> dict:
     """Seeded iteration-level simulation of one replica (its share of the load): Poisson arrivals at
-    ``request_rate``, or ``concurrency`` clients each sending the next request when the last one ends, their first
-    requests spread uniformly over ``stagger_s`` (a request's life in steady state: equal lengths would otherwise keep
-    the start-up burst's waves forever; the first ``concurrency`` requests are left out of the statistics). Each iteration decodes every
+    ``request_rate``, or ``concurrency`` clients each sending the next request when the last one ends. The clients'
+    first requests go out together, as serving benchmarks send them (``vllm bench serve --max-concurrency``,
+    genai-perf and AIPerf ``--concurrency``); with equal lengths their rounds stay bunched for the whole run, so
+    later requests queue behind the prompts of the round they arrive in. ``stagger_s`` > 0 spreads the first
+    requests uniformly over that time instead (clients that start at random). The first round and the drain are
+    left out of the statistics, and a closed loop's rate is Little's law over the rest (clients / mean request
+    time), which the bunched completions would bias if counted between two of them. Each iteration decodes every
     running sequence (tau tokens each), then fills the rest of its budget with prefill chunks first come first
     served, admitting requests while the running limit allows."""
     e = plan.engine
@@ -137,19 +141,21 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     if closed:
         clients = max(int(round(concurrency / plan.dp)), 1)
         requests = max(requests, 4 * clients)
-        arrivals = np.sort(rng.uniform(0.0, stagger_s, clients)).tolist()
+        sent = np.sort(rng.uniform(0.0, stagger_s, clients))
     else:
-        arrivals = np.cumsum(rng.exponential(plan.dp / request_rate, requests)).tolist()
+        sent = np.cumsum(rng.exponential(plan.dp / request_rate, requests))
+    overhead = e.request_overhead_s           # the server's own time (HTTP, template, tokenising) before the engine
+    arrivals = (sent + overhead).tolist()     # ... sees the request: a heap of the times it does
     issued = len(arrivals)
     now = 0.0
-    prefilling: deque = deque()              # [arrival, prompt tokens left], admitted
+    prefilling: deque = deque()              # [time sent, prompt tokens left], admitted
     left, since, first = np.zeros(0), np.zeros(0), np.zeros(0)
     done_rows = []
     while arrivals or prefilling or left.size:
         if not left.size and not prefilling and arrivals and arrivals[0] > now:
             now = arrivals[0]
         while arrivals and arrivals[0] <= now and len(prefilling) + left.size < limit:
-            prefilling.append([heapq.heappop(arrivals) + e.request_overhead_s, float(input_len)])
+            prefilling.append([heapq.heappop(arrivals) - overhead, float(input_len)])
         d = left.size
         budget = max(C - d * v, MIN_PREFILL_TOKENS)
         p, firsts = 0.0, []
@@ -170,7 +176,7 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         now += k * step
         left = left - k * tau
         if firsts:
-            came = np.array(firsts) - e.request_overhead_s
+            came = np.array(firsts)
             left = np.concatenate([left, np.full(len(firsts), max(output_len - 1.0, 0.0))])
             since, first = np.concatenate([since, came]), np.concatenate([first, np.full(len(firsts), now)])
         ended = left <= 0
@@ -179,14 +185,14 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             if closed:
                 fresh = min(int(ended.sum()), requests - issued)
                 for _ in range(fresh):
-                    heapq.heappush(arrivals, now)
+                    heapq.heappush(arrivals, now + overhead)
                 issued += fresh
             left, since, first = left[~ended], since[~ended], first[~ended]
     rows = np.concatenate(done_rows)
     rows = rows[np.argsort(rows[:, 2])]
     if closed:  # steady state only: leave out the start-up burst and the drain once the last request is issued
         rows = rows[clients:len(rows) - clients] if len(rows) > 3 * clients else rows[clients:]
-        rate = (len(rows) - 1) / max(rows[-1, 2] - rows[0, 2], 1e-12)
+        rate = clients / max(float(np.mean(rows[:, 2] - rows[:, 0])), 1e-12)
     else:  # leave out the first tenth of arrivals (an empty engine) and measure the rate between the tenths of
         # completions, so neither the fill nor the drain of the run counts: the offered rate while the engine keeps
         # up, its capacity once the queue grows
@@ -194,7 +200,7 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         rate = (b - 1 - a) / max(rows[b - 1, 2] - rows[a, 2], 1e-12) if b - a > 1 else len(rows) / max(
             rows[:, 2].max() - rows[:, 0].min(), 1e-12)
         rows = rows[rows[:, 0] >= np.sort(rows[:, 0])[len(rows) // WARMUP_SHARE]]
-    ttft = rows[:, 1] - rows[:, 0] + e.request_overhead_s
+    ttft = rows[:, 1] - rows[:, 0]
     tpot = (rows[:, 2] - rows[:, 1]) / max(output_len - 1, 1)
     out = {"requests": int(len(rows)), "seed": seed, "ttft_s_mean": float(ttft.mean()), "tpot_s_mean": float(tpot.mean()),
            "output_tokens_per_s": float(rate * output_len * plan.dp)}

@@ -12,7 +12,7 @@ from ..catalog import load_chip, load_engine, load_model, model_from_dict, names
 from ..cost.serve import decode_step_s, max_concurrency
 from ..errors import BadInput
 from ..plan import resolve_serve_plan
-from ..serving import closed_loop
+from ..serving import closed_loop, rounds
 from ..serving.load import slo_rate
 from ..specs.serving import AUTO_ENGINE, ENGINE_ALIASES, Speculative, engine_name_for
 from .train import DATA_DIR, load_runs
@@ -71,14 +71,14 @@ def _predict_serving(run: dict, where: str) -> float:
                        int(slo.get("percentile", SERVER_PERCENTILE)))
         return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_p50"], sim["ttft_s_p50"],
                        devices, i, o)
+    if scenario == "concurrency" and run.get("concurrency"):
+        # the benchmark's closed loop: its clients start together (beyond the KV cache the rest wait for admission)
+        sim = rounds(model, chip, plan, i, o, cap, int(run["concurrency"]))
+        return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_mean"], sim["ttft_s_mean"],
+                       devices, i, o)
     n = np.unique(np.clip(np.geomspace(1, cap, 400).astype(int), 1, cap))
     ttft, tpot, out = closed_loop(model, chip, plan, i, o, n)
-    if scenario == "concurrency" and run.get("concurrency"):
-        pick = np.array([int(run["concurrency"])])  # beyond the KV cache: the rest wait for admission
-        ttft, tpot, out = closed_loop(model, chip, plan, i, o, pick)
-        k = 0
-    else:
-        k = int(np.argmax(out))
+    k = int(np.argmax(out))
     return _metric(run["reported"]["metric"], out[k], tpot[k], ttft[k], devices, i, o)
 
 
