@@ -9,6 +9,7 @@ import pytest
 from xpuplan import api
 from xpuplan.catalog import load_chip, load_engine, load_model, names
 from xpuplan.cost.serve import decode_step_s, iteration_s, max_concurrency, prefill_s
+from xpuplan.errors import BadInput
 from xpuplan.plan import ServePlan
 from xpuplan.serving import simulate, steady_state
 from xpuplan.specs import ROOFLINE
@@ -121,6 +122,18 @@ def test_speculative_tokens_per_step_is_the_standard_formula():
     assert Speculative(method="mtp", accept_rate=0.8, draft_tokens=1).tokens_per_step == pytest.approx(1.8)
     assert Speculative(method="eagle", accept_rate=0.7, draft_tokens=3).tokens_per_step == pytest.approx(
         (1 - 0.7 ** 4) / 0.3)
+
+
+@pytest.mark.parametrize("tau,k", [(1.92, 1), (2.82, 3), (3.01, 5)])
+def test_a_published_acceptance_length_gives_the_acceptance_that_reproduces_it(tau, k):
+    """TensorRT-LLM's MTP table publishes tokens per step (2.82 for MTP 3); the per-token acceptance is solved from it."""
+    s = Speculative.from_tokens_per_step("mtp", k, tau)
+    assert s.tokens_per_step == pytest.approx(tau, rel=1e-9) and 0 < s.accept_rate < 1
+
+
+def test_an_acceptance_length_beyond_the_drafts_is_one_line():
+    with pytest.raises(BadInput, match="tokens_per_step must be in"):
+        Speculative.from_tokens_per_step("mtp", 3, 4.5)
 
 
 @pytest.mark.parametrize("accept", [0.85, 0.9])

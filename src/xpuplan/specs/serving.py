@@ -78,6 +78,20 @@ class Speculative:
         a, k = self.accept_rate, self.draft_tokens
         return (1 - a ** (k + 1)) / (1 - a)
 
+    @classmethod
+    def from_tokens_per_step(cls, method: str, draft_tokens: int, tokens_per_step: float) -> "Speculative":
+        """The per-token acceptance whose tau is a published mean acceptance length (vLLM's "mean acceptance
+        length", TensorRT-LLM's "acceptance rate" in tokens per step): tau rises from 1 to k + 1 as a goes 0 -> 1."""
+        k = int(draft_tokens)
+        if not 1 <= tokens_per_step < k + 1:
+            raise BadInput(f"tokens_per_step must be in [1, {k + 1}) with {k} draft tokens, got {tokens_per_step}",
+                           "tokens_per_step")
+        lo, hi = 0.0, 1.0
+        for _ in range(60):  # bisection: tau is increasing in a
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if (1 - mid ** (k + 1)) / (1 - mid) < tokens_per_step else (lo, mid)
+        return cls(method=method, accept_rate=lo, draft_tokens=k)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServeEngine:

@@ -98,11 +98,17 @@ def serving_engine(run: dict) -> str:
 
 
 def engine_of(run: dict):
-    """The run's engine profile, with its speculative decoding (``speculative: {method, accept_rate,
-    draft_tokens}``) when it publishes one."""
+    """The run's engine profile, with its speculative decoding (``speculative: {method, draft_tokens,
+    accept_rate}``, or ``tokens_per_step`` where the source publishes its mean acceptance length) when it has one."""
     engine = load_engine(serving_engine(run))
-    spec = run.get("speculative")
-    return dataclasses.replace(engine, speculative=Speculative(**spec)) if spec else engine
+    spec = dict(run.get("speculative") or {})
+    if not spec:
+        return engine
+    if "tokens_per_step" in spec:
+        spec = Speculative.from_tokens_per_step(spec["method"], spec.get("draft_tokens", 1), spec["tokens_per_step"])
+    else:
+        spec = Speculative(**spec)
+    return dataclasses.replace(engine, speculative=spec)
 
 
 def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
