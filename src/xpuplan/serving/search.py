@@ -105,8 +105,12 @@ def _best_at(model, chip, plan, input_len, output_len, slo_ttft_s, slo_tpot_s, p
     if not ok.any():
         return None
     best = int(n[ok][np.argmax(tps_out[ok])])
-    return serve(model, chip, plan, plan.tp, input_len, output_len, concurrency=best, usd_per_device_hour=price,
-                 simulate_load=False)
+    r = serve(model, chip, plan, plan.tp, input_len, output_len, concurrency=best, usd_per_device_hour=price,
+              simulate_load=False)
+    note = (f"TTFT is the closed form's (clients at random phases, as steady traffic arrives); a benchmark's {best} "
+            f"clients started together wait behind their round's prompts: `xpuplan inference --concurrency {best}` "
+            f"prices that")
+    return dataclasses.replace(r, extra=dict(r.extra, notes=list(r.extra.get("notes", [])) + [note]))
 
 
 def for_demand(result: ServeResult, requests_per_s: float) -> ServeResult:
