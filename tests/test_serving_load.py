@@ -247,6 +247,20 @@ def test_expert_parallelism_inside_tensor_parallelism_shards_every_expert():
         api.inference(model="qwen3-235b-a22b", chip="h200", devices=8, tp=8, ep=3, precision="fp8")
 
 
+def test_experts_inside_the_tensor_parallel_group_need_no_all_to_all():
+    """EP <= TP: every rank holds all the tokens after the attention's all-reduce; the layer's second all-reduce sums
+    the experts' outputs. EP > TP (data-parallel attention): tokens cross an all-to-all."""
+    from xpuplan.cost.serve import comm_s
+
+    model, chip = load_model("deepseek-v3"), load_chip("b200")
+    inside = ServePlan(tp=8, ep=8, precision="fp4", kv_precision="fp8", engine=load_engine("trt-llm"))
+    dense_like = ServePlan(tp=8, ep=1, precision="fp4", kv_precision="fp8", engine=load_engine("trt-llm"))
+    across = ServePlan(tp=1, dp=8, ep=8, precision="fp4", kv_precision="fp8", engine=load_engine("trt-llm"))
+    tokens = np.array([1.0, 64.0, 2048.0])
+    assert np.allclose(comm_s(model, chip, inside, tokens), comm_s(model, chip, dense_like, tokens))
+    assert np.all(comm_s(model, chip, across, tokens) > 0)
+
+
 def test_an_engine_release_is_named_with_at_and_checked_against_the_profile():
     """Issue 22: `--engine sglang@0.4` names the profile's release (a patch release within it too); another release is
     one line naming the one the catalog describes, on the CLI and over HTTP alike."""

@@ -37,10 +37,21 @@ TTFT_HOLDOUT_MEDIAN = 0.50
 """the holdouts' TTFT median |error|: 43.9% in session 12 (72.4% before); a guard, not a target met"""
 
 
-def test_ttft_under_load_meets_its_target_on_the_main_runs_and_rises_as_measured():
+TPOT_MAIN_MEDIAN = 0.08
+"""issue 17's TPOT target on the main runs: 5.7% since session 12 (experts inside the TP group pay no all-to-all),
+10.7% before"""
+MTP_TOLERANCE = 0.15
+"""issue 17: DeepSeek-R1 with MTP within 15% of its published decode speed (TensorRT-LLM's MTP 1-5 ablation on 8 B200,
+holdouts at their published acceptance: 3-12% slow in session 12)"""
+
+
+def test_ttft_tpot_and_mtp_meet_issue_17s_targets_on_their_runs_and_ttft_rises_as_measured():
     from xpuplan.validate.serve import ttft_rank_correlation
 
     checks = run_inference_validation()
+    assert inference_summary(checks, "main")["tpot"]["median_abs_error"] <= TPOT_MAIN_MEDIAN
+    ablation = [c for c in checks if "-ablation-" in c.id and c.id.startswith("trtllm-lat-dsr1-b200x8-mtp")]
+    assert len(ablation) == 5 and all(abs(c.error) <= MTP_TOLERANCE for c in ablation)
     assert inference_summary(checks, "main")["ttft"]["median_abs_error"] <= TTFT_MAIN_MEDIAN
     assert inference_summary(checks, "holdout")["ttft"]["median_abs_error"] <= TTFT_HOLDOUT_MEDIAN
     rho = ttft_rank_correlation(checks)

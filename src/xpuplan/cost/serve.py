@@ -290,10 +290,14 @@ def decode_attention_s(model: Model, chip: Chip, plan: ServePlan, batch, context
 
 
 def comm_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
-    """Two TP all-reduces per layer, and the expert all-to-all (dispatch and combine) per MoE layer."""
+    """Two TP all-reduces per layer, and the expert all-to-all (dispatch and combine) per MoE layer where the experts
+    are spread over attention replicas (``ep > tp``: data-parallel attention, each replica with its own tokens).
+    Experts inside the tensor-parallel group (``ep <= tp``: vLLM, SGLang and TensorRT-LLM with attention TP) need no
+    all-to-all: after the attention's all-reduce every rank holds all the tokens, runs its own experts on them, and
+    the layer's second all-reduce sums the experts' outputs, as it sums a dense MLP's partial outputs."""
     tokens = np.maximum(np.asarray(tokens, dtype=float), 1.0)
     comm = 2 * model.layers / plan.pp * collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
-    if model.moe and plan.ep > 1:
+    if model.moe and plan.ep > plan.tp:
         routed = tokens * model.moe.top_k * model.hidden * 2.0
         comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", routed, plan.ep, plan.tp, chip)
     return comm
