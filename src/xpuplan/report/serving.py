@@ -21,7 +21,8 @@ def inference_table(r) -> Table:
         ("plan", f"{_degrees(p)}, weights {p.precision}, KV {p.kv_precision}"),
         ("engine", f"{p.engine.name} {p.engine.version}".strip()),
         ("concurrency", f"{r.concurrency} sequences (max {r.max_concurrency} fit in memory)"),
-        ("TTFT", fd(r.ttft_s)),
+        ("TTFT", fd(r.ttft_s) + (f" (clients started together; {fd(r.extra['ttft_s_mean_closed_form'])} at random "
+                                 f"phases)" if "ttft_s_mean_closed_form" in r.extra and "load" in r.extra else "")),
         ("TPOT", fd(r.tpot_s)),
         ("output tokens/s", f"{r.output_tokens_per_s:,.0f} tokens/s ({r.output_tokens_per_s / r.devices:,.0f} per device)"),
         ("input tokens/s", f"{r.input_tokens_per_s:,.0f} tokens/s"),
