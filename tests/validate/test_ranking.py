@@ -70,3 +70,22 @@ def test_gap_to_the_top_decile_is_zero_exactly_inside_it(ranked):
         assert (r.gap_to_top == 0) == r.in_top, r.id
         if not r.in_top:
             assert 0 < r.gap_to_top < 1 and r.cutoff_step_s < r.published_step_s
+
+
+def test_holding_a_published_choice_never_beats_the_free_search_and_names_where_the_gain_is(ranked):
+    """best_pinned searches with one choice held at the published value: never faster than the free search, never
+    slower than the published plan (which it contains). Narayanan et al.'s GPT 3.6B recomputes every layer; held at
+    full recompute, more than half of the planner's predicted gain over it is gone: the recompute is where it gains."""
+    from xpuplan.validate.ranking import PINNABLE, best_pinned
+
+    for run, where in _complete("narayanan2021"):
+        r = ranked[run["id"]][1]
+        if r.rank is None:
+            continue
+        for axis in PINNABLE:
+            held = best_pinned(run, where, axis)
+            assert r.best_step_s * (1 - 1e-9) <= held <= r.published_step_s * (1 + 1e-9), (run["id"], axis)
+    run, where = next((run, where) for run, where in validate.load_runs() if run["id"] == "narayanan2021-gpt-3.6b-64")
+    r = rank_published(run, where)
+    held = best_pinned(run, where, "recompute")
+    assert r.published.recompute == "full" and held - r.best_step_s > 0.5 * (r.published_step_s - r.best_step_s)

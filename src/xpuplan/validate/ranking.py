@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..training import estimate
 from ..plan import ParallelPlan
 from ..search import SearchSpace, search
-from ..specs import PLAN_MEMORY_MARGIN
+from ..specs import PLAN_MEMORY_MARGIN, RECOMPUTE
 from .train import run_setup
 
 TOP_SHARE = 0.10
@@ -88,6 +88,28 @@ def rank_published(run: dict, where: str, memory_margin: float = PLAN_MEMORY_MAR
     return PublishedRank(**head, best=found.grid.plan(0), best_step_s=float(found.step_time_s[0]),
                          rank=found.rank_of(pub.step_time_s), plans=plans,
                          cutoff_step_s=float(found.step_time_s[top_count(plans) - 1]))
+
+
+PINNABLE = ("recompute", "micro_batch", "zero", "vpp")
+"""plan choices :func:`best_pinned` can hold at the published value (the search's own restrictable axes)"""
+
+
+def best_pinned(run: dict, where: str, axis: str, memory_margin: float = PLAN_MEMORY_MARGIN) -> float | None:
+    """The planner's best predicted step for ``run``'s job with ``axis`` (one of :data:`PINNABLE`) held at the
+    published plan's value and every other choice free, under the same memory rule as :func:`rank_published`; None
+    when the published plan does not fit. Where pinning one axis takes most of the planner's gain over the measured
+    run away, that choice of the published plan is where the planner claims its advantage."""
+    s = run_setup(run, where)
+    pub = estimate(s.model, s.chip, s.job, s.devices, s.plan)
+    if not pub.fits:
+        return None
+    kept_free = max(0.0, 1.0 - pub.memory_per_device_bytes / s.chip.hbm_bytes)
+    planner_job = dataclasses.replace(s.job, memory_margin=min(memory_margin, kept_free))
+    pin = {"recompute": {"recompute": (RECOMPUTE.index(s.plan.recompute),)},
+           "micro_batch": {"micro_batches": (s.plan.micro_batch,)},
+           "zero": {"zero": (s.plan.zero,)}, "vpp": {"vpp": (s.plan.vpp,)}}[axis]
+    found = search(s.model, s.chip, planner_job, s.devices, SearchSpace(precision=s.precision, include=s.plan, **pin))
+    return float(found.step_time_s[0])
 
 
 def describe(p: ParallelPlan) -> str:
