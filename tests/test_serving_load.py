@@ -107,6 +107,18 @@ def test_every_engine_on_every_catalog_chip_gives_a_result_or_one_line(engine):
     assert priced >= 2  # every engine runs somewhere in the catalog
 
 
+def test_vllm_takes_its_small_device_defaults_below_70_gib_and_on_a100():
+    """vLLM's get_batch_defaults: 8192 batched tokens and 1024 sequences on devices of 70 GiB or more that are not
+    A100s, 2048 and 256 elsewhere; a plan on the chip carries the chip's defaults."""
+    from xpuplan.plan import resolve_serve_plan
+
+    vllm = load_engine("vllm")
+    for chip, budget, batch in (("h100-sxm", 8192, 1024), ("a100-sxm-80gb", 2048, 256), ("l4", 2048, 256)):
+        plan = resolve_serve_plan(MODEL, load_chip(chip), 1, tp=1, engine=vllm)
+        assert (plan.engine.max_batched_tokens, plan.engine.max_batch) == (budget, batch), chip
+    assert load_engine("trt-llm").for_chip(load_chip("a100-sxm-80gb")).max_batched_tokens == 8192
+
+
 def test_auto_engine_is_each_chips_vendors_own():
     """--engine auto (the default): TensorRT-LLM on NVIDIA, MindIE on Ascend, vLLM elsewhere; a search over mixed
     chips gives each its own."""

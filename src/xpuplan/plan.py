@@ -361,7 +361,7 @@ def resolve_serve_plan(model: Model, chip: Chip, devices: int, tp=None, pp=None,
             raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp = {tp * pp}", "devices")
         dp = devices // (tp * pp)
     return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=served_precision(chip, precision),
-                     kv_precision=kv_precision, engine=engine)
+                     kv_precision=kv_precision, engine=engine.for_chip(chip))
 
 
 def served_precision(chip: Chip, precision: str) -> str:

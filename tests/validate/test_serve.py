@@ -102,3 +102,17 @@ def test_each_publishers_error_is_reported_apart_and_covers_every_run():
         assert s["median_abs_error"] == float(np.median(mine))
     assert inference_json(checks)["by_source"] == table
     assert len(table) >= 8
+
+
+def test_a_run_that_set_the_engine_on_its_command_line_is_priced_with_it():
+    """engine_settings override the profile's defaults on every device; an unknown setting is one line."""
+    import pytest
+
+    from xpuplan.catalog import load_chip
+    from xpuplan.errors import BadInput
+    from xpuplan.validate.serve import engine_of
+
+    run = {"id": "r", "framework": "vllm", "chip": "a100-sxm-80gb", "engine_settings": {"max_batched_tokens": 4096}}
+    assert engine_of(run).for_chip(load_chip("a100-sxm-80gb")).max_batched_tokens == 4096
+    with pytest.raises(BadInput, match="engine_settings takes max_batched_tokens and max_batch"):
+        engine_of(dict(run, engine_settings={"chunk": 1}))

@@ -58,7 +58,7 @@ def search_slo(model: Model, chip: Chip, input_len: int, output_len: int, slo_tt
     for prec in chip_precisions(chip, precision):
         kv = kv_precision or ("fp8" if prec in ("fp8", "fp4") else "bf16")
         for tp in tps:
-            plan = ServePlan(tp=tp, precision=prec, kv_precision=kv, engine=engine)
+            plan = ServePlan(tp=tp, precision=prec, kv_precision=kv, engine=engine.for_chip(chip))
             try:
                 r = _best_at(model, chip, plan, input_len, output_len, slo_ttft_s, slo_tpot_s, price, percentile)
             except BadInput as exc:  # a figure the chip's catalog entry lacks: the chip's reason, not a crash

@@ -3,9 +3,11 @@ scheduler), and speculative decoding."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ..errors import BadInput
+from ..units import parse_quantity
 
 WEIGHT_FORMATS = {  # precision -> (bytes per weight, peak used for the GEMMs, chip peak that must exist or None)
     "bf16": (2.0, "bf16", None),
@@ -65,13 +67,6 @@ class Speculative:
         if not 1 <= self.draft_tokens <= 16:
             raise BadInput(f"--draft-tokens must be 1 to 16, got {self.draft_tokens}", "draft_tokens")
 
-    def check_runs_on(self, chip) -> None:
-        """Refuse, in one line, a chip whose vendor the engine does not run on."""
-        if self.vendors and chip.vendor not in self.vendors:
-            raise BadInput(f"engine {self.name} runs on {', '.join(self.vendors)} devices, not {chip.name} "
-                           f"({chip.vendor}); use --engine vllm (vendor plugins for every accelerator)"
-                           + (" or mindie" if chip.vendor == "Huawei" else ""), "engine")
-
     @property
     def tokens_per_step(self) -> float:
         """Expected tokens a sequence gains per decode iteration, tau."""
@@ -113,6 +108,15 @@ class ServeEngine:
     SGLang chunked_prefill_size, TensorRT-LLM max_num_tokens, MindIE maxPrefillTokens"""
     max_batch: int = 1024
     """most sequences running at once (max_num_seqs, max_running_requests, max_batch_size)"""
+    small_device_bytes: float | None = None
+    """devices with less memory than this (or named in ``small_device_names``) take ``small_device_batched_tokens``
+    and ``small_device_batch`` instead (vLLM picks its defaults by device: 70 GiB); None: one default for all"""
+    small_device_names: tuple[str, ...] = ()
+    """catalog chip ids containing one of these take the small-device defaults whatever their memory (vLLM: "a100")"""
+    small_device_batched_tokens: int | None = None
+    """``max_batched_tokens`` on a small device"""
+    small_device_batch: int | None = None
+    """``max_batch`` on a small device"""
     graph_max_batch: int = 1 << 20
     """largest decode batch replayed as a captured graph (CUDA graph); larger batches and iterations carrying
     prefill launch their kernels from the host"""
@@ -141,6 +145,9 @@ class ServeEngine:
     def __post_init__(self) -> None:
         object.__setattr__(self, "scheduler_sources", tuple(str(s) for s in self.scheduler_sources or ()))
         object.__setattr__(self, "vendors", tuple(str(v) for v in self.vendors or ()))
+        object.__setattr__(self, "small_device_names", tuple(str(v) for v in self.small_device_names or ()))
+        if self.small_device_bytes is not None:
+            object.__setattr__(self, "small_device_bytes", parse_quantity(self.small_device_bytes, "bytes"))
         for key in ("memory_utilization", "kv_free_fraction"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
@@ -152,6 +159,16 @@ class ServeEngine:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 10:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be seconds in [0, 10), got {value!r}", key)
+
+    def for_chip(self, chip) -> "ServeEngine":
+        """The profile with the defaults the engine picks on ``chip`` (its small-device token budget and batch where
+        the chip is small by the engine's rule)."""
+        small = self.small_device_bytes is not None and (
+            chip.hbm_bytes < self.small_device_bytes or any(n in chip.name for n in self.small_device_names))
+        if not small:
+            return self
+        return dataclasses.replace(self, max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens,
+                                   max_batch=self.small_device_batch or self.max_batch)
 
     def check_runs_on(self, chip) -> None:
         """Refuse, in one line, a chip whose vendor the engine does not run on."""

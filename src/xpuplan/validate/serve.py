@@ -98,9 +98,17 @@ def serving_engine(run: dict) -> str:
 
 
 def engine_of(run: dict):
-    """The run's engine profile, with its speculative decoding (``speculative: {method, draft_tokens,
-    accept_rate}``, or ``tokens_per_step`` where the source publishes its mean acceptance length) when it has one."""
+    """The run's engine profile, with the settings it ran with (``engine_settings: {max_batched_tokens, max_batch}``)
+    and its speculative decoding (``speculative: {method, draft_tokens, accept_rate}``, or ``tokens_per_step`` where
+    the source publishes its mean acceptance length) when it has them."""
     engine = load_engine(serving_engine(run))
+    knobs = run.get("engine_settings") or {}  # what the run set on the command line (--max-num-batched-tokens ...)
+    unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch"})
+    if unknown:
+        raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens and max_batch, not "
+                       f"{', '.join(unknown)}", "engine_settings")
+    if knobs:  # the run's own settings win on every device (the small-device defaults included)
+        engine = dataclasses.replace(engine, **knobs, small_device_bytes=None, small_device_names=())
     spec = dict(run.get("speculative") or {})
     if not spec:
         return engine
