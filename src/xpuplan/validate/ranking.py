@@ -75,19 +75,26 @@ def rank_published(run: dict, where: str, memory_margin: float = PLAN_MEMORY_MAR
 
     The alternatives keep ``memory_margin`` free, as ``xpuplan plan`` does by default, or as little as the published
     plan kept where it ran closer to the limit (the source took that risk, so its alternatives may too)."""
-    s = run_setup(run, where)
-    pub = estimate(s.model, s.chip, s.job, s.devices, s.plan)
+    s, pub, planner_job = _published(run, where, memory_margin)
     head = {"id": run["id"], "framework": s.job.framework.name, "published": s.plan, "published_step_s": pub.step_time_s, "fits": pub.fits,
             "published_memory_bytes": pub.memory_per_device_bytes}
     if not pub.fits:
         return PublishedRank(**head)
-    kept_free = max(0.0, 1.0 - pub.memory_per_device_bytes / s.chip.hbm_bytes)
-    planner_job = dataclasses.replace(s.job, memory_margin=min(memory_margin, kept_free))
     found = search(s.model, s.chip, planner_job, s.devices, SearchSpace(precision=s.precision, include=s.plan))
     plans = len(found.grid)
     return PublishedRank(**head, best=found.grid.plan(0), best_step_s=float(found.step_time_s[0]),
                          rank=found.rank_of(pub.step_time_s), plans=plans,
                          cutoff_step_s=float(found.step_time_s[top_count(plans) - 1]))
+
+
+def _published(run: dict, where: str, memory_margin: float):
+    """The run's setup, its published plan's estimate, and the job the planner searches for it: ``memory_margin``
+    free, or as little as the published plan kept where it ran closer to the limit (the source took that risk, so
+    its alternatives may too)."""
+    s = run_setup(run, where)
+    pub = estimate(s.model, s.chip, s.job, s.devices, s.plan)
+    kept_free = max(0.0, 1.0 - pub.memory_per_device_bytes / s.chip.hbm_bytes)
+    return s, pub, dataclasses.replace(s.job, memory_margin=min(memory_margin, kept_free))
 
 
 PINNABLE = ("recompute", "micro_batch", "zero", "vpp")
@@ -99,12 +106,9 @@ def best_pinned(run: dict, where: str, axis: str, memory_margin: float = PLAN_ME
     published plan's value and every other choice free, under the same memory rule as :func:`rank_published`; None
     when the published plan does not fit. Where pinning one axis takes most of the planner's gain over the measured
     run away, that choice of the published plan is where the planner claims its advantage."""
-    s = run_setup(run, where)
-    pub = estimate(s.model, s.chip, s.job, s.devices, s.plan)
+    s, pub, planner_job = _published(run, where, memory_margin)
     if not pub.fits:
         return None
-    kept_free = max(0.0, 1.0 - pub.memory_per_device_bytes / s.chip.hbm_bytes)
-    planner_job = dataclasses.replace(s.job, memory_margin=min(memory_margin, kept_free))
     pin = {"recompute": {"recompute": (RECOMPUTE.index(s.plan.recompute),)},
            "micro_batch": {"micro_batches": (s.plan.micro_batch,)},
            "zero": {"zero": (s.plan.zero,)}, "vpp": {"vpp": (s.plan.vpp,)}}[axis]
