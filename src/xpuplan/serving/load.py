@@ -33,6 +33,8 @@ from ..specs import Chip, Model
 MIN_PREFILL_TOKENS = 64
 """prefill tokens an iteration takes even when the decodes fill its budget (engines never starve prefill fully)"""
 FIXED_POINT_ROUNDS = 80
+FIXED_POINT_TOLERANCE = 1e-9
+"""the fixed point stops early once no rate, batch or prefill load moves by more than this share in a round"""
 PERCENTILES = (50, 90, 99)
 WARMUP_SHARE = 10
 """an open-loop simulation leaves out the first 1/WARMUP_SHARE of its arrivals from the latencies, and measures its
@@ -85,7 +87,8 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
         B = np.maximum(C - d * v, MIN_PREFILL_TOKENS)
         p_bar = np.minimum(p_bar, B)
         chunk = np.minimum(I, B)
-        costs = (chunk, B, T(0.0, d), T(chunk, d), T(B, d))
+        grid = np.stack(np.broadcast_arrays(np.zeros_like(chunk), chunk, B))  # T at 0, one chunk, the budget:
+        costs = (chunk, B, *T(grid, d))                                         # one call, the three rows
         t_bar = mixed(p_bar, *costs)
         # a decode shares iterations with the other requests' prompts, never its own (closed loop of n: n - 1 others)
         t_dec = mixed(p_bar * (1 - 1 / n_run), *costs) if closed else t_bar
@@ -98,10 +101,13 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
         ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
         tpot = t_dec / tau
         cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
+        before = (X, d, p_bar)
         if closed:  # ... and never more prompt tokens per second than full prefill iterations take
             X = 0.5 * X + 0.5 * np.minimum(n_run / cycle, B / (I * costs[4]))
         d = 0.5 * d + 0.5 * np.minimum(X * decode_tokens * tpot, R)
         p_bar = 0.5 * p_bar + 0.5 * X * I * t_bar
+        if all(np.all(np.abs(new - old) <= FIXED_POINT_TOLERANCE * np.abs(old)) for new, old in zip((X, d, p_bar), before)):
+            break
     if closed:  # prefill-bound: the wait that Little's law leaves (n_run in flight at X requests/s)
         ttft_dev = np.maximum(ttft_dev, n_run / X - e.request_overhead_s - decode_tokens * tpot)
     admission = np.maximum(n - n_run, 0.0) / X if closed else np.zeros_like(X)
@@ -150,7 +156,7 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     now = 0.0
     prefilling: deque = deque()              # [time sent, prompt tokens left], admitted
     left, since, first = np.zeros(0), np.zeros(0), np.zeros(0)
-    done_rows = []
+    done_since, done_first, done_at, done_count = [], [], [], []  # the requests each completion event ends
     while arrivals or prefilling or left.size:
         if not left.size and not prefilling and arrivals and arrivals[0] > now:
             now = arrivals[0]
@@ -167,7 +173,7 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             p += take
         while prefilling and prefilling[0][1] <= 0:
             firsts.append(prefilling.popleft()[0])
-        step = float(np.interp(p, grid, table[:, d]))
+        step = float(table[0, d]) if p == 0 else float(np.interp(p, grid, table[:, d]))  # grid[0] is no prefill
         k = 1
         if p == 0 and d:                       # decode-only: identical iterations until the next event
             k = max(int(np.ceil(left.min() / tau)), 1)
@@ -176,20 +182,24 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         now += k * step
         left = left - k * tau
         if firsts:
-            came = np.array(firsts)
-            left = np.concatenate([left, np.full(len(firsts), max(output_len - 1.0, 0.0))])
-            since, first = np.concatenate([since, came]), np.concatenate([first, np.full(len(firsts), now)])
+            n_first = len(firsts)
+            left = np.concatenate([left, [max(output_len - 1.0, 0.0)] * n_first])
+            since, first = np.concatenate([since, firsts]), np.concatenate([first, [now] * n_first])
         ended = left <= 0
         if ended.any():
-            done_rows.append(np.stack([since[ended], first[ended], np.full(int(ended.sum()), now)], axis=1))
+            count = int(ended.sum())
+            done_since.append(since[ended])
+            done_first.append(first[ended])
+            done_at.append(now)
+            done_count.append(count)
             if closed:
-                fresh = min(int(ended.sum()), requests - issued)
+                fresh = min(count, requests - issued)
                 for _ in range(fresh):
                     heapq.heappush(arrivals, now + overhead)
                 issued += fresh
             left, since, first = left[~ended], since[~ended], first[~ended]
-    rows = np.concatenate(done_rows)
-    rows = rows[np.argsort(rows[:, 2])]
+    rows = np.stack([np.concatenate(done_since), np.concatenate(done_first), np.repeat(done_at, done_count)], axis=1)
+    rows = rows[np.argsort(rows[:, 2], kind="stable")]
     if closed:  # steady state only: leave out the start-up burst and the drain once the last request is issued
         rows = rows[clients:len(rows) - clients] if len(rows) > 3 * clients else rows[clients:]
         rate = clients / max(float(np.mean(rows[:, 2] - rows[:, 0])), 1e-12)
