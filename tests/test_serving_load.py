@@ -62,6 +62,15 @@ def test_inference_at_a_concurrency_answers_what_its_benchmark_measures():
     assert r.ttft_s > r.extra["ttft_s_mean_closed_form"]  # the rounds queue; random starts would not
 
 
+def test_a_burst_counts_its_fill_and_drain_and_approaches_the_steady_rate_as_it_grows():
+    """N requests sent at once (a benchmark's --num-prompts N at an unlimited rate): the rate over the whole run is
+    below the engine's steady capacity (the fill and the drain count) and closes on it as N grows."""
+    cap = max_concurrency(MODEL, CHIP, PLAN, 2048, 128)
+    steady = float(steady_state(MODEL, CHIP, PLAN, 2048, 128, cap, concurrency=min(cap, 1024))["output_tokens_per_s"])
+    small, large = (simulate(MODEL, CHIP, PLAN, 2048, 128, cap, burst=n)["output_tokens_per_s"] for n in (64, 2048))
+    assert small < large < 1.05 * steady
+
+
 def test_tpot_pays_for_the_prefill_chunks_sharing_its_iterations():
     cap = max_concurrency(MODEL, CHIP, PLAN, 8192, 256)
     short = steady_state(MODEL, CHIP, PLAN, 128, 256, cap, concurrency=32)["tpot_s"]

@@ -127,9 +127,11 @@ def _cost_table(model, chip, plan, input_len, output_len, limit):
 
 def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, capacity: int,
              concurrency: int | None = None, request_rate: float | None = None, requests: int = 2000,
-             seed: int = 0, stagger_s: float = 0.0) -> dict:
+             seed: int = 0, stagger_s: float = 0.0, burst: int | None = None) -> dict:
     """Seeded iteration-level simulation of one replica (its share of the load): Poisson arrivals at
-    ``request_rate``, or ``concurrency`` clients each sending the next request when the last one ends. The clients'
+    ``request_rate``, ``burst`` requests sent at once (a benchmark's ``--num-prompts N`` at an unlimited rate: the
+    rate is the requests over the whole run, fill and drain included, as the benchmark counts it), or
+    ``concurrency`` clients each sending the next request when the last one ends. The clients'
     first requests go out together, as serving benchmarks send them (``vllm bench serve --max-concurrency``,
     genai-perf and AIPerf ``--concurrency``); with equal lengths their rounds stay bunched for the whole run, so
     later requests queue behind the prompts of the round they arrive in. ``stagger_s`` > 0 spreads the first
@@ -143,8 +145,10 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     limit = running_limit(plan, capacity)
     grid, table = _cost_table(model, chip, plan, input_len, output_len, limit)
     tau, v, C = e.tokens_per_step, e.verify_tokens, e.max_batched_tokens
-    closed = request_rate is None
-    if closed:
+    closed = request_rate is None and burst is None
+    if burst is not None:
+        sent = np.zeros(max(-(-int(burst) // plan.dp), 1))  # this replica's share, all at once
+    elif closed:
         clients = max(int(round(concurrency / plan.dp)), 1)
         requests = max(requests, 4 * clients)
         sent = np.sort(rng.uniform(0.0, stagger_s, clients))
@@ -200,7 +204,9 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             left, since, first = left[~ended], since[~ended], first[~ended]
     rows = np.stack([np.concatenate(done_since), np.concatenate(done_first), np.repeat(done_at, done_count)], axis=1)
     rows = rows[np.argsort(rows[:, 2], kind="stable")]
-    if closed:  # steady state only: leave out the start-up burst and the drain once the last request is issued
+    if burst is not None:  # the benchmark's count: every request over the run, from the send to the last token
+        rate = len(rows) / max(float(rows[:, 2].max()), 1e-12)
+    elif closed:  # steady state only: leave out the start-up burst and the drain once the last request is issued
         rows = rows[clients:len(rows) - clients] if len(rows) > 3 * clients else rows[clients:]
         rate = clients / max(float(np.mean(rows[:, 2] - rows[:, 0])), 1e-12)
     else:  # leave out the first tenth of arrivals (an empty engine) and measure the rate between the tenths of

@@ -13,7 +13,7 @@ from ..cost.serve import decode_step_s, max_concurrency
 from ..errors import BadInput
 from ..plan import resolve_serve_plan
 from ..serving import closed_loop, rounds
-from ..serving.load import slo_rate
+from ..serving.load import simulate, slo_rate
 from ..specs.serving import AUTO_ENGINE, ENGINE_ALIASES, Speculative, engine_name_for
 from .train import DATA_DIR, load_runs
 
@@ -70,6 +70,10 @@ def _predict_serving(run: dict, where: str) -> float:
         sim = slo_rate(model, chip, plan, i, o, cap, slo.get("ttft_s"), slo.get("tpot_s"),
                        int(slo.get("percentile", SERVER_PERCENTILE)))
         return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_p50"], sim["ttft_s_p50"],
+                       devices, i, o)
+    if run.get("burst"):  # a benchmark's --num-prompts N sent at once: the run's own count over its whole length
+        sim = simulate(model, chip, plan, i, o, cap, burst=int(run["burst"]))
+        return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_mean"], sim["ttft_s_mean"],
                        devices, i, o)
     if scenario == "concurrency" and run.get("concurrency"):
         # the benchmark's closed loop: its clients start together (beyond the KV cache the rest wait for admission)
