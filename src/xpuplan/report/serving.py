@@ -64,10 +64,9 @@ def inference_compare_table(results: list, slo: str) -> Table:
                       fd(r.extra.get(f"ttft_s_{bound}", r.ttft_s)), fd(r.extra.get(f"tpot_s_{bound}", r.tpot_s)), f"{r.output_tokens_per_s:,.0f}", f"{r.output_tokens_per_s / r.devices:,.0f}",
                       "—" if usd is None else f"{usd:.3g}", *_demand_cells(r) if demand else ())
     means = any(not isinstance(r, Exception) and "slo_percentile" not in r.extra for r in results)
-    lines = ([warning_lines(results)] if warning_lines(results) else []) + (
-        ["note: mean TTFT as steady traffic sees it (clients at random phases); a benchmark's clients started together "
-         "measure more: xpuplan inference --concurrency N prices that"] if means else [])
-    table.caption = "\n".join(lines) or None
+    note = ("note: mean TTFT as steady traffic sees it (clients at random phases); a benchmark's clients started "
+            "together measure more: xpuplan inference --concurrency N prices that") if means else ""
+    table.caption = "\n".join(part for part in (warning_lines(results), note) if part) or None
     return table
 
 
