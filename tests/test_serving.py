@@ -176,3 +176,16 @@ def test_a_checkpoint_without_its_math_runs_weight_only(chip, precision, served,
     assert any(f"no {bits}-bit math" in n for n in r.extra["notes"])
     assert r.memory["weights_bytes"] == pytest.approx(bf16.memory["weights_bytes"] * bits / 16)
     assert r.tpot_s < bf16.tpot_s  # fewer weight bytes read per decode step
+
+
+def test_tensor_parallelism_across_scale_up_domains_is_flagged_and_within_one_is_not():
+    """A replica whose tp spans nodes gets a note saying so (its all-reduces cross the network and the published run of
+    that kind is far slower than the estimate); tp inside one domain, and a chip whose domain is unknown, get none."""
+    def notes(chip, devices, tp):
+        r = api.inference(model="llama3-70b", chip=chip, devices=devices, tp=tp, precision="fp8", input_len=128,
+                          output_len=128, concurrency=1, engine="sglang")
+        return [n for n in r.extra.get("notes", []) if "scale-up domains" in n]
+
+    across = notes("h100-sxm", 16, 16)
+    assert len(across) == 1 and "spans 2 scale-up domains of 8 h100-sxm" in across[0]
+    assert notes("h100-sxm", 8, 8) == []

@@ -42,6 +42,7 @@ from .errors import BadInput, DoesNotFit, UnknownName
 from .plan import ServePlan, resolve_serve_plan, tp_candidates
 from .results import TrainResult
 from .search import SearchSpace, best_plans
+from .serving.estimate import cross_domain_notes
 from .specs import ROOFLINE, Chip, Framework, Model, ServeEngine
 from .specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES, RECOMPUTE
 from .training import RunOptions, make_job, run_outcome, train
@@ -293,6 +294,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     # generation: rollout replicas over the rollout devices
     share = COLOCATED_ROLLOUT_MEMORY_SHARE if colocated else 1.0
     serve_plan = rollout_plan(model, gen_chip, gen_devices, rollout_tp, precision, engine, share)
+    notes += cross_domain_notes(gen_chip, serve_plan)  # the rollouts' decode, where the estimate is weakest
     replicas = gen_devices // serve_plan.devices
     per_replica = math.ceil(rollouts_per_step / replicas)
     capacity = max_concurrency(model, gen_chip, serve_plan, prompt_len, max_seq_len - prompt_len,

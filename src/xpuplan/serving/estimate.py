@@ -65,6 +65,18 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
     return notes
 
 
+def cross_domain_notes(chip: Chip, plan: ServePlan) -> list[str]:
+    """Say so when a replica's tensor-parallel group spans scale-up domains: every layer's all-reduces then cross the
+    network, and the one published run of that kind is much slower than this estimate (docs/serving.md)."""
+    domain = chip.scale_up_domain
+    if domain <= 1 or plan.tp <= domain:
+        return []
+    return [f"tensor parallelism {plan.tp} spans {-(-plan.tp // domain)} scale-up domains of {domain} {chip.name}: "
+            f"every layer's all-reduces cross the network. On the one published run of this kind (DeepSeek-R1 at "
+            f"tp 16 on 2 x 8 H100, SGLang) the measured decode step is about 2.6x this model's estimate, a cost not "
+            f"yet named (docs/serving.md, Known gaps); prefer tp within a domain and pp, dp or ep across domains"]
+
+
 def weight_only_notes(chip: Chip, plan: ServePlan) -> list[str]:
     """Say so when a quantised checkpoint runs weight-only because the chip has no math for its format."""
     if plan.precision not in WEIGHT_ONLY.values():
@@ -90,7 +102,8 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
         raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
                          f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
                          f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
-    notes = list(chip.stand_in_notes()) + kernel_notes(model, chip) + weight_only_notes(chip, plan)
+    notes = (list(chip.stand_in_notes()) + kernel_notes(model, chip) + weight_only_notes(chip, plan)
+             + cross_domain_notes(chip, plan))
     extra: dict = {"engine": plan.engine.name, "tokens_per_decode_step": plan.engine.tokens_per_step}
     if request_rate is not None:
         sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed)
