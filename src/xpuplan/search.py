@@ -191,7 +191,10 @@ def best_plans(model: Model, chip: Chip, job: TrainJob, devices: int, space: Sea
             seen.add(key)
             ranked.append((score, n, i))
     ranked = ranked[:top]
-    best = [estimate(model, chip, founds[n][0], devices, founds[n][1].grid.plan(i), run) for _, n, i in ranked]
+    # the grid keeps fp8 or not; a 16-bit plan is the format asked for (fp16 runs at bf16's rate in the cost model)
+    half = {"precision": space.precision} if space.precision == "fp16" else {}
+    best = [estimate(model, chip, founds[n][0], devices, dataclasses.replace(founds[n][1].grid.plan(i), **half), run)
+            for _, n, i in ranked]
     return PlanResult(plans=best, enumerated=sum(f.enumerated for _, f in founds), valid=sum(f.valid for _, f in founds),
                       fitting=sum(len(f.grid) for _, f in founds), objective=objective)
 
