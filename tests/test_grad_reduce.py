@@ -46,5 +46,21 @@ def test_nemotron_340b_fits_on_128_h100_with_its_recipes_bf16_gradients():
 
 
 def test_an_unknown_dtype_is_refused_with_the_choices():
-    with pytest.raises(BadInput, match="grad_reduce must be one of fp32, bf16"):
-        api.train(grad_reduce="fp16", **JOB)
+    with pytest.raises(BadInput, match="grad_reduce must be one of fp32, bf16, fp16"):
+        api.train(grad_reduce="fp8", **JOB)
+
+
+def test_an_fp16_job_reduces_fp16_gradients_unless_it_says_otherwise():
+    """Megatron-LM forces fp32 gradient accumulation and reduction for --bf16 only; DeepSpeed and FairScale reduce in
+    the fp16 model dtype by default. So an fp16 job keeps 2-byte gradients and halves the bf16 job's reduction, and
+    --grad-reduce fp32 still gives the 4-byte case, priced like bf16 with fp32 gradients."""
+    exposed = dict(JOB, zero=0)
+    framework = dataclasses.replace(load_framework("megatron"), dp_overlap=False)
+    fp16 = api.train(framework=framework, precision="fp16", **exposed)
+    bf16 = api.train(framework=framework, precision="bf16", **exposed)
+    fp16_fp32 = api.train(framework=framework, precision="fp16", grad_reduce="fp32", **exposed)
+    assert bf16.memory["gradients_bytes"] == pytest.approx(2 * fp16.memory["gradients_bytes"])
+    assert fp16.breakdown["dp_comm_s"] < 0.6 * bf16.breakdown["dp_comm_s"]
+    assert fp16_fp32.breakdown["dp_comm_s"] == pytest.approx(bf16.breakdown["dp_comm_s"])
+    assert api.plan(model="llama2-7b", chip="a100-sxm-80gb", devices=8, seq_len=2048, global_batch=64,
+                    precision="fp16", top=1).plans[0].job.grad_bytes == 2

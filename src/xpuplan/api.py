@@ -88,7 +88,7 @@ def _plan_inputs(model, chip, *, seq_len=4096, global_batch=None, global_batch_t
     model, chip, framework = _model(model, files), _chip(chip, files), _framework(framework, files)
     pinned = job_options.get("ep_dedup") is not None or job_options.get("ep_overlap") is not None
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
-                   tokens=tokens, framework=framework, memory_margin=memory_margin, **job_options)
+                   tokens=tokens, framework=framework, memory_margin=memory_margin, precision=precision, **job_options)
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
     space = SearchSpace(allow_cross_domain_tp=allow_cross_domain_tp, precision=precision,
                         moe_options=() if pinned else framework.moe_options)  # the options it implements, unpinned
@@ -137,7 +137,8 @@ def hetero(*, pools: list[str], model: str | Model, inter_pool_bandwidth=None, s
         raise BadInput(f"give exactly two --pool CHIP:COUNT, got {len(pools)}", "pool")
     parsed = [p if isinstance(p, Pool) else _pool(p, files) for p in pools]
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens, tokens=tokens,
-                   framework=_framework(framework, files), memory_margin=memory_margin, **job_options)
+                   framework=_framework(framework, files), memory_margin=memory_margin, precision=precision,
+                   **job_options)
     if inter_pool_bandwidth is not None:
         link = _quantity(inter_pool_bandwidth, "bytes_per_s", "inter_pool_bandwidth")
         if not link > 0:

@@ -21,6 +21,7 @@ from .reliability import (CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, STORAGE_B
                           ReliabilityInputs, reliability)
 from .results import MEMORY_KEYS, TrainResult
 from .specs import Chip, Framework, Model, TrainJob
+from .specs.job import FP16_GRAD_REDUCE
 from .units import UnitError, parse_quantity
 
 MAX_DEVICES = 10_000_000
@@ -141,8 +142,9 @@ def _batch_sequences(batch_tokens, seq_len: int) -> int:
 
 
 def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_batch_tokens=None, tokens=None,
-             **options) -> TrainJob:
-    """Build a TrainJob from CLI-style inputs ("16M" batch tokens, "15T" tokens)."""
+             precision: str | None = None, **options) -> TrainJob:
+    """Build a TrainJob from CLI-style inputs ("16M" batch tokens, "15T" tokens); an fp16 ``precision`` keeps and
+    reduces its gradients in fp16 unless ``grad_reduce`` says otherwise (``FP16_GRAD_REDUCE``)."""
     if not isinstance(seq_len, int) or seq_len <= 0:
         raise BadInput(f"--seq-len must be a positive whole number, got {seq_len}", "seq_len")
     if global_batch is not None and global_batch_tokens is not None:
@@ -163,6 +165,8 @@ def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_bat
         options["ep_dedup"] = framework.ep_dedup
     if options.get("ep_overlap") is None:
         options["ep_overlap"] = framework.ep_overlap_efficiency if framework.ep_comm_overlap else 0.0
+    if precision == "fp16" and options.get("grad_reduce") is None:
+        options["grad_reduce"] = FP16_GRAD_REDUCE
     return TrainJob(seq_len=seq_len, global_batch=global_batch, tokens=_count(tokens, "tokens"), **options)
 
 
@@ -210,7 +214,7 @@ def train(*, model: Model, chip: Chip, devices: int, seq_len: int = 4096,
     if devices > MAX_DEVICES:
         raise BadInput(f"--devices {devices} is absurd (more than {MAX_DEVICES:,})", "devices")
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
-                   tokens=tokens, framework=framework, **job_options)
+                   tokens=tokens, framework=framework, precision=precision, **job_options)
     plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, vpp=vpp,
                         micro_batch=micro_batch, zero=zero, recompute=recompute, precision=precision)
     reason = framework_unsupported(framework, plan)

@@ -195,7 +195,7 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
         """One pass of ``kind`` over ``which`` of the stage's parameters among ``all`` the data-parallel ranks, within
         the ``shard`` group, or across the ``replicas`` of one shard (1 / shard of each parameter), as (one collective
         moving all the bytes, the latency the framework's further buckets add)."""
-        nbytes = nbytes_per_param / fw.dp_bandwidth_scale
+        nbytes = nbytes_per_param / np.where(g.zero == 3, fw.zero3_bandwidth_scale, fw.dp_bandwidth_scale)
         dense, experts = which
         # (parameters, all data-parallel ranks, the shard group's ranks, the ranks' spacing), dense and expert weights
         groups = ((dense, g.dp * g.cp, dense_shard, g.tp), (experts, expert_dp(g), expert_shard, g.etp * g.ep))

@@ -193,9 +193,9 @@ OPTIONS: tuple[Option, ...] = (
        TRAIN_LIKE, panel="plan", example="qkv_proj,out_proj"),
     _o("remat_offloaded", str, "with --recompute selective: layer tensors that wait in host memory (same names)",
        TRAIN_LIKE, panel="plan", example="context"),
-    _o("grad_reduce", str, "dtype gradients are accumulated and reduced in: fp32 (Megatron-LM's bf16 default) or bf16 "
-       "(grad_reduce_in_fp32 off: half the gradient memory and traffic); default: the framework's", TRAIN_LIKE,
-       choices=("fp32", "bf16"), panel="plan", example="bf16"),
+    _o("grad_reduce", str, "dtype gradients are accumulated and reduced in: fp32 (Megatron-LM's bf16 default), bf16 "
+       "(grad_reduce_in_fp32 off: half the gradient memory and traffic) or fp16; default: the framework's, fp16 for "
+       "--precision fp16", TRAIN_LIKE, choices=("fp32", "bf16", "fp16"), panel="plan", example="bf16"),
     _o("zero_shard", int, "data-parallel ranks one ZeRO/FSDP shard group spans, e.g. 8 = within a node (hybrid "
        "sharding: HSDP, --num-distributed-optimizer-instances, ZeRO++ hpZ); 0: all of them", TRAIN_LIKE, default=0,
        ge=0, le=10_000_000, unit="devices", panel="plan", example=8),

@@ -11,8 +11,13 @@ PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unles
 
 PIPELINE_SCHEDULES = ("1f1b", "dualpipe")
 MOE_PERMUTES = ("eager", "fused", "in_dispatch")
-GRAD_REDUCE_BYTES = {"fp32": 4, "bf16": 2}
+GRAD_REDUCE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 """bytes per gradient element kept for accumulation and reduced across data parallelism"""
+FP16_GRAD_REDUCE = "fp16"
+"""what an fp16 job accumulates and reduces its gradients in unless it says otherwise: every framework's default
+(Megatron-LM forces fp32 only for bf16, arguments.py: ``accumulate_allreduce_grads_in_fp32`` is set for ``--bf16``
+alone, so fp16 keeps a params-dtype grad buffer; DeepSpeed's ``fp32_allreduce`` is off by default; FairScale FSDP's
+``fp32_reduce_scatter`` is off by default)"""
 FP8_CACHES = ("none", "linear", "linear_swiglu")
 RECOMPUTE = ("none", "selective", "full")
 MOE_BALANCING = ("aux_loss", "loss_free", "forced", "capacity")
@@ -36,6 +41,7 @@ names; ``qkv_proj`` is the three projections, ``mlpwi`` both halves of a gated F
 
 FRAMEWORK_RANGES = {  # the physically sensible range of each numeric framework field
     "compute_scale": (0.05, 1.5), "attention_scale": (0.05, 1.5), "dp_bandwidth_scale": (0.05, 1.5),
+    "zero3_bandwidth_scale": (0.05, 1.5),
     "loss_bytes_per_logit": (2.0, 20.0), "loss_traffic_bytes_per_logit": (2.0, 40.0), "memory_overhead": (0.0, 1.0), "microbatch_overhead_s": (0.0, 1.0),
     "tp_overlap_efficiency": (0.0, 1.0), "selective_gemm_share": (0.0, 1.0), "dp_overlap_efficiency": (0.0, 1.0),
     "ep_overlap_efficiency": (0.0, 1.0), "elementwise_passes": (0.5, 10.0), "overlap_compute_share": (0.0, 0.5),
@@ -82,7 +88,12 @@ class Framework:
     flash2 for PyTorch SDPA and flash-attn, ...): priced at the chip's kernel-table figure for that kind where the
     table has one, else at the chip's reference (FlashAttention-2) figure; "" = the reference"""
     dp_bandwidth_scale: float = 1.0
-    """fraction of the modelled bus bandwidth the framework's data-parallel collectives reach"""
+    """fraction of the modelled bus bandwidth the framework's ZeRO-0/1/2 data-parallel collectives reach (contiguous
+    gradient buckets, weight all-gathers)"""
+    zero3_bandwidth_scale: float = 1.0
+    """the same for ZeRO-3 / FSDP, whose weights are fetched and gradients scattered tensor by tensor every
+    micro-batch: another mechanism, so its own value (DeepSpeed's ZeRO-3 of 2021 and its ZeRO-1 pipeline runs of
+    2022 do not share one)"""
     dp_overlap: bool = True
     """overlaps data-parallel communication with compute"""
     p2p_overlap: bool = False
@@ -259,7 +270,8 @@ class TrainJob:
     """layers per pipeline stage whose activations wait in host memory between forward and backward (Megatron's
     --cpu-offloading-num-layers; GB200/GB300 with Grace memory)"""
     grad_reduce: str | None = None
-    """gradient accumulation and reduction dtype, fp32 or bf16 (None: the framework's)"""
+    """gradient accumulation and reduction dtype, fp32, bf16 or fp16 (None: the framework's; fp16 for an fp16 job,
+    ``FP16_GRAD_REDUCE``)"""
     zero_shard: int = 0
     """data-parallel ranks one ZeRO/FSDP shard group spans (0: all of them). A smaller group, e.g. the 8 GPUs of a
     node, keeps ``dp*cp / zero_shard`` replicas of the sharded state: the shards' reduce-scatter and all-gather stay

@@ -99,6 +99,9 @@ def knobs() -> list[Knob]:
              why="DeepSpeed's pipeline engine: Python work per micro-batch and stage"),
         Knob(kind="framework", owner="deepspeed", members=("deepspeed",), field="dp_bandwidth_scale",
              grid=(0.1, 0.125, 0.15, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0), band=(0.05, 1.0),
+             why="DeepSpeed's ZeRO-1/2 gradient reduction against NCCL's bus bandwidth"),
+        Knob(kind="framework", owner="deepspeed", members=("deepspeed",), field="zero3_bandwidth_scale",
+             grid=(0.1, 0.125, 0.15, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0), band=(0.05, 1.0),
              why="DeepSpeed's per-tensor ZeRO-3 collectives against NCCL's bus bandwidth"),
         Knob(kind="framework", owner="torch", members=("torch", "torch-compile"), field="dp_overlap_efficiency",
              grid=_grid(0.0, 1.0, 0.1), band=(0.0, 1.0), why="share of the compute window FSDP2 hides collectives in"),
@@ -182,7 +185,7 @@ def loss(checks: list[RunCheck]) -> float:
     return float(np.mean([abs(np.log1p(c.error)) for c in checks]))
 
 
-PESSIMISTIC = {"compute_scale": min, "elementwise_passes": max, "microbatch_overhead_s": max, "dp_bandwidth_scale": min,
+PESSIMISTIC = {"compute_scale": min, "elementwise_passes": max, "microbatch_overhead_s": max, "dp_bandwidth_scale": min, "zero3_bandwidth_scale": min,
                "dp_overlap_efficiency": min, "tp_overlap_efficiency": min, "moe_layer_overhead_s": max,
                "gemm_max": min, "gemm_half_flops": max, "attention_fwd": min, "scale_out_latency_s": max}
 """For each fitted field, which end of the fitted values is the slower prediction."""

@@ -137,6 +137,7 @@ def run_job(run: dict, plan_in: dict, adjust=None):
     and the deduplicating expert dispatch where it ran one."""
     framework = run_framework(run, plan_in, adjust)
     return make_job(seq_len=int(run["seq_len"]), global_batch=int(run["global_batch"]), framework=framework,
+                    precision=run.get("precision"),
                     tp_overlap=framework.tp_overlap_efficiency if run.get("tp_comm_overlap") else 0.0,
                     ep_overlap=framework.ep_overlap_efficiency if run.get("ep_comm_overlap") else 0.0,
                     ep_dedup=bool(run.get("ep_dedup", False)), grad_reduce=run.get("grad_reduce"),
