@@ -6,13 +6,14 @@ A step (HybridFlow/verl, NeMo RL, OpenRLHF):
 
 1. **generation**: ``rollouts`` responses of mean length ``response_len`` to prompts of ``prompt_len`` tokens, spread
    over rollout replicas of ``rollout_tp`` devices with continuous batching. Response lengths are long-tailed (taken
-   exponential with the given mean, cut at ``max_seq_len - prompt_len``): the batch thins as responses finish and the
+   exponential cut at ``max_seq_len - prompt_len`` whose mean after the cut is the given one): the batch thins as
+   responses finish and the
    slowest sets the pace (the expected longest of n is mean x H_n, the n-th harmonic number). When more rollouts are
    waiting than the KV cache holds, the running batch stays full and the rest queue.
 2. **inference passes**: a forward of every sequence for the old policy's log-probs and the reference model's (the KL
    term); PPO adds the critic's values; a ``reward_model`` adds its scores.
-3. **training**: ``rollouts / train_global_batch`` optimizer steps of the training plan (sequences packed into
-   ``max_seq_len`` rows); PPO also updates the critic (the policy's size).
+3. **training**: ``rollouts / train_global_batch`` optimizer steps of the training plan (sequences packed first-fit
+   decreasing into ``max_seq_len`` rows, :mod:`.cost.packing`); PPO also updates the critic (the policy's size).
 4. **weight sync**: the trainer's weights (bf16) reach the rollout engine's layout: over the scale-up links when the
    pool is shared (colocated), over the network when the rollouts run on their own devices (disaggregated).
 5. **engine switch** (colocated only): one pool holds the trainer and the rollout engine in turn, so each step moves
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cost.flops import total_params
+from .cost.packing import exponential_scale, packed_rows
 from .cost.serve import decode_step_s, max_concurrency, prefill_s, replica_costs
 from .errors import BadInput, DoesNotFit, UnknownName
 from .plan import ServePlan, resolve_serve_plan, tp_candidates
@@ -144,14 +146,14 @@ def longest_response(mean: float, cap: float, n: int) -> float:
 
 
 def generation_s(model: Model, chip: Chip, plan: ServePlan, rollouts_per_replica: int, prompt_len: int,
-                 response_len: float, max_response: float, capacity: int) -> float:
-    """Seconds one rollout replica takes for its rollouts: their prompts' prefill, then decode steps over a batch
-    that thins as exponential response lengths end, full (and queueing) while more wait than ``capacity`` holds."""
+                 response_scale: float, max_response: float, capacity: int) -> float:
+    """Seconds one rollout replica takes for its rollouts: their prompts' prefill, then decode steps over a batch that
+    thins as exponential response lengths (of ``response_scale``, cut at ``max_response``) end, full while more wait."""
     n = rollouts_per_replica
-    end = longest_response(response_len, max_response, n)
+    end = longest_response(response_scale, max_response, n)
     dt = end / TIME_POINTS
     t = (np.arange(TIME_POINTS) + 0.5) * dt
-    alive = np.maximum(n * np.exp(-t / response_len), 1.0)
+    alive = np.maximum(n * np.exp(-t / response_scale), 1.0)
     running = np.minimum(alive, capacity)
     steps = decode_step_s(model, chip, plan, running, prompt_len + t) * (alive / running)
     prefill = prefill_s(model, chip, plan, float(n * prompt_len), prompt_len)
@@ -264,7 +266,8 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
 
     # training: sequences of prompt + mean response, packed into max_seq_len rows, one optimizer step a mini-batch
     seq_tokens = prompt_len + response_len
-    rows = max(1, math.ceil(train_global_batch * seq_tokens / max_seq_len))
+    scale = exponential_scale(response_len, max_seq_len - prompt_len)  # response_len is the mean after the cut
+    rows = packed_rows(train_global_batch, prompt_len, scale, max_seq_len - prompt_len, max_seq_len)
     degrees = dict(tp=train_tp, pp=train_pp, cp=train_cp, ep=train_ep, etp=train_etp)
     if train_recompute is not None and train_recompute not in RECOMPUTE:
         raise BadInput(f"--train-recompute must be one of {', '.join(RECOMPUTE)}, got {train_recompute!r}",
@@ -302,7 +305,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     if capacity < 1:
         raise DoesNotFit(f"does not fit: one rollout of {max_seq_len} tokens needs more KV cache than a "
                          f"{serve_plan.devices} x {gen_chip.name} replica has left; raise --rollout-tp")
-    generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, float(response_len),
+    generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, scale,
                                        float(max_seq_len - prompt_len), capacity)
     sync = weight_sync_s(model, train_chip, gen_chip, serve_plan.tp, colocated)
     rc = replica_costs(model, gen_chip, serve_plan)

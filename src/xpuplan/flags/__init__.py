@@ -291,7 +291,7 @@ OPTIONS: tuple[Option, ...] = (
     _rl("train_global_batch", int, "sequences per optimizer step; must divide --rollouts-per-step", default=128,
         ge=1, le=10_000_000, example=64),
     _rl("prompt_len", int, "prompt tokens", default=512, ge=1, le=10_000_000, unit="tokens", example=256),
-    _rl("response_len", int, "mean response tokens (lengths long-tailed, exponential with this mean)",
+    _rl("response_len", int, "mean response tokens (lengths long-tailed: exponential, cut at the limit, this mean)",
         default=2048, ge=1, le=10_000_000, unit="tokens", example=1024),
     _rl("max_seq_len", int, "longest prompt + response; responses are cut there", default=8192, ge=2,
         le=10_000_000, unit="tokens", example=4096),
