@@ -125,11 +125,13 @@ def test_plan_tries_the_moe_options_the_framework_implements_unless_pinned():
     assert not dense.job.ep_dedup and dense.job.ep_overlap == 0.0
 
 
-def test_a_fp16_search_returns_fp16_plans_priced_as_bf16():
-    """The grid keeps only fp8 or not: a search asked for fp16 (Megatron 2021, DeepSpeed) must answer in fp16, at
-    bf16's price (one 16-bit tensor-core rate in the cost model), not relabel its plans bf16."""
+def test_a_fp16_search_returns_fp16_plans_priced_as_fp16():
+    """The grid keeps only fp8 or not: a search asked for fp16 (Megatron 2021, DeepSpeed) must answer in fp16, not
+    relabel its plans bf16, and price them as fp16 jobs: bf16's tensor-core rate, 2-byte gradients (so never slower)."""
     kw = dict(model="llama2-7b", chip="a100-sxm-80gb", devices=8, seq_len=2048, global_batch=64, top=3)
     fp16, bf16 = api.plan(precision="fp16", **kw), api.plan(precision="bf16", **kw)
     assert {p.plan.precision for p in fp16.plans} == {"fp16"}
     assert {p.plan.precision for p in bf16.plans} == {"bf16"}
-    assert [p.step_time_s for p in fp16.plans] == pytest.approx([p.step_time_s for p in bf16.plans])
+    assert {p.job.grad_bytes for p in fp16.plans} == {2} and {p.job.grad_bytes for p in bf16.plans} == {4}
+    assert fp16.plans[0].step_time_s <= bf16.plans[0].step_time_s
+    assert fp16.plans[0].breakdown["compute_s"] == pytest.approx(bf16.plans[0].breakdown["compute_s"], rel=0.02)

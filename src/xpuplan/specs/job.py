@@ -91,9 +91,7 @@ class Framework:
     """fraction of the modelled bus bandwidth the framework's ZeRO-0/1/2 data-parallel collectives reach (contiguous
     gradient buckets, weight all-gathers)"""
     zero3_bandwidth_scale: float = 1.0
-    """the same for ZeRO-3 / FSDP, whose weights are fetched and gradients scattered tensor by tensor every
-    micro-batch: another mechanism, so its own value (DeepSpeed's ZeRO-3 of 2021 and its ZeRO-1 pipeline runs of
-    2022 do not share one)"""
+    """the same for ZeRO-3 / FSDP (weights fetched and gradients scattered tensor by tensor every micro-batch)"""
     dp_overlap: bool = True
     """overlaps data-parallel communication with compute"""
     p2p_overlap: bool = False
