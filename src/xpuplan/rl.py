@@ -6,9 +6,8 @@ A step (HybridFlow/verl, NeMo RL, OpenRLHF):
 
 1. **generation**: ``rollouts`` responses of mean length ``response_len`` to prompts of ``prompt_len`` tokens, spread
    over rollout replicas of ``rollout_tp`` devices with continuous batching. Response lengths are long-tailed (taken
-   exponential cut at ``max_seq_len - prompt_len`` whose mean after the cut is the given one): the batch thins as
-   responses finish and the
-   slowest sets the pace (the expected longest of n is mean x H_n, the n-th harmonic number). When more rollouts are
+   exponential, cut at ``max_seq_len - prompt_len``, with the mean after the cut the given one): the batch thins as
+   responses finish and the slowest sets the pace (the expected longest of n is the scale x H_n). When more rollouts are
    waiting than the KV cache holds, the running batch stays full and the rest queue.
 2. **inference passes**: a forward of every sequence for the old policy's log-probs and the reference model's (the KL
    term); PPO adds the critic's values; a ``reward_model`` adds its scores.
@@ -264,7 +263,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
                           or rollout_devices < 1):
         raise BadInput(f"--rollout-devices must be a whole number >= 1, got {rollout_devices!r}", "rollout_devices")
 
-    # training: sequences of prompt + mean response, packed into max_seq_len rows, one optimizer step a mini-batch
+    # training: whole sequences packed first-fit decreasing into max_seq_len rows, one optimizer step a mini-batch
     seq_tokens = prompt_len + response_len
     scale = exponential_scale(response_len, max_seq_len - prompt_len)  # response_len is the mean after the cut
     rows = packed_rows(train_global_batch, prompt_len, scale, max_seq_len - prompt_len, max_seq_len)
