@@ -65,6 +65,12 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
     return notes
 
 
+CROSS_DOMAIN_TPOT_RATIO = 2.6
+"""measured over predicted TPOT of the one published serving run whose tensor-parallel group spans two scale-up
+domains (DeepSeek-R1 at tp 16 on 2 x 8 H100, SGLang: data/validation/inference/tt-inference-server-dsr1-h100x16.yaml;
+tests/validate/test_serve.py keeps it equal to the data's median)"""
+
+
 def cross_domain_notes(chip: Chip, plan: ServePlan) -> list[str]:
     """Say so when a replica's tensor-parallel group spans scale-up domains: every layer's all-reduces then cross the
     network, and the one published run of that kind is much slower than this estimate (docs/serving.md)."""
@@ -73,8 +79,9 @@ def cross_domain_notes(chip: Chip, plan: ServePlan) -> list[str]:
         return []
     return [f"tensor parallelism {plan.tp} spans {-(-plan.tp // domain)} scale-up domains of {domain} {chip.name}: "
             f"every layer's all-reduces cross the network. On the one published run of this kind (DeepSeek-R1 at "
-            f"tp 16 on 2 x 8 H100, SGLang) the measured decode step is about 2.6x this model's estimate, a cost not "
-            f"yet named (docs/serving.md, Known gaps); prefer tp within a domain and pp, dp or ep across domains"]
+            f"tp 16 on 2 x 8 H100, SGLang) the measured decode step is about {CROSS_DOMAIN_TPOT_RATIO:g}x this "
+            f"model's estimate, a cost not yet named (docs/serving.md, Known gaps); prefer tp within a domain and "
+            f"pp, dp or ep across domains"]
 
 
 def weight_only_notes(chip: Chip, plan: ServePlan) -> list[str]:
