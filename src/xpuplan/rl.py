@@ -138,10 +138,11 @@ class RLResult:
         }
 
 
-def longest_response(mean: float, cap: float, n: int) -> float:
-    """Expected longest of ``n`` exponential response lengths of mean ``mean``, cut at ``cap`` tokens."""
+def longest_response(scale: float, cap: float, n: int) -> float:
+    """Expected longest of ``n`` exponential response lengths of scale ``scale`` (their mean before the cut), cut at
+    ``cap`` tokens."""
     harmonic = sum(1.0 / k for k in range(1, min(n, 100_000) + 1)) if n < 100_000 else math.log(n) + 0.5772
-    return min(cap, mean * harmonic)
+    return min(cap, scale * harmonic)
 
 
 def generation_s(model: Model, chip: Chip, plan: ServePlan, rollouts_per_replica: int, prompt_len: int,

@@ -132,6 +132,14 @@ class SearchResult:
     """the objective's value per plan (seconds or USD), best first"""
     enumerated: int
     valid: int
+    precision: str = "bf16"
+    """the GEMM format searched (the grid keeps only fp8 or not)"""
+
+    def plan(self, i: int) -> ParallelPlan:
+        """The i-th plan, in the format searched: a 16-bit plan is fp16 where fp16 was asked for (priced at bf16's
+        tensor-core rate, with the job's 2-byte fp16 gradients)."""
+        plan = self.grid.plan(i)
+        return dataclasses.replace(plan, precision="fp16") if self.precision == "fp16" else plan
 
     def rank_of(self, step_time_s: float) -> int:
         """1-based rank a plan with this step time would take among the fitting plans (by time)."""
@@ -167,7 +175,7 @@ def search(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchS
     order = order[np.r_[True, rounded[order][1:] != rounded[order][:-1]]]
     return SearchResult(
         grid=_subset(grid, order), step_time_s=step[order], memory_bytes=memory[order], score=score[order],
-        enumerated=enumerated, valid=len(grid),
+        enumerated=enumerated, valid=len(grid), precision=space.precision,
     )
 
 
@@ -186,15 +194,12 @@ def best_plans(model: Model, chip: Chip, job: TrainJob, devices: int, space: Sea
     ranked, seen = [], set()
     for score, n, i in sorted((float(found.score[i]), n, i) for n, (_, found) in enumerate(founds)
                               for i in range(min(top, len(found.grid)))):
-        key = (round(score, 12), founds[n][1].grid.plan(i))  # an option that changes nothing is not another plan
+        key = (round(score, 12), founds[n][1].plan(i))  # an option that changes nothing is not another plan
         if key not in seen:
             seen.add(key)
             ranked.append((score, n, i))
     ranked = ranked[:top]
-    # the grid keeps fp8 or not; a 16-bit plan is the format asked for (fp16 runs at bf16's rate in the cost model)
-    half = {"precision": space.precision} if space.precision == "fp16" else {}
-    best = [estimate(model, chip, founds[n][0], devices, dataclasses.replace(founds[n][1].grid.plan(i), **half), run)
-            for _, n, i in ranked]
+    best = [estimate(model, chip, founds[n][0], devices, founds[n][1].plan(i), run) for _, n, i in ranked]
     return PlanResult(plans=best, enumerated=sum(f.enumerated for _, f in founds), valid=sum(f.valid for _, f in founds),
                       fitting=sum(len(f.grid) for _, f in founds), objective=objective)
 

@@ -82,7 +82,7 @@ def rank_published(run: dict, where: str, memory_margin: float = PLAN_MEMORY_MAR
         return PublishedRank(**head)
     found = search(s.model, s.chip, planner_job, s.devices, SearchSpace(precision=s.precision, include=s.plan))
     plans = len(found.grid)
-    return PublishedRank(**head, best=found.grid.plan(0), best_step_s=float(found.step_time_s[0]),
+    return PublishedRank(**head, best=found.plan(0), best_step_s=float(found.step_time_s[0]),
                          rank=found.rank_of(pub.step_time_s), plans=plans,
                          cutoff_step_s=float(found.step_time_s[top_count(plans) - 1]))
 
