@@ -129,6 +129,19 @@ def test_a_daily_profile_scales_the_services_by_window():
     assert d["usd_per_hour"] < 6.70
 
 
+def test_replica_devices_caps_each_replica_as_one_device_instances_do():
+    """Mélange's bins are one-GPU instances: with ``replica_devices: 1`` no replica spans devices, where the free
+    search serves a KV-bound 7B model on 24 GB cards with tensor-parallel replicas and fewer devices."""
+    fleet = {"pools": [{"chip": "a10g", "max": 64, "usd_per_device_hour": 1.01}]}
+    service = {"name": "chat", "kind": "serve", "model": "llama2-7b", "rate": 1, "input_len": [1536],
+               "output_len": [768], "slo": {"ttft": "10s", "tpot": "120ms"}, "engine": "vllm"}
+    free = xpuplan.fleet(fleet=fleet, workloads={"workloads": [service]}).to_dict()
+    single = xpuplan.fleet(fleet=fleet, workloads={"workloads": [dict(service, replica_devices=1)]}).to_dict()
+    assert {r["plan"]["devices_per_replica"] for r in single["allocation"]} == {1}
+    assert max(r["plan"]["devices_per_replica"] for r in free["allocation"]) > 1
+    assert single["usd_per_hour"] >= free["usd_per_hour"]  # a cap can only cost more
+
+
 def test_an_rl_run_is_placed_from_the_rl_step_model():
     fleet = {"pools": [{"chip": "h100-sxm", "devices": 64}]}
     work = {"workloads": [{"name": "grpo", "kind": "rl", "model": "llama3-8b", "steps": 200, "devices": [16, 32],
@@ -158,6 +171,7 @@ def _bad_seeds(tmp_path, change):
     (lambda f, w: w["workloads"][0].update(deadline="3d"), "work.yaml", ["(foundation).deadline", "needs at least"]),
     (lambda f, w: w["workloads"][3].update(rate=-5), "work.yaml", ["(chat).rate", "must be >= 0"]),
     (lambda f, w: w["workloads"][3].update(kind="serving"), "work.yaml", ["workloads[3].kind", "did you mean 'serve'"]),
+    (lambda f, w: w["workloads"][3].update(replica_devices=0), "work.yaml", ["(chat).replica_devices", "whole number"]),
     (lambda f, w: w["workloads"][2].update(chips=["h80"]), "work.yaml", ["(lora-70b).chips", "h800"]),
 ])
 def test_bad_input_is_one_line_naming_the_file_and_field_and_writes_nothing(run_cli, tmp_path, change, file, words):

@@ -185,10 +185,11 @@ def _bucket_rates(w: ServeWorkload, pool: FleetPool, bucket: int) -> dict[int, f
     in_len, out_len = w.bucket_lens(bucket)
     engine = serving_engine(w, chip)
     key = ("serve", w.model, chip.name, id(chip), in_len, out_len, w.slo_ttft_s, w.slo_tpot_s, w.precision,
-           w.kv_precision, engine)
+           w.kv_precision, engine, w.replica_devices)
+    limit = {} if w.replica_devices is None else {"max_devices": w.replica_devices}
     try:
         found = _cached(key, lambda: search_slo(w.model, chip, in_len, out_len, w.slo_ttft_s, w.slo_tpot_s,
-                                                           w.precision, w.kv_precision, engine=engine), chip)
+                                                           w.precision, w.kv_precision, engine=engine, **limit), chip)
     except (BadInput, DoesNotFit):
         return {}
     rates: dict[int, float] = {}

@@ -113,6 +113,9 @@ class ServeWorkload:
     """chip name -> requests/s one device sustains per bucket at the SLO (Mélange's profiles)"""
     slice_factor: int = 1
     """slices each bucket is cut into; each slice goes whole to one pool (Mélange's slice_factor)"""
+    replica_devices: int | None = None
+    """the most devices one replica may span (1: one-device instances, the bins of Mélange's setting); None: any
+    tensor-parallel size within a scale-up domain"""
     pools: tuple[str, ...] = ()
     """names of the pools it may run on"""
     chips: tuple[str, ...] = ()

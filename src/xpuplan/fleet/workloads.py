@@ -40,7 +40,7 @@ RL_KEYS = COMMON | {"steps", "deadline", "devices", "framework", "precision", "e
                     "rollouts_per_step", "train_global_batch", "prompt_len", "response_len", "max_seq_len",
                     "off_policy_steps"}
 SERVE_KEYS = COMMON | {"rate", "profile", "input_len", "output_len", "distribution", "slo", "precision",
-                       "kv_precision", "engine", "measured", "slice_factor"}
+                       "kv_precision", "engine", "measured", "slice_factor", "replica_devices"}
 WORKLOADS_KEYS = {"workloads", "horizon", "name", "notes", "sources"}
 
 
@@ -238,4 +238,5 @@ def _service(item: dict, at: str, name: str, pools, files: bool) -> ServeWorkloa
         name=name, model=model, model_name=model_name, rate=rate, profile=profile, input_lens=inputs,
         output_lens=outputs, distribution=dist, slo_ttft_s=ttft, slo_tpot_s=tpot, precision=precision,
         kv_precision=kv, engine=None if engine == AUTO_ENGINE else catalog.load_engine(engine), measured=measured,
-        slice_factor=whole(item, "slice_factor", at, high=16, default=1), pools=allowed, chips=chips, where=at)
+        slice_factor=whole(item, "slice_factor", at, high=16, default=1), pools=allowed, chips=chips, where=at,
+        replica_devices=whole(item, "replica_devices", at, high=1024, default=None))
