@@ -143,6 +143,16 @@ def _gemm_curve(eff: Efficiency, dtype: str) -> tuple[float, float, float]:
     return eff.gemm_max, eff.gemm_half_flops, hbm
 
 
+GROUPED_HBM_FALLBACK = 0.4873
+"""fraction of peak HBM bandwidth at which a grouped GEMM (one MoE layer's experts in one kernel) reads its weights
+where the chip's kernel table has no grouped rows: the GH100 table's ``hbm_grouped``, measured by ``xpuplan probe
+--kernels`` on an H200 (torch._grouped_mm at 64 tokens a group, catalog/kernels/h100-sxm.yaml), carried as a fraction
+of peak as that table carries its others. Those chips' grouped kernels are priced as one call on the dense size curve
+over the whole kernel's FLOPs; pricing each group as a dense call of its own charged the call's fixed cost once a
+group, which made a B200 decode Qwen3-30B-A3B at 16 sequences twice as slowly as an H100 (65 against 30 ms of weight
+kernels), where its 2.4x bandwidth should make it faster"""
+
+
 def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
     """``count`` (tokens x k) @ (k x n) GEMMs launched as one kernel on the training cost model's roofline: FLOPs at
     the chip's measured GEMM efficiency for the kernel's size, bytes (weights in the serving format, bf16 activations
@@ -155,14 +165,17 @@ def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
     tokens = np.asarray(tokens, dtype=float)
     one = 2.0 * tokens * k * n
     grouped = np.ndim(count) > 0 or count != 1.0
+    sized = one  # the FLOPs the size curve is read at: one GEMM's, or one group's in a measured grouped kernel
     if grouped and eff.grouped_gemm_max is not None:
         # the grouped rows are bf16; an fp8 or fp4 kernel keeps the same fraction of its own peak
         eff_max = eff.grouped_gemm_max * eff_max / eff.gemm_max
         half = eff.grouped_gemm_half_flops
-    if grouped and eff.hbm_grouped is not None:
-        hbm = eff.hbm_grouped
+    elif grouped:  # no grouped rows: one kernel, its call's fixed cost once, not once a group (GROUPED_HBM_FALLBACK)
+        sized = one * count
+    if grouped:
+        hbm = eff.hbm_grouped if eff.hbm_grouped is not None else min(hbm, GROUPED_HBM_FALLBACK)
     nbytes = count * (k * n * wbytes + 2.0 * tokens * (k + n))
-    rate = chip.peak(peak_dtype) * eff_max * one / (one + half)
+    rate = chip.peak(peak_dtype) * eff_max * sized / (sized + half)
     return roofline_s(one * count, nbytes, np.maximum(rate, 1.0), chip.hbm_bytes_per_s * hbm)
 
 
