@@ -1,6 +1,7 @@
-"""Predicted against published RL step times: NeMo RL v0.4's steps (data/posttrain/rl/nemo-rl-grpo-h100.yaml; nothing
-fitted on them) and NeMo RL v0.3's steps by phase (nemo-rl-v0.3-grpo-phases.yaml; only rl.py's orchestration constant
-comes from them, their phases are checks).
+"""Predicted against published RL step times: NeMo RL v0.4's steps (data/posttrain/rl/nemo-rl-grpo-h100.yaml), v0.5's
+and v0.6's (nemo-rl-grpo-v05-v06.yaml: on- and off-policy, H100 and GB200), nothing fitted on either, and NeMo RL
+v0.3's steps by phase (nemo-rl-v0.3-grpo-phases.yaml; only rl.py's orchestration constant comes from them, their
+phases are checks).
 
     .venv/bin/python benchmarks/rl_check.py >> benchmarks/results/validation-posttrain.md
 """
@@ -19,9 +20,25 @@ PROMPT_TOKENS = 200  # the file's source.assumed
 ENGINE = "vllm"  # NeMo RL generates with vLLM (its grpo configs: policy.generation.backend vllm)
 
 
+def price(run: dict):
+    """``xpuplan rl`` on one published row: its recipe's plan, colocated or with generation on its own GPUs."""
+    chip = run.get("chip", "h100-sxm")
+    train = {f"train_{k}": v for k, v in run["train"].items()}
+    pools = {}
+    if "rollout_devices" in run:
+        pools = dict(rollout_chip=chip, rollout_devices=run["rollout_devices"],
+                     off_policy_steps=run.get("off_policy_steps", 0))
+    if "rollout_memory_share" in run:
+        pools["rollout_memory_share"] = run["rollout_memory_share"]
+    return api.rl(model=run["model"], chip=chip, devices=run["devices"], rollouts_per_step=run["rollouts_per_step"],
+                  train_global_batch=run["train_global_batch"], prompt_len=PROMPT_TOKENS,
+                  response_len=run["mean_seq_len"] - PROMPT_TOKENS, max_seq_len=run["max_seq_len"],
+                  rollout_tp=run["rollout_tp"], precision=run.get("precision", "bf16"), engine=ENGINE, **train, **pools)
+
+
 def main() -> None:
-    data = Path(__file__).resolve().parents[1] / "data/posttrain/rl/nemo-rl-grpo-h100.yaml"
-    doc = yaml.safe_load(data.read_text())
+    here = Path(__file__).resolve().parents[1] / "data/posttrain/rl"
+    doc = yaml.safe_load((here / "nemo-rl-grpo-h100.yaml").read_text())
     print("\n## RL: NeMo RL v0.4 GRPO on DGX-H100 (on-policy, colocated)\n")
     print("`.venv/bin/python benchmarks/rl_check.py`: each row's published plan through `xpuplan rl` (prompt "
           f"{PROMPT_TOKENS} tokens assumed, the response mean is the table's average sequence length minus it).\n")
@@ -30,12 +47,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     errors = []
     for run in doc["runs"]:
-        train = {f"train_{k}": v for k, v in run["train"].items()}
         try:
-            r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"],
-                       rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
-                       prompt_len=PROMPT_TOKENS, response_len=run["mean_seq_len"] - PROMPT_TOKENS,
-                       max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], engine=ENGINE, **train)
+            r = price(run)
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | {run['step_time_s']} | not priced: {exc} | | | | | |")
             continue
@@ -46,7 +59,68 @@ def main() -> None:
               f"{r.engine_switch_s:.1f} | {r.orchestration_s:.1f} |")
     print(f"\n- priced: {len(errors)} of {len(doc['runs'])}; median |error| {np.median(np.abs(errors)):.0%} "
           f"(issue 16: <= 20%)")
-    phases(Path(data).with_name("nemo-rl-v0.3-grpo-phases.yaml"))
+    later = later_releases(here / "nemo-rl-grpo-v05-v06.yaml")
+    every = errors + [e for e in later.values() if e is not None]
+    print(f"\n**Every NeMo RL step row (v0.4, v0.5, v0.6): {len(every)} priced, median |error| "
+          f"{np.median(np.abs(every)):.0%}** (issue 16: <= 20%)")
+    phases(here / "nemo-rl-v0.3-grpo-phases.yaml")
+
+
+def later_releases(path: Path) -> dict:
+    """v0.5's and v0.6's rows: the table, the medians by group, and the on- / off-policy order; returns id -> error."""
+    doc = yaml.safe_load(path.read_text())
+    print("\n## RL: NeMo RL v0.5 and v0.6 GRPO on DGX-H100 and GB200-NVL72 (on-policy colocated; off-policy on split "
+          "pools)\n")
+    print(f"Every GRPO row of the two releases' tables, each with its recipe's plan (`{path.name}`); prompt "
+          f"{PROMPT_TOKENS} tokens assumed. Devices: training + rollout where generation has its own GPUs.\n")
+    print("| run | devices | off-policy steps | published step (s) | predicted step (s) | error | generation | passes | "
+          "training | sync | switch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    errors: dict = {}
+    for run in doc["runs"]:
+        pools = f"{run['devices']} + {run['rollout_devices']}" if "rollout_devices" in run else str(run["devices"])
+        off = run.get("off_policy_steps", 0)
+        try:
+            r = price(run)
+        except XpuplanError as exc:
+            errors[run["id"]] = None
+            print(f"| {run['id']} | {pools} | {off} | {run['step_time_s']} | not priced: {exc} | | | | | | |")
+            continue
+        errors[run["id"]] = r.step_time_s / run["step_time_s"] - 1
+        print(f"| {run['id']} | {pools} | {off} | {run['step_time_s']} | {r.step_time_s:.1f} | "
+              f"{errors[run['id']]:+.0%} | {r.generation_s:.1f} | {r.inference_passes_s:.1f} | {r.training_s:.1f} | "
+              f"{r.weight_sync_s:.2f} | {r.engine_switch_s:.1f} |")
+    runs = {run["id"]: run for run in doc["runs"]}
+    groups = {"all": lambda run: True, "on-policy (colocated)": lambda run: "rollout_devices" not in run,
+              "off-policy (split pools)": lambda run: "rollout_devices" in run,
+              "DGX-H100": lambda run: run["chip"] == "h100-sxm", "GB200-NVL72": lambda run: run["chip"] == "gb200"}
+    print()
+    for name, keep in groups.items():
+        got = [e for i, e in errors.items() if e is not None and keep(runs[i])]
+        total = sum(1 for i in errors if keep(runs[i]))
+        if got:
+            print(f"- {name}: {len(got)} of {total} priced, median |error| {np.median(np.abs(got)):.0%}, signed median "
+                  f"{np.median(got):+.0%}")
+    ordered, pairs = 0, []
+    for run in doc["runs"]:  # the same release, system, model and cluster size on-policy and one step off
+        if run.get("off_policy_steps") != 1:
+            continue
+        twin = next((o for o in doc["runs"] if "rollout_devices" not in o and o["release"] == run["release"]
+                     and o["chip"] == run["chip"] and o["model"] == run["model"] and o.get("precision") ==
+                     run.get("precision") and o["devices"] == run["devices"] + run["rollout_devices"]), None)
+        if twin is None or errors.get(twin["id"]) is None or errors.get(run["id"]) is None:
+            continue
+        predicted = {i: runs[i]["step_time_s"] * (1 + errors[i]) for i in (twin["id"], run["id"])}
+        same = (run["step_time_s"] < twin["step_time_s"]) == (predicted[run["id"]] < predicted[twin["id"]])
+        ordered += same
+        pairs.append(f"{run['release']} {run['chip']} {run['model']} on {twin['devices']}: measured on-policy "
+                     f"{twin['step_time_s']} s / one step off {run['step_time_s']} s, predicted "
+                     f"{predicted[twin['id']]:.0f} / {predicted[run['id']]:.0f} s{'' if same else ' (order wrong)'}")
+    print(f"- on-policy against one step off-policy on the same cluster: {ordered} of {len(pairs)} pairs ordered as "
+          "measured (issue 16)")
+    for line in pairs:
+        print(f"  - {line}")
+    return errors
 
 
 def phases(path: Path) -> None:

@@ -39,11 +39,24 @@ def test_on_policy_phases_run_one_after_another_and_off_policy_overlaps_only_sep
 
 
 def test_disaggregated_pools_cannot_beat_their_devices_working_without_waiting():
-    """Each pool's phase alone bounds the step: the rollout pool's generation and the trainer's passes and update."""
+    """Each pool's phase alone bounds the step; no rollout pool generates faster than its replicas decoding flat out
+    at the whole batch their KV cache holds; on-policy, a split gives at most twice the samples of half its devices."""
+    import math
+
+    from xpuplan.cost.packing import exponential_scale
+    from xpuplan.cost.serve import max_concurrency
+    from xpuplan.rl import generation_s
+
     r = api.rl(**dict(APART, off_policy_steps=1))
-    alone = api.rl(**dict(JOB, devices=8))
     assert r.step_time_s >= r.generation_s and r.step_time_s >= r.training_s + r.inference_passes_s
-    assert r.to_dict()["samples_per_s"] <= 2 * alone.to_dict()["samples_per_s"] * 1.001  # twice the devices at most
+    cap = JOB["max_seq_len"] - JOB["prompt_len"]
+    full = max_concurrency(r.model, r.rollout_chip, r.rollout_plan, JOB["prompt_len"], cap)
+    flat_out = generation_s(r.model, r.rollout_chip, r.rollout_plan,
+                            math.ceil(JOB["rollouts_per_step"] / r.rollout_replicas), JOB["prompt_len"],
+                            exponential_scale(JOB["response_len"], cap), cap, full, JOB["response_len"], ahead=10**9)
+    assert r.generation_s >= flat_out * (1 - 1e-9)
+    alone, split = api.rl(**dict(JOB, devices=8)), api.rl(**APART)
+    assert split.to_dict()["samples_per_s"] <= 2 * alone.to_dict()["samples_per_s"] * 1.001
 
 
 def test_ppo_pays_for_its_critic_and_a_longer_tail_for_the_slowest_rollouts():
@@ -109,7 +122,7 @@ def test_a_colocated_step_pays_its_engine_switch_refit_and_smaller_kv_share_and_
         / HOST_COPY_BYTES_PER_S
     assert shared.engine_switch_s < moved / HOST_COPY_BYTES_PER_S
     assert shared.weight_sync_s == pytest.approx(REFIT_FIXED_S + 2 * 8.03e9 / REFIT_BYTES_PER_S, rel=0.01)
-    assert apart.engine_switch_s == 0.0 and apart.weight_sync_s < 1.0  # 16 GB over 8 x 50 GB/s NICs
+    assert apart.engine_switch_s == 0.0 and apart.weight_sync_s < 1.0  # 16 GB to each rollout device at 50 GB/s
     many = dict(rollouts_per_step=2048, train_global_batch=512)  # more rollouts a replica than its KV cache holds
     assert api.rl(**dict(JOB, **many)).generation_s > api.rl(**dict(APART, **many)).generation_s  # 60% of a device
 
@@ -120,3 +133,29 @@ def test_training_recompute_is_honoured_and_a_wrong_one_names_the_choices():
     assert full.train.plan.recompute == "full" and full.training_s > none.training_s
     with pytest.raises(Exception, match="none, selective, full"):
         api.rl(**dict(JOB, train_recompute="most"))
+
+
+def test_a_split_pool_receives_the_whole_model_and_streams_when_it_may_run_ahead():
+    """NeMo RL's collective refit broadcasts every tensor whole to each rollout device, which keeps its shard; an
+    off-policy rollout pool admits the next steps' prompts as responses finish, so no step waits for its slowest
+    response, and the further it may run ahead the fuller its batch."""
+    from xpuplan.cost.flops import total_params
+    from xpuplan.rl import WEIGHT_BYTES
+
+    many = dict(rollouts_per_step=1024, train_global_batch=256)
+    on = api.rl(**dict(APART, rollout_tp=2, **many))
+    link = on.rollout_chip.scale_out_bytes_per_s
+    assert on.weight_sync_s == pytest.approx(WEIGHT_BYTES * total_params(on.model) / link)  # not the 1/tp shard
+    one, four = (api.rl(**dict(APART, off_policy_steps=k, **many)) for k in (1, 4))
+    assert one.generation_s < on.generation_s and four.generation_s <= one.generation_s
+    shared = api.rl(**dict(JOB, off_policy_steps=1, **many))
+    assert shared.generation_s == pytest.approx(api.rl(**dict(JOB, **many)).generation_s)  # one pool: it cannot
+
+
+def test_the_rollout_memory_share_bounds_the_engine_and_a_bad_one_is_one_line():
+    many = dict(rollouts_per_step=2048, train_global_batch=512)  # more rollouts a replica than its KV cache holds
+    tight, roomy = (api.rl(**dict(APART, rollout_memory_share=share, **many)) for share in (0.3, 0.9))
+    assert tight.generation_s > roomy.generation_s
+    for bad in (0, 1.5, "most"):
+        with pytest.raises(api.BadInput, match="--rollout-memory-share must be a fraction"):
+            api.rl(**dict(JOB, rollout_memory_share=bad))

@@ -296,10 +296,10 @@ def probe(*, device: str, out: str, quick: bool = False, like: str | None = None
 def rl(*, model: str | Model, chip: str | Chip, devices: int, rollout_chip: str | Chip | None = None,
        reward_model: str | Model | None = None, framework: str | Framework = "megatron", engine: str = "vllm",
        files: bool = True, search: bool = False, objective: str = "time", **step_options):
-    """One RL post-training step (:func:`xpuplan.rl.step`), colocated or with the rollouts on ``rollout_devices`` x
-    ``rollout_chip``, generating with vLLM as NeMo RL, verl and OpenRLHF do by default; ``search`` tries the layouts
-    left open (:func:`xpuplan.rl.search`)."""
-    from .rl import search as rl_search, step as rl_step  # (xpuplan.rl the attribute is this function)
+    """One RL step (:func:`xpuplan.rl.step`), colocated or with the rollouts on ``rollout_devices`` x ``rollout_chip``,
+    generating with vLLM as NeMo RL, verl and OpenRLHF do; ``search``: :func:`xpuplan.rl_search.search`."""
+    from .rl import step as rl_step  # (xpuplan.rl the attribute is this function)
+    from .rl_search import search as rl_search
 
     resolved = dict(model=_model(model, files), chip=_chip(chip, files), devices=devices,
                     rollout_chip=None if rollout_chip is None else _chip(rollout_chip, files),

@@ -14,7 +14,8 @@ A step (HybridFlow/verl, NeMo RL, OpenRLHF):
 3. **training**: ``rollouts / train_global_batch`` optimizer steps of the training plan (sequences packed first-fit
    decreasing into ``max_seq_len`` rows, :mod:`.cost.packing`); PPO also updates the critic (the policy's size).
 4. **weight sync**: the trainer's weights (bf16) reach the rollout engine's layout: over the scale-up links when the
-   pool is shared (colocated), over the network when the rollouts run on their own devices (disaggregated).
+   pool is shared (colocated), over the network when the rollouts run on their own devices (disaggregated: NeMo RL
+   broadcasts every tensor whole to every rollout device, :func:`weight_sync_s`).
 5. **engine switch** (colocated only): one pool holds the trainer and the rollout engine in turn, so each step moves
    state between device and host memory, as NeMo RL v0.4 does by default (``nemo_rl/algorithms/grpo.py`` and its
    Megatron policy worker at tag v0.4.0): the trainer's gradients and optimizer state out before generation and back
@@ -146,17 +147,28 @@ def longest_response(scale: float, cap: float, n: int) -> float:
 
 
 def generation_s(model: Model, chip: Chip, plan: ServePlan, rollouts_per_replica: int, prompt_len: int,
-                 response_scale: float, max_response: float, capacity: int) -> float:
+                 response_scale: float, max_response: float, capacity: int, mean_response: float | None = None,
+                 ahead: int = 0) -> float:
     """Seconds one rollout replica takes for its rollouts: their prompts' prefill, then decode steps over a batch that
-    thins as exponential response lengths (of ``response_scale``, cut at ``max_response``) end, full while more wait."""
+    thins as exponential response lengths (of ``response_scale``, cut at ``max_response``) end, full while more wait.
+
+    With ``mean_response`` the replica streams instead (off-policy on a pool of its own: NeMo RL's asynchronous GRPO
+    collector, AReaL): it admits later steps' prompts as responses finish, so no step waits for its slowest response;
+    the step's tokens run at the steady batch and the mean context. The batch is the ``ahead`` steps' rollouts the
+    collector keeps in flight (NeMo RL v0.5.0 ``nemo_rl/algorithms/async_utils.py`` caps in-flight prompts at
+    ``num_prompts_per_step x max_trajectory_age_steps``), at most what the KV cache holds."""
     n = rollouts_per_replica
+    prefill = prefill_s(model, chip, plan, float(n * prompt_len), prompt_len)
+    if mean_response is not None:
+        running = float(min(max(ahead, 1) * n, capacity))
+        step = decode_step_s(model, chip, plan, running, prompt_len + mean_response / 2.0)
+        return float(prefill + n * mean_response / running * step)
     end = longest_response(response_scale, max_response, n)
     dt = end / TIME_POINTS
     t = (np.arange(TIME_POINTS) + 0.5) * dt
     alive = np.maximum(n * np.exp(-t / response_scale), 1.0)
     running = np.minimum(alive, capacity)
     steps = decode_step_s(model, chip, plan, running, prompt_len + t) * (alive / running)
-    prefill = prefill_s(model, chip, plan, float(n * prompt_len), prompt_len)
     return float(prefill + np.sum(steps) * dt)
 
 
@@ -186,7 +198,11 @@ def rollout_plan(model: Model, chip: Chip, devices: int, tp: int | None, precisi
 def weight_sync_s(model: Model, train_chip: Chip, rollout_chip: Chip, rollout_tp: int, colocated: bool) -> float:
     """The trainer's bf16 weights reaching the rollout layout. Colocated: NeMo RL's refit (``REFIT_FIXED_S`` +
     every weight byte at ``REFIT_BYTES_PER_S``), never less than each rollout device receiving its 1/tp shard over
-    the scale-up links; disaggregated: that shard over the network at the slower pool's per-device bandwidth."""
+    the scale-up links. Disaggregated: NeMo RL's collective refit (v0.5.0, ``broadcast_weights_for_collective`` and
+    vLLM's ``update_weights_from_collective``) broadcasts every tensor whole, in the Hugging Face layout, from the
+    trainer's first rank to every rollout rank, each loading full tensors and keeping its shard: the whole model
+    crosses each rollout device's link, at the slower pool's per-device network bandwidth (DeepSeek-V3: 1.34 TB in
+    30 s at 45 GB/s; NeMo RL's checkpoint-engine guide measured 14-37 s for it with newer transfers)."""
     shard = WEIGHT_BYTES * total_params(model) / rollout_tp
     if colocated:
         link = train_chip.scale_up_bytes_per_s or train_chip.scale_out_bytes_per_s
@@ -198,7 +214,7 @@ def weight_sync_s(model: Model, train_chip: Chip, rollout_chip: Chip, rollout_tp
                        "scale_up/scale_out in a chip file", "chip")
     if colocated:
         return max(shard / link, REFIT_FIXED_S + WEIGHT_BYTES * total_params(model) / REFIT_BYTES_PER_S)
-    return shard / link
+    return WEIGHT_BYTES * total_params(model) / link
 
 
 def engine_switch_s(update: TrainResult, rollout_weight_bytes: float, reference: bool) -> float:
@@ -232,10 +248,12 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
          train_pp: int | None = None, train_cp: int | None = None, train_ep: int | None = None,
          train_etp: int | None = None, train_recompute: str | None = None, steps: int | None = None,
          rollout_chip: Chip | None = None, rollout_devices: int | None = None, reward_model: Model | None = None,
-         precision: str = "bf16",
+         precision: str = "bf16", rollout_memory_share: float | None = None,
          framework: Framework = Framework(), engine: ServeEngine = ROOFLINE) -> RLResult:
     """Price one RL step (module docstring): colocated on ``devices`` x ``chip``, or with the rollouts on their own
-    ``rollout_devices`` x ``rollout_chip``."""
+    ``rollout_devices`` x ``rollout_chip``. ``rollout_memory_share``: the share of each rollout device the engine may
+    fill (vLLM ``gpu_memory_utilization``); by default NeMo RL's 0.6 colocated, the engine's own default on a pool of
+    its own."""
     if algorithm not in ALGORITHMS:
         raise UnknownName("algorithm", str(algorithm), list(ALGORITHMS), "algorithm")
     for name, value in (("devices", devices), ("rollouts_per_step", rollouts_per_step),
@@ -254,6 +272,10 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     if prompt_len + response_len >= max_seq_len:
         raise BadInput(f"--prompt-len {prompt_len} + --response-len {response_len} (the mean) must stay below "
                        f"--max-seq-len {max_seq_len}, the longest a response may grow to", "max_seq_len")
+    if rollout_memory_share is not None and (isinstance(rollout_memory_share, bool) or not isinstance(
+            rollout_memory_share, (int, float)) or not 0 < rollout_memory_share <= 1):
+        raise BadInput(f"--rollout-memory-share must be a fraction above 0 and at most 1 (vLLM's "
+                       f"gpu_memory_utilization), got {rollout_memory_share!r}", "rollout_memory_share")
     if (rollout_chip is None) != (rollout_devices is None):
         raise BadInput("disaggregated rollouts need both --rollout-chip and --rollout-devices", "rollout_devices")
     train_chip = chip
@@ -295,7 +317,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
         passes += minibatches * scored.extra["forward_pass_s"]
 
     # generation: rollout replicas over the rollout devices
-    share = COLOCATED_ROLLOUT_MEMORY_SHARE if colocated else 1.0
+    share = rollout_memory_share or (COLOCATED_ROLLOUT_MEMORY_SHARE if colocated else 1.0)
     serve_plan = rollout_plan(model, gen_chip, gen_devices, rollout_tp, precision, engine, share)
     notes += cross_domain_notes(gen_chip, serve_plan)  # the rollouts' decode, where the estimate is weakest
     replicas = gen_devices // serve_plan.devices
@@ -305,8 +327,10 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     if capacity < 1:
         raise DoesNotFit(f"does not fit: one rollout of {max_seq_len} tokens needs more KV cache than a "
                          f"{serve_plan.devices} x {gen_chip.name} replica has left; raise --rollout-tp")
+    streams = not colocated and off_policy_steps >= 1  # the rollout pool runs ahead: no step waits for its tail
     generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, scale,
-                                       float(max_seq_len - prompt_len), capacity)
+                              float(max_seq_len - prompt_len), capacity, float(response_len) if streams else None,
+                              off_policy_steps)
     sync = weight_sync_s(model, train_chip, gen_chip, serve_plan.tp, colocated)
     rc = replica_costs(model, gen_chip, serve_plan)
     switch = engine_switch_s(update, rc.weight_bytes, reference=True) if colocated else 0.0
@@ -340,61 +364,3 @@ def _rows_for(rows: int, devices: int, degrees: dict) -> int:
     model_parallel = (degrees.get("tp") or 1) * (degrees.get("pp") or 1) * (degrees.get("cp") or 1)
     dp = max(devices // model_parallel, 1) if devices % model_parallel == 0 else 1
     return -(-rows // dp) * dp
-
-
-SPLIT_STEPS = 8
-"""at most this many training/rollout splits of one pool are tried (whole nodes where the pool has them)"""
-
-
-def usd_per_step(r: RLResult) -> float | None:
-    """What one step costs at the chips' catalog prices (None where a price is missing)."""
-    prices = [(r.train_chip.usd_per_hour, r.train_devices)]
-    if not r.colocated:
-        prices.append((r.rollout_chip.usd_per_hour, r.rollout_devices))
-    if any(p is None for p, _ in prices):
-        return None
-    return r.step_time_s / 3600 * sum(p * n for p, n in prices)
-
-
-def search(*, model: Model, chip: Chip, devices: int, objective: str = "time", rollout_chip: Chip | None = None,
-           rollout_devices: int | None = None, **options) -> RLResult:
-    """The fastest (or cheapest) step over what a user leaves open: the rollout replicas' tp, and for one pool of one
-    chip kind whether to share it (colocated) or split it between training and rollouts, and where.
-
-    Pools of two chip kinds keep their sizes: only the rollout tp is searched. The training plan is the best ``plan``
-    finds for each pool (unless ``train_tp/pp/ep`` pin it)."""
-    if objective not in ("time", "cost"):
-        raise BadInput(f"--objective must be time or cost for rl, got {objective!r}", "objective")
-    options.pop("rollout_tp", None)
-    if rollout_chip is not None or rollout_devices is not None:
-        layouts = [dict(devices=devices, rollout_chip=rollout_chip, rollout_devices=rollout_devices)]
-    else:
-        node = max(min(chip.scale_up_domain, devices // 2), 1)
-        splits = [k for k in range(node, devices, node)]
-        splits = splits[:: max(1, math.ceil(len(splits) / SPLIT_STEPS))]
-        layouts = [dict(devices=devices)] + [dict(devices=k, rollout_chip=chip, rollout_devices=devices - k)
-                                              for k in splits]
-    tried, best = 0, None
-    for layout in layouts:
-        pool = layout.get("rollout_devices") or layout["devices"]
-        gen_chip = layout.get("rollout_chip") or chip
-        for tp in rollout_tps(model, gen_chip, pool):
-            try:
-                r = step(model=model, chip=chip, rollout_tp=tp, **layout, **options)
-            except (BadInput, DoesNotFit):
-                continue  # a split or tp that cannot hold the job is not a candidate
-            tried += 1
-            key = r.step_time_s if objective == "time" else usd_per_step(r)
-            if key is None:
-                raise BadInput(f"--objective cost needs a price for {chip.name}"
-                               + (f" and {gen_chip.name}" if gen_chip is not chip else "")
-                               + "; give usd_per_hour in a chip file or use --objective time", "objective")
-            if best is None or key < best[0]:
-                best = (key, r)
-    if best is None:
-        raise DoesNotFit(f"does not fit: no colocated or split layout of {devices} x {chip.name} holds "
-                         f"{model.name}'s rollouts and training; add devices or pick a chip with more memory")
-    r = best[1]
-    layout = "colocated" if r.colocated else f"{r.train_devices} training + {r.rollout_devices} rollout devices"
-    r.notes.insert(0, f"searched {tried} layouts by {objective}: best {layout}, rollout tp {r.rollout_plan.tp}")
-    return r
