@@ -27,7 +27,7 @@ import numpy as np
 
 from ..plan import ServePlan
 from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Efficiency, Model
-from .comm import collective_s
+from .comm import SERVED_CROSS_DOMAIN_CALL_S, collective_s
 from .compute import elementwise_bytes_fwd, roofline_s
 from .encoder import serve_prefill_s
 from .imbalance import hottest_rank_factor
@@ -310,6 +310,8 @@ def comm_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
     the layer's second all-reduce sums the experts' outputs, as it sums a dense MLP's partial outputs."""
     tokens = np.maximum(np.asarray(tokens, dtype=float), 1.0)
     comm = 2 * model.layers / plan.pp * collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
+    if 1 < chip.scale_up_domain < plan.tp:  # the group spans scale-up domains (SERVED_CROSS_DOMAIN_CALL_S)
+        comm = comm + 2 * model.layers / plan.pp * SERVED_CROSS_DOMAIN_CALL_S
     if model.moe and plan.ep > plan.tp:
         routed = tokens * model.moe.top_k * model.hidden * 2.0
         comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", routed, plan.ep, plan.tp, chip)

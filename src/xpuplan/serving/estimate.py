@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cost.comm import SERVED_CROSS_DOMAIN_CALL_S
 from ..cost.serve import decode_step_s, kv_bytes_per_token, kv_tokens, max_concurrency, prefill_s, replica_costs, \
     workspace_bytes
 from ..errors import DoesNotFit
@@ -65,23 +66,17 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
     return notes
 
 
-CROSS_DOMAIN_TPOT_RATIO = 2.6
-"""measured over predicted TPOT of the one published serving run whose tensor-parallel group spans two scale-up
-domains (DeepSeek-R1 at tp 16 on 2 x 8 H100, SGLang: data/validation/inference/tt-inference-server-dsr1-h100x16.yaml;
-tests/validate/test_serve.py keeps it equal to the data's median)"""
-
-
 def cross_domain_notes(chip: Chip, plan: ServePlan) -> list[str]:
     """Say so when a replica's tensor-parallel group spans scale-up domains: every layer's all-reduces then cross the
-    network, and the one published run of that kind is much slower than this estimate (docs/serving.md)."""
+    network, at a cost fitted on one published run (``SERVED_CROSS_DOMAIN_CALL_S``; docs/serving.md)."""
     domain = chip.scale_up_domain
     if domain <= 1 or plan.tp <= domain:
         return []
     return [f"tensor parallelism {plan.tp} spans {-(-plan.tp // domain)} scale-up domains of {domain} {chip.name}: "
-            f"every layer's all-reduces cross the network. On the one published run of this kind (DeepSeek-R1 at "
-            f"tp 16 on 2 x 8 H100, SGLang) the measured decode step is about {CROSS_DOMAIN_TPOT_RATIO:g}x this "
-            f"model's estimate, a cost not yet named (docs/serving.md, Known gaps); prefer tp within a domain and "
-            f"pp, dp or ep across domains"]
+            f"every layer's all-reduces cross the network, each priced {SERVED_CROSS_DOMAIN_CALL_S * 1e6:.0f} us "
+            f"more, a figure fitted on the one published run of this kind (DeepSeek-R1 at tp 16 on 2 x 8 H100, "
+            f"SGLang) and checked on NeMo RL's Qwen3-235B rollouts (tp 16, vLLM); prefer tp within a domain and pp, "
+            f"dp or ep across domains"]
 
 
 def weight_only_notes(chip: Chip, plan: ServePlan) -> list[str]:
