@@ -142,6 +142,17 @@ def test_replica_devices_caps_each_replica_as_one_device_instances_do():
     assert single["usd_per_hour"] >= free["usd_per_hour"]  # a cap can only cost more
 
 
+def test_a_tail_slo_needs_at_least_the_devices_of_a_mean_one():
+    """``slo: {percentile: p99}`` bounds the 99th percentile under Poisson arrivals, as `inference --search
+    --slo-percentile` does: never fewer devices than the mean (closed-loop) SLO at the same targets."""
+    fleet = {"pools": [{"chip": "h100-sxm", "max": 64, "usd_per_device_hour": 2.0}]}
+    service = {"name": "chat", "kind": "serve", "model": "llama3-8b", "rate": 40, "input_len": [1024],
+               "output_len": [256], "slo": {"ttft": "1s", "tpot": "30ms"}, "engine": "vllm"}
+    mean = xpuplan.fleet(fleet=fleet, workloads={"workloads": [service]}).to_dict()
+    tail = xpuplan.fleet(fleet=fleet, workloads={"workloads": [dict(service, slo=dict(service["slo"], percentile="p99"))]})
+    assert tail.to_dict()["usd_per_hour"] >= mean["usd_per_hour"]
+
+
 def test_an_rl_run_is_placed_from_the_rl_step_model():
     fleet = {"pools": [{"chip": "h100-sxm", "devices": 64}]}
     work = {"workloads": [{"name": "grpo", "kind": "rl", "model": "llama3-8b", "steps": 200, "devices": [16, 32],
@@ -172,6 +183,7 @@ def _bad_seeds(tmp_path, change):
     (lambda f, w: w["workloads"][3].update(rate=-5), "work.yaml", ["(chat).rate", "must be >= 0"]),
     (lambda f, w: w["workloads"][3].update(kind="serving"), "work.yaml", ["workloads[3].kind", "did you mean 'serve'"]),
     (lambda f, w: w["workloads"][3].update(replica_devices=0), "work.yaml", ["(chat).replica_devices", "whole number"]),
+    (lambda f, w: w["workloads"][3]["slo"].update(percentile="p95"), "work.yaml", ["(chat).slo.percentile", "p99"]),
     (lambda f, w: w["workloads"][2].update(chips=["h80"]), "work.yaml", ["(lora-70b).chips", "h800"]),
 ])
 def test_bad_input_is_one_line_naming_the_file_and_field_and_writes_nothing(run_cli, tmp_path, change, file, words):

@@ -185,8 +185,8 @@ def _bucket_rates(w: ServeWorkload, pool: FleetPool, bucket: int) -> dict[int, f
     in_len, out_len = w.bucket_lens(bucket)
     engine = serving_engine(w, chip)
     key = ("serve", w.model, chip.name, id(chip), in_len, out_len, w.slo_ttft_s, w.slo_tpot_s, w.precision,
-           w.kv_precision, engine, w.replica_devices)
-    limit = {} if w.replica_devices is None else {"max_devices": w.replica_devices}
+           w.kv_precision, engine, w.replica_devices, w.slo_percentile)
+    limit = {"percentile": w.slo_percentile} | ({} if w.replica_devices is None else {"max_devices": w.replica_devices})
     try:
         found = _cached(key, lambda: search_slo(w.model, chip, in_len, out_len, w.slo_ttft_s, w.slo_tpot_s,
                                                            w.precision, w.kv_precision, engine=engine, **limit), chip)
@@ -230,7 +230,7 @@ def serve_rates(w: ServeWorkload, pools: tuple[FleetPool, ...]) -> list[ServeRat
     for b, share in enumerate(w.shares):
         if share > 0 and w.rate > 0 and not any(r.requests_per_s[b] > 0 for r in rates):
             lens = f" ({w.bucket_lens(b)[0]} in / {w.bucket_lens(b)[1]} out tokens)" if w.input_lens else ""
-            slo = (f"TTFT <= {w.slo_ttft_s:g} s and TPOT <= {w.slo_tpot_s * 1e3:g} ms"
+            slo = (f"{w.slo_percentile} TTFT <= {w.slo_ttft_s:g} s and TPOT <= {w.slo_tpot_s * 1e3:g} ms"
                    if w.slo_ttft_s is not None and w.slo_tpot_s is not None else "its SLO")
             raise BadInput(f"{w.where}.slo: no allowed pool serves bucket {b}{lens} of {w.name} within {slo}; loosen "
                            "the SLO, allow other chips or give a measured table", "slo")

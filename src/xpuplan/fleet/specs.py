@@ -105,6 +105,8 @@ class ServeWorkload:
     """share of requests per bucket (rows: input lengths, columns: output lengths), summing to 1"""
     slo_ttft_s: float | None = None
     slo_tpot_s: float | None = None
+    slo_percentile: str = "mean"
+    """what the SLOs bound, as ``inference --search --slo-percentile``: mean (closed loop) or p50/p90/p99 (Poisson)"""
     precision: str = "bf16"
     kv_precision: str = "bf16"
     engine: ServeEngine | None = None

@@ -29,6 +29,8 @@ from ..specs.serving import AUTO_ENGINE
 from .inputs import keys, listed, mapping, number, parse_horizon, resolve, text, whole
 from .specs import SERVE_KIND, TRAIN_KINDS, FleetPool, ServeWorkload, TrainWorkload, allowed_pools
 
+SLO_PERCENTILES = ("mean", "p50", "p90", "p99")  # as `inference --search --slo-percentile`
+
 MAX_WORKLOADS = 128
 MAX_BUCKETS = 64
 MAX_WINDOWS = 48
@@ -219,7 +221,11 @@ def _service(item: dict, at: str, name: str, pools, files: bool) -> ServeWorkloa
     model = resolve("model", model_name, at, "model", files) if estimated or model_name in catalog.names("models") \
         else None
     slo = mapping(item.get("slo") or {}, f"{at}.slo", "slo")
-    keys(slo, {"ttft", "tpot"}, f"{at}.slo")
+    keys(slo, {"ttft", "tpot", "percentile"}, f"{at}.slo")
+    percentile = text(slo, "percentile", f"{at}.slo", default="mean")
+    if percentile not in SLO_PERCENTILES:
+        raise BadInput(f"{at}.slo.percentile: must be one of {', '.join(SLO_PERCENTILES)}, got {percentile!r}",
+                       "percentile")
     ttft = number(slo, "ttft", f"{at}.slo", kind="seconds", high=3600.0, unit=" seconds")
     tpot = number(slo, "tpot", f"{at}.slo", kind="seconds", high=60.0, unit=" seconds")
     if estimated and (ttft is None or tpot is None or not shape):
@@ -236,7 +242,8 @@ def _service(item: dict, at: str, name: str, pools, files: bool) -> ServeWorkloa
     kv = text(item, "kv_precision", at, default="fp8" if precision in ("fp8", "fp4") else "bf16")
     return ServeWorkload(
         name=name, model=model, model_name=model_name, rate=rate, profile=profile, input_lens=inputs,
-        output_lens=outputs, distribution=dist, slo_ttft_s=ttft, slo_tpot_s=tpot, precision=precision,
+        output_lens=outputs, distribution=dist, slo_ttft_s=ttft, slo_tpot_s=tpot, slo_percentile=percentile,
+        precision=precision,
         kv_precision=kv, engine=None if engine == AUTO_ENGINE else catalog.load_engine(engine), measured=measured,
         slice_factor=whole(item, "slice_factor", at, high=16, default=1), pools=allowed, chips=chips, where=at,
         replica_devices=whole(item, "replica_devices", at, high=1024, default=None))
