@@ -184,7 +184,7 @@ def chip_from_dict(data: Any, where: str = "chip", *, checked: bool = False) -> 
             notes=str(data.get("notes") or ""),
             sources=_sources(data),
             efficiency=efficiency,
-            kernels=measured_kernels(name, efficiency),
+            kernels=measured_kernels(name, efficiency, {k: _quantity(peaks, k, "flops_per_s", where) for k in peaks}),
             measured=data.get("measured"),
             unpublished=tuple(f"{part}.{key}" for part, block, keys in (
                 ("scale_up", up, ("domain", "bandwidth")), ("scale_out", out, ("bandwidth",)),

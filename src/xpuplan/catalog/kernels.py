@@ -206,8 +206,24 @@ def _table_of_chip() -> dict[str, str]:
     return out
 
 
-def measured_kernels(chip_name: str, efficiency):
+HALF_POINTS = (("gemm_half_flops", "peak_bf16", "bf16"), ("grouped_gemm_half_flops", "peak_bf16", "bf16"),
+               ("gemm_fp8_half_flops", "peak_fp8", "fp8"), ("gemm_fp4_half_flops", "peak_fp4", "fp4"))
+"""(half-point field, the table's peak it was measured against, the chip's peak it is carried to)"""
+
+
+def measured_kernels(chip_name: str, efficiency, peaks: dict | None = None):
     """``efficiency`` with the measured figures of the kernel table that describes ``chip_name`` laid over it (the
-    profile's own table when it names one), or None when no table describes the chip."""
+    profile's own table when it names one), or None when no table describes the chip.
+
+    Fractions carry over as they are. A size curve's half point does not: in FLOPs it is a call's fixed latency times
+    the measuring device's rate, so a die of the table's family with another peak (the H20's 148 TFLOP/s against the
+    H200's 989, the H100 PCIe's 756) keeps the latency and takes the half point at its own ``peaks`` (bf16, fp8, fp4
+    FLOP/s), as the serving model does for chips without a table (cost/serve.py, GEMM_CALL_S)."""
     table = efficiency.kernel_table or _table_of_chip().get(chip_name)
-    return dataclasses.replace(efficiency, **kernel_efficiency(table)) if table else None
+    if not table:
+        return None
+    derived, source = dict(kernel_efficiency(table)), load_kernel_table(table)
+    for field, table_peak, chip_peak in HALF_POINTS:
+        if derived.get(field) and source.get(table_peak) and (peaks or {}).get(chip_peak):
+            derived[field] *= peaks[chip_peak] / parse_quantity(source[table_peak], "flops_per_s")
+    return dataclasses.replace(efficiency, **derived)
