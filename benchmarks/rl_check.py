@@ -15,25 +15,13 @@ import yaml
 
 from xpuplan import api
 from xpuplan.errors import XpuplanError
+from xpuplan.validate.rl import ENGINE, PROMPT_TOKENS, price_rl_run
 
-PROMPT_TOKENS = 200  # the file's source.assumed
-ENGINE = "vllm"  # NeMo RL generates with vLLM (its grpo configs: policy.generation.backend vllm)
 
 
 def price(run: dict):
-    """``xpuplan rl`` on one published row: its recipe's plan, colocated or with generation on its own GPUs."""
-    chip = run.get("chip", "h100-sxm")
-    train = {f"train_{k}": v for k, v in run["train"].items()}
-    pools = {}
-    if "rollout_devices" in run:
-        pools = dict(rollout_chip=chip, rollout_devices=run["rollout_devices"],
-                     off_policy_steps=run.get("off_policy_steps", 0))
-    if "rollout_memory_share" in run:
-        pools["rollout_memory_share"] = run["rollout_memory_share"]
-    return api.rl(model=run["model"], chip=chip, devices=run["devices"], rollouts_per_step=run["rollouts_per_step"],
-                  train_global_batch=run["train_global_batch"], prompt_len=PROMPT_TOKENS,
-                  response_len=run["mean_seq_len"] - PROMPT_TOKENS, max_seq_len=run["max_seq_len"],
-                  rollout_tp=run["rollout_tp"], precision=run.get("precision", "bf16"), engine=ENGINE, **train, **pools)
+    """``xpuplan rl`` on one published row (:func:`xpuplan.validate.rl.price_rl_run`)."""
+    return price_rl_run(run)
 
 
 def main() -> None:

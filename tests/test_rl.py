@@ -159,3 +159,32 @@ def test_the_rollout_memory_share_bounds_the_engine_and_a_bad_one_is_one_line():
     for bad in (0, 1.5, "most"):
         with pytest.raises(api.BadInput, match="--rollout-memory-share must be a fraction"):
             api.rl(**dict(JOB, rollout_memory_share=bad))
+
+
+def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them():
+    """NeMo RL's published GRPO steps (data/posttrain/rl, every row a check): v0.4's four within issue 16's 20% at
+    the median since session 14, all 44 rows of v0.4-v0.6 at 27% (the target is 20%: not met, guarded so it cannot
+    drift up unseen), and on-policy against one step off-policy ordered as measured in at least 8 of the 9 pairs."""
+    import statistics
+
+    from xpuplan.validate.rl import STEP_FILES, price_rl_run, rl_runs
+
+    errors, runs = {}, {}
+    for name in STEP_FILES:
+        for run in rl_runs(name):
+            runs[run["id"]] = run
+            errors[run["id"]] = price_rl_run(run).step_time_s / run["step_time_s"] - 1
+    v04 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.4-")]
+    assert len(v04) == 4 and statistics.median(v04) <= 0.20
+    assert len(errors) == 44 and statistics.median(abs(e) for e in errors.values()) <= 0.30
+    pairs = ordered = 0
+    for off in (r for r in runs.values() if r.get("off_policy_steps") == 1):
+        twin = [r for r in runs.values() if "rollout_devices" not in r and "release" in r
+                and (r["release"], r["chip"], r["model"], r.get("precision")) ==
+                (off["release"], off["chip"], off["model"], off.get("precision"))
+                and r["devices"] == off["devices"] + off["rollout_devices"]]
+        for on in twin:
+            pairs += 1
+            predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
+            ordered += (off["step_time_s"] < on["step_time_s"]) == (predicted[1] < predicted[0])
+    assert pairs == 9 and ordered >= 8

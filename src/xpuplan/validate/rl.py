@@ -1,0 +1,43 @@
+"""Published RL step times (``data/posttrain/rl``): each row priced by :func:`xpuplan.rl.step` with its recipe's plan,
+colocated or with the rollouts on their own devices (issue 16). Every row is a check: nothing in the catalog is
+fitted on them (benchmarks/rl_check.py prints them, tests/test_rl.py guards their medians)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import catalog
+from ..catalog.files import read_yaml
+from ..rl import RLResult, step
+
+RL_DIR = Path(__file__).resolve().parents[3] / "data" / "posttrain" / "rl"
+PROMPT_TOKENS = 200
+"""prompt tokens every row assumes (OpenMathInstruct-2 problems with the chat template; the files' source.assumed):
+the tables give only the mean generated sequence, prompt included"""
+ENGINE = "vllm"
+"""NeMo RL generates with vLLM (its GRPO configs: policy.generation.backend vllm)"""
+STEP_FILES = ("nemo-rl-grpo-h100.yaml", "nemo-rl-grpo-v05-v06.yaml")
+"""the files of whole published steps (v0.4; v0.5 and v0.6), as against the v0.3 table of phases"""
+
+
+def rl_runs(name: str) -> list[dict]:
+    """The rows of one file of ``data/posttrain/rl``."""
+    return list(read_yaml(RL_DIR / name)["runs"])
+
+
+def price_rl_run(run: dict) -> RLResult:
+    """One published row through the RL step model: its chip, precision, pools (``rollout_devices`` and
+    ``off_policy_steps`` where generation has its own devices), rollout memory share and training plan."""
+    chip = catalog.load_chip(run.get("chip", "h100-sxm"))
+    pools = {}
+    if "rollout_devices" in run:
+        pools = dict(rollout_chip=chip, rollout_devices=run["rollout_devices"],
+                     off_policy_steps=run.get("off_policy_steps", 0))
+    if "rollout_memory_share" in run:
+        pools["rollout_memory_share"] = run["rollout_memory_share"]
+    return step(model=catalog.load_model(run["model"]), chip=chip, devices=run["devices"],
+                rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
+                prompt_len=PROMPT_TOKENS, response_len=run["mean_seq_len"] - PROMPT_TOKENS,
+                max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], precision=run.get("precision", "bf16"),
+                framework=catalog.load_framework("megatron"), engine=catalog.load_engine(ENGINE),
+                **{f"train_{k}": v for k, v in run["train"].items()}, **pools)
