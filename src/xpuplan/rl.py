@@ -202,7 +202,7 @@ def weight_sync_s(model: Model, train_chip: Chip, rollout_chip: Chip, rollout_tp
     vLLM's ``update_weights_from_collective``) broadcasts every tensor whole, in the Hugging Face layout, from the
     trainer's first rank to every rollout rank, each loading full tensors and keeping its shard: the whole model
     crosses each rollout device's link, at the slower pool's per-device network bandwidth (DeepSeek-V3: 1.34 TB in
-    30 s at 45 GB/s; NeMo RL's checkpoint-engine guide measured 14-37 s for it with newer transfers)."""
+    27 s at 50 GB/s; NeMo RL's checkpoint-engine guide measured 14-37 s for it with newer transfers)."""
     shard = WEIGHT_BYTES * total_params(model) / rollout_tp
     if colocated:
         link = train_chip.scale_up_bytes_per_s or train_chip.scale_out_bytes_per_s
