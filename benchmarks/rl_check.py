@@ -15,6 +15,7 @@ import yaml
 
 from xpuplan import api
 from xpuplan.errors import XpuplanError
+from xpuplan.rl import HOST_COPY_BYTES_PER_S
 from xpuplan.validate.rl import ENGINE, PROMPT_TOKENS, price_rl_run
 
 
@@ -112,9 +113,10 @@ def later_releases(path: Path) -> dict:
 
 
 def phases(path: Path) -> None:
-    """Each v0.3 row's phases against xpuplan's: generation, log-probs (the inference passes), training, and refit
-    (the weight sync, NeMo RL's 'prepare for generation'). xpuplan's engine switch (the copies back before the passes
-    and the update, and the reference swap) falls in NeMo RL's log-prob timer and untimed remainder."""
+    """Each v0.3 row's phases against xpuplan's, timed as NeMo RL times them (grpo.py at v0.3.0): generation with the
+    engine's sleep (its weights out, ``finish_generation`` inside the ``generation`` timer), log-probs with the
+    reference swap (three weight copies, inside ``policy_and_reference_logprobs``), training, and refit (the weight
+    sync, 'prepare for generation'); the engine switch is those two copies."""
     doc = yaml.safe_load(path.read_text())
     print("\n## RL by phase: NeMo RL v0.3 GRPO (colocated; published / predicted seconds)\n")
     print("| run | devices | step | generation | log-probs | training | refit |")
@@ -130,8 +132,9 @@ def phases(path: Path) -> None:
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | not priced: {exc} | | | | |")
             continue
-        got = {"step": r.step_time_s, "generation": r.generation_s, "logprobs": r.inference_passes_s,
-               "training": r.training_s, "refit": r.weight_sync_s}
+        swap = 3.0 * r.train.memory["weights_bytes"] / HOST_COPY_BYTES_PER_S  # the reference swap's three copies
+        got = {"step": r.step_time_s, "generation": r.generation_s + r.engine_switch_s - swap,
+               "logprobs": r.inference_passes_s + swap, "training": r.training_s, "refit": r.weight_sync_s}
         cells = []
         for k, v in got.items():
             errors[k].append(v / run["phases_s"][k] - 1)

@@ -116,11 +116,13 @@ def test_a_colocated_step_pays_its_engine_switch_refit_and_smaller_kv_share_and_
 
     shared, apart = api.rl(**JOB), api.rl(**APART)
     mem = shared.train.memory
-    moved = mem["gradients_bytes"] + mem["optimizer_bytes"] + 4 * mem["weights_bytes"] \
-        + shared.memory["generation"] - 0.0  # engine weights ride in the generation memory; bound below
-    assert shared.engine_switch_s > (mem["gradients_bytes"] + mem["optimizer_bytes"] + 4 * mem["weights_bytes"]) \
-        / HOST_COPY_BYTES_PER_S
-    assert shared.engine_switch_s < moved / HOST_COPY_BYTES_PER_S
+    # the engine's weights out after generation and the reference swap's three weight copies: the copies NeMo RL times
+    # inside its phases; the trainer's onloads (grpo.py's prep timers) sit in the measured orchestration, not here
+    engine_weights = shared.memory["generation"] - 0.0  # the engine's weights ride in its generation memory
+    assert shared.engine_switch_s > 3 * mem["weights_bytes"] / HOST_COPY_BYTES_PER_S
+    assert shared.engine_switch_s < (3 * mem["weights_bytes"] + engine_weights) / HOST_COPY_BYTES_PER_S
+    assert shared.engine_switch_s < (mem["gradients_bytes"] + mem["optimizer_bytes"] + 4 * mem["weights_bytes"]
+                                     + engine_weights) / HOST_COPY_BYTES_PER_S
     assert shared.weight_sync_s == pytest.approx(REFIT_FIXED_S + 2 * 8.03e9 / REFIT_BYTES_PER_S, rel=0.01)
     assert apart.engine_switch_s == 0.0 and apart.weight_sync_s < 1.0  # 16 GB to each rollout device at 50 GB/s
     many = dict(rollouts_per_step=2048, train_global_batch=512)  # more rollouts a replica than its KV cache holds

@@ -20,10 +20,12 @@ A step (HybridFlow/verl, NeMo RL, OpenRLHF):
    state between device and host memory, as NeMo RL v0.4 does by default (``nemo_rl/algorithms/grpo.py`` and its
    Megatron policy worker at tag v0.4.0): the trainer's gradients and optimizer state out before generation and back
    before training, its weights out and back, the rollout engine's weights out (vLLM sleep level 1) and back (wake),
-   and for the KL reference the policy's weights out, the reference's in and the policy's back. The rollout engine
+   and for the KL reference the policy's weights out, the reference's in and the policy's back; the onloads before
+   the log-probs and the update are in the measured orchestration (6.), the rest here or in the refit. The rollout engine
    also gets only part of each device (vLLM ``gpu_memory_utilization`` 0.6 in NeMo RL's GRPO configs), which caps the
    rollouts decoding at once.
-6. **orchestration**: the controller's own work each step (data processing, reward, batch preparation, Ray calls).
+6. **orchestration**: the controller's own work each step (data processing, reward, batch preparation, Ray calls,
+   the trainer's onloads), as measured around NeMo RL's timed phases.
 
 Colocated, the phases run one after another on every device. Disaggregated and on-policy, each pool waits for the
 other; with ``off_policy_steps`` >= 1 generation of the next batch overlaps this batch's passes and update (AReaL,
@@ -71,7 +73,8 @@ within 35% of it. The rate does not grow with the pool: one pass over the whole 
 ORCHESTRATION_S = 2.8
 """the controller's per-step work outside generation, log-probs, training and refit: NeMo RL v0.3's GRPO table
 (nvidia-nemo.github.io/blog/2025/07/21/nemo-rl-v0.3, Table 1) leaves 3, 3, 2, 4 and 2 s of its five rows' steps
-outside those four timers (8B on 8 H100 to 70B on 128); their mean"""
+outside those four timers (8B on 8 H100 to 70B on 128); their mean. It holds data processing, the reward, and the
+trainer's onloads before the log-probs and the update (grpo.py's ``logprob_inference_prep`` and ``training_prep``)"""
 TIME_POINTS = 64
 """decode-time samples of the thinning batch"""
 
@@ -218,16 +221,16 @@ def weight_sync_s(model: Model, train_chip: Chip, rollout_chip: Chip, rollout_tp
 
 
 def engine_switch_s(update: TrainResult, rollout_weight_bytes: float, reference: bool) -> float:
-    """Seconds a colocated step spends moving state between device and host outside the refit (module docstring,
-    5.): the trainer's gradients, optimizer state and weights back before the passes and the update, the rollout
-    engine's weights out after generation (vLLM sleep level 1), and with a KL reference three weight copies (policy
-    out, reference in, policy back). The outbound half of the trainer's offload and the engine's wake sit inside the
-    refit, as NeMo RL times them."""
-    mem = update.memory
-    weights = mem["weights_bytes"]
-    nbytes = mem["gradients_bytes"] + mem["optimizer_bytes"] + weights + rollout_weight_bytes \
-        + (3.0 * weights if reference else 0.0)
-    return nbytes / HOST_COPY_BYTES_PER_S
+    """Seconds a colocated step spends moving state between device and host outside the refit and the orchestration
+    (module docstring, 5.): the rollout engine's weights out after generation (vLLM sleep level 1, inside NeMo RL's
+    ``generation`` timer) and, with a KL reference, three weight copies (policy out, reference in, policy back, inside
+    its ``policy_and_reference_logprobs`` timer). The outbound half of the trainer's offload and the engine's wake sit
+    inside the refit; the trainer's weights, gradients and optimizer state back before the passes and the update run
+    in its ``logprob_inference_prep`` and ``training_prep`` timers (grpo.py at v0.3.0 and v0.4.0), outside the four
+    phases its tables time, so inside ``ORCHESTRATION_S``, the measured remainder (until session 14 they were
+    counted here as well, twice)."""
+    weights = update.memory["weights_bytes"]
+    return (rollout_weight_bytes + (3.0 * weights if reference else 0.0)) / HOST_COPY_BYTES_PER_S
 
 
 def compose(generation: float, passes: float, training: float, sync: float, colocated: bool,
