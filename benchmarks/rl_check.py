@@ -124,6 +124,7 @@ def phases(path: Path) -> None:
     errors = {k: [] for k in ("step", "generation", "logprobs", "training", "refit")}
     for run in doc["runs"]:
         train = {f"train_{k}": v for k, v in run["train"].items()}
+        train |= {k: run[k] for k in ("rollout_tp", "rollout_memory_share") if k in run}  # the row's config
         try:
             r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"],
                        rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
