@@ -16,13 +16,7 @@ import yaml
 from xpuplan import api
 from xpuplan.errors import XpuplanError
 from xpuplan.rl import HOST_COPY_BYTES_PER_S
-from xpuplan.validate.rl import ENGINE, PROMPT_TOKENS, price_rl_run
-
-
-
-def price(run: dict):
-    """``xpuplan rl`` on one published row (:func:`xpuplan.validate.rl.price_rl_run`)."""
-    return price_rl_run(run)
+from xpuplan.validate.rl import ENGINE, PROMPT_TOKENS, on_off_pairs, price_rl_run
 
 
 def main() -> None:
@@ -37,7 +31,7 @@ def main() -> None:
     errors = []
     for run in doc["runs"]:
         try:
-            r = price(run)
+            r = price_rl_run(run)
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | {run['step_time_s']} | not priced: {exc} | | | | | |")
             continue
@@ -70,7 +64,7 @@ def later_releases(path: Path) -> dict:
         pools = f"{run['devices']} + {run['rollout_devices']}" if "rollout_devices" in run else str(run["devices"])
         off = run.get("off_policy_steps", 0)
         try:
-            r = price(run)
+            r = price_rl_run(run)
         except XpuplanError as exc:
             errors[run["id"]] = None
             print(f"| {run['id']} | {pools} | {off} | {run['step_time_s']} | not priced: {exc} | | | | | | |")
@@ -91,20 +85,15 @@ def later_releases(path: Path) -> dict:
             print(f"- {name}: {len(got)} of {total} priced, median |error| {np.median(np.abs(got)):.0%}, signed median "
                   f"{np.median(got):+.0%}")
     ordered, pairs = 0, []
-    for run in doc["runs"]:  # the same release, system, model and cluster size on-policy and one step off
-        if run.get("off_policy_steps") != 1:
+    for on, off in on_off_pairs(doc["runs"]):
+        if errors.get(on["id"]) is None or errors.get(off["id"]) is None:
             continue
-        twin = next((o for o in doc["runs"] if "rollout_devices" not in o and o["release"] == run["release"]
-                     and o["chip"] == run["chip"] and o["model"] == run["model"] and o.get("precision") ==
-                     run.get("precision") and o["devices"] == run["devices"] + run["rollout_devices"]), None)
-        if twin is None or errors.get(twin["id"]) is None or errors.get(run["id"]) is None:
-            continue
-        predicted = {i: runs[i]["step_time_s"] * (1 + errors[i]) for i in (twin["id"], run["id"])}
-        same = (run["step_time_s"] < twin["step_time_s"]) == (predicted[run["id"]] < predicted[twin["id"]])
+        predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
+        same = (off["step_time_s"] < on["step_time_s"]) == (predicted[1] < predicted[0])
         ordered += same
-        pairs.append(f"{run['release']} {run['chip']} {run['model']} on {twin['devices']}: measured on-policy "
-                     f"{twin['step_time_s']} s / one step off {run['step_time_s']} s, predicted "
-                     f"{predicted[twin['id']]:.0f} / {predicted[run['id']]:.0f} s{'' if same else ' (order wrong)'}")
+        pairs.append(f"{off['release']} {off['chip']} {off['model']} on {on['devices']}: measured on-policy "
+                     f"{on['step_time_s']} s / one step off {off['step_time_s']} s, predicted "
+                     f"{predicted[0]:.0f} / {predicted[1]:.0f} s{'' if same else ' (order wrong)'}")
     print(f"- on-policy against one step off-policy on the same cluster: {ordered} of {len(pairs)} pairs ordered as "
           "measured (issue 16)")
     for line in pairs:

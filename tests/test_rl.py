@@ -169,7 +169,7 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     drift up unseen), and on-policy against one step off-policy ordered as measured in at least 8 of the 9 pairs."""
     import statistics
 
-    from xpuplan.validate.rl import STEP_FILES, price_rl_run, rl_runs
+    from xpuplan.validate.rl import STEP_FILES, on_off_pairs, price_rl_run, rl_runs
 
     errors, runs = {}, {}
     for name in STEP_FILES:
@@ -179,14 +179,9 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     v04 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.4-")]
     assert len(v04) == 4 and statistics.median(v04) <= 0.20
     assert len(errors) == 44 and statistics.median(abs(e) for e in errors.values()) <= 0.30
-    pairs = ordered = 0
-    for off in (r for r in runs.values() if r.get("off_policy_steps") == 1):
-        twin = [r for r in runs.values() if "rollout_devices" not in r and "release" in r
-                and (r["release"], r["chip"], r["model"], r.get("precision")) ==
-                (off["release"], off["chip"], off["model"], off.get("precision"))
-                and r["devices"] == off["devices"] + off["rollout_devices"]]
-        for on in twin:
-            pairs += 1
-            predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
-            ordered += (off["step_time_s"] < on["step_time_s"]) == (predicted[1] < predicted[0])
-    assert pairs == 9 and ordered >= 8
+    pairs = on_off_pairs(list(runs.values()))
+    ordered = 0
+    for on, off in pairs:
+        predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
+        ordered += (off["step_time_s"] < on["step_time_s"]) == (predicted[1] < predicted[0])
+    assert len(pairs) == 9 and ordered >= 8

@@ -36,6 +36,12 @@ inference/tt-inference-server-dsr1-h100x16.yaml, role main since session 14 for 
 engine and model: NeMo RL's Qwen3-235B rollouts at tp 16 over two H100 nodes under vLLM (validation-posttrain.md)."""
 
 
+def spans_domains(chip: Chip, tp: int) -> bool:
+    """Whether a tensor-parallel group of ``tp`` consecutive devices spans scale-up domains (never for a chip whose
+    domain is unknown: 1 in the catalog)."""
+    return 1 < chip.scale_up_domain < tp
+
+
 def members_per_domain(stride, size, domain: int) -> np.ndarray:
     """Ranks of a group that share one scale-up domain."""
     stride = np.maximum(stride, 1)

@@ -24,16 +24,18 @@ def exponential_scale(mean: float, cap: float) -> float:
     """Scale of the exponential whose lengths, cut at ``cap``, average ``mean`` (< cap): mu (1 - exp(-cap / mu)) =
     mean. A published mean response length is measured after the cut (every response stops at the length limit), so
     the uncut scale is larger: Qwen3-235B's 5,471-token mean under a 7,992-token limit is a scale of about 9,900,
-    with 45% of the responses at the limit. Bisection; the left side grows with mu towards ``cap``."""
+    with 45% of the responses at the limit. The left side grows with mu towards ``cap``: one root, above the mean."""
     if not 0 < mean < cap:
         raise ValueError(f"the mean response ({mean}) must lie between 0 and the length limit ({cap})")
-    lo, hi = mean, mean
-    while hi * -math.expm1(-cap / hi) < mean:
+    from scipy.optimize import brentq  # here, not at import: only an RL step needs it (a faster start)
+
+    def short_by(mu: float) -> float:
+        return mu * -math.expm1(-cap / mu) - mean
+
+    hi = 2.0 * mean
+    while short_by(hi) < 0:
         hi *= 2.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if mid * -math.expm1(-cap / mid) < mean else (lo, mid)
-    return 0.5 * (lo + hi)
+    return float(brentq(short_by, mean, hi, xtol=1e-9 * mean))
 
 
 def exponential_lengths(n: int, prompt_len: int, response_scale: float, response_cap: float) -> np.ndarray:

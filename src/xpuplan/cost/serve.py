@@ -27,7 +27,7 @@ import numpy as np
 
 from ..plan import ServePlan
 from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Efficiency, Model
-from .comm import SERVED_CROSS_DOMAIN_CALL_S, collective_s
+from .comm import SERVED_CROSS_DOMAIN_CALL_S, collective_s, spans_domains
 from .compute import elementwise_bytes_fwd, roofline_s
 from .encoder import serve_prefill_s
 from .imbalance import hottest_rank_factor
@@ -309,9 +309,9 @@ def comm_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
     all-to-all: after the attention's all-reduce every rank holds all the tokens, runs its own experts on them, and
     the layer's second all-reduce sums the experts' outputs, as it sums a dense MLP's partial outputs."""
     tokens = np.maximum(np.asarray(tokens, dtype=float), 1.0)
-    comm = 2 * model.layers / plan.pp * collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
-    if 1 < chip.scale_up_domain < plan.tp:  # the group spans scale-up domains (SERVED_CROSS_DOMAIN_CALL_S)
-        comm = comm + 2 * model.layers / plan.pp * SERVED_CROSS_DOMAIN_CALL_S
+    calls = 2 * model.layers / plan.pp
+    comm = calls * (collective_s("all_reduce", tokens * model.hidden * 2.0, plan.tp, 1, chip)
+                    + (SERVED_CROSS_DOMAIN_CALL_S if spans_domains(chip, plan.tp) else 0.0))
     if model.moe and plan.ep > plan.tp:
         routed = tokens * model.moe.top_k * model.hidden * 2.0
         comm = comm + 2 * model.moe_layers / plan.pp * collective_s("all_to_all", routed, plan.ep, plan.tp, chip)

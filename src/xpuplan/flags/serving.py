@@ -3,6 +3,10 @@
 Plain rows (name, type, help, bounds) so this module imports nothing; :mod:`xpuplan.flags` turns them into
 ``Option``s in the serving panel."""
 
+SLO_PERCENTILES = ("mean", "p50", "p90", "p99")
+"""what a serving SLO may bound: the closed-loop mean, or a percentile under Poisson arrivals (``inference --search``
+and a fleet service's ``slo.percentile``)"""
+
 SERVING_ROWS = (
     ("speculative", str, "speculative decoding: mtp (the model's MTP layers), eagle (a draft head) or draft "
      "(a small draft model)", {"choices": ("mtp", "eagle", "draft"), "example": "mtp"}),
@@ -14,7 +18,7 @@ SERVING_ROWS = (
        {"ge": 1, "le": 4096, "example": 8}) for pool in ("prefill", "decode")
       for deg, what in (("tp", "tensor parallelism"), ("ep", "expert parallelism"))),
     ("slo_percentile", str, "what the SLOs bound in --search: mean (closed loop) or p50/p90/p99 under Poisson arrivals",
-     {"default": "mean", "choices": ("mean", "p50", "p90", "p99"), "example": "p99"}),
+     {"default": "mean", "choices": SLO_PERCENTILES, "example": "p99"}),
     ("demand", str, "with --search: requests/s to serve, e.g. 20000req/s; each chip's row gives the devices and "
      "USD/hour that serve it at the SLO", {"example": "100req/s"}),
 )

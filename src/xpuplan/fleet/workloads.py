@@ -25,11 +25,10 @@ from typing import Any
 
 from .. import catalog
 from ..errors import BadInput
+from ..flags.serving import SLO_PERCENTILES
 from ..specs.serving import AUTO_ENGINE
 from .inputs import keys, listed, mapping, number, parse_horizon, resolve, text, whole
 from .specs import SERVE_KIND, TRAIN_KINDS, FleetPool, ServeWorkload, TrainWorkload, allowed_pools
-
-SLO_PERCENTILES = ("mean", "p50", "p90", "p99")  # as `inference --search --slo-percentile`
 
 MAX_WORKLOADS = 128
 MAX_BUCKETS = 64

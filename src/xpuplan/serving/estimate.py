@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cost.comm import SERVED_CROSS_DOMAIN_CALL_S
+from ..cost.comm import SERVED_CROSS_DOMAIN_CALL_S, spans_domains
 from ..cost.serve import decode_step_s, kv_bytes_per_token, kv_tokens, max_concurrency, prefill_s, replica_costs, \
     workspace_bytes
 from ..errors import DoesNotFit
@@ -69,9 +69,9 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
 def cross_domain_notes(chip: Chip, plan: ServePlan) -> list[str]:
     """Say so when a replica's tensor-parallel group spans scale-up domains: every layer's all-reduces then cross the
     network, at a cost fitted on one published run (``SERVED_CROSS_DOMAIN_CALL_S``; docs/serving.md)."""
-    domain = chip.scale_up_domain
-    if domain <= 1 or plan.tp <= domain:
+    if not spans_domains(chip, plan.tp):
         return []
+    domain = chip.scale_up_domain
     return [f"tensor parallelism {plan.tp} spans {-(-plan.tp // domain)} scale-up domains of {domain} {chip.name}: "
             f"every layer's all-reduces cross the network, each priced {SERVED_CROSS_DOMAIN_CALL_S * 1e6:.0f} us "
             f"more, a figure fitted on the one published run of this kind (DeepSeek-R1 at tp 16 on 2 x 8 H100, "

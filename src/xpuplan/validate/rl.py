@@ -41,3 +41,12 @@ def price_rl_run(run: dict) -> RLResult:
                 max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], precision=run.get("precision", "bf16"),
                 framework=catalog.load_framework("megatron"), engine=catalog.load_engine(ENGINE),
                 **{f"train_{k}": v for k, v in run["train"].items()}, **pools)
+
+
+def on_off_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
+    """(on-policy, one-step off-policy) rows of one release, chip, model and precision on the same cluster: the pool the
+    colocated row shares equals the split row's training plus rollout devices."""
+    key = ("release", "chip", "model", "precision")
+    return [(on, off) for off in runs if off.get("off_policy_steps") == 1 for on in runs
+            if "rollout_devices" not in on and "release" in on and all(on.get(k) == off.get(k) for k in key)
+            and on["devices"] == off["devices"] + off["rollout_devices"]]
