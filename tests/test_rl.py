@@ -27,8 +27,11 @@ def test_on_policy_phases_run_one_after_another_and_off_policy_overlaps_only_sep
     total = on.generation_s + on.weight_sync_s + on.inference_passes_s + on.training_s + on.orchestration_s
     assert on.engine_switch_s == 0.0 and on.orchestration_s > 0.0  # separate pools: no state moves to the host
     assert on.step_time_s == pytest.approx(total)
-    assert off.step_time_s == pytest.approx(max(off.generation_s + off.weight_sync_s,
-                                                off.inference_passes_s + off.training_s) + off.orchestration_s)
+    # off-policy the pools overlap generation with the update, never the refit both of them hold (NeMo RL v0.5.0
+    # async_grpo_train times weight_sync inside the trainer's step)
+    assert off.step_time_s == pytest.approx(max(off.generation_s, off.inference_passes_s + off.training_s)
+                                            + off.weight_sync_s + off.orchestration_s)
+    assert off.step_time_s >= off.inference_passes_s + off.training_s + off.weight_sync_s
     assert off.step_time_s < on.step_time_s
     shared, shared_off = api.rl(**JOB), api.rl(**dict(JOB, off_policy_steps=1))
     assert shared_off.step_time_s == pytest.approx(shared.step_time_s)

@@ -29,7 +29,11 @@ A step (HybridFlow/verl, NeMo RL, OpenRLHF):
 
 Colocated, the phases run one after another on every device. Disaggregated and on-policy, each pool waits for the
 other; with ``off_policy_steps`` >= 1 generation of the next batch overlaps this batch's passes and update (AReaL,
-StreamRL): the step is the longer of the two. The rest of a pool's step is its idle time.
+StreamRL): the step is the longer of the two, plus the refit, which neither pool overlaps: NeMo RL's asynchronous
+loop (``async_grpo_train``, v0.5.0 ``nemo_rl/algorithms/grpo.py``) times ``weight_sync`` inside the trainer's step
+after ``policy_training``, and the rollout engine loads the broadcast between its iterations (in-flight weight
+updates, on in every async performance recipe) while new rollouts are held back. The rest of a pool's step is its
+idle time.
 """
 
 from __future__ import annotations
@@ -238,11 +242,11 @@ def compose(generation: float, passes: float, training: float, sync: float, colo
     """(step seconds, idle seconds per pool) from the phases."""
     if colocated:
         return generation + sync + switch + passes + training + orchestration, {"shared": 0.0}
-    if off_policy_steps >= 1:
-        step = max(generation + sync, passes + training) + orchestration
+    if off_policy_steps >= 1:  # the refit holds both pools: the trainer sends it, the rollout engine loads it
+        step = max(generation, passes + training) + sync + orchestration
     else:
         step = generation + sync + passes + training + orchestration
-    return step, {"rollout": step - generation - sync, "train": step - passes - training}
+    return step, {"rollout": step - generation - sync, "train": step - passes - training - sync}  # both hold the refit
 
 
 def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rollouts_per_step: int = 512,
