@@ -132,7 +132,7 @@ def phases(path: Path) -> None:
         print(f"| {run['id']} | {run['devices']} | " + " | ".join(cells) + " |")
     print("\n- median |error| by phase: " + ", ".join(f"{k} {np.median(np.abs(v)):.0%}" for k, v in errors.items() if v)
           + " (fits: the step's includes rl.py's orchestration constant, the mean of these rows' untimed remainder, "
-          "and the refit line passes through the 8B row's refit)")
+          "and the refit line is the least-squares line through these rows' refits and DeepSeek-V3's, rl.PUBLISHED_REFITS)")
 
 
 if __name__ == "__main__":

@@ -67,13 +67,22 @@ configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 
 performance recipes)"""
 NOT_A_FORECAST = ("not yet a step-time forecast: against NeMo RL's published GRPO steps on H100 (benchmarks/results/"
                   "validation-posttrain.md) the step misses the 20% bound")
-REFIT_FIXED_S = 3.6
-REFIT_BYTES_PER_S = 11.5e9
+PUBLISHED_REFITS = (  # (bf16 weight bytes, seconds) of NeMo RL's colocated refits with its v0.3 code
+    (16.06e9, 5.0),    # Llama 3.1 8B       NeMo RL v0.3 blog (2025-07-21), Table 1
+    (61.1e9, 12.0),    # Qwen3-30B-A3B      same table
+    (65.5e9, 7.0),     # Qwen3-32B          same table
+    (141.1e9, 14.0),   # Llama 3.1 70B      same table
+    (1342e9, 55.0),    # DeepSeek-V3        NVIDIA-NeMo/RL PR 638 (merged 2025-07-10, before v0.3.0), ~20 s offload included
+)
+_SECONDS_PER_BYTE, _FIXED = np.polyfit(*zip(*PUBLISHED_REFITS), 1)
+REFIT_FIXED_S = float(_FIXED)
+REFIT_BYTES_PER_S = float(1.0 / _SECONDS_PER_BYTE)
 """NeMo RL's colocated refit (trainer state offloaded, the engine woken, every weight streamed through CUDA IPC in
-the Hugging Face layout): the line through its measured refits of Llama 3.1 8B (5 s, 16 GB of bf16 weights; NeMo RL
-v0.3 blog, Table 1) and DeepSeek-V3 (120 s, 1,342 GB; NVIDIA-NeMo/RL PR 634). A fit, on phase timings that are
-not the step times rl_check.py judges; the same table's 70B, Qwen3-32B and Qwen3-30B-A3B refits (14, 7, 12 s) sit
-within 35% of it. The rate does not grow with the pool: one pass over the whole model"""
+the Hugging Face layout): the least-squares line through every refit NeMo RL published for its v0.3 code
+(``PUBLISHED_REFITS``; 6.9 s + bytes at 27.8 GB/s). DeepSeek-V3's is PR 638's, after it prepared the refit metadata
+once and enlarged the refit buffer (from 420 s and 105 s before). Until session 15 the line went through the 8B
+refit and DeepSeek-V3's 120 s of PR 634, a measurement from before PR 638 that no release since runs. Phase timings,
+not the step times rl_check.py judges. The rate does not grow with the pool: one pass over the whole model"""
 ORCHESTRATION_S = 2.8
 """the controller's per-step work outside generation, log-probs, training and refit: NeMo RL v0.3's GRPO table
 (nvidia-nemo.github.io/blog/2025/07/21/nemo-rl-v0.3, Table 1) leaves 3, 3, 2, 4 and 2 s of its five rows' steps
