@@ -17,6 +17,7 @@ from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
 from .figures import figure_sources, price_fields
 from .files import BUNDLED, _check_keys, _int, _mapping, _quantity, _sources, read_yaml
+from .inherit import carried
 from .kernels import kernel_efficiency, measured_kernels
 from .schema import MODEL_FILE_ONLY
 from .schema import check as check_file
@@ -128,6 +129,11 @@ def default_efficiency(chip_name: str) -> Efficiency:
     if "kernels" in specific:  # the table, not the defaults, sets the kernel figures it measured
         measured = kernel_efficiency(str(specific["kernels"]))
         base = {k: v for k, v in base.items() if k not in measured}
+    if like:  # a die variant: the calibrated residual beyond the kernels moves with HBM bandwidth (catalog/inherit.py)
+        own, parents_own = (set(read_yaml(CATALOG_DIR / "efficiency" / f"{n}.yaml") or {}) for n in (chip_name, like[0]))
+        derived, note = carried(chip_name, like[0], base | specific, own, parents_own)
+        if derived:
+            specific, where = specific | derived, f"{where}; {note}"
     return efficiency_from_dict(base | specific, where)
 
 

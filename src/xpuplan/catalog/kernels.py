@@ -197,7 +197,7 @@ def gemm_band(name: str, key: str = "gemm_band") -> tuple[float, float, str]:
 
 
 @functools.cache
-def _table_of_chip() -> dict[str, str]:
+def table_of_chip() -> dict[str, str]:
     """Catalog chip id -> the kernel table whose ``chips`` list names it."""
     out = {}
     for path in sorted((CATALOG_DIR / "kernels").glob("*.yaml")):
@@ -219,7 +219,7 @@ def measured_kernels(chip_name: str, efficiency, peaks: dict | None = None):
     the measuring device's rate, so a die of the table's family with another peak (the H20's 148 TFLOP/s against the
     H200's 989, the H100 PCIe's 756) keeps the latency and takes the half point at its own ``peaks`` (bf16, fp8, fp4
     FLOP/s), as the serving model does for chips without a table (cost/serve.py, GEMM_CALL_S)."""
-    table = efficiency.kernel_table or _table_of_chip().get(chip_name)
+    table = efficiency.kernel_table or table_of_chip().get(chip_name)
     if not table:
         return None
     derived, source = dict(kernel_efficiency(table)), load_kernel_table(table)
