@@ -190,3 +190,13 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
         predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
         ordered += (off["step_time_s"] < on["step_time_s"]) == (predicted[1] < predicted[0])
     assert len(pairs) == 9 and ordered >= 8
+
+
+def test_a_step_on_blackwell_says_nemo_rls_published_steps_there_were_slower():
+    """NeMo RL's GB200 steps took 27-67% longer than predicted (validation-posttrain.md): a GB200 step says so, and a
+    rollout pool of GB200 under an H100 trainer too; an H100 step does not."""
+    assert not any("GB200-NVL72" in n for n in api.rl(**JOB).notes)
+    on_gb200 = api.rl(**dict(JOB, chip="gb200"))
+    assert any(n.startswith("gb200:") and "lower bound" in n for n in on_gb200.notes)
+    split = api.rl(**dict(APART, rollout_chip="gb200", rollout_devices=4))
+    assert any(n.startswith("gb200:") for n in split.notes)
