@@ -16,7 +16,7 @@ import yaml
 from xpuplan import api
 from xpuplan.errors import XpuplanError
 from xpuplan.rl import HOST_COPY_BYTES_PER_S
-from xpuplan.validate.rl import ENGINE, PROMPT_TOKENS, on_off_pairs, price_rl_run
+from xpuplan.validate.rl import ENGINE, FRAMEWORK, PROMPT_TOKENS, on_off_pairs, price_rl_run
 
 
 def main() -> None:
@@ -118,7 +118,7 @@ def phases(path: Path) -> None:
             r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"],
                        rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
                        prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"],
-                       engine=ENGINE, **train)
+                       engine=ENGINE, framework=FRAMEWORK, **train)
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | not priced: {exc} | | | | |")
             continue

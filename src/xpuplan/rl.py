@@ -65,7 +65,7 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 """share of each device the rollout engine may fill when it shares the pool with the trainer: NeMo RL v0.4's GRPO
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
-NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 26% "
+NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 25% "
                   "at the median (17% on DGX-H100), where the bound is 20% (benchmarks/results/validation-posttrain.md)")
 FAST_ON = {"gb200": 0.41, "gb300": 0.41, "b200": 0.41}
 """Blackwell chips on which NeMo RL's published GRPO steps took longer than predicted, and the median shortfall of the

@@ -49,6 +49,6 @@ RL_ROWS = (
         ge=1, le=100_000_000, example=100),
     _rl("precision", str, "GEMM precision of training and rollouts", default="bf16", choices=("bf16", "fp8"),
         example="fp8"),
-    _rl("framework", str, "training framework profile (see `xpuplan catalog frameworks`)", default="megatron",
-        catalog_id=True, example="torch"),
+    _rl("framework", str, "training framework profile (see `xpuplan catalog frameworks`; nemo-rl: NeMo RL's own "
+        "switches)", default="megatron", catalog_id=True, example="torch"),
 )

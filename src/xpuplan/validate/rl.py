@@ -16,6 +16,8 @@ PROMPT_TOKENS = 200
 the tables give only the mean generated sequence, prompt included"""
 ENGINE = "vllm"
 """NeMo RL generates with vLLM (its GRPO configs: policy.generation.backend vllm)"""
+FRAMEWORK = "nemo-rl"
+"""NeMo RL trains with Megatron-Core under its own configs' switches (catalog/frameworks/nemo-rl.yaml)"""
 STEP_FILES = ("nemo-rl-grpo-h100.yaml", "nemo-rl-grpo-v05-v06.yaml")
 """the files of whole published steps (v0.4; v0.5 and v0.6), as against the v0.3 table of phases"""
 
@@ -39,7 +41,7 @@ def price_rl_run(run: dict) -> RLResult:
                 rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
                 prompt_len=PROMPT_TOKENS, response_len=run["mean_seq_len"] - PROMPT_TOKENS,
                 max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], precision=run.get("precision", "bf16"),
-                framework=catalog.load_framework("megatron"), engine=catalog.load_engine(ENGINE),
+                framework=catalog.load_framework(FRAMEWORK), engine=catalog.load_engine(ENGINE),
                 **{f"train_{k}": v for k, v in run["train"].items()}, **pools)
 
 
