@@ -58,31 +58,37 @@ def carried(child: str, parent: str, values: dict, own: set, parents_own: set) -
     table = table_of_chip().get(parent)
     if not table or table_of_chip().get(child) != table:
         return {}, ""
-    speeds_c, speeds_p = _speeds(child), _speeds(parent)
-    if speeds_c is None or speeds_p is None:
+    speeds_child, speeds_parent = _speeds(child), _speeds(parent)
+    if speeds_child is None or speeds_parent is None:
         return {}, ""
-    (p_c, bw_c), (p_p, bw_p) = speeds_c, speeds_p
-    s = bw_p / bw_c
+    (peak_child_flops_per_s, bw_child_bytes_per_s), (peak_parent_flops_per_s, bw_parent_bytes_per_s) = \
+        speeds_child, speeds_parent
+    s = bw_parent_bytes_per_s / bw_child_bytes_per_s  # the residual's time on the child per second on the parent
     kernel = kernel_efficiency(table)
-    k_peak = parse_quantity(load_kernel_table(table)["peak_bf16"], "flops_per_s")
+    table_peak_flops_per_s = parse_quantity(load_kernel_table(table)["peak_bf16"], "flops_per_s")
     out = {}
     if {"gemm_max", "gemm_half_flops"}.isdisjoint(own) and {"gemm_max", "gemm_half_flops"} <= set(kernel):
         max_p, half_p = float(values["gemm_max"]), float(values["gemm_half_flops"])
         max_k, half_k = kernel["gemm_max"], kernel["gemm_half_flops"]
-        latency_k, latency_p = half_k / (k_peak * max_k), half_p / (p_p * max_p)
+        call_kernel_s = half_k / (table_peak_flops_per_s * max_k)
+        call_parent_s = half_p / (peak_parent_flops_per_s * max_p)
         # a residual is a cost the kernels leave out; where the calibration came out faster than the table (a large
         # GEMM at 0.72 of peak against the table's 0.69) there is none to move, and the calibrated figure carries
-        per_flop = (1.0 / (p_c * max_k) + (1.0 / max_p - 1.0 / max_k) * s / p_p if max_p <= max_k
-                    else 1.0 / (p_c * max_p))
-        per_call = latency_k + (latency_p - latency_k) * s if latency_p >= latency_k else latency_p
-        if per_flop > 0 and per_call > 0 and 1.0 / (p_c * per_flop) <= 1.0:
-            out["gemm_max"] = 1.0 / (p_c * per_flop)
-            out["gemm_half_flops"] = per_call * p_c * out["gemm_max"]
+        if max_p <= max_k:
+            s_per_flop = (1.0 / (peak_child_flops_per_s * max_k)
+                          + (1.0 / max_p - 1.0 / max_k) * s / peak_parent_flops_per_s)
+        else:
+            s_per_flop = 1.0 / (peak_child_flops_per_s * max_p)
+        call_s = call_kernel_s + (call_parent_s - call_kernel_s) * s if call_parent_s >= call_kernel_s else call_parent_s
+        if s_per_flop > 0 and call_s > 0 and 1.0 / (peak_child_flops_per_s * s_per_flop) <= 1.0:
+            out["gemm_max"] = 1.0 / (peak_child_flops_per_s * s_per_flop)
+            out["gemm_half_flops"] = call_s * peak_child_flops_per_s * out["gemm_max"]
+    peak_ratio = peak_child_flops_per_s / peak_parent_flops_per_s
     for field in ("attention_fwd", "attention_bwd"):
         if field in own or field not in kernel:
             continue
         e_p, e_k = float(values[field]), kernel[field]
-        inverse = 1.0 / e_k + (1.0 / e_p - 1.0 / e_k) * s * p_c / p_p if e_p <= e_k else 1.0 / e_p
+        inverse = 1.0 / e_k + (1.0 / e_p - 1.0 / e_k) * s * peak_ratio if e_p <= e_k else 1.0 / e_p
         if inverse >= 1.0:
             out[field] = 1.0 / inverse
     out = {k: v for k, v in out.items() if abs(v / float(values[k]) - 1.0) > 1e-9}  # the H800: nothing moves
