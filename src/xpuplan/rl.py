@@ -66,7 +66,8 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
 NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 25% "
-                  "at the median (17% on DGX-H100), where the bound is 20% (benchmarks/results/validation-posttrain.md)")
+                  "at the median (17% on DGX-H100), where the bound is 20% "
+                  "(benchmarks/results/validation-posttrain.md)")
 FAST_ON = {"gb200": 0.41, "gb300": 0.41, "b200": 0.41}
 """Blackwell chips on which NeMo RL's published GRPO steps took longer than predicted, and the median shortfall of the
 prediction (GB200-NVL72, 18 steps of v0.5 and v0.6: 27-67% short; the B200 and GB300 share its kernels and profile)"""
@@ -75,7 +76,7 @@ PUBLISHED_REFITS = (  # (bf16 weight bytes, seconds) of NeMo RL's colocated refi
     (61.1e9, 12.0),    # Qwen3-30B-A3B      same table
     (65.5e9, 7.0),     # Qwen3-32B          same table
     (141.1e9, 14.0),   # Llama 3.1 70B      same table
-    (1342e9, 55.0),    # DeepSeek-V3        NVIDIA-NeMo/RL PR 638 (merged 2025-07-10, before v0.3.0), ~20 s offload included
+    (1342e9, 55.0),    # DeepSeek-V3        NVIDIA-NeMo/RL PR 638 (merged 2025-07-10, before v0.3.0), offload included
 )
 _SECONDS_PER_BYTE, _FIXED = np.polyfit(*zip(*PUBLISHED_REFITS), 1)
 REFIT_FIXED_S = float(_FIXED)

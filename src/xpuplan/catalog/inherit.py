@@ -79,7 +79,8 @@ def carried(child: str, parent: str, values: dict, own: set, parents_own: set) -
                           + (1.0 / max_p - 1.0 / max_k) * s / peak_parent_flops_per_s)
         else:
             s_per_flop = 1.0 / (peak_child_flops_per_s * max_p)
-        call_s = call_kernel_s + (call_parent_s - call_kernel_s) * s if call_parent_s >= call_kernel_s else call_parent_s
+        call_s = (call_kernel_s + (call_parent_s - call_kernel_s) * s if call_parent_s >= call_kernel_s
+                  else call_parent_s)
         if s_per_flop > 0 and call_s > 0 and 1.0 / (peak_child_flops_per_s * s_per_flop) <= 1.0:
             out["gemm_max"] = 1.0 / (peak_child_flops_per_s * s_per_flop)
             out["gemm_half_flops"] = call_s * peak_child_flops_per_s * out["gemm_max"]
