@@ -309,3 +309,24 @@ def test_dualpipe_bubble_is_the_reports_formula():
     t, pp = 1.0, 16
     assert bubble_s(t, pp, 1) == pytest.approx(15.0)
     assert bubble_s(t, pp, 1, "dualpipe") == pytest.approx((pp / 2 - 1) * (1 + 2 / 3 - 1))
+
+
+def test_a_profile_with_like_inherits_everything_it_does_not_name(tmp_path):
+    """nemo-rl is megatron under NeMo RL's switches: a recalibrated Megatron value reaches it, and only the switches
+    it names differ; a profile may not inherit from itself."""
+    import dataclasses
+
+    from xpuplan import catalog
+    from xpuplan.errors import BadInput
+
+    child, parent = (dataclasses.asdict(catalog.load_framework(n)) for n in ("nemo-rl", "megatron"))
+    differs = {k for k in child if child[k] != parent[k]} - {"name", "display_name", "version", "notes", "sources"}
+    assert differs == {"moe_permute", "sequence_parallel", "moe_options", "async_checkpoint"}
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nlike: torch\ncompute_scale: 0.5\n")
+    mine = catalog.load_framework(str(path))
+    assert mine.compute_scale == 0.5 and mine.fsdp == catalog.load_framework("torch").fsdp
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("name: megatron\nlike: megatron\n")
+    with pytest.raises(BadInput, match="itself"):
+        catalog.load_framework(str(loop))

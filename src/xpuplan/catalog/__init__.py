@@ -340,6 +340,13 @@ def load_framework(name_or_path: str, files: bool = True) -> Framework:
     """A training framework profile by catalog id (``megatron``, ``torch``, ...) or (``files``) a file."""
     path, where = _resolve("frameworks", name_or_path, files)
     data = dict(_mapping(read_yaml(path), where))
+    like = data.pop("like", None)
+    if like is not None:  # a profile that differs from a catalog one in the switches it names, the rest inherited
+        if str(like) == data.get("name"):
+            raise BadInput(f"{where}: 'like' names the profile itself", "like")
+        parent = dataclasses.asdict(load_framework(str(like), files=False))
+        own = ("name", "display_name", "version", "notes", "sources")
+        data = {k: v for k, v in parent.items() if k not in own and v is not None} | data
     _check_keys(data, _FRAMEWORK_KEYS, {"name"}, where)
     data["sources"] = _sources(data)
     for key in ("zero_stages", "zero_stages_with_pp", "recompute_modes", "moe_options"):
