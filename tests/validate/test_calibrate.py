@@ -69,12 +69,42 @@ def test_a_knob_no_run_informs_takes_the_least_optimistic_value_of_its_class():
     values = {k.key: 1.0 for k in ks} | {k.key: v for k, v in zip(others, (0.9, 0.76, 1.1, 0.84))}
     informed = {k.key for k in others}
     assert calibrate.class_prior(compile_scale, ks, values, informed) == 0.76
-    # with no fitted member of its class, a knob keeps the value it started from
-    assert calibrate.class_prior(compile_scale, ks, values, set()) == 1.0
+    # with no fitted member of its class, a knob takes the least optimistic end of its own grid
+    assert calibrate.class_prior(compile_scale, ks, values, set()) == compile_scale.grid[0]
     passes = next(k for k in ks if k.field == "elementwise_passes" and k.owner == "torch-compile")
     others = [k for k in ks if k.field == "elementwise_passes" and k is not passes]
     values |= {k.key: v for k, v in zip(others, (2.0, 3.0))}
     assert calibrate.class_prior(passes, ks, values, {k.key for k in others}) == 3.0  # more passes: slower
+
+
+def test_a_flat_valley_does_not_move_a_knob(monkeypatch):
+    """The coordinate search keeps a knob where it is unless another grid value fits better by MIN_GAIN: values the
+    data cannot tell apart do not drift to the edge of their grid."""
+    ks = [k for k in calibrate.knobs() if k.owner == "h100-sxm" and k.field == "scale_out_latency_s"]
+    key = ks[0].key
+    runs = [({"id": "r", "chip": "h100-sxm"}, "x.yaml")]
+    slope = {"value": 0.0}
+    monkeypatch.setattr(calibrate, "predict", lambda runs, ks, values: values[key])
+    monkeypatch.setattr(calibrate, "loss", lambda latency: 0.1 + slope["value"] * latency * 1e5)
+    start = {key: 4e-6}
+    slope["value"] = 2e-4  # informed (2.8e-4 across the grid), but 2 us beats 4 us by 4e-5 only: stays
+    assert calibrate.fit(runs, ks, start)[key] == 4e-6
+    slope["value"] = 1.0  # 2 us better by 0.2: moves
+    assert calibrate.fit(runs, ks, start)[key] == ks[0].grid[0]
+    slope["value"] = 0.0  # no run depends on it: uninformed, the least optimistic latency
+    assert calibrate.fit(runs, ks, start)[key] == max(ks[0].grid)
+
+
+def test_a_knob_its_runs_do_not_depend_on_is_uninformed(monkeypatch):
+    """A fold whose remaining runs touch a knob without depending on it (DeepSpeed's ZeRO-3 bandwidth when only its
+    ZeRO-1 runs remain) gives it the least optimistic value, as for a knob no run touches: not its prior (Megatron's
+    full bandwidth), nor whichever grid value a tie happens to pick."""
+    ks = [k for k in calibrate.knobs() if k.owner == "deepspeed" and k.field == "zero3_bandwidth_scale"]
+    key = ks[0].key
+    monkeypatch.setattr(calibrate, "predict", lambda runs, ks, values: None)
+    monkeypatch.setattr(calibrate, "loss", lambda checks: 0.1)
+    runs = [({"id": "r", "chip": "a100-sxm-80gb", "framework": "deepspeed"}, "x.yaml")]
+    assert calibrate.fit(runs, ks, {key: 1.0})[key] == min(ks[0].grid)
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +112,11 @@ def cv():
     return calibrate.leave_one_source_out()
 
 
-CV_MEDIAN, CV_P90 = 0.12, 0.33
+CV_MEDIAN, CV_P90 = 0.125, 0.33
 """Regression bounds on the leave-one-source-out error over all published runs (recorded in
-benchmarks/results/validation.md with its command); issue 15's target is 8% and 20%."""
+benchmarks/results/validation.md with its command); issue 15's target is 8% and 20%. Median 0.12 -> 0.125 in session
+16: 24 holdouts joined (12.0% / 30.6% with them), and a knob its runs do not depend on became uninformed (the least
+optimistic value) where a tie used to pick its grid's first value: 12.1% / 30.5%."""
 
 
 def test_cross_validated_error_stays_within_its_regression_bounds(cv):

@@ -32,14 +32,55 @@ def test_holdout_runs_are_reported_separately(report):
     assert report.summary("holdout")["runs"] >= 5
 
 
-HOLDOUT_MEDIAN, HOLDOUT_P90 = 0.10, 0.33
+HOLDOUT_MEDIAN, HOLDOUT_P90 = 0.12, 0.33
 """Regression bounds on the held-out runs (never fitted on): median 9.1%, p90 27.4% when set (session 5,
 benchmarks/results/validation.md); p90 0.30 -> 0.33 in session 6 when xpuplan's own three H200 training steps joined
 the holdouts (predicted 28-62% slow by the calibrated H200 profile: they are what the kernel tables are for), the
 holdouts then at 9.2% / 31.4%. In session 7 three holdout sources became main runs, because issue 15 says the fit
 lacks Megatron on H100 and MoE (Megatron-Core's H100 weak scaling, NeMo 24.07 on H100, Megatron-Bridge 26.04.01): 49
 holdouts remain, and those 30 runs are judged by leave-one-source-out instead (tests/validate/test_calibrate.py).
-They guard against a change that helps the fitted runs at the cost of the rest."""
+They guard against a change that helps the fitted runs at the cost of the rest. Median 0.10 -> 0.12 in session 16, when
+NVIDIA's DGX Cloud benchmarks joined the holdouts (24 runs, the same plan in bf16 and fp8, predicted 12.8% off at the
+median by the model of the day): the holdouts then at 11.7% / 28.1% before that session's change, 10.9% / 28.0% after."""
+
+
+def _framework(run: dict):
+    from xpuplan.validate.train import run_framework
+
+    return run_framework({"id": "r", "framework": "megatron"} | run, {})
+
+
+def test_a_run_names_the_attention_kernel_and_cross_entropy_its_recipe_chose():
+    """llm-foundry's benchmark tables ran its Triton attention (``attn_impl: triton``), NeMo 1.x recipes Megatron-Core's
+    unfused cross-entropy; the run says so and the profile's default gives way."""
+    from xpuplan.validate.train import CROSS_ENTROPY_BYTES_PER_LOGIT
+
+    plain = _framework({})
+    assert plain.attention_kernel == "cudnn" and plain.loss_traffic_bytes_per_logit == CROSS_ENTROPY_BYTES_PER_LOGIT["native"]
+    assert _framework({"attention_kernel": "triton"}).attention_kernel == "triton"
+    unfused = _framework({"cross_entropy": "unfused"})
+    assert unfused.loss_traffic_bytes_per_logit == 52.0 > plain.loss_traffic_bytes_per_logit
+    assert _framework({"cross_entropy": "te"}).loss_traffic_bytes_per_logit < plain.loss_traffic_bytes_per_logit
+
+
+def test_an_unknown_cross_entropy_names_the_field_and_the_choices():
+    from xpuplan.errors import BadInput
+
+    with pytest.raises(BadInput, match="cross_entropy must be one of unfused, native, te, got 'fast'"):
+        _framework({"cross_entropy": "fast"})
+
+
+def test_the_unfused_cross_entropy_costs_more_on_a_large_vocabulary():
+    """Megatron-Core's unfused loss (52 bytes a logit) against the fused one (28): a 1.7B GPT with a 131k vocabulary
+    (Megatron-Core's H100 weak scaling) pays several percent of its step, a 70B with a 32k vocabulary almost nothing."""
+    from xpuplan.validate.train import check_run
+
+    runs = {r["id"]: (r, w) for r, w in load_runs()}
+    for rid, low, high in (("megatron-core-h100-gpt-1.7b-48", 0.03, 0.15), ("nemo-24.07-llama2-70b-64gpu-fp8", 0.0, 0.01)):
+        run, where = runs[rid]
+        unfused = check_run(run | {"cross_entropy": "unfused"}, where).predicted_tokens_per_s
+        fused = check_run(run | {"cross_entropy": "native"}, where).predicted_tokens_per_s
+        assert low <= fused / unfused - 1.0 <= high, rid
 
 
 def test_holdout_runs_stay_within_their_regression_bounds(report):

@@ -193,19 +193,25 @@ PESSIMISTIC = {"compute_scale": min, "elementwise_passes": max, "microbatch_over
 
 def class_prior(k: Knob, ks: list[Knob], values: Values, informed: set) -> float:
     """The value a knob no run informs takes: the least optimistic of the values its class (same kind and field) was
-    fitted to, on the grid; its own prior if no other member of the class was fitted. A framework or chip family that
+    fitted to, on the grid; the least optimistic end of its own grid if no other member of the class was fitted. A framework or chip family that
     no run describes is thus never predicted faster than the calibrated ones (issue 15 item 5: the rule the generic
     chip prior already follows), where the framework dataclass's defaults are Megatron's, the fastest reference."""
     fitted = [values[o.key] for o in ks if o.key in informed and o.kind == k.kind and o.field == k.field]
-    if not fitted:
-        return values[k.key]
+    if not fitted:  # nothing of its class was fitted either: the least optimistic end of its own grid
+        return PESSIMISTIC[k.field](k.grid)
     return min(k.grid, key=lambda v: abs(v - PESSIMISTIC[k.field](fitted)))
+
+
+MIN_GAIN = 1e-4
+"""mean |log| a knob's new value must gain over its current one on the runs it touches: the fit cannot tell values
+closer than that apart (the H100's NCCL latency moved 4 -> 2 us, its grid's edge, for 1e-5), so it keeps the one it has;
+a knob whose whole grid scores within it is uninformed (:func:`class_prior`), not set by whichever value a tie picks"""
 
 
 def fit(runs: list[tuple[dict, str]], ks: list[Knob], start: Values, sweeps: int = 2,
         progress: Callable[[str], None] | None = None) -> Values:
-    """Coordinate search over the knobs' grids from ``start``; a knob the runs do not inform takes its class prior
-    (:func:`class_prior`)."""
+    """Coordinate search over the knobs' grids from ``start`` (a knob moves only for a gain of :data:`MIN_GAIN`); a
+    knob the runs do not inform takes its class prior (:func:`class_prior`)."""
     values = dict(start)
     informed_keys = set()
     for sweep in range(sweeps):
@@ -215,9 +221,14 @@ def fit(runs: list[tuple[dict, str]], ks: list[Knob], start: Values, sweeps: int
             informed = [(r, w) for r, w in runs if _touches(k, r)]
             if not informed:
                 continue
-            informed_keys.add(k.key)
             scores = {v: loss(predict(informed, ks, values | {k.key: v})) for v in k.grid}
-            values[k.key] = min(scores, key=scores.get)
+            if max(scores.values()) - min(scores.values()) < MIN_GAIN:
+                continue  # the runs it touches do not depend on it (ZeRO-1 runs and a ZeRO-3 knob): uninformed
+            informed_keys.add(k.key)
+            best = min(scores, key=scores.get)
+            now = scores.get(values[k.key], loss(predict(informed, ks, values)))
+            if scores[best] < now - MIN_GAIN:  # a flat valley does not move the knob (towards an edge)
+                values[k.key] = best
     return values | {k.key: class_prior(k, ks, values, informed_keys) for k in ks if k.key not in informed_keys}
 
 

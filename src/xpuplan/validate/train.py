@@ -120,15 +120,38 @@ def reported_tokens_per_s(run: dict, where: str) -> float:
     return float(rep["tokens"]) / (value * HOUR) * devices  # device_hours
 
 
+CROSS_ENTROPY_BYTES_PER_LOGIT = {"unfused": 52.0, "native": 28.0, "te": 10.0}
+"""HBM bytes per logit (fp32 after the upcast, per tensor-parallel slice) Megatron-Core's cross-entropy moves over
+forward and backward, by implementation (``cross_entropy`` on a run; megatron/core/tensor_parallel/cross_entropy.py and
+fusions/fused_cross_entropy.py):
+
+- ``unfused`` (``cross_entropy_loss_fusion`` False, Megatron-Core's default and the only code before June 2024):
+  forward ``.float()`` reads 2 writes 4, max reads 4, the in-place subtract 8, exp 8, sum 4, divide 8 (38); backward
+  the in-place scaling 8 and the cast back to bf16 reads 4 writes 2 (14): 52.
+- ``native`` (``cross_entropy_loss_fusion`` True with ``cross_entropy_fusion_impl`` 'native', what NeMo 2 and
+  Megatron-Bridge set): four jit-fused functions, each writing its output once: the upcast with the max 6, shift and
+  exp 8, normalise 8, the gradient read 4 written as bf16 2: 28.
+- ``te`` (Transformer Engine's parallel cross-entropy, Megatron-Bridge's DeepSeek and Kimi providers): one kernel reads
+  the bf16 logits and writes their bf16 gradient in the forward, the backward scales it: about 10."""
+
+
 def run_framework(run: dict, plan_in: dict, adjust=None):
     """The run's framework profile; a published ``sequence_parallel`` flag (popped from ``plan_in``) and a run's
-    ``recompute_mla_up`` override the profile's defaults. ``adjust(framework)`` replaces profile values (calibration)."""
+    ``recompute_mla_up``, ``attention_kernel`` and ``cross_entropy`` override the profile's defaults. ``adjust(framework)`` replaces profile values (calibration)."""
     framework = load_framework(run.get("framework") or "megatron")
     framework = adjust(framework) if adjust else framework
     sp = plan_in.pop("sequence_parallel", None)
     framework = framework if sp is None else dataclasses.replace(framework, sequence_parallel=bool(sp))
     if run.get("recompute_mla_up") is not None:  # Megatron-Core recompute_modules ['mla_up_proj', ...]
         framework = dataclasses.replace(framework, recompute_mla_up=bool(run["recompute_mla_up"]))
+    if run.get("attention_kernel"):  # the kernel the run's own configuration chose over the profile's default
+        framework = dataclasses.replace(framework, attention_kernel=str(run["attention_kernel"]))
+    if run.get("cross_entropy") is not None:  # the loss implementation the run's recipe chose
+        kind = str(run["cross_entropy"])
+        if kind not in CROSS_ENTROPY_BYTES_PER_LOGIT:
+            raise BadInput(f"run {run.get('id')}: cross_entropy must be one of "
+                           f"{', '.join(CROSS_ENTROPY_BYTES_PER_LOGIT)}, got {kind!r}", "cross_entropy")
+        framework = dataclasses.replace(framework, loss_traffic_bytes_per_logit=CROSS_ENTROPY_BYTES_PER_LOGIT[kind])
     return framework
 
 
