@@ -137,7 +137,7 @@ class Framework:
     loss_traffic_bytes_per_logit: float = 10.0
     """HBM bytes per logit the loss moves over forward and backward, half priced in each pass: one fused kernel reads
     the bf16 logits and writes their gradient, ~10; Megatron-Core's cross-entropy 28 fused, 52 unfused (the derivation:
-    ``xpuplan.validate.train.CROSS_ENTROPY_BYTES_PER_LOGIT``). Traffic; ``loss_bytes_per_logit`` is memory at the peak"""
+    ``xpuplan.cost.compute.CROSS_ENTROPY_BYTES_PER_LOGIT``). Traffic; ``loss_bytes_per_logit`` is memory at the peak"""
     memory_overhead: float = 0.0
     """peak device memory the framework's allocator holds beyond the counted tensors, as a fraction of them (PyTorch's
     caching allocator keeps freed blocks it cannot reuse); calibrated on published per-device memory readings"""

@@ -193,9 +193,10 @@ PESSIMISTIC = {"compute_scale": min, "elementwise_passes": max, "microbatch_over
 
 def class_prior(k: Knob, ks: list[Knob], values: Values, informed: set) -> float:
     """The value a knob no run informs takes: the least optimistic of the values its class (same kind and field) was
-    fitted to, on the grid; the least optimistic end of its own grid if no other member of the class was fitted. A framework or chip family that
-    no run describes is thus never predicted faster than the calibrated ones (issue 15 item 5: the rule the generic
-    chip prior already follows), where the framework dataclass's defaults are Megatron's, the fastest reference."""
+    fitted to, on the grid; the least optimistic end of its own grid if no other member of the class was fitted. A
+    framework or chip family that no run describes is thus never predicted faster than the calibrated ones (issue 15
+    item 5: the rule the generic chip prior already follows), where the framework dataclass's defaults are Megatron's,
+    the fastest reference."""
     fitted = [values[o.key] for o in ks if o.key in informed and o.kind == k.kind and o.field == k.field]
     if not fitted:  # nothing of its class was fitted either: the least optimistic end of its own grid
         return PESSIMISTIC[k.field](k.grid)
@@ -226,7 +227,7 @@ def fit(runs: list[tuple[dict, str]], ks: list[Knob], start: Values, sweeps: int
                 continue  # the runs it touches do not depend on it (ZeRO-1 runs and a ZeRO-3 knob): uninformed
             informed_keys.add(k.key)
             best = min(scores, key=scores.get)
-            now = scores.get(values[k.key], loss(predict(informed, ks, values)))
+            now = scores[values[k.key]] if values[k.key] in scores else loss(predict(informed, ks, values))
             if scores[best] < now - MIN_GAIN:  # a flat valley does not move the knob (towards an edge)
                 values[k.key] = best
     return values | {k.key: class_prior(k, ks, values, informed_keys) for k in ks if k.key not in informed_keys}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import load_chip, load_framework, load_model, model_from_dict, read_yaml
+from ..cost.compute import CROSS_ENTROPY_BYTES_PER_LOGIT
 from ..errors import BadInput
 from ..plan import ParallelPlan, resolve_plan
 from ..specs import Chip, Model, TrainJob
@@ -120,24 +121,10 @@ def reported_tokens_per_s(run: dict, where: str) -> float:
     return float(rep["tokens"]) / (value * HOUR) * devices  # device_hours
 
 
-CROSS_ENTROPY_BYTES_PER_LOGIT = {"unfused": 52.0, "native": 28.0, "te": 10.0}
-"""HBM bytes per logit (fp32 after the upcast, per tensor-parallel slice) Megatron-Core's cross-entropy moves over
-forward and backward, by implementation (``cross_entropy`` on a run; megatron/core/tensor_parallel/cross_entropy.py and
-fusions/fused_cross_entropy.py):
-
-- ``unfused`` (``cross_entropy_loss_fusion`` False, Megatron-Core's default and the only code before June 2024):
-  forward ``.float()`` reads 2 writes 4, max reads 4, the in-place subtract 8, exp 8, sum 4, divide 8 (38); backward
-  the in-place scaling 8 and the cast back to bf16 reads 4 writes 2 (14): 52.
-- ``native`` (``cross_entropy_loss_fusion`` True with ``cross_entropy_fusion_impl`` 'native', what NeMo 2 and
-  Megatron-Bridge set): four jit-fused functions, each writing its output once: the upcast with the max 6, shift and
-  exp 8, normalise 8, the gradient read 4 written as bf16 2: 28.
-- ``te`` (Transformer Engine's parallel cross-entropy, Megatron-Bridge's DeepSeek and Kimi providers): one kernel reads
-  the bf16 logits and writes their bf16 gradient in the forward, the backward scales it: about 10."""
-
-
 def run_framework(run: dict, plan_in: dict, adjust=None):
     """The run's framework profile; a published ``sequence_parallel`` flag (popped from ``plan_in``) and a run's
-    ``recompute_mla_up``, ``attention_kernel`` and ``cross_entropy`` override the profile's defaults. ``adjust(framework)`` replaces profile values (calibration)."""
+    ``recompute_mla_up``, ``attention_kernel`` and ``cross_entropy`` override the profile's defaults.
+    ``adjust(framework)`` replaces profile values (calibration)."""
     framework = load_framework(run.get("framework") or "megatron")
     framework = adjust(framework) if adjust else framework
     sp = plan_in.pop("sequence_parallel", None)
