@@ -59,19 +59,45 @@ def roofline_s(flops, nbytes, flops_per_s, bytes_per_s) -> np.ndarray:
     return np.maximum(np.asarray(flops, dtype=float) / flops_per_s, np.asarray(nbytes, dtype=float) / bytes_per_s)
 
 
-def gemm_s(tokens, k, n, chip: Chip, fp8) -> np.ndarray:
-    """Roofline time of a (tokens x k) @ (k x n) GEMM, bf16 or fp8 (arrays broadcast)."""
+def _gemm_curve(chip: Chip, fp8):
+    """(peak FLOP/s, ceiling fraction, half-point FLOPs, bytes per element) of the chip's bf16 or fp8 size curve (fp8
+    only where the chip has an fp8 peak; arrays broadcast)."""
     eff = chip.efficiency
-    fp8 = fp8 * int(chip.peak_flops_per_s.get("fp8") is not None)  # fp8 only where the chip has an fp8 peak
-    flops = 2.0 * tokens * k * n
+    fp8 = fp8 * int(chip.peak_flops_per_s.get("fp8") is not None)
     peak = np.where(fp8 == 1, chip.peak("fp8"), chip.peak("bf16"))
     eff_max = np.where(fp8 == 1, eff.gemm_fp8_max, eff.gemm_max)
     half = np.where(fp8 == 1, eff.gemm_half_flops if eff.gemm_fp8_half_flops is None else eff.gemm_fp8_half_flops,
                     eff.gemm_half_flops)
+    return peak, eff_max, half, np.where(fp8 == 1, 1, BF16_BYTES)
+
+
+def gemm_s(tokens, k, n, chip: Chip, fp8) -> np.ndarray:
+    """Roofline time of a (tokens x k) @ (k x n) GEMM, bf16 or fp8 (arrays broadcast)."""
+    peak, eff_max, half, elem_bytes = _gemm_curve(chip, fp8)
+    flops = 2.0 * tokens * k * n
     eff_now = eff_max * flops / (flops + half)
-    elem_bytes = np.where(fp8 == 1, 1, BF16_BYTES)
     moved = elem_bytes * (tokens * k + k * n + tokens * n)
-    return roofline_s(flops, moved, peak * np.maximum(eff_now, 1e-9), chip.hbm_bytes_per_s * eff.hbm)
+    return roofline_s(flops, moved, peak * np.maximum(eff_now, 1e-9), chip.hbm_bytes_per_s * chip.efficiency.hbm)
+
+
+def grouped_gemm_s(groups, tokens, k, n, chip: Chip, fp8) -> np.ndarray:
+    """Roofline time of ``groups`` (tokens x k) @ (k x n) GEMMs launched as one grouped kernel (a MoE layer's local
+    experts: Megatron-Core's ``moe_grouped_gemm``, Transformer Engine's GroupedLinear, DeepGEMM, MegaBlox).
+
+    One launch pays the size curve's fixed cost, ``half / (peak * eff_max)``, once, not once a group. Each group
+    fills the device's tiles only as far as its own size allows: where the chip's kernel table measured grouped GEMMs
+    (torch._grouped_mm on an H200, catalog/kernels/h100-sxm.yaml), its FLOPs run at ``fill = f / (f +
+    grouped_gemm_half_flops)`` of the ceiling, f one group's FLOPs; elsewhere at the ceiling. So
+    ``t = (groups * f / fill + half) / (peak * eff_max)``, or the bytes (every expert's weights read once) at HBM
+    speed if slower."""
+    peak, eff_max, half, elem_bytes = _gemm_curve(chip, fp8)
+    one = 2.0 * np.asarray(tokens, dtype=float) * k * n
+    table = chip.kernels
+    group_half = table.grouped_gemm_half_flops if table is not None and table.grouped_gemm_half_flops else 0.0
+    fill = one / (one + group_half)
+    compute = (groups * one / np.maximum(fill, 1e-9) + half) / (peak * eff_max)
+    moved = elem_bytes * groups * (tokens * k + k * n + tokens * n)
+    return np.maximum(compute, moved / (chip.hbm_bytes_per_s * chip.efficiency.hbm))
 
 
 def stream_s(nbytes, chip: Chip) -> np.ndarray:
@@ -194,8 +220,8 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         per_expert_tokens = tokens * g.etp / tp * e.top_k * g.ep / e.experts
         load_factor = hottest_rank_factor(job.moe_balancing or e.balancing, e.experts, g.ep,
                                           tokens * g.etp / tp * e.top_k * g.ep)
-        expert = local_experts * (gemm_s(per_expert_tokens, h, (s.ffn_mats - 1) * fe / g.etp, chip, g.fp8)
-                                  + gemm_s(per_expert_tokens, fe / g.etp, h, chip, g.fp8))
+        expert = (grouped_gemm_s(local_experts, per_expert_tokens, h, (s.ffn_mats - 1) * fe / g.etp, chip, g.fp8)
+                  + grouped_gemm_s(local_experts, per_expert_tokens, fe / g.etp, h, chip, g.fp8))
         shared = 0.0
         if e.shared_experts:
             width = fe * e.shared_experts

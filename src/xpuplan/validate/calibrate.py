@@ -81,7 +81,7 @@ def knobs() -> list[Knob]:
                  grid=tuple(v for v in _grid(0.15, 0.80, 0.03) if 0.6 <= v / micro <= 1.1),
                  band=(0.6 * micro, 1.1 * micro), why="0.6-1.1x the published flash-attention microbenchmark"),
             Knob(kind="chip", owner=owner, members=members, field="scale_out_latency_s",
-                 grid=(2e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6), band=(1e-6, 2e-5),
+                 grid=(1e-6, 1.5e-6, 2e-6, 3e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6), band=(1e-6, 2e-5),
                  why="NCCL per-hop latency across InfiniBand/RoCE: a few to ~15 us"),
         ] if k.field not in measured]
     shared = {"torch": ("torch", "fairseq", "fairscale-xformers")}
