@@ -114,11 +114,13 @@ def cv():
     return calibrate.leave_one_source_out()
 
 
-CV_MEDIAN, CV_P90 = 0.125, 0.33
+CV_MEDIAN, CV_P90 = 0.12, 0.33
 """Regression bounds on the leave-one-source-out error over all published runs (recorded in
 benchmarks/results/validation.md with its command); issue 15's target is 8% and 20%. Median 0.12 -> 0.125 in session
 16: 24 holdouts joined (12.0% / 30.6% with them), and a knob its runs do not depend on became uninformed (the least
-optimistic value) where a tie used to pick its grid's first value: 12.1% / 30.5%."""
+optimistic value) where a tie used to pick its grid's first value: 12.1% / 30.5%. Back to 0.12 in session 17, when a
+rank's experts became one grouped GEMM: 11.8% / 30.0% (11.8% / 30.5% with Megatron-LM's four functional-test
+timings added as holdouts)."""
 
 
 def test_cross_validated_error_stays_within_its_regression_bounds(cv):
