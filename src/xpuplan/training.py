@@ -170,6 +170,15 @@ def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_bat
     return TrainJob(seq_len=seq_len, global_batch=global_batch, tokens=_count(tokens, "tokens"), **options)
 
 
+BLACKWELL = frozenset({"b200", "gb200", "gb300"})
+"""chips that take the H100's calibrated fractions at Blackwell peaks, where published runs scatter widely around the
+estimate (benchmarks/results/validation.md, session 17)"""
+BLACKWELL_NOTE = ("published Blackwell runs scatter around this estimate: NVIDIA's tuned Megatron-Bridge B200 recipes "
+                  "within 13% of it, but Megatron-LM's untuned 7B CI job on 8 GB200 ran 80-93% slower than predicted "
+                  "(1.3-1.5x an H100, not ~2.4x) and NeMo RL's GB200 steps 42% slower; read small or untuned jobs "
+                  "here as optimistic")
+
+
 def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: ParallelPlan,
              run: RunOptions | None = None) -> TrainResult:
     """Price one resolved plan (no input parsing; the core of ``train``); with ``run`` and a token
@@ -178,7 +187,7 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
     check_images_fit(model, job.seq_len)
     costs = step_costs(model, chip, job, PlanGrid.from_plans([plan]), devices)
     memory = {k: float(getattr(costs.memory, k)[0]) for k in MEMORY_KEYS}
-    notes = chip.stand_in_notes()
+    notes = chip.stand_in_notes() + ([f"{chip.name}: {BLACKWELL_NOTE}"] if chip.name in BLACKWELL else [])
     if plan.precision == "fp8" and chip.peak_flops_per_s.get("fp8") is None:
         notes.append(f"{chip.name} has no published fp8 peak: GEMMs are priced at its bf16 peak")
     tokens_per_s = float(costs.tokens_per_s[0])
