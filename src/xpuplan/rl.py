@@ -53,7 +53,7 @@ from .search import SearchSpace, best_plans
 from .serving.estimate import cross_domain_notes
 from .specs import ROOFLINE, Chip, Framework, Model, ServeEngine
 from .specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES, RECOMPUTE
-from .training import RunOptions, make_job, run_outcome, train
+from .training import BLACKWELL, RunOptions, make_job, run_outcome, train
 
 ALGORITHMS = ("grpo", "ppo")
 HOST_COPY_BYTES_PER_S = 16e9
@@ -68,9 +68,6 @@ performance recipes)"""
 NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 26% "
                   "at the median (17% on DGX-H100), where the bound is 20% "
                   "(benchmarks/results/validation-posttrain.md)")
-SLOWER_THAN_PREDICTED = frozenset({"b200", "gb200", "gb300"})
-"""Blackwell chips, on which NeMo RL's published GRPO steps took longer than predicted: GB200-NVL72, 18 steps of v0.5
-and v0.6, 21-69% (42% at the median); the B200 and GB300 share its kernels and profile"""
 PUBLISHED_REFITS = (  # (bf16 weight bytes, seconds) of NeMo RL's colocated refits with its v0.3 code
     (16.06e9, 5.0),    # Llama 3.1 8B       NeMo RL v0.3 blog (2025-07-21), Table 1
     (61.1e9, 12.0),    # Qwen3-30B-A3B      same table
@@ -331,7 +328,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     forward = minibatches * update.extra["forward_pass_s"]
     passes = (3 if algorithm == "ppo" else 2) * forward
     notes = [NOT_A_FORECAST]
-    for c in sorted({train_chip.name, gen_chip.name} & SLOWER_THAN_PREDICTED):
+    for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 18 steps of v0.5 and v0.6
         notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 42% at the median "
                      "(21-69%); read this step as a lower bound there")
     if reward_model is not None:
