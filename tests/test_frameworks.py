@@ -325,7 +325,7 @@ def test_a_profile_with_like_inherits_everything_it_does_not_name(tmp_path):
 
     child, parent = (dataclasses.asdict(catalog.load_framework(n)) for n in ("nemo-rl", "megatron"))
     differs = {k for k in child if child[k] != parent[k]} - {"name", "display_name", "version", "notes", "sources"}
-    assert differs == {"moe_permute", "sequence_parallel", "moe_options", "async_checkpoint"}
+    assert differs == {"moe_permute", "sequence_parallel", "moe_options", "async_checkpoint", "compute_scale"}
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nlike: torch\ncompute_scale: 0.5\n")
     mine = catalog.load_framework(str(path))

@@ -172,7 +172,8 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     drift up unseen; v0.4's were at 16% in session 14 only because a refit measured before NeMo RL's PR 638 paced the
     DeepSeek-V3 row, 120 s where v0.6's 512-GPU row takes 111 s for its whole step; 27% since session 17, when a
     rank's experts became one grouped GEMM and the Qwen3-30B-A3B row's training phase, already fast, got faster), and
-    on-policy against one step off-policy ordered as measured in at least 8 of the 9 pairs."""
+    on-policy against one step off-policy ordered as measured in at least 8 of the 9 pairs. Session 18: NeMo RL's
+    forward and backward run 1.2x Megatron's, as its own issue 2129 measured: 44 rows 25%, v0.4's four 23%."""
     import statistics
 
     from xpuplan.validate.rl import STEP_FILES, on_off_pairs, price_rl_run, rl_runs
@@ -183,8 +184,8 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
             runs[run["id"]] = run
             errors[run["id"]] = price_rl_run(run).step_time_s / run["step_time_s"] - 1
     v04 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.4-")]
-    assert len(v04) == 4 and statistics.median(v04) <= 0.28
-    assert len(errors) == 44 and statistics.median(abs(e) for e in errors.values()) <= 0.27
+    assert len(v04) == 4 and statistics.median(v04) <= 0.24
+    assert len(errors) == 44 and statistics.median(abs(e) for e in errors.values()) <= 0.26
     pairs = on_off_pairs(list(runs.values()))
     ordered = 0
     for on, off in pairs:
@@ -201,3 +202,28 @@ def test_a_step_on_blackwell_says_nemo_rls_published_steps_there_were_slower():
     assert any(n.startswith("gb200:") and "lower bound" in n for n in on_gb200.notes)
     split = api.rl(**dict(APART, rollout_chip="gb200", rollout_devices=4))
     assert any(n.startswith("gb200:") for n in split.notes)
+
+
+def test_nemo_rls_trainer_runs_its_measured_slowdown_against_megatron():
+    """NeMo RL measured its Megatron-Core forward and backward 1.1-1.3x slower than Megatron-LM's on the same load
+    (NVIDIA-NeMo/RL issue 2129); its profile carries the middle, 1.2x, and nothing else of Megatron's changes. On the
+    published v0.3 phase timings (checks, not fitted) the training phase is then within 15% at the median."""
+    import statistics
+
+    from xpuplan.catalog import load_framework
+    from xpuplan.validate.rl import PROMPT_TOKENS, rl_runs
+
+    nemo_rl, megatron = load_framework("nemo-rl"), load_framework("megatron")
+    assert 1.1 <= megatron.compute_scale / nemo_rl.compute_scale <= 1.3
+    job = dict(model="llama3-8b", chip="h100-sxm", devices=8, seq_len=4096, global_batch=64)
+    a, b = api.train(framework=megatron, **job), api.train(framework=nemo_rl, **job)
+    assert b.breakdown["compute_s"] == pytest.approx(a.breakdown["compute_s"] * 1.2, rel=0.05)
+    training = []
+    for run in rl_runs("nemo-rl-v0.3-grpo-phases.yaml"):  # as benchmarks/rl_check.py prices them
+        kw = {f"train_{k}": v for k, v in run["train"].items()}
+        kw |= {k: run[k] for k in ("rollout_tp", "rollout_memory_share") if k in run}
+        r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"], engine="vllm", framework="nemo-rl",
+                   rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
+                   prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"], **kw)
+        training.append(r.training_s / run["phases_s"]["training"] - 1)
+    assert len(training) == 4 and statistics.median(abs(e) for e in training) <= 0.15
