@@ -32,7 +32,7 @@ def test_holdout_runs_are_reported_separately(report):
     assert report.summary("holdout")["runs"] >= 5
 
 
-HOLDOUT_MEDIAN, HOLDOUT_P90 = 0.11, 0.33
+HOLDOUT_MEDIAN, HOLDOUT_P90 = 0.12, 0.33
 """Regression bounds on the held-out runs (never fitted on): median 9.1%, p90 27.4% when set (session 5,
 benchmarks/results/validation.md); p90 0.30 -> 0.33 in session 6 when xpuplan's own three H200 training steps joined
 the holdouts (predicted 28-62% slow by the calibrated H200 profile: they are what the kernel tables are for), the
@@ -43,7 +43,9 @@ They guard against a change that helps the fitted runs at the cost of the rest. 
 NVIDIA's DGX Cloud benchmarks joined the holdouts (24 runs, the same plan in bf16 and fp8, predicted 12.8% off at the
 median by the model of the day): the holdouts then at 11.7% / 28.1% before that session's change, 10.9% / 28.0% after.
 Median 0.12 -> 0.11 in session 17 (a rank's experts as one grouped GEMM: 9.9% / 27.3%; 9.9% / 28.9% over 81 runs with
-Megatron-LM's functional-test timings, whose GB200 rows are 80-93% fast)."""
+Megatron-LM's functional-test timings, whose GB200 rows are 80-93% fast). Median 0.11 -> 0.12 in session 18, when
+Megatron-Bridge 26.04.01's 16 GB200/GB300 pre-training rows joined the holdouts (entered before any prediction; 14.2%
+median among themselves): 11.2% / 29.3% over 97 runs (the 81 others 9.9% / 28.5%)."""
 
 
 def _framework(run: dict):
