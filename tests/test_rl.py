@@ -195,7 +195,7 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
 
 
 def test_a_step_on_blackwell_says_nemo_rls_published_steps_there_were_slower():
-    """NeMo RL's GB200 steps took 27-67% longer than predicted (validation-posttrain.md): a GB200 step says so, and a
+    """NeMo RL's GB200 steps took 18-68% longer than predicted (validation-posttrain.md): a GB200 step says so, and a
     rollout pool of GB200 under an H100 trainer too; an H100 step does not."""
     assert not any("GB200-NVL72" in n for n in api.rl(**JOB).notes)
     on_gb200 = api.rl(**dict(JOB, chip="gb200"))

@@ -65,8 +65,8 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 """share of each device the rollout engine may fill when it shares the pool with the trainer: NeMo RL v0.4's GRPO
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
-NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 26% "
-                  "at the median (17% on DGX-H100), where the bound is 20% "
+NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 25% "
+                  "at the median (13% on DGX-H100), where the bound is 20% "
                   "(benchmarks/results/validation-posttrain.md)")
 PUBLISHED_REFITS = (  # (bf16 weight bytes, seconds) of NeMo RL's colocated refits with its v0.3 code
     (16.06e9, 5.0),    # Llama 3.1 8B       NeMo RL v0.3 blog (2025-07-21), Table 1
@@ -329,8 +329,8 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     passes = (3 if algorithm == "ppo" else 2) * forward
     notes = [NOT_A_FORECAST]
     for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 18 steps of v0.5 and v0.6
-        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 42% at the median "
-                     "(21-69%); read this step as a lower bound there")
+        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 36% at the median "
+                     "(18-68%); read this step as a lower bound there")
     if reward_model is not None:
         scored = train(model=reward_model, chip=train_chip, devices=devices, precision=precision, **sequences,
                        **{k: v for k, v in update.plan.to_dict().items() if k in ("tp", "pp", "cp", "micro_batch")})
