@@ -139,3 +139,20 @@ def test_cross_validation_never_fits_a_source_on_itself(cv):
             assert c.error == pytest.approx(f.error)
     main = [(abs(c.error), abs(f.error)) for c, f in zip(cv.checks, cv.fitted) if c.role == "main"]
     assert sum(a for a, _ in main) > sum(b for _, b in main)
+
+
+def test_the_cross_validation_says_which_sources_it_misses_and_which_way(cv):
+    """Per source, worst first: every run counted once, a holdout source's left-out error is its fitted error, and
+    the Markdown report carries the table (benchmarks/results/validation.md)."""
+    from xpuplan.report.validation import cv_json, cv_markdown
+
+    table = cv.by_source()
+    assert sum(s["runs"] for s in table.values()) == len(cv.checks)
+    medians = [s["median_abs_error"] for s in table.values()]
+    assert medians == sorted(medians, reverse=True)
+    for s in table.values():
+        if s["role"] == "holdout":  # a file of holdouts only; "main+holdout" where a file holds both
+            assert s["median_abs_error"] == pytest.approx(s["fitted_median_abs_error"])
+        assert abs(s["median_error"]) <= s["median_abs_error"] + 1e-12  # |median e| <= median |e|
+    worst = next(iter(table))
+    assert f"| {worst} |" in cv_markdown(cv) and cv_json(cv)["by_source"] == table

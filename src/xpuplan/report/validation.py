@@ -86,6 +86,7 @@ def cv_json(cv) -> dict:
     return {"summary": {which: {subset or "all": cv.summary(which, subset) for subset in subsets}
                         for which in ("fitted", "cv")},
             "target": {"median_abs_error": 0.08, "p90_abs_error": 0.20},
+            "by_source": cv.by_source(),
             "runs": [dataclasses.asdict(c) | {"error": c.error, "fitted_error": f.error}
                      for c, f in zip(cv.checks, cv.fitted)]}
 
@@ -100,7 +101,10 @@ def cv_markdown(cv) -> str:
             lines.append(f"| {subset or 'all'} | {c['runs']} | {f['median_abs_error']:.1%} | {f['p90_abs_error']:.1%} | "
                          f"{c['median_abs_error']:.1%} | {c['p90_abs_error']:.1%} |")
     lines += ["", "Target (issue 15): leave-one-source-out median <= 8%, p90 <= 20%.", "",
-              "| run | source | role | fitted error | leave-one-source-out error |", "|---|---|---|---|---|"]
+              "| source | role | runs | fitted median | leave-one-source-out median | signed |", "|---|---|---|---|---|---|"]
+    lines += [f"| {src} | {s['role']} | {s['runs']} | {s['fitted_median_abs_error']:.1%} | {s['median_abs_error']:.1%} | "
+              f"{s['median_error']:+.1%} |" for src, s in cv.by_source().items()]
+    lines += ["", "| run | source | role | fitted error | leave-one-source-out error |", "|---|---|---|---|---|"]
     lines += [f"| {c.id} | {c.source} | {c.role} | {f.error:+.1%} | {c.error:+.1%} |"
               for c, f in zip(cv.checks, cv.fitted) if c.role == "main"]
     return "\n".join(lines) + "\n"

@@ -264,6 +264,19 @@ class CrossValidation:
             return {"runs": 0, "median_abs_error": None, "p90_abs_error": None}
         return {"runs": int(e.size), "median_abs_error": float(np.median(e)), "p90_abs_error": float(np.percentile(e, 90))}
 
+    def by_source(self) -> dict[str, dict]:
+        """Per source file, worst leave-one-source-out median first: its role, runs, fitted and left-out median |error|
+        and the left-out signed median (which way the source is missed when nothing was fitted on it)."""
+        out = {}
+        for source in sorted({c.source for c in self.checks}):
+            cv = [c for c in self.checks if c.source == source]
+            fit = [f for c, f in zip(self.checks, self.fitted) if c.source == source]
+            out[source] = {"role": "+".join(sorted({c.role for c in cv}, reverse=True)), "runs": len(cv),
+                           "fitted_median_abs_error": float(np.median([abs(f.error) for f in fit])),
+                           "median_abs_error": float(np.median([abs(c.error) for c in cv])),
+                           "median_error": float(np.median([c.error for c in cv]))}
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]["median_abs_error"]))
+
 
 def _fit_without(args) -> list[RunCheck]:
     """One fold: fit on the main runs of every other source, predict this one's (a process-pool task)."""
