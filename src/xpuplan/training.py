@@ -174,8 +174,8 @@ BLACKWELL = frozenset({"b200", "gb200", "gb300"})
 """chips that take the H100's calibrated fractions at Blackwell peaks, where published runs scatter widely around the
 estimate (benchmarks/results/validation.md, session 17): training and RL results there say so"""
 BLACKWELL_NOTE = ("published Blackwell runs scatter around this estimate: NVIDIA's tuned Megatron-Bridge recipes on "
-                  "GB200 and GB300 within 14% of it at the median (MoE recipes up to 24% faster, GPT-OSS up to 35% "
-                  "slower than predicted), but Megatron-LM's untuned 7B CI job on 8 GB200 ran 80-93% slower than "
+                  "GB200 and GB300 within 14% of it at the median (MoE recipes predicted up to 24% slow, GPT-OSS up "
+                  "to 55% fast), but Megatron-LM's untuned 7B CI job on 8 GB200 ran 80-93% slower than "
                   "predicted (1.3-1.5x an H100, not ~2.4x) and NeMo RL's GB200 steps 36% slower; read small or "
                   "untuned jobs here as optimistic")
 
