@@ -227,3 +227,15 @@ def test_nemo_rls_trainer_runs_its_measured_slowdown_against_megatron():
                    prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"], **kw)
         training.append(r.training_s / run["phases_s"]["training"] - 1)
     assert len(training) == 4 and statistics.median(abs(e) for e in training) <= 0.15
+
+
+def test_a_moe_step_on_a_rack_scale_domain_says_to_keep_expert_groups_inside_it():
+    """NeMo RL's own docs (cluster.md, 'Topology-Aware Placement for MoE'): an expert-parallel all-to-all split across
+    two NVLink domains crosses them over InfiniBand; xpuplan assumes the groups are kept inside one, and says how."""
+    from xpuplan.rl import EP_PLACEMENT_NOTE
+
+    moe = dict(model="qwen3-30b-a3b", devices=16, rollouts_per_step=256, train_global_batch=64, prompt_len=200,
+               response_len=800, max_seq_len=2048, train_ep=16, train_tp=1, train_pp=1)
+    assert EP_PLACEMENT_NOTE in api.rl(chip="gb200", **moe).notes
+    assert EP_PLACEMENT_NOTE not in api.rl(chip="h100-sxm", **dict(moe, train_ep=8)).notes  # an 8-GPU NVLink node
+    assert EP_PLACEMENT_NOTE not in api.rl(**JOB).notes  # dense

@@ -68,6 +68,10 @@ performance recipes)"""
 NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 25% "
                   "at the median (13% on DGX-H100), where the bound is 20% "
                   "(benchmarks/results/validation-posttrain.md)")
+EP_PLACEMENT_NOTE = ("this step keeps each expert-parallel group inside one NVLink domain; set it so (NeMo RL: "
+                     "cluster.segment_size = ep / GPUs per node and sbatch --segment, its docs/cluster.md 'Topology-"
+                     "Aware Placement for MoE'): its releases before that placement (PR 2612, May 2026) did not, and "
+                     "an expert all-to-all split across racks crosses them over InfiniBand")
 PUBLISHED_REFITS = (  # (bf16 weight bytes, seconds) of NeMo RL's colocated refits with its v0.3 code
     (16.06e9, 5.0),    # Llama 3.1 8B       NeMo RL v0.3 blog (2025-07-21), Table 1
     (61.1e9, 12.0),    # Qwen3-30B-A3B      same table
@@ -331,6 +335,8 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 18 steps of v0.5 and v0.6
         notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 36% at the median "
                      "(18-68%); read this step as a lower bound there")
+    if update.plan.ep > 1 and train_chip.scale_up_domain > 8:  # rack-scale NVLink (GB200-NVL72, CloudMatrix)
+        notes.append(EP_PLACEMENT_NOTE)
     if reward_model is not None:
         scored = train(model=reward_model, chip=train_chip, devices=devices, precision=precision, **sequences,
                        **{k: v for k, v in update.plan.to_dict().items() if k in ("tp", "pp", "cp", "micro_batch")})
