@@ -68,6 +68,9 @@ performance recipes)"""
 NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 25% "
                   "at the median (13% on DGX-H100), where the bound is 20% "
                   "(benchmarks/results/validation-posttrain.md)")
+NODE_DOMAIN_DEVICES = 8
+"""the devices of a node-sized NVLink/HCCS domain (DGX/HGX boards); a chip whose scale-up domain is larger spans racks
+of nodes, where a job's placement decides whether its expert-parallel groups stay inside one domain"""
 EP_PLACEMENT_NOTE = ("this step keeps each expert-parallel group inside one NVLink domain; set it so (NeMo RL: "
                      "cluster.segment_size = ep / GPUs per node and sbatch --segment, its docs/cluster.md 'Topology-"
                      "Aware Placement for MoE'): its releases before that placement (PR 2612, May 2026) did not, and "
@@ -335,7 +338,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 18 steps of v0.5 and v0.6
         notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 36% at the median "
                      "(18-68%); read this step as a lower bound there")
-    if update.plan.ep > 1 and train_chip.scale_up_domain > 8:  # rack-scale NVLink (GB200-NVL72, CloudMatrix)
+    if update.plan.ep > 1 and train_chip.scale_up_domain > NODE_DOMAIN_DEVICES:  # rack-scale: GB200-NVL72, CloudMatrix
         notes.append(EP_PLACEMENT_NOTE)
     if reward_model is not None:
         scored = train(model=reward_model, chip=train_chip, devices=devices, precision=precision, **sequences,

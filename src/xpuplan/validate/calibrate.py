@@ -267,14 +267,14 @@ class CrossValidation:
     def by_source(self) -> dict[str, dict]:
         """Per source file, worst leave-one-source-out median first: its role, runs, fitted and left-out median |error|
         and the left-out signed median (which way the source is missed when nothing was fitted on it)."""
-        out = {}
-        for source in sorted({c.source for c in self.checks}):
-            cv = [c for c in self.checks if c.source == source]
-            fit = [f for c, f in zip(self.checks, self.fitted) if c.source == source]
-            out[source] = {"role": "+".join(sorted({c.role for c in cv}, reverse=True)), "runs": len(cv),
-                           "fitted_median_abs_error": float(np.median([abs(f.error) for f in fit])),
-                           "median_abs_error": float(np.median([abs(c.error) for c in cv])),
-                           "median_error": float(np.median([c.error for c in cv]))}
+        pairs: dict[str, list[tuple[RunCheck, RunCheck]]] = {}
+        for c, f in zip(self.checks, self.fitted):
+            pairs.setdefault(c.source, []).append((c, f))
+        out = {source: {"role": "+".join(sorted({c.role for c, _ in cf}, reverse=True)), "runs": len(cf),
+                        "fitted_median_abs_error": float(np.median([abs(f.error) for _, f in cf])),
+                        "median_abs_error": float(np.median([abs(c.error) for c, _ in cf])),
+                        "median_error": float(np.median([c.error for c, _ in cf]))}
+               for source, cf in pairs.items()}
         return dict(sorted(out.items(), key=lambda kv: -kv[1]["median_abs_error"]))
 
 
