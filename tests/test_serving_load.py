@@ -299,3 +299,38 @@ def test_an_engine_release_is_named_with_at_and_checked_against_the_profile():
     answer = TestClient(app).post("/api/inference", json={"model": "llama3-8b", "chip": "h100-sxm", "devices": 1,
                                                           "engine": "sglang@0.3"})
     assert answer.status_code == 422 and "describes release 0.4" in answer.text
+
+
+def test_the_api_server_bounds_a_replicas_stream():
+    """One front-end process streams every token (stream_token_s each): a replica never streams faster than
+    1 / stream_token_s tokens/s, whatever the device could do. The closed form (random phases: a steady backlog) keeps
+    the engine's TPOT and puts the wait in TTFT; the simulation's bunched round has its tokens interleaved at the front
+    end, so each stream sees clients x stream_token_s between tokens. Both keep Little's law."""
+    import dataclasses
+
+    fast = dataclasses.replace(PLAN, engine=dataclasses.replace(PLAN.engine, stream_token_s=0.0))
+    slow = dataclasses.replace(PLAN, engine=dataclasses.replace(PLAN.engine, stream_token_s=2e-4))  # 5,000 tok/s
+    cap = max_concurrency(MODEL, CHIP, fast, 200, 200)
+    free, bound = (simulate(MODEL, CHIP, p, 200, 200, cap, concurrency=256, requests=1024) for p in (fast, slow))
+    assert free["output_tokens_per_s"] > 5000 * 1.5           # the device alone streams well past the front end
+    assert bound["output_tokens_per_s"] == pytest.approx(5000, rel=0.05)
+    assert bound["tpot_s_mean"] == pytest.approx(256 * 2e-4, rel=0.05)
+    cycle = bound["ttft_s_mean"] + 199 * bound["tpot_s_mean"]
+    assert bound["output_tokens_per_s"] == pytest.approx(256 * 200 / cycle, rel=0.03)
+    closed, unbound = (steady_state(MODEL, CHIP, p, 200, 200, cap, concurrency=256) for p in (slow, fast))
+    assert float(closed["output_tokens_per_s"]) == pytest.approx(5000, rel=0.02)
+    assert float(closed["front_end_utilisation"]) == pytest.approx(1.0, rel=0.02)
+    assert float(closed["tpot_s"]) <= float(unbound["tpot_s"])
+    cycle = float(closed["ttft_s"] + 199 * closed["tpot_s"])
+    assert float(closed["requests_per_s"]) == pytest.approx(256 / cycle, rel=0.02)
+
+
+def test_a_benchmark_with_a_request_count_counts_every_request_and_its_first_round():
+    """vllm bench serve --num-prompts N --max-concurrency n (AIPerf --request-count N): exactly N requests, the first
+    bunched round included, the rate over the run from the first send to the last token."""
+    cap = max_concurrency(MODEL, CHIP, PLAN, 2000, 200)
+    whole = simulate(MODEL, CHIP, PLAN, 2000, 200, cap, concurrency=32, requests=96, whole_run=True)
+    steady = simulate(MODEL, CHIP, PLAN, 2000, 200, cap, concurrency=32, requests=96)
+    assert whole["requests"] == 96 and steady["requests"] < 96
+    assert whole["ttft_s_mean"] > steady["ttft_s_mean"]
+    assert whole["output_tokens_per_s"] < steady["output_tokens_per_s"]   # its fill and drain are in the run

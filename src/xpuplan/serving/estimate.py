@@ -79,6 +79,20 @@ def cross_domain_notes(chip: Chip, plan: ServePlan) -> list[str]:
             f"dp or ep across domains"]
 
 
+FRONT_END_BOUND = 0.95
+"""front-end utilisation from which ``inference`` says the API server, not the device, sets the pace"""
+
+
+def front_end_notes(plan: ServePlan, load: dict) -> list[str]:
+    """Say so when the replica's API server (one process streaming every token) is what bounds the load."""
+    if float(np.max(load["front_end_utilisation"])) < FRONT_END_BOUND:
+        return []
+    rate = 1.0 / plan.engine.stream_token_s
+    return [f"the API server bounds each replica at {rate:,.0f} output tokens/s ({plan.engine.stream_token_s * 1e6:.0f} us "
+            f"a streamed token, one process): the device could go faster; run more API server processes "
+            f"(vLLM --api-server-count, SGLang tokenizer workers), stream several tokens a chunk, or more replicas"]
+
+
 def weight_only_notes(chip: Chip, plan: ServePlan) -> list[str]:
     """Say so when a quantised checkpoint runs weight-only because the chip has no math for its format."""
     if plan.precision not in WEIGHT_ONLY.values():
@@ -114,7 +128,8 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
         n = int(round(request_rate * (sim["ttft_s_mean"] + sim["tpot_s_mean"] * output_len)))  # Little's law
         extra["queueing"] = sim
         extra["ttft_s_mean_closed_form"] = float(mean["ttft_s"])
-        if float(mean["prefill_utilisation"]) >= 0.99 or n > cap:
+        notes += front_end_notes(plan, mean)
+        if float(mean["prefill_utilisation"]) >= 0.99 or float(mean["front_end_utilisation"]) >= 0.99 or n > cap:
             notes.append(f"{request_rate:g} requests/s is beyond what {devices} x {chip.name} sustains: the queue "
                          f"grows for as long as the load lasts ({sim['requests']} requests simulated)")
     else:
@@ -125,6 +140,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
         s = steady_state(model, chip, plan, input_len, output_len, cap, concurrency=n)
         ttft, tpot, out_tps = float(s["ttft_s"]), float(s["tpot_s"]), float(s["output_tokens_per_s"])
         extra["load"] = {k: float(v) for k, v in s.items()}
+        notes += front_end_notes(plan, s)
         if simulate_load:  # n clients started together, as a benchmark at concurrency n runs: its means are the answer
             sim = rounds(model, chip, plan, input_len, output_len, cap, n, seed=seed)
             extra["queueing"] = sim

@@ -17,6 +17,15 @@ s = I / B iterations (capped at (n − 1)·s in a closed loop of n). Closed loop
 loop: X = rate. Requests beyond the running limit (KV cache or the engine's max batch) wait for admission:
 (n − R) / X more. **Simulation**: a seeded iteration-level event loop with the same T(p, d) (tabulated, linear in
 p), giving P50/P90/P99; decode-only iterations between events are taken together.
+
+**Front end**: a request reaches the engine ``request_overhead_s`` after it is sent (HTTP, chat template,
+tokenising: a latency), and every token it produces passes through the replica's API server, one process working
+alongside the device that spends ``stream_token_s`` detokenising and sending each output token; the client sees a
+token when the front end has sent it. It bounds a replica at X·O·s ≤ 1. Where the wait lands once it binds depends
+on how the requests share the engine: the closed form takes arrivals at random phases, whose tokens leave a steady
+backlog behind them, so TPOT stays the engine's and TTFT takes the rest of Little's law (X capped at 1 / (O·s)); the
+simulation queues each iteration's tokens at one first-come-first-served server, so a round of requests decoding
+together has its tokens interleaved and each stream sees n·s between tokens: the wait lands in TPOT.
 """
 
 from __future__ import annotations
@@ -75,8 +84,10 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
         return np.where(p < chunk, t0 + p / chunk * (tc - t0), beyond)
 
     decode_tokens = max(O - 1.0, 0.0)
+    front_end_s = O * e.stream_token_s         # the front end's serial time for one request's tokens
+    front_end_rate = np.inf if front_end_s == 0 else 1.0 / front_end_s  # requests/s it streams, at most
     if closed:
-        X = n_run / (T(I, 0.0) + decode_tokens / tau * T(0.0, n_run) + e.request_overhead_s)
+        X = np.minimum(n_run / (T(I, 0.0) + decode_tokens / tau * T(0.0, n_run) + e.request_overhead_s), front_end_rate)
     else:
         X = np.full(n.shape, float(request_rate) / plan.dp)
     d = np.minimum(X * decode_tokens / tau * T(0.0, np.maximum(n_run / 2, 1.0)), n_run)
@@ -102,19 +113,21 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
         tpot = t_dec / tau
         cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
         before = (X, d, p_bar)
-        if closed:  # ... and never more prompt tokens per second than full prefill iterations take
-            X = 0.5 * X + 0.5 * np.minimum(n_run / cycle, B / (I * costs[4]))
+        if closed:  # ... and never more prompt tokens per second than full prefill iterations take, nor more
+            # output tokens than the front end streams
+            X = 0.5 * X + 0.5 * np.minimum(np.minimum(n_run / cycle, B / (I * costs[4])), front_end_rate)
         d = 0.5 * d + 0.5 * np.minimum(X * decode_tokens * tpot, R)
         p_bar = 0.5 * p_bar + 0.5 * X * I * t_bar
         if all(np.all(np.abs(new - old) <= FIXED_POINT_TOLERANCE * np.abs(old)) for new, old in zip((X, d, p_bar), before)):
             break
-    if closed:  # prefill-bound: the wait that Little's law leaves (n_run in flight at X requests/s)
+    if closed:  # prefill- or front-end-bound: the wait that Little's law leaves (n_run in flight at X requests/s)
         ttft_dev = np.maximum(ttft_dev, n_run / X - e.request_overhead_s - decode_tokens * tpot)
     admission = np.maximum(n - n_run, 0.0) / X if closed else np.zeros_like(X)
     ttft = e.request_overhead_s + ttft_dev + admission
     return {"ttft_s": ttft, "tpot_s": tpot, "output_tokens_per_s": X * O * plan.dp, "requests_per_s": X * plan.dp,
             "running": d + (n_run - d if closed else 0.0), "prefill_utilisation": rho, "queue_wait_s": wait * t_pref,
-            "admission_wait_s": admission, "iteration_s": t_bar, "chunks": np.ceil(s)}
+            "admission_wait_s": admission, "iteration_s": t_bar, "chunks": np.ceil(s),
+            "front_end_utilisation": X * front_end_s}
 
 
 def _cost_table(model, chip, plan, input_len, output_len, limit):
@@ -127,7 +140,7 @@ def _cost_table(model, chip, plan, input_len, output_len, limit):
 
 def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, capacity: int,
              concurrency: int | None = None, request_rate: float | None = None, requests: int = 2000,
-             seed: int = 0, stagger_s: float = 0.0, burst: int | None = None) -> dict:
+             seed: int = 0, stagger_s: float = 0.0, burst: int | None = None, whole_run: bool = False) -> dict:
     """Seeded iteration-level simulation of one replica (its share of the load): Poisson arrivals at
     ``request_rate``, ``burst`` requests sent at once (a benchmark's ``--num-prompts N`` at an unlimited rate: the
     rate is the requests over the whole run, fill and drain included, as the benchmark counts it), or
@@ -139,7 +152,11 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     left out of the statistics, and a closed loop's rate is Little's law over the rest (clients / mean request
     time), which the bunched completions would bias if counted between two of them. Each iteration decodes every
     running sequence (tau tokens each), then fills the rest of its budget with prefill chunks first come first
-    served, admitting requests while the running limit allows."""
+    served, admitting requests while the running limit allows. ``whole_run``: a closed loop counted as a benchmark
+    with a request count counts it (``vllm bench serve --num-prompts N --max-concurrency n``, AIPerf
+    ``--request-count N --concurrency n``): exactly ``requests`` requests, every one in the means, the rate over the
+    run from the first send to the last token. The front end (module docstring) streams every token the iterations
+    emit, first come first served; a client sees a token, and sends its next request, when it has been sent."""
     e = plan.engine
     rng = np.random.default_rng(seed)
     limit = running_limit(plan, capacity)
@@ -150,22 +167,33 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         sent = np.zeros(max(-(-int(burst) // plan.dp), 1))  # this replica's share, all at once
     elif closed:
         clients = max(int(round(concurrency / plan.dp)), 1)
-        requests = max(requests, 4 * clients)
+        requests = max(requests, 1 if whole_run else 4 * clients)
+        clients = min(clients, requests)
         sent = np.sort(rng.uniform(0.0, stagger_s, clients))
     else:
         sent = np.cumsum(rng.exponential(plan.dp / request_rate, requests))
-    overhead = e.request_overhead_s           # the server's own time (HTTP, template, tokenising) before the engine
-    arrivals = (sent + overhead).tolist()     # ... sees the request: a heap of the times it does
-    issued = len(arrivals)
-    now = 0.0
+    sends = sent.tolist()                     # a heap of the requests sent but not yet through the front end
+    arrivals: list = []                       # a heap of (when the engine sees it, when it was sent)
+    issued = len(sends)
+    now = fe = 0.0                            # the engine's clock; when the front end has sent what it was given
+
+    def intake(t):  # every request sent by t reaches the engine request_overhead_s later
+        while sends and sends[0] <= t:
+            sent_at = heapq.heappop(sends)
+            heapq.heappush(arrivals, (sent_at + e.request_overhead_s, sent_at))
+
     prefilling: deque = deque()              # [time sent, prompt tokens left], admitted
     left, since, first = np.zeros(0), np.zeros(0), np.zeros(0)
     done_since, done_first, done_at, done_count = [], [], [], []  # the requests each completion event ends
-    while arrivals or prefilling or left.size:
-        if not left.size and not prefilling and arrivals and arrivals[0] > now:
-            now = arrivals[0]
-        while arrivals and arrivals[0] <= now and len(prefilling) + left.size < limit:
-            prefilling.append([heapq.heappop(arrivals) - overhead, float(input_len)])
+    while sends or arrivals or prefilling or left.size:
+        intake(now)
+        if not left.size and not prefilling and not (arrivals and arrivals[0][0] <= now):
+            if not arrivals:                   # an idle engine waits for the next request the front end passes on
+                intake(sends[0])
+            now = max(now, arrivals[0][0])
+            intake(now)
+        while arrivals and arrivals[0][0] <= now and len(prefilling) + left.size < limit:
+            prefilling.append([heapq.heappop(arrivals)[1], float(input_len)])
         d = left.size
         budget = max(C - d * v, MIN_PREFILL_TOKENS)
         p, firsts = 0.0, []
@@ -181,31 +209,35 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         k = 1
         if p == 0 and d:                       # decode-only: identical iterations until the next event
             k = max(int(np.ceil(left.min() / tau)), 1)
-            if arrivals and len(prefilling) + d < limit:
-                k = min(k, max(1, int(np.ceil((arrivals[0] - now) / step))))
+            following = min(arrivals[0][0] if arrivals else np.inf,
+                            sends[0] + e.request_overhead_s if sends else np.inf)
+            if following < np.inf and len(prefilling) + d < limit:
+                k = min(k, max(1, int(np.ceil((following - now) / step))))
         now += k * step
         left = left - k * tau
+        emitted = d * tau + len(firsts)        # tokens the block's last iteration hands the front end, which sends
+        fe = max(fe + (k * d * tau + len(firsts)) * e.stream_token_s, now + emitted * e.stream_token_s)  # by fe
         if firsts:
             n_first = len(firsts)
             left = np.concatenate([left, [max(output_len - 1.0, 0.0)] * n_first])
-            since, first = np.concatenate([since, firsts]), np.concatenate([first, [now] * n_first])
+            since, first = np.concatenate([since, firsts]), np.concatenate([first, [fe] * n_first])
         ended = left <= 0
         if ended.any():
             count = int(ended.sum())
             done_since.append(since[ended])
             done_first.append(first[ended])
-            done_at.append(now)
+            done_at.append(fe)
             done_count.append(count)
             if closed:
                 fresh = min(count, requests - issued)
                 for _ in range(fresh):
-                    heapq.heappush(arrivals, now + overhead)
+                    heapq.heappush(sends, fe)
                 issued += fresh
             left, since, first = left[~ended], since[~ended], first[~ended]
     rows = np.stack([np.concatenate(done_since), np.concatenate(done_first), np.repeat(done_at, done_count)], axis=1)
     rows = rows[np.argsort(rows[:, 2], kind="stable")]
-    if burst is not None:  # the benchmark's count: every request over the run, from the send to the last token
-        rate = len(rows) / max(float(rows[:, 2].max()), 1e-12)
+    if burst is not None or whole_run:  # the benchmark's count: every request, from the first send to the last token
+        rate = len(rows) / max(float(rows[:, 2].max() - rows[:, 0].min()), 1e-12)
     elif closed:  # steady state only: leave out the start-up burst and the drain once the last request is issued
         rows = rows[clients:len(rows) - clients] if len(rows) > 3 * clients else rows[clients:]
         rate = clients / max(float(np.mean(rows[:, 2] - rows[:, 0])), 1e-12)

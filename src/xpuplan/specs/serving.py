@@ -126,6 +126,10 @@ class ServeEngine:
     """host time per iteration not hidden behind the device (scheduling, sampling), seconds"""
     request_overhead_s: float = 0.0
     """fixed time a request spends outside the device before its first token (HTTP, tokeniser, admission), seconds"""
+    stream_token_s: float = 0.0
+    """host time the front end (the API server process: detokenising, building and sending each streamed chunk)
+    spends per output token, seconds; one serial process per replica, so a replica streams at most 1 /
+    ``stream_token_s`` tokens per second; 0: no front end (an offline harness)"""
     memory_utilization: float = 1.0
     """share of each device the engine may fill with weights, activations and KV cache (vLLM
     ``gpu_memory_utilization``); 1: all of it"""
@@ -155,7 +159,7 @@ class ServeEngine:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be a whole number >= 1, got {value!r}", key)
-        for key in ("eager_launch_s", "iteration_overhead_s", "request_overhead_s"):
+        for key in ("eager_launch_s", "iteration_overhead_s", "request_overhead_s", "stream_token_s"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 10:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be seconds in [0, 10), got {value!r}", key)
@@ -176,6 +180,11 @@ class ServeEngine:
             raise BadInput(f"engine {self.name} runs on {', '.join(self.vendors)} devices, not {chip.name} "
                            f"({chip.vendor}); use --engine vllm (vendor plugins for every accelerator)"
                            + (" or mindie" if chip.vendor == "Huawei" else ""), "engine")
+
+    def offline(self) -> "ServeEngine":
+        """The profile without its HTTP front end (an offline harness: trtllm-bench, MLPerf's LoadGen, the Python
+        ``LLM`` API): no per-request server time and no streaming cost."""
+        return dataclasses.replace(self, request_overhead_s=0.0, stream_token_s=0.0)
 
     @property
     def tokens_per_step(self) -> float:

@@ -75,6 +75,12 @@ def _predict_serving(run: dict, where: str) -> float:
         sim = simulate(model, chip, plan, i, o, cap, burst=int(run["burst"]))
         return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_mean"], sim["ttft_s_mean"],
                        devices, i, o)
+    if scenario == "concurrency" and run.get("concurrency") and run.get("requests"):
+        # a closed loop with the benchmark's request count: every request counted, the first round included
+        sim = simulate(model, chip, plan, i, o, cap, concurrency=int(run["concurrency"]),
+                       requests=max(-(-int(run["requests"]) // plan.dp), 1), whole_run=True)
+        return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_mean"], sim["ttft_s_mean"],
+                       devices, i, o)
     if scenario == "concurrency" and run.get("concurrency"):
         # the benchmark's closed loop: its clients start together (beyond the KV cache the rest wait for admission)
         sim = rounds(model, chip, plan, i, o, cap, int(run["concurrency"]))
@@ -102,10 +108,17 @@ def serving_engine(run: dict) -> str:
 
 
 def engine_of(run: dict):
-    """The run's engine profile, with the settings it ran with (``engine_settings: {max_batched_tokens, max_batch}``)
-    and its speculative decoding (``speculative: {method, draft_tokens, accept_rate}``, or ``tokens_per_step`` where
-    the source publishes its mean acceptance length) when it has them."""
+    """The run's engine profile, with the settings it ran with (``engine_settings: {max_batched_tokens, max_batch}``),
+    without its HTTP front end where the run was measured by an offline harness (``server: none``: trtllm-bench,
+    MLPerf's LoadGen, the Python ``LLM`` API), and with its speculative decoding (``speculative: {method,
+    draft_tokens, accept_rate}``, or ``tokens_per_step`` where the source publishes its mean acceptance length)."""
     engine = load_engine(serving_engine(run))
+    server = run.get("server", "http")
+    if server not in ("http", "none"):
+        raise BadInput(f"{run.get('id')}: server must be http (measured through the engine's API server, the "
+                       f"default) or none (an offline harness), not {server!r}", "server")
+    if server == "none":
+        engine = engine.offline()
     knobs = run.get("engine_settings") or {}  # what the run set on the command line (--max-num-batched-tokens ...)
     unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch"})
     if unknown:
