@@ -172,28 +172,18 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         sent = np.sort(rng.uniform(0.0, stagger_s, clients))
     else:
         sent = np.cumsum(rng.exponential(plan.dp / request_rate, requests))
-    sends = sent.tolist()                     # a heap of the requests sent but not yet through the front end
-    arrivals: list = []                       # a heap of (when the engine sees it, when it was sent)
-    issued = len(sends)
+    overhead = e.request_overhead_s           # the server's own time (HTTP, template, tokenising) before the engine
+    arrivals = (sent + overhead).tolist()     # ... sees the request: a heap of the times it does
+    issued = len(arrivals)
     now = fe = 0.0                            # the engine's clock; when the front end has sent what it was given
-
-    def intake(t):  # every request sent by t reaches the engine request_overhead_s later
-        while sends and sends[0] <= t:
-            sent_at = heapq.heappop(sends)
-            heapq.heappush(arrivals, (sent_at + e.request_overhead_s, sent_at))
-
     prefilling: deque = deque()              # [time sent, prompt tokens left], admitted
     left, since, first = np.zeros(0), np.zeros(0), np.zeros(0)
     done_since, done_first, done_at, done_count = [], [], [], []  # the requests each completion event ends
-    while sends or arrivals or prefilling or left.size:
-        intake(now)
-        if not left.size and not prefilling and not (arrivals and arrivals[0][0] <= now):
-            if not arrivals:                   # an idle engine waits for the next request the front end passes on
-                intake(sends[0])
-            now = max(now, arrivals[0][0])
-            intake(now)
-        while arrivals and arrivals[0][0] <= now and len(prefilling) + left.size < limit:
-            prefilling.append([heapq.heappop(arrivals)[1], float(input_len)])
+    while arrivals or prefilling or left.size:
+        if not left.size and not prefilling and arrivals and arrivals[0] > now:
+            now = arrivals[0]
+        while arrivals and arrivals[0] <= now and len(prefilling) + left.size < limit:
+            prefilling.append([heapq.heappop(arrivals) - overhead, float(input_len)])
         d = left.size
         budget = max(C - d * v, MIN_PREFILL_TOKENS)
         p, firsts = 0.0, []
@@ -209,10 +199,8 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         k = 1
         if p == 0 and d:                       # decode-only: identical iterations until the next event
             k = max(int(np.ceil(left.min() / tau)), 1)
-            following = min(arrivals[0][0] if arrivals else np.inf,
-                            sends[0] + e.request_overhead_s if sends else np.inf)
-            if following < np.inf and len(prefilling) + d < limit:
-                k = min(k, max(1, int(np.ceil((following - now) / step))))
+            if arrivals and len(prefilling) + d < limit:
+                k = min(k, max(1, int(np.ceil((arrivals[0] - now) / step))))
         now += k * step
         left = left - k * tau
         emitted = d * tau + len(firsts)        # tokens the block's last iteration hands the front end, which sends
@@ -231,7 +219,7 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             if closed:
                 fresh = min(count, requests - issued)
                 for _ in range(fresh):
-                    heapq.heappush(sends, fe)
+                    heapq.heappush(arrivals, fe + overhead)
                 issued += fresh
             left, since, first = left[~ended], since[~ended], first[~ended]
     rows = np.stack([np.concatenate(done_since), np.concatenate(done_first), np.repeat(done_at, done_count)], axis=1)
