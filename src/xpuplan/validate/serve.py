@@ -71,19 +71,17 @@ def _predict_serving(run: dict, where: str) -> float:
                        int(slo.get("percentile", SERVER_PERCENTILE)))
         return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_p50"], sim["ttft_s_p50"],
                        devices, i, o)
+    sim = None
     if run.get("burst"):  # a benchmark's --num-prompts N sent at once: the run's own count over its whole length
         sim = simulate(model, chip, plan, i, o, cap, burst=int(run["burst"]))
-        return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_mean"], sim["ttft_s_mean"],
-                       devices, i, o)
-    if scenario == "concurrency" and run.get("concurrency") and run.get("requests"):
+    elif scenario == "concurrency" and run.get("concurrency") and run.get("requests"):
         # a closed loop with the benchmark's request count: every request counted, the first round included
         sim = simulate(model, chip, plan, i, o, cap, concurrency=int(run["concurrency"]),
                        requests=max(-(-int(run["requests"]) // plan.dp), 1), whole_run=True)
-        return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_mean"], sim["ttft_s_mean"],
-                       devices, i, o)
-    if scenario == "concurrency" and run.get("concurrency"):
+    elif scenario == "concurrency" and run.get("concurrency"):
         # the benchmark's closed loop: its clients start together (beyond the KV cache the rest wait for admission)
         sim = rounds(model, chip, plan, i, o, cap, int(run["concurrency"]))
+    if sim is not None:
         return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_mean"], sim["ttft_s_mean"],
                        devices, i, o)
     n = np.unique(np.clip(np.geomspace(1, cap, 400).astype(int), 1, cap))
