@@ -203,8 +203,10 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
                 k = min(k, max(1, int(np.ceil((arrivals[0] - now) / step))))
         now += k * step
         left = left - k * tau
-        emitted = d * tau + len(firsts)        # tokens the block's last iteration hands the front end, which sends
-        fe = max(fe + (k * d * tau + len(firsts)) * e.stream_token_s, now + emitted * e.stream_token_s)  # by fe
+        # the front end sends the block's tokens after what it still holds, and its last iteration's tokens no earlier
+        # than that iteration ends: clients see them, and send their next requests, at fe
+        emitted = d * tau + len(firsts)
+        fe = max(fe + (emitted + (k - 1) * d * tau) * e.stream_token_s, now + emitted * e.stream_token_s)
         if firsts:
             n_first = len(firsts)
             left = np.concatenate([left, [max(output_len - 1.0, 0.0)] * n_first])
