@@ -20,6 +20,10 @@ from pathlib import Path
 
 import xpuplan
 from xpuplan import api
+from xpuplan.catalog import load_chip, load_engine, load_model
+from xpuplan.plan import resolve_serve_plan
+from xpuplan.serving.estimate import max_concurrency
+from xpuplan.serving.load import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "fleet.md"
@@ -177,11 +181,6 @@ rate is raised "until the GPU is saturated" and gives no run length"""
 def _short_run_tokens_per_s(model, chip: str, input_len: int, output_len: int) -> float:
     """Output tokens/s of one device serving ``PROFILE_RUN_REQUESTS`` requests sent together (the launcher's count at
     its top rate, 32 requests/s, arrives within about 0.3 s), counted over the whole run as its script counts it."""
-    from xpuplan.catalog import load_chip, load_engine
-    from xpuplan.plan import resolve_serve_plan
-    from xpuplan.serving.estimate import max_concurrency
-    from xpuplan.serving.load import simulate
-
     c = load_chip(chip)
     plan = resolve_serve_plan(model, c, 1, None, None, None, None, "bf16", "bf16", load_engine(ENGINE))
     cap = max_concurrency(model, c, plan, input_len, output_len)
@@ -218,8 +217,6 @@ def melange_profile(model: str = "llama2-7b") -> list[str]:
     steady, agree, total = _plot1(lambda c, i, o: api.inference(model=model, chip=c, devices=1, input_len=i,
                                                                 output_len=o, engine=ENGINE).output_tokens_per_s
                                   / PRICES[c])
-    from xpuplan.catalog import load_model
-
     m = load_model(model)
     short, agree_short, _ = _plot1(lambda c, i, o: _short_run_tokens_per_s(m, c, i, o) / PRICES[c])
     head = lines[-2:]
@@ -232,7 +229,8 @@ def melange_profile(model: str = "llama2-7b") -> list[str]:
         "to 72% ahead: with Mélange's own profiles a mix of the two wins at most rates (section 2, (b)); "
         "with xpuplan's, one type does. The A10G rests on the A100's calibrated fractions (nearest "
         "architecture) and a 70 TFLOP/s bf16 peak (a measured torch fp16 GEMM reached 69.5 TFLOP/s at 10,240^3 "
-        "on an A10G in a community torch benchmark: github.com/zzc0721/torch-performance-test-data issue 126); no A10G run is in the data.", "",
+        "on an A10G in a community torch benchmark: github.com/zzc0721/torch-performance-test-data issue 126); "
+        "no A10G run is in the data.", "",
         f"The same tiles with each GPU serving a run of {PROFILE_RUN_REQUESTS} requests sent together, counted over "
         "the whole run (Mélange's released profiling launcher sends `TOTAL=10` requests a point at 1-32 requests/s; "
         "the paper, section 5.3, says only that the rate is raised \"until the GPU is saturated\", tags the plot "
