@@ -39,23 +39,27 @@ PUBLISHED = {("short", 0.120): (0.15, 0.77), ("short", 0.040): (0.09, 0.68), ("l
 # The baselines each plot shows: four single-type fleets in the short-context plots, A100-80GB and H100 in the others.
 ALL_TYPES = ("l4", "a10g", "a100-sxm-80gb", "h100-sxm")
 BASELINES = {"short": ALL_TYPES, "long": ("a100-sxm-80gb", "h100-sxm"), "mixed": ("a100-sxm-80gb", "h100-sxm")}
-# Mélange's saving over its best single type at each rate of RATES, 1 - 1 / (lowest bar), read from Plots 7-12
-# (docs/images/{Arena,Pubmed,Mixed_80_20}_{120,40}-1.png @d46ab438; read to about +-0.02 of a bar, 1-2 points).
-PLOT_BEST = {("short", 0.120): (0.15, 0.21, 0.28, 0.32, 0.28, 0.22), ("short", 0.040): (0.20, 0.0, 0.26, 0.17, 0.22, 0.09),
-             ("long", 0.120): (0.24, 0.15, 0.21, 0.21, 0.19, 0.19), ("long", 0.040): (0.0, 0.13, 0.07, 0.04, 0.06, 0.07),
-             ("mixed", 0.120): (0.0, 0.40, 0.13, 0.24, 0.22, 0.21), ("mixed", 0.040): (0.0, 0.27, 0.04, 0.16, 0.13, 0.15)}
+# Mélange's saving over its best single type at each rate of RATES: the smallest of the savings over each single-type
+# fleet in the paper's Appendix C, Tables 3-8 (Arena, PubMed, Mixed at 120 and 40 ms; arXiv 2404.14527v3), as
+# fractions. Until session 20 they were read off Plots 7-12 (docs/images/{Arena,Pubmed,Mixed_80_20}_{120,40}-1.png),
+# within 1 point of these.
+PLOT_BEST = {("short", 0.120): (0.1535, 0.2046, 0.2789, 0.3279, 0.2856, 0.2186),
+             ("short", 0.040): (0.2046, 0.0, 0.2670, 0.1780, 0.2248, 0.0887),
+             ("long", 0.120): (0.2380, 0.1541, 0.2165, 0.2098, 0.1940, 0.1887),
+             ("long", 0.040): (0.0, 0.1279, 0.0764, 0.0382, 0.0582, 0.0764),
+             ("mixed", 0.120): (0.0, 0.4046, 0.1339, 0.2422, 0.2163, 0.2121),
+             ("mixed", 0.040): (0.0, 0.2670, 0.0421, 0.1559, 0.1290, 0.1513)}
 # Request-size buckets and mixes: our assumption, shaped like the datasets (not Mélange's histograms, which we did not
 # retrieve). Llama2's 4,096-token context bounds the longest bucket.
 INPUTS, OUTPUTS = [128, 512, 1536, 3072], [64, 256, 768]
 SHORT = ([0.55, 0.35, 0.10, 0.0], [0.35, 0.50, 0.15])   # chat: short prompts, short-to-medium answers
 LONG = ([0.0, 0.05, 0.45, 0.50], [0.30, 0.65, 0.05])    # summarisation: long documents, short summaries
 RATES = [1, 2, 4, 8, 16, 32]                             # requests/s: the rates of Mélange's Plots 7-12
-# Mélange's prices, USD per GPU-hour. A10G and A100-80GB: its README example. L4 and H100 are printed in no source we
-# hold; Plot 7's bars give them. At 1 request/s A100-only (one A100, 3.67) is 2.15x Mélange, so Mélange costs 1.71
-# (one L4 + one A10G); H100-only is 4.4x that, 7.52 (one H100); A10G-only 1.18x, 2.02 (two A10G); L4-only 1.22x, 2.09
-# (three L4 at 0.70). At 2 requests/s the same reading gives 7.49 for one H100 and 0.70 for an L4.
-PRICES = {"l4": 0.70, "a10g": 1.01, "a100-sxm-80gb": 3.67, "h100-sxm": 7.52}
-ENGINE = "vllm"                                          # melange-release profiling-instructions.md: "We use vLLM"
+# Mélange's prices, USD per GPU-hour: the paper's Table 1 (L4 GCP g2-standard-4, A10G AWS g5.xlarge, A100-80GB Azure
+# NC24ads_A100_v4; the H100 is RunPod's H100/A100 ratio times the A100's price, (4.69 / 2.29) x 3.67 = 7.516, section
+# 6.1). Until session 20 the L4 and H100 were read off Plot 7's bars (0.70 and 7.52).
+PRICES = {"l4": 0.70, "a10g": 1.01, "a100-sxm-80gb": 3.67, "h100-sxm": 7.516}
+ENGINE = "vllm"                                          # the paper, sections 4 and 6.1: vLLM 0.2.7
 REPLICA_DEVICES = 1                                      # Mélange's bins are one-GPU instances (Llama2-7b on each)
 
 
@@ -106,20 +110,20 @@ def melange_ranges(model: str = "llama2-7b") -> list[str]:
     import numpy as np
 
     lines = ["## 2. Mélange's published savings, with xpuplan's serving estimates", "",
-             f"Model {model}, engine profile {ENGINE} (Mélange profiled with vLLM), one-device replicas "
+             f"Model {model}, engine profile {ENGINE} (Mélange profiled with vLLM 0.2.7), one-device replicas "
              f"(`replica_devices: {REPLICA_DEVICES}`: Mélange's bins are one-GPU instances), TTFT <= 10 s, TPOT SLO as "
              f"listed; buckets: inputs {INPUTS} x outputs {OUTPUTS} tokens; shares: short = outer({SHORT[0]}, "
              f"{SHORT[1]}), long = outer({LONG[0]}, {LONG[1]}), mixed = 0.8 short + 0.2 long (our assumption, shaped "
              f"like Chatbot Arena / PubMed; Mélange's histograms were not retrieved); rates {RATES} requests/s; "
              "slice_factor 4; Mélange's prices, USD/h: " + ", ".join(f"{c} {p}" for c, p in PRICES.items())
-             + " (L4 and H100 read from its Plot 7, as fleet_check.py derives).", "",
+             + " (its Table 1).", "",
              "Two comparisons. (a) As Mélange published its ranges: the saving of the mixed fleet over each "
              "single-type fleet its plot shows (four in the short-context plots, A100-80GB and H100 in the others), "
              "at every rate, zeros left out; the range is the smallest to the largest, and the median says where "
              "most of them lie. (b) Rate by rate, the saving over the best single type, against the same figure "
-             "read from Mélange's plots.", "",
+             "in Mélange's Appendix C tables.", "",
              "| mix | TPOT SLO | (a) xpuplan: range, median | Mélange published | overlap? | median inside? | "
-             "(b) over the best single type, rates 1-32: xpuplan | Mélange (plots) | mean gap, points | mixed fleets "
+             "(b) over the best single type, rates 1-32: xpuplan | Mélange (Appendix C) | mean gap, points | mixed fleets "
              "chosen |", "|---|---|---|---|---|---|---|---|---|---|"]
     overlaps = inside = 0
     gaps = []
@@ -145,13 +149,13 @@ def melange_ranges(model: str = "llama2-7b") -> list[str]:
     return lines + ["", f"- (a) settings whose range overlaps Mélange's: **{overlaps} of {n}**; whose median saving lies "
                     f"inside Mélange's range: **{inside} of {n}**.",
                     f"- (b) rate by rate over the best single type: mean gap {100 * float(np.mean(gaps)):.0f} points "
-                    "to Mélange's plotted savings: xpuplan finds one type alone cheapest at most rates where "
+                    "to Mélange's published savings: xpuplan finds one type alone cheapest at most rates where "
                     "Mélange's measured profiles found a mix 15-30% cheaper.",
                     "- Until session 13 this section compared the saving over the best single type only, with the "
                     "H100 at the catalog's 2.35 USD/h or at 2 x A100, the L4 at 0.81 and replicas free to span "
                     "devices (4 of 12 settings overlapped). That read Mélange's ranges as savings over the best type "
-                    "(so does ../shared/research/fleet_anchors.yaml), which its plots show they are not: 77% is one "
-                    "H100 against Mélange's one L4 and one A10G.", "",
+                    "(so does ../shared/research/fleet_anchors.yaml), which its plots and Appendix C show they are not: "
+                    "77% is one H100 against Mélange's one L4 and one A10G.", "",
                     "Read with the inputs: the request mixes are our assumption (Mélange's histograms were not "
                     "retrieved), the L4 and A10G serving speeds rest on their chips' efficiency priors (no kernel "
                     "table measures them: every result says so), Mélange profiled a 2024 vLLM and xpuplan prices "
