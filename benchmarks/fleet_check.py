@@ -59,7 +59,9 @@ RATES = [1, 2, 4, 8, 16, 32]                             # requests/s: the rates
 # NC24ads_A100_v4; the H100 is RunPod's H100/A100 ratio times the A100's price, (4.69 / 2.29) x 3.67 = 7.516, section
 # 6.1). Until session 20 the L4 and H100 were read off Plot 7's bars (0.70 and 7.52).
 PRICES = {"l4": 0.70, "a10g": 1.01, "a100-sxm-80gb": 3.67, "h100-sxm": 7.516}
-ENGINE = "vllm"                                          # the paper, sections 4 and 6.1: vLLM 0.2.7
+ENGINE = "vllm"                                          # the current release's profile
+MELANGE_ENGINE = "vllm@0.2"                              # the release Mélange profiled (paper, sections 4 and 6.1)
+ENGINES = (ENGINE, MELANGE_ENGINE)
 REPLICA_DEVICES = 1                                      # Mélange's bins are one-GPU instances (Llama2-7b on each)
 
 
@@ -90,10 +92,10 @@ def melange_golden() -> list[str]:
             f"| time (parse + solve + baseline) | ~1 s (paper) | {elapsed:.2f} s |", ""]
 
 
-def _service(dist, tpot_s: float, rate: float, model: str) -> dict:
+def _service(dist, tpot_s: float, rate: float, model: str, engine: str = ENGINE) -> dict:
     return {"workloads": [{"name": "svc", "kind": "serve", "model": model, "rate": rate, "input_len": INPUTS,
                            "output_len": OUTPUTS, "distribution": dist, "slo": {"ttft": "10s", "tpot": tpot_s},
-                           "slice_factor": 4, "engine": ENGINE, "replica_devices": REPLICA_DEVICES}],
+                           "slice_factor": 4, "engine": engine, "replica_devices": REPLICA_DEVICES}],
             "horizon": "30d"}
 
 
@@ -110,7 +112,8 @@ def melange_ranges(model: str = "llama2-7b") -> list[str]:
     import numpy as np
 
     lines = ["## 2. Mélange's published savings, with xpuplan's serving estimates", "",
-             f"Model {model}, engine profile {ENGINE} (Mélange profiled with vLLM 0.2.7), one-device replicas "
+             f"Model {model}, engine profiles {ENGINE} (the current release) and {MELANGE_ENGINE} (vLLM 0.2.7, the "
+             "release Mélange profiled), one-device replicas "
              f"(`replica_devices: {REPLICA_DEVICES}`: Mélange's bins are one-GPU instances), TTFT <= 10 s, TPOT SLO as "
              f"listed; buckets: inputs {INPUTS} x outputs {OUTPUTS} tokens; shares: short = outer({SHORT[0]}, "
              f"{SHORT[1]}), long = outer({LONG[0]}, {LONG[1]}), mixed = 0.8 short + 0.2 long (our assumption, shaped "
@@ -122,15 +125,14 @@ def melange_ranges(model: str = "llama2-7b") -> list[str]:
              "at every rate, zeros left out; the range is the smallest to the largest, and the median says where "
              "most of them lie. (b) Rate by rate, the saving over the best single type, against the same figure "
              "in Mélange's Appendix C tables.", "",
-             "| mix | TPOT SLO | (a) xpuplan: range, median | Mélange published | overlap? | median inside? | "
+             "| engine | mix | TPOT SLO | (a) xpuplan: range, median | Mélange published | overlap? | median inside? | "
              "(b) over the best single type, rates 1-32: xpuplan | Mélange (Appendix C) | mean gap, points | mixed fleets "
-             "chosen |", "|---|---|---|---|---|---|---|---|---|---|"]
-    overlaps = inside = 0
-    gaps = []
-    for (kind, tpot), (low, high) in PUBLISHED.items():
+             "chosen |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    overlaps, inside, gaps = dict.fromkeys(ENGINES, 0), dict.fromkeys(ENGINES, 0), {e: [] for e in ENGINES}
+    for engine, ((kind, tpot), (low, high)) in ((e, item) for e in ENGINES for item in PUBLISHED.items()):
         each, best, mixed = [], [], 0
         for rate in RATES:
-            r = xpuplan.fleet(fleet=_fleet(), workloads=_service(_mix(kind), tpot, rate, model)).to_dict()
+            r = xpuplan.fleet(fleet=_fleet(), workloads=_service(_mix(kind), tpot, rate, model, engine)).to_dict()
             costs = {c["chip"]: c["usd_per_hour"] for c in r["baseline"]["candidates"] if c.get("usd_per_hour")}
             shown = [costs[c] for c in BASELINES[kind] if c in costs]
             each += [1.0 - r["usd_per_hour"] / c for c in shown if c - r["usd_per_hour"] > 1e-9]
@@ -139,18 +141,21 @@ def melange_ranges(model: str = "llama2-7b") -> list[str]:
         lo, hi, mid = (min(each), max(each), float(np.median(each))) if each else (float("nan"),) * 3
         overlap = bool(each) and lo <= high and low <= hi
         middle = bool(each) and low <= mid <= high
-        overlaps, inside = overlaps + overlap, inside + middle
+        overlaps[engine] += overlap
+        inside[engine] += middle
         gap = float(np.mean([abs(a - b) for a, b in zip(best, PLOT_BEST[(kind, tpot)])]))
-        gaps.append(gap)
-        lines.append(f"| {kind} | {tpot * 1e3:.0f} ms | {lo:.0%}-{hi:.0%}, {mid:.0%} | {low:.0%}-{high:.0%} | "
+        gaps[engine].append(gap)
+        lines.append(f"| {engine} | {kind} | {tpot * 1e3:.0f} ms | {lo:.0%}-{hi:.0%}, {mid:.0%} | {low:.0%}-{high:.0%} | "
                      f"{'yes' if overlap else 'no'} | {'yes' if middle else 'no'} | {_pct(best)} | "
                      f"{_pct(PLOT_BEST[(kind, tpot)])} | {100 * gap:.0f} | {mixed} of {len(RATES)} rates |")
     n = len(PUBLISHED)
-    return lines + ["", f"- (a) settings whose range overlaps Mélange's: **{overlaps} of {n}**; whose median saving lies "
-                    f"inside Mélange's range: **{inside} of {n}**.",
-                    f"- (b) rate by rate over the best single type: mean gap {100 * float(np.mean(gaps)):.0f} points "
-                    "to Mélange's published savings: xpuplan finds one type alone cheapest at most rates where "
-                    "Mélange's measured profiles found a mix 15-30% cheaper.",
+    lines.append("")
+    for e in ENGINES:
+        lines += [f"- {e}: (a) settings whose range overlaps Mélange's: **{overlaps[e]} of {n}**; whose median saving "
+                  f"lies inside Mélange's range: **{inside[e]} of {n}**; (b) rate by rate over the best single type: "
+                  f"mean gap **{100 * float(np.mean(gaps[e])):.0f} points** to Mélange's published savings."]
+    return lines + ["- Where the gap stays, xpuplan finds one type alone cheapest at rates where Mélange's measured "
+                    "profiles found a mix 15-30% cheaper (section 3 says why).",
                     "- Until session 13 this section compared the saving over the best single type only, with the "
                     "H100 at the catalog's 2.35 USD/h or at 2 x A100, the L4 at 0.81 and replicas free to span "
                     "devices (4 of 12 settings overlapped). That read Mélange's ranges as savings over the best type "
@@ -158,9 +163,10 @@ def melange_ranges(model: str = "llama2-7b") -> list[str]:
                     "77% is one H100 against Mélange's one L4 and one A10G.", "",
                     "Read with the inputs: the request mixes are our assumption (Mélange's histograms were not "
                     "retrieved), the L4 and A10G serving speeds rest on their chips' efficiency priors (no kernel "
-                    "table measures them: every result says so), Mélange profiled a 2024 vLLM and xpuplan prices "
-                    "the current one, and the allocation method itself reproduces Mélange's answer exactly "
-                    "(section 1).", ""]
+                    "table measures them: every result says so), the vllm@0.2 profile's host costs are measured on a "
+                    "vLLM-derived engine without its HTTP server (a floor; catalog/serving/vllm@0.2.yaml) and price "
+                    "0.2.7's prompt-only iterations as mixed ones, and the allocation method itself reproduces "
+                    "Mélange's answer exactly (section 1).", ""]
 
 
 # Mélange's Plot 1 (docs/images/a100-v-a10g-2.png @d46ab438, "Llama2-7b on A10G, A100"): per (input, output) tokens,
@@ -182,11 +188,11 @@ commit 1a68729 of 2024-05-23, a month after the paper's first version); the pape
 rate is raised "until the GPU is saturated" and gives no run length"""
 
 
-def _short_run_tokens_per_s(model, chip: str, input_len: int, output_len: int) -> float:
+def _short_run_tokens_per_s(model, chip: str, input_len: int, output_len: int, engine: str) -> float:
     """Output tokens/s of one device serving ``PROFILE_RUN_REQUESTS`` requests sent together (the launcher's count at
     its top rate, 32 requests/s, arrives within about 0.3 s), counted over the whole run as its script counts it."""
     c = load_chip(chip)
-    plan = resolve_serve_plan(model, c, 1, None, None, None, None, "bf16", "bf16", load_engine(ENGINE))
+    plan = resolve_serve_plan(model, c, 1, None, None, None, None, "bf16", "bf16", load_engine(engine))
     cap = max_concurrency(model, c, plan, input_len, output_len)
     return simulate(model, c, plan, input_len, output_len, cap, burst=PROFILE_RUN_REQUESTS)["output_tokens_per_s"]
 
@@ -209,22 +215,24 @@ def _plot1(per_usd) -> tuple[list[str], int, int]:
 
 def melange_profile(model: str = "llama2-7b") -> list[str]:
     """Mélange's measured per-bucket cost efficiency of the A10G against the A100 (its Plot 1) against xpuplan's:
-    in steady state (as many sequences as fit, as ``inference`` prices a service), and as a run of the released
-    launcher's length (a diagnostic of the protocol; nothing in the model changes)."""
-    lines = ["## 3. Mélange's own A10G / A100 profile against xpuplan's", "",
-             f"Mélange's Plot 1 ({model}, each GPU at its maximum throughput, tokens per dollar at {PRICES['a10g']} and "
-             f"{PRICES['a100-sxm-80gb']} USD/h; + the A10G more cost-efficient by that percent, - the A100) against "
-             "`xpuplan inference` at the same sizes on one device, vLLM profile, as many sequences as fit. "
-             "Cells: xpuplan / Mélange.", "",
-             "| output \\ input | " + " | ".join(str(i) for i in PLOT1_INPUTS) + " |",
-             "|---|" + "---|" * len(PLOT1_INPUTS)]
-    steady, agree, total = _plot1(lambda c, i, o: api.inference(model=model, chip=c, devices=1, input_len=i,
-                                                                output_len=o, engine=ENGINE).output_tokens_per_s
-                                  / PRICES[c])
+    in steady state (as many sequences as fit, as ``inference`` prices a service) under the current vLLM profile and
+    under vLLM 0.2.7's (the release Mélange ran), and under 0.2.7 as a run of the released launcher's length (a
+    diagnostic of the protocol)."""
+    head = ["| output \\ input | " + " | ".join(str(i) for i in PLOT1_INPUTS) + " |",
+            "|---|" + "---|" * len(PLOT1_INPUTS)]
     m = load_model(model)
-    short, agree_short, _ = _plot1(lambda c, i, o: _short_run_tokens_per_s(m, c, i, o) / PRICES[c])
-    head = lines[-2:]
-    return lines + steady + [
+
+    def steady(engine):
+        return _plot1(lambda c, i, o: api.inference(model=model, chip=c, devices=1, input_len=i, output_len=o,
+                                                    engine=engine).output_tokens_per_s / PRICES[c])
+    now, agree, total = steady(ENGINE)
+    old, agree_old, _ = steady(MELANGE_ENGINE)
+    short, agree_short, _ = _plot1(lambda c, i, o: _short_run_tokens_per_s(m, c, i, o, MELANGE_ENGINE) / PRICES[c])
+    return ["## 3. Mélange's own A10G / A100 profile against xpuplan's", "",
+            f"Mélange's Plot 1 ({model}, each GPU at its maximum throughput, tokens per dollar at {PRICES['a10g']} and "
+            f"{PRICES['a100-sxm-80gb']} USD/h; + the A10G more cost-efficient by that percent, - the A100) against "
+            f"`xpuplan inference` at the same sizes on one device, as many sequences as fit, under the {ENGINE} "
+            "profile (the current release). Cells: xpuplan / Mélange.", ""] + head + now + [
         "", f"- the cheaper GPU named as Mélange measured it, where the two differ by 5% or more: "
             f"**{agree} of {total}** tiles.",
         "- xpuplan prices the A100 far ahead on long requests (its 3.3x KV cache holds several times the "
@@ -235,11 +243,18 @@ def melange_profile(model: str = "llama2-7b") -> list[str]:
         "architecture) and a 70 TFLOP/s bf16 peak (a measured torch fp16 GEMM reached 69.5 TFLOP/s at 10,240^3 "
         "on an A10G in a community torch benchmark: github.com/zzc0721/torch-performance-test-data issue 126); "
         "no A10G run is in the data.", "",
-        f"The same tiles with each GPU serving a run of {PROFILE_RUN_REQUESTS} requests sent together, counted over "
-        "the whole run (Mélange's released profiling launcher sends `TOTAL=10` requests a point at 1-32 requests/s; "
-        "the paper, section 5.3, says only that the rate is raised \"until the GPU is saturated\", tags the plot "
-        "\"rate: saturation, SLO: none\" and gives no run length; vLLM 0.2.7). A diagnostic of the protocol, "
-        "not a change: nothing in the model moves.", ""] + head + short + [
+        f"The same tiles under the {MELANGE_ENGINE} profile: vLLM 0.2.7, the release Mélange profiled, whose engine "
+        "loop handles every sequence in Python, serially with the device (1.3 ms an iteration and 0.1 ms a "
+        "sequence, measured: catalog/serving/vllm@0.2.yaml), 256 sequences at most, 4,096 tokens an iteration.",
+        ""] + head + old + [
+        "", f"- named as Mélange measured it: **{agree_old} of {total}** tiles. The host time a sequence costs "
+            "is the same on both GPUs, so it takes a larger share of the faster one's iterations: the A10G gains "
+            "on short requests, where batches are large.", "",
+        f"The same tiles under {MELANGE_ENGINE} with each GPU serving a run of {PROFILE_RUN_REQUESTS} requests sent "
+        "together, counted over the whole run (Mélange's released profiling launcher sends `TOTAL=10` requests a "
+        "point at 1-32 requests/s; the paper, section 5.3, says only that the rate is raised \"until the GPU is "
+        "saturated\", tags the plot \"rate: saturation, SLO: none\" and gives no run length). A diagnostic of "
+        "the protocol, not a change.", ""] + head + short + [
         "", f"- named as Mélange measured it: **{agree_short} of {total}** tiles. In a run of {PROFILE_RUN_REQUESTS} "
             "requests the A100 never holds more than ten sequences, so its larger KV cache buys nothing and the "
             "tiles compress toward Mélange's. The paper's Figure 4 reports batch sizes at saturation that fall 9x "

@@ -1,6 +1,7 @@
 """Serving under load (issue 17): TTFT with queueing and chunked prefill, engine profiles, speculative decoding,
 per-chip precision in the search, fleet sizing for a demand."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -301,13 +302,35 @@ def test_an_engine_release_is_named_with_at_and_checked_against_the_profile():
     assert answer.status_code == 422 and "describes release 0.4" in answer.text
 
 
+def test_an_older_release_is_its_own_catalog_profile():
+    """Issue 22 item 3: `--engine vllm@0.2` (and a patch release within it, `@0.2.7`) is the catalog's vllm@0.2
+    profile, with its own defaults and host costs; a release the catalog has no profile of is one line naming those
+    it has."""
+    old = api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm@0.2.7")
+    new = api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm")
+    assert old.plan.engine.name == "vllm@0.2" and old.plan.engine.version == "0.2"
+    assert old.plan.engine.max_batch == 256 and old.tpot_s > new.tpot_s  # its Python loop costs every iteration
+    with pytest.raises(api.BadInput, match=r"describes release 0\.10.*vllm@0\.2 an older one.*--engine vllm@0\.2$"):
+        api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm@0.7")
+
+
+def test_a_python_engine_loop_pays_its_host_time_per_sequence():
+    """sequence_overhead_s: each sequence an iteration carries (decoding, or prefilling pro rata to its chunk) adds
+    its host time to the iteration, serially; a negative value is refused naming the field."""
+    base = ServePlan(tp=1, engine=ROOFLINE)
+    slow = ServePlan(tp=1, engine=dataclasses.replace(ROOFLINE, sequence_overhead_s=1e-4))
+    for p, d in ((0, 1), (0, 64), (1024, 32), (4096, 0)):
+        extra = iteration_s(MODEL, CHIP, slow, p, d, 2048, 2500) - iteration_s(MODEL, CHIP, base, p, d, 2048, 2500)
+        assert extra == pytest.approx(1e-4 * (d + p / 2048))
+    with pytest.raises(BadInput, match="sequence_overhead_s must be seconds"):
+        dataclasses.replace(ROOFLINE, sequence_overhead_s=-1e-4)
+
+
 def test_the_api_server_bounds_a_replicas_stream():
     """One front-end process streams every token (stream_token_s each): a replica never streams faster than
     1 / stream_token_s tokens/s, whatever the device could do. The closed form (random phases: a steady backlog) keeps
     the engine's TPOT and puts the wait in TTFT; the simulation's bunched round has its tokens interleaved at the front
     end, so each stream sees clients x stream_token_s between tokens. Both keep Little's law."""
-    import dataclasses
-
     fast = dataclasses.replace(PLAN, engine=dataclasses.replace(PLAN.engine, stream_token_s=0.0))
     slow = dataclasses.replace(PLAN, engine=dataclasses.replace(PLAN.engine, stream_token_s=2e-4))  # 5,000 tok/s
     cap = max_concurrency(MODEL, CHIP, fast, 200, 200)

@@ -202,10 +202,10 @@ def _chip_prices(args: dict, files: bool) -> tuple[dict, set]:
 # ------------------------------------------------------------------------------------------------------ serving
 
 def _engine(engine: str, speculative=None, accept_rate=None, draft_tokens=None):
-    """The engine profile each chip gets (``auto``: its vendor's own, :func:`~xpuplan.serving.inputs.engine_profiles`)."""
-    from .serving.inputs import engine_profiles
+    """The engine profile each chip gets (``auto``: its vendor's own; ``name@version``: that release's)."""
+    from .serving.inputs import engine_profiles as profiles
 
-    return engine_profiles(engine, speculative, accept_rate, draft_tokens, _catalog.load_engine)
+    return profiles(engine, speculative, accept_rate, draft_tokens, _catalog.load_engine, _catalog.names("serving"))
 
 
 def inference(*, model: str | Model, chip: str | Chip, devices: int | None = None, input_len: int = 1024,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import BadInput, DoesNotFit
 from ..plan import resolve_serve_plan
@@ -37,10 +37,11 @@ def with_speculative(profile: ServeEngine, speculative: str | None, accept_rate:
 
 
 def engine_profiles(name: str, speculative: str | None, accept_rate: float | None, draft_tokens: int | None,
-                    load: Callable[[str], ServeEngine]) -> Callable[[Chip], ServeEngine]:
+                    load: Callable[[str], ServeEngine], known: Sequence[str] = ()) -> Callable[[Chip], ServeEngine]:
     """The engine profile each chip gets: ``auto``, its vendor's own engine (``VENDOR_ENGINES``); any other name, that
-    engine on every chip (refused in one line on a chip it does not run on). The name and the speculative options are
-    checked now, not at the first chip."""
+    engine on every chip (refused in one line on a chip it does not run on); ``name@version``, that engine's profile
+    of that release (an older one is its own catalog profile, ``known`` holds the catalog's ids). The name and the
+    speculative options are checked now, not at the first chip."""
     name, _, version = name.partition("@")
     name = ENGINE_ALIASES.get(name, name)
     fixed = None if name == AUTO_ENGINE else with_speculative(load(name), speculative, accept_rate, draft_tokens)
@@ -48,9 +49,8 @@ def engine_profiles(name: str, speculative: str | None, accept_rate: float | Non
         raise BadInput(f"--engine auto@{version}: auto takes no version (each chip's own engine at its catalog "
                        "release); name the engine: --engine vllm@0.10", "engine")
     if version and not _same_release(fixed.version, version):
-        raise BadInput(f"--engine {name}@{version}: the catalog's {name} profile describes release {fixed.version} "
-                       f"(its scheduler defaults and host costs); give --engine {name} or --engine "
-                       f"{name}@{fixed.version}", "engine")
+        fixed = with_speculative(_older_release(name, version, fixed.version, load, known), speculative, accept_rate,
+                                 draft_tokens)
     with_speculative(ROOFLINE, speculative, accept_rate, draft_tokens)  # the options' check, whatever the engine
 
     def profile(chip: Chip) -> ServeEngine:  # the catalog caches its loads
@@ -59,6 +59,22 @@ def engine_profiles(name: str, speculative: str | None, accept_rate: float | Non
         return with_speculative(load(engine_name_for(chip, AUTO_ENGINE)), speculative, accept_rate, draft_tokens)
 
     return profile
+
+
+def _older_release(name: str, version: str, current: str, load: Callable[[str], ServeEngine],
+                   known: Sequence[str]) -> ServeEngine:
+    """The catalog's profile ``name@R`` of the release ``version`` names (``0.2.7`` is within ``0.2``), or one line
+    naming the releases the catalog describes."""
+    releases = sorted((k.partition("@")[2] for k in known if k.startswith(name + "@")), key=len, reverse=True)
+    for release in releases:  # the most specific first
+        if _same_release(release, version):
+            return load(f"{name}@{release}")
+    older = sorted(f"{name}@{r}" for r in releases)
+    also = f", and {', '.join(older)} {'an older one' if len(older) == 1 else 'older ones'}" if older else ""
+    raise BadInput(f"--engine {name}@{version}: the catalog's {name} profile describes release {current} (its "
+                   "scheduler defaults and host costs)" + also
+                   + f"; give --engine {name} or --engine {name}@{current}"
+                   + "".join(f" or --engine {o}" for o in older), "engine")
 
 
 def _same_release(profile: str, asked: str) -> bool:

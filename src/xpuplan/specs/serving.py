@@ -124,6 +124,11 @@ class ServeEngine:
     """host time to launch one kernel outside a graph, seconds (a floor under an eager iteration)"""
     iteration_overhead_s: float = 0.0
     """host time per iteration not hidden behind the device (scheduling, sampling), seconds"""
+    sequence_overhead_s: float = 0.0
+    """host time per sequence an iteration carries, not hidden behind the device, seconds: an engine loop that prepares
+    inputs, samples and processes outputs one sequence at a time in Python (and, with its API server in the same
+    process, streams each sequence's token) pays it serially every iteration; 0 where that work is vectorised or
+    overlapped with the device (vLLM V1, SGLang, TensorRT-LLM)"""
     request_overhead_s: float = 0.0
     """fixed time a request spends outside the device before its first token (HTTP, tokeniser, admission), seconds"""
     stream_token_s: float = 0.0
@@ -159,7 +164,8 @@ class ServeEngine:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be a whole number >= 1, got {value!r}", key)
-        for key in ("eager_launch_s", "iteration_overhead_s", "request_overhead_s", "stream_token_s"):
+        for key in ("eager_launch_s", "iteration_overhead_s", "sequence_overhead_s", "request_overhead_s",
+                    "stream_token_s"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 10:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be seconds in [0, 10), got {value!r}", key)
