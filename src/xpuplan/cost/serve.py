@@ -356,12 +356,11 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
     iteration's token count (the output layer only for the tokens sampled), the element-wise kernels, prefill
     attention over the chunks, decode attention reading each sequence's KV cache, the TP/EP collectives, kernel gaps,
     and the engine's host costs. An iteration whose batch is larger than the engine's captured graphs, or that
-    carries prefill, launches its kernels from the host: it takes at least layers · kernels · eager_launch_s. The host
-    time the device does not hide: a fixed part per iteration and, in an engine whose loop handles each sequence in
-    Python, a part per sequence the iteration carries (decoding, and prefilling pro rata to its chunk). With pp
-    stages the iteration's tokens split into pp micro-batches in flight at once (one per stage), as TensorRT-LLM's
-    and vLLM's pipeline schedulers run them. A vision encoder runs over the images of the requests whose prompts the
-    iteration prefills (:func:`encoder_prefill_s`, pro rata to the chunk)."""
+    carries prefill, launches its kernels from the host: it takes at least layers · kernels · eager_launch_s. Host
+    time the device does not hide: per iteration, and per sequence carried (decoding, or prefilling pro rata to its
+    chunk) where the loop is Python's. With pp stages the iteration's tokens split into pp micro-batches in flight at
+    once (one per stage), as TensorRT-LLM's and vLLM's pipeline schedulers run them. A vision encoder runs over the
+    images of the requests the iteration prefills (:func:`encoder_prefill_s`, pro rata to the chunk)."""
     engine = plan.engine
     p = np.asarray(prefill_tokens, dtype=float) / plan.pp
     d = np.asarray(decode_batch, dtype=float) / plan.pp
@@ -377,10 +376,9 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
               + comm_s(model, chip, plan, tokens) + kernels * chip.efficiency.kernel_overhead_s)
     eager = (p > 0) | (d > engine.graph_max_batch)
     step = np.where(eager, np.maximum(device, kernels * engine.eager_launch_s), device)
-    requests = np.asarray(prefill_tokens, dtype=float) / prompt_len
-    encoder = encoder_prefill_s(model, chip, plan, requests)
-    host = engine.iteration_overhead_s + engine.sequence_overhead_s * (np.asarray(decode_batch, dtype=float) + requests)
-    return plan.pp * step + host + draft_s(model, chip, plan, d, context) + encoder
+    requests = np.asarray(prefill_tokens, dtype=float) / prompt_len  # whose chunks the iteration prefills
+    step = plan.pp * step + engine.iteration_overhead_s + engine.sequence_overhead_s * (d * plan.pp + requests)
+    return step + draft_s(model, chip, plan, d, context) + encoder_prefill_s(model, chip, plan, requests)
 
 
 DRAFT_MODEL_STEP_FRACTION = 0.15
@@ -392,8 +390,7 @@ def draft_s(model: Model, chip: Chip, plan: ServePlan, decode_batch, context):
     """Seconds spent drafting in one iteration: k sequential draft passes over the decoding sequences.
 
     MTP (DeepSeek-V3 §2.2) and EAGLE (Li et al. 2024, arXiv 2401.15077) draft with one extra transformer layer and
-    the shared output head: each pass costs one layer of the target's decode step. A separate draft model costs
-    ``DRAFT_MODEL_STEP_FRACTION`` of a target step per pass."""
+    the shared output head: a pass costs one layer of the target's decode step; a draft model's, a fraction of it."""
     spec = plan.engine.speculative
     d = np.asarray(decode_batch, dtype=float)
     if spec is None:
