@@ -44,13 +44,15 @@ def engine_profiles(name: str, speculative: str | None, accept_rate: float | Non
     speculative options are checked now, not at the first chip."""
     name, _, version = name.partition("@")
     name = ENGINE_ALIASES.get(name, name)
-    fixed = None if name == AUTO_ENGINE else with_speculative(load(name), speculative, accept_rate, draft_tokens)
-    if version and fixed is None:
+    if version and name == AUTO_ENGINE:
         raise BadInput(f"--engine auto@{version}: auto takes no version (each chip's own engine at its catalog "
                        "release); name the engine: --engine vllm@0.10", "engine")
-    if version and not _same_release(fixed.version, version):
-        fixed = with_speculative(_older_release(name, version, fixed.version, load, known), speculative, accept_rate,
-                                 draft_tokens)
+    fixed = None
+    if name != AUTO_ENGINE:
+        release = load(name)
+        if version and not _same_release(release.version, version):
+            release = _older_release(name, version, release.version, load, known)
+        fixed = with_speculative(release, speculative, accept_rate, draft_tokens)
     with_speculative(ROOFLINE, speculative, accept_rate, draft_tokens)  # the options' check, whatever the engine
 
     def profile(chip: Chip) -> ServeEngine:  # the catalog caches its loads
