@@ -239,10 +239,11 @@ def melange_profile(model: str = "llama2-7b") -> list[str]:
         "sequences, and decode reads the weights once per step for all of them), where Mélange measured "
         "it at most 38% ahead, and the A10G behind or level on short ones, where Mélange measured it up "
         "to 72% ahead: with Mélange's own profiles a mix of the two wins at most rates (section 2, (b)); "
-        "with xpuplan's, one type does. The A10G rests on the A100's calibrated fractions (nearest "
-        "architecture) and a 70 TFLOP/s bf16 peak (a measured torch fp16 GEMM reached 69.5 TFLOP/s at 10,240^3 "
-        "on an A10G in a community torch benchmark: github.com/zzc0721/torch-performance-test-data issue 126); "
-        "no A10G run is in the data.", "",
+        "with xpuplan's, one type does. The A10G's GEMMs run on its own measured size curve (catalog/kernels/"
+        "a10g.yaml: a community torch matmul sweep reaching 69.5 of its 70 TFLOP/s at 10,240^3, "
+        "github.com/zzc0721/torch-performance-test-data issue 126; 0.94 of peak at large sizes where the A100's "
+        "calibrated curve gave it 0.83, since session 22), its attention, memory and links on the A100's "
+        "calibrated fractions (nearest architecture); no A10G run is in the data.", "",
         f"The same tiles under the {MELANGE_ENGINE} profile: vLLM 0.2.7, the release Mélange profiled, whose engine "
         "loop handles every sequence in Python, serially with the device (1.3 ms an iteration and 0.1 ms a "
         "sequence, measured: catalog/serving/vllm@0.2.yaml), 256 sequences at most, 4,096 tokens an iteration.",

@@ -54,3 +54,19 @@ def test_fields_a_variant_sets_itself_and_other_families_are_left_alone():
     assert own.efficiency.gemm_half_flops == 1e11 and own.efficiency.attention_fwd == 0.24  # its own calibration
     for field in ("gemm_max", "gemm_half_flops", "attention_fwd", "attention_bwd"):  # Blackwell: another table
         assert getattr(b200.efficiency, field) == getattr(h100.efficiency, field)
+
+
+def test_a_variant_with_its_own_kernel_table_takes_its_gemms_from_it_and_the_rest_from_its_parent():
+    """The A10G (GA102) names its own measured matmul sweep and is `like` the A100: its GEMM curve is the table's fit
+    (not the A100's calibrated 0.83), its attention and memory fractions stay the A100's, and serving prices its GEMMs
+    on the same curve."""
+    from xpuplan.catalog.kernels import kernel_efficiency
+
+    a10g, a100 = load_chip("a10g"), load_chip("a100-sxm-80gb")
+    table = kernel_efficiency("a10g")
+    assert (a10g.efficiency.gemm_max, a10g.efficiency.gemm_half_flops) == (table["gemm_max"], table["gemm_half_flops"])
+    assert a10g.efficiency.gemm_max > a100.efficiency.gemm_max
+    for field in ("attention_fwd", "attention_bwd", "hbm", "scale_up", "scale_out"):
+        assert getattr(a10g.efficiency, field) == getattr(a100.efficiency, field)
+    assert a10g.kernels is not None and a10g.kernels.gemm_max == table["gemm_max"]
+    assert "inherits a100-sxm-80gb" in a10g.efficiency.source

@@ -110,6 +110,9 @@ def _efficiency_layers(chip_name: str, seen: tuple[str, ...] = ()) -> dict:
     inherited = _efficiency_layers(str(like), seen + (chip_name,))
     if not inherited:
         raise BadInput(f"efficiency/{chip_name}.yaml: like: {like} names no efficiency profile", "like")
+    if "kernels" in data:  # the child's own kernel table replaces what its parent's profile says of those kernels
+        measured = kernel_efficiency(str(data["kernels"]))
+        inherited = {k: v for k, v in inherited.items() if k not in measured and k != "kernels"}
     return inherited | data
 
 
