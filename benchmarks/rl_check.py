@@ -1,5 +1,6 @@
 """Predicted against published RL step times: NeMo RL v0.4's steps (data/posttrain/rl/nemo-rl-grpo-h100.yaml), v0.5's
-and v0.6's (nemo-rl-grpo-v05-v06.yaml: on- and off-policy, H100 and GB200), nothing fitted on either, and NeMo RL
+and v0.6's (nemo-rl-grpo-v05-v06.yaml: on- and off-policy, H100 and GB200), v0.7's (nemo-rl-grpo-v07.yaml, the same
+kinds of row), nothing fitted on any, and NeMo RL
 v0.3's steps by phase (nemo-rl-v0.3-grpo-phases.yaml; only rl.py's orchestration constant comes from them, their
 phases are checks).
 
@@ -42,19 +43,28 @@ def main() -> None:
               f"{r.engine_switch_s:.1f} | {r.orchestration_s:.1f} |")
     print(f"\n- priced: {len(errors)} of {len(doc['runs'])}; median |error| {np.median(np.abs(errors)):.0%} "
           f"(issue 16: <= 20%)")
-    later = later_releases(here / "nemo-rl-grpo-v05-v06.yaml")
-    every = errors + [e for e in later.values() if e is not None]
-    print(f"\n**Every NeMo RL step row (v0.4, v0.5, v0.6): {len(every)} priced, median |error| "
-          f"{np.median(np.abs(every)):.0%}** (issue 16: <= 20%)")
+    later = later_releases(here / "nemo-rl-grpo-v05-v06.yaml", "v0.5 and v0.6", "the two releases' tables")
+    latest = later_releases(here / "nemo-rl-grpo-v07.yaml", "v0.7",
+                            "the release's table whose model the catalog has (session 22)")
+    every = errors + [e for e in (later | latest).values() if e is not None]
+    print(f"\n**Every NeMo RL step row (v0.4-v0.7): {len(every)} priced, median |error| "
+          f"{np.median(np.abs(every)):.1%}** (issue 16: <= 20%)")
+    for release in ("v0.5", "v0.6", "v0.7"):
+        got = [e for i, e in (later | latest).items() if e is not None and i.startswith(f"nemo-rl-{release}-")]
+        gb200 = [e for i, e in (later | latest).items() if e is not None and i.startswith(f"nemo-rl-{release}-")
+                 and "-gb200-" in i]
+        print(f"- {release}: {len(got)} rows, median |error| {np.median(np.abs(got)):.1%} (GB200's {len(gb200)}: "
+              f"{np.median(np.abs(gb200)):.0%}, signed {np.median(gb200):+.0%})")
     phases(here / "nemo-rl-v0.3-grpo-phases.yaml")
 
 
-def later_releases(path: Path) -> dict:
-    """v0.5's and v0.6's rows: the table, the medians by group, and the on- / off-policy order; returns id -> error."""
+def later_releases(path: Path, releases: str, which: str) -> dict:
+    """A later release's rows (v0.5 and v0.6; v0.7): the table, the medians by group, and the on- / off-policy order;
+    returns id -> error."""
     doc = yaml.safe_load(path.read_text())
-    print("\n## RL: NeMo RL v0.5 and v0.6 GRPO on DGX-H100 and GB200-NVL72 (on-policy colocated; off-policy on split "
+    print(f"\n## RL: NeMo RL {releases} GRPO on DGX-H100 and GB200-NVL72 (on-policy colocated; off-policy on split "
           "pools)\n")
-    print(f"Every GRPO row of the two releases' tables, each with its recipe's plan (`{path.name}`); prompt "
+    print(f"Every GRPO row of {which}, each with its recipe's plan (`{path.name}`); prompt "
           f"{PROMPT_TOKENS} tokens assumed. Devices: training + rollout where generation has its own GPUs.\n")
     print("| run | devices | off-policy steps | published step (s) | predicted step (s) | error | generation | passes | "
           "training | sync | switch |")

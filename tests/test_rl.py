@@ -173,7 +173,8 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     DeepSeek-V3 row, 120 s where v0.6's 512-GPU row takes 111 s for its whole step; 27% since session 17, when a
     rank's experts became one grouped GEMM and the Qwen3-30B-A3B row's training phase, already fast, got faster), and
     on-policy against one step off-policy ordered as measured in at least 8 of the 9 pairs. Session 18: NeMo RL's
-    forward and backward run 1.2x Megatron's, as its own issue 2129 measured: 44 rows 25%, v0.4's four 23%."""
+    forward and backward run 1.2x Megatron's, as its own issue 2129 measured: 44 rows 25%, v0.4's four 23%. Session
+    22: v0.7's table (23 rows, 6 more on/off pairs, nothing fitted): 67 rows 20.3%, v0.7's 17.7%, pairs 13 of 15."""
     import statistics
 
     from xpuplan.validate.rl import STEP_FILES, on_off_pairs, price_rl_run, rl_runs
@@ -185,17 +186,21 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
             errors[run["id"]] = price_rl_run(run).step_time_s / run["step_time_s"] - 1
     v04 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.4-")]
     assert len(v04) == 4 and statistics.median(v04) <= 0.24
-    assert len(errors) == 44 and statistics.median(abs(e) for e in errors.values()) <= 0.26
+    # session 22: v0.7's 23 rows (entered blind from its table and its recipes at v0.7.0) at 17.7%, all 67 at 20.3%
+    v07 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.7-")]
+    assert len(v07) == 23 and statistics.median(v07) <= 0.19
+    assert len(errors) == 67 and statistics.median(abs(e) for e in errors.values()) <= 0.21
     pairs = on_off_pairs(list(runs.values()))
     ordered = 0
     for on, off in pairs:
         predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
         ordered += (off["step_time_s"] < on["step_time_s"]) == (predicted[1] < predicted[0])
-    assert len(pairs) == 9 and ordered >= 8
+    assert len(pairs) == 15 and ordered >= 13
 
 
 def test_a_step_on_blackwell_says_nemo_rls_published_steps_there_were_slower():
-    """NeMo RL's GB200 steps took 18-68% longer than predicted (validation-posttrain.md): a GB200 step says so, and a
+    """NeMo RL's GB200 steps took longer than predicted (18% at v0.7's median, 36-38% at v0.5's and v0.6's;
+    validation-posttrain.md): a GB200 step says so, and a
     rollout pool of GB200 under an H100 trainer too; an H100 step does not."""
     assert not any("GB200-NVL72" in n for n in api.rl(**JOB).notes)
     on_gb200 = api.rl(**dict(JOB, chip="gb200"))

@@ -335,9 +335,10 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     forward = minibatches * update.extra["forward_pass_s"]
     passes = (3 if algorithm == "ppo" else 2) * forward
     notes = [NOT_A_FORECAST]
-    for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 18 steps of v0.5 and v0.6
-        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 36% at the median "
-                     "(18-68%); read this step as a lower bound there")
+    for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 28 steps of v0.5-v0.7
+        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 18% at the median "
+                     "in its v0.7 table (up to 61%; 36-38% in v0.5 and v0.6, before its software sped up there); read "
+                     "this step as a lower bound there")
     if update.plan.ep > 1 and train_chip.scale_up_domain > NODE_DOMAIN_DEVICES:  # rack-scale: GB200-NVL72, CloudMatrix
         notes.append(EP_PLACEMENT_NOTE)
     if reward_model is not None:

@@ -18,8 +18,8 @@ ENGINE = "vllm"
 """NeMo RL generates with vLLM (its GRPO configs: policy.generation.backend vllm)"""
 FRAMEWORK = "nemo-rl"
 """NeMo RL trains with Megatron-Core under its own configs' switches (catalog/frameworks/nemo-rl.yaml)"""
-STEP_FILES = ("nemo-rl-grpo-h100.yaml", "nemo-rl-grpo-v05-v06.yaml")
-"""the files of whole published steps (v0.4; v0.5 and v0.6), as against the v0.3 table of phases"""
+STEP_FILES = ("nemo-rl-grpo-h100.yaml", "nemo-rl-grpo-v05-v06.yaml", "nemo-rl-grpo-v07.yaml")
+"""the files of whole published steps (v0.4; v0.5 and v0.6; v0.7), as against the v0.3 table of phases"""
 
 
 def rl_runs(name: str) -> list[dict]:
@@ -46,9 +46,9 @@ def price_rl_run(run: dict) -> RLResult:
 
 
 def on_off_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
-    """(on-policy, one-step off-policy) rows of one release, chip, model and precision on the same cluster: the pool the
-    colocated row shares equals the split row's training plus rollout devices."""
-    key = ("release", "chip", "model", "precision")
+    """(on-policy, one-step off-policy) rows of one release, chip, model, precision and sequence cap on the same cluster:
+    the pool the colocated row shares equals the split row's training plus rollout devices."""
+    key = ("release", "chip", "model", "precision", "max_seq_len")
     return [(on, off) for off in runs if off.get("off_policy_steps") == 1 for on in runs
             if "rollout_devices" not in on and "release" in on and all(on.get(k) == off.get(k) for k in key)
             and on["devices"] == off["devices"] + off["rollout_devices"]]
