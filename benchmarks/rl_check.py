@@ -46,13 +46,13 @@ def main() -> None:
     later = later_releases(here / "nemo-rl-grpo-v05-v06.yaml", "v0.5 and v0.6", "the two releases' tables")
     latest = later_releases(here / "nemo-rl-grpo-v07.yaml", "v0.7",
                             "the release's table whose model the catalog has (session 22)")
-    every = errors + [e for e in (later | latest).values() if e is not None]
+    priced = {i: e for i, e in (later | latest).items() if e is not None}
+    every = errors + list(priced.values())
     print(f"\n**Every NeMo RL step row (v0.4-v0.7): {len(every)} priced, median |error| "
           f"{np.median(np.abs(every)):.1%}** (issue 16: <= 20%)")
     for release in ("v0.5", "v0.6", "v0.7"):
-        got = [e for i, e in (later | latest).items() if e is not None and i.startswith(f"nemo-rl-{release}-")]
-        gb200 = [e for i, e in (later | latest).items() if e is not None and i.startswith(f"nemo-rl-{release}-")
-                 and "-gb200-" in i]
+        ids = [i for i in priced if i.startswith(f"nemo-rl-{release}-")]
+        got, gb200 = [priced[i] for i in ids], [priced[i] for i in ids if "-gb200-" in i]
         print(f"- {release}: {len(got)} rows, median |error| {np.median(np.abs(got)):.1%} (GB200's {len(gb200)}: "
               f"{np.median(np.abs(gb200)):.0%}, signed {np.median(gb200):+.0%})")
     phases(here / "nemo-rl-v0.3-grpo-phases.yaml")
