@@ -17,7 +17,7 @@ FLOORS = {
     "plan": 2, "flags": 2, "advice": 3,
     "cost": 3, "catalog": 3,
     "results": 4, "economics": 4, "reliability": 4,
-    "training": 5, "search": 5, "serving": 5, "hetero": 5, "rl": 5, "rl_search": 5, "devices": 5,
+    "training": 5, "search": 5, "serving": 5, "hetero": 5, "rl": 5, "rl_search": 5, "rollout": 5, "devices": 5,
     "validate": 6, "probe": 6, "fleet": 6, "export": 6,
     "report": 7,
     "api": 8, "sweep": 8,  # grids of api calls: beside the api, under the faces

@@ -48,7 +48,7 @@ def test_disaggregated_pools_cannot_beat_their_devices_working_without_waiting()
 
     from xpuplan.cost.packing import exponential_scale
     from xpuplan.cost.serve import max_concurrency
-    from xpuplan.rl import generation_s
+    from xpuplan.rollout import generation_s
 
     r = api.rl(**dict(APART, off_policy_steps=1))
     assert r.step_time_s >= r.generation_s and r.step_time_s >= r.training_s + r.inference_passes_s

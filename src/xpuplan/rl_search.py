@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 
 from .errors import BadInput, DoesNotFit
-from .rl import RLResult, rollout_tps, step
+from .rl import RLResult, step
+from .rollout import rollout_tps
 from .specs import Chip, Model
 
 SPLIT_STEPS = 8

@@ -335,16 +335,16 @@ def prefill_s(model: Model, chip: Chip, plan: ServePlan, tokens, seq_len) -> np.
     return plan.pp * stage + encoder_prefill_s(model, chip, plan, requests)
 
 
-def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> np.ndarray:
-    """Seconds for one decode step of ``batch`` sequences at mean ``context`` tokens on one replica:
-    the weight kernels, the element-wise kernels, attention reading each sequence's KV cache, the TP (and EP)
-    collectives and the kernel launches — in sequence, as the step runs them."""
+def decode_step_s(model: Model, chip: Chip, plan: ServePlan, batch, context, verify=1) -> np.ndarray:
+    """Seconds for one decode step of ``batch`` sequences at mean ``context`` tokens on one replica, each running
+    ``verify`` tokens (1 + drafts under speculative decoding): the weight kernels, the element-wise kernels, attention
+    reading each sequence's KV cache, the TP (and EP) collectives and the kernel launches, in sequence."""
     batch = np.maximum(np.asarray(batch, dtype=float), 1.0)
-    layers = model.layers / plan.pp
+    tokens, layers = batch * verify, model.layers / plan.pp
     launches = layers * DECODE_KERNELS_PER_LAYER * chip.efficiency.kernel_overhead_s
-    stage = (weight_kernels_s(model, chip, plan, batch) + elementwise_s(model, chip, plan, batch)
-             + moe_dispatch_s(model, chip, plan, batch) + decode_attention_s(model, chip, plan, batch, context)
-             + comm_s(model, chip, plan, batch) + launches)
+    stage = (weight_kernels_s(model, chip, plan, tokens) + elementwise_s(model, chip, plan, tokens)
+             + moe_dispatch_s(model, chip, plan, tokens) + decode_attention_s(model, chip, plan, batch, context, verify)
+             + comm_s(model, chip, plan, tokens) + launches)
     return plan.pp * stage
 
 
