@@ -326,6 +326,9 @@ def test_a_profile_with_like_inherits_everything_it_does_not_name(tmp_path):
     child, parent = (dataclasses.asdict(catalog.load_framework(n)) for n in ("nemo-rl", "megatron"))
     differs = {k for k in child if child[k] != parent[k]} - {"name", "display_name", "version", "notes", "sources"}
     assert differs == {"moe_permute", "sequence_parallel", "moe_options", "async_checkpoint", "compute_scale"}
+    release, base = (dataclasses.asdict(catalog.load_framework(n)) for n in ("nemo-rl@0.7", "nemo-rl"))
+    assert {k for k in release if release[k] != base[k]} - {"name", "display_name", "version", "notes",
+                                                            "sources"} == {"moe_permute"}  # v0.7.0 fused it
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nlike: torch\ncompute_scale: 0.5\n")
     mine = catalog.load_framework(str(path))

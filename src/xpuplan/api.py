@@ -12,6 +12,7 @@ from . import catalog as _catalog
 from .economics import COST_KEYS
 from .devices import parse_devices
 from .catalog.files import read_yaml as read_job_file  # noqa: F401  (--config job.yaml, read by the CLI)
+from .catalog.kernels import kernel_entry
 from .catalog.schema import schema  # noqa: F401  (xpuplan schema, GET /api/schema/{kind})
 from .errors import BadInput, DoesNotFit, UnknownName, XpuplanError
 from .export import export as _export
@@ -248,25 +249,13 @@ def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: 
 
 # -------------------------------------------------------------------------------------------- catalog, validate
 
-def _kernel_entry(name: str) -> dict:
-    """A kernel table as the catalog lists it: what it derives, its band and its sources."""
-    from .catalog.kernels import gemm_band, kernel_efficiency, load_kernel_table
-
-    table = load_kernel_table(name)
-    low, high, band_source = gemm_band(name)
-    return {"name": name, "derived": kernel_efficiency(name), "gemm_band": (low, high), "band_source": band_source,
-            "rows": sum(len(table.get(key) or []) for key in ("gemm", "gemm_fp8", "gemm_fp4", "gemm_stream", "memory"))
-            + sum(len(v) for v in (table.get("attention") or {}).values()),
-            "sources": dict(table.get("sources") or {})}
-
-
 def catalog(kind: str) -> list:
     """Every catalog entry of one kind as specs (chips, systems, models, frameworks, serving), or kernel tables."""
     if kind not in _catalog.KINDS:
         raise BadInput(f"catalog kind must be one of {', '.join(_catalog.KINDS)}, got {kind!r}", "kind")
     load = {"chips": _catalog.load_chip, "systems": _catalog.load_system, "models": _catalog.load_model,
             "frameworks": _catalog.load_framework, "serving": _catalog.load_engine,
-            "kernels": _kernel_entry}[kind]
+            "kernels": kernel_entry}[kind]
     return [load(name) for name in _catalog.names(kind)]
 
 
@@ -295,16 +284,19 @@ def probe(*, device: str, out: str, quick: bool = False, like: str | None = None
 
 def rl(*, model: str | Model, chip: str | Chip, devices: int, rollout_chip: str | Chip | None = None,
        reward_model: str | Model | None = None, framework: str | Framework = "megatron", engine: str = "vllm",
+       speculative: str | None = None, accept_rate: float | None = None, draft_tokens: int | None = None,
        files: bool = True, search: bool = False, objective: str = "time", **step_options):
     """One RL step (:func:`xpuplan.rl.step`), colocated or with the rollouts on ``rollout_devices`` x ``rollout_chip``,
-    generating with vLLM as NeMo RL, verl and OpenRLHF do; ``search``: :func:`xpuplan.rl_search.search`."""
+    generating with vLLM as NeMo RL, verl and OpenRLHF do (``speculative``: drafting, as ``inference`` takes it);
+    ``search``: :func:`xpuplan.rl_search.search`."""
     from .rl import step as rl_step  # (xpuplan.rl the attribute is this function)
     from .rl_search import search as rl_search
 
-    resolved = dict(model=_model(model, files), chip=_chip(chip, files), devices=devices,
+    chip = _chip(chip, files)
+    resolved = dict(model=_model(model, files), chip=chip, devices=devices, framework=_framework(framework, files),
                     rollout_chip=None if rollout_chip is None else _chip(rollout_chip, files),
                     reward_model=None if reward_model is None else _model(reward_model, files),
-                    framework=_framework(framework, files), engine=_catalog.load_engine(engine), **step_options)
+                    engine=_engine(engine, speculative, accept_rate, draft_tokens)(chip), **step_options)
     return rl_search(objective=objective, **resolved) if search else rl_step(**resolved)
 
 

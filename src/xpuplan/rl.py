@@ -10,7 +10,9 @@ A step (HybridFlow/verl, NeMo RL, OpenRLHF):
    responses finish and the slowest sets the pace (the expected longest of n is the scale x H_n). When more rollouts are
    waiting than the KV cache holds, the running batch stays full and the rest queue.
 2. **inference passes**: a forward of every sequence for the old policy's log-probs and the reference model's (the KL
-   term); PPO adds the critic's values; a ``reward_model`` adds its scores.
+   term); PPO adds the critic's values; a ``reward_model`` adds its scores. With ``force_on_policy_ratio`` (one
+   optimizer step a step, so the policy that generated is the one updated) the old policy's pass is skipped and its
+   ratio taken as 1, as NeMo RL v0.7 does (``loss_fn.force_on_policy_ratio``, grpo.py at v0.7.0).
 3. **training**: ``rollouts / train_global_batch`` optimizer steps of the training plan (sequences packed first-fit
    decreasing into ``max_seq_len`` rows, :mod:`.cost.packing`); PPO also updates the critic (the policy's size).
 4. **weight sync**: the trainer's weights (bf16) reach the rollout engine's layout: over the scale-up links when the
@@ -66,8 +68,8 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 """share of each device the rollout engine may fill when it shares the pool with the trainer: NeMo RL v0.4's GRPO
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
-NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 44 published GRPO steps took longer than predicted, 25% "
-                  "at the median (13% on DGX-H100), where the bound is 20% "
+NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are off by 22% at the "
+                  "median (16% on DGX-H100, 34% on GB200-NVL72), where the bound is 20% "
                   "(benchmarks/results/validation-posttrain.md)")
 NODE_DOMAIN_DEVICES = 8
 """the devices of a node-sized NVLink/HCCS domain (DGX/HGX boards); a chip whose scale-up domain is larger spans racks
@@ -116,6 +118,7 @@ class RLResult:
     response_len: int
     max_seq_len: int
     off_policy_steps: int
+    force_on_policy_ratio: bool
     generation_s: float
     inference_passes_s: float
     training_s: float
@@ -146,6 +149,7 @@ class RLResult:
     def to_dict(self) -> dict:
         return {
             "model": self.model.name, "algorithm": self.algorithm, "colocated": self.colocated,
+            "force_on_policy_ratio": self.force_on_policy_ratio,
             "step_time_s": self.step_time_s, "generation_s": self.generation_s,
             "inference_passes_s": self.inference_passes_s, "training_s": self.training_s,
             "weight_sync_s": self.weight_sync_s, "engine_switch_s": self.engine_switch_s,
@@ -215,7 +219,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
          train_pp: int | None = None, train_cp: int | None = None, train_ep: int | None = None,
          train_etp: int | None = None, train_recompute: str | None = None, steps: int | None = None,
          rollout_chip: Chip | None = None, rollout_devices: int | None = None, reward_model: Model | None = None,
-         precision: str = "bf16", rollout_memory_share: float | None = None,
+         precision: str = "bf16", rollout_memory_share: float | None = None, force_on_policy_ratio: bool = False,
          framework: Framework = Framework(), engine: ServeEngine = ROOFLINE) -> RLResult:
     """Price one RL step (module docstring): colocated on ``devices`` x ``chip``, or with the rollouts on their own
     ``rollout_devices`` x ``rollout_chip``. ``rollout_memory_share``: the share of each rollout device the engine may
@@ -236,6 +240,10 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
         raise BadInput(f"--train-global-batch {train_global_batch} does not divide --rollouts-per-step "
                        f"{rollouts_per_step}; the nearest that do: {' or '.join(map(str, sorted(near)))}",
                        "train_global_batch")
+    if force_on_policy_ratio and train_global_batch != rollouts_per_step:
+        raise BadInput(f"--force-on-policy-ratio needs one optimizer step a step: --train-global-batch "
+                       f"{train_global_batch} must equal --rollouts-per-step {rollouts_per_step}",
+                       "force_on_policy_ratio")
     if prompt_len + response_len >= max_seq_len:
         raise BadInput(f"--prompt-len {prompt_len} + --response-len {response_len} (the mean) must stay below "
                        f"--max-seq-len {max_seq_len}, the longest a response may grow to", "max_seq_len")
@@ -276,11 +284,11 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     critic = 2 if algorithm == "ppo" else 1
     training = critic * minibatches * update.step_time_s
     forward = minibatches * update.extra["forward_pass_s"]
-    passes = (3 if algorithm == "ppo" else 2) * forward
+    passes = ((3 if algorithm == "ppo" else 2) - int(bool(force_on_policy_ratio))) * forward  # the old policy's skipped
     notes = [NOT_A_FORECAST]
     for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 28 steps of v0.5-v0.7
-        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 18% at the median "
-                     "in its v0.7 table (up to 61%; 36-38% in v0.5 and v0.6, before its software sped up there); read "
+        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 26% at the median "
+                     "in its v0.7 table (up to 62%; 37-39% in v0.5 and v0.6, before its software sped up there); read "
                      "this step as a lower bound there")
     if update.plan.ep > 1 and train_chip.scale_up_domain > NODE_DOMAIN_DEVICES:  # rack-scale: GB200-NVL72, CloudMatrix
         notes.append(EP_PLACEMENT_NOTE)
@@ -326,6 +334,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
                     rollout_chip=gen_chip, rollout_devices=gen_devices, colocated=colocated,
                     rollouts=rollouts_per_step, train_global_batch=train_global_batch, prompt_len=prompt_len,
                     response_len=response_len, max_seq_len=max_seq_len, off_policy_steps=off_policy_steps,
+                    force_on_policy_ratio=bool(force_on_policy_ratio),
                     generation_s=generation, inference_passes_s=passes, training_s=training, weight_sync_s=sync,
                     engine_switch_s=switch, orchestration_s=ORCHESTRATION_S,
                     step_time_s=step_s, idle_s=idle, train=update, rollout_plan=serve_plan, rollout_replicas=replicas,

@@ -227,3 +227,13 @@ def measured_kernels(chip_name: str, efficiency, peaks: dict | None = None):
         if derived.get(field) and source.get(table_peak) and (peaks or {}).get(chip_peak):
             derived[field] *= peaks[chip_peak] / parse_quantity(source[table_peak], "flops_per_s")
     return dataclasses.replace(efficiency, **derived)
+
+
+def kernel_entry(name: str) -> dict:
+    """A kernel table as the catalog lists it: what it derives, its band, its rows and its sources."""
+    table = load_kernel_table(name)
+    low, high, band_source = gemm_band(name)
+    return {"name": name, "derived": kernel_efficiency(name), "gemm_band": (low, high), "band_source": band_source,
+            "rows": sum(len(table.get(key) or []) for key in ("gemm", "gemm_fp8", "gemm_fp4", "gemm_stream", "memory"))
+            + sum(len(v) for v in (table.get("attention") or {}).values()),
+            "sources": dict(table.get("sources") or {})}

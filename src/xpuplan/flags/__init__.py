@@ -17,7 +17,7 @@ from typing import Any
 
 from ..units import UNIT_KINDS
 from .rl import RL_ROWS
-from .serving import SERVING_ROWS
+from .serving import SERVING_ROWS, SPECULATIVE
 
 COMMANDS = ("train", "compare", "plan", "inference", "rl", "fleet", "export", "catalog", "validate", "web", "probe",
             "sweep", "scenarios", "schema")
@@ -279,7 +279,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("engine", str, "serving engine: auto (each chip's vendor's own: trt-llm on NVIDIA, mindie on Ascend, vllm "
        "elsewhere), trt-llm, vllm, sglang, mindie, lmdeploy or roofline (ideal)", ("inference",), default="auto",
        catalog_id=True, panel="serving", example="vllm"),
-    *(_o(name, kind, text, ("inference",), panel="serving", **kw) for name, kind, text, kw in SERVING_ROWS),
+    *(_o(name, kind, text, ("inference", "rl") if name in SPECULATIVE else ("inference",), panel="serving", **kw)
+      for name, kind, text, kw in SERVING_ROWS),
     # ------------------------------------------------------------------------------------------------- rl
     *(_rl(name, kind, text, **kw) for name, kind, text, kw in RL_ROWS),
     # ---------------------------------------------------------------------------------------------- fleet

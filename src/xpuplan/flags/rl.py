@@ -33,6 +33,8 @@ RL_ROWS = (
        ("ep", "expert parallel", 1), ("etp", "expert tensor parallel (1: experts unsplit)", 1))),
     _rl("train_recompute", str, "training activation recompute (default: searched)", choices=("none", "selective", "full"),
         example="full"),
+    _rl("force_on_policy_ratio", bool, "skip the old policy's log-prob pass, its ratio taken as 1 (NeMo RL v0.7's "
+        "loss_fn.force_on_policy_ratio); needs --train-global-batch = --rollouts-per-step", default=False, example=True),
     _rl("rollout_chip", str, "chip of a separate rollout pool (with --rollout-devices)", catalog_id=True,
         example="ascend-910b"),
     _rl("rollout_devices", int, "devices of that pool", ge=1, le=10_000_000, example=8),
@@ -49,6 +51,6 @@ RL_ROWS = (
         ge=1, le=100_000_000, example=100),
     _rl("precision", str, "GEMM precision of training and rollouts", default="bf16", choices=("bf16", "fp8"),
         example="fp8"),
-    _rl("framework", str, "training framework profile (see `xpuplan catalog frameworks`; nemo-rl: NeMo RL's own "
-        "switches)", default="megatron", catalog_id=True, example="torch"),
+    _rl("framework", str, "training framework profile (see `xpuplan catalog frameworks`; nemo-rl, nemo-rl@0.7: "
+        "NeMo RL's own switches)", default="megatron", catalog_id=True, example="torch"),
 )

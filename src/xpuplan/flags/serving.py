@@ -7,6 +7,9 @@ SLO_PERCENTILES = ("mean", "p50", "p90", "p99")
 """what a serving SLO may bound: the closed-loop mean, or a percentile under Poisson arrivals (``inference --search``
 and a fleet service's ``slo.percentile``)"""
 
+SPECULATIVE = ("speculative", "accept_rate", "draft_tokens")
+"""rows ``rl`` takes too: its rollouts' speculative decoding"""
+
 SERVING_ROWS = (
     ("speculative", str, "speculative decoding: mtp (the model's MTP layers), eagle (a draft head) or draft "
      "(a small draft model)", {"choices": ("mtp", "eagle", "draft"), "example": "mtp"}),

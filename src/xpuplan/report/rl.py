@@ -31,7 +31,11 @@ def rl_table(r) -> Table:
     t = r.train.plan
     table.add_row("training plan", f"tp{t.tp} pp{t.pp} dp{t.dp} cp{t.cp} ep{t.ep}, mbs {t.micro_batch}, zero {t.zero}, "
                   f"recompute {t.recompute}; {r.rollouts // r.train_global_batch} optimizer steps")
-    table.add_row("rollout plan", f"{r.rollout_replicas} replicas x tp{r.rollout_plan.tp}")
+    spec = r.rollout_plan.engine.speculative
+    drafting = f"; {spec.method}, {spec.draft_tokens} draft, {spec.tokens_per_step:.2f} tokens a step" if spec else ""
+    table.add_row("rollout plan", f"{r.rollout_replicas} replicas x tp{r.rollout_plan.tp}{drafting}")
+    if r.force_on_policy_ratio:
+        table.add_row("old-policy log-probs", "skipped (ratio forced to 1)")
     for phase, nbytes in r.memory.items():
         table.add_row(f"memory per device, {phase}", format_bytes(nbytes))
     if r.extra:

@@ -4,11 +4,13 @@ fitted on them (benchmarks/rl_check.py prints them, tests/test_rl.py guards thei
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from .. import catalog
 from ..catalog.files import read_yaml
 from ..rl import RLResult, step
+from ..specs.serving import Speculative
 
 RL_DIR = Path(__file__).resolve().parents[3] / "data" / "posttrain" / "rl"
 PROMPT_TOKENS = 200
@@ -18,6 +20,11 @@ ENGINE = "vllm"
 """NeMo RL generates with vLLM (its GRPO configs: policy.generation.backend vllm)"""
 FRAMEWORK = "nemo-rl"
 """NeMo RL trains with Megatron-Core under its own configs' switches (catalog/frameworks/nemo-rl.yaml)"""
+MTP_ACCEPT_RATE = 0.85
+"""ASSUMED: the chance vLLM accepts the token DeepSeek V3's MTP head drafts in NeMo RL v0.7's rollouts (its recipes'
+speculative_config deepseek_mtp, one token). DeepSeek measured 85-90% for the second token (DeepSeek-V3 technical
+report, arXiv 2412.19437, section 5.4.3); the lower end, as rollouts sample at temperature 1.0 (grpo_math_1B.yaml),
+and the MTP head is not trained with the policy (mtp_num_layers 0). No acceptance is published for these runs"""
 STEP_FILES = ("nemo-rl-grpo-h100.yaml", "nemo-rl-grpo-v05-v06.yaml", "nemo-rl-grpo-v07.yaml")
 """the files of whole published steps (v0.4; v0.5 and v0.6; v0.7), as against the v0.3 table of phases"""
 
@@ -41,8 +48,31 @@ def price_rl_run(run: dict) -> RLResult:
                 rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
                 prompt_len=PROMPT_TOKENS, response_len=run["mean_seq_len"] - PROMPT_TOKENS,
                 max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], precision=run.get("precision", "bf16"),
-                framework=catalog.load_framework(FRAMEWORK), engine=catalog.load_engine(ENGINE),
+                framework=recipe_framework(run), engine=recipe_engine(run),
+                force_on_policy_ratio=bool(run.get("force_on_policy_ratio", False)),
                 **{f"train_{k}": v for k, v in run["train"].items()}, **pools)
+
+
+def recipe_framework(run: dict):
+    """NeMo RL's trainer under the row's recipe switches (``megatron``): sequence parallelism, the fused permutation,
+    and HybridEP's deduplicated dispatch; the profile's grpo_math_1B.yaml defaults where the row names none."""
+    framework = catalog.load_framework(FRAMEWORK)
+    switches = run.get("megatron")
+    if not switches:
+        return framework
+    return dataclasses.replace(framework, sequence_parallel=bool(switches["sequence_parallel"]),
+                               moe_permute="fused" if switches["moe_permute_fusion"] else "eager",
+                               ep_dedup=switches["dispatcher"] == "hybridep")
+
+
+def recipe_engine(run: dict):
+    """vLLM, drafting with the model's MTP head where the row's recipe does (``speculative``; ``MTP_ACCEPT_RATE``)."""
+    engine = catalog.load_engine(ENGINE)
+    spec = run.get("speculative")
+    if not spec:
+        return engine
+    drafting = Speculative(method=spec["method"], draft_tokens=spec["draft_tokens"], accept_rate=MTP_ACCEPT_RATE)
+    return dataclasses.replace(engine, speculative=drafting)
 
 
 def on_off_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
