@@ -148,6 +148,30 @@ def test_each_published_row_is_priced_under_its_recipes_switches():
     assert all(r["id"].startswith("nemo-rl-v0.7-") for r in forced + [mtp, hybrid])
 
 
+def test_a_pool_running_ahead_holds_each_prompt_until_its_whole_group_has_ended():
+    """NeMo RL's asynchronous collector (nemo_rl/algorithms/async_utils.py at v0.5.0) frees a prompt's place in flight
+    only when every sample of its group has ended, so a place decodes G E[L] / E[max of G L] sequences on average
+    (renewal-reward); on-policy every prompt is submitted at once and the group does not matter."""
+    from xpuplan.cost.packing import exponential_scale
+    from xpuplan.rollout import group_occupancy
+
+    cap = 3000.0
+    scale = exponential_scale(1000, cap)
+    shares = [group_occupancy(scale, cap, g) for g in (1, 2, 8, 32)]
+    assert shares[0] == 1.0 and all(a > b for a, b in zip(shares, shares[1:]))
+    assert shares[-1] >= 1000 / cap  # no group outlasts the cap
+    assert group_occupancy(1.0, 1e6, 2) == pytest.approx(2 / 3, rel=1e-3)  # E[max of two] = 1.5 E[L], uncut
+    ahead = dict(rollouts_per_step=1024, train_global_batch=256, off_policy_steps=1)
+    alone, grouped = (api.rl(**dict(APART, samples_per_prompt=g, **ahead)) for g in (1, 32))
+    assert grouped.generation_s > alone.generation_s and grouped.to_dict()["samples_per_prompt"] == 32
+    on = dict(rollouts_per_step=1024, train_global_batch=256)
+    assert api.rl(**dict(APART, samples_per_prompt=1, **on)).generation_s == pytest.approx(
+        api.rl(**dict(APART, samples_per_prompt=32, **on)).generation_s)
+    assert api.rl(**JOB).samples_per_prompt == 16 and api.rl(**dict(JOB, algorithm="ppo")).samples_per_prompt == 1
+    with pytest.raises(api.BadInput, match="--rollouts-per-step 256 must be whole prompts of --samples-per-prompt 7"):
+        api.rl(**dict(JOB, samples_per_prompt=7))
+
+
 def test_search_is_never_slower_than_the_layout_it_starts_from_and_keeps_two_kinds_pools():
     job = dict(JOB, devices=16, off_policy_steps=1)
     plain = api.rl(**job)
@@ -207,7 +231,11 @@ def test_a_split_pool_receives_the_whole_model_and_streams_when_it_may_run_ahead
     link = on.rollout_chip.scale_out_bytes_per_s
     assert on.weight_sync_s == pytest.approx(WEIGHT_BYTES * total_params(on.model) / link)  # not the 1/tp shard
     one, four = (api.rl(**dict(APART, off_policy_steps=k, **many)) for k in (1, 4))
-    assert one.generation_s < on.generation_s and four.generation_s <= one.generation_s
+    assert four.generation_s <= one.generation_s
+    # without groups holding their places (one sample a prompt) the stream never thins, so it beats the on-policy
+    # batch; with GRPO's groups of 16 it may not (session 23: a place is held until the group's longest has ended)
+    lone = api.rl(**dict(APART, off_policy_steps=1, samples_per_prompt=1, **many))
+    assert lone.generation_s < on.generation_s
     shared = api.rl(**dict(JOB, off_policy_steps=1, **many))
     assert shared.generation_s == pytest.approx(api.rl(**dict(JOB, **many)).generation_s)  # one pool: it cannot
 
@@ -245,8 +273,9 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     v07 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.7-")]
     assert len(v07) == 23 and statistics.median(v07) <= 0.19
     # session 23: every row under its recipe's switches (sequence parallelism, fused permutation, HybridEP, the forced
-    # on-policy ratio, MTP drafting): faster where the model was already fast on GB200, 67 rows 20.3% -> 21.7%
-    assert len(errors) == 67 and statistics.median(abs(e) for e in errors.values()) <= 0.22
+    # on-policy ratio, MTP drafting): faster where the model was already fast on GB200, 67 rows 20.3% -> 21.7%; then a
+    # pool running ahead holds each prompt until its group of samples has ended (NeMo RL's collector): 18.8%
+    assert len(errors) == 67 and statistics.median(abs(e) for e in errors.values()) <= 0.19
     pairs = on_off_pairs(list(runs.values()))
     ordered = 0
     for on, off in pairs:
@@ -256,7 +285,7 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
 
 
 def test_a_step_on_blackwell_says_nemo_rls_published_steps_there_were_slower():
-    """NeMo RL's GB200 steps took longer than predicted (26% at v0.7's median, 37-39% at v0.5's and v0.6's;
+    """NeMo RL's GB200 steps took longer than predicted (24% at v0.7's median, 33-34% at v0.5's and v0.6's;
     validation-posttrain.md): a GB200 step says so, and a
     rollout pool of GB200 under an H100 trainer too; an H100 step does not."""
     assert not any(n.startswith("gb200:") for n in api.rl(**JOB).notes)

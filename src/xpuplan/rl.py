@@ -59,6 +59,9 @@ from .specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES, RECOMPUTE
 from .training import BLACKWELL, RunOptions, make_job, run_outcome, train
 
 ALGORITHMS = ("grpo", "ppo")
+SAMPLES_PER_PROMPT = {"grpo": 16, "ppo": 1}
+"""responses sampled from each prompt by default: GRPO's group, NeMo RL's ``grpo.num_generations_per_prompt`` (16 in
+examples/configs/grpo_math_1B.yaml, v0.3.0-v0.7.0); PPO scores one response a prompt with its critic"""
 HOST_COPY_BYTES_PER_S = 16e9
 """host <-> device copy rate of a colocated engine switch, per device: vLLM 0.11's level-1 wake measured 2.85-2.89 s
 for Qwen3-30B in bf16 on one A100 (about 61 GB, 21 GB/s) and 5.27-5.66 s for Qwen3-235B-A22B in fp8 over four (about
@@ -68,9 +71,9 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 """share of each device the rollout engine may fill when it shares the pool with the trainer: NeMo RL v0.4's GRPO
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
-NOT_A_FORECAST = ("not yet a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are off by 22% at the "
-                  "median (16% on DGX-H100, 34% on GB200-NVL72), where the bound is 20% "
-                  "(benchmarks/results/validation-posttrain.md)")
+ACCURACY_NOTE = ("as a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are predicted within 19% at "
+                 "the median (9% on DGX-H100; 32% on GB200-NVL72, where nearly every step took longer than predicted) "
+                 "(benchmarks/results/validation-posttrain.md)")
 NODE_DOMAIN_DEVICES = 8
 """the devices of a node-sized NVLink/HCCS domain (DGX/HGX boards); a chip whose scale-up domain is larger spans racks
 of nodes, where a job's placement decides whether its expert-parallel groups stay inside one domain"""
@@ -118,6 +121,7 @@ class RLResult:
     response_len: int
     max_seq_len: int
     off_policy_steps: int
+    samples_per_prompt: int
     force_on_policy_ratio: bool
     generation_s: float
     inference_passes_s: float
@@ -149,7 +153,7 @@ class RLResult:
     def to_dict(self) -> dict:
         return {
             "model": self.model.name, "algorithm": self.algorithm, "colocated": self.colocated,
-            "force_on_policy_ratio": self.force_on_policy_ratio,
+            "force_on_policy_ratio": self.force_on_policy_ratio, "samples_per_prompt": self.samples_per_prompt,
             "step_time_s": self.step_time_s, "generation_s": self.generation_s,
             "inference_passes_s": self.inference_passes_s, "training_s": self.training_s,
             "weight_sync_s": self.weight_sync_s, "engine_switch_s": self.engine_switch_s,
@@ -220,6 +224,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
          train_etp: int | None = None, train_recompute: str | None = None, steps: int | None = None,
          rollout_chip: Chip | None = None, rollout_devices: int | None = None, reward_model: Model | None = None,
          precision: str = "bf16", rollout_memory_share: float | None = None, force_on_policy_ratio: bool = False,
+         samples_per_prompt: int | None = None,
          framework: Framework = Framework(), engine: ServeEngine = ROOFLINE) -> RLResult:
     """Price one RL step (module docstring): colocated on ``devices`` x ``chip``, or with the rollouts on their own
     ``rollout_devices`` x ``rollout_chip``. ``rollout_memory_share``: the share of each rollout device the engine may
@@ -240,6 +245,11 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
         raise BadInput(f"--train-global-batch {train_global_batch} does not divide --rollouts-per-step "
                        f"{rollouts_per_step}; the nearest that do: {' or '.join(map(str, sorted(near)))}",
                        "train_global_batch")
+    samples = SAMPLES_PER_PROMPT[algorithm] if samples_per_prompt is None else samples_per_prompt
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1 or rollouts_per_step % samples:
+        raise BadInput(f"--rollouts-per-step {rollouts_per_step} must be whole prompts of --samples-per-prompt "
+                       f"{samples!r} (a whole number >= 1; {algorithm}'s default {SAMPLES_PER_PROMPT[algorithm]})",
+                       "samples_per_prompt")
     if force_on_policy_ratio and train_global_batch != rollouts_per_step:
         raise BadInput(f"--force-on-policy-ratio needs one optimizer step a step: --train-global-batch "
                        f"{train_global_batch} must equal --rollouts-per-step {rollouts_per_step}",
@@ -285,10 +295,10 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     training = critic * minibatches * update.step_time_s
     forward = minibatches * update.extra["forward_pass_s"]
     passes = ((3 if algorithm == "ppo" else 2) - int(bool(force_on_policy_ratio))) * forward  # the old policy's skipped
-    notes = [NOT_A_FORECAST]
+    notes = [ACCURACY_NOTE]
     for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 28 steps of v0.5-v0.7
-        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 26% at the median "
-                     "in its v0.7 table (up to 62%; 37-39% in v0.5 and v0.6, before its software sped up there); read "
+        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 24% at the median "
+                     "in its v0.7 table (up to 57%; 33-34% in v0.5 and v0.6, before its software sped up there); read "
                      "this step as a lower bound there")
     if update.plan.ep > 1 and train_chip.scale_up_domain > NODE_DOMAIN_DEVICES:  # rack-scale: GB200-NVL72, CloudMatrix
         notes.append(EP_PLACEMENT_NOTE)
@@ -311,7 +321,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     streams = not colocated and off_policy_steps >= 1  # the rollout pool runs ahead: no step waits for its tail
     generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, scale,
                               float(max_seq_len - prompt_len), capacity, float(response_len) if streams else None,
-                              off_policy_steps)
+                              off_policy_steps, samples)
     sync = weight_sync_s(model, train_chip, gen_chip, serve_plan.tp, colocated)
     rc = replica_costs(model, gen_chip, serve_plan)
     switch = engine_switch_s(update, rc.weight_bytes, reference=True) if colocated else 0.0
@@ -334,7 +344,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
                     rollout_chip=gen_chip, rollout_devices=gen_devices, colocated=colocated,
                     rollouts=rollouts_per_step, train_global_batch=train_global_batch, prompt_len=prompt_len,
                     response_len=response_len, max_seq_len=max_seq_len, off_policy_steps=off_policy_steps,
-                    force_on_policy_ratio=bool(force_on_policy_ratio),
+                    force_on_policy_ratio=bool(force_on_policy_ratio), samples_per_prompt=samples,
                     generation_s=generation, inference_passes_s=passes, training_s=training, weight_sync_s=sync,
                     engine_switch_s=switch, orchestration_s=ORCHESTRATION_S,
                     step_time_s=step_s, idle_s=idle, train=update, rollout_plan=serve_plan, rollout_replicas=replicas,

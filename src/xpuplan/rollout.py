@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.integrate import trapezoid
 
 from .cost.serve import decode_step_s, draft_s, prefill_s, replica_costs
 from .errors import BadInput, DoesNotFit
@@ -34,9 +35,21 @@ def longest_response(scale: float, cap: float, n: int) -> float:
     return min(cap, scale * harmonic)
 
 
+def group_occupancy(scale: float, cap: float, group: int) -> float:
+    """Share of the time a prompt group holds its place in flight that each of its ``group`` responses spends
+    decoding: the place is freed when the group's longest response ends, so by the renewal-reward theorem a place
+    decodes group x E[L] / E[max of group L] sequences on average, L exponential of scale ``scale`` cut at ``cap``
+    (E[min(X, cap)] = integral over [0, cap] of P(X > x))."""
+    if group <= 1:
+        return 1.0
+    x = np.linspace(0.0, min(cap, scale * (math.log(group) + 40.0)), 2049)  # past that, both tails are nil
+    one = np.exp(-x / scale)
+    return float(trapezoid(one, x) / trapezoid(1.0 - (1.0 - one) ** group, x))
+
+
 def generation_s(model: Model, chip: Chip, plan: ServePlan, rollouts_per_replica: int, prompt_len: int,
                  response_scale: float, max_response: float, capacity: int, mean_response: float | None = None,
-                 ahead: int = 0) -> float:
+                 ahead: int = 0, group: int = 1) -> float:
     """Seconds one rollout replica takes for its rollouts: their prompts' prefill, then decode steps over a batch that
     thins as exponential response lengths (of ``response_scale``, cut at ``max_response``) end, full while more wait.
 
@@ -44,11 +57,13 @@ def generation_s(model: Model, chip: Chip, plan: ServePlan, rollouts_per_replica
     collector, AReaL): it admits later steps' prompts as responses finish, so no step waits for its slowest response;
     the step's tokens run at the steady batch and the mean context. The batch is the ``ahead`` steps' rollouts the
     collector keeps in flight (NeMo RL v0.5.0 ``nemo_rl/algorithms/async_utils.py`` caps in-flight prompts at
-    ``num_prompts_per_step x max_trajectory_age_steps``), at most what the KV cache holds."""
+    ``num_prompts_per_step x max_trajectory_age_steps``), at most what the KV cache holds. The collector holds each
+    prompt's place until its whole group of ``group`` responses has ended (``_run_prompt_group_worker`` releases the
+    place after the group's rollout), so the in-flight sequences decode at :func:`group_occupancy` of that batch."""
     n = rollouts_per_replica
     prefill = prefill_s(model, chip, plan, float(n * prompt_len), prompt_len)
     if mean_response is not None:
-        running = float(min(max(ahead, 1) * n, capacity))
+        running = float(min(max(ahead, 1) * n * group_occupancy(response_scale, max_response, group), capacity))
         step = decode_token_s(model, chip, plan, running, prompt_len + mean_response / 2.0)
         return float(prefill + n * mean_response / running * step)
     end = longest_response(response_scale, max_response, n)

@@ -33,6 +33,8 @@ RL_ROWS = (
        ("ep", "expert parallel", 1), ("etp", "expert tensor parallel (1: experts unsplit)", 1))),
     _rl("train_recompute", str, "training activation recompute (default: searched)", choices=("none", "selective", "full"),
         example="full"),
+    _rl("samples_per_prompt", int, "responses sampled from each prompt (GRPO's group; default 16 for grpo, NeMo RL's, 1 "
+        "for ppo); a pool running ahead holds a prompt until its whole group has ended", ge=1, le=100_000, example=8),
     _rl("force_on_policy_ratio", bool, "skip the old policy's log-prob pass, its ratio taken as 1 (NeMo RL v0.7's "
         "loss_fn.force_on_policy_ratio); needs --train-global-batch = --rollouts-per-step", default=False, example=True),
     _rl("rollout_chip", str, "chip of a separate rollout pool (with --rollout-devices)", catalog_id=True,

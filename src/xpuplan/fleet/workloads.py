@@ -39,7 +39,7 @@ TRAIN_KEYS = COMMON | {"tokens", "deadline", "devices", "seq_len", "global_batch
                        "precision", "lora_rank", "lora_targets", "mean_seq_len", "packed", "reference", "measured"}
 RL_KEYS = COMMON | {"steps", "deadline", "devices", "framework", "precision", "engine", "measured", "algorithm",
                     "rollouts_per_step", "train_global_batch", "prompt_len", "response_len", "max_seq_len",
-                    "off_policy_steps"}
+                    "off_policy_steps", "samples_per_prompt"}
 SERVE_KEYS = COMMON | {"rate", "profile", "input_len", "output_len", "distribution", "slo", "precision",
                        "kv_precision", "engine", "measured", "slice_factor", "replica_devices"}
 WORKLOADS_KEYS = {"workloads", "horizon", "name", "notes", "sources"}
@@ -144,7 +144,8 @@ def _run(item: dict, at: str, name: str, kind: str, pools, files: bool) -> Train
         raise BadInput(f"{at}.precision: must be bf16, fp16 or fp8, got {precision!r}", "precision")
     job, options = {"framework": framework}, {}
     if rl:
-        for key in ("rollouts_per_step", "train_global_batch", "prompt_len", "response_len", "max_seq_len"):
+        for key in ("rollouts_per_step", "train_global_batch", "prompt_len", "response_len", "max_seq_len",
+                    "samples_per_prompt"):
             if item.get(key) is not None:
                 options[key] = whole(item, key, at)
         if item.get("off_policy_steps") is not None:

@@ -50,6 +50,7 @@ def price_rl_run(run: dict) -> RLResult:
                 max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], precision=run.get("precision", "bf16"),
                 framework=recipe_framework(run), engine=recipe_engine(run),
                 force_on_policy_ratio=bool(run.get("force_on_policy_ratio", False)),
+                samples_per_prompt=run.get("samples_per_prompt"),
                 **{f"train_{k}": v for k, v in run["train"].items()}, **pools)
 
 
