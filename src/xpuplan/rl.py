@@ -34,8 +34,9 @@ other; with ``off_policy_steps`` >= 1 generation of the next batch overlaps this
 StreamRL): the step is the longer of the two, plus the refit, which neither pool overlaps: NeMo RL's asynchronous
 loop (``async_grpo_train``, v0.5.0 ``nemo_rl/algorithms/grpo.py``) times ``weight_sync`` inside the trainer's step
 after ``policy_training``, and the rollout engine loads the broadcast between its iterations (in-flight weight
-updates, on in every async performance recipe) while new rollouts are held back. The rest of a pool's step is its
-idle time.
+updates, on in every async performance recipe) while new rollouts are held back. Such a pool streams, each prompt
+holding its place until all ``samples_per_prompt`` of its samples have ended (:func:`.rollout.group_occupancy`). The
+rest of a pool's step is its idle time.
 """
 
 from __future__ import annotations
