@@ -240,6 +240,23 @@ def test_a_split_pool_receives_the_whole_model_and_streams_when_it_may_run_ahead
     assert shared.generation_s == pytest.approx(api.rl(**dict(JOB, **many)).generation_s)  # one pool: it cannot
 
 
+def test_the_rollout_engines_max_batch_caps_the_rollouts_decoding_at_once():
+    """vLLM decodes at most max_num_seqs sequences at once (1,024 on an 80 GB H100, its LLM class default) however
+    much KV cache is left: short rollouts of an 8B model on eight devices a replica outnumber it."""
+    import dataclasses
+
+    from xpuplan import catalog
+    from xpuplan.rl import step
+
+    vllm = catalog.load_engine("vllm")
+    job = dict(model=catalog.load_model("llama3-8b"), chip=catalog.load_chip("h100-sxm"), devices=8,
+               rollouts_per_step=16384, train_global_batch=4096, prompt_len=200, response_len=300, max_seq_len=1024,
+               rollout_tp=8, train_tp=1, train_pp=1)
+    capped = step(engine=vllm, **job)
+    unbounded = step(engine=dataclasses.replace(vllm, max_batch=10**6), **job)
+    assert capped.rollout_plan.engine.max_batch == 1024 and capped.generation_s > unbounded.generation_s
+
+
 def test_the_rollout_memory_share_bounds_the_engine_and_a_bad_one_is_one_line():
     many = dict(rollouts_per_step=2048, train_global_batch=512)  # more rollouts a replica than its KV cache holds
     tight, roomy = (api.rl(**dict(APART, rollout_memory_share=share, **many)) for share in (0.3, 0.9))

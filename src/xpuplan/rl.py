@@ -55,6 +55,7 @@ from .results import TrainResult
 from .rollout import generation_s, rollout_plan
 from .search import SearchSpace, best_plans
 from .serving.estimate import cross_domain_notes
+from .serving.load import running_limit
 from .specs import ROOFLINE, Chip, Framework, Model, ServeEngine
 from .specs.job import BF16_BYTES_PER_PARAM as WEIGHT_BYTES, RECOMPUTE
 from .training import BLACKWELL, RunOptions, make_job, run_outcome, train
@@ -319,6 +320,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     if capacity < 1:
         raise DoesNotFit(f"does not fit: one rollout of {max_seq_len} tokens needs more KV cache than a "
                          f"{serve_plan.devices} x {gen_chip.name} replica has left; raise --rollout-tp")
+    capacity = running_limit(serve_plan, capacity)  # and no more than the engine's max_num_seqs
     streams = not colocated and off_policy_steps >= 1  # the rollout pool runs ahead: no step waits for its tail
     generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, scale,
                               float(max_seq_len - prompt_len), capacity, float(response_len) if streams else None,
