@@ -274,7 +274,9 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     rank's experts became one grouped GEMM and the Qwen3-30B-A3B row's training phase, already fast, got faster), and
     on-policy against one step off-policy ordered as measured in at least 8 of the 9 pairs. Session 18: NeMo RL's
     forward and backward run 1.2x Megatron's, as its own issue 2129 measured: 44 rows 25%, v0.4's four 23%. Session
-    22: v0.7's table (23 rows, 6 more on/off pairs, nothing fitted): 67 rows 20.3%, v0.7's 17.7%, pairs 13 of 15."""
+    22: v0.7's table (23 rows, 6 more on/off pairs, nothing fitted): 67 rows 20.3%, v0.7's 17.7%, pairs 13 of 15.
+    Session 23: each row under its recipe's switches, and a running-ahead pool holding prompts for their whole groups:
+    67 rows 18.8% (issue 16's 20%), DGX-H100's 39 rows 8.9%, v0.7's 16.7%, pairs 13 of 15."""
     import statistics
 
     from xpuplan.validate.rl import STEP_FILES, on_off_pairs, price_rl_run, rl_runs
@@ -288,7 +290,9 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     assert len(v04) == 4 and statistics.median(v04) <= 0.24
     # session 22: v0.7's 23 rows (entered blind from its table and its recipes at v0.7.0) at 17.7%, all 67 at 20.3%
     v07 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.7-")]
-    assert len(v07) == 23 and statistics.median(v07) <= 0.19
+    assert len(v07) == 23 and statistics.median(v07) <= 0.18  # 16.7% since session 23
+    h100 = [abs(e) for i, e in errors.items() if runs[i].get("chip", "h100-sxm") == "h100-sxm"]
+    assert len(h100) == 39 and statistics.median(h100) <= 0.10  # 8.9% since session 23
     # session 23: every row under its recipe's switches (sequence parallelism, fused permutation, HybridEP, the forced
     # on-policy ratio, MTP drafting): faster where the model was already fast on GB200, 67 rows 20.3% -> 21.7%; then a
     # pool running ahead holds each prompt until its group of samples has ended (NeMo RL's collector): 18.8%
