@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import catalog
 from ..catalog.files import read_yaml
 from ..rl import RLResult, step
-from ..specs.serving import Speculative
+from ..serving.inputs import with_speculative
 
 RL_DIR = Path(__file__).resolve().parents[3] / "data" / "posttrain" / "rl"
 PROMPT_TOKENS = 200
@@ -68,12 +68,10 @@ def recipe_framework(run: dict):
 
 def recipe_engine(run: dict):
     """vLLM, drafting with the model's MTP head where the row's recipe does (``speculative``; ``MTP_ACCEPT_RATE``)."""
-    engine = catalog.load_engine(ENGINE)
     spec = run.get("speculative")
     if not spec:
-        return engine
-    drafting = Speculative(method=spec["method"], draft_tokens=spec["draft_tokens"], accept_rate=MTP_ACCEPT_RATE)
-    return dataclasses.replace(engine, speculative=drafting)
+        return catalog.load_engine(ENGINE)
+    return with_speculative(catalog.load_engine(ENGINE), spec["method"], MTP_ACCEPT_RATE, spec["draft_tokens"])
 
 
 def on_off_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
