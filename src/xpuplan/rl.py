@@ -52,7 +52,7 @@ from .cost.serve import max_concurrency, replica_costs
 from .errors import BadInput, DoesNotFit, UnknownName
 from .plan import ServePlan
 from .results import TrainResult
-from .rollout import generation_s, rollout_plan
+from .rollout import ASYNC_ENGINE_MAX_SEQS, generation_s, rollout_plan
 from .search import SearchSpace, best_plans
 from .serving.estimate import cross_domain_notes
 from .serving.load import running_limit
@@ -73,8 +73,8 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 """share of each device the rollout engine may fill when it shares the pool with the trainer: NeMo RL v0.4's GRPO
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
-ACCURACY_NOTE = ("as a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are predicted within 19% at "
-                 "the median (9% on DGX-H100; 32% on GB200-NVL72, where nearly every step took longer than predicted) "
+ACCURACY_NOTE = ("as a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are predicted within 21% at "
+                 "the median (14% on DGX-H100; 32% on GB200-NVL72, where nearly every step took longer than predicted) "
                  "(benchmarks/results/validation-posttrain.md)")
 NODE_DOMAIN_DEVICES = 8
 """the devices of a node-sized NVLink/HCCS domain (DGX/HGX boards); a chip whose scale-up domain is larger spans racks
@@ -138,6 +138,8 @@ class RLResult:
     """one optimizer step of the training plan"""
     rollout_plan: ServePlan
     rollout_replicas: int
+    rollout_max_seqs: int
+    """sequences one rollout replica decodes at once at most: its KV cache, then the engine's max_num_seqs"""
     memory: dict
     fits: bool
     notes: list = field(default_factory=list)
@@ -166,7 +168,8 @@ class RLResult:
             "plan": {"train": {"chip": self.train_chip.name, "devices": self.train_devices,
                                **self.train.plan.to_dict()},
                      "rollout": {"chip": self.rollout_chip.name, "devices": self.rollout_devices,
-                                 "replicas": self.rollout_replicas, **self.rollout_plan.to_dict()}},
+                                 "replicas": self.rollout_replicas, "max_seqs": self.rollout_max_seqs,
+                                 **self.rollout_plan.to_dict()}},
             "memory_per_device_bytes": dict(self.memory), "fits": self.fits, "notes": list(self.notes),
             **self.extra,
         }
@@ -226,12 +229,14 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
          train_etp: int | None = None, train_recompute: str | None = None, steps: int | None = None,
          rollout_chip: Chip | None = None, rollout_devices: int | None = None, reward_model: Model | None = None,
          precision: str = "bf16", rollout_memory_share: float | None = None, force_on_policy_ratio: bool = False,
-         samples_per_prompt: int | None = None,
+         samples_per_prompt: int | None = None, rollout_max_seqs: int | None = None,
          framework: Framework = Framework(), engine: ServeEngine = ROOFLINE) -> RLResult:
     """Price one RL step (module docstring): colocated on ``devices`` x ``chip``, or with the rollouts on their own
     ``rollout_devices`` x ``rollout_chip``. ``rollout_memory_share``: the share of each rollout device the engine may
     fill (vLLM ``gpu_memory_utilization``); by default NeMo RL's 0.6 colocated, the engine's own default on a pool of
-    its own."""
+    its own. ``rollout_max_seqs``: the most sequences a rollout replica decodes at once (vLLM ``max_num_seqs``); by
+    default the engine's own, or for vLLM rollouts running ahead on a pool of their own NeMo RL's asynchronous engine's
+    (:data:`~.rollout.ASYNC_ENGINE_MAX_SEQS`)."""
     if algorithm not in ALGORITHMS:
         raise UnknownName("algorithm", str(algorithm), list(ALGORITHMS), "algorithm")
     for name, value in (("devices", devices), ("rollouts_per_step", rollouts_per_step),
@@ -252,6 +257,10 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
         raise BadInput(f"--rollouts-per-step {rollouts_per_step} must be whole prompts of --samples-per-prompt "
                        f"{samples!r} (a whole number >= 1; {algorithm}'s default {SAMPLES_PER_PROMPT[algorithm]})",
                        "samples_per_prompt")
+    if rollout_max_seqs is not None and (isinstance(rollout_max_seqs, bool) or not isinstance(rollout_max_seqs, int)
+                                         or rollout_max_seqs < 1):
+        raise BadInput(f"--rollout-max-seqs must be a whole number >= 1 (vLLM's max_num_seqs), got "
+                       f"{rollout_max_seqs!r}", "rollout_max_seqs")
     if force_on_policy_ratio and train_global_batch != rollouts_per_step:
         raise BadInput(f"--force-on-policy-ratio needs one optimizer step a step: --train-global-batch "
                        f"{train_global_batch} must equal --rollouts-per-step {rollouts_per_step}",
@@ -322,6 +331,15 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
                          f"{serve_plan.devices} x {gen_chip.name} replica has left; raise --rollout-tp")
     capacity = running_limit(serve_plan, capacity)  # and no more than the engine's max_num_seqs
     streams = not colocated and off_policy_steps >= 1  # the rollout pool runs ahead: no step waits for its tail
+    if rollout_max_seqs is None and streams and engine.name.split("@")[0] == "vllm":
+        rollout_max_seqs = ASYNC_ENGINE_MAX_SEQS
+        if capacity > rollout_max_seqs:
+            notes.append(f"rollouts running ahead: vLLM's asynchronous engine (NeMo RL's async GRPO) runs at most "
+                         f"{rollout_max_seqs} sequences a replica unless told more, where the KV cache holds "
+                         f"{capacity}; to use it set policy.generation.vllm_kwargs.max_num_seqs and price it with "
+                         f"--rollout-max-seqs")
+    if rollout_max_seqs is not None:
+        capacity = min(capacity, rollout_max_seqs)
     generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, scale,
                               float(max_seq_len - prompt_len), capacity, float(response_len) if streams else None,
                               off_policy_steps, samples)
@@ -351,6 +369,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
                     generation_s=generation, inference_passes_s=passes, training_s=training, weight_sync_s=sync,
                     engine_switch_s=switch, orchestration_s=ORCHESTRATION_S,
                     step_time_s=step_s, idle_s=idle, train=update, rollout_plan=serve_plan, rollout_replicas=replicas,
+                    rollout_max_seqs=int(capacity),
                     memory=memory, fits=bool(update.fits), notes=notes)
 
 

@@ -16,6 +16,13 @@ from .specs import Chip, Model
 
 TIME_POINTS = 64
 """decode-time samples of the thinning batch"""
+ASYNC_ENGINE_MAX_SEQS = 128
+"""sequences one vLLM replica runs at once when it is built as an asynchronous engine from engine arguments, as NeMo
+RL's asynchronous GRPO must build it (``vllm_cfg.async_engine: true``; ``AsyncLLM.from_engine_args`` in
+``nemo_rl/models/generation/vllm/vllm_worker_async.py``, v0.5.0-v0.7.0) with no ``max_num_seqs`` of its own: that
+call's usage context (``ENGINE_CONTEXT``, vllm/v1/engine/async_llm.py) is not among those ``get_batch_defaults``
+raises to 1,024 on large devices, so the engine keeps ``SchedulerConfig``'s default of 128 (vllm/engine/arg_utils.py,
+vllm/config/scheduler.py ``DEFAULT_MAX_NUM_SEQS``; 0.10-0.20). ``vllm.LLM`` (NeMo RL's synchronous engine) gets 1,024"""
 
 
 def decode_token_s(model: Model, chip: Chip, plan: ServePlan, batch, context) -> np.ndarray:

@@ -37,6 +37,9 @@ RL_ROWS = (
         "for ppo); a pool running ahead holds a prompt until its whole group has ended", ge=1, le=100_000, example=8),
     _rl("force_on_policy_ratio", bool, "skip the old policy's log-prob pass, its ratio taken as 1 (NeMo RL v0.7's "
         "loss_fn.force_on_policy_ratio); needs --train-global-batch = --rollouts-per-step", default=False, example=True),
+    _rl("rollout_max_seqs", int, "most sequences a rollout replica decodes at once (vLLM max_num_seqs; default: "
+        "the engine's, and 128 for rollouts running ahead on their own pool: NeMo RL's asynchronous vLLM engine)",
+        ge=1, le=1_000_000, example=256),
     _rl("rollout_chip", str, "chip of a separate rollout pool (with --rollout-devices)", catalog_id=True,
         example="ascend-910b"),
     _rl("rollout_devices", int, "devices of that pool", ge=1, le=10_000_000, example=8),

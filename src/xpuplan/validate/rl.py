@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import catalog
 from ..catalog.files import read_yaml
 from ..rl import RLResult, step
+from ..rollout import ASYNC_ENGINE_MAX_SEQS
 from ..serving.inputs import with_speculative
 
 RL_DIR = Path(__file__).resolve().parents[3] / "data" / "posttrain" / "rl"
@@ -50,7 +51,7 @@ def price_rl_run(run: dict) -> RLResult:
                 max_seq_len=run["max_seq_len"], rollout_tp=run["rollout_tp"], precision=run.get("precision", "bf16"),
                 framework=recipe_framework(run), engine=recipe_engine(run),
                 force_on_policy_ratio=bool(run.get("force_on_policy_ratio", False)),
-                samples_per_prompt=run.get("samples_per_prompt"),
+                samples_per_prompt=run.get("samples_per_prompt"), rollout_max_seqs=recipe_max_seqs(run),
                 **{f"train_{k}": v for k, v in run["train"].items()}, **pools)
 
 
@@ -64,6 +65,16 @@ def recipe_framework(run: dict):
     return dataclasses.replace(framework, sequence_parallel=bool(switches["sequence_parallel"]),
                                moe_permute="fused" if switches["moe_permute_fusion"] else "eager",
                                ep_dedup=switches["dispatcher"] == "hybridep")
+
+
+def recipe_max_seqs(run: dict) -> int | None:
+    """The sequences each rollout replica runs at once under the row's recipe (``vllm``): its own
+    ``vllm_kwargs.max_num_seqs``, else vLLM's default for how NeMo RL builds the engine (the asynchronous engine's
+    :data:`~xpuplan.rollout.ASYNC_ENGINE_MAX_SEQS`; ``vllm.LLM``'s is the engine profile's)."""
+    engine = run.get("vllm") or {}
+    if engine.get("max_num_seqs") is not None:
+        return int(engine["max_num_seqs"])
+    return ASYNC_ENGINE_MAX_SEQS if engine.get("async_engine") else None
 
 
 def recipe_engine(run: dict):
