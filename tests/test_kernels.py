@@ -286,3 +286,70 @@ def test_an_fp4_models_attention_runs_at_the_fp8_peak():
              for p in ("fp8", "fp4")}
     assert serve._attention_peak(chip, plans["fp4"]) == serve._attention_peak(chip, plans["fp8"]) == chip.peak("fp8")
 
+
+
+def test_the_fused_moe_kernel_is_priced_from_its_own_measured_times_within_its_bands():
+    """vLLM's Triton fused MoE kernel timed by its benchmark_moe.py on the H100 (catalog/kernels/h100-sxm.yaml, vLLM
+    PR 24700): the four figures of each weight dtype, fitted in log time, reproduce every row within 10% and the
+    median within 3%, and lie strictly inside their physical bands; the bf16 kernel streams its experts' weights
+    faster than the torch grouped GEMM the table also measured (hbm_grouped), as a decode kernel should."""
+    from xpuplan.cost.fused_moe import BOUNDS, PARAMS, figures, fused_moe_s, routing
+
+    derived = kernel_efficiency("h100-sxm")
+    timed = {dtype: rest for dtype, *rest in derived["fused_moe"]}
+    assert set(timed) == {"bf16", "fp8"}
+    fitted = {}
+    for dtype, (hbm, peak, rows) in timed.items():
+        wbytes = 2.0 if dtype == "bf16" else 1.0
+        fig = dict(zip(PARAMS, figures(wbytes, hbm, peak, rows)))
+        fitted[dtype] = fig
+        for name, (low, high) in BOUNDS.items():
+            assert low < fig[name] < high
+        errors = []
+        for e, n, k, top_k, tokens, seconds in rows:
+            touched, per_expert = routing(tokens, e, top_k)
+            t = fused_moe_s(per_expert, touched, k, n, 3, wbytes, hbm, peak, **fig)
+            errors.append(abs(float(t) / seconds - 1))
+        assert max(errors) < 0.10 and np.median(errors) < 0.03, (dtype, errors)
+    assert fitted["bf16"]["hbm"] > derived["hbm_grouped"]
+
+
+def test_fused_moe_rows_that_put_a_figure_on_its_band_edge_are_refused():
+    """A fit that lands on the edge of a figure's band cannot place it: rows faster than the device's bandwidth allows
+    (a streaming fraction pinned at 1) are one clear error naming the figure, not a number."""
+    from xpuplan.cost.fused_moe import figures
+
+    hbm, peak, rows = kernel_efficiency("h100-sxm")["fused_moe"][0][1:]
+    too_fast = tuple(r[:5] + (r[5] / 3.0,) for r in rows)
+    with pytest.raises(BadInput, match="fused_moe rows put hbm.* on the edge of its band"):
+        figures(2.0, hbm, peak, too_fast)
+
+
+def test_a_served_moe_layer_holds_every_expert_on_every_tensor_parallel_rank():
+    """Without expert parallelism an engine shards each expert over the tensor-parallel ranks and keeps all of them
+    on every rank: a decode batch that touches every expert reads 1/tp of the experts' weights on each device (the
+    model had split the expert count by tp as well, reading 1/tp^2). On the H100 vLLM's layer is the fused kernel, whose
+    time at 128 sequences is its measured streaming plus its call; a chip without fused rows, or TensorRT-LLM with its
+    own MoE kernels, keeps grouped GEMMs."""
+    from xpuplan import catalog
+    from xpuplan.cost.fused_moe import figures
+    from xpuplan.cost.serve import weight_kernels_s
+    from xpuplan.plan import resolve_serve_plan
+
+    model, h100 = catalog.load_model("qwen3-30b-a3b"), load_chip("h100-sxm")
+    vllm = catalog.load_engine("vllm")
+    plans = {tp: resolve_serve_plan(model, h100, tp, tp=tp, pp=1, dp=1, precision="bf16", kv_precision="bf16",
+                                    engine=vllm) for tp in (1, 2)}
+    dense = {tp: weight_kernels_s(dataclasses.replace(model, moe=None, ffn_hidden=1), h100, plans[tp], 128.0)
+             for tp in (1, 2)}
+    moe = {tp: float(weight_kernels_s(model, h100, plans[tp], 128.0) - dense[tp]) for tp in (1, 2)}
+    hbm_frac, call_s, *_ = figures(2.0, *h100.kernels.fused_moe_for("bf16"))
+    expert_bytes = model.moe.experts * 3 * model.hidden * model.moe.expert_ffn_hidden * 2.0
+    for tp in (1, 2):
+        per_layer = moe[tp] / model.moe_layers
+        streamed = call_s + expert_bytes / tp / (h100.hbm_bytes_per_s * hbm_frac)
+        assert per_layer == pytest.approx(streamed, rel=0.15), tp
+    assert moe[2] / moe[1] > 0.45  # half the bytes a device, not a quarter
+    assert load_chip("b200").kernels.fused_moe_for("bf16") is None
+    trtllm = dataclasses.replace(plans[2], engine=catalog.load_engine("trt-llm"))  # its own MoE kernels: grouped
+    assert float(weight_kernels_s(model, h100, trtllm, 128.0)) != pytest.approx(moe[2] + float(dense[2]))

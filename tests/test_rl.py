@@ -301,7 +301,9 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     67 rows 18.8% (issue 16's 20%), DGX-H100's 39 rows 8.9%, v0.7's 16.7%, pairs 13 of 15. Session 24: a rollout
     pool's asynchronous vLLM engine runs 128 sequences a replica (vLLM's default for how NeMo RL builds it), where the
     model had let it run 1,024: Qwen3-30B-A3B's off-policy rows 15-44% slow, 67 rows 21.3%, DGX-H100's 39 rows 14.4%,
-    v0.7's 17.9%, pairs 12 of 15 (validation-posttrain.md, "Session 24")."""
+    v0.7's 17.9%, pairs 12 of 15; then the rollouts' MoE layers as vLLM's fused kernel timed on the H100, every expert
+    on every tensor-parallel rank: 67 rows 18.5%, DGX-H100's 17.7%, GB200's 23.0%, v0.7's 17.7%, v0.4's 24.9%, pairs
+    13 of 15 (validation-posttrain.md, "Session 24")."""
     import statistics
 
     from xpuplan.validate.rl import STEP_FILES, on_off_pairs, price_rl_run, rl_runs
@@ -312,27 +314,30 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
             runs[run["id"]] = run
             errors[run["id"]] = price_rl_run(run).step_time_s / run["step_time_s"] - 1
     v04 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.4-")]
-    assert len(v04) == 4 and statistics.median(v04) <= 0.24
+    assert len(v04) == 4 and statistics.median(v04) <= 0.25  # 23.4% in session 23, 24.9% since session 24
     # session 22: v0.7's 23 rows (entered blind from its table and its recipes at v0.7.0) at 17.7%, all 67 at 20.3%
     v07 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.7-")]
-    assert len(v07) == 23 and statistics.median(v07) <= 0.18  # 16.7% in session 23, 17.9% since session 24
+    assert len(v07) == 23 and statistics.median(v07) <= 0.18  # 16.7% in session 23, 17.7% since session 24
     h100 = [abs(e) for i, e in errors.items() if runs[i].get("chip", "h100-sxm") == "h100-sxm"]
-    assert len(h100) == 39 and statistics.median(h100) <= 0.15  # 8.9% in session 23, 14.4% since session 24
+    assert len(h100) == 39 and statistics.median(h100) <= 0.18  # 8.9% in session 23, 17.7% since session 24
+    gb200 = [abs(e) for i, e in errors.items() if runs[i].get("chip") == "gb200"]
+    assert len(gb200) == 28 and statistics.median(gb200) <= 0.24  # 31.8% in session 23, 23.0% since session 24
     # session 23: every row under its recipe's switches (sequence parallelism, fused permutation, HybridEP, the forced
     # on-policy ratio, MTP drafting): faster where the model was already fast on GB200, 67 rows 20.3% -> 21.7%; then a
     # pool running ahead holds each prompt until its group of samples has ended (NeMo RL's collector): 18.8%
-    # session 24: the asynchronous engine's 128 sequences a replica (the recipes' `vllm`): 18.8% -> 21.3%
-    assert len(errors) == 67 and statistics.median(abs(e) for e in errors.values()) <= 0.22
+    # session 24: the asynchronous engine's 128 sequences a replica (the recipes' `vllm`): 18.8% -> 21.3%; then a
+    # served MoE layer as vLLM's fused kernel measured on the H100 and every expert on every tensor-parallel rank: 18.5%
+    assert len(errors) == 67 and statistics.median(abs(e) for e in errors.values()) <= 0.19
     pairs = on_off_pairs(list(runs.values()))
     ordered = 0
     for on, off in pairs:
         predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
         ordered += (off["step_time_s"] < on["step_time_s"]) == (predicted[1] < predicted[0])
-    assert len(pairs) == 15 and ordered >= 12
+    assert len(pairs) == 15 and ordered >= 13
 
 
 def test_a_step_on_blackwell_says_nemo_rls_published_steps_there_were_slower():
-    """NeMo RL's GB200 steps took longer than predicted (24% at v0.7's median, 33-34% at v0.5's and v0.6's;
+    """NeMo RL's GB200 steps with one-device rollout replicas took longer than predicted (22-40% at v0.7;
     validation-posttrain.md): a GB200 step says so, and a
     rollout pool of GB200 under an H100 trainer too; an H100 step does not."""
     assert not any(n.startswith("gb200:") for n in api.rl(**JOB).notes)

@@ -73,8 +73,8 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 """share of each device the rollout engine may fill when it shares the pool with the trainer: NeMo RL v0.4's GRPO
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
-ACCURACY_NOTE = ("as a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are predicted within 21% at "
-                 "the median (14% on DGX-H100; 32% on GB200-NVL72, where nearly every step took longer than predicted) "
+ACCURACY_NOTE = ("as a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are predicted within 19% at "
+                 "the median (18% on DGX-H100, 23% on GB200-NVL72) "
                  "(benchmarks/results/validation-posttrain.md)")
 NODE_DOMAIN_DEVICES = 8
 """the devices of a node-sized NVLink/HCCS domain (DGX/HGX boards); a chip whose scale-up domain is larger spans racks
@@ -308,9 +308,9 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     passes = ((3 if algorithm == "ppo" else 2) - int(bool(force_on_policy_ratio))) * forward  # the old policy's skipped
     notes = [ACCURACY_NOTE]
     for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 28 steps of v0.5-v0.7
-        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 took longer than predicted by 24% at the median "
-                     "in its v0.7 table (up to 57%; 33-34% in v0.5 and v0.6, before its software sped up there); read "
-                     "this step as a lower bound there")
+        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 are predicted within 23% at the median of its "
+                     "v0.7 table (29% and 19% in v0.5 and v0.6), but those whose rollout replicas are one device each "
+                     "took 22-40% longer than predicted there; read such a step as a lower bound")
     if update.plan.ep > 1 and train_chip.scale_up_domain > NODE_DOMAIN_DEVICES:  # rack-scale: GB200-NVL72, CloudMatrix
         notes.append(EP_PLACEMENT_NOTE)
     if reward_model is not None:

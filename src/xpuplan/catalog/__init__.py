@@ -81,7 +81,7 @@ def efficiency_from_dict(data: dict, where: str) -> Efficiency:
         data |= derived
     _check_keys(data, _EFF_FIELDS, set(), where)
     for key, value in data.items():
-        if key in ("attention_kernels", "kernel_table"):
+        if key in ("attention_kernels", "kernel_table", "fused_moe"):
             continue
         if key != "source" and not isinstance(value, (int, float)):
             try:

@@ -27,6 +27,9 @@ runs (issue 15 item 1). The derivation:
   ``grouped_gemm_half_flops`` fit the same curve over one group's FLOPs (the whole kernel's efficiency), and
   ``hbm_grouped`` is the median fraction of ``memory_peak_hbm`` at which the rows with the fewest tokens a group read
   their weights (decode-sized batches, where the weights bound the time).
+- the fused MoE kernel engines serve with (``fused_moe``: one layer's routed experts in vLLM's Triton kernel, timed by
+  its benchmark_moe.py): per weight dtype, the rows the four figures of :mod:`xpuplan.cost.fused_moe` are fitted to
+  (in log time, on first use, each inside its physical band and never on its edge).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cost.fused_moe import MIN_ROWS
 from ..errors import BadInput
 from ..specs.serving import WEIGHT_FORMATS
 from ..units import parse_quantity
@@ -52,7 +56,7 @@ ATTENTION_BLOCK_TOKENS = 256.0
 """the cost model's tile-fill constant (Efficiency.attention_block_tokens)"""
 DERIVED_FIELDS = ("gemm_max", "gemm_half_flops", "gemm_fp8_max", "gemm_fp8_half_flops", "gemm_fp4_max",
                   "gemm_fp4_half_flops", "attention_fwd", "attention_bwd", "attention_kernels", "hbm", "hbm_fp4",
-                  "hbm_elementwise", "hbm_optimizer", "grouped_gemm_max", "grouped_gemm_half_flops", "hbm_grouped")
+                  "hbm_elementwise", "hbm_optimizer", "grouped_gemm_max", "grouped_gemm_half_flops", "hbm_grouped", "fused_moe")
 """the efficiency fields a kernel table can set (the GEMM curve always; attention and memory where it has rows); a
 profile that names a table may not set the ones it sets"""
 
@@ -186,7 +190,30 @@ def kernel_efficiency(name: str) -> dict:
             stream = [groups * n * k * 2.0 / (groups * 2.0 * m * n * k / (tflops * 1e12)) / hbm
                       for groups, m, n, k, tflops, _ in rows if m == fewest]
             grouped["hbm_grouped"] = round(float(np.median(stream)), 4)
-    return _streaming(table, where) | memory | attention | low | curve | grouped | {"kernel_table": name}
+    return (_streaming(table, where) | memory | attention | low | curve | grouped | _fused_moe(table, where)
+            | {"kernel_table": name})
+
+
+def _fused_moe(table: dict, where: str) -> dict:
+    """``fused_moe``: per weight dtype with :data:`~xpuplan.cost.fused_moe.MIN_ROWS` rows or more, (dtype, HBM
+    bytes/s and peak FLOP/s of the timing device, rows as (experts, n, k, top_k, tokens, seconds)); the cost model
+    fits its four figures on first use (:func:`xpuplan.cost.fused_moe.figures`)."""
+    rows = _rows(table.get("fused_moe"), table["sources"], "fused_moe", where, width=8)
+    if not rows:
+        return {}
+    hbm = parse_quantity(table["fused_moe_peak_hbm"], "bytes_per_s")
+    out = []
+    for dtype in sorted({r[5] for r in rows}):
+        mine = tuple((float(e), float(n), float(k), float(top_k), float(t), us * 1e-6)
+                     for e, n, k, top_k, t, d, us, _ in rows if d == dtype)
+        if len(mine) < MIN_ROWS:
+            continue
+        peak_key = f"peak_{WEIGHT_FORMATS[dtype][1]}" if dtype in WEIGHT_FORMATS else None
+        if peak_key not in table:
+            raise BadInput(f"{where}: fused_moe rows in {dtype!r} need a weight format with a peak in the table "
+                           f"({peak_key or 'bf16 or fp8'})", "fused_moe")
+        out.append((dtype, hbm, parse_quantity(table[peak_key], "flops_per_s"), mine))
+    return {"fused_moe": tuple(out)} if out else {}
 
 
 def gemm_band(name: str, key: str = "gemm_band") -> tuple[float, float, str]:

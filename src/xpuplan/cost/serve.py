@@ -7,7 +7,8 @@ engine-wide efficiency is fitted (issue 22):
 * every weight matmul is one GEMM on the training model's roofline: its FLOPs at the table's GEMM curve for its
   size, its bytes (weights in the serving format plus activations) at the streaming bandwidth — so a small decode
   batch is bound by the weights and a large one by the curve;
-* a MoE layer's touched experts (E · (1 − (1 − k/E)^T)) run as one grouped GEMM at the table's grouped rows;
+* a MoE layer's touched experts (E · (1 − (1 − k/E)^T)) run as the engines' fused MoE kernel where the table timed
+  it (:mod:`.fused_moe`), else as one grouped GEMM at the table's grouped rows;
 * the layers' element-wise kernels at their measured bandwidth, the output layer for the sampled tokens only;
 * prefill attention at the engine's attention kernel's measured efficiency; decode attention reads the KV cache;
 * two TP all-reduces per layer (and EP all-to-alls), a launch gap per kernel, and the engine's host time per
@@ -32,6 +33,7 @@ from .compute import elementwise_bytes_fwd, roofline_s
 from .encoder import serve_prefill_s
 from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer, total_params
+from .fused_moe import figures, fused_moe_s
 
 DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
 ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
@@ -63,18 +65,14 @@ def workspace_bytes(model: Model, plan: ServePlan) -> float:
 class ReplicaCosts:
     """Per-replica figures that do not depend on the batch."""
 
-    weight_bytes: float
-    """weights per device, bytes"""
-    kv_bytes_per_token: float
-    """KV cache per token per device, bytes"""
-    free_bytes: float
-    """memory per device left for the KV cache, bytes"""
+    weight_bytes: float  # weights per device, bytes
+    kv_bytes_per_token: float  # KV cache per token per device, bytes
+    free_bytes: float  # memory per device left for the KV cache, bytes
 
 
 def moe_tp(plan: ServePlan) -> int:
-    """Tensor-parallel ways of each expert when expert parallelism runs inside a larger tensor-parallel group (an
-    engine's ``--tp 8 --ep 4``: TensorRT-LLM's moe_tp_size = tp / ep = 2, each expert sharded over two devices, the
-    experts over all eight); 1 when the expert-parallel group spans the tensor-parallel group or more."""
+    """Tensor-parallel ways of each expert when expert parallelism runs inside a larger tensor-parallel group
+    (``--tp 8 --ep 4``: TensorRT-LLM's moe_tp_size 2); 1 when the expert-parallel group spans it or more."""
     return plan.tp // plan.ep if 1 < plan.ep < plan.tp else 1
 
 
@@ -144,13 +142,10 @@ def _gemm_curve(eff: Efficiency, dtype: str) -> tuple[float, float, float]:
 
 
 GROUPED_HBM_FALLBACK = 0.4873
-"""fraction of peak HBM bandwidth at which a grouped GEMM (one MoE layer's experts in one kernel) reads its weights
-where the chip's kernel table has no grouped rows: the GH100 table's ``hbm_grouped``, measured by ``xpuplan probe
---kernels`` on an H200 (torch._grouped_mm at 64 tokens a group, catalog/kernels/h100-sxm.yaml), carried as a fraction
-of peak as that table carries its others. Those chips' grouped kernels are priced as one call on the dense size curve
-over the whole kernel's FLOPs; pricing each group as a dense call of its own charged the call's fixed cost once a
-group, which made a B200 decode Qwen3-30B-A3B at 16 sequences twice as slowly as an H100 (65 against 30 ms of weight
-kernels), where its 2.4x bandwidth should make it faster"""
+"""fraction of peak HBM bandwidth a grouped GEMM reads its weights at where the chip's kernel table has no grouped
+rows: the GH100 table's ``hbm_grouped`` (torch._grouped_mm at 64 tokens a group, probe-h200). Those chips' grouped
+kernels are priced as one call on the dense size curve over the whole kernel's FLOPs, the call's fixed cost once, not
+once a group (which had a B200 decode Qwen3-30B-A3B at 16 sequences twice as slowly as an H100)"""
 
 
 def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
@@ -206,8 +201,7 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
     if model.moe:
         e, h = model.moe, model.hidden
         fe, mats = e.expert_ffn_hidden, layer_shapes(model).ffn_mats
-        split = plan.ep if plan.ep > 1 else plan.tp
-        local = e.experts / split
+        local = e.experts / plan.ep  # without expert parallelism every device holds every expert, 1 / tp of each
         pooled = tokens * (max(plan.ep // plan.tp, 1) if plan.ep > 1 else 1)  # an EP group pools its attention replicas' tokens
         hit = np.maximum(1.0 - (1.0 - e.top_k / e.experts) ** pooled, 1e-12)
         touched = local * hit
@@ -215,8 +209,10 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
         load = hottest_rank_factor(e.balancing, e.experts, plan.ep, pooled * e.top_k) if plan.ep > 1 else 1.0
         per_expert = pooled * e.top_k / e.experts / hit * load
         width = fe / (moe_tp(plan) if plan.ep > 1 else plan.tp)
-        routed = _gemm_s(per_expert, h, (mats - 1) * width, chip, p, touched) + _gemm_s(per_expert, width, h, chip, p,
-                                                                                      touched)
+        fused = _fused(chip, plan)  # the engine's fused kernel where the chip's table measured it, else grouped GEMMs
+        routed = fused_moe_s(per_expert, touched, h, width, mats, WEIGHT_FORMATS[p][0], chip.hbm_bytes_per_s,
+                             chip.peak(WEIGHT_FORMATS[p][1]), *fused) if fused else _gemm_s(
+            per_expert, h, (mats - 1) * width, chip, p, touched) + _gemm_s(per_expert, width, h, chip, p, touched)
         shared = _gemm_s(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp, chip, p) + _gemm_s(
             tokens, fe * e.shared_experts / plan.tp, h, chip, p) if e.shared_experts else 0.0
         router = _gemm_s(tokens, h, e.experts, chip, "bf16")
@@ -234,16 +230,20 @@ permutation, the experts' activation, the unpermutation and its weighted reducti
 path, TensorRT-LLM's MoE plugin run the same steps)"""
 
 
+def _fused(chip: Chip, plan: ServePlan):  # the fused MoE kernel's figures for the plan's engine and weights, or None
+    timed = kernel_efficiency(chip).fused_moe_for(plan.precision) if plan.engine.moe_kernel == "fused_moe" else None
+    return figures(WEIGHT_FORMATS[plan.precision][0], *timed) if timed else None
+
+
 def moe_dispatch_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarray:
     """A MoE model's routing beyond its GEMMs over ``tokens`` tokens on one device, all MoE layers: the permutation
     gathers each token's top-k copies by expert (read and write) and the unpermutation reads the expert outputs and
     writes each token's weighted sum, at the measured gather rate (``hbm_gather``, probe-h200); and the layer's
-    :data:`MOE_EXTRA_KERNELS` launches. The training model's :func:`~xpuplan.cost.compute.moe_route_s` without its host
-    sync: engines run decode as captured graphs."""
-    if model.moe is None:
-        return 0.0 * np.asarray(tokens, dtype=float)
-    eff = kernel_efficiency(chip)
+    :data:`MOE_EXTRA_KERNELS` launches (``compute.moe_route_s`` without its host sync: decode runs as graphs)."""
     tokens = np.asarray(tokens, dtype=float)
+    if model.moe is None or _fused(chip, plan):  # the fused kernel's measured time holds its routing
+        return 0.0 * tokens
+    eff = kernel_efficiency(chip)
     rows = tokens * model.moe.top_k
     moved = (3.0 * rows + 2.0 * tokens) * model.hidden * 2.0 / plan.tp
     per_layer = moved / (chip.hbm_bytes_per_s * eff.hbm_gather) + MOE_EXTRA_KERNELS * eff.kernel_overhead_s

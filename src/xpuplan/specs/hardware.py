@@ -104,6 +104,10 @@ class Efficiency:
     hbm_grouped: float | None = None
     """fraction of the HBM bandwidth a grouped GEMM reads its experts' weights at with few tokens a group (decode);
     None: ``hbm``"""
+    fused_moe: tuple[tuple[str, float, float, tuple[tuple[float, float, float, float, float, float], ...]], ...] = ()
+    """the fused MoE kernel engines serve with, timed (the kernel table's ``fused_moe`` rows): per weight dtype (dtype,
+    HBM bytes/s and peak FLOP/s of the timing device, rows of (experts, n, k, top_k, tokens, seconds)), to which
+    :func:`xpuplan.cost.fused_moe.figures` fits the kernel; a dtype not listed keeps grouped GEMMs"""
     hbm_gather: float = 0.77
     """fraction of the HBM bandwidth a row gather (token permutation, ``index_select``) reaches: 3.68 of the H200's
     4.8 TB/s (benchmarks/results/probe-h200.md)"""
@@ -138,6 +142,13 @@ class Efficiency:
     def optimizer_hbm(self) -> float:
         """The fraction the optimizer step is priced at."""
         return self.hbm if self.hbm_optimizer is None else self.hbm_optimizer
+
+    def fused_moe_for(self, dtype: str) -> tuple | None:
+        """(HBM bytes/s, peak FLOP/s, rows) of the fused MoE kernel's timings in weight dtype ``dtype``, or None."""
+        for name, *timed in self.fused_moe:
+            if name == dtype:
+                return tuple(timed)
+        return None
 
     def attention(self, kind: str) -> tuple[float, float]:
         """(forward, backward) efficiency of attention kernel ``kind`` on this chip: the kernel table's figure

@@ -103,6 +103,9 @@ class ServeEngine:
     """the attention kernel kind it runs, priced at the chip's kernel-table figure for that kind (cudnn: the
     FlashAttention-3 class fused kernels of Hopper; flash2; aiter on MI300; any kind the table lacks gets the chip's
     reference attention)"""
+    moe_kernel: str = "grouped"
+    """how it runs a MoE layer's routed experts: ``fused_moe`` (vLLM's Triton fused MoE kernel, SGLang's copy of it),
+    priced from the chip's timed rows of that kernel where its table has them; ``grouped``: a grouped GEMM"""
     max_batched_tokens: int = 8192
     """token budget of one iteration (decode tokens first, then prefill chunks): vLLM max_num_batched_tokens,
     SGLang chunked_prefill_size, TensorRT-LLM max_num_tokens, MindIE maxPrefillTokens"""
@@ -157,6 +160,9 @@ class ServeEngine:
         object.__setattr__(self, "small_device_names", tuple(str(v) for v in self.small_device_names or ()))
         if self.small_device_bytes is not None:
             object.__setattr__(self, "small_device_bytes", parse_quantity(self.small_device_bytes, "bytes"))
+        if self.moe_kernel not in ("fused_moe", "grouped"):
+            raise BadInput(f"serving/{self.name}.yaml: moe_kernel must be fused_moe or grouped, got "
+                           f"{self.moe_kernel!r}", "moe_kernel")
         for key in ("memory_utilization", "kv_free_fraction"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
