@@ -74,7 +74,7 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
 ACCURACY_NOTE = ("as a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are predicted within 19% at "
-                 "the median (18% on DGX-H100, 23% on GB200-NVL72) "
+                 "the median (17% on DGX-H100, 23% on GB200-NVL72) "
                  "(benchmarks/results/validation-posttrain.md)")
 NODE_DOMAIN_DEVICES = 8
 """the devices of a node-sized NVLink/HCCS domain (DGX/HGX boards); a chip whose scale-up domain is larger spans racks

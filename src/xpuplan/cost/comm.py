@@ -27,12 +27,13 @@ from ..errors import BadInput
 from ..specs import Chip, MoE
 
 ALGORITHM_FACTOR = {"all_reduce": 2.0, "all_gather": 1.0, "reduce_scatter": 1.0, "all_to_all": 1.0}
-SERVED_CROSS_DOMAIN_CALL_S = 1.18e-4
+SERVED_CROSS_DOMAIN_CALL_S = 1.13e-4
 """seconds each tensor-parallel all-reduce of a served iteration pays beyond the two-tier model below when the group
 spans scale-up domains (the network instead of the engine's in-node all-reduce, with its proxy and host
 synchronisation). FITTED: the median of (measured - predicted TPOT) / 122 all-reduces over the seven TPOT rows of the
-one published run of this kind, DeepSeek-R1 at tp 16 on 2 x 8 H100 under SGLang (116-122 us; data/validation/
-inference/tt-inference-server-dsr1-h100x16.yaml, role main since session 14 for that reason). Its check is another
+one published run of this kind, DeepSeek-R1 at tp 16 on 2 x 8 H100 under SGLang (112-118 us; 118 us until session
+24 refitted it, once every expert sat on every tensor-parallel rank and SGLang's MoE ran as its fused kernel;
+data/validation/inference/tt-inference-server-dsr1-h100x16.yaml, role main since session 14). Its check is another
 engine and model: NeMo RL's Qwen3-235B rollouts at tp 16 over two H100 nodes under vLLM (validation-posttrain.md)."""
 
 
