@@ -56,7 +56,8 @@ ATTENTION_BLOCK_TOKENS = 256.0
 """the cost model's tile-fill constant (Efficiency.attention_block_tokens)"""
 DERIVED_FIELDS = ("gemm_max", "gemm_half_flops", "gemm_fp8_max", "gemm_fp8_half_flops", "gemm_fp4_max",
                   "gemm_fp4_half_flops", "attention_fwd", "attention_bwd", "attention_kernels", "hbm", "hbm_fp4",
-                  "hbm_elementwise", "hbm_optimizer", "grouped_gemm_max", "grouped_gemm_half_flops", "hbm_grouped", "fused_moe")
+                  "hbm_elementwise", "hbm_optimizer", "grouped_gemm_max", "grouped_gemm_half_flops", "hbm_grouped",
+                  "fused_moe")
 """the efficiency fields a kernel table can set (the GEMM curve always; attention and memory where it has rows); a
 profile that names a table may not set the ones it sets"""
 

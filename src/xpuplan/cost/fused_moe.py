@@ -3,7 +3,7 @@ runs too): one kernel over every touched expert, its weights read once for the t
 
 The kernel is priced as a roofline with a fixed call time, four figures per weight dtype fitted to the kernel's own
 measured times on the chip (a kernel table's ``fused_moe`` rows, vLLM's ``benchmarks/kernels/benchmark_moe.py``;
-:func:`xpuplan.catalog.kernels.kernel_efficiency` fits them), never to end-to-end runs::
+:func:`figures` fits them on first use), never to end-to-end runs::
 
     t = max(call_s + bytes / (hbm x HBM bandwidth),  FLOPs / (peak x eff_max x m / (m + half_tokens)))
 
@@ -61,8 +61,8 @@ def figures(weight_bytes: float, hbm_bytes_per_s: float, peak_flops_per_s: float
 
     e, n, k, top_k, tokens, seconds = np.array(rows, dtype=float).T
     touched, per_expert = routing(tokens, e, top_k)
-    low = np.array([BOUNDS["hbm"][0], BOUNDS["call_s"][0] * 1e6, BOUNDS["eff_max"][0], np.log10(BOUNDS["half_tokens"][0])])
-    high = np.array([BOUNDS["hbm"][1], BOUNDS["call_s"][1] * 1e6, BOUNDS["eff_max"][1], np.log10(BOUNDS["half_tokens"][1])])
+    low, high = (np.array([BOUNDS["hbm"][i], BOUNDS["call_s"][i] * 1e6, BOUNDS["eff_max"][i],
+                           np.log10(BOUNDS["half_tokens"][i])]) for i in (0, 1))
 
     def residual(x):  # the call in microseconds and the half point in log10, for a well-scaled problem
         t = fused_moe_s(per_expert, touched, k, n, 3, weight_bytes, hbm_bytes_per_s, peak_flops_per_s, x[0],
