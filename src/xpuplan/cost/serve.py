@@ -33,7 +33,7 @@ from .compute import elementwise_bytes_fwd, roofline_s
 from .encoder import serve_prefill_s
 from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer, total_params
-from .fused_moe import figures, fused_moe_s
+from .fused_moe import figures, fused_moe_s, routing
 
 DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
 ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
@@ -201,13 +201,12 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
     if model.moe:
         e, h = model.moe, model.hidden
         fe, mats = e.expert_ffn_hidden, layer_shapes(model).ffn_mats
-        local = e.experts / plan.ep  # without expert parallelism every device holds every expert, 1 / tp of each
         pooled = tokens * (max(plan.ep // plan.tp, 1) if plan.ep > 1 else 1)  # an EP group pools its attention replicas' tokens
-        hit = np.maximum(1.0 - (1.0 - e.top_k / e.experts) ** pooled, 1e-12)
-        touched = local * hit
+        touched, per_expert = routing(pooled, e.experts, e.top_k)
+        touched = touched / plan.ep  # without expert parallelism every device holds every expert, 1 / tp of each
         # the hottest expert-parallel rank paces the layer: its experts get load_factor times the mean tokens
-        load = hottest_rank_factor(e.balancing, e.experts, plan.ep, pooled * e.top_k) if plan.ep > 1 else 1.0
-        per_expert = pooled * e.top_k / e.experts / hit * load
+        per_expert = per_expert * (hottest_rank_factor(e.balancing, e.experts, plan.ep, pooled * e.top_k)
+                                   if plan.ep > 1 else 1.0)
         width = fe / (moe_tp(plan) if plan.ep > 1 else plan.tp)
         fused = _fused(chip, plan)  # the engine's fused kernel where the chip's table measured it, else grouped GEMMs
         routed = fused_moe_s(per_expert, touched, h, width, mats, WEIGHT_FORMATS[p][0], chip.hbm_bytes_per_s,
