@@ -3,7 +3,7 @@
 import pytest
 
 from xpuplan.catalog import load_chip, load_engine, load_model
-from xpuplan.cost import serve
+from xpuplan.cost import launches, serve
 from xpuplan.cost.flops import attention_core_flops_per_token
 from xpuplan.plan import resolve_serve_plan
 
@@ -85,7 +85,7 @@ def test_moe_routing_is_named_and_the_hottest_rank_paces_expert_parallel_decode(
     # kernel was timed with its top-k, alignment and sum inside (cost/fused_moe.py), so nothing is added beside it
     mplan = resolve_serve_plan(moe, chip, 1, engine=load_engine("trt-llm"), precision="bf16", kv_precision="bf16")
     small, large = (float(serve.moe_dispatch_s(moe, chip, mplan, t)) for t in (1.0, 4096.0))
-    assert small >= moe.moe_layers * serve.MOE_EXTRA_KERNELS * chip.kernels.kernel_overhead_s
+    assert small >= moe.moe_layers * launches.MOE_EXTRA_KERNELS * chip.kernels.kernel_overhead_s
     assert large > small  # the permutation's bytes grow with the tokens
     assert float(serve.moe_dispatch_s(moe, chip, _plan(moe, chip, precision="bf16", kv_precision="bf16"), 64.0)) == 0
     ep = resolve_serve_plan(moe, chip, 8, dp=8, ep=8, precision="bf16", kv_precision="bf16",
@@ -94,3 +94,24 @@ def test_moe_routing_is_named_and_the_hottest_rank_paces_expert_parallel_decode(
     free = dataclasses.replace(moe, moe=dataclasses.replace(moe.moe, balancing="loss_free"))
     # at a large, compute-bound batch a balance loss leaves the hottest rank more tokens than the loss-free router
     assert float(serve.weight_kernels_s(moe, chip, ep, 2048.0)) > float(serve.weight_kernels_s(free, chip, ep, 2048.0))
+
+
+def test_an_eager_forward_waits_for_the_host_to_launch_every_op():
+    """SGLang runs prefill eagerly: a one-token prompt's iteration takes at least the host's launches of every op
+    (10 a layer, 4 more where activations are quantised, 6 more in a MoE layer); its captured decode batch does not,
+    and vLLM's compiled prefill pays only the launch latency."""
+    chip, small = load_chip("h100-sxm"), load_model("llama3-8b")
+    sglang = load_engine("sglang")
+    for precision, per_layer in (("bf16", 10), ("fp8", 14)):
+        plan = resolve_serve_plan(small, chip, 1, precision=precision, engine=sglang)
+        assert launches.eager_kernels(small, plan) == small.layers * per_layer
+        one = serve.iteration_s(small, chip, plan, 1.0, 0.0, 1.0, 1.0)
+        assert one >= small.layers * per_layer * sglang.eager_launch_s + sglang.iteration_overhead_s
+        decode = serve.iteration_s(small, chip, plan, 0.0, 1.0, 1.0, 1.0)
+        assert decode < small.layers * per_layer * sglang.eager_launch_s  # a graph replays it
+    moe = load_model("qwen3-30b-a3b")
+    plan = resolve_serve_plan(moe, chip, 1, precision="bf16", engine=sglang)
+    assert launches.eager_kernels(moe, plan) == moe.layers * 10 + moe.moe_layers * launches.MOE_EXTRA_KERNELS
+    vllm = _plan(small, chip)
+    assert serve.iteration_s(small, chip, vllm, 1.0, 0.0, 1.0, 1.0) < serve.iteration_s(
+        small, chip, resolve_serve_plan(small, chip, 1, engine=sglang), 1.0, 0.0, 1.0, 1.0)

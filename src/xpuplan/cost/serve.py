@@ -34,8 +34,8 @@ from .encoder import serve_prefill_s
 from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer, total_params
 from .fused_moe import figures, fused_moe_s, routing
+from .launches import DECODE_KERNELS_PER_LAYER, MOE_EXTRA_KERNELS, eager_kernels
 
-DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
 ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
 WORKSPACE_BYTES_PER_VALUE = 2 * 8  # bf16 activations, about 8 hidden-sized tensors alive per token
 
@@ -223,12 +223,6 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
     return total + logits
 
 
-MOE_EXTRA_KERNELS = 6
-"""kernels a MoE layer launches beyond a dense layer's: router top-k, the sort/align of token ids by expert, the
-permutation, the experts' activation, the unpermutation and its weighted reduction (vLLM's and SGLang's fused-MoE
-path, TensorRT-LLM's MoE plugin run the same steps)"""
-
-
 def _fused(chip: Chip, plan: ServePlan):  # the fused MoE kernel's figures for the plan's engine and weights, or None
     timed = kernel_efficiency(chip).fused_moe_for(plan.precision) if plan.engine.moe_kernel == "fused_moe" else None
     return figures(WEIGHT_FORMATS[plan.precision][0], *timed) if timed else None
@@ -355,7 +349,7 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
     iteration's token count (the output layer only for the tokens sampled), the element-wise kernels, prefill
     attention over the chunks, decode attention reading each sequence's KV cache, the TP/EP collectives, kernel gaps,
     and the engine's host costs. An iteration whose batch is larger than the engine's captured graphs, or that
-    carries prefill, launches its kernels from the host: it takes at least layers · kernels · eager_launch_s. Host
+    carries prefill, launches its kernels from the host: it takes at least ``eager_kernels`` · eager_launch_s. Host
     time the device does not hide: per iteration, and per sequence carried (decoding, or prefilling pro rata to its
     chunk) where the loop is Python's. With pp stages the iteration's tokens split into pp micro-batches in flight at
     once (one per stage), as TensorRT-LLM's and vLLM's pipeline schedulers run them. A vision encoder runs over the
@@ -374,7 +368,7 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
               + np.where(d > 0, decode_attention_s(model, chip, plan, d, context, v), 0.0)
               + comm_s(model, chip, plan, tokens) + kernels * chip.efficiency.kernel_overhead_s)
     eager = (p > 0) | (d > engine.graph_max_batch)
-    step = np.where(eager, np.maximum(device, kernels * engine.eager_launch_s), device)
+    step = np.where(eager, np.maximum(device, eager_kernels(model, plan) * engine.eager_launch_s), device)
     requests = np.asarray(prefill_tokens, dtype=float) / prompt_len  # whose chunks the iteration prefills
     step = plan.pp * step + engine.iteration_overhead_s + engine.sequence_overhead_s * (d * plan.pp + requests)
     return step + draft_s(model, chip, plan, d, context) + encoder_prefill_s(model, chip, plan, requests)

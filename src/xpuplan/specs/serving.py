@@ -124,7 +124,8 @@ class ServeEngine:
     """largest decode batch replayed as a captured graph (CUDA graph); larger batches and iterations carrying
     prefill launch their kernels from the host"""
     eager_launch_s: float = 0.0
-    """host time to launch one kernel outside a graph, seconds (a floor under an eager iteration)"""
+    """host time to launch one op outside a graph, seconds: a floor under an eager iteration with
+    ``cost.launches.eager_kernels`` ops (a compiled launcher's CUDA latency, or a Python model's op dispatch)"""
     iteration_overhead_s: float = 0.0
     """host time per iteration not hidden behind the device (scheduling, sampling), seconds"""
     sequence_overhead_s: float = 0.0

@@ -1,0 +1,32 @@
+"""Kernels one served forward launches, and what launching them costs the host where no captured graph replays them.
+
+A decode batch the engine captured as a graph (CUDA graph) replays its kernels with a small gap each
+(``Efficiency.kernel_overhead_s``, priced in :mod:`.serve`). An iteration that carries prefill, or a decode batch
+larger than the captured graphs, is launched op by op from the host: by the engine's Python model code in SGLang
+(prefill runs eagerly unless piecewise graphs are switched on) and in vLLM 0.2 (graphs for decode only), by compiled
+code elsewhere. The host then needs :func:`eager_kernels` x ``ServeEngine.eager_launch_s`` for the forward, and the
+device waits for it where its own work is shorter (``cost.serve.iteration_s``)."""
+
+from __future__ import annotations
+
+from ..plan import ServePlan
+from ..specs import WEIGHT_FORMATS, Model
+
+DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
+MOE_EXTRA_KERNELS = 6
+"""kernels a MoE layer launches beyond a dense layer's: router top-k, the sort/align of token ids by expert, the
+permutation, the experts' activation, the unpermutation and its weighted reduction (vLLM's and SGLang's fused-MoE
+path, TensorRT-LLM's MoE plugin run the same steps)"""
+QUANTISE_KERNELS_PER_LAYER = 4
+"""kernels a layer adds where its weight GEMMs take quantised activations (fp8, int8 W8A8): one quantisation of the
+activations before each of its four GEMM groups (QKV, attention output, gate-up, down)"""
+
+
+def eager_kernels(model: Model, plan: ServePlan) -> float:
+    """Kernels one pipeline stage's forward launches from the host: :data:`DECODE_KERNELS_PER_LAYER` a layer, with
+    :data:`QUANTISE_KERNELS_PER_LAYER` more where activations are quantised and :data:`MOE_EXTRA_KERNELS` more in
+    each MoE layer."""
+    per_layer = DECODE_KERNELS_PER_LAYER + (QUANTISE_KERNELS_PER_LAYER
+                                            if WEIGHT_FORMATS[plan.precision][1] in ("fp8", "int8") else 0)
+    moe_layers = model.moe_layers if model.moe else 0
+    return (model.layers * per_layer + moe_layers * MOE_EXTRA_KERNELS) / plan.pp
