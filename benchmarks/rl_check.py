@@ -17,7 +17,7 @@ import yaml
 from xpuplan import api
 from xpuplan.errors import XpuplanError
 from xpuplan.rl import HOST_COPY_BYTES_PER_S
-from xpuplan.validate.rl import ENGINE, FRAMEWORK, PROMPT_TOKENS, on_off_pairs, price_rl_run
+from xpuplan.validate.rl import ENGINE, FRAMEWORK, PROMPT_TOKENS, on_off_pairs, ordered_as_measured, price_rl_run
 
 
 def main() -> None:
@@ -99,11 +99,11 @@ def later_releases(path: Path, releases: str, which: str) -> dict:
         if errors.get(on["id"]) is None or errors.get(off["id"]) is None:
             continue
         predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
-        same = (off["step_time_s"] < on["step_time_s"]) == (predicted[1] < predicted[0])
+        same = ordered_as_measured(on, off, *predicted)
         ordered += same
         pairs.append(f"{off['release']} {off['chip']} {off['model']} on {on['devices']}: measured on-policy "
                      f"{on['step_time_s']} s / one step off {off['step_time_s']} s, predicted "
-                     f"{predicted[0]:.0f} / {predicted[1]:.0f} s{'' if same else ' (order wrong)'}")
+                     f"{predicted[0]:.0f} / {predicted[1]:.0f} s{'' if same else ' (not ordered as measured)'}")
     print(f"- on-policy against one step off-policy on the same cluster: {ordered} of {len(pairs)} pairs ordered as "
           "measured (issue 16)")
     for line in pairs:

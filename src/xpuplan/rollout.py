@@ -29,10 +29,12 @@ def decode_token_s(model: Model, chip: Chip, plan: ServePlan, batch, context) ->
     """Seconds per generated token of each of ``batch`` decoding sequences at mean ``context``: one decode iteration
     over them, divided by the tokens it yields each. Under speculative decoding (the engine's ``speculative``) the
     iteration verifies 1 + k tokens a sequence after k draft passes and yields tau = (1 - a^(k+1)) / (1 - a) of them
-    (:class:`~xpuplan.specs.serving.Speculative`), as ``inference`` prices it."""
+    (:class:`~xpuplan.specs.serving.Speculative`), as ``inference`` prices it; the engine's host time per iteration
+    (and per sequence, where its loop is Python's) is paid as serving pays it, its HTTP front end is not (no server)."""
     engine = plan.engine
     step = decode_step_s(model, chip, plan, batch, context, engine.verify_tokens)
-    return (step + draft_s(model, chip, plan, batch, context)) / engine.tokens_per_step
+    host = engine.iteration_overhead_s + engine.sequence_overhead_s * np.asarray(batch, dtype=float)
+    return (step + host + draft_s(model, chip, plan, batch, context)) / engine.tokens_per_step
 
 
 def longest_response(scale: float, cap: float, n: int) -> float:

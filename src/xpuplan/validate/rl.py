@@ -92,3 +92,15 @@ def on_off_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
     return [(on, off) for off in runs if off.get("off_policy_steps") == 1 for on in runs
             if "rollout_devices" not in on and "release" in on and all(on.get(k) == off.get(k) for k in key)
             and on["devices"] == off["devices"] + off["rollout_devices"]]
+
+
+ORDER_TIE = 0.02
+"""predicted on- and off-policy steps closer than this share of the on-policy step are a tie, ordered neither way"""
+
+
+def ordered_as_measured(on: dict, off: dict, on_predicted_s: float, off_predicted_s: float) -> bool:
+    """Whether the predicted steps of an :func:`on_off_pairs` pair put the one-step off-policy row on the side of the
+    on-policy row it was measured on, by more than :data:`ORDER_TIE` (a near-equal prediction orders nothing)."""
+    if abs(off_predicted_s - on_predicted_s) <= ORDER_TIE * on_predicted_s:
+        return False
+    return (off["step_time_s"] < on["step_time_s"]) == (off_predicted_s < on_predicted_s)
