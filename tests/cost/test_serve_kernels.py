@@ -1,5 +1,7 @@
 """The serving iteration priced from kernel measurements (issue 22): what each named piece does."""
 
+import dataclasses
+
 import pytest
 
 from xpuplan.catalog import load_chip, load_engine, load_model
@@ -115,3 +117,36 @@ def test_an_eager_forward_waits_for_the_host_to_launch_every_op():
     vllm = _plan(small, chip)
     assert serve.iteration_s(small, chip, vllm, 1.0, 0.0, 1.0, 1.0) < serve.iteration_s(
         small, chip, resolve_serve_plan(small, chip, 1, engine=sglang), 1.0, 0.0, 1.0, 1.0)
+
+
+def test_an_engine_on_a_grace_host_pays_its_host_costs_at_the_hosts_measured_speed():
+    """GB200's Grace dispatches a torch op in 2.75x a DGX H100 Xeon's time (TransformerEngine issue 2053): every host
+    cost of an engine (per iteration, per sequence, per request, per streamed token, per eager op) scales with it, the
+    device's costs do not; an x86-hosted chip keeps the measured figures."""
+    from xpuplan.specs.serving import HOST_COSTS
+
+    vllm = load_engine("vllm")
+    gb200, h100 = load_chip("gb200"), load_chip("h100-sxm")
+    assert gb200.host_time_scale == pytest.approx(2.75) and h100.host_time_scale is None  # an x86 host
+    on_grace, on_x86 = vllm.for_chip(gb200), vllm.for_chip(h100)
+    for key in HOST_COSTS:
+        assert getattr(on_grace, key) == pytest.approx(2.75 * getattr(vllm, key))
+        assert getattr(on_x86, key) == getattr(vllm, key)
+    assert on_grace.max_batched_tokens == vllm.max_batched_tokens and on_grace.graph_max_batch == vllm.graph_max_batch
+    model = load_model("llama3-8b")
+    grace = resolve_serve_plan(model, gb200, 1, engine=vllm)
+    bare = resolve_serve_plan(model, gb200, 1, engine=dataclasses.replace(vllm, **{k: 0.0 for k in HOST_COSTS}))
+    extra = serve.iteration_s(model, gb200, grace, 0.0, 64.0, 1.0, 1000.0) - serve.iteration_s(
+        model, gb200, bare, 0.0, 64.0, 1.0, 1000.0)
+    assert extra == pytest.approx(2.75 * (vllm.iteration_overhead_s + 64 * vllm.sequence_overhead_s))
+
+
+def test_a_chip_file_names_its_host_cpu_speed_or_gets_one_line():
+    from xpuplan.catalog import chip_from_dict
+    from xpuplan.catalog.files import BUNDLED, read_yaml
+    from xpuplan.errors import BadInput
+
+    data = dict(read_yaml(BUNDLED / "chips" / "h100-sxm.yaml"))
+    assert chip_from_dict(dict(data, host_cpu={"name": "Grace", "time_scale": 2.0})).host_time_scale == 2.0
+    with pytest.raises(BadInput, match="time_scale must be a ratio in"):
+        chip_from_dict(dict(data, host_cpu={"time_scale": 0}))

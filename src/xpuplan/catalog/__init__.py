@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
 from .figures import figure_sources, price_fields
-from .files import BUNDLED, _check_keys, _int, _mapping, _quantity, _sources, read_yaml
+from .files import BUNDLED, _check_keys, _host_time_scale, _int, _mapping, _quantity, _sources, read_yaml
 from .inherit import carried
 from .kernels import kernel_efficiency, measured_kernels
 from .schema import MODEL_FILE_ONLY
@@ -161,7 +161,7 @@ def chip_from_dict(data: Any, where: str = "chip", *, checked: bool = False) -> 
     if not checked:
         check_file("chip", data, where)
     peaks, hbm = data["peak_flops"], data["hbm"]
-    up, out, host = (data.get(part) or {} for part in ("scale_up", "scale_out", "host_link"))
+    up, out, host, cpu = (data.get(part) or {} for part in ("scale_up", "scale_out", "host_link", "host_cpu"))
     price = price_fields(data.get("price") or {}, where)
     name = str(data["name"])
     try:
@@ -180,6 +180,7 @@ def chip_from_dict(data: Any, where: str = "chip", *, checked: bool = False) -> 
             scale_up_topology=str(up.get("topology") or "switch"),
             scale_out_bytes_per_s=_quantity(out, "bandwidth", "bytes_per_s", f"{where}: scale_out"),
             host_link_bytes_per_s=_quantity(host, "bandwidth", "bytes_per_s", f"{where}: host_link"),
+            host_time_scale=_host_time_scale(cpu, f"{where}: host_cpu"),
             tdp_watts=_quantity(data, "tdp", "watts", where),
             purchase_usd=price["purchase_usd"],
             usd_per_hour=price["usd_per_hour"],

@@ -19,7 +19,7 @@ NO_PUBLIC_PRICE = "no public price"
 """how a price note begins when no figure is stored"""
 FIGURE_KEYS = tuple(FIGURES) + tuple(f"peak_flops.{d}" for d in DTYPES)
 """every figure a chip file can hold, by its key"""
-FIGURE_PARTS = ("peak_flops", "hbm", "scale_up", "scale_out", "host_link", "price")
+FIGURE_PARTS = ("peak_flops", "hbm", "scale_up", "scale_out", "host_link", "host_cpu", "price")
 """a source's ``figures`` entry may name a whole part"""
 
 

@@ -117,6 +117,17 @@ def _int(data: dict, key: str, where: str, default: int | None = None) -> int | 
     return int(value)
 
 
+def _host_time_scale(cpu: dict, where: str) -> float | None:
+    """``host_cpu.time_scale``: None (an x86 server host) where the file gives none; a positive ratio otherwise."""
+    value = cpu.get("time_scale")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 20:
+        raise BadInput(f"{where}: time_scale must be a ratio in (0, 20] (host time against an x86 server's), got "
+                       f"{value!r}", "host_cpu.time_scale")
+    return float(value)
+
+
 def _sources(data: dict) -> tuple[str, ...]:
     out = []
     for item in data.get("sources") or ():

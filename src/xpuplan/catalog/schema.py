@@ -65,7 +65,7 @@ CHIP_FILE = {  # chip-file key -> the Chip attribute it sets (whose docstring de
     "scale_up.name": "scale_up_name", "scale_up.bandwidth": "scale_up_bytes_per_s",
     "scale_up.domain": "scale_up_domain",
     "scale_up.topology": "scale_up_topology", "scale_out.bandwidth": "scale_out_bytes_per_s",
-    "host_link.bandwidth": "host_link_bytes_per_s", "tdp": "tdp_watts",
+    "host_link.bandwidth": "host_link_bytes_per_s", "host_cpu.time_scale": "host_time_scale", "tdp": "tdp_watts",
     "price.purchase_usd": "purchase_usd", "price.usd_per_hour": "usd_per_hour", "price.date": "price_date",
     "price.note": "price_note", "failures_per_device_day": "failures_per_device_day",
     "domain_failures_per_day": "domain_failures_per_day", "confidence": "confidence",
@@ -80,6 +80,7 @@ CHIP_FILE_ONLY = {
     "scale_out.notes": "how the scale-out figures were read, for readers",
     "host_link.name": "the host link (PCIe Gen5 x16, NVLink-C2C), for readers",
     "host_link.notes": "how the host-link figure was read, for readers",
+    "host_cpu.name": "the host CPU (Grace, Xeon, EPYC), for readers",
 }
 """chip-file keys that set no Chip attribute"""
 CHIP_DERIVED = {
@@ -96,6 +97,8 @@ CHIP_PARTS = {
     "scale_up": "the scale-up link (NVLink, HCCS, ICI, ...): per device, per direction",
     "scale_out": "the scale-out network (NIC): per device, per direction",
     "host_link": "the device <-> host memory link (PCIe, NVLink-C2C), per direction",
+    "host_cpu": "the host CPU the device is built with, where it is not an x86 server CPU: how much longer host work "
+                "(an engine's scheduling, op launches) takes on it",
     "price": "price per device: purchase_usd and usd_per_hour with the date they were quoted, or a note that says "
              "'no public price: ...' and why",
 }

@@ -24,6 +24,7 @@ FIGURES = {  # chip-file key -> (Chip attribute, unit kind of units.parse_quanti
     "scale_up.domain": ("scale_up_domain", "count", "devices"),
     "scale_out.bandwidth": ("scale_out_bytes_per_s", "bytes_per_s", "bytes/s"),
     "host_link.bandwidth": ("host_link_bytes_per_s", "bytes_per_s", "bytes/s"),
+    "host_cpu.time_scale": ("host_time_scale", "count", "x an x86 server host's time"),
     "tdp": ("tdp_watts", "watts", "W"),
     "price.purchase_usd": ("purchase_usd", "count", "USD"),
     "price.usd_per_hour": ("usd_per_hour", "count", "USD/device-hour"),
@@ -201,6 +202,10 @@ class Chip:
     host_link_bytes_per_s: float | None = None
     """device <-> host memory bandwidth per direction, bytes/s (PCIe, or NVLink-C2C to a Grace CPU); None: the
     ``HOST_LINK_BYTES_PER_S`` stand-in"""
+    host_time_scale: float | None = None
+    """how long host (CPU) work takes on this device's host against the x86 server hosts (Xeon, EPYC) that the
+    serving engines' host costs were measured on: None for those (1x); more for a slower host (Grace, whose torch op
+    dispatch takes 2.75x a Xeon's)"""
     tdp_watts: float | None = None
     """board power, watts"""
     purchase_usd: float | None = None

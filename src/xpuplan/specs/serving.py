@@ -27,6 +27,8 @@ KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 SEARCH_PRECISIONS = ("fp8", "bf16")
 """precisions ``inference --search`` tries per chip, best first: FP8 where the chip has FP8 math (what engines serve
 with on Hopper, Blackwell, MI300), else bf16. FP4 and W8A8 change accuracy enough that we only take them when asked."""
+HOST_COSTS = ("eager_launch_s", "iteration_overhead_s", "sequence_overhead_s", "request_overhead_s", "stream_token_s")
+"""an engine's costs paid in host (CPU) time, in seconds: they scale with the chip's ``host_time_scale``"""
 ENGINE_ALIASES = {"trtllm": "trt-llm", "tensorrt-llm": "trt-llm"}
 """other spellings of catalog engine ids"""
 AUTO_ENGINE = "auto"
@@ -132,7 +134,8 @@ class ServeEngine:
     """host time per sequence an iteration carries, not hidden behind the device, seconds: an engine loop that prepares
     inputs, samples and processes outputs one sequence at a time in Python (and, with its API server in the same
     process, streams each sequence's token) pays it serially every iteration; 0 where that work is vectorised or
-    overlapped with the device (vLLM V1, SGLang, TensorRT-LLM)"""
+    overlapped with the device (SGLang, TensorRT-LLM, vLLM V1 with --async-scheduling); vLLM V1 scheduling
+    synchronously pays its scheduler's per-request work"""
     request_overhead_s: float = 0.0
     """fixed time a request spends outside the device before its first token (HTTP, tokeniser, admission), seconds"""
     stream_token_s: float = 0.0
@@ -171,20 +174,23 @@ class ServeEngine:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be a whole number >= 1, got {value!r}", key)
-        for key in ("eager_launch_s", "iteration_overhead_s", "sequence_overhead_s", "request_overhead_s",
-                    "stream_token_s"):
+        for key in HOST_COSTS:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 10:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be seconds in [0, 10), got {value!r}", key)
 
     def for_chip(self, chip) -> "ServeEngine":
         """The profile with the defaults the engine picks on ``chip`` (its small-device token budget and batch where
-        the chip is small by the engine's rule)."""
+        the chip is small by the engine's rule), its host costs at the chip's host speed (``Chip.host_time_scale``:
+        measured on x86 server hosts, longer on a Grace)."""
+        engine, scale = self, chip.host_time_scale or 1.0
+        if scale != 1.0:
+            engine = dataclasses.replace(engine, **{key: getattr(engine, key) * scale for key in HOST_COSTS})
         small = self.small_device_bytes is not None and (
             chip.hbm_bytes < self.small_device_bytes or any(n in chip.name for n in self.small_device_names))
         if not small:
-            return self
-        return dataclasses.replace(self, max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens,
+            return engine
+        return dataclasses.replace(engine, max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens,
                                    max_batch=self.small_device_batch or self.max_batch)
 
     def check_runs_on(self, chip) -> None:
