@@ -306,7 +306,11 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     model had let it run 1,024: Qwen3-30B-A3B's off-policy rows 15-44% slow, 67 rows 21.3%, DGX-H100's 39 rows 14.4%,
     v0.7's 17.9%, pairs 12 of 15; then the rollouts' MoE layers as vLLM's fused kernel timed on the H100, every expert
     on every tensor-parallel rank: 67 rows 18.5%, DGX-H100's 16.8%, GB200's 23.0%, v0.7's 16.8%, v0.4's 25.1%, pairs
-    13 of 15 (validation-posttrain.md, "Session 24")."""
+    13 of 15 (validation-posttrain.md, "Session 24"). Session 25: the rollout engine's measured host time an iteration
+    and a sequence (12 us a sequence where vLLM schedules synchronously: the v0.4/v0.5 releases' vLLM, and v0.6/v0.7's
+    for replicas over several devices), at 2.75x on a Grace host: 67 rows 16.4%, DGX-H100's 16.1%, GB200's 18.9%,
+    v0.7's 14.0%, v0.4's 23.5%; a predicted gap under 2% now orders no pair, which leaves 11 of 15 ordered (14 by
+    the sign of the gap alone)."""
     import statistics
 
     from xpuplan.validate.rl import STEP_FILES, on_off_pairs, ordered_as_measured, price_rl_run, rl_runs
@@ -317,26 +321,27 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
             runs[run["id"]] = run
             errors[run["id"]] = price_rl_run(run).step_time_s / run["step_time_s"] - 1
     v04 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.4-")]
-    assert len(v04) == 4 and statistics.median(v04) <= 0.26  # 23.4% in session 23, 25.1% since session 24
+    assert len(v04) == 4 and statistics.median(v04) <= 0.24  # 25.1% in session 24, 23.5% since session 25
     # session 22: v0.7's 23 rows (entered blind from its table and its recipes at v0.7.0) at 17.7%, all 67 at 20.3%
     v07 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.7-")]
-    assert len(v07) == 23 and statistics.median(v07) <= 0.18  # 16.7% in session 23, 16.8% since session 24
+    assert len(v07) == 23 and statistics.median(v07) <= 0.15  # 16.8% in session 24, 14.0% since session 25
     h100 = [abs(e) for i, e in errors.items() if runs[i].get("chip", "h100-sxm") == "h100-sxm"]
-    assert len(h100) == 39 and statistics.median(h100) <= 0.18  # 8.9% in session 23, 16.8% since session 24
+    assert len(h100) == 39 and statistics.median(h100) <= 0.17  # 16.8% in session 24, 16.1% since session 25
     gb200 = [abs(e) for i, e in errors.items() if runs[i].get("chip") == "gb200"]
-    assert len(gb200) == 28 and statistics.median(gb200) <= 0.24  # 31.8% in session 23, 23.0% since session 24
+    assert len(gb200) == 28 and statistics.median(gb200) <= 0.20  # 23.0% in session 24, 18.9% since session 25
     # session 23: every row under its recipe's switches (sequence parallelism, fused permutation, HybridEP, the forced
     # on-policy ratio, MTP drafting): faster where the model was already fast on GB200, 67 rows 20.3% -> 21.7%; then a
     # pool running ahead holds each prompt until its group of samples has ended (NeMo RL's collector): 18.8%
     # session 24: the asynchronous engine's 128 sequences a replica (the recipes' `vllm`): 18.8% -> 21.3%; then a
     # served MoE layer as vLLM's fused kernel measured on the H100 and every expert on every tensor-parallel rank: 18.5%
-    assert len(errors) == 67 and statistics.median(abs(e) for e in errors.values()) <= 0.19
+    # session 25: the engine's host time per iteration and sequence, at the host's speed: 18.5% -> 16.4%
+    assert len(errors) == 67 and statistics.median(abs(e) for e in errors.values()) <= 0.17
     pairs = on_off_pairs(list(runs.values()))
     ordered = 0
     for on, off in pairs:
         predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
         ordered += ordered_as_measured(on, off, *predicted)
-    assert len(pairs) == 15 and ordered >= 13
+    assert len(pairs) == 15 and ordered >= 11  # 13 of 15 by sign until session 25; under the 2% tie rule, 11
 
 
 def test_a_step_on_blackwell_says_nemo_rls_published_steps_there_were_slower():

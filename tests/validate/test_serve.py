@@ -117,8 +117,15 @@ def test_a_run_that_set_the_engine_on_its_command_line_is_priced_with_it():
 
     run = {"id": "r", "framework": "vllm", "chip": "a100-sxm-80gb", "engine_settings": {"max_batched_tokens": 4096}}
     assert engine_of(run).for_chip(load_chip("a100-sxm-80gb")).max_batched_tokens == 4096
-    with pytest.raises(BadInput, match="engine_settings takes max_batched_tokens and max_batch"):
+    with pytest.raises(BadInput, match="engine_settings takes max_batched_tokens, max_batch and async_scheduling"):
         engine_of(dict(run, engine_settings={"chunk": 1}))
+    # vLLM's --async-scheduling: the scheduler runs a step ahead, so a sequence's host work no longer waits on the step
+    synced = engine_of(run)
+    ahead = engine_of(dict(run, engine_settings={"max_batched_tokens": 4096, "async_scheduling": True}))
+    assert synced.sequence_overhead_s > 0 and ahead.sequence_overhead_s == 0
+    assert ahead.max_batched_tokens == 4096 and run["engine_settings"] == {"max_batched_tokens": 4096}  # not consumed
+    with pytest.raises(BadInput, match="async_scheduling must be true or false"):
+        engine_of(dict(run, engine_settings={"async_scheduling": "yes"}))
 
 
 def test_the_cross_domain_all_reduce_cost_is_the_median_of_the_run_it_is_fitted_on_and_the_note_says_so():

@@ -77,12 +77,32 @@ def recipe_max_seqs(run: dict) -> int | None:
     return ASYNC_ENGINE_MAX_SEQS if engine.get("async_engine") else None
 
 
+NEMO_RL_VLLM = {"v0.4": (0, 10, 0), "v0.5": (0, 11, 2), "v0.6": (0, 17, 1), "v0.7": (0, 20, 0)}
+"""the vLLM release each NeMo RL release pins (``vllm==`` in its pyproject.toml at the tag)"""
+VLLM_ASYNC_BY_DEFAULT = (0, 14, 0)
+"""the first vLLM release whose scheduler runs a step ahead unless told otherwise (SchedulerConfig.async_scheduling:
+False through 0.13.0, None from 0.14.0, then True where the executor supports it: ``uni``, ``mp``, not ``ray``)"""
+
+
+def recipe_async_scheduling(run: dict) -> bool:
+    """Whether the row's rollout engine schedules a step ahead: its release's vLLM does so by default, and the
+    executor NeMo RL gives it supports that (one device a replica: vLLM's ``uni``; more: NeMo RL sets ``ray``,
+    nemo_rl/models/generation/vllm/vllm_worker.py, which vLLM 0.14-0.20 runs synchronously)."""
+    version = NEMO_RL_VLLM.get(run.get("release"))
+    return version is not None and version >= VLLM_ASYNC_BY_DEFAULT and run["rollout_tp"] == 1
+
+
 def recipe_engine(run: dict):
-    """vLLM, drafting with the model's MTP head where the row's recipe does (``speculative``; ``MTP_ACCEPT_RATE``)."""
+    """vLLM as the row's release runs it: its per-sequence host work overlapped where it schedules a step ahead
+    (:func:`recipe_async_scheduling`), drafting with the model's MTP head where the recipe does (``speculative``;
+    ``MTP_ACCEPT_RATE``)."""
+    engine = catalog.load_engine(ENGINE)
+    if recipe_async_scheduling(run):
+        engine = dataclasses.replace(engine, sequence_overhead_s=0.0)
     spec = run.get("speculative")
     if not spec:
-        return catalog.load_engine(ENGINE)
-    return with_speculative(catalog.load_engine(ENGINE), spec["method"], MTP_ACCEPT_RATE, spec["draft_tokens"])
+        return engine
+    return with_speculative(engine, spec["method"], MTP_ACCEPT_RATE, spec["draft_tokens"])
 
 
 def on_off_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:

@@ -117,11 +117,15 @@ def engine_of(run: dict):
                        f"default) or none (an offline harness), not {server!r}", "server")
     if server == "none":
         engine = engine.offline()
-    knobs = run.get("engine_settings") or {}  # what the run set on the command line (--max-num-batched-tokens ...)
-    unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch"})
+    knobs = dict(run.get("engine_settings") or {})  # what the run set on its command line (--max-num-batched-tokens ...)
+    unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch", "async_scheduling"})
     if unknown:
-        raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens and max_batch, not "
+        raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens, max_batch and async_scheduling, not "
                        f"{', '.join(unknown)}", "engine_settings")
+    if not isinstance(knobs.get("async_scheduling", False), bool):
+        raise BadInput(f"{run.get('id')}: engine_settings.async_scheduling must be true or false", "engine_settings")
+    if knobs.pop("async_scheduling", False):  # vLLM's --async-scheduling: a sequence's host work overlaps the step
+        engine = dataclasses.replace(engine, sequence_overhead_s=0.0)
     if knobs:  # the run's own settings win on every device (the small-device defaults included)
         engine = dataclasses.replace(engine, **knobs, small_device_bytes=None, small_device_names=())
     spec = dict(run.get("speculative") or {})
