@@ -128,7 +128,7 @@ def phases(path: Path) -> None:
             r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"],
                        rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
                        prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"],
-                       engine=ENGINE, framework=FRAMEWORK, **train)
+                       engine=f"{ENGINE}@0.10", framework=FRAMEWORK, **train)  # v0.3 pins vLLM 0.9.0: synchronous
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | not priced: {exc} | | | | |")
             continue

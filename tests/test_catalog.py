@@ -213,3 +213,20 @@ def test_a_source_naming_an_unknown_figure_suggests_the_key():
     data["sources"][0]["figures"] = ["peak_flops", "hbm"]
     chip = chip_from_dict(data)
     assert chip.figure_sources["peak_flops.bf16"] == ("datasheet",) and chip.figure_sources["hbm.bandwidth"]
+
+
+def test_an_older_engine_release_is_its_current_profile_with_what_differs(tmp_path):
+    """`like: <engine>` in a serving profile: the base profile's keys, the file's own on top, its sources first; a
+    base that is not another file of the directory is one line naming the field."""
+    from xpuplan.catalog.files import with_base
+    from xpuplan.errors import BadInput
+
+    (tmp_path / "base.yaml").write_text("name: base\nversion: '2'\nmax_batch: 64\ncovers: ['1.9']\nsources: [b]\n")
+    merged = with_base({"name": "base@1", "like": "base", "version": "1", "sources": ["a"]}, tmp_path,
+                       ["base", "base@1"], "serving/base@1.yaml")
+    assert merged == {"name": "base@1", "version": "1", "max_batch": 64, "sources": ["a", "b"]}
+    for like in ("nothing", "base@1"):
+        with pytest.raises(BadInput, match="like must name another file of"):
+            with_base({"name": "base@1", "like": like}, tmp_path, ["base", "base@1"], "serving/base@1.yaml")
+    old = catalog.load_engine("vllm@0.10")
+    assert old.max_batched_tokens == catalog.load_engine("vllm").max_batched_tokens and old.covers

@@ -310,8 +310,24 @@ def test_an_older_release_is_its_own_catalog_profile():
     new = api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm")
     assert old.plan.engine.name == "vllm@0.2" and old.plan.engine.version == "0.2"
     assert old.plan.engine.max_batch == 256 and old.tpot_s > new.tpot_s  # its Python loop costs every iteration
-    with pytest.raises(api.BadInput, match=r"describes release 0\.10.*vllm@0\.2 an older one.*--engine vllm@0\.2$"):
+    with pytest.raises(api.BadInput, match=r"describes release 0\.20.*vllm@0\.10, vllm@0\.2 older ones.*--engine vllm@0\.2$"):
         api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm@0.7")
+
+
+def test_vllm_before_0_14_schedules_synchronously_and_its_profile_covers_those_releases():
+    """vLLM schedules a step ahead by default from 0.14 (its current profile): the sequences' host work overlaps the
+    step. The vllm@0.10 profile (0.10-0.13: `@0.11.2` finds it through `covers`) is the current one with what those
+    releases do otherwise: synchronous scheduling, which adds the work, and 0.9 of the device."""
+    now = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm", concurrency=256)
+    then = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm@0.11.2", concurrency=256)
+    assert now.plan.engine.async_scheduling and not then.plan.engine.async_scheduling
+    assert then.plan.engine.name == "vllm@0.10" and then.plan.engine.memory_utilization == 0.9
+    assert then.plan.engine.sequence_overhead_s == now.plan.engine.sequence_overhead_s > 0
+    assert then.tpot_s > now.tpot_s  # 256 sequences' scheduling waits on every step
+    step = dict(prefill_tokens=0.0, decode_batch=256.0, prompt_len=1.0, context=1000.0)
+    model, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    ahead, synced = (iteration_s(model, chip, r.plan, **step) for r in (now, then))
+    assert synced - ahead == pytest.approx(256 * then.plan.engine.sequence_overhead_s, rel=0.05)
 
 
 def test_a_python_engine_loop_pays_its_host_time_per_sequence():

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from scipy.integrate import trapezoid
 
+from .cost.launches import with_host_s
 from .cost.serve import decode_step_s, draft_s, prefill_s, replica_costs
 from .errors import BadInput, DoesNotFit
 from .plan import ServePlan, resolve_serve_plan, tp_candidates
@@ -32,9 +33,9 @@ def decode_token_s(model: Model, chip: Chip, plan: ServePlan, batch, context) ->
     (:class:`~xpuplan.specs.serving.Speculative`), as ``inference`` prices it; the engine's host time per iteration
     (and per sequence, where its loop is Python's) is paid as serving pays it, its HTTP front end is not (no server)."""
     engine = plan.engine
-    step = decode_step_s(model, chip, plan, batch, context, engine.verify_tokens)
-    host = engine.iteration_overhead_s + engine.sequence_overhead_s * np.asarray(batch, dtype=float)
-    return (step + host + draft_s(model, chip, plan, batch, context)) / engine.tokens_per_step
+    step = decode_step_s(model, chip, plan, batch, context, engine.verify_tokens) + draft_s(model, chip, plan, batch,
+                                                                                          context)
+    return with_host_s(engine, step, batch) / engine.tokens_per_step
 
 
 def longest_response(scale: float, cap: float, n: int) -> float:

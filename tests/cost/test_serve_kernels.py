@@ -125,7 +125,7 @@ def test_an_engine_on_a_grace_host_pays_its_host_costs_at_the_hosts_measured_spe
     device's costs do not; an x86-hosted chip keeps the measured figures."""
     from xpuplan.specs.serving import HOST_COSTS
 
-    vllm = load_engine("vllm")
+    vllm = load_engine("vllm@0.10")  # synchronous: every host cost adds to the iteration
     gb200, h100 = load_chip("gb200"), load_chip("h100-sxm")
     assert gb200.host_time_scale == pytest.approx(2.75) and h100.host_time_scale is None  # an x86 host
     on_grace, on_x86 = vllm.for_chip(gb200), vllm.for_chip(h100)

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
 from .figures import figure_sources, price_fields
-from .files import BUNDLED, _check_keys, _host_time_scale, _int, _mapping, _quantity, _sources, read_yaml
+from .files import BUNDLED, _check_keys, _host_time_scale, _int, _mapping, _quantity, _sources, read_yaml, with_base
 from .inherit import carried
 from .kernels import kernel_efficiency, measured_kernels
 from .schema import MODEL_FILE_ONLY
@@ -373,7 +373,8 @@ def load_engine(name: str, files: bool = True) -> ServeEngine:
     if "/" in name or "\\" in name or name not in names("serving"):
         raise UnknownName("engine", name, names("serving"), "engine")
     where = f"serving/{name}.yaml"
-    data = dict(_mapping(read_yaml(CATALOG_DIR / "serving" / f"{name}.yaml"), where))
+    data = with_base(dict(_mapping(read_yaml(CATALOG_DIR / "serving" / f"{name}.yaml"), where)),
+                     CATALOG_DIR / "serving", names("serving"), where)  # an older release: like its current one
     _check_keys(data, _ENGINE_KEYS, {"name"}, where)
     data["sources"] = _sources(data)
     optional = {"memory_utilization", "kv_free_fraction"}  # the dataclass default (1) when the file is silent

@@ -128,6 +128,21 @@ def _host_time_scale(cpu: dict, where: str) -> float | None:
     return float(value)
 
 
+def with_base(data: dict, directory: Path, known, where: str) -> dict:
+    """A file that names a base file of its directory (``like: <id>``): the base's keys (not its ``covers``), the
+    file's own on top, its ``sources`` ahead of the base's; a file without ``like`` as it is."""
+    base = data.pop("like", None)
+    if base is None:
+        return data
+    if base not in known or f"{base}.yaml" == Path(where).name:
+        raise BadInput(f"{where}: like must name another file of {directory.name}/, got {base!r}", "like")
+    parent = _mapping(read_yaml(directory / f"{base}.yaml"), f"{directory.name}/{base}.yaml")
+    merged = {**{k: v for k, v in parent.items() if k not in ("covers", "like")}, **data}
+    if "sources" in data and "sources" in parent:
+        merged["sources"] = list(data["sources"]) + list(parent["sources"])
+    return merged
+
+
 def _sources(data: dict) -> tuple[str, ...]:
     out = []
     for item in data.get("sources") or ():

@@ -1,4 +1,5 @@
-"""Kernels one served forward launches, and what launching them costs the host where no captured graph replays them.
+"""The host's share of a served iteration: the kernels one forward launches and what launching them costs where no
+captured graph replays them, and the engine's scheduling work for the iteration and its sequences.
 
 A decode batch the engine captured as a graph (CUDA graph) replays its kernels with a small gap each
 (``Efficiency.kernel_overhead_s``, priced in :mod:`.serve`). An iteration that carries prefill, or a decode batch
@@ -9,8 +10,10 @@ device waits for it where its own work is shorter (``cost.serve.iteration_s``)."
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..plan import ServePlan
-from ..specs import WEIGHT_FORMATS, Model
+from ..specs import WEIGHT_FORMATS, Model, ServeEngine
 
 DECODE_KERNELS_PER_LAYER = 10  # with CUDA-graph style launch: the per-kernel gap remains
 MOE_EXTRA_KERNELS = 6
@@ -30,3 +33,12 @@ def eager_kernels(model: Model, plan: ServePlan) -> float:
                                             if WEIGHT_FORMATS[plan.precision][1] in ("fp8", "int8") else 0)
     moe_layers = model.moe_layers if model.moe else 0
     return (model.layers * per_layer + moe_layers * MOE_EXTRA_KERNELS) / plan.pp
+
+
+def with_host_s(engine: ServeEngine, device_s, sequences) -> np.ndarray:
+    """An iteration's seconds from its device seconds and the ``sequences`` it carries: the engine's per-sequence host
+    work added where it schedules synchronously, overlapped where it schedules a step ahead (the longer of the two),
+    then its host time an iteration that nothing hides (``iteration_overhead_s``)."""
+    work = engine.sequence_overhead_s * np.asarray(sequences, dtype=float)
+    step = np.maximum(device_s, work) if engine.async_scheduling else device_s + work
+    return step + engine.iteration_overhead_s

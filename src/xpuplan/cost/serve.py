@@ -34,7 +34,7 @@ from .encoder import serve_prefill_s
 from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer, total_params
 from .fused_moe import figures, fused_moe_s, routing
-from .launches import DECODE_KERNELS_PER_LAYER, MOE_EXTRA_KERNELS, eager_kernels
+from .launches import DECODE_KERNELS_PER_LAYER, MOE_EXTRA_KERNELS, eager_kernels, with_host_s
 
 ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
 WORKSPACE_BYTES_PER_VALUE = 2 * 8  # bf16 activations, about 8 hidden-sized tensors alive per token
@@ -370,7 +370,7 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
     eager = (p > 0) | (d > engine.graph_max_batch)
     step = np.where(eager, np.maximum(device, eager_kernels(model, plan) * engine.eager_launch_s), device)
     requests = np.asarray(prefill_tokens, dtype=float) / prompt_len  # whose chunks the iteration prefills
-    step = plan.pp * step + engine.iteration_overhead_s + engine.sequence_overhead_s * (d * plan.pp + requests)
+    step = with_host_s(engine, plan.pp * step, d * plan.pp + requests)
     return step + draft_s(model, chip, plan, d, context) + encoder_prefill_s(model, chip, plan, requests)
 
 

@@ -71,6 +71,9 @@ def _older_release(name: str, version: str, current: str, load: Callable[[str], 
     for release in releases:  # the most specific first
         if _same_release(release, version):
             return load(f"{name}@{release}")
+    for release in releases:  # a release the profile covers (vllm@0.10 describes 0.11-0.13 too)
+        if any(_same_release(other, version) for other in load(f"{name}@{release}").covers):
+            return load(f"{name}@{release}")
     older = sorted(f"{name}@{r}" for r in releases)
     also = f", and {', '.join(older)} {'an older one' if len(older) == 1 else 'older ones'}" if older else ""
     raise BadInput(f"--engine {name}@{version}: the catalog's {name} profile describes release {current} (its "

@@ -101,6 +101,8 @@ class ServeEngine:
     """human name"""
     version: str = ""
     """release the scheduler defaults are read from"""
+    covers: tuple[str, ...] = ()
+    """other releases this profile describes (``--engine vllm@0.11`` finds the ``vllm@0.10`` profile that covers it)"""
     attention_kernel: str = "flash2"
     """the attention kernel kind it runs, priced at the chip's kernel-table figure for that kind (cudnn: the
     FlashAttention-3 class fused kernels of Hopper; flash2; aiter on MI300; any kind the table lacks gets the chip's
@@ -131,11 +133,12 @@ class ServeEngine:
     iteration_overhead_s: float = 0.0
     """host time per iteration not hidden behind the device (scheduling, sampling), seconds"""
     sequence_overhead_s: float = 0.0
-    """host time per sequence an iteration carries, not hidden behind the device, seconds: an engine loop that prepares
-    inputs, samples and processes outputs one sequence at a time in Python (and, with its API server in the same
-    process, streams each sequence's token) pays it serially every iteration; 0 where that work is vectorised or
-    overlapped with the device (SGLang, TensorRT-LLM, vLLM V1 with --async-scheduling); vLLM V1 scheduling
-    synchronously pays its scheduler's per-request work"""
+    """host time per sequence an iteration carries, seconds: the engine's scheduler and input/output work for each
+    running sequence (vLLM V1's scheduler; vLLM 0.2.7's whole Python loop, streaming included); 0 where that work is
+    vectorised away (SGLang, TensorRT-LLM)"""
+    async_scheduling: bool = False
+    """the scheduler runs a step ahead (vLLM ``--async-scheduling``, its default from 0.14 on its uni and mp
+    executors): an iteration takes the longer of its device time and its sequences' host work, not their sum"""
     request_overhead_s: float = 0.0
     """fixed time a request spends outside the device before its first token (HTTP, tokeniser, admission), seconds"""
     stream_token_s: float = 0.0
@@ -162,6 +165,9 @@ class ServeEngine:
         object.__setattr__(self, "scheduler_sources", tuple(str(s) for s in self.scheduler_sources or ()))
         object.__setattr__(self, "vendors", tuple(str(v) for v in self.vendors or ()))
         object.__setattr__(self, "small_device_names", tuple(str(v) for v in self.small_device_names or ()))
+        object.__setattr__(self, "covers", tuple(str(v) for v in self.covers or ()))
+        if not isinstance(self.async_scheduling, bool):
+            raise BadInput(f"serving/{self.name}.yaml: async_scheduling must be true or false", "async_scheduling")
         if self.small_device_bytes is not None:
             object.__setattr__(self, "small_device_bytes", parse_quantity(self.small_device_bytes, "bytes"))
         if self.moe_kernel not in ("fused_moe", "grouped"):

@@ -93,12 +93,12 @@ def recipe_async_scheduling(run: dict) -> bool:
 
 
 def recipe_engine(run: dict):
-    """vLLM as the row's release runs it: its per-sequence host work overlapped where it schedules a step ahead
-    (:func:`recipe_async_scheduling`), drafting with the model's MTP head where the recipe does (``speculative``;
-    ``MTP_ACCEPT_RATE``)."""
-    engine = catalog.load_engine(ENGINE)
-    if recipe_async_scheduling(run):
-        engine = dataclasses.replace(engine, sequence_overhead_s=0.0)
+    """vLLM as the row's release runs it: the profile of its release (``vllm@0.10`` before 0.14), scheduling a step
+    ahead or not (:func:`recipe_async_scheduling`), drafting with the model's MTP head where the recipe does
+    (``speculative``; ``MTP_ACCEPT_RATE``)."""
+    version = NEMO_RL_VLLM.get(run.get("release"))
+    engine = catalog.load_engine(ENGINE if version is None or version >= VLLM_ASYNC_BY_DEFAULT else f"{ENGINE}@0.10")
+    engine = dataclasses.replace(engine, async_scheduling=recipe_async_scheduling(run))
     spec = run.get("speculative")
     if not spec:
         return engine

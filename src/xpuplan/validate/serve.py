@@ -124,8 +124,8 @@ def engine_of(run: dict):
                        f"{', '.join(unknown)}", "engine_settings")
     if not isinstance(knobs.get("async_scheduling", False), bool):
         raise BadInput(f"{run.get('id')}: engine_settings.async_scheduling must be true or false", "engine_settings")
-    if knobs.pop("async_scheduling", False):  # vLLM's --async-scheduling: a sequence's host work overlaps the step
-        engine = dataclasses.replace(engine, sequence_overhead_s=0.0)
+    if "async_scheduling" in knobs:  # vLLM's --async-scheduling / --no-async-scheduling
+        engine = dataclasses.replace(engine, async_scheduling=knobs.pop("async_scheduling"))
     if knobs:  # the run's own settings win on every device (the small-device defaults included)
         engine = dataclasses.replace(engine, **knobs, small_device_bytes=None, small_device_names=())
     spec = dict(run.get("speculative") or {})
