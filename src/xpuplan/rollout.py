@@ -31,7 +31,7 @@ def decode_token_s(model: Model, chip: Chip, plan: ServePlan, batch, context) ->
     over them, divided by the tokens it yields each. Under speculative decoding (the engine's ``speculative``) the
     iteration verifies 1 + k tokens a sequence after k draft passes and yields tau = (1 - a^(k+1)) / (1 - a) of them
     (:class:`~xpuplan.specs.serving.Speculative`), as ``inference`` prices it; the engine's host time per iteration
-    (and per sequence, where its loop is Python's) is paid as serving pays it, its HTTP front end is not (no server)."""
+    and per sequence is paid as serving pays it (:func:`~.cost.launches.with_host_s`), its HTTP front end is not."""
     engine = plan.engine
     step = decode_step_s(model, chip, plan, batch, context, engine.verify_tokens) + draft_s(model, chip, plan, batch,
                                                                                           context)

@@ -350,8 +350,8 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
     attention over the chunks, decode attention reading each sequence's KV cache, the TP/EP collectives, kernel gaps,
     and the engine's host costs. An iteration whose batch is larger than the engine's captured graphs, or that
     carries prefill, launches its kernels from the host: it takes at least ``eager_kernels`` · eager_launch_s. Host
-    time the device does not hide: per iteration, and per sequence carried (decoding, or prefilling pro rata to its
-    chunk) where the loop is Python's. With pp stages the iteration's tokens split into pp micro-batches in flight at
+    time: per iteration, and per sequence carried (decoding, or prefilling pro rata to its chunk), added to the device
+    time or overlapped with it as the engine schedules (:func:`~.launches.with_host_s`). With pp stages the iteration's tokens split into pp micro-batches in flight at
     once (one per stage), as TensorRT-LLM's and vLLM's pipeline schedulers run them. A vision encoder runs over the
     images of the requests the iteration prefills (:func:`encoder_prefill_s`, pro rata to the chunk)."""
     engine = plan.engine
@@ -370,8 +370,8 @@ def iteration_s(model: Model, chip: Chip, plan: ServePlan, prefill_tokens, decod
     eager = (p > 0) | (d > engine.graph_max_batch)
     step = np.where(eager, np.maximum(device, eager_kernels(model, plan) * engine.eager_launch_s), device)
     requests = np.asarray(prefill_tokens, dtype=float) / prompt_len  # whose chunks the iteration prefills
-    step = with_host_s(engine, plan.pp * step, d * plan.pp + requests)
-    return step + draft_s(model, chip, plan, d, context) + encoder_prefill_s(model, chip, plan, requests)
+    device = plan.pp * step + draft_s(model, chip, plan, d, context) + encoder_prefill_s(model, chip, plan, requests)
+    return with_host_s(engine, device, d * plan.pp + requests)
 
 
 DRAFT_MODEL_STEP_FRACTION = 0.15
