@@ -190,3 +190,12 @@ def test_tensor_parallelism_across_scale_up_domains_is_flagged_and_within_one_is
     across = notes("h100-sxm", 16, 16)
     assert len(across) == 1 and "spans 2 scale-up domains of 8 h100-sxm" in across[0]
     assert notes("h100-sxm", 8, 8) == []
+
+
+def test_a_plan_on_a_grace_host_says_its_host_costs_are_scaled():
+    from xpuplan import api
+
+    on_grace = api.inference(model="llama3-8b", chip="gb200", devices=1, engine="vllm")
+    assert any("host CPU runs the engine's host work" in n and "2.75x" in n for n in on_grace.extra["notes"])
+    on_x86 = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm")
+    assert not any("host CPU" in n for n in on_x86.extra.get("notes", []))
