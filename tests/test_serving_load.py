@@ -284,13 +284,16 @@ def test_experts_inside_the_tensor_parallel_group_need_no_all_to_all():
 
 
 def test_an_engine_release_is_named_with_at_and_checked_against_the_profile():
-    """Issue 22: `--engine sglang@0.4` names the profile's release (a patch release within it too); another release is
-    one line naming the one the catalog describes, on the CLI and over HTTP alike."""
+    """Issue 22: `--engine sglang@0.5.23` names the current profile's release; `@0.4`, a patch release within it
+    (`@0.4.6`) and the 0.5 releases it covers (`@0.5.3`) the older profile, whose prefill runs eagerly; another release
+    is one line naming the ones the catalog describes, on the CLI and over HTTP alike."""
     plain = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=2, engine="sglang")
-    for name in ("sglang@0.4", "sglang@0.4.6"):
+    same = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=2, engine="sglang@0.5.23")
+    assert plain.plan.engine.version == "0.5.23" and same.tpot_s == plain.tpot_s
+    for name in ("sglang@0.4", "sglang@0.4.6", "sglang@0.5.3"):
         r = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=2, engine=name)
-        assert r.plan.engine.name == "sglang" and r.tpot_s == plain.tpot_s
-    with pytest.raises(api.BadInput, match="describes release 0.4.*--engine sglang@0.4"):
+        assert r.plan.engine.name == "sglang@0.4" and r.plan.engine.eager_launch_s > plain.plan.engine.eager_launch_s
+    with pytest.raises(api.BadInput, match="describes release 0.5.23.*sglang@0.4 an older one.*--engine sglang@0.4$"):
         api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="sglang@0.3")
     with pytest.raises(api.BadInput, match="auto takes no version"):
         api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="auto@1")
@@ -299,7 +302,7 @@ def test_an_engine_release_is_named_with_at_and_checked_against_the_profile():
     from xpuplan.web.app import app
     answer = TestClient(app).post("/api/inference", json={"model": "llama3-8b", "chip": "h100-sxm", "devices": 1,
                                                           "engine": "sglang@0.3"})
-    assert answer.status_code == 422 and "describes release 0.4" in answer.text
+    assert answer.status_code == 422 and "describes release 0.5.23" in answer.text
 
 
 def test_an_older_release_is_its_own_catalog_profile():
