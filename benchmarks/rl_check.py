@@ -17,7 +17,8 @@ import yaml
 from xpuplan import api
 from xpuplan.errors import XpuplanError
 from xpuplan.rl import HOST_COPY_BYTES_PER_S
-from xpuplan.validate.rl import ENGINE, FRAMEWORK, PROMPT_TOKENS, on_off_pairs, ordered_as_measured, price_rl_run
+from xpuplan.validate.rl import (FRAMEWORK, PROMPT_TOKENS, SYNC_ENGINE, on_off_pairs, ordered_as_measured,
+                                 price_rl_run)
 
 
 def main() -> None:
@@ -128,7 +129,7 @@ def phases(path: Path) -> None:
             r = api.rl(model=run["model"], chip="h100-sxm", devices=run["devices"],
                        rollouts_per_step=run["rollouts_per_step"], train_global_batch=run["train_global_batch"],
                        prompt_len=PROMPT_TOKENS, response_len=run["response_len"], max_seq_len=run["max_seq_len"],
-                       engine=f"{ENGINE}@0.10", framework=FRAMEWORK, **train)  # v0.3 pins vLLM 0.9.0: synchronous
+                       engine=SYNC_ENGINE, framework=FRAMEWORK, **train)  # v0.3 pins vLLM 0.9.0: synchronous
         except XpuplanError as exc:
             print(f"| {run['id']} | {run['devices']} | not priced: {exc} | | | | |")
             continue

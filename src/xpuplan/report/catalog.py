@@ -67,7 +67,8 @@ def framework_row(f: Framework) -> dict:
 def engine_row(e: ServeEngine) -> dict:
     return {"name": e.name, "display_name": e.display_name, "version": e.version, "attention_kernel": e.attention_kernel,
             "iteration_overhead_s": e.iteration_overhead_s, "sequence_overhead_s": e.sequence_overhead_s,
-            "async_scheduling": e.async_scheduling, "request_overhead_s": e.request_overhead_s, "stream_token_s": e.stream_token_s, "sources": list(e.sources)}
+            "async_scheduling": e.async_scheduling, "request_overhead_s": e.request_overhead_s,
+            "stream_token_s": e.stream_token_s, "sources": list(e.sources)}
 
 
 def kernels_row(entry: dict) -> dict:

@@ -59,9 +59,9 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
     if chip.kernels is None:
         notes.append(f"{chip.name}: no kernel table measures its kernels; serving is priced at its efficiency profile "
                      f"({chip.efficiency.source})")
-    if (chip.host_time_scale or 1.0) != 1.0:
+    if chip.host_time_factor != 1.0:
         notes.append(f"{chip.name}: its host CPU runs the engine's host work (scheduling, op launches, the API server) "
-                     f"{chip.host_time_scale:g}x slower than the x86 hosts it was measured on (host_cpu.time_scale, "
+                     f"{chip.host_time_factor:g}x slower than the x86 hosts it was measured on (host_cpu.time_scale, "
                      f"{chip.figure_confidence('host_cpu.time_scale')} confidence)")
     if model.moe is not None:
         notes.append("MoE serving: on published MoE runs the predicted throughput is still fast (the costs beyond the "

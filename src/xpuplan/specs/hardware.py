@@ -264,6 +264,12 @@ class Chip:
             if value is not None and not 1e9 <= value <= 1e17:
                 raise BadInput(f"chip {self.name}: peak_flops.{dtype}={value:g} FLOP/s is absurd (expect 1e12..1e16)", "peak_flops")
 
+    @property
+    def host_time_factor(self) -> float:
+        """How much longer host work takes on this device's host than on an x86 server's (1 where the file says
+        nothing: ``host_time_scale``)."""
+        return self.host_time_scale or 1.0
+
     def peak(self, dtype: str) -> float:
         """Dense peak FLOP/s for ``dtype``; fp8/int8 fall back to bf16 when the chip lacks them."""
         value = self.peak_flops_per_s.get(dtype)

@@ -189,15 +189,15 @@ class ServeEngine:
         """The profile with the defaults the engine picks on ``chip`` (its small-device token budget and batch where
         the chip is small by the engine's rule), its host costs at the chip's host speed (``Chip.host_time_scale``:
         measured on x86 server hosts, longer on a Grace)."""
-        engine, scale = self, chip.host_time_scale or 1.0
+        engine, scale = self, chip.host_time_factor
         if scale != 1.0:
             engine = dataclasses.replace(engine, **{key: getattr(engine, key) * scale for key in HOST_COSTS})
         small = self.small_device_bytes is not None and (
             chip.hbm_bytes < self.small_device_bytes or any(n in chip.name for n in self.small_device_names))
         if not small:
             return engine
-        return dataclasses.replace(engine, max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens,
-                                   max_batch=self.small_device_batch or self.max_batch)
+        return dataclasses.replace(engine, max_batch=self.small_device_batch or self.max_batch,
+                                   max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens)
 
     def check_runs_on(self, chip) -> None:
         """Refuse, in one line, a chip whose vendor the engine does not run on."""

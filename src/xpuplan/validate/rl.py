@@ -84,20 +84,28 @@ VLLM_ASYNC_BY_DEFAULT = (0, 14, 0)
 False through 0.13.0, None from 0.14.0, then True where the executor supports it: ``uni``, ``mp``, not ``ray``)"""
 
 
+SYNC_ENGINE = f"{ENGINE}@0.10"
+"""the vLLM profile of the releases that schedule synchronously (0.10-0.13; NeMo RL v0.3's 0.9.0 too)"""
+
+
+def _schedules_ahead(run: dict) -> bool:  # the vLLM the row's release pins schedules a step ahead by default
+    version = NEMO_RL_VLLM.get(run.get("release"))
+    return version is not None and version >= VLLM_ASYNC_BY_DEFAULT
+
+
 def recipe_async_scheduling(run: dict) -> bool:
     """Whether the row's rollout engine schedules a step ahead: its release's vLLM does so by default, and the
     executor NeMo RL gives it supports that (one device a replica: vLLM's ``uni``; more: NeMo RL sets ``ray``,
     nemo_rl/models/generation/vllm/vllm_worker.py, which vLLM 0.14-0.20 runs synchronously)."""
-    version = NEMO_RL_VLLM.get(run.get("release"))
-    return version is not None and version >= VLLM_ASYNC_BY_DEFAULT and run["rollout_tp"] == 1
+    return _schedules_ahead(run) and run["rollout_tp"] == 1
 
 
 def recipe_engine(run: dict):
     """vLLM as the row's release runs it: the profile of its release (``vllm@0.10`` before 0.14), scheduling a step
     ahead or not (:func:`recipe_async_scheduling`), drafting with the model's MTP head where the recipe does
     (``speculative``; ``MTP_ACCEPT_RATE``)."""
-    version = NEMO_RL_VLLM.get(run.get("release"))
-    engine = catalog.load_engine(ENGINE if version is None or version >= VLLM_ASYNC_BY_DEFAULT else f"{ENGINE}@0.10")
+    synchronous = run.get("release") in NEMO_RL_VLLM and not _schedules_ahead(run)
+    engine = catalog.load_engine(SYNC_ENGINE if synchronous else ENGINE)
     engine = dataclasses.replace(engine, async_scheduling=recipe_async_scheduling(run))
     spec = run.get("speculative")
     if not spec:
