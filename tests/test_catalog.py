@@ -228,5 +228,14 @@ def test_an_older_engine_release_is_its_current_profile_with_what_differs(tmp_pa
     for like in ("nothing", "base@1"):
         with pytest.raises(BadInput, match="like must name another file of"):
             with_base({"name": "base@1", "like": like}, tmp_path, ["base", "base@1"], "serving/base@1.yaml")
+    (tmp_path / "base@1.yaml").write_text("name: base@1\nlike: base\nversion: '1'\nmax_batch: 32\ncovers: ['1.5']\n")
+    chained = with_base({"name": "base@0", "like": "base@1", "version": "0"}, tmp_path, ["base", "base@1", "base@0"],
+                        "serving/base@0.yaml")  # an older release says how it differs from the next newer one
+    assert chained == {"name": "base@0", "version": "0", "max_batch": 32, "sources": ["b"]}
+    (tmp_path / "a.yaml").write_text("name: a\nlike: b\n")
+    (tmp_path / "b.yaml").write_text("name: b\nlike: a\n")
+    with pytest.raises(BadInput, match="like forms a cycle through a"):
+        with_base({"name": "a", "like": "b"}, tmp_path, ["a", "b"], "serving/a.yaml")
     old = catalog.load_engine("vllm@0.10")
     assert old.max_batched_tokens == catalog.load_engine("vllm").max_batched_tokens and old.covers
+    assert old.large_device_bytes is None  # through vllm@0.14 and vllm@0.20, which have no 160 GiB tier

@@ -26,7 +26,7 @@ from xpuplan.export.megatron import uneven_ends
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = ROOT / "tests" / "data" / "export"
 VALIDATION = ROOT / "data" / "validation"
-RECORD_OF = {"megatron": "megatron-core_v0.19.0", "mindspeed": "mindspeed-llm_26.1.0", "vllm": "vllm_0.33.0",
+RECORD_OF = {"megatron": "megatron-core_v0.19.0", "mindspeed": "mindspeed-llm_26.1.0", "vllm": "vllm_0.34.0",
              "sglang": "sglang_0.5.23", "deepspeed": "deepspeed_0.19.8", "torchtitan": "torchtitan_0.2.2"}
 
 

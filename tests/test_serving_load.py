@@ -129,6 +129,27 @@ def test_vllm_takes_its_small_device_defaults_below_70_gib_and_on_a100():
     assert load_engine("trt-llm").for_chip(load_chip("a100-sxm-80gb")).max_batched_tokens == 8192
 
 
+def test_vllm_0_34_gives_devices_of_160_gib_a_larger_budget_blackwell_larger_graphs_and_the_whole_device():
+    """vLLM 0.34 (the vllm profile; engine/arg_utils.py get_batch_defaults, config/vllm.py, config/cache.py): 16,384
+    batched tokens from 160 GiB (B200, MI300X; since 0.28), graphs to 1,024 sequences on the compute-capability-10
+    family (B200, GB200; since 0.28), and the whole device with the extensible KV cache (new in 0.34); the releases
+    before keep their own (vllm@0.28: 0.92 of the device; vllm@0.20: one tier from 70 GiB and graphs to 512)."""
+    vllm, v28, v20 = (load_engine(name) for name in ("vllm", "vllm@0.28", "vllm@0.20"))
+    assert vllm.version == "0.34" and vllm.memory_utilization == 1.0 and v28.memory_utilization == 0.92
+    for chip, budget, graphs in (("h100-sxm", 8192, 512), ("h200", 8192, 512), ("b200", 16384, 1024),
+                                 ("gb200", 16384, 1024), ("mi300x", 16384, 512), ("a100-sxm-80gb", 2048, 512)):
+        for engine in (vllm, v28):
+            on = engine.for_chip(load_chip(chip))
+            assert (on.max_batched_tokens, on.graph_max_batch) == (budget, graphs), (engine.name, chip)
+        before = v20.for_chip(load_chip(chip))
+        assert (before.max_batched_tokens, before.graph_max_batch) == (min(budget, 8192), 512), chip
+    older = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm@0.30", concurrency=256)
+    newer = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm", concurrency=256)
+    assert older.plan.engine.name == "vllm@0.28"
+    assert newer.plan.engine.memory_utilization > older.plan.engine.memory_utilization
+    assert newer.max_concurrency > older.max_concurrency  # more KV cache: more sequences at once
+
+
 def test_auto_engine_is_each_chips_vendors_own():
     """--engine auto (the default): TensorRT-LLM on NVIDIA, MindIE on Ascend, vLLM elsewhere; a search over mixed
     chips gives each its own."""
@@ -293,7 +314,7 @@ def test_an_engine_release_is_named_with_at_and_checked_against_the_profile():
     for name in ("sglang@0.4", "sglang@0.4.6", "sglang@0.5.3"):
         r = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=2, engine=name)
         assert r.plan.engine.name == "sglang@0.4" and r.plan.engine.eager_launch_s > plain.plan.engine.eager_launch_s
-    with pytest.raises(api.BadInput, match="describes release 0.5.23.*sglang@0.4 an older one.*--engine sglang@0.4$"):
+    with pytest.raises(api.BadInput, match="describes release 0.5.23.*sglang@0.4 \(0.4-0.5.3\) an older one.*--engine sglang@0.4$"):
         api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="sglang@0.3")
     with pytest.raises(api.BadInput, match="auto takes no version"):
         api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="auto@1")
@@ -313,18 +334,22 @@ def test_an_older_release_is_its_own_catalog_profile():
     new = api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm")
     assert old.plan.engine.name == "vllm@0.2" and old.plan.engine.version == "0.2"
     assert old.plan.engine.max_batch == 256 and old.tpot_s > new.tpot_s  # its Python loop costs every iteration
-    with pytest.raises(api.BadInput, match=r"describes release 0\.20.*vllm@0\.10, vllm@0\.2 older ones.*--engine vllm@0\.2$"):
+    with pytest.raises(api.BadInput, match=r"describes release 0\.34 .*vllm@0\.28 \(0\.28-0\.33\), vllm@0\.20 "
+                       r"\(0\.20-0\.27\), vllm@0\.14 \(0\.14-0\.19\), vllm@0\.10 \(0\.10-0\.13\), vllm@0\.2 "
+                       r"older ones.*--engine vllm@0\.2$"):
         api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm@0.7")
 
 
 def test_vllm_before_0_14_schedules_synchronously_and_its_profile_covers_those_releases():
-    """vLLM schedules a step ahead by default from 0.14 (its current profile): the sequences' host work overlaps the
-    step. The vllm@0.10 profile (0.10-0.13: `@0.11.2` finds it through `covers`) is the current one with what those
-    releases do otherwise: synchronous scheduling, which adds the work, and 0.9 of the device."""
-    now = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm", concurrency=256)
+    """vLLM schedules a step ahead by default from 0.14: the sequences' host work overlaps the step. The vllm@0.10
+    profile (0.10-0.13: `@0.11.2` finds it through `covers`) is the 0.14 one (`@0.17.1`, within 0.14-0.19) with what
+    those releases do otherwise: synchronous scheduling, which adds the work; both fill 0.9 of the device."""
+    now = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm@0.17.1", concurrency=256)
     then = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm@0.11.2", concurrency=256)
-    assert now.plan.engine.async_scheduling and not then.plan.engine.async_scheduling
+    assert now.plan.engine.name == "vllm@0.14" and now.plan.engine.async_scheduling
+    assert not then.plan.engine.async_scheduling
     assert then.plan.engine.name == "vllm@0.10" and then.plan.engine.memory_utilization == 0.9
+    assert now.plan.engine.memory_utilization == 0.9
     assert then.plan.engine.sequence_overhead_s == now.plan.engine.sequence_overhead_s > 0
     assert then.tpot_s > now.tpot_s  # 256 sequences' scheduling waits on every step
     step = dict(prefill_tokens=0.0, decode_batch=256.0, prompt_len=1.0, context=1000.0)

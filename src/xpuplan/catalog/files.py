@@ -128,15 +128,21 @@ def _host_time_scale(cpu: dict, where: str) -> float | None:
     return float(value)
 
 
-def with_base(data: dict, directory: Path, known, where: str) -> dict:
+def with_base(data: dict, directory: Path, known, where: str, seen: tuple[str, ...] = ()) -> dict:
     """A file that names a base file of its directory (``like: <id>``): the base's keys (not its ``covers``), the
-    file's own on top, its ``sources`` ahead of the base's; a file without ``like`` as it is."""
+    file's own on top, its ``sources`` ahead of the base's; a base may itself name a base (an older release says
+    how it differs from the next newer one); a file without ``like`` as it is."""
     base = data.pop("like", None)
     if base is None:
         return data
-    if base not in known or f"{base}.yaml" == Path(where).name:
+    name = Path(where).name
+    if base not in known or f"{base}.yaml" == name:
         raise BadInput(f"{where}: like must name another file of {directory.name}/, got {base!r}", "like")
-    parent = _mapping(read_yaml(directory / f"{base}.yaml"), f"{directory.name}/{base}.yaml")
+    if base in seen:
+        raise BadInput(f"{where}: like forms a cycle through {base}", "like")
+    parent_where = f"{directory.name}/{base}.yaml"
+    parent = with_base(dict(_mapping(read_yaml(directory / f"{base}.yaml"), parent_where)), directory, known,
+                       parent_where, seen + (name.removesuffix(".yaml"),))
     merged = {**{k: v for k, v in parent.items() if k not in ("covers", "like")}, **data}
     if "sources" in data and "sources" in parent:
         merged["sources"] = list(data["sources"]) + list(parent["sources"])

@@ -1,6 +1,6 @@
 """Server command lines for a serving plan: ``vllm serve`` and ``python -m sglang.launch_server``.
 
-vLLM flags follow vLLM 0.33.0: vllm/engine/arg_utils.py EngineArgs.add_cli_args, with the fields of
+vLLM flags follow vLLM 0.34.0: vllm/engine/arg_utils.py EngineArgs.add_cli_args, with the fields of
 vllm/config/parallel.py, scheduler.py, cache.py, model.py and speculative.py it generates them from. With
 --enable-expert-parallel vLLM spreads each MoE layer's experts over all tp x dp devices, so an expert-parallel degree
 other than tp x dp has no flag. SGLang flags follow SGLang 0.5.23: the ServerArgs fields of
@@ -20,8 +20,8 @@ import json
 from .launch import ServeLaunch
 from .text import Flag, cannot, command, comments, read_flags, whole
 
-VERSIONS = {"vllm": "vLLM 0.33.0", "sglang": "SGLang 0.5.23"}
-SOURCES = {"vllm": "vllm/engine/arg_utils.py (vllm 0.33.0)",
+VERSIONS = {"vllm": "vLLM 0.34.0", "sglang": "SGLang 0.5.23"}
+SOURCES = {"vllm": "vllm/engine/arg_utils.py (vllm 0.34.0)",
            "sglang": "sglang/srt/server_args.py, sglang/srt/arg_groups/fields/*.py (sglang 0.5.23)"}
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp8": "bfloat16"}
 """activation dtype per weight precision (fp8 weights are quantised from a bf16 model at load)"""
@@ -64,8 +64,9 @@ def vllm_flags(launch: ServeLaunch) -> list[Flag]:
     out += [("--dtype", DTYPES[launch.precision]), ("--max-model-len", launch.input_len + launch.output_len),
             ("--max-num-seqs", launch.max_seqs)]
     if launch.engine is not None:
-        out += [("--max-num-batched-tokens", launch.engine.max_batched_tokens),
-                ("--gpu-memory-utilization", launch.engine.memory_utilization)]
+        out += [("--max-num-batched-tokens", launch.engine.max_batched_tokens)]
+        if launch.engine.memory_utilization < 1:  # 1: 0.34's default, the extensible KV cache fills the device
+            out.append(("--gpu-memory-utilization", launch.engine.memory_utilization))
     if launch.precision == "fp8":
         out.append(("--quantization", "fp8"))
     if launch.kv_precision == "fp8":

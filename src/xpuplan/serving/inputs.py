@@ -49,10 +49,7 @@ def engine_profiles(name: str, speculative: str | None, accept_rate: float | Non
                        "release); name the engine: --engine vllm@0.10", "engine")
     fixed = None
     if name != AUTO_ENGINE:
-        release = load(name)
-        if version and not _same_release(release.version, version):
-            release = _older_release(name, version, release.version, load, known)
-        fixed = with_speculative(release, speculative, accept_rate, draft_tokens)
+        fixed = with_speculative(release_profile(name, version, load, known), speculative, accept_rate, draft_tokens)
     with_speculative(ROOFLINE, speculative, accept_rate, draft_tokens)  # the options' check, whatever the engine
 
     def profile(chip: Chip) -> ServeEngine:  # the catalog caches its loads
@@ -61,6 +58,16 @@ def engine_profiles(name: str, speculative: str | None, accept_rate: float | Non
         return with_speculative(load(engine_name_for(chip, AUTO_ENGINE)), speculative, accept_rate, draft_tokens)
 
     return profile
+
+
+def release_profile(name: str, version: str, load: Callable[[str], ServeEngine], known: Sequence[str]) -> ServeEngine:
+    """The catalog's profile of engine ``name`` at release ``version`` (empty: the current one, the profile ``name``
+    itself; an older one: the ``name@R`` profile of that release or covering it), or one line naming the releases
+    the catalog describes."""
+    release = load(name)
+    if version and not _same_release(release.version, version):
+        release = _older_release(name, version, release.version, load, known)
+    return release
 
 
 def _older_release(name: str, version: str, current: str, load: Callable[[str], ServeEngine],
@@ -74,12 +81,20 @@ def _older_release(name: str, version: str, current: str, load: Callable[[str], 
     for release in releases:  # a release the profile covers (vllm@0.10 describes 0.11-0.13 too)
         if any(_same_release(other, version) for other in load(f"{name}@{release}").covers):
             return load(f"{name}@{release}")
-    older = sorted(f"{name}@{r}" for r in releases)
-    also = f", and {', '.join(older)} {'an older one' if len(older) == 1 else 'older ones'}" if older else ""
+    newest_first = sorted(releases, key=_release_key, reverse=True)
+    older = [f"{name}@{r}" for r in newest_first]
+    spans = [f"{name}@{r}" + (f" ({r}-{covers[-1]})" if (covers := load(f"{name}@{r}").covers) else "")
+             for r in newest_first]
+    also = f", and {', '.join(spans)} {'an older one' if len(older) == 1 else 'older ones'}" if older else ""
     raise BadInput(f"--engine {name}@{version}: the catalog's {name} profile describes release {current} (its "
                    "scheduler defaults and host costs)" + also
                    + f"; give --engine {name} or --engine {name}@{current}"
                    + "".join(f" or --engine {o}" for o in older), "engine")
+
+
+def _release_key(release: str) -> tuple[int, ...]:
+    """``0.28`` -> (0, 28): releases in numeric order (``0.2`` before ``0.10``)."""
+    return tuple(int(part) if part.isdigit() else 0 for part in release.split("."))
 
 
 def _same_release(profile: str, asked: str) -> bool:

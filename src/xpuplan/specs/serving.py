@@ -124,9 +124,19 @@ class ServeEngine:
     """``max_batched_tokens`` on a small device"""
     small_device_batch: int | None = None
     """``max_batch`` on a small device"""
+    large_device_bytes: float | None = None
+    """devices with at least this much memory take ``large_device_batched_tokens`` and ``large_device_batch``
+    (vLLM 0.28 on: 160 GiB, the B200/B300 class); None: no such tier"""
+    large_device_batched_tokens: int | None = None
+    """``max_batched_tokens`` on a large device"""
+    large_device_batch: int | None = None
+    """``max_batch`` on a large device"""
     graph_max_batch: int = 1 << 20
-    """largest decode batch replayed as a captured graph (CUDA graph); larger batches and iterations carrying
+    """largest decode batch replayed as a captured graph (CUDA graph; 0: none); larger batches and iterations carrying
     prefill launch their kernels from the host"""
+    graph_max_batch_chips: tuple[tuple[str, int], ...] = ()
+    """``graph_max_batch`` on the catalog chips whose id contains a key (a mapping in the file: vLLM 0.28 on
+    captures up to 1,024 on Blackwell's compute-capability-10 family: b200, gb200, b300, gb300)"""
     eager_launch_s: float = 0.0
     """host time to launch one op outside a graph, seconds: a floor under an eager iteration with
     ``cost.launches.eager_kernels`` ops (a compiled launcher's CUDA latency, or a Python model's op dispatch)"""
@@ -168,16 +178,31 @@ class ServeEngine:
         object.__setattr__(self, "covers", tuple(str(v) for v in self.covers or ()))
         if not isinstance(self.async_scheduling, bool):
             raise BadInput(f"serving/{self.name}.yaml: async_scheduling must be true or false", "async_scheduling")
-        if self.small_device_bytes is not None:
-            object.__setattr__(self, "small_device_bytes", parse_quantity(self.small_device_bytes, "bytes"))
+        for key in ("small_device_bytes", "large_device_bytes"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, parse_quantity(getattr(self, key), "bytes"))
+        graphs = self.graph_max_batch_chips or ()
+        if isinstance(graphs, dict):
+            graphs = tuple(graphs.items())
+        if not all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in graphs):
+            raise BadInput(f"serving/{self.name}.yaml: graph_max_batch_chips must map chip ids to batch sizes",
+                           "graph_max_batch_chips")
+        object.__setattr__(self, "graph_max_batch_chips", tuple((str(k), v) for k, v in graphs))
         if self.moe_kernel not in ("fused_moe", "grouped"):
             raise BadInput(f"serving/{self.name}.yaml: moe_kernel must be fused_moe or grouped, got "
                            f"{self.moe_kernel!r}", "moe_kernel")
         for key in ("memory_utilization", "kv_free_fraction"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
-        for key in ("max_batched_tokens", "max_batch", "graph_max_batch"):
-            value = getattr(self, key)
+        if isinstance(self.graph_max_batch, bool) or not isinstance(self.graph_max_batch, int) or self.graph_max_batch < 0:
+            raise BadInput(f"serving/{self.name}.yaml: graph_max_batch must be a whole number >= 0 (0: no graphs), got "
+                           f"{self.graph_max_batch!r}", "graph_max_batch")
+        counts = [(key, getattr(self, key)) for key in ("max_batched_tokens", "max_batch")]
+        counts += [(key, getattr(self, key)) for key in ("small_device_batched_tokens", "small_device_batch",
+                                                          "large_device_batched_tokens", "large_device_batch")
+                   if getattr(self, key) is not None]
+        counts += [(f"graph_max_batch_chips.{k}", v) for k, v in self.graph_max_batch_chips]
+        for key, value in counts:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be a whole number >= 1, got {value!r}", key)
         for key in HOST_COSTS:
@@ -186,18 +211,24 @@ class ServeEngine:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be seconds in [0, 10), got {value!r}", key)
 
     def for_chip(self, chip) -> "ServeEngine":
-        """The profile with the defaults the engine picks on ``chip`` (its small-device token budget and batch where
-        the chip is small by the engine's rule), its host costs at the chip's host speed (``Chip.host_time_scale``:
-        measured on x86 server hosts, longer on a Grace)."""
+        """The profile with the defaults the engine picks on ``chip`` (its small- or large-device token budget and
+        batch where the chip is one by the engine's rule, its captured graph sizes there), its host costs at the
+        chip's host speed (``Chip.host_time_scale``: measured on x86 server hosts, longer on a Grace)."""
         engine, scale = self, chip.host_time_factor
         if scale != 1.0:
             engine = dataclasses.replace(engine, **{key: getattr(engine, key) * scale for key in HOST_COSTS})
+        graphs = [v for k, v in self.graph_max_batch_chips if k in chip.name]
+        if graphs:
+            engine = dataclasses.replace(engine, graph_max_batch=max(graphs))
         small = self.small_device_bytes is not None and (
             chip.hbm_bytes < self.small_device_bytes or any(n in chip.name for n in self.small_device_names))
-        if not small:
-            return engine
-        return dataclasses.replace(engine, max_batch=self.small_device_batch or self.max_batch,
-                                   max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens)
+        if small:
+            return dataclasses.replace(engine, max_batch=self.small_device_batch or self.max_batch,
+                                       max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens)
+        if self.large_device_bytes is not None and chip.hbm_bytes >= self.large_device_bytes:
+            return dataclasses.replace(engine, max_batch=self.large_device_batch or self.max_batch,
+                                       max_batched_tokens=self.large_device_batched_tokens or self.max_batched_tokens)
+        return engine
 
     def check_runs_on(self, chip) -> None:
         """Refuse, in one line, a chip whose vendor the engine does not run on."""

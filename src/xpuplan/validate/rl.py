@@ -11,7 +11,7 @@ from .. import catalog
 from ..catalog.files import read_yaml
 from ..rl import RLResult, step
 from ..rollout import ASYNC_ENGINE_MAX_SEQS
-from ..serving.inputs import with_speculative
+from ..serving.inputs import release_profile, with_speculative
 
 RL_DIR = Path(__file__).resolve().parents[3] / "data" / "posttrain" / "rl"
 PROMPT_TOKENS = 200
@@ -84,8 +84,17 @@ VLLM_ASYNC_BY_DEFAULT = (0, 14, 0)
 False through 0.13.0, None from 0.14.0, then True where the executor supports it: ``uni``, ``mp``, not ``ray``)"""
 
 
+VLLM_RAY_SCHEDULES_AHEAD = (0, 33, 0)
+"""the first vLLM release whose ray executor schedules a step ahead too (its V2 ray executor, a multiprocessing one,
+always from 0.33.0; before, ``ray`` meant the V1 executor, which does not: vllm/config/vllm.py)"""
+
 SYNC_ENGINE = f"{ENGINE}@0.10"
 """the vLLM profile of the releases that schedule synchronously (0.10-0.13; NeMo RL v0.3's 0.9.0 too)"""
+
+
+def release_engine(version: tuple[int, ...]):
+    """The catalog's vLLM profile of that release (the one describing it or covering it: ``vllm@0.14`` for 0.17.1)."""
+    return release_profile(ENGINE, ".".join(map(str, version)), catalog.load_engine, catalog.names("serving"))
 
 
 def _schedules_ahead(run: dict) -> bool:  # the vLLM the row's release pins schedules a step ahead by default
@@ -96,16 +105,17 @@ def _schedules_ahead(run: dict) -> bool:  # the vLLM the row's release pins sche
 def recipe_async_scheduling(run: dict) -> bool:
     """Whether the row's rollout engine schedules a step ahead: its release's vLLM does so by default, and the
     executor NeMo RL gives it supports that (one device a replica: vLLM's ``uni``; more: NeMo RL sets ``ray``,
-    nemo_rl/models/generation/vllm/vllm_worker.py, which vLLM 0.14-0.20 runs synchronously)."""
-    return _schedules_ahead(run) and run["rollout_tp"] == 1
+    nemo_rl/models/generation/vllm/vllm_worker.py, which vLLM 0.14-0.32 runs synchronously)."""
+    version = NEMO_RL_VLLM.get(run.get("release"))
+    return _schedules_ahead(run) and (run["rollout_tp"] == 1 or version >= VLLM_RAY_SCHEDULES_AHEAD)
 
 
 def recipe_engine(run: dict):
     """vLLM as the row's release runs it: the profile of its release (``vllm@0.10`` before 0.14), scheduling a step
     ahead or not (:func:`recipe_async_scheduling`), drafting with the model's MTP head where the recipe does
     (``speculative``; ``MTP_ACCEPT_RATE``)."""
-    synchronous = run.get("release") in NEMO_RL_VLLM and not _schedules_ahead(run)
-    engine = catalog.load_engine(SYNC_ENGINE if synchronous else ENGINE)
+    version = NEMO_RL_VLLM.get(run.get("release"))
+    engine = catalog.load_engine(ENGINE) if version is None else release_engine(version)
     engine = dataclasses.replace(engine, async_scheduling=recipe_async_scheduling(run))
     spec = run.get("speculative")
     if not spec:
