@@ -117,7 +117,7 @@ def test_a_run_that_set_the_engine_on_its_command_line_is_priced_with_it():
 
     run = {"id": "r", "framework": "vllm", "chip": "a100-sxm-80gb", "engine_settings": {"max_batched_tokens": 4096}}
     assert engine_of(run).for_chip(load_chip("a100-sxm-80gb")).max_batched_tokens == 4096
-    with pytest.raises(BadInput, match="engine_settings takes max_batched_tokens, max_batch and async_scheduling"):
+    with pytest.raises(BadInput, match="engine_settings takes max_batched_tokens, max_batch, async_scheduling and graph_max_batch"):
         engine_of(dict(run, engine_settings={"chunk": 1}))
     # vLLM 0.10-0.13 with --async-scheduling: the scheduler runs a step ahead, its sequences' host work overlapping
     old = dict(run, framework="vllm@0.10")

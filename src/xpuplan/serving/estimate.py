@@ -8,11 +8,13 @@ fragmentation beyond the runtime reserve).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..cost.comm import SERVED_CROSS_DOMAIN_CALL_S, spans_domains
-from ..cost.serve import decode_step_s, kv_bytes_per_token, kv_tokens, max_concurrency, prefill_s, replica_costs, \
-    workspace_bytes
+from ..cost.serve import decode_step_s, iteration_s, kv_bytes_per_token, kv_tokens, max_concurrency, prefill_s, \
+    replica_costs, workspace_bytes
 from ..errors import DoesNotFit
 from ..plan import ServePlan, check_serve_plan
 from ..results import DisaggregatedResult, ServeResult
@@ -97,6 +99,30 @@ def front_end_notes(plan: ServePlan, load: dict) -> list[str]:
             f"(vLLM --api-server-count, SGLang tokenizer workers), stream several tokens a chunk, or more replicas"]
 
 
+GRAPH_FIXES = {"trt-llm": "cuda_graph_config max_batch_size (and enable_padding: true)",
+               "vllm": "--max-cudagraph-capture-size", "sglang": "--cuda-graph-max-bs"}
+"""how each engine captures larger decode graphs"""
+
+
+def graph_notes(model: Model, chip: Chip, plan: ServePlan, decode_batch: float, input_len: int,
+                output_len: int) -> list[str]:
+    """Say so when decode batches outgrow the engine's captured graphs and its host's op launches outlast the
+    device's work (TensorRT-LLM's PyTorch backend captures 128 sequences by default): a setting users often leave."""
+    engine = plan.engine
+    if decode_batch <= engine.graph_max_batch:
+        return []
+    context = input_len + output_len / 2
+    eager = float(iteration_s(model, chip, plan, 0.0, decode_batch, input_len, context))
+    graphed = dataclasses.replace(plan, engine=dataclasses.replace(engine, graph_max_batch=1 << 30))
+    device = float(iteration_s(model, chip, graphed, 0.0, decode_batch, input_len, context))
+    if eager <= 1.05 * device:
+        return []
+    fix = GRAPH_FIXES.get(engine.name.partition("@")[0], "the engine's CUDA-graph batch limit")
+    return [f"decode batches of {decode_batch:.0f} outgrow {engine.name}'s CUDA graphs ({engine.graph_max_batch} "
+            f"sequences by default): each iteration waits {eager * 1e3:.1f} ms for the host to launch its ops, "
+            f"against {device * 1e3:.1f} ms of device work; capture larger graphs ({fix})"]
+
+
 def weight_only_notes(chip: Chip, plan: ServePlan) -> list[str]:
     """Say so when a quantised checkpoint runs weight-only because the chip has no math for its format."""
     if plan.precision not in WEIGHT_ONLY.values():
@@ -150,6 +176,8 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
             extra["queueing"] = sim
             extra["ttft_s_mean_closed_form"] = ttft
             ttft, tpot, out_tps = sim["ttft_s_mean"], sim["tpot_s_mean"], sim["output_tokens_per_s"]
+        notes += graph_notes(model, chip, plan, min(n, running_limit(plan, cap) * plan.dp) / plan.dp, input_len,
+                             output_len)
         if n > running_limit(plan, cap) * plan.dp:
             notes.append(f"{n} in flight but {running_limit(plan, cap) * plan.dp} run at once (KV cache or the "
                          f"engine's max batch): the rest wait {float(s['admission_wait_s']):.3g} s for admission")

@@ -118,10 +118,12 @@ def engine_of(run: dict):
     if server == "none":
         engine = engine.offline()
     knobs = dict(run.get("engine_settings") or {})  # what the run set on its command line (--max-num-batched-tokens ...)
-    unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch", "async_scheduling"})
+    unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch", "async_scheduling", "graph_max_batch"})
     if unknown:
-        raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens, max_batch and async_scheduling, not "
-                       f"{', '.join(unknown)}", "engine_settings")
+        raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens, max_batch, async_scheduling and "
+                       f"graph_max_batch, not {', '.join(unknown)}", "engine_settings")
+    if "graph_max_batch" in knobs:  # the decode graphs the run captured (TensorRT-LLM's cuda_graph_config), all chips
+        engine = dataclasses.replace(engine, graph_max_batch=knobs.pop("graph_max_batch"), graph_max_batch_chips=())
     if not isinstance(knobs.get("async_scheduling", False), bool):
         raise BadInput(f"{run.get('id')}: engine_settings.async_scheduling must be true or false", "engine_settings")
     if "async_scheduling" in knobs:  # vLLM's --async-scheduling / --no-async-scheduling
