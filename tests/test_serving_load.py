@@ -150,6 +150,21 @@ def test_vllm_0_34_gives_devices_of_160_gib_a_larger_budget_blackwell_larger_gra
     assert newer.max_concurrency > older.max_concurrency  # more KV cache: more sequences at once
 
 
+def test_lmdeploy_is_turbomind_on_nvidia_and_its_pytorch_engine_elsewhere():
+    """LMDeploy 0.18: TurboMind (C++, CUDA only) takes its batch by device name (1024 on H100, 384 on A100, 128 on
+    others such as the H20); on Ascend the refusal names the PyTorch engine, which runs there through dlinfer with
+    256 sequences and, its graphs off by default, every iteration launched from Python."""
+    turbo, torch_engine = load_engine("lmdeploy"), load_engine("lmdeploy-pytorch")
+    assert turbo.version == torch_engine.version == "0.18"
+    for chip, batch in (("h100-sxm", 1024), ("a100-sxm-80gb", 384), ("h20", 128)):
+        assert turbo.for_chip(load_chip(chip)).max_batch == batch, chip
+    with pytest.raises(api.BadInput, match="runs on NVIDIA devices, not ascend-910b.*--engine lmdeploy-pytorch"):
+        api.inference(model="llama3-8b", chip="ascend-910b", devices=1, engine="lmdeploy")
+    npu = torch_engine.for_chip(load_chip("ascend-910b"))
+    assert (npu.max_batch, npu.graph_max_batch) == (256, 0) and npu.eager_launch_s > turbo.eager_launch_s
+    assert torch_engine.for_chip(load_chip("h100-sxm")).graph_max_batch >= 1024  # CUDA decode graphs to its batch
+
+
 def test_auto_engine_is_each_chips_vendors_own():
     """--engine auto (the default): TensorRT-LLM on NVIDIA, MindIE on Ascend, vLLM elsewhere; a search over mixed
     chips gives each its own."""
@@ -314,7 +329,8 @@ def test_an_engine_release_is_named_with_at_and_checked_against_the_profile():
     for name in ("sglang@0.4", "sglang@0.4.6", "sglang@0.5.3"):
         r = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, concurrency=2, engine=name)
         assert r.plan.engine.name == "sglang@0.4" and r.plan.engine.eager_launch_s > plain.plan.engine.eager_launch_s
-    with pytest.raises(api.BadInput, match="describes release 0.5.23.*sglang@0.4 \(0.4-0.5.3\) an older one.*--engine sglang@0.4$"):
+    with pytest.raises(api.BadInput,
+                       match=r"describes release 0.5.23.*sglang@0.4 \(0.4-0.5.3\) an older one.*--engine sglang@0.4$"):
         api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="sglang@0.3")
     with pytest.raises(api.BadInput, match="auto takes no version"):
         api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="auto@1")

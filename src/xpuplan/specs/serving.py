@@ -115,6 +115,9 @@ class ServeEngine:
     SGLang chunked_prefill_size, TensorRT-LLM max_num_tokens, MindIE maxPrefillTokens"""
     max_batch: int = 1024
     """most sequences running at once (max_num_seqs, max_running_requests, max_batch_size)"""
+    max_batch_chips: tuple[tuple[str, int], ...] = ()
+    """``max_batch`` on the catalog chips whose id contains a key (a mapping in the file: LMDeploy's
+    get_max_batch_size by device name)"""
     small_device_bytes: float | None = None
     """devices with less memory than this (or named in ``small_device_names``) take ``small_device_batched_tokens``
     and ``small_device_batch`` instead (vLLM picks its defaults by device: 70 GiB); None: one default for all"""
@@ -170,6 +173,9 @@ class ServeEngine:
     vendors: tuple[str, ...] = ()
     """chip vendors (a chip's ``vendor``) whose devices the engine runs on, from its own platform list; empty: any
     (vLLM, whose vendor plugins and forks cover every accelerator in the catalog)"""
+    elsewhere: str = ""
+    """the catalog profile of the same project that runs on other vendors' devices (LMDeploy's PyTorch engine, where
+    TurboMind does not run), named when this one is refused"""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scheduler_sources", tuple(str(s) for s in self.scheduler_sources or ()))
@@ -181,27 +187,29 @@ class ServeEngine:
         for key in ("small_device_bytes", "large_device_bytes"):
             if getattr(self, key) is not None:
                 object.__setattr__(self, key, parse_quantity(getattr(self, key), "bytes"))
-        graphs = self.graph_max_batch_chips or ()
-        if isinstance(graphs, dict):
-            graphs = tuple(graphs.items())
-        if not all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in graphs):
-            raise BadInput(f"serving/{self.name}.yaml: graph_max_batch_chips must map chip ids to batch sizes",
-                           "graph_max_batch_chips")
-        object.__setattr__(self, "graph_max_batch_chips", tuple((str(k), v) for k, v in graphs))
+        for key in ("graph_max_batch_chips", "max_batch_chips"):
+            pairs = getattr(self, key) or ()
+            if isinstance(pairs, dict):
+                pairs = tuple(pairs.items())
+            if not all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in pairs):
+                raise BadInput(f"serving/{self.name}.yaml: {key} must map chip ids to batch sizes", key)
+            object.__setattr__(self, key, tuple((str(k), v) for k, v in pairs))
         if self.moe_kernel not in ("fused_moe", "grouped"):
             raise BadInput(f"serving/{self.name}.yaml: moe_kernel must be fused_moe or grouped, got "
                            f"{self.moe_kernel!r}", "moe_kernel")
         for key in ("memory_utilization", "kv_free_fraction"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
-        if isinstance(self.graph_max_batch, bool) or not isinstance(self.graph_max_batch, int) or self.graph_max_batch < 0:
+        graphs = self.graph_max_batch
+        if isinstance(graphs, bool) or not isinstance(graphs, int) or graphs < 0:
             raise BadInput(f"serving/{self.name}.yaml: graph_max_batch must be a whole number >= 0 (0: no graphs), got "
                            f"{self.graph_max_batch!r}", "graph_max_batch")
         counts = [(key, getattr(self, key)) for key in ("max_batched_tokens", "max_batch")]
         counts += [(key, getattr(self, key)) for key in ("small_device_batched_tokens", "small_device_batch",
                                                           "large_device_batched_tokens", "large_device_batch")
                    if getattr(self, key) is not None]
-        counts += [(f"graph_max_batch_chips.{k}", v) for k, v in self.graph_max_batch_chips]
+        counts += [(f"max_batch_chips.{k}", v) for k, v in self.max_batch_chips]
+        counts += [(f"graph_max_batch_chips.{k}", v) for k, v in self.graph_max_batch_chips if v != 0]
         for key, value in counts:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be a whole number >= 1, got {value!r}", key)
@@ -220,6 +228,9 @@ class ServeEngine:
         graphs = [v for k, v in self.graph_max_batch_chips if k in chip.name]
         if graphs:
             engine = dataclasses.replace(engine, graph_max_batch=max(graphs))
+        batches = [v for k, v in self.max_batch_chips if k in chip.name]
+        if batches:
+            engine = dataclasses.replace(engine, max_batch=max(batches))
         small = self.small_device_bytes is not None and (
             chip.hbm_bytes < self.small_device_bytes or any(n in chip.name for n in self.small_device_names))
         if small:
@@ -233,8 +244,9 @@ class ServeEngine:
     def check_runs_on(self, chip) -> None:
         """Refuse, in one line, a chip whose vendor the engine does not run on."""
         if self.vendors and chip.vendor not in self.vendors:
+            other = f"--engine {self.elsewhere} or " if self.elsewhere else ""
             raise BadInput(f"engine {self.name} runs on {', '.join(self.vendors)} devices, not {chip.name} "
-                           f"({chip.vendor}); use --engine vllm (vendor plugins for every accelerator)"
+                           f"({chip.vendor}); use {other}--engine vllm (vendor plugins for every accelerator)"
                            + (" or mindie" if chip.vendor == "Huawei" else ""), "engine")
 
     def offline(self) -> "ServeEngine":

@@ -129,7 +129,8 @@ def engine_of(run: dict):
     if "async_scheduling" in knobs:  # vLLM's --async-scheduling / --no-async-scheduling
         engine = dataclasses.replace(engine, async_scheduling=knobs.pop("async_scheduling"))
     if knobs:  # the run's own settings win on every device (the small-device defaults included)
-        engine = dataclasses.replace(engine, **knobs, small_device_bytes=None, small_device_names=())
+        engine = dataclasses.replace(engine, **knobs, small_device_bytes=None, small_device_names=(),
+                                     large_device_bytes=None, max_batch_chips=())
     spec = dict(run.get("speculative") or {})
     if not spec:
         return engine
