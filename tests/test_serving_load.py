@@ -165,6 +165,21 @@ def test_lmdeploy_is_turbomind_on_nvidia_and_its_pytorch_engine_elsewhere():
     assert torch_engine.for_chip(load_chip("h100-sxm")).graph_max_batch >= 1024  # CUDA decode graphs to its batch
 
 
+def test_vllm_on_ascend_is_the_vllm_ascend_plugin_with_its_own_defaults():
+    """vllm-ascend 0.23 (pinning vLLM 0.23): the NPU platform reports no device memory, so every Ascend chip takes
+    vLLM's smallest batch defaults (2048 tokens, 256 sequences) and graphs to 256; `--engine vllm` (the current
+    release) means it on Ascend, a named release does not, and it refuses other vendors' chips in one line."""
+    for chip, devices in (("ascend-910b", 1), ("ascend-910c", 2)):
+        r = api.inference(model="llama3-8b", chip=chip, devices=devices, engine="vllm", concurrency=8)
+        e = r.plan.engine
+        assert e.name == "vllm-ascend" and (e.max_batched_tokens, e.max_batch, e.graph_max_batch) == (2048, 256, 256)
+    assert api.inference(model="llama3-8b", chip="ascend-910b", devices=1, engine="vllm@0.10",
+                         concurrency=8).plan.engine.name == "vllm@0.10"
+    assert api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm").plan.engine.name == "vllm"
+    with pytest.raises(api.BadInput, match="engine vllm-ascend runs on Huawei devices, not h100-sxm"):
+        api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm-ascend")
+
+
 def test_auto_engine_is_each_chips_vendors_own():
     """--engine auto (the default): TensorRT-LLM on NVIDIA, MindIE on Ascend, vLLM elsewhere; a search over mixed
     chips gives each its own."""

@@ -277,7 +277,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("slo_ttft", str, "e.g. 2s", ("inference",), unit="seconds", panel="serving", example="2s"),
     _o("slo_tpot", str, "e.g. 50ms", ("inference",), unit="seconds", panel="serving", example="50ms"),
     _o("engine", str, "serving engine: auto (each chip's vendor's own: trt-llm on NVIDIA, mindie on Ascend, vllm "
-       "elsewhere), trt-llm, vllm, sglang, mindie, lmdeploy, lmdeploy-pytorch or roofline (ideal)", ("inference",),
+       "elsewhere), trt-llm, vllm (vllm-ascend on Ascend), sglang, mindie, lmdeploy, lmdeploy-pytorch or roofline "
+       "(ideal); name@release for an older release (vllm@0.10)", ("inference",),
        default="auto",
        catalog_id=True, panel="serving", example="vllm"),
     *(_o(name, kind, text, ("inference", "rl") if name in SPECULATIVE else ("inference",), panel="serving", **kw)

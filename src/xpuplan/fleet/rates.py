@@ -170,11 +170,15 @@ def train_options(w: TrainWorkload, pools: tuple[FleetPool, ...], horizon_s: flo
 # ---------------------------------------------------------------------------------------------- serving
 
 def serving_engine(w: ServeWorkload, chip) -> "ServeEngine":
-    """The workload's engine on a pool's chip: its own, or the chip vendor's (``engine: auto``, the default)."""
+    """The workload's engine on a pool's chip: its own (its vendor plugin there, ``VENDOR_PLUGINS``), or the chip
+    vendor's (``engine: auto``, the default)."""
     from .. import catalog
     from ..specs.serving import AUTO_ENGINE, engine_name_for
 
-    return w.engine if w.engine is not None else catalog.load_engine(engine_name_for(chip, AUTO_ENGINE))
+    if w.engine is None:
+        return catalog.load_engine(engine_name_for(chip, AUTO_ENGINE))
+    plugin = engine_name_for(chip, w.engine.name)
+    return w.engine if plugin == w.engine.name else catalog.load_engine(plugin)
 
 
 def _bucket_rates(w: ServeWorkload, pool: FleetPool, bucket: int) -> dict[int, float]:

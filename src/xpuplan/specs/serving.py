@@ -38,10 +38,18 @@ VENDOR_ENGINES = {"NVIDIA": "trt-llm", "Huawei": "mindie"}
 the catalog runs through its plugins or the vendor's fork"""
 
 
+VENDOR_PLUGINS = {("vllm", "Huawei"): "vllm-ascend"}
+"""the build of an engine that a vendor's devices run, where its defaults differ (vLLM on Ascend is the vllm-ascend
+plugin): ``--engine vllm`` (the current release) means that profile on those chips"""
+
+
 def engine_name_for(chip, name: str) -> str:
-    """The engine profile ``name`` means on ``chip``: ``auto`` is the chip vendor's own."""
+    """The engine profile ``name`` means on ``chip``: ``auto`` is the chip vendor's own; an engine with a vendor
+    plugin of its own defaults (``VENDOR_PLUGINS``) is that plugin there."""
     name = ENGINE_ALIASES.get(name, name)
-    return VENDOR_ENGINES.get(chip.vendor, "vllm") if name == AUTO_ENGINE else name
+    if name == AUTO_ENGINE:
+        return VENDOR_ENGINES.get(chip.vendor, "vllm")
+    return VENDOR_PLUGINS.get((name, chip.vendor), name)
 SPECULATIVE_METHODS = ("mtp", "eagle", "draft")
 
 
