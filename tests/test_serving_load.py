@@ -180,6 +180,24 @@ def test_vllm_on_ascend_is_the_vllm_ascend_plugin_with_its_own_defaults():
         api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm-ascend")
 
 
+def test_sglang_keeps_back_its_reserved_memory_by_device_tier_and_runs_its_npu_defaults_on_ascend():
+    """SGLang 0.5.23 (arg_groups/memory_hook.py): chunked prefill 4096 below 60 GiB, 8192 to 160 GiB, 16384 above
+    (graphs to 512 there), and reserved_mem kept out of weights and KV cache (13,440 MB on an H100 at tp 1); on Ascend
+    `--engine sglang` is its NPU defaults (graphs to 64, prefill eager, the ascend attention backend)."""
+    sglang = load_engine("sglang")
+    for chip, budget, graphs, reserve_gib in (("a100-sxm-40gb", 4096, 256, 6.7), ("h100-sxm", 8192, 256, 13.1),
+                                              ("h200", 8192, 256, 13.1), ("b200", 16384, 512, 25.6)):
+        on = sglang.for_chip(load_chip(chip))
+        assert (on.max_batched_tokens, on.graph_max_batch) == (budget, graphs), chip
+        assert on.reserve_bytes == pytest.approx(reserve_gib * 2**30), chip
+    r = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="sglang", concurrency=8)
+    assert r.memory["activations_bytes"] + r.memory["reserve_bytes"] == pytest.approx(13.1 * 2**30)
+    ideal = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="roofline", concurrency=8)
+    assert r.max_concurrency < ideal.max_concurrency
+    npu = api.inference(model="llama3-8b", chip="ascend-910b", devices=1, engine="sglang", concurrency=8).plan.engine
+    assert npu.name == "sglang-ascend" and npu.graph_max_batch == 64 and npu.eager_launch_s > sglang.eager_launch_s
+
+
 def test_auto_engine_is_each_chips_vendors_own():
     """--engine auto (the default): TensorRT-LLM on NVIDIA, MindIE on Ascend, vLLM elsewhere; a search over mixed
     chips gives each its own."""

@@ -86,8 +86,15 @@ def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: floa
     per_device = dense / (plan.tp * plan.pp) + experts / (plan.ep * moe_tp(plan) if plan.ep > 1 else plan.tp) / plan.pp
     kv_split = min(plan.tp, model.kv_heads) if model.attention != "mla" else 1
     kv = kv_bytes_per_token(model, plan.kv_precision) / kv_split / plan.pp
-    free = chip.hbm_bytes * (1 - memory_margin) - per_device * wbytes - chip.efficiency.reserve_bytes - workspace_bytes(model, plan)
+    free = chip.hbm_bytes * (1 - memory_margin) - per_device * wbytes - held_back_bytes(model, chip, plan)
     return ReplicaCosts(weight_bytes=per_device * wbytes, kv_bytes_per_token=kv, free_bytes=free)
+
+
+def held_back_bytes(model: Model, chip: Chip, plan: ServePlan) -> float:
+    """Device memory kept out of weights and KV cache: the engine's own rule where it has one (``reserve_bytes``), else
+    the runtime reserve and one prefill chunk's activations."""
+    own = plan.engine.reserve_bytes
+    return own if own is not None else chip.efficiency.reserve_bytes + workspace_bytes(model, plan)
 
 
 def max_concurrency(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int,

@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 
 from ..cost.comm import SERVED_CROSS_DOMAIN_CALL_S, spans_domains
-from ..cost.serve import decode_step_s, iteration_s, kv_bytes_per_token, kv_tokens, max_concurrency, prefill_s, \
-    replica_costs, workspace_bytes
+from ..cost.serve import decode_step_s, held_back_bytes, iteration_s, kv_bytes_per_token, kv_tokens, max_concurrency, \
+    prefill_s, replica_costs, workspace_bytes
 from ..errors import DoesNotFit
 from ..plan import ServePlan, check_serve_plan
 from ..results import DisaggregatedResult, ServeResult
@@ -186,8 +186,9 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
     if notes:
         extra["notes"] = notes
     kv = rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) * min(n, cap) / plan.dp
-    memory = {"weights_bytes": rc.weight_bytes, "kv_cache_bytes": kv, "activations_bytes": workspace_bytes(model, plan),
-              "reserve_bytes": chip.efficiency.reserve_bytes}
+    activations = workspace_bytes(model, plan)
+    memory = {"weights_bytes": rc.weight_bytes, "kv_cache_bytes": kv, "activations_bytes": activations,
+              "reserve_bytes": max(held_back_bytes(model, chip, plan) - activations, 0.0)}
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
     usd = None if price is None else devices * price / 3600 / out_tps * 1e6
     return ServeResult(model=model, chip=chip, plan=plan, devices=devices, input_len=input_len,

@@ -38,7 +38,7 @@ VENDOR_ENGINES = {"NVIDIA": "trt-llm", "Huawei": "mindie"}
 the catalog runs through its plugins or the vendor's fork"""
 
 
-VENDOR_PLUGINS = {("vllm", "Huawei"): "vllm-ascend"}
+VENDOR_PLUGINS = {("vllm", "Huawei"): "vllm-ascend", ("sglang", "Huawei"): "sglang-ascend"}
 """the build of an engine that a vendor's devices run, where its defaults differ (vLLM on Ascend is the vllm-ascend
 plugin): ``--engine vllm`` (the current release) means that profile on those chips"""
 
@@ -142,6 +142,13 @@ class ServeEngine:
     """``max_batched_tokens`` on a large device"""
     large_device_batch: int | None = None
     """``max_batch`` on a large device"""
+    reserve_bytes: float | None = None
+    """device memory the engine keeps out of weights and KV cache by its own rule (SGLang's reserved_mem: activations,
+    graph buffers, runtime), in place of the runtime reserve and one prefill chunk's activations; None: those"""
+    small_device_reserve_bytes: float | None = None
+    """``reserve_bytes`` on a small device"""
+    large_device_reserve_bytes: float | None = None
+    """``reserve_bytes`` on a large device"""
     graph_max_batch: int = 1 << 20
     """largest decode batch replayed as a captured graph (CUDA graph; 0: none); larger batches and iterations carrying
     prefill launch their kernels from the host"""
@@ -192,7 +199,8 @@ class ServeEngine:
         object.__setattr__(self, "covers", tuple(str(v) for v in self.covers or ()))
         if not isinstance(self.async_scheduling, bool):
             raise BadInput(f"serving/{self.name}.yaml: async_scheduling must be true or false", "async_scheduling")
-        for key in ("small_device_bytes", "large_device_bytes"):
+        for key in ("small_device_bytes", "large_device_bytes", "reserve_bytes", "small_device_reserve_bytes",
+                    "large_device_reserve_bytes"):
             if getattr(self, key) is not None:
                 object.__setattr__(self, key, parse_quantity(getattr(self, key), "bytes"))
         for key in ("graph_max_batch_chips", "max_batch_chips"):
@@ -242,11 +250,13 @@ class ServeEngine:
         small = self.small_device_bytes is not None and (
             chip.hbm_bytes < self.small_device_bytes or any(n in chip.name for n in self.small_device_names))
         if small:
-            return dataclasses.replace(engine, max_batch=self.small_device_batch or self.max_batch,
-                                       max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens)
+            return dataclasses.replace(engine, max_batch=self.small_device_batch or engine.max_batch,
+                                       max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens,
+                                       reserve_bytes=self.small_device_reserve_bytes or self.reserve_bytes)
         if self.large_device_bytes is not None and chip.hbm_bytes >= self.large_device_bytes:
-            return dataclasses.replace(engine, max_batch=self.large_device_batch or self.max_batch,
-                                       max_batched_tokens=self.large_device_batched_tokens or self.max_batched_tokens)
+            return dataclasses.replace(engine, max_batch=self.large_device_batch or engine.max_batch,
+                                       max_batched_tokens=self.large_device_batched_tokens or self.max_batched_tokens,
+                                       reserve_bytes=self.large_device_reserve_bytes or self.reserve_bytes)
         return engine
 
     def check_runs_on(self, chip) -> None:
