@@ -39,8 +39,8 @@ def with_speculative(profile: ServeEngine, speculative: str | None, accept_rate:
 def engine_profiles(name: str, speculative: str | None, accept_rate: float | None, draft_tokens: int | None,
                     load: Callable[[str], ServeEngine], known: Sequence[str] = ()) -> Callable[[Chip], ServeEngine]:
     """The engine profile each chip gets: ``auto``, its vendor's own engine (``VENDOR_ENGINES``); any other name, that
-    engine on every chip (its vendor plugin where one has its own defaults, ``VENDOR_PLUGINS``: vllm-ascend for vllm
-    on Ascend; refused in one line on a chip it does not run on); ``name@version``, that engine's profile
+    engine on every chip (its vendor build where that has defaults of its own, ``VENDOR_PLUGINS``: vllm-ascend and
+    sglang-ascend on Ascend; refused in one line on a chip it does not run on); ``name@version``, that engine's profile
     of that release (an older one is its own catalog profile, ``known`` holds the catalog's ids). The name and the
     speculative options are checked now, not at the first chip."""
     name, _, version = name.partition("@")

@@ -40,7 +40,8 @@ the catalog runs through its plugins or the vendor's fork"""
 
 VENDOR_PLUGINS = {("vllm", "Huawei"): "vllm-ascend", ("sglang", "Huawei"): "sglang-ascend"}
 """the build of an engine that a vendor's devices run, where its defaults differ (vLLM on Ascend is the vllm-ascend
-plugin): ``--engine vllm`` (the current release) means that profile on those chips"""
+plugin, SGLang there runs its NPU defaults): ``--engine vllm`` (the current release) means that profile on those
+chips"""
 
 
 def engine_name_for(chip, name: str) -> str:
@@ -50,6 +51,8 @@ def engine_name_for(chip, name: str) -> str:
     if name == AUTO_ENGINE:
         return VENDOR_ENGINES.get(chip.vendor, "vllm")
     return VENDOR_PLUGINS.get((name, chip.vendor), name)
+
+
 SPECULATIVE_METHODS = ("mtp", "eagle", "draft")
 
 
@@ -127,8 +130,8 @@ class ServeEngine:
     """``max_batch`` on the catalog chips whose id contains a key (a mapping in the file: LMDeploy's
     get_max_batch_size by device name)"""
     small_device_bytes: float | None = None
-    """devices with less memory than this (or named in ``small_device_names``) take ``small_device_batched_tokens``
-    and ``small_device_batch`` instead (vLLM picks its defaults by device: 70 GiB); None: one default for all"""
+    """devices with less memory than this (or named in ``small_device_names``) take the ``small_device_*`` values
+    instead (vLLM picks its defaults by device: 70 GiB; SGLang: 60 GiB); None: no such tier"""
     small_device_names: tuple[str, ...] = ()
     """catalog chip ids containing one of these take the small-device defaults whatever their memory (vLLM: "a100")"""
     small_device_batched_tokens: int | None = None
@@ -136,8 +139,8 @@ class ServeEngine:
     small_device_batch: int | None = None
     """``max_batch`` on a small device"""
     large_device_bytes: float | None = None
-    """devices with at least this much memory take ``large_device_batched_tokens`` and ``large_device_batch``
-    (vLLM 0.28 on: 160 GiB, the B200/B300 class); None: no such tier"""
+    """devices with at least this much memory take the ``large_device_*`` values (vLLM from 0.28 and SGLang: 160 GiB,
+    the B200/B300 and MI300X class); None: no such tier"""
     large_device_batched_tokens: int | None = None
     """``max_batched_tokens`` on a large device"""
     large_device_batch: int | None = None
