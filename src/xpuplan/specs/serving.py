@@ -244,23 +244,21 @@ class ServeEngine:
         engine, scale = self, chip.host_time_factor
         if scale != 1.0:
             engine = dataclasses.replace(engine, **{key: getattr(engine, key) * scale for key in HOST_COSTS})
-        graphs = [v for k, v in self.graph_max_batch_chips if k in chip.name]
-        if graphs:
-            engine = dataclasses.replace(engine, graph_max_batch=max(graphs))
-        batches = [v for k, v in self.max_batch_chips if k in chip.name]
-        if batches:
-            engine = dataclasses.replace(engine, max_batch=max(batches))
+        by_name = {key: max(values) for key, pairs in (("graph_max_batch", self.graph_max_batch_chips),
+                                                       ("max_batch", self.max_batch_chips))
+                   if (values := [v for k, v in pairs if k in chip.name])}
+        if by_name:
+            engine = dataclasses.replace(engine, **by_name)
         small = self.small_device_bytes is not None and (
             chip.hbm_bytes < self.small_device_bytes or any(n in chip.name for n in self.small_device_names))
-        if small:
-            return dataclasses.replace(engine, max_batch=self.small_device_batch or engine.max_batch,
-                                       max_batched_tokens=self.small_device_batched_tokens or self.max_batched_tokens,
-                                       reserve_bytes=self.small_device_reserve_bytes or self.reserve_bytes)
-        if self.large_device_bytes is not None and chip.hbm_bytes >= self.large_device_bytes:
-            return dataclasses.replace(engine, max_batch=self.large_device_batch or engine.max_batch,
-                                       max_batched_tokens=self.large_device_batched_tokens or self.max_batched_tokens,
-                                       reserve_bytes=self.large_device_reserve_bytes or self.reserve_bytes)
-        return engine
+        large = not small and self.large_device_bytes is not None and chip.hbm_bytes >= self.large_device_bytes
+        if not (small or large):
+            return engine
+        tier = "small_device_" if small else "large_device_"
+        return dataclasses.replace(  # the tier's own value where it sets one
+            engine, max_batch=getattr(self, tier + "batch") or engine.max_batch,
+            max_batched_tokens=getattr(self, tier + "batched_tokens") or self.max_batched_tokens,
+            reserve_bytes=getattr(self, tier + "reserve_bytes") or self.reserve_bytes)
 
     def check_runs_on(self, chip) -> None:
         """Refuse, in one line, a chip whose vendor the engine does not run on."""
