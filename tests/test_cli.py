@@ -81,6 +81,15 @@ def test_does_not_fit_is_exit_3_with_reason(run_cli):
     assert "does not fit: needs" in err and "GiB per device" in err
 
 
+def test_does_not_fit_under_json_is_one_document_with_its_estimate(run_cli):
+    """A script reads stdout with one json.loads: the estimate (the memory it would need) with the error keys."""
+    code, out, err = run_cli("train", "--model", "llama3-405b", "--chip", "h100-sxm", "--devices", "64", "--tp", "8",
+                             "--json")
+    result = json.loads(out)
+    assert code == 3 and result["exit_code"] == 3 and result["fits"] is False
+    assert result["error"] in err and result["memory_per_device_bytes"] > 80 * 2**30
+
+
 def test_catalog_lists_every_chip_with_confidence(run_cli):
     code, out, _ = run_cli("catalog", "chips", "--json")
     rows = json.loads(out)
@@ -191,11 +200,6 @@ def _low_figures(name: str) -> tuple[set[str], set[str]]:
     return present, {k for k in present if field.get(k, raw.get("confidence", "low")) == "low"}
 
 
-def _first_json(text: str):
-    """The result object (under --json a job that does not fit also prints the error object after it)."""
-    return json.JSONDecoder().raw_decode(text)[0]
-
-
 @pytest.mark.parametrize("chip", __import__("xpuplan.catalog", fromlist=["names"]).names("chips"))
 def test_every_catalog_chip_trains_plans_and_serves(run_cli, chip):
     """Issue 18: train, plan and inference on every catalog chip exit 0 or 3 (does not fit), never 2 and never a
@@ -211,9 +215,9 @@ def test_every_catalog_chip_trains_plans_and_serves(run_cli, chip):
         assert "Traceback" not in err
         if code == 3:
             assert "does not fit" in err
-        result = _first_json(out)
+        result = json.loads(out)
         result = result[0] if isinstance(result, list) else result
-        if "error" in result:
+        if "warnings" not in result:  # an error object alone (plan or inference with nothing that fits)
             continue
         warned = " ".join(w for w in result["warnings"] if "low-confidence" in w)
         for key in present:

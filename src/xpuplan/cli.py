@@ -64,9 +64,13 @@ def _estimate(command: str):
         if plot is not None:
             _check_plot(plot, args)
         result = api.run(command, args)
+        unfit = command == "train" and not result.fits
         write_rows(report.as_json(result))
-        if as_json:
-            typer.echo(report.to_json(report.as_json(result)))
+        if as_json:  # one JSON document: a job that does not fit carries the error keys beside its estimate
+            out = report.as_json(result)
+            if unfit:
+                out = out | {"error": result.not_fit_reason(), "field": None, "exit_code": 3}
+            typer.echo(report.to_json(out))
         else:
             for table, width in report.tables(command, result, args):
                 report.print_table(table, min_width=width)
@@ -74,8 +78,8 @@ def _estimate(command: str):
             from .report.plots import scaling_plot
             scaling_plot(sorted(result, key=lambda r: r.devices), plot)
             typer.echo(f"plot written to {plot}", err=True)
-        if command == "train" and not result.fits:
-            raise api.DoesNotFit(result.not_fit_reason())
+        if unfit:
+            raise api.DoesNotFit(result.not_fit_reason(), printed=as_json)
     return handle
 
 
@@ -275,11 +279,12 @@ def _is_usage_error(exc: Exception) -> bool:
     return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
 
 
-def _fail(line: str, code: int, argv: list[str], error: str, field: str | None = None) -> None:
+def _fail(line: str, code: int, argv: list[str], error: str, field: str | None = None, json_object: bool = True) -> None:
     """Exit with ``code`` after one line on stderr; under ``--json`` stdout also gets the error as a JSON object
-    (``{"error", "field", "exit_code"}``), so a script reading stdout never meets a bare traceback or nothing."""
+    (``{"error", "field", "exit_code"}``), so a script reading stdout never meets a bare traceback or nothing
+    (``json_object`` False: the command's own JSON already carries those keys)."""
     typer.echo(line, err=True)
-    if "--json" in argv:
+    if json_object and "--json" in argv:
         typer.echo(json.dumps({"error": error, "field": field, "exit_code": code}))
     sys.exit(code)
 
@@ -330,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, api.BadInput):
             _fail(f"xpuplan: error: {exc}", 2, args, str(exc), exc.field)
         if isinstance(exc, api.DoesNotFit):
-            _fail(f"xpuplan: {exc}", 3, args, str(exc))
+            _fail(f"xpuplan: {exc}", 3, args, str(exc), json_object=not exc.printed)
         raise
 
 

@@ -44,4 +44,9 @@ class UnknownName(BadInput, KeyError):
 
 
 class DoesNotFit(XpuplanError):
-    """A well-formed job that cannot run as asked (memory, degrees against devices)."""
+    """A well-formed job that cannot run as asked (memory, degrees against devices). ``printed``: its estimate has
+    already gone to stdout under ``--json`` with the error keys in it, so no second JSON object follows."""
+
+    def __init__(self, message: str, printed: bool = False):
+        super().__init__(message)
+        self.printed = printed
