@@ -79,6 +79,30 @@ def test_tpot_pays_for_the_prefill_chunks_sharing_its_iterations():
     assert long > 1.2 * short
 
 
+def test_an_engine_that_does_not_chunk_prompts_prefills_each_whole_in_one_iteration():
+    """TensorRT-LLM (enable_chunked_prefill False by default) and vLLM 0.2 prefill a prompt in one iteration: one
+    longer than the token budget runs alone, whole, where a chunking engine spreads it over several iterations; a
+    round of prompts that do not fit the budget together is prefilled one prompt an iteration, so their first tokens
+    come one iteration apart instead of together after the last chunk."""
+    whole = ServePlan(tp=1, precision="fp8", kv_precision="fp8",
+                      engine=dataclasses.replace(load_engine("vllm"), chunked_prefill=False))
+    budget = PLAN.engine.max_batched_tokens
+    cap = max_concurrency(MODEL, CHIP, PLAN, 3 * budget, 64)
+    one = simulate(MODEL, CHIP, whole, 3 * budget, 64, cap, concurrency=1, requests=1, whole_run=True)
+    t_whole = float(iteration_s(MODEL, CHIP, whole, 3 * budget, 0, 3 * budget, 3 * budget))
+    assert one["ttft_s_mean"] == pytest.approx(whole.engine.request_overhead_s + t_whole, rel=1e-3)
+    chunked = simulate(MODEL, CHIP, PLAN, 3 * budget, 64, cap, concurrency=1, requests=1, whole_run=True)
+    assert chunked["ttft_s_mean"] > one["ttft_s_mean"]  # three iterations, each also paying its fixed costs
+    prompt = int(0.6 * budget)  # two do not fit one budget
+    cap = max_concurrency(MODEL, CHIP, PLAN, prompt, 64)
+    rounds = {name: simulate(MODEL, CHIP, plan, prompt, 64, cap, concurrency=4, requests=4, whole_run=True)
+              for name, plan in (("whole", whole), ("chunked", PLAN))}
+    assert rounds["whole"]["ttft_s_p50"] < rounds["whole"]["ttft_s_p99"]  # one iteration apart
+    assert rounds["chunked"]["ttft_s_mean"] > rounds["whole"]["ttft_s_p50"]
+    assert load_engine("trt-llm").chunked_prefill is False and load_engine("trt-llm@0.21").chunked_prefill is False
+    assert load_engine("vllm@0.2").chunked_prefill is False and load_engine("vllm").chunked_prefill is True
+
+
 def test_concurrency_beyond_the_kv_cache_queues_for_admission():
     r = api.inference(model="llama3-70b", chip="h100-sxm", devices=2, precision="fp8", input_len=5000,
                       output_len=500, concurrency=250)

@@ -67,7 +67,8 @@ def framework_row(f: Framework) -> dict:
 def engine_row(e: ServeEngine) -> dict:
     return {"name": e.name, "display_name": e.display_name, "version": e.version, "attention_kernel": e.attention_kernel,
             "iteration_overhead_s": e.iteration_overhead_s, "sequence_overhead_s": e.sequence_overhead_s,
-            "async_scheduling": e.async_scheduling, "request_overhead_s": e.request_overhead_s,
+            "async_scheduling": e.async_scheduling, "chunked_prefill": e.chunked_prefill,
+            "request_overhead_s": e.request_overhead_s,
             "stream_token_s": e.stream_token_s, "sources": list(e.sources)}
 
 
@@ -97,7 +98,8 @@ HEADERS = {
                    ("dp_overlap_efficiency", "DP overlap")],
     "serving": [("name", ""), ("display_name", ""), ("version", ""), ("attention_kernel", "attention kernel"),
                 ("iteration_overhead_s", "host s/iteration"), ("sequence_overhead_s", "host s/sequence"),
-                ("async_scheduling", "step ahead"), ("request_overhead_s", "server s/request"),
+                ("async_scheduling", "step ahead"), ("chunked_prefill", "chunked prefill"),
+                ("request_overhead_s", "server s/request"),
                 ("stream_token_s", "server s/token")],
     "kernels": [("name", ""), ("gemm_max", "GEMM max"), ("gemm_half_flops", "GEMM half FLOPs"),
                 ("gemm_band", "published band"), ("attention", "attention fwd/bwd by kind"),

@@ -2,7 +2,10 @@
 
 Engines (vLLM v1, SGLang, TensorRT-LLM in-flight batching, MindIE) build each iteration the same way: every
 running sequence decodes one token (1 + k with k speculative drafts), then the rest of the iteration's token budget
-C (max batched tokens / chunk size) takes prefill chunks, first come first served. Both models below price every
+C (max batched tokens / chunk size) takes prefill chunks, first come first served. An engine that does not chunk
+prompts (``ServeEngine.chunked_prefill`` False: TensorRT-LLM's default, vLLM 0.2) takes whole prompts only, as many
+as fit what the decodes leave, and a prompt larger than that alone: below, B is then the whole prompts' tokens a
+full iteration carries, and a prompt's prefill is one iteration. Both models below price every
 iteration with the one per-iteration cost T(p, d) of :func:`xpuplan.cost.serve.iteration_s` (p prefill tokens, d
 decoding sequences), and a request's time is
 
@@ -96,6 +99,8 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     residual = 0.5 * (1 - 1 / n_run) if closed else 0.5
     for _ in range(FIXED_POINT_ROUNDS):
         B = np.maximum(C - d * v, MIN_PREFILL_TOKENS)
+        if not e.chunked_prefill:  # whole prompts: as many as fit what the decodes leave, one alone when it is larger
+            B = np.maximum(np.floor(B / I), 1.0) * I
         p_bar = np.minimum(p_bar, B)
         chunk = np.minimum(I, B)
         grid = np.stack(np.broadcast_arrays(np.zeros_like(chunk), chunk, B))  # T at 0, one chunk, the budget:
@@ -131,8 +136,10 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
 
 
 def _cost_table(model, chip, plan, input_len, output_len, limit):
-    """T(p, d) for every decode batch 0..limit on a grid of prefill token counts (linear in p between points)."""
-    grid = np.unique(np.concatenate([[0.0], np.geomspace(1, plan.engine.max_batched_tokens, 40).round()]))
+    """T(p, d) for every decode batch 0..limit on a grid of prefill token counts (linear in p between points), up to
+    the token budget, or to one whole prompt where it is larger and the engine does not chunk prompts."""
+    top = plan.engine.max_batched_tokens if plan.engine.chunked_prefill else max(plan.engine.max_batched_tokens, input_len)
+    grid = np.unique(np.concatenate([[0.0], np.geomspace(1, top, 40).round()]))
     d = np.arange(limit + 1, dtype=float)
     table = iteration_s(model, chip, plan, grid[:, None], d[None, :], input_len, _context(input_len, output_len))
     return grid, np.asarray(table)
@@ -188,9 +195,9 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         budget = max(C - d * v, MIN_PREFILL_TOKENS)
         p, firsts = 0.0, []
         for item in prefilling:
-            if p >= budget:
-                break
-            take = min(item[1], budget - p)
+            if p >= budget or (not e.chunked_prefill and p > 0 and p + item[1] > budget):
+                break  # the budget is spent, or (whole prompts only) the next prompt does not fit what is left
+            take = min(item[1], budget - p) if e.chunked_prefill else item[1]
             item[1] -= take
             p += take
         while prefilling and prefilling[0][1] <= 0:

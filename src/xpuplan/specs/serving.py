@@ -126,6 +126,10 @@ class ServeEngine:
     SGLang chunked_prefill_size, TensorRT-LLM max_num_tokens, MindIE maxPrefillTokens"""
     max_batch: int = 1024
     """most sequences running at once (max_num_seqs, max_running_requests, max_batch_size)"""
+    chunked_prefill: bool = True
+    """a prompt may be split across iterations to fill the token budget (vLLM V1, SGLang, LMDeploy TurboMind); False:
+    each prompt is prefilled whole in one iteration, prompts packed only while they fit the budget whole, one alone
+    when it is larger (TensorRT-LLM's ``enable_chunked_prefill`` False, vLLM 0.2)"""
     max_batch_chips: tuple[tuple[str, int], ...] = ()
     """``max_batch`` on the catalog chips whose id contains a key (a mapping in the file: LMDeploy's
     get_max_batch_size by device name)"""
