@@ -100,6 +100,12 @@ def test_an_engine_that_does_not_chunk_prompts_prefills_each_whole_in_one_iterat
     assert rounds["whole"]["ttft_s_p50"] < rounds["whole"]["ttft_s_p99"]  # one iteration apart
     assert rounds["chunked"]["ttft_s_mean"] > rounds["whole"]["ttft_s_p50"]
     assert load_engine("trt-llm").chunked_prefill is False and load_engine("trt-llm@0.21").chunked_prefill is False
+    long = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, precision="fp8", engine="trt-llm",
+                         input_len=20000, output_len=200, concurrency=1)
+    assert any("enable_chunked_prefill" in n for n in long.extra["notes"])
+    short = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, precision="fp8", engine="trt-llm",
+                          input_len=2000, output_len=200, concurrency=1)
+    assert not any("enable_chunked_prefill" in n for n in short.extra.get("notes", []))
     assert load_engine("vllm@0.2").chunked_prefill is False and load_engine("vllm").chunked_prefill is True
 
 

@@ -123,6 +123,23 @@ def graph_notes(model: Model, chip: Chip, plan: ServePlan, decode_batch: float, 
             f"against {device * 1e3:.1f} ms of device work; capture larger graphs ({fix})"]
 
 
+CHUNK_FIXES = {"trt-llm": "--max_num_tokens at least the prompt, or enable_chunked_prefill: true"}
+"""how an engine that does not split prompts is set up for prompts longer than its token budget"""
+
+
+def chunk_notes(plan: ServePlan, input_len: int) -> list[str]:
+    """Say so when prompts are longer than the token budget of an engine that prefills each prompt whole: priced as
+    one iteration each, as if the budget held them. TensorRT-LLM refuses such a request ("The sum of prompt length
+    (...), query length (0) should not exceed max_num_tokens (...)", its PyTorch backend with enable_chunked_prefill
+    off), a setting users meet with long prompts."""
+    engine = plan.engine
+    if engine.chunked_prefill or input_len <= engine.max_batched_tokens:
+        return []
+    fix = CHUNK_FIXES.get(engine.name.partition("@")[0], "a token budget at least the prompt")
+    return [f"{engine.name} prefills each prompt whole and its token budget is {engine.max_batched_tokens:,} tokens: "
+            f"{input_len:,}-token prompts are priced one iteration each, as if the budget held them; set {fix}"]
+
+
 def weight_only_notes(chip: Chip, plan: ServePlan) -> list[str]:
     """Say so when a quantised checkpoint runs weight-only because the chip has no math for its format."""
     if plan.precision not in WEIGHT_ONLY.values():
@@ -149,7 +166,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
                          f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
                          f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
     notes = (list(chip.stand_in_notes()) + kernel_notes(model, chip) + weight_only_notes(chip, plan)
-             + cross_domain_notes(chip, plan))
+             + cross_domain_notes(chip, plan) + chunk_notes(plan, input_len))
     extra: dict = {"engine": plan.engine.name, "tokens_per_decode_step": plan.engine.tokens_per_step}
     if request_rate is not None:
         sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed)
