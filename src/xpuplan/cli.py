@@ -279,7 +279,8 @@ def _is_usage_error(exc: Exception) -> bool:
     return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
 
 
-def _fail(line: str, code: int, argv: list[str], error: str, field: str | None = None, json_object: bool = True) -> None:
+def _fail(line: str, code: int, argv: list[str], error: str, field: str | None = None,
+          json_object: bool = True) -> None:
     """Exit with ``code`` after one line on stderr; under ``--json`` stdout also gets the error as a JSON object
     (``{"error", "field", "exit_code"}``), so a script reading stdout never meets a bare traceback or nothing
     (``json_object`` False: the command's own JSON already carries those keys)."""

@@ -138,7 +138,8 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
 def _cost_table(model, chip, plan, input_len, output_len, limit):
     """T(p, d) for every decode batch 0..limit on a grid of prefill token counts (linear in p between points), up to
     the token budget, or to one whole prompt where it is larger and the engine does not chunk prompts."""
-    top = plan.engine.max_batched_tokens if plan.engine.chunked_prefill else max(plan.engine.max_batched_tokens, input_len)
+    e = plan.engine
+    top = e.max_batched_tokens if e.chunked_prefill else max(e.max_batched_tokens, input_len)
     grid = np.unique(np.concatenate([[0.0], np.geomspace(1, top, 40).round()]))
     d = np.arange(limit + 1, dtype=float)
     table = iteration_s(model, chip, plan, grid[:, None], d[None, :], input_len, _context(input_len, output_len))
