@@ -164,9 +164,10 @@ def melange_ranges(model: str = "llama2-7b") -> list[str]:
                     "Read with the inputs: the request mixes are our assumption (Mélange's histograms were not "
                     "retrieved), the L4 and A10G serving speeds rest on their chips' efficiency priors (no kernel "
                     "table measures them: every result says so), the vllm@0.2 profile's host costs are measured on a "
-                    "vLLM-derived engine without its HTTP server (a floor; catalog/serving/vllm@0.2.yaml) and price "
-                    "0.2.7's prompt-only iterations as mixed ones, and the allocation method itself reproduces "
-                    "Mélange's answer exactly (section 1).", ""]
+                    "vLLM-derived engine without its HTTP server (a floor; catalog/serving/vllm@0.2.yaml), its "
+                    "scheduler runs prompts alone and whole, as 0.2.7's did (since session 27: the decodes pause for "
+                    "each prompt run; the per-rate gap went 16 -> 13 points), and the allocation method itself "
+                    "reproduces Mélange's answer exactly (section 1).", ""]
 
 
 # Mélange's Plot 1 (docs/images/a100-v-a10g-2.png @d46ab438, "Llama2-7b on A10G, A100"): per (input, output) tokens,

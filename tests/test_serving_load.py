@@ -109,6 +109,27 @@ def test_an_engine_that_does_not_chunk_prompts_prefills_each_whole_in_one_iterat
     assert load_engine("vllm@0.2").chunked_prefill is False and load_engine("vllm").chunked_prefill is True
 
 
+def test_an_engine_that_runs_prompts_alone_pauses_its_decodes_for_them():
+    """vLLM 0.2's scheduler runs the waiting prompts alone (a prompt run) and decodes only when none waits: under load
+    the decodes wait for the prompt runs (TPOT up), a lone request sees no difference, and the closed form's TPOT and
+    rate follow the simulation."""
+    alone = load_engine("vllm@0.2")
+    assert alone.mixed_batches is False and load_engine("vllm").mixed_batches is True
+    results = {}
+    for name, engine in (("alone", alone), ("mixed", dataclasses.replace(alone, mixed_batches=True))):
+        plan = ServePlan(tp=1, engine=engine)
+        cap = max_concurrency(MODEL, CHIP, plan, 1000, 250)
+        one = simulate(MODEL, CHIP, plan, 1000, 250, cap, concurrency=1, requests=3, whole_run=True)
+        many = simulate(MODEL, CHIP, plan, 1000, 250, cap, concurrency=64, requests=640, stagger_s=5.0)
+        closed = steady_state(MODEL, CHIP, plan, 1000, 250, cap, concurrency=64)
+        results[name] = (one, many, closed)
+    assert results["alone"][0]["ttft_s_mean"] == pytest.approx(results["mixed"][0]["ttft_s_mean"], rel=1e-9)
+    assert results["alone"][1]["tpot_s_mean"] > results["mixed"][1]["tpot_s_mean"]
+    many, closed = results["alone"][1], results["alone"][2]
+    assert float(closed["tpot_s"]) == pytest.approx(many["tpot_s_mean"], rel=0.1)
+    assert float(closed["output_tokens_per_s"]) == pytest.approx(many["output_tokens_per_s"], rel=0.1)
+
+
 def test_concurrency_beyond_the_kv_cache_queues_for_admission():
     r = api.inference(model="llama3-70b", chip="h100-sxm", devices=2, precision="fp8", input_len=5000,
                       output_len=500, concurrency=250)

@@ -68,6 +68,7 @@ def engine_row(e: ServeEngine) -> dict:
     return {"name": e.name, "display_name": e.display_name, "version": e.version, "attention_kernel": e.attention_kernel,
             "iteration_overhead_s": e.iteration_overhead_s, "sequence_overhead_s": e.sequence_overhead_s,
             "async_scheduling": e.async_scheduling, "chunked_prefill": e.chunked_prefill,
+            "mixed_batches": e.mixed_batches,
             "request_overhead_s": e.request_overhead_s,
             "stream_token_s": e.stream_token_s, "sources": list(e.sources)}
 
@@ -99,6 +100,7 @@ HEADERS = {
     "serving": [("name", ""), ("display_name", ""), ("version", ""), ("attention_kernel", "attention kernel"),
                 ("iteration_overhead_s", "host s/iteration"), ("sequence_overhead_s", "host s/sequence"),
                 ("async_scheduling", "step ahead"), ("chunked_prefill", "chunked prefill"),
+                ("mixed_batches", "prompts with decodes"),
                 ("request_overhead_s", "server s/request"),
                 ("stream_token_s", "server s/token")],
     "kernels": [("name", ""), ("gemm_max", "GEMM max"), ("gemm_half_flops", "GEMM half FLOPs"),

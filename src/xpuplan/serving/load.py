@@ -116,11 +116,24 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
         t_pref = mixed(np.maximum(p_bar, chunk), *costs)
         ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
         tpot = t_dec / tau
+        prompts_cap = B / (I * costs[4])  # prompts per second that full prefill iterations take
+        if not e.mixed_batches:  # prompts run alone (vLLM 0.2): the decodes pause for them, a prompt waits for them
+            k = max(np.floor(C / I), 1.0)                  # whole prompts one prompt run takes at most
+            q = np.clip(1.0 + X * T(I, 0.0), 1.0, k)        # one, and those that arrive while it runs
+            t_pref = T(q * I, 0.0)
+            rho = np.minimum(X * t_pref / q, 0.995)         # the share of the time prompt runs take
+            s, wait = np.ones_like(rho), rho / (2 * (1 - rho))
+            if closed:
+                wait = np.minimum(wait, n_run - 1)
+            t_bar = T(0.0, d)
+            ttft_dev = residual * t_bar + (wait + 1.0) * t_pref
+            tpot = t_bar / (1 - rho) / tau                  # the prompt runs between a sequence's decode iterations
+            prompts_cap = k / T(k * I, 0.0)
         cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
         before = (X, d, p_bar)
         if closed:  # ... and never more prompt tokens per second than full prefill iterations take, nor more
             # output tokens than the front end streams
-            X = 0.5 * X + 0.5 * np.minimum(np.minimum(n_run / cycle, B / (I * costs[4])), front_end_rate)
+            X = 0.5 * X + 0.5 * np.minimum(np.minimum(n_run / cycle, prompts_cap), front_end_rate)
         d = 0.5 * d + 0.5 * np.minimum(X * decode_tokens * tpot, R)
         p_bar = 0.5 * p_bar + 0.5 * X * I * t_bar
         if all(np.all(np.abs(new - old) <= FIXED_POINT_TOLERANCE * np.abs(old)) for new, old in zip((X, d, p_bar), before)):
@@ -192,8 +205,10 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             now = arrivals[0]
         while arrivals and arrivals[0] <= now and len(prefilling) + left.size < limit:
             prefilling.append([heapq.heappop(arrivals) - overhead, float(input_len)])
-        d = left.size
-        budget = max(C - d * v, MIN_PREFILL_TOKENS)
+        # an engine that never mixes prompts with decodes (vLLM 0.2) runs the waiting prompts alone: decodes pause
+        prompt_only = not e.mixed_batches and bool(prefilling)
+        d = 0 if prompt_only else left.size
+        budget = C if prompt_only else max(C - d * v, MIN_PREFILL_TOKENS)
         p, firsts = 0.0, []
         for item in prefilling:
             if p >= budget or (not e.chunked_prefill and p > 0 and p + item[1] > budget):
@@ -210,7 +225,8 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             if arrivals and len(prefilling) + d < limit:
                 k = min(k, max(1, int(np.ceil((arrivals[0] - now) / step))))
         now += k * step
-        left = left - k * tau
+        if not prompt_only:
+            left = left - k * tau
         # the front end sends the block's tokens after what it still holds, and its last iteration's tokens no earlier
         # than that iteration ends: clients see them, and send their next requests, at fe
         emitted = d * tau + len(firsts)

@@ -130,6 +130,10 @@ class ServeEngine:
     """a prompt may be split across iterations to fill the token budget (vLLM V1, SGLang, LMDeploy TurboMind); False:
     each prompt is prefilled whole in one iteration, prompts packed only while they fit the budget whole, one alone
     when it is larger (TensorRT-LLM's ``enable_chunked_prefill`` False, vLLM 0.2)"""
+    mixed_batches: bool = True
+    """an iteration carries prompts and decoding sequences together; False: an iteration prefills the waiting prompts
+    alone and the running sequences decode only when no prompt waits (vLLM 0.2-0.3's scheduler: a prompt run, or a
+    decode run)"""
     max_batch_chips: tuple[tuple[str, int], ...] = ()
     """``max_batch`` on the catalog chips whose id contains a key (a mapping in the file: LMDeploy's
     get_max_batch_size by device name)"""
