@@ -5,7 +5,9 @@ running sequence decodes one token (1 + k with k speculative drafts), then the r
 C (max batched tokens / chunk size) takes prefill chunks, first come first served. An engine that does not chunk
 prompts (``ServeEngine.chunked_prefill`` False: TensorRT-LLM's default, vLLM 0.2) takes whole prompts only, as many
 as fit what the decodes leave, and a prompt larger than that alone: below, B is then the whole prompts' tokens a
-full iteration carries, and a prompt's prefill is one iteration. Both models below price every
+full iteration carries, and a prompt's prefill is one iteration. One that never mixes the two (``mixed_batches``
+False: vLLM 0.2) runs the waiting prompts alone and decodes only when none waits: the decodes pause for every prompt
+run (docs/serving.md, "Scheduling"). Both models below price every
 iteration with the one per-iteration cost T(p, d) of :func:`xpuplan.cost.serve.iteration_s` (p prefill tokens, d
 decoding sequences), and a request's time is
 
