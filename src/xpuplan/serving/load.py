@@ -99,38 +99,40 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     p_bar = X * I * T(0.0, np.maximum(d, 1.0))
     # an arrival waits out half the running iteration, unless nothing else runs (a closed loop of one)
     residual = 0.5 * (1 - 1 / n_run) if closed else 0.5
+    if not e.mixed_batches:  # prompt runs (vLLM 0.2) of up to k whole prompts: their costs do not move with the load
+        k = max(np.floor(C / I), 1.0)
+        t_one, prompts_cap = T(I, 0.0), k / T(k * I, 0.0)
     for _ in range(FIXED_POINT_ROUNDS):
-        B = np.maximum(C - d * v, MIN_PREFILL_TOKENS)
-        if not e.chunked_prefill:  # whole prompts: as many as fit what the decodes leave, one alone when it is larger
-            B = np.maximum(np.floor(B / I), 1.0) * I
-        p_bar = np.minimum(p_bar, B)
-        chunk = np.minimum(I, B)
-        grid = np.stack(np.broadcast_arrays(np.zeros_like(chunk), chunk, B))  # T at 0, one chunk, the budget:
-        costs = (chunk, B, *T(grid, d))                                         # one call, the three rows
-        t_bar = mixed(p_bar, *costs)
-        # a decode shares iterations with the other requests' prompts, never its own (closed loop of n: n - 1 others)
-        t_dec = mixed(p_bar * (1 - 1 / n_run), *costs) if closed else t_bar
-        rho = np.minimum(p_bar / B, 0.995)
-        s = I / B
-        wait = rho * s / (2 * (1 - rho))
-        if closed:
-            wait = np.minimum(wait, (n_run - 1) * np.maximum(s, 1.0))
-        t_pref = mixed(np.maximum(p_bar, chunk), *costs)
-        ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
-        tpot = t_dec / tau
-        prompts_cap = B / (I * costs[4])  # prompts per second that full prefill iterations take
-        if not e.mixed_batches:  # prompts run alone (vLLM 0.2): the decodes pause for them, a prompt waits for them
-            k = max(np.floor(C / I), 1.0)                  # whole prompts one prompt run takes at most
-            q = np.clip(1.0 + X * T(I, 0.0), 1.0, k)        # one, and those that arrive while it runs
+        if e.mixed_batches:
+            B = np.maximum(C - d * v, MIN_PREFILL_TOKENS)
+            if not e.chunked_prefill:  # whole prompts: as many as fit what the decodes leave, one alone when larger
+                B = np.maximum(np.floor(B / I), 1.0) * I
+            p_bar = np.minimum(p_bar, B)
+            chunk = np.minimum(I, B)
+            grid = np.stack(np.broadcast_arrays(np.zeros_like(chunk), chunk, B))  # T at 0, one chunk, the budget:
+            costs = (chunk, B, *T(grid, d))                                         # one call, the three rows
+            t_bar = mixed(p_bar, *costs)
+            # a decode shares iterations with the other requests' prompts, never its own (closed loop: n - 1 others)
+            t_dec = mixed(p_bar * (1 - 1 / n_run), *costs) if closed else t_bar
+            rho = np.minimum(p_bar / B, 0.995)
+            s = I / B
+            wait = rho * s / (2 * (1 - rho))
+            if closed:
+                wait = np.minimum(wait, (n_run - 1) * np.maximum(s, 1.0))
+            t_pref = mixed(np.maximum(p_bar, chunk), *costs)
+            ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
+            tpot = t_dec / tau
+            prompts_cap = B / (I * costs[4])  # prompts per second that full prefill iterations take
+        else:  # prompts run alone: the decodes pause for them, a prompt waits for the prompt runs ahead of it
+            q = np.clip(1.0 + X * t_one, 1.0, k)             # one, and those that arrive while it runs
             t_pref = T(q * I, 0.0)
-            rho = np.minimum(X * t_pref / q, 0.995)         # the share of the time prompt runs take
+            rho = np.minimum(X * t_pref / q, 0.995)          # the share of the time prompt runs take
             s, wait = np.ones_like(rho), rho / (2 * (1 - rho))
             if closed:
                 wait = np.minimum(wait, n_run - 1)
             t_bar = T(0.0, d)
             ttft_dev = residual * t_bar + (wait + 1.0) * t_pref
-            tpot = t_bar / (1 - rho) / tau                  # the prompt runs between a sequence's decode iterations
-            prompts_cap = k / T(k * I, 0.0)
+            tpot = t_bar / (1 - rho) / tau                   # the prompt runs between a sequence's decode iterations
         cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
         before = (X, d, p_bar)
         if closed:  # ... and never more prompt tokens per second than full prefill iterations take, nor more
