@@ -182,6 +182,7 @@ def test_a_released_config_gives_the_catalog_model(tmp_path, config, catalog_id)
     assert _shape(mapped) == _shape(bundled)
     assert total_params(mapped) == total_params(bundled)
     assert active_params(mapped) == active_params(bundled)
+    assert mapped.unquantized == bundled.unquantized  # gpt-oss: its quantization_config's modules_to_not_convert
 
 
 def test_a_folder_holding_config_json_is_a_model_named_after_the_folder(tmp_path):
@@ -355,3 +356,14 @@ def test_a_hostile_config_is_one_line_exit_2(tmp_path, run_cli, name):
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert json.loads(out)["exit_code"] == 2
+
+
+def test_a_quantization_config_names_the_parts_it_leaves_in_bf16():
+    """transformers' modules_to_not_convert (gpt-oss), llm-compressor's ignore (regex entries) and ModelOpt's
+    exclude_modules map onto Model.unquantized parts; entries that are no such part are passed over."""
+    from xpuplan.catalog.quantization import unquantized_parts
+    assert unquantized_parts(GPT_OSS_120B["quantization_config"]) == ["attention", "router", "embedding", "head"]
+    assert unquantized_parts({"ignore": ["lm_head", "re:.*mlp.gate$"]}) == ["head", "router"]
+    assert unquantized_parts({"exclude_modules": ["model.layers.0.mlp.gate_proj", "lm_head"]}) == ["head"]
+    assert unquantized_parts({"quant_method": "fp8", "weight_block_size": [128, 128]}) == []
+    assert unquantized_parts(None) == []

@@ -195,7 +195,11 @@ def test_a_checkpoint_without_its_math_runs_weight_only(chip, precision, served,
         return
     assert served is not None and r.plan.precision == served
     assert any(f"no {bits}-bit math" in n for n in r.extra["notes"])
-    assert r.memory["weights_bytes"] == pytest.approx(bf16.memory["weights_bytes"] * bits / 16)
+    from xpuplan.catalog import load_model
+    from xpuplan.cost.flops import param_count
+    parts = param_count(load_model("llama3-8b"))
+    kept = 2.0 * (parts["embedding"] + parts["output"])  # the checkpoint keeps its embedding and head in bf16
+    assert r.memory["weights_bytes"] == pytest.approx(kept + (bf16.memory["weights_bytes"] - kept) * bits / 16)
     assert r.tpot_s < bf16.tpot_s  # fewer weight bytes read per decode step
 
 
@@ -219,3 +223,35 @@ def test_a_plan_on_a_grace_host_says_its_host_costs_are_scaled():
     assert any("host CPU runs the engine's host work" in n and "2.75x" in n for n in on_grace.extra["notes"])
     on_x86 = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm")
     assert not any("host CPU" in n for n in on_x86.extra.get("notes", []))
+
+
+def test_a_quantized_checkpoint_serves_the_parts_it_excludes_in_bf16():
+    """gpt-oss's MXFP4 checkpoint quantizes its experts only (config.json modules_to_not_convert: attention, router,
+    embedding, head): at int4 those parts stay two bytes a weight in memory, and the attention projections are read
+    in bf16 by every decode step; every other quantized model keeps its embedding and head in bf16. At bf16 nothing
+    changes."""
+    from xpuplan.cost.flops import param_count, total_params
+    from xpuplan.cost.serve import weight_kernels_s
+    from xpuplan.cost.weights import replica_weight_bytes
+    from xpuplan.serving.inputs import resolve_serve_plan
+    model, chip = load_model("gpt-oss-120b"), load_chip("h100-sxm")
+    assert model.unquantized == ("embedding", "head", "attention", "router")
+    plan = resolve_serve_plan(model, chip, 1, 1, 1, 1, 1, "int4", "bf16", load_engine("vllm"))
+    parts = param_count(model)
+    kept = sum(parts[p] for p in ("embedding", "output", "attention", "router"))
+    assert replica_weight_bytes(model, plan) == pytest.approx(2.0 * kept + 0.5 * (total_params(model) - kept))
+    whole = dataclasses.replace(model, unquantized=("embedding", "head"))  # as if the attention were quantized too
+    assert replica_weight_bytes(whole, plan) < replica_weight_bytes(model, plan)
+    assert weight_kernels_s(whole, chip, plan, 1.0) < weight_kernels_s(model, chip, plan, 1.0)
+    bf16 = resolve_serve_plan(model, chip, 1, 1, 1, 1, 1, "bf16", "bf16", load_engine("vllm"))
+    assert replica_weight_bytes(model, bf16) == pytest.approx(2.0 * total_params(model))
+
+
+def test_an_unknown_unquantized_part_is_one_line_naming_the_parts():
+    from xpuplan.catalog import model_from_dict
+    data = {"name": "m", "layers": 2, "hidden": 64, "heads": 4, "ffn_hidden": 128, "vocab": 1000,
+            "unquantized": ["embeddings"]}
+    with pytest.raises(BadInput, match="unquantized names 'embeddings'; the parts are embedding, head, attention, "
+                                       "router") as err:
+        model_from_dict(data)
+    assert err.value.field == "unquantized" and "\n" not in str(err.value)

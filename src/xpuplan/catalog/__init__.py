@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import BadInput, UnknownName
 from ..specs import Chip, Efficiency, Framework, Model, MoE, ServeEngine, System
 from .figures import figure_sources, price_fields
-from .files import BUNDLED, _check_keys, _host_time_scale, _int, _mapping, _quantity, _sources, read_yaml, with_base
+from .files import (BUNDLED, _check_keys, _host_time_scale, _int, _mapping, _name_list, _quantity, _sources,
+                    read_yaml, with_base)
 from .inherit import carried
 from .kernels import kernel_efficiency, measured_kernels
 from .schema import MODEL_FILE_ONLY
@@ -261,10 +262,9 @@ def model_from_dict(data: Any, where: str = "model", *, checked: bool = False) -
     data.setdefault("kv_heads", data["heads"])
     if data.get("head_dim") is None:
         data["head_dim"] = 0
-    for key in ("params_total", "params_active"):
-        if data.get(key) is not None:
-            data[key] = float(data[key])
+    data |= {key: float(data[key]) for key in ("params_total", "params_active") if data.get(key) is not None}
     data["sources"] = _sources(data)
+    data["unquantized"] = _name_list(data, "unquantized", where, "parts (embedding, head, attention, router)")
     try:
         if moe is not None:
             moe = _mapping(moe, f"{where}: moe")

@@ -48,6 +48,7 @@ from typing import Any
 from ..errors import BadInput
 from ..specs import Model
 from .files import MAX_YAML_DEPTH, read_text
+from .quantization import unquantized_parts
 from .vision import qwen_vl_encoder
 
 
@@ -253,6 +254,9 @@ def mapped(arch: str, c: dict, where: str, notes: list[str]) -> dict:
         data["moe"] = _moe(family, arch, c, data, where)
     if arch in VISION:
         data["encoder"] = qwen_vl_encoder(c.get("vision_config"), data["hidden"], where)[0]
+    kept = unquantized_parts(c.get("quantization_config"))
+    if kept:
+        data["unquantized"] = ["embedding", "head"] + [part for part in kept if part not in ("embedding", "head")]
     if family == "deepseek":
         data["mtp_layers"] = _whole(c, "num_nextn_predict_layers", where, 0)
         if c.get("kv_lora_rank"):
@@ -332,7 +336,7 @@ def _dropped(arch: str, c: dict, where: str, notes: list[str]) -> None:
     if quant is not None:
         method = quant.get("quant_method", "?") if isinstance(quant, dict) else "?"
         notes.append(f"quantization_config ({method!r:.20} weights in the checkpoint; the estimate prices the "
-                     "--precision given)")
+                     "--precision given, with the parts it excludes in bf16)")
 
 
 def _activation(c: dict, where: str) -> str:

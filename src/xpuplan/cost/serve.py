@@ -32,9 +32,10 @@ from .comm import SERVED_CROSS_DOMAIN_CALL_S, collective_s, spans_domains
 from .compute import elementwise_bytes_fwd, roofline_s
 from .encoder import serve_prefill_s
 from .imbalance import hottest_rank_factor
-from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer, total_params
+from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer
 from .fused_moe import figures, fused_moe_s, routing
 from .launches import DECODE_KERNELS_PER_LAYER, MOE_EXTRA_KERNELS, eager_kernels, with_host_s
+from .weights import moe_tp, part_precision, replica_weight_bytes
 
 ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
 WORKSPACE_BYTES_PER_VALUE = 2 * 8  # bf16 activations, about 8 hidden-sized tensors alive per token
@@ -70,24 +71,12 @@ class ReplicaCosts:
     free_bytes: float  # memory per device left for the KV cache, bytes
 
 
-def moe_tp(plan: ServePlan) -> int:
-    """Tensor-parallel ways of each expert when expert parallelism runs inside a larger tensor-parallel group
-    (``--tp 8 --ep 4``: TensorRT-LLM's moe_tp_size 2); 1 when the expert-parallel group spans it or more."""
-    return plan.tp // plan.ep if 1 < plan.ep < plan.tp else 1
-
-
 def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: float = 0.0) -> ReplicaCosts:
-    wbytes = WEIGHT_FORMATS[plan.precision][0]
-    params = total_params(model)
-    experts = 0.0
-    if model.moe:
-        experts = model.moe_layers * model.moe.experts * layer_shapes(model).ffn_mats * model.hidden * model.moe.expert_ffn_hidden
-    dense = params - experts
-    per_device = dense / (plan.tp * plan.pp) + experts / (plan.ep * moe_tp(plan) if plan.ep > 1 else plan.tp) / plan.pp
+    weights = replica_weight_bytes(model, plan)
     kv_split = min(plan.tp, model.kv_heads) if model.attention != "mla" else 1
     kv = kv_bytes_per_token(model, plan.kv_precision) / kv_split / plan.pp
-    free = chip.hbm_bytes * (1 - memory_margin) - per_device * wbytes - held_back_bytes(model, chip, plan)
-    return ReplicaCosts(weight_bytes=per_device * wbytes, kv_bytes_per_token=kv, free_bytes=free)
+    free = chip.hbm_bytes * (1 - memory_margin) - weights - held_back_bytes(model, chip, plan)
+    return ReplicaCosts(weight_bytes=weights, kv_bytes_per_token=kv, free_bytes=free)
 
 
 def held_back_bytes(model: Model, chip: Chip, plan: ServePlan) -> float:
@@ -181,14 +170,16 @@ def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
     return roofline_s(one * count, nbytes, np.maximum(rate, 1.0), chip.hbm_bytes_per_s * hbm)
 
 
-def _layer_matrices(model: Model, plan: ServePlan) -> list[tuple[float, float]]:
-    """(rows K, columns N) per device of the dense weight matrices of one layer (tp splits one side)."""
+def _layer_matrices(model: Model, plan: ServePlan) -> list[tuple[float, float, str]]:
+    """(rows K, columns N, weight format) per device of the dense weight matrices of one layer (tp splits one side);
+    the attention projections in bf16 where the checkpoint keeps them so (``Model.unquantized``)."""
     s = layer_shapes(model)
     h, tp = model.hidden, plan.tp
-    mats = [(h, (s.q_out + s.kv_out) / tp), (s.attn_out_in / tp, h)]
+    attn = part_precision(model, "attention", plan.precision)
+    mats = [(h, (s.q_out + s.kv_out) / tp, attn), (s.attn_out_in / tp, h, attn)]
     if model.moe is None:
         f = model.ffn_hidden
-        mats += [(h, (s.ffn_mats - 1) * f / tp), (f / tp, h)]
+        mats += [(h, (s.ffn_mats - 1) * f / tp, plan.precision), (f / tp, h, plan.precision)]
     return mats
 
 
@@ -203,7 +194,7 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
     layers = model.layers / plan.pp
     p = plan.precision
 
-    per_layer = sum(_gemm_s(tokens, k, n, chip, p) for k, n in _layer_matrices(model, plan))
+    per_layer = sum(_gemm_s(tokens, k, n, chip, fmt) for k, n, fmt in _layer_matrices(model, plan))
     total = layers * per_layer
     if model.moe:
         e, h = model.moe, model.hidden

@@ -9,6 +9,9 @@ from .hardware import _positive
 
 
 BALANCING = ("aux_loss", "loss_free")
+QUANT_PARTS = ("embedding", "head", "attention", "router")
+"""weights a quantized checkpoint may keep in bf16 (``Model.unquantized``): the input embedding, the output head,
+the attention projections, the MoE router"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -164,6 +167,11 @@ class Model:
     window_layers: int = 0
     """layers that attend within ``sliding_window`` (gpt-oss: every second one); the rest attend to the whole
     context"""
+    unquantized: tuple[str, ...] = ("embedding", "head")
+    """parts whose weights a quantized checkpoint of the model keeps in bf16 (of :data:`QUANT_PARTS`); the rest take
+    the serving precision. Every common format leaves the embedding and the output head unquantized (Hugging Face
+    ``quantization_config`` exclusions: gpt-oss's ``modules_to_not_convert``, llm-compressor's ``ignore``); gpt-oss's
+    MXFP4 checkpoint also its attention and router"""
     mtp_layers: int = 0
     """multi-token prediction modules trained with the model (DeepSeek-V3's num_nextn_predict_layers, report §2.2):
     each adds a decoder layer of the model's kind on the last pipeline stage, and another pass through the shared
@@ -203,6 +211,10 @@ class Model:
         if (self.window_layers > 0) != (self.sliding_window is not None) or not 0 <= self.window_layers <= self.layers:
             raise BadInput(f"{owner}: give sliding_window and window_layers (0 < window_layers <= layers) together",
                            "sliding_window")
+        unknown = [part for part in self.unquantized if part not in QUANT_PARTS]
+        if unknown:
+            raise BadInput(f"{owner}: unquantized names {', '.join(map(repr, unknown))}; the parts are "
+                           f"{', '.join(QUANT_PARTS)}", "unquantized")
         if self.sliding_window is not None and self.sliding_window < 1:
             raise BadInput(f"{owner}: sliding_window must be >= 1 token", "sliding_window")
         if self.layers > 1000 or self.hidden > 200_000:

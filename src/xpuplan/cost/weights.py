@@ -1,0 +1,44 @@
+"""The weights of one serving replica, part by part: how a quantized checkpoint stores them and how a replica's
+devices split them (pure arithmetic).
+
+A quantized checkpoint keeps some parts in bf16 (``Model.unquantized``): every common format its input embedding and
+output head (transformers' ``modules_to_not_convert``, llm-compressor's ``ignore``, ModelOpt's ``exclude_modules``),
+gpt-oss's MXFP4 checkpoint its attention projections and router too. Tensor parallelism splits every matrix; expert
+parallelism (with tensor parallelism inside it, :func:`moe_tp`) splits the routed experts; pipeline stages split the
+layers."""
+
+from __future__ import annotations
+
+from ..plan import ServePlan
+from ..specs import WEIGHT_FORMATS, Model
+from .flops import param_count
+
+
+def moe_tp(plan: ServePlan) -> int:
+    """Tensor-parallel ways of each expert when expert parallelism runs inside a larger tensor-parallel group
+    (``--tp 8 --ep 4``: TensorRT-LLM's moe_tp_size 2); 1 when the expert-parallel group spans it or more."""
+    return plan.tp // plan.ep if 1 < plan.ep < plan.tp else 1
+
+
+PART_OF = {"embedding": "embedding", "output": "head", "attention": "attention", "router": "router"}
+""":func:`~.flops.param_count`'s parts that ``Model.unquantized`` can keep in bf16, by the name it gives them"""
+
+
+def part_precision(model: Model, part: str, precision: str) -> str:
+    """The format a part's weights are served in: bf16 where the model's quantized checkpoint keeps that part
+    unquantized (``Model.unquantized``) and the serving precision is narrower, else the serving precision."""
+    narrower = WEIGHT_FORMATS[precision][0] < WEIGHT_FORMATS["bf16"][0]
+    return "bf16" if narrower and part in model.unquantized else precision
+
+
+def replica_weight_bytes(model: Model, plan: ServePlan) -> float:
+    """Weight bytes per device of one replica, part by part: the routed experts split over the expert-parallel group
+    (or tp without one), the rest over tp; pipeline stages split both. A part the checkpoint keeps unquantized
+    (``Model.unquantized``: the embedding and head of every quantized format, gpt-oss's attention and router too)
+    takes two bytes a weight whatever the serving precision."""
+    split = plan.ep * moe_tp(plan) if plan.ep > 1 else plan.tp
+    total = 0.0
+    for part, params in param_count(model).items():
+        fmt = part_precision(model, PART_OF.get(part, "-"), plan.precision)
+        total += params * WEIGHT_FORMATS[fmt][0] / (split if part == "routed_experts" else plan.tp)
+    return total / plan.pp
