@@ -117,8 +117,12 @@ def test_a_run_that_set_the_engine_on_its_command_line_is_priced_with_it():
 
     run = {"id": "r", "framework": "vllm", "chip": "a100-sxm-80gb", "engine_settings": {"max_batched_tokens": 4096}}
     assert engine_of(run).for_chip(load_chip("a100-sxm-80gb")).max_batched_tokens == 4096
-    with pytest.raises(BadInput, match="engine_settings takes max_batched_tokens, max_batch, async_scheduling and graph_max_batch"):
+    with pytest.raises(BadInput, match="engine_settings takes max_batched_tokens, max_batch, async_scheduling, "
+                                       "graph_max_batch and memory_utilization, not chunk"):
         engine_of(dict(run, engine_settings={"chunk": 1}))
+    # --gpu-memory-utilization 0.95 lets the engine fill more of the device, and its KV cache grows by that share
+    wider = engine_of(dict(run, engine_settings={"memory_utilization": 0.95}))
+    assert wider.memory_utilization == 0.95 != engine_of(run).memory_utilization
     # vLLM 0.10-0.13 with --async-scheduling: the scheduler runs a step ahead, its sequences' host work overlapping
     old = dict(run, framework="vllm@0.10")
     synced = engine_of(old)
@@ -177,14 +181,23 @@ def test_every_offline_harness_run_says_so():
         assert runs and all(run.get("server") == "none" for run, _ in runs), name
 
 
-def test_issue_22s_gpt_oss_32k_tpot_check_is_priced_apart_from_the_medians():
-    """The check's rows (GPUStack's 32k-token bursts, data/validation/checks) price every run and stay out of the
-    serving medians; the check itself (within 20%) is not met and is reported, not asserted
-    (validation-inference.md, session 28)."""
+KV_CACHE_DENSE = 0.05
+"""the KV cache vLLM allocates for a dense 8B model on one H100 or A100, against its startup logs: within 0.5% and
+1.9% when the check was made (session 28)"""
+
+
+def test_the_checks_kept_apart_are_priced_and_dense_kv_cache_matches_vllms_logs():
+    """The issue checks kept out of the serving medians (data/validation/checks: GPUStack's gpt-oss 32k bursts for
+    issue 22's TPOT check, vLLM's startup logs for the KV cache it allocates) price every run. The dense models'
+    KV cache matches the logs; the MoE ones do not (vLLM keeps far more outside the weights and the cache: reported in
+    validation-inference.md, session 28, not asserted), nor does the gpt-oss TPOT check (within 20%)."""
     import math
     from pathlib import Path
 
     checks = run_inference_validation(Path(__file__).resolve().parents[2] / "data" / "validation" / "checks")
-    assert len(checks) == 4 and {c.metric for c in checks} == {"tpot_s"}
+    assert {c.metric for c in checks} == {"tpot_s", "kv_cache_bytes_per_device"}
+    assert sum(c.metric == "tpot_s" for c in checks) == 4
     assert all(math.isfinite(c.predicted) and c.predicted > 0 and c.role == "holdout" for c in checks)
     assert not {c.id for c in checks} & {c.id for c in run_inference_validation()}
+    dense = [c for c in checks if c.metric == "kv_cache_bytes_per_device" and "llama" in c.id]
+    assert len(dense) == 2 and all(abs(c.error) <= KV_CACHE_DENSE for c in dense)

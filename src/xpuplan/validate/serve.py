@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import load_chip, load_engine, load_model, model_from_dict, names
-from ..cost.serve import decode_step_s, max_concurrency
+from ..cost.serve import decode_step_s, max_concurrency, replica_costs
 from ..errors import BadInput
 from ..plan import resolve_serve_plan
 from ..serving import closed_loop, rounds
@@ -23,7 +23,9 @@ SERVER_PERCENTILE = 99
 """the latency percentile a server scenario's bounds apply to unless the run says (MLPerf Inference's Server and
 Interactive scenarios bound p99 TTFT and p99 TPOT)"""
 INFERENCE_METRICS = ("output_tokens_per_s", "output_tokens_per_s_per_device", "input_tokens_per_s_per_device",
-                     "total_tokens_per_s", "tpot_s", "ttft_s")
+                     "total_tokens_per_s", "tpot_s", "ttft_s", "kv_cache_bytes_per_device")
+"""``kv_cache_bytes_per_device``: the KV cache an engine allocates on each device at startup (vLLM's "Available KV
+cache memory"), priced as the memory the engine may fill less the weights and what it holds back"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,6 +58,8 @@ def _predict_serving(run: dict, where: str) -> float:
     plan_in = run.get("plan") or {}
     if run.get("scenario") == "decode":
         return _predict_decode_pool(run, model, chip, plan_in)
+    if run["reported"]["metric"] == "kv_cache_bytes_per_device":
+        return _kv_cache_bytes(run, model, chip, plan_in)
     devices, i, o = int(run["devices"]), int(run["input_len"]), int(run["output_len"])
     plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
                               plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
@@ -118,10 +122,13 @@ def engine_of(run: dict):
     if server == "none":
         engine = engine.offline()
     knobs = dict(run.get("engine_settings") or {})  # what the run set on its command line (--max-num-batched-tokens ...)
-    unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch", "async_scheduling", "graph_max_batch"})
+    unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch", "async_scheduling", "graph_max_batch",
+                                   "memory_utilization"})
     if unknown:
-        raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens, max_batch, async_scheduling and "
-                       f"graph_max_batch, not {', '.join(unknown)}", "engine_settings")
+        raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens, max_batch, async_scheduling, "
+                       f"graph_max_batch and memory_utilization, not {', '.join(unknown)}", "engine_settings")
+    if "memory_utilization" in knobs:  # vLLM's --gpu-memory-utilization
+        engine = dataclasses.replace(engine, memory_utilization=float(knobs.pop("memory_utilization")))
     if "graph_max_batch" in knobs:  # the decode graphs the run captured (TensorRT-LLM's cuda_graph_config), all chips
         engine = dataclasses.replace(engine, graph_max_batch=knobs.pop("graph_max_batch"), graph_max_batch_chips=())
     if not isinstance(knobs.get("async_scheduling", False), bool):
@@ -139,6 +146,18 @@ def engine_of(run: dict):
     else:
         spec = Speculative(**spec)
     return dataclasses.replace(engine, speculative=spec)
+
+
+def _kv_cache_bytes(run: dict, model, chip, plan_in: dict) -> float:
+    """The KV cache each device of a replica gets: what the engine may fill of the device (its
+    ``memory_utilization``, or the run's ``engine_settings``) less the weights and the memory held back, times the
+    share the engine gives the cache (``kv_free_fraction``)."""
+    devices = int(run["devices"])
+    plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
+                              plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
+                              engine_of(run))
+    rc = replica_costs(model, chip, plan, 1.0 - plan.engine.memory_utilization)
+    return rc.free_bytes * plan.engine.kv_free_fraction
 
 
 def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
@@ -163,7 +182,8 @@ def run_inference_validation(data: str | Path | None = None, role: str | None = 
         if role is not None and run.get("role", "main") != role:
             continue
         decode_pool = run.get("scenario") == "decode" and run.get("input_len") is not None
-        if not decode_pool and (run.get("input_len") is None or run.get("output_len") is None):
+        memory = (run.get("reported") or {}).get("metric") == "kv_cache_bytes_per_device"  # needs no lengths
+        if not (decode_pool or memory) and (run.get("input_len") is None or run.get("output_len") is None):
             continue  # the source does not publish its request lengths: nothing to predict honestly
         metric = run["reported"]["metric"]
         if metric not in INFERENCE_METRICS:
@@ -180,7 +200,8 @@ def inference_summary(checks: list[ServeCheck], role: str | None = "main") -> di
     out = {}
     for kind, metrics in (("throughput", ("output_tokens_per_s", "output_tokens_per_s_per_device",
                                           "input_tokens_per_s_per_device", "total_tokens_per_s")),
-                          ("tpot", ("tpot_s",)), ("ttft", ("ttft_s",)), ("all", INFERENCE_METRICS)):
+                          ("tpot", ("tpot_s",)), ("ttft", ("ttft_s",)),
+                          ("kv_cache", ("kv_cache_bytes_per_device",)), ("all", INFERENCE_METRICS)):
         e = np.array([abs(c.error) for c in picked if c.metric in metrics])
         out[kind] = {"runs": int(e.size), "median_abs_error": float(np.median(e)) if e.size else None}
     return out
