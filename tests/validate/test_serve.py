@@ -201,3 +201,16 @@ def test_the_checks_kept_apart_are_priced_and_dense_kv_cache_matches_vllms_logs(
     assert not {c.id for c in checks} & {c.id for c in run_inference_validation()}
     dense = [c for c in checks if c.metric == "kv_cache_bytes_per_device" and "llama" in c.id]
     assert len(dense) == 2 and all(abs(c.error) <= KV_CACHE_DENSE for c in dense)
+
+
+def test_a_run_setting_the_engines_memory_share_is_checked():
+    import pytest
+
+    from xpuplan.errors import BadInput
+    from xpuplan.validate.serve import engine_of
+
+    run = {"id": "r", "framework": "vllm@0.10", "chip": "h100-sxm"}
+    with pytest.raises(BadInput, match="memory_utilization must be in"):
+        engine_of(dict(run, engine_settings={"memory_utilization": 1.5}))
+    with pytest.raises(BadInput, match="engine_settings.memory_utilization must be a number in"):
+        engine_of(dict(run, engine_settings={"memory_utilization": "most"}))

@@ -264,7 +264,8 @@ def model_from_dict(data: Any, where: str = "model", *, checked: bool = False) -
         data["head_dim"] = 0
     data |= {key: float(data[key]) for key in ("params_total", "params_active") if data.get(key) is not None}
     data["sources"] = _sources(data)
-    data["unquantized"] = _name_list(data, "unquantized", where, "parts (embedding, head, attention, router)")
+    if "unquantized" in data:
+        data["unquantized"] = _name_list(data, "unquantized", where, "parts (embedding, head, attention, router)")
     try:
         if moe is not None:
             moe = _mapping(moe, f"{where}: moe")

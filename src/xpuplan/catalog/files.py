@@ -118,11 +118,8 @@ def _int(data: dict, key: str, where: str, default: int | None = None) -> int | 
 
 
 def _name_list(data: dict, key: str, where: str, what: str) -> tuple[str, ...]:
-    """A list of names (``Model.unquantized``'s parts) as a tuple; the Model's default where the file gives none."""
+    """A file's list of names (``Model.unquantized``'s parts) as a tuple."""
     value = data.get(key)
-    if value is None:
-        from ..specs import Model
-        return Model.__dataclass_fields__[key].default
     if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
         raise BadInput(f"{where}: {key} must be a list of {what}, got {value!r:.60}", key)
     return tuple(value)

@@ -127,8 +127,12 @@ def engine_of(run: dict):
     if unknown:
         raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens, max_batch, async_scheduling, "
                        f"graph_max_batch and memory_utilization, not {', '.join(unknown)}", "engine_settings")
-    if "memory_utilization" in knobs:  # vLLM's --gpu-memory-utilization
-        engine = dataclasses.replace(engine, memory_utilization=float(knobs.pop("memory_utilization")))
+    if "memory_utilization" in knobs:  # vLLM's --gpu-memory-utilization (the engine checks it is in (0, 1])
+        share = knobs.pop("memory_utilization")
+        if isinstance(share, bool) or not isinstance(share, (int, float)):
+            raise BadInput(f"{run.get('id')}: engine_settings.memory_utilization must be a number in (0, 1]",
+                           "engine_settings")
+        engine = dataclasses.replace(engine, memory_utilization=float(share))
     if "graph_max_batch" in knobs:  # the decode graphs the run captured (TensorRT-LLM's cuda_graph_config), all chips
         engine = dataclasses.replace(engine, graph_max_batch=knobs.pop("graph_max_batch"), graph_max_batch_chips=())
     if not isinstance(knobs.get("async_scheduling", False), bool):
