@@ -255,3 +255,13 @@ def test_an_unknown_unquantized_part_is_one_line_naming_the_parts():
                                        "router") as err:
         model_from_dict(data)
     assert err.value.field == "unquantized" and "\n" not in str(err.value)
+
+
+def test_a_moe_estimate_says_its_kv_cache_is_larger_than_the_engine_allocates():
+    """vLLM's startup logs hold 1.6-9x less KV cache for MoE models than the memory model gives
+    (data/validation/checks/vllm-kv-cache.yaml): a MoE result says so; a dense one does not."""
+    def notes(model):
+        r = api.inference(model=model, chip="h100-sxm", devices=8, precision="fp8", concurrency=4, engine="vllm")
+        return [n for n in r.extra.get("notes", []) if "larger than vLLM allocates" in n]
+
+    assert len(notes("qwen3-235b-a22b")) == 1 and notes("llama3-70b") == []

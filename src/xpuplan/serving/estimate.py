@@ -67,8 +67,9 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
                      f"{chip.figure_confidence('host_cpu.time_scale')} confidence)")
     if model.moe is not None:
         notes.append("MoE serving: on published MoE runs the predicted throughput is still fast (the costs beyond the "
-                     "grouped GEMMs, routing and the hottest rank are not all named; benchmarks/results/"
-                     "validation-inference.md)")
+                     "grouped GEMMs, routing and the hottest rank are not all named), and the KV cache is larger "
+                     "than vLLM allocates (its startup logs: 1.6x for DeepSeek-R1 and Qwen3-235B, 9x for gpt-oss-120b "
+                     "on one H100), so KV-bound results are optimistic; benchmarks/results/validation-inference.md")
     return notes
 
 
