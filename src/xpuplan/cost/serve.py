@@ -35,7 +35,7 @@ from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer
 from .fused_moe import figures, fused_moe_s, routing
 from .launches import DECODE_KERNELS_PER_LAYER, MOE_EXTRA_KERNELS, eager_kernels, with_host_s
-from .weights import moe_tp, part_precision, replica_weight_bytes
+from .weights import expert_split, part_precision, replica_weight_bytes
 
 ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
 WORKSPACE_BYTES_PER_VALUE = 2 * 8  # bf16 activations, about 8 hidden-sized tensors alive per token
@@ -65,7 +65,7 @@ def workspace_bytes(model: Model, plan: ServePlan) -> float:
     dense = ACTIVATION_WORKSPACE_TOKENS * model.hidden * WORKSPACE_BYTES_PER_VALUE / plan.tp
     if model.moe is None:
         return dense
-    width = model.moe.expert_ffn_hidden / (moe_tp(plan) if plan.ep > 1 else plan.tp)
+    width = model.moe.expert_ffn_hidden / expert_split(plan)
     return dense + plan.engine.max_batched_tokens * model.moe.top_k * (3.0 * width + model.hidden) * 2.0
 
 
@@ -212,7 +212,7 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
         # the hottest expert-parallel rank paces the layer: its experts get load_factor times the mean tokens
         per_expert = per_expert * (hottest_rank_factor(e.balancing, e.experts, plan.ep, pooled * e.top_k)
                                    if plan.ep > 1 else 1.0)
-        width = fe / (moe_tp(plan) if plan.ep > 1 else plan.tp)
+        width = fe / expert_split(plan)
         fused = _fused(chip, plan)  # the engine's fused kernel where the chip's table measured it, else grouped GEMMs
         routed = fused_moe_s(per_expert, touched, h, width, mats, WEIGHT_FORMATS[p][0], chip.hbm_bytes_per_s,
                              chip.peak(WEIGHT_FORMATS[p][1]), *fused) if fused else _gemm_s(

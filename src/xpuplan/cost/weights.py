@@ -20,6 +20,12 @@ def moe_tp(plan: ServePlan) -> int:
     return plan.tp // plan.ep if 1 < plan.ep < plan.tp else 1
 
 
+def expert_split(plan: ServePlan) -> int:
+    """Ways each expert's width is split on one device: its tensor parallelism inside the expert-parallel group
+    (:func:`moe_tp`), or the replica's tp without expert parallelism."""
+    return moe_tp(plan) if plan.ep > 1 else plan.tp
+
+
 PART_OF = {"embedding": "embedding", "output": "head", "attention": "attention", "router": "router"}
 """:func:`~.flops.param_count`'s parts that ``Model.unquantized`` can keep in bf16, by the name it gives them"""
 
@@ -36,7 +42,7 @@ def replica_weight_bytes(model: Model, plan: ServePlan) -> float:
     (or tp without one), the rest over tp; pipeline stages split both. A part the checkpoint keeps unquantized
     (``Model.unquantized``: the embedding and head of every quantized format, gpt-oss's attention and router too)
     takes two bytes a weight whatever the serving precision."""
-    split = plan.ep * moe_tp(plan) if plan.ep > 1 else plan.tp
+    split = plan.ep * expert_split(plan) if plan.ep > 1 else plan.tp
     total = 0.0
     for part, params in param_count(model).items():
         fmt = part_precision(model, PART_OF.get(part, "-"), plan.precision)

@@ -50,20 +50,25 @@ class ServeCheck:
         return self.predicted / self.reported - 1.0
 
 
+def _run_plan(run: dict, model, chip, devices: int):
+    """The serving plan a published run ran: its degrees, precisions and engine with its settings."""
+    plan_in = run.get("plan") or {}
+    return resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
+                              plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
+                              engine_of(run))
+
+
 def _predict_serving(run: dict, where: str) -> float:
     """The run's reported metric as xpuplan predicts it, under the run's scenario."""
     spec = run["model"]
     model = model_from_dict(spec, f"{where}: model") if isinstance(spec, dict) else load_model(spec)
     chip = load_chip(run["chip"])
-    plan_in = run.get("plan") or {}
     if run.get("scenario") == "decode":
-        return _predict_decode_pool(run, model, chip, plan_in)
+        return _predict_decode_pool(run, model, chip)
     if run["reported"]["metric"] == "kv_cache_bytes_per_device":
-        return _kv_cache_bytes(run, model, chip, plan_in)
+        return _kv_cache_bytes(run, model, chip)
     devices, i, o = int(run["devices"]), int(run["input_len"]), int(run["output_len"])
-    plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
-                              plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
-                              engine_of(run))
+    plan = _run_plan(run, model, chip, devices)
     cap = max_concurrency(model, chip, plan, i, o)
     if cap < 1:
         raise BadInput(f"{where}: {run['id']}: does not fit in our memory model", "run")
@@ -152,25 +157,21 @@ def engine_of(run: dict):
     return dataclasses.replace(engine, speculative=spec)
 
 
-def _kv_cache_bytes(run: dict, model, chip, plan_in: dict) -> float:
+def _kv_cache_bytes(run: dict, model, chip) -> float:
     """The KV cache each device of a replica gets: what the engine may fill of the device (its
     ``memory_utilization``, or the run's ``engine_settings``) less the weights and the memory held back, times the
     share the engine gives the cache (``kv_free_fraction``)."""
     devices = int(run["devices"])
-    plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
-                              plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
-                              engine_of(run))
+    plan = _run_plan(run, model, chip, devices)
     rc = replica_costs(model, chip, plan, 1.0 - plan.engine.memory_utilization)
     return rc.free_bytes * plan.engine.kv_free_fraction
 
 
-def _predict_decode_pool(run: dict, model, chip, plan_in: dict) -> float:
+def _predict_decode_pool(run: dict, model, chip) -> float:
     """A disaggregated decode pool: output tokens/s per device at the mean context ``input_len`` and the
     largest batch whose step stays within the run's TPOT."""
     devices, context = int(run["devices"]), int(run["input_len"])
-    plan = resolve_serve_plan(model, chip, devices, plan_in.get("tp"), plan_in.get("pp"), plan_in.get("dp"),
-                              plan_in.get("ep"), run.get("precision", "bf16"), run.get("kv_precision") or "bf16",
-                              engine_of(run))
+    plan = _run_plan(run, model, chip, devices)
     cap = max_concurrency(model, chip, plan, context, 1) // plan.dp
     batch = np.unique(np.clip(np.geomspace(1, max(cap, 1), 400).astype(int), 1, max(cap, 1)))
     step = decode_step_s(model, chip, plan, batch, context)
