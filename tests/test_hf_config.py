@@ -183,6 +183,7 @@ def test_a_released_config_gives_the_catalog_model(tmp_path, config, catalog_id)
     assert total_params(mapped) == total_params(bundled)
     assert active_params(mapped) == active_params(bundled)
     assert mapped.unquantized == bundled.unquantized  # gpt-oss: its quantization_config's modules_to_not_convert
+    assert mapped.quant_format == bundled.quant_format  # gpt-oss: quant_method mxfp4
 
 
 def test_a_folder_holding_config_json_is_a_model_named_after_the_folder(tmp_path):
@@ -367,3 +368,18 @@ def test_a_quantization_config_names_the_parts_it_leaves_in_bf16():
     assert unquantized_parts({"exclude_modules": ["model.layers.0.mlp.gate_proj", "lm_head"]}) == ["head"]
     assert unquantized_parts({"quant_method": "fp8", "weight_block_size": [128, 128]}) == []
     assert unquantized_parts(None) == []
+
+
+def test_a_quantization_config_names_the_block_format_of_its_4_bit_weights():
+    """gpt-oss's quant_method mxfp4, ModelOpt's NVFP4, llm-compressor's nvfp4-pack-quantized and AWQ/GPTQ at 4 bits
+    with their group size become Model.quant_format; wider or unknown layouts leave it unset, and an imported
+    gpt-oss config carries it."""
+    from xpuplan.catalog.quantization import block_format
+    assert block_format(GPT_OSS_120B["quantization_config"]) == "mxfp4"
+    assert block_format({"quant_method": "modelopt", "quant_algo": "NVFP4"}) == "nvfp4"
+    assert block_format({"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized"}) == "nvfp4"
+    assert block_format({"quant_method": "awq", "bits": 4, "group_size": 128}) == "int4-g128"
+    assert block_format({"quant_method": "gptq", "bits": 4, "group_size": 32}) == "int4-g32"
+    assert block_format({"quant_method": "gptq", "bits": 8, "group_size": 128}) is None
+    assert block_format({"quant_method": "fp8", "weight_block_size": [128, 128]}) is None
+    assert block_format(None) is None

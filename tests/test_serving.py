@@ -199,7 +199,9 @@ def test_a_checkpoint_without_its_math_runs_weight_only(chip, precision, served,
     from xpuplan.cost.flops import param_count
     parts = param_count(load_model("llama3-8b"))
     kept = 2.0 * (parts["embedding"] + parts["output"])  # the checkpoint keeps its embedding and head in bf16
-    assert r.memory["weights_bytes"] == pytest.approx(kept + (bf16.memory["weights_bytes"] - kept) * bits / 16)
+    scales = {4: 1 / 16, 8: 0.0}[bits]  # an FP4 checkpoint's NVFP4 block scales, one byte per 16 weights
+    narrow = (bf16.memory["weights_bytes"] - kept) * (bits / 8 + scales) / 2
+    assert r.memory["weights_bytes"] == pytest.approx(kept + narrow)
     assert r.tpot_s < bf16.tpot_s  # fewer weight bytes read per decode step
 
 
@@ -239,12 +241,45 @@ def test_a_quantized_checkpoint_serves_the_parts_it_excludes_in_bf16():
     plan = resolve_serve_plan(model, chip, 1, 1, 1, 1, 1, "int4", "bf16", load_engine("vllm"))
     parts = param_count(model)
     kept = sum(parts[p] for p in ("embedding", "output", "attention", "router"))
-    assert replica_weight_bytes(model, plan) == pytest.approx(2.0 * kept + 0.5 * (total_params(model) - kept))
+    # the experts: half a byte a weight and MXFP4's E8M0 scale, one byte per 32 weights
+    experts = total_params(model) - kept
+    assert replica_weight_bytes(model, plan) == pytest.approx(2.0 * kept + (0.5 + 1 / 32) * experts)
     whole = dataclasses.replace(model, unquantized=("embedding", "head"))  # as if the attention were quantized too
     assert replica_weight_bytes(whole, plan) < replica_weight_bytes(model, plan)
     assert weight_kernels_s(whole, chip, plan, 1.0) < weight_kernels_s(model, chip, plan, 1.0)
     bf16 = resolve_serve_plan(model, chip, 1, 1, 1, 1, 1, "bf16", "bf16", load_engine("vllm"))
     assert replica_weight_bytes(model, bf16) == pytest.approx(2.0 * total_params(model))
+
+
+def test_a_4_bit_weight_carries_its_formats_block_scales():
+    """A 4-bit weight is half a byte and its share of a block scale, read by every kernel and held by the device:
+    NVFP4 (the fp4 default) one E4M3 byte per 16 weights, MXFP4 (gpt-oss's checkpoint) one E8M0 byte per 32,
+    AWQ/GPTQ group 128 (the int4 default) an fp16 scale and a 4-bit zero per 128; an FP4 checkpoint run weight-only
+    on a chip without FP4 math (w4a16) keeps its NVFP4 scales; 8- and 16-bit formats add none."""
+    from xpuplan.cost.serve import weight_kernels_s
+    from xpuplan.cost.weights import replica_weight_bytes, weight_bytes
+    from xpuplan.serving.inputs import resolve_serve_plan
+    llama, oss = load_model("llama3-8b"), load_model("gpt-oss-120b")
+    assert oss.quant_format == "mxfp4" and llama.quant_format is None
+    assert weight_bytes(llama, "fp4") == 0.5 + 1 / 16 and weight_bytes(oss, "fp4") == 0.5 + 1 / 32
+    assert weight_bytes(llama, "int4") == 0.5 + 2.5 / 128 and weight_bytes(llama, "w4a16") == 0.5 + 1 / 16
+    assert weight_bytes(oss, "int4") == 0.5 + 1 / 32
+    assert [weight_bytes(llama, f) for f in ("fp8", "int8", "bf16", "w8a16")] == [1.0, 1.0, 2.0, 1.0]
+    chip = load_chip("h100-sxm")
+    plan = resolve_serve_plan(llama, chip, 1, 1, 1, 1, 1, "int4", "bf16", load_engine("vllm"))
+    g32 = dataclasses.replace(llama, quant_format="int4-g32")  # smaller groups: more scales to hold and read
+    assert replica_weight_bytes(g32, plan) > replica_weight_bytes(llama, plan)
+    assert weight_kernels_s(g32, chip, plan, 1.0) > weight_kernels_s(llama, chip, plan, 1.0)
+
+
+def test_an_unknown_quant_format_is_one_line_naming_the_formats():
+    from xpuplan.catalog import model_from_dict
+    data = {"name": "m", "layers": 2, "hidden": 64, "heads": 4, "ffn_hidden": 128, "vocab": 1000,
+            "quant_format": "mxfp6"}
+    with pytest.raises(BadInput, match="quant_format must be one of nvfp4, mxfp4, int4-g128, int4-g64, int4-g32, "
+                                       "got 'mxfp6'") as err:
+        model_from_dict(data)
+    assert err.value.field == "quant_format" and "\n" not in str(err.value)
 
 
 def test_an_unknown_unquantized_part_is_one_line_naming_the_parts():
@@ -258,7 +293,7 @@ def test_an_unknown_unquantized_part_is_one_line_naming_the_parts():
 
 
 def test_a_moe_estimate_says_its_kv_cache_is_larger_than_the_engine_allocates():
-    """vLLM's startup logs hold 1.6-9x less KV cache for MoE models than the memory model gives
+    """vLLM's startup logs hold 1.6-7x less KV cache for MoE models than the memory model gives
     (data/validation/checks/vllm-kv-cache.yaml): a MoE result says so; a dense one does not."""
     def notes(model):
         r = api.inference(model=model, chip="h100-sxm", devices=8, precision="fp8", concurrency=4, engine="vllm")

@@ -48,7 +48,7 @@ from typing import Any
 from ..errors import BadInput
 from ..specs import Model
 from .files import MAX_YAML_DEPTH, read_text
-from .quantization import unquantized_parts
+from .quantization import block_format, unquantized_parts
 from .vision import qwen_vl_encoder
 
 
@@ -257,6 +257,8 @@ def mapped(arch: str, c: dict, where: str, notes: list[str]) -> dict:
     kept = unquantized_parts(c.get("quantization_config"))
     if kept:
         data["unquantized"] = ["embedding", "head"] + [part for part in kept if part not in ("embedding", "head")]
+    if block_format(c.get("quantization_config")):
+        data["quant_format"] = block_format(c.get("quantization_config"))
     if family == "deepseek":
         data["mtp_layers"] = _whole(c, "num_nextn_predict_layers", where, 0)
         if c.get("kv_lora_rank"):

@@ -15,7 +15,8 @@ runs (issue 15 item 1). The derivation:
 - weight streaming (``gemm_stream``: decode-sized GEMMs, m <= 16, whose weights take the time): the rate a row reads its
   weights is ``bytes_per_weight * TFLOP/s / (2 m)`` whatever its n and k (a batched row's FLOPs and bytes scale
   together); ``hbm`` is the median fraction of ``memory_peak_hbm`` over the bf16/fp8/int8 rows, ``hbm_fp4`` over the
-  fp4 rows (packed at the serving format's 0.5 byte a weight, its block scales counted as part of the time).
+  fp4 rows (NVFP4 kernels: 0.5 byte a weight and its block scale's 1/16, ``specs.model.QUANT_FORMATS``, as the
+  serving model reads them).
 - attention, per kind, from the row at the longest sequence with head width 128 (else the widest): the cost model
   prices a forward at ``attention_fwd * s / (s + attention_block_tokens)`` of peak and a backward as twice the
   forward's FLOPs, so ``fwd = achieved / peak / fill`` and ``bwd = (achieved_bwd / 2.5 * 2) / peak / fill``,
@@ -42,7 +43,8 @@ import numpy as np
 
 from ..cost.fused_moe import MIN_ROWS
 from ..errors import BadInput
-from ..specs.serving import WEIGHT_FORMATS
+from ..specs.model import QUANT_FORMATS
+from ..specs.serving import FOUR_BIT_FORMAT, WEIGHT_FORMATS
 from ..units import parse_quantity
 from .files import read_yaml
 
@@ -133,7 +135,9 @@ def _streaming(table: dict, where: str) -> dict:
         if dtype not in WEIGHT_FORMATS:
             raise BadInput(f"{where}: gemm_stream row weight format {dtype!r} is none of {', '.join(WEIGHT_FORMATS)}",
                            "gemm_stream")
-        rate = WEIGHT_FORMATS[dtype][0] * tflops * 1e12 / (2.0 * m)
+        # bytes a weight with its block scales: the fp4 rows time NVFP4 kernels (FOUR_BIT_FORMAT), 0.5625 bytes
+        scales = QUANT_FORMATS[FOUR_BIT_FORMAT[dtype]] if dtype in FOUR_BIT_FORMAT else 0.0
+        rate = (WEIGHT_FORMATS[dtype][0] + scales) * tflops * 1e12 / (2.0 * m)
         fractions["hbm_fp4" if dtype == "fp4" else "hbm"].append(rate / hbm)
     return {key: round(float(np.median(v)), 4) for key, v in fractions.items() if v}
 

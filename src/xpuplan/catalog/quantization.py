@@ -1,4 +1,5 @@
-"""What a Hugging Face checkpoint's ``quantization_config`` leaves unquantized, as ``Model.unquantized`` parts."""
+"""What a Hugging Face checkpoint's ``quantization_config`` says of its weights: the parts it leaves unquantized
+(``Model.unquantized``) and the block format of its 4-bit weights (``Model.quant_format``)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,21 @@ def unquantized_parts(quant) -> list[str]:
             if part and part not in parts:
                 parts.append(part)
     return parts
+
+
+def block_format(quant) -> str | None:
+    """The ``Model.quant_format`` of a 4-bit checkpoint's ``quantization_config``: ``mxfp4`` (transformers' MXFP4,
+    gpt-oss), ``nvfp4`` (ModelOpt's ``quant_algo: NVFP4``, llm-compressor's ``nvfp4-pack-quantized`` format),
+    ``int4-g<N>`` (AWQ or GPTQ at 4 bits with group size 32, 64 or 128); None for anything else (wider formats, whose
+    scales xpuplan leaves out, and 4-bit layouts it does not know)."""
+    if not isinstance(quant, dict):
+        return None
+    method = str(quant.get("quant_method", "")).lower()
+    if method == "mxfp4":
+        return "mxfp4"
+    if str(quant.get("quant_algo", "")).upper() == "NVFP4" or "nvfp4" in str(quant.get("format", "")).lower():
+        return "nvfp4"
+    group = quant.get("group_size", quant.get("q_group_size"))
+    if method in ("awq", "gptq") and quant.get("bits", quant.get("w_bit")) == 4 and group in (32, 64, 128):
+        return f"int4-g{group}"
+    return None

@@ -35,7 +35,7 @@ from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer
 from .fused_moe import figures, fused_moe_s, routing
 from .launches import DECODE_KERNELS_PER_LAYER, MOE_EXTRA_KERNELS, eager_kernels, with_host_s
-from .weights import expert_split, part_precision, replica_weight_bytes
+from .weights import expert_split, part_precision, replica_weight_bytes, weight_bytes
 
 ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
 WORKSPACE_BYTES_PER_VALUE = 2 * 8  # bf16 activations, about 8 hidden-sized tensors alive per token
@@ -151,13 +151,14 @@ kernels are priced as one call on the dense size curve over the whole kernel's F
 once a group (which had a B200 decode Qwen3-30B-A3B at 16 sequences twice as slowly as an H100)"""
 
 
-def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0) -> np.ndarray:
+def _gemm_s(tokens, k, n, chip: Chip, precision: str, count=1.0, wbytes: float | None = None) -> np.ndarray:
     """``count`` (tokens x k) @ (k x n) GEMMs launched as one kernel on the training cost model's roofline: FLOPs at
     the chip's measured GEMM efficiency for the kernel's size, bytes (weights in the serving format, bf16 activations
     in and out) at its streaming bandwidth. With ``count`` > 1 it is a grouped GEMM (a MoE layer's touched experts):
     its efficiency follows the table's grouped rows over one group's FLOPs, and it reads its weights at the grouped
-    rows' rate."""
-    wbytes, peak_dtype, _ = WEIGHT_FORMATS[precision]
+    rows' rate. ``wbytes``: a weight's bytes with its block scales (:func:`~.weights.weight_bytes`; else its width)."""
+    width, peak_dtype, _ = WEIGHT_FORMATS[precision]
+    wbytes = width if wbytes is None else wbytes
     eff = kernel_efficiency(chip)
     eff_max, half, hbm = _gemm_curve(eff, peak_dtype)
     tokens = np.asarray(tokens, dtype=float)
@@ -199,9 +200,10 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
     tokens = np.asarray(tokens, dtype=float)
     sampled = tokens if sampled is None else np.asarray(sampled, dtype=float)
     layers = model.layers / plan.pp
-    p = plan.precision
-
-    per_layer = sum(_gemm_s(tokens, k, n, chip, fmt) for k, n, fmt in _layer_matrices(model, plan))
+    p, wb = plan.precision, weight_bytes(model, plan.precision)
+    q = functools.partial(_gemm_s, chip=chip, precision=p, wbytes=wb)  # a GEMM of the served weights
+    per_layer = sum(_gemm_s(tokens, k, n, chip, fmt, wbytes=weight_bytes(model, fmt))
+                    for k, n, fmt in _layer_matrices(model, plan))
     total = layers * per_layer
     if model.moe:
         e, h = model.moe, model.hidden
@@ -214,14 +216,13 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
                                    if plan.ep > 1 else 1.0)
         width = fe / expert_split(plan)
         fused = _fused(chip, plan)  # the engine's fused kernel where the chip's table measured it, else grouped GEMMs
-        routed = fused_moe_s(per_expert, touched, h, width, mats, WEIGHT_FORMATS[p][0], chip.hbm_bytes_per_s,
-                             chip.peak(WEIGHT_FORMATS[p][1]), *fused) if fused else _gemm_s(
-            per_expert, h, (mats - 1) * width, chip, p, touched) + _gemm_s(per_expert, width, h, chip, p, touched)
-        shared = _gemm_s(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp, chip, p) + _gemm_s(
-            tokens, fe * e.shared_experts / plan.tp, h, chip, p) if e.shared_experts else 0.0
+        routed = fused_moe_s(per_expert, touched, h, width, mats, wb, chip.hbm_bytes_per_s,
+                             chip.peak(WEIGHT_FORMATS[p][1]), *fused) if fused else q(
+            per_expert, h, (mats - 1) * width, count=touched) + q(per_expert, width, h, count=touched)
+        shared = q(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp) + q(
+            tokens, fe * e.shared_experts / plan.tp, h) if e.shared_experts else 0.0
         router = _gemm_s(tokens, h, e.experts, chip, "bf16")
-        dense_ffn = _gemm_s(tokens, h, (mats - 1) * model.ffn_hidden / plan.tp, chip, p) + _gemm_s(
-            tokens, model.ffn_hidden / plan.tp, h, chip, p)
+        dense_ffn = q(tokens, h, (mats - 1) * model.ffn_hidden / plan.tp) + q(tokens, model.ffn_hidden / plan.tp, h)
         moe_layers = model.moe_layers / plan.pp
         total = total + moe_layers * (routed + shared + router) + (layers - moe_layers) * dense_ffn
     logits = _gemm_s(sampled, model.hidden, model.vocab / plan.tp, chip, "bf16") / plan.pp

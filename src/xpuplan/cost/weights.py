@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from ..plan import ServePlan
 from ..specs import WEIGHT_FORMATS, Model
+from ..specs.model import QUANT_FORMATS
+from ..specs.serving import FOUR_BIT_FORMAT
 from .flops import param_count
 
 
@@ -37,14 +39,29 @@ def part_precision(model: Model, part: str, precision: str) -> str:
     return "bf16" if narrower and part in model.unquantized else precision
 
 
+def scale_bytes(model: Model, fmt: str) -> float:
+    """Bytes the block scales of a 4-bit format add to each weight (``specs.model.QUANT_FORMATS``): the model's own
+    checkpoint format where it names one (gpt-oss: MXFP4, 1/32), else the precision's usual one (NVFP4 1/16,
+    AWQ/GPTQ group 128 2.5/128); none for wider formats, whose per-channel or 128 x 128-block scales are below 0.03%."""
+    if fmt not in FOUR_BIT_FORMAT:
+        return 0.0
+    return QUANT_FORMATS[model.quant_format or FOUR_BIT_FORMAT[fmt]]
+
+
+def weight_bytes(model: Model, fmt: str) -> float:
+    """Bytes one weight of ``model`` takes, and a kernel reads, in format ``fmt``: its width and its block scales."""
+    return WEIGHT_FORMATS[fmt][0] + scale_bytes(model, fmt)
+
+
 def replica_weight_bytes(model: Model, plan: ServePlan) -> float:
     """Weight bytes per device of one replica, part by part: the routed experts split over the expert-parallel group
     (or tp without one), the rest over tp; pipeline stages split both. A part the checkpoint keeps unquantized
     (``Model.unquantized``: the embedding and head of every quantized format, gpt-oss's attention and router too)
-    takes two bytes a weight whatever the serving precision."""
+    takes two bytes a weight whatever the serving precision; a 4-bit part adds its format's block scales
+    (:func:`weight_bytes`)."""
     split = plan.ep * expert_split(plan) if plan.ep > 1 else plan.tp
     total = 0.0
     for part, params in param_count(model).items():
         fmt = part_precision(model, PART_OF.get(part, "-"), plan.precision)
-        total += params * WEIGHT_FORMATS[fmt][0] / (split if part == "routed_experts" else plan.tp)
+        total += params * weight_bytes(model, fmt) / (split if part == "routed_experts" else plan.tp)
     return total / plan.pp

@@ -68,7 +68,7 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
     if model.moe is not None:
         notes.append("MoE serving: on published MoE runs the predicted throughput is still fast (the costs beyond the "
                      "grouped GEMMs, routing and the hottest rank are not all named), and the KV cache is larger "
-                     "than vLLM allocates (its startup logs: 1.6x for DeepSeek-R1 and Qwen3-235B, 9x for gpt-oss-120b "
+                     "than vLLM allocates (its startup logs: 1.6x for DeepSeek-R1 and Qwen3-235B, 7x for gpt-oss-120b "
                      "on one H100), so KV-bound results are optimistic; benchmarks/results/validation-inference.md")
     return notes
 

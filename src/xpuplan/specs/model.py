@@ -12,6 +12,15 @@ BALANCING = ("aux_loss", "loss_free")
 QUANT_PARTS = ("embedding", "head", "attention", "router")
 """weights a quantized checkpoint may keep in bf16 (``Model.unquantized``): the input embedding, the output head,
 the attention projections, the MoE router"""
+QUANT_FORMATS = {
+    "nvfp4": 1 / 16,         # one FP8 (E4M3) scale per 16 weights, and one FP32 per tensor (NVIDIA's NVFP4)
+    "mxfp4": 1 / 32,         # one E8M0 byte per 32 weights (OCP Microscaling Formats (MX) v1.0, the MXFP4 element)
+    "int4-g128": 2.5 / 128,  # AWQ / GPTQ, group 128: an fp16 scale and a 4-bit zero point per group of 128
+    "int4-g64": 2.5 / 64,
+    "int4-g32": 2.5 / 32,
+}
+"""block formats of a 4-bit checkpoint (``Model.quant_format``) -> bytes their scales add to each weight beyond its
+half byte: a kernel reads them with the weights, and the device holds them"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -172,6 +181,9 @@ class Model:
     the serving precision. Every common format leaves the embedding and the output head unquantized (Hugging Face
     ``quantization_config`` exclusions: gpt-oss's ``modules_to_not_convert``, llm-compressor's ``ignore``); gpt-oss's
     MXFP4 checkpoint also its attention and router"""
+    quant_format: str | None = None
+    """block format of the model's own 4-bit checkpoint (of :data:`QUANT_FORMATS`: gpt-oss ships MXFP4 experts);
+    None: the usual one of the 4-bit serving precision (``specs.serving.FOUR_BIT_FORMAT``)"""
     mtp_layers: int = 0
     """multi-token prediction modules trained with the model (DeepSeek-V3's num_nextn_predict_layers, report §2.2):
     each adds a decoder layer of the model's kind on the last pipeline stage, and another pass through the shared
@@ -215,6 +227,9 @@ class Model:
         if unknown:
             raise BadInput(f"{owner}: unquantized names {', '.join(map(repr, unknown))}; the parts are "
                            f"{', '.join(QUANT_PARTS)}", "unquantized")
+        if self.quant_format is not None and self.quant_format not in QUANT_FORMATS:
+            raise BadInput(f"{owner}: quant_format must be one of {', '.join(QUANT_FORMATS)}, got "
+                           f"{self.quant_format!r:.40}", "quant_format")
         if self.sliding_window is not None and self.sliding_window < 1:
             raise BadInput(f"{owner}: sliding_window must be >= 1 token", "sliding_window")
         if self.layers > 1000 or self.hidden > 200_000:

@@ -22,6 +22,10 @@ WEIGHT_FORMATS = {  # precision -> (bytes per weight, peak used for the GEMMs, c
 WEIGHT_ONLY = {0.5: "w4a16", 1.0: "w8a16"}
 """the weight-only format an engine runs a quantised checkpoint in where the chip has no math for its format (vLLM's
 Marlin kernels: FP8 and MXFP4 checkpoints on Ampere and Hopper; LMDeploy/TGI W4A16), by bytes per weight"""
+FOUR_BIT_FORMAT = {"fp4": "nvfp4", "w4a16": "nvfp4", "int4": "int4-g128"}
+"""the block format (``specs.model.QUANT_FORMATS``) a 4-bit precision stores its weights in unless the model names its
+own (``Model.quant_format``): an FP4 checkpoint NVFP4 (NVIDIA's Blackwell checkpoints, MLPerf's), also where a chip
+without FP4 math runs it weight-only (``w4a16``); weight-only int4 AWQ/GPTQ's group of 128"""
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 """bytes per cached key/value element by KV-cache precision"""
 SEARCH_PRECISIONS = ("fp8", "bf16")
