@@ -56,6 +56,29 @@ def test_clients_started_together_stay_bunched_and_the_rate_obeys_littles_law():
         assert sim["output_tokens_per_s"] == pytest.approx(64 * 200 / cycle, rel=0.02)
 
 
+def test_lengths_drawn_over_a_range_unbunch_the_rounds_and_keep_their_means():
+    """A random dataset at --random-range-ratio r draws each request's lengths between r and 1 times the nominal: the
+    clients' first requests still go out together, but unequal requests end apart, so later rounds no longer queue
+    behind one another's prompts (less TTFT than equal lengths). The means stay input_len / output_len, and
+    ``length_ratio`` 1 is the equal-length run itself, draw for draw."""
+    cap = max_concurrency(MODEL, CHIP, PLAN, 1000, 200)
+    kw = dict(concurrency=64, requests=640, whole_run=True)
+    equal = simulate(MODEL, CHIP, PLAN, 1000, 200, cap, **kw)
+    assert simulate(MODEL, CHIP, PLAN, 1000, 200, cap, length_ratio=1.0, **kw) == equal
+    drawn = simulate(MODEL, CHIP, PLAN, 1000, 200, cap, length_ratio=0.5, **kw)
+    assert drawn["ttft_s_mean"] < 0.8 * equal["ttft_s_mean"]
+    assert drawn["output_tokens_per_s"] == pytest.approx(equal["output_tokens_per_s"], rel=0.1)
+    assert drawn["tpot_s_mean"] == pytest.approx(equal["tpot_s_mean"], rel=0.15)
+
+
+@pytest.mark.parametrize("ratio", [0, 1.5, True, "0.8"])
+def test_a_runs_length_range_ratio_outside_0_1_is_one_line(ratio):
+    from xpuplan.validate.serve import _length_ratio
+    with pytest.raises(BadInput, match="length_range_ratio must be a number in \\(0, 1\\]") as err:
+        _length_ratio({"id": "r", "length_range_ratio": ratio})
+    assert err.value.field == "length_range_ratio" and "\n" not in str(err.value)
+
+
 def test_inference_at_a_concurrency_answers_what_its_benchmark_measures():
     r = api.inference(model="llama3-70b", chip="h100-sxm", devices=2, precision="fp8", input_len=5000,
                       output_len=500, concurrency=25)

@@ -165,7 +165,8 @@ def _cost_table(model, chip, plan, input_len, output_len, limit):
 
 def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, capacity: int,
              concurrency: int | None = None, request_rate: float | None = None, requests: int = 2000,
-             seed: int = 0, stagger_s: float = 0.0, burst: int | None = None, whole_run: bool = False) -> dict:
+             seed: int = 0, stagger_s: float = 0.0, burst: int | None = None, whole_run: bool = False,
+             length_ratio: float = 1.0) -> dict:
     """Seeded iteration-level simulation of one replica (its share of the load): Poisson arrivals at
     ``request_rate``, ``burst`` requests sent at once (a benchmark's ``--num-prompts N`` at an unlimited rate: the
     rate is the requests over the whole run, fill and drain included, as the benchmark counts it), or
@@ -181,9 +182,20 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     with a request count counts it (``vllm bench serve --num-prompts N --max-concurrency n``, AIPerf
     ``--request-count N --concurrency n``): exactly ``requests`` requests, every one in the means, the rate over the
     run from the first send to the last token. The front end (module docstring) streams every token the iterations
-    emit, first come first served; a client sees a token, and sends its next request, when it has been sent."""
+    emit, first come first served; a client sees a token, and sends its next request, when it has been sent.
+    ``length_ratio`` r < 1 draws each request's prompt and output lengths uniformly between r and 1 times a top
+    whose mean is ``input_len`` / ``output_len`` (a random dataset at ``--random-range-ratio r``, as InferenceX's
+    harness runs one): unequal requests end apart, so a closed loop's rounds spread instead of staying bunched."""
     e = plan.engine
     rng = np.random.default_rng(seed)
+    low = 2.0 * length_ratio / (1.0 + length_ratio)  # the draws' bottom over their mean (their top: 2 - low)
+
+    def lengths() -> list[float]:  # one request's [prompt tokens, output tokens]
+        if length_ratio >= 1.0:
+            return [float(input_len), float(output_len)]
+        u = rng.uniform(low, 2.0 - low, 2)
+        return [float(max(round(input_len * u[0]), 1)), float(max(round(output_len * u[1]), 1))]
+
     limit = running_limit(plan, capacity)
     grid, table = _cost_table(model, chip, plan, input_len, output_len, limit)
     tau, v, C = e.tokens_per_step, e.verify_tokens, e.max_batched_tokens
@@ -201,19 +213,19 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     arrivals = (sent + overhead).tolist()     # ... sees the request: a heap of the times it does
     issued = len(arrivals)
     now = fe = 0.0                            # the engine's clock; when the front end has sent what it was given
-    prefilling: deque = deque()              # [time sent, prompt tokens left], admitted
-    left, since, first = np.zeros(0), np.zeros(0), np.zeros(0)
-    done_since, done_first, done_at, done_count = [], [], [], []  # the requests each completion event ends
+    prefilling: deque = deque()              # [time sent, prompt tokens left, output tokens], admitted
+    left, since, first, outs = np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)
+    done_since, done_first, done_out, done_at, done_count = [], [], [], [], []  # the requests each completion ends
     while arrivals or prefilling or left.size:
         if not left.size and not prefilling and arrivals and arrivals[0] > now:
             now = arrivals[0]
         while arrivals and arrivals[0] <= now and len(prefilling) + left.size < limit:
-            prefilling.append([heapq.heappop(arrivals) - overhead, float(input_len)])
+            prefilling.append([heapq.heappop(arrivals) - overhead, *lengths()])
         # an engine that never mixes prompts with decodes (vLLM 0.2) runs the waiting prompts alone: decodes pause
         prompt_only = not e.mixed_batches and bool(prefilling)
         d = 0 if prompt_only else left.size
         budget = C if prompt_only else max(C - d * v, MIN_PREFILL_TOKENS)
-        p, firsts = 0.0, []
+        p, firsts, wants = 0.0, [], []
         for item in prefilling:
             if p >= budget or (not e.chunked_prefill and p > 0 and p + item[1] > budget):
                 break  # the budget is spent, or (whole prompts only) the next prompt does not fit what is left
@@ -221,7 +233,9 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             item[1] -= take
             p += take
         while prefilling and prefilling[0][1] <= 0:
-            firsts.append(prefilling.popleft()[0])
+            sent_at, _, want = prefilling.popleft()
+            firsts.append(sent_at)
+            wants.append(want)
         step = float(table[0, d]) if p == 0 else float(np.interp(p, grid, table[:, d]))  # grid[0] is no prefill
         k = 1
         if p == 0 and d:                       # decode-only: identical iterations until the next event
@@ -237,13 +251,15 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         fe = max(fe + (emitted + (k - 1) * d * tau) * e.stream_token_s, now + emitted * e.stream_token_s)
         if firsts:
             n_first = len(firsts)
-            left = np.concatenate([left, [max(output_len - 1.0, 0.0)] * n_first])
+            left = np.concatenate([left, np.maximum(np.array(wants) - 1.0, 0.0)])
             since, first = np.concatenate([since, firsts]), np.concatenate([first, [fe] * n_first])
+            outs = np.concatenate([outs, wants])
         ended = left <= 0
         if ended.any():
             count = int(ended.sum())
             done_since.append(since[ended])
             done_first.append(first[ended])
+            done_out.append(outs[ended])
             done_at.append(fe)
             done_count.append(count)
             if closed:
@@ -251,8 +267,9 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
                 for _ in range(fresh):
                     heapq.heappush(arrivals, fe + overhead)
                 issued += fresh
-            left, since, first = left[~ended], since[~ended], first[~ended]
-    rows = np.stack([np.concatenate(done_since), np.concatenate(done_first), np.repeat(done_at, done_count)], axis=1)
+            left, since, first, outs = left[~ended], since[~ended], first[~ended], outs[~ended]
+    rows = np.stack([np.concatenate(done_since), np.concatenate(done_first), np.repeat(done_at, done_count),
+                     np.concatenate(done_out)], axis=1)
     rows = rows[np.argsort(rows[:, 2], kind="stable")]
     if burst is not None or whole_run:  # the benchmark's count: every request, from the first send to the last token
         rate = len(rows) / max(float(rows[:, 2].max() - rows[:, 0].min()), 1e-12)
@@ -267,7 +284,7 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             rows[:, 2].max() - rows[:, 0].min(), 1e-12)
         rows = rows[rows[:, 0] >= np.sort(rows[:, 0])[len(rows) // WARMUP_SHARE]]
     ttft = rows[:, 1] - rows[:, 0]
-    tpot = (rows[:, 2] - rows[:, 1]) / max(output_len - 1, 1)
+    tpot = (rows[:, 2] - rows[:, 1]) / np.maximum(rows[:, 3] - 1.0, 1.0)
     out = {"requests": int(len(rows)), "seed": seed, "ttft_s_mean": float(ttft.mean()), "tpot_s_mean": float(tpot.mean()),
            "output_tokens_per_s": float(rate * output_len * plan.dp)}
     for q in PERCENTILES:

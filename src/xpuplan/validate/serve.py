@@ -80,13 +80,13 @@ def _predict_serving(run: dict, where: str) -> float:
                        int(slo.get("percentile", SERVER_PERCENTILE)))
         return _metric(run["reported"]["metric"], sim["output_tokens_per_s"], sim["tpot_s_p50"], sim["ttft_s_p50"],
                        devices, i, o)
-    sim = None
+    sim, spread = None, _length_ratio(run)
     if run.get("burst"):  # a benchmark's --num-prompts N sent at once: the run's own count over its whole length
-        sim = simulate(model, chip, plan, i, o, cap, burst=int(run["burst"]))
+        sim = simulate(model, chip, plan, i, o, cap, burst=int(run["burst"]), length_ratio=spread)
     elif scenario == "concurrency" and run.get("concurrency") and run.get("requests"):
         # a closed loop with the benchmark's request count: every request counted, the first round included
         sim = simulate(model, chip, plan, i, o, cap, concurrency=int(run["concurrency"]),
-                       requests=max(-(-int(run["requests"]) // plan.dp), 1), whole_run=True)
+                       requests=max(-(-int(run["requests"]) // plan.dp), 1), whole_run=True, length_ratio=spread)
     elif scenario == "concurrency" and run.get("concurrency"):
         # the benchmark's closed loop: its clients start together (beyond the KV cache the rest wait for admission)
         sim = rounds(model, chip, plan, i, o, cap, int(run["concurrency"]))
@@ -97,6 +97,16 @@ def _predict_serving(run: dict, where: str) -> float:
     ttft, tpot, out = closed_loop(model, chip, plan, i, o, n)
     k = int(np.argmax(out))
     return _metric(run["reported"]["metric"], out[k], tpot[k], ttft[k], devices, i, o)
+
+
+def _length_ratio(run: dict) -> float:
+    """The run's ``length_range_ratio`` (its random dataset's --random-range-ratio r: every length drawn between r and
+    1 times the nominal, input_len and output_len being the means), 1.0 where lengths are fixed."""
+    r = run.get("length_range_ratio", 1.0)
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 < r <= 1.0:
+        raise BadInput(f"{run.get('id')}: length_range_ratio must be a number in (0, 1], got {r!r:.20}",
+                       "length_range_ratio")
+    return float(r)
 
 
 def _metric(metric: str, out: float, tpot: float, ttft: float, devices: int, i: int, o: int) -> float:
