@@ -257,8 +257,8 @@ def mapped(arch: str, c: dict, where: str, notes: list[str]) -> dict:
     kept = unquantized_parts(c.get("quantization_config"))
     if kept:
         data["unquantized"] = ["embedding", "head"] + [part for part in kept if part not in ("embedding", "head")]
-    if block_format(c.get("quantization_config")):
-        data["quant_format"] = block_format(c.get("quantization_config"))
+    if fmt := block_format(c.get("quantization_config")):
+        data["quant_format"] = fmt
     if family == "deepseek":
         data["mtp_layers"] = _whole(c, "num_nextn_predict_layers", where, 0)
         if c.get("kv_lora_rank"):
