@@ -71,6 +71,24 @@ def test_lengths_drawn_over_a_range_unbunch_the_rounds_and_keep_their_means():
     assert drawn["tpot_s_mean"] == pytest.approx(equal["tpot_s_mean"], rel=0.15)
 
 
+def test_inference_draws_lengths_when_asked_and_says_so(run_cli):
+    """``inference --length-range-ratio r`` simulates its load with each request's lengths drawn (as a benchmark's
+    random dataset at --random-range-ratio r sends them), reports the ratio it used, and leaves the closed form at the
+    means; --search (closed form only) and disaggregated pools refuse it in one line."""
+    kw = dict(model="llama3-8b", chip="h100-sxm", devices=1, precision="fp8", input_len=1000, output_len=200,
+              concurrency=64, engine="vllm")
+    equal, drawn = api.inference(**kw), api.inference(**kw, length_range_ratio=0.5)
+    assert "length_range_ratio" not in equal.extra and drawn.extra["length_range_ratio"] == 0.5
+    assert drawn.ttft_s < equal.ttft_s
+    assert drawn.extra["ttft_s_mean_closed_form"] == equal.extra["ttft_s_mean_closed_form"]
+    with pytest.raises(BadInput, match="disaggregated pools are priced at the mean lengths") as err:
+        api.inference(**{**kw, "devices": None}, prefill_devices=1, decode_devices=1, length_range_ratio=0.5)
+    assert err.value.field == "length_range_ratio"
+    code, out, err_text = run_cli("inference", "--model", "llama3-8b", "--chip", "h100-sxm", "--search",
+                                  "--slo-ttft", "2s", "--slo-tpot", "50ms", "--length-range-ratio", "0.8")
+    assert code == 2 and "--search prices the mean lengths" in err_text and len(err_text.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("ratio", [0, 1.5, True, "0.8"])
 def test_a_runs_length_range_ratio_outside_0_1_is_one_line(ratio):
     from xpuplan.validate.serve import _length_ratio

@@ -218,7 +218,7 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
               engine: str = "auto", speculative: str | None = None, accept_rate: float | None = None,
               draft_tokens: int | None = None, demand: str | None = None, prefill_tp: int | None = None,
               prefill_ep: int | None = None, decode_tp: int | None = None, decode_ep: int | None = None,
-              files: bool = True) -> ServeResult | DisaggregatedResult:
+              length_range_ratio: float | None = None, files: bool = True) -> ServeResult | DisaggregatedResult:
     """Estimate serving: one configuration, or a disaggregated prefill/decode pair (:func:`xpuplan.serving.inputs.estimate`)."""
     from .serving.inputs import estimate
 
@@ -228,7 +228,8 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
                     concurrency=concurrency, request_rate=request_rate, memory_margin=memory_margin,
                     usd_per_device_hour=usd_per_device_hour, seed=seed, prefill_devices=prefill_devices,
                     decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip, demand=demand,
-                    pools=dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, decode_tp=decode_tp, decode_ep=decode_ep))
+                    pools=dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, decode_tp=decode_tp, decode_ep=decode_ep),
+                    length_range_ratio=length_range_ratio)
 
 
 def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: int, output_len: int, slo_ttft,
@@ -369,6 +370,10 @@ def _inference_command(args: dict, files: bool):
     if args.pop("search", False):
         if args.get("slo_ttft") is None or args.get("slo_tpot") is None:
             raise BadInput("--search needs --slo-ttft and --slo-tpot", "slo_ttft")
+        if args.get("length_range_ratio") is not None:
+            raise BadInput("--length-range-ratio draws lengths in one configuration's simulated load; --search prices "
+                           "the mean lengths in closed form: drop it, or run one chip without --search",
+                           "length_range_ratio")
         keep = ("model", "input_len", "output_len", "slo_ttft", "slo_tpot", "precision", "kv_precision",
                 "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand", "slo_percentile")
         return inference_search(chips=chips, files=files, **{k: args[k] for k in keep if k in args})

@@ -36,18 +36,19 @@ def closed_loop(model: Model, chip: Chip, plan: ServePlan, input_len: int, outpu
 
 
 def open_loop(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, request_rate: float,
-              capacity: int, requests: int = SIMULATED_REQUESTS, seed: int = 0) -> dict:
+              capacity: int, requests: int = SIMULATED_REQUESTS, seed: int = 0, length_ratio: float = 1.0) -> dict:
     """Seeded simulation under Poisson arrivals (each replica its share of the rate): percentiles and throughput."""
     return simulate(model, chip, plan, input_len, output_len, capacity, request_rate=request_rate,
-                    requests=requests, seed=seed)
+                    requests=requests, seed=seed, length_ratio=length_ratio)
 
 
 def rounds(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int, capacity: int,
-           concurrency: int, seed: int = 0) -> dict:
+           concurrency: int, seed: int = 0, length_ratio: float = 1.0) -> dict:
     """Seeded simulation of a closed loop as serving benchmarks run one: ``concurrency`` clients whose first
-    requests go out together, each sending its next request when the last one ends (their rounds stay bunched)."""
+    requests go out together, each sending its next request when the last one ends (with equal lengths their rounds
+    stay bunched; ``length_ratio`` < 1 draws each request's lengths, :func:`~.load.simulate`)."""
     return simulate(model, chip, plan, input_len, output_len, capacity, concurrency=concurrency,
-                    requests=min(SIMULATED_REQUESTS, max(400, 6 * concurrency)), seed=seed)
+                    requests=min(SIMULATED_REQUESTS, max(400, 6 * concurrency)), seed=seed, length_ratio=length_ratio)
 
 
 def _load_keys(sim: dict) -> dict:
@@ -153,7 +154,8 @@ def weight_only_notes(chip: Chip, plan: ServePlan) -> list[str]:
 
 def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: int, output_len: int,
           concurrency: int | None = None, request_rate: float | None = None, memory_margin: float = 0.0,
-          usd_per_device_hour: float | None = None, seed: int = 0, simulate_load: bool = True) -> ServeResult:
+          usd_per_device_hour: float | None = None, seed: int = 0, simulate_load: bool = True,
+          length_ratio: float = 1.0) -> ServeResult:
     """Estimate one serving configuration (closed loop at ``concurrency`` or open loop at ``request_rate``)."""
     check_serve_plan(model, chip, plan, devices)
     chip.require("hbm_bytes", "hbm_bytes_per_s")
@@ -169,8 +171,10 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
     notes = (list(chip.stand_in_notes()) + kernel_notes(model, chip) + weight_only_notes(chip, plan)
              + cross_domain_notes(chip, plan) + chunk_notes(plan, input_len))
     extra: dict = {"engine": plan.engine.name, "tokens_per_decode_step": plan.engine.tokens_per_step}
+    if length_ratio != 1.0:  # the simulated requests' lengths are drawn (the closed form keeps the means)
+        extra["length_range_ratio"] = length_ratio
     if request_rate is not None:
-        sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed)
+        sim = open_loop(model, chip, plan, input_len, output_len, request_rate, cap, seed=seed, length_ratio=length_ratio)
         mean = steady_state(model, chip, plan, input_len, output_len, cap, request_rate=request_rate)
         ttft, tpot, out_tps = sim["ttft_s_p50"], sim["tpot_s_p50"], sim["output_tokens_per_s"]
         n = int(round(request_rate * (sim["ttft_s_mean"] + sim["tpot_s_mean"] * output_len)))  # Little's law
@@ -190,7 +194,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
         extra["load"] = {k: float(v) for k, v in s.items()}
         notes += front_end_notes(plan, s)
         if simulate_load:  # n clients started together, as a benchmark at concurrency n runs: its means are the answer
-            sim = rounds(model, chip, plan, input_len, output_len, cap, n, seed=seed)
+            sim = rounds(model, chip, plan, input_len, output_len, cap, n, seed=seed, length_ratio=length_ratio)
             extra["queueing"] = sim
             extra["ttft_s_mean_closed_form"] = ttft
             ttft, tpot, out_tps = sim["ttft_s_mean"], sim["tpot_s_mean"], sim["output_tokens_per_s"]

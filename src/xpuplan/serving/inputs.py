@@ -131,12 +131,22 @@ def _check(input_len, output_len, concurrency, request_rate, usd_per_device_hour
         raise BadInput(f"--usd-per-device-hour must be in (0, 1000], got {usd_per_device_hour}", "usd_per_device_hour")
 
 
+def length_ratio(value, name: str = "--length-range-ratio") -> float:
+    """A length range ratio (a random dataset's --random-range-ratio: lengths drawn between it and 1 times a top) as
+    a number in (0, 1]; 1.0 where not given (every request at the mean lengths)."""
+    if value is None:
+        return 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise BadInput(f"{name} must be a number in (0, 1], got {value!r:.20}", "length_range_ratio")
+    return float(value)
+
+
 def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: Callable[[Chip], ServeEngine], *,
              devices=None,
              input_len=1024, output_len=1024, tp=None, pp=None, dp=None, ep=None, precision=None, kv_precision=None,
              concurrency=None, request_rate=None, memory_margin=0.0, usd_per_device_hour=None, seed=0,
              prefill_devices=None, decode_devices=None, prefill_chip=None, decode_chip=None,
-             demand=None, pools: dict | None = None) -> ServeResult | DisaggregatedResult:
+             demand=None, pools: dict | None = None, length_range_ratio=None) -> ServeResult | DisaggregatedResult:
     """One configuration, or a disaggregated prefill/decode pair (``chip_of`` resolves the pools' chip names), each
     pool with its own plan (``pools``: ``prefill_tp``, ``prefill_ep``, ``decode_tp``, ``decode_ep``; the decode pool
     falls back to ``tp``/``pp``/``dp``/``ep``)."""
@@ -146,7 +156,11 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
     _check(input_len, output_len, concurrency, request_rate, usd_per_device_hour)
     if demand is not None:
         raise BadInput("--demand sizes a fleet per chip: use it with --search", "demand")
+    spread = length_ratio(length_range_ratio)
     if prefill_devices or decode_devices:
+        if spread != 1.0:
+            raise BadInput("--length-range-ratio draws lengths in one pool's simulated load; disaggregated pools are "
+                           "priced at the mean lengths: drop it", "length_range_ratio")
         if not (prefill_devices and decode_devices):
             raise BadInput("disaggregated serving needs both --prefill-devices and --decode-devices", "prefill_devices")
         p_chip = chip_of(prefill_chip) if prefill_chip else chip
@@ -169,7 +183,7 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
     plan = resolve_serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, profile(chip))
     return serve(model, chip, plan, devices, input_len, output_len, concurrency=concurrency,
                  request_rate=request_rate, memory_margin=memory_margin, usd_per_device_hour=usd_per_device_hour,
-                 seed=seed)
+                 seed=seed, length_ratio=spread)
 
 
 def search(model: Model, chips: list[Chip], profile: Callable[[Chip], ServeEngine], *, input_len: int, output_len: int,

@@ -13,6 +13,7 @@ from ..cost.serve import decode_step_s, max_concurrency, replica_costs
 from ..errors import BadInput
 from ..plan import resolve_serve_plan
 from ..serving import closed_loop, rounds
+from ..serving.inputs import length_ratio
 from ..serving.load import simulate, slo_rate
 from ..specs.serving import AUTO_ENGINE, ENGINE_ALIASES, Speculative, engine_name_for
 from .train import DATA_DIR, load_runs
@@ -102,11 +103,7 @@ def _predict_serving(run: dict, where: str) -> float:
 def _length_ratio(run: dict) -> float:
     """The run's ``length_range_ratio`` (its random dataset's --random-range-ratio r: every length drawn between r and
     1 times the nominal, input_len and output_len being the means), 1.0 where lengths are fixed."""
-    r = run.get("length_range_ratio", 1.0)
-    if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 < r <= 1.0:
-        raise BadInput(f"{run.get('id')}: length_range_ratio must be a number in (0, 1], got {r!r:.20}",
-                       "length_range_ratio")
-    return float(r)
+    return length_ratio(run.get("length_range_ratio"), f"{run.get('id')}: length_range_ratio")
 
 
 def _metric(metric: str, out: float, tpot: float, ttft: float, devices: int, i: int, o: int) -> float:
