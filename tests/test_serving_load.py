@@ -89,10 +89,10 @@ def test_inference_draws_lengths_when_asked_and_says_so(run_cli):
     assert code == 2 and "--search prices the mean lengths" in err_text and len(err_text.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("ratio", [0, 1.5, True, "0.8"])
+@pytest.mark.parametrize("ratio", [-0.1, 1.5, True, "0.8"])
 def test_a_runs_length_range_ratio_outside_0_1_is_one_line(ratio):
     from xpuplan.validate.serve import _length_ratio
-    with pytest.raises(BadInput, match="length_range_ratio must be a number in \\(0, 1\\]") as err:
+    with pytest.raises(BadInput, match="length_range_ratio must be a number in \\[0, 1\\]") as err:
         _length_ratio({"id": "r", "length_range_ratio": ratio})
     assert err.value.field == "length_range_ratio" and "\n" not in str(err.value)
 

@@ -265,8 +265,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("request_rate", float, "open loop: Poisson arrivals per second", ("inference",), gt=0.0, lt=1e6,
        unit="requests/s", panel="serving", example=2.0),
     _o("length_range_ratio", float, "each request's lengths drawn between this and 1 times a top whose mean is "
-       "--input-len/--output-len, as a random dataset's --random-range-ratio (default 1: every request at the mean)",
-       ("inference",), gt=0.0, le=1.0, unit="fraction", panel="serving", example=0.8),
+       "--input-len/--output-len, as a random dataset's --random-range-ratio (0: SGLang bench_serving's default; "
+       "default 1: every request at the mean)", ("inference",), ge=0.0, le=1.0, unit="fraction", panel="serving",
+       example=0.8),
     _o("prefill_devices", int, "disaggregated: devices of the prefill pool", ("inference",), ge=1, le=10_000_000,
        panel="serving", example=2),
     _o("decode_devices", int, "disaggregated: devices of the decode pool", ("inference",), ge=1, le=10_000_000,

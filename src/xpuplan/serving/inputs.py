@@ -133,11 +133,11 @@ def _check(input_len, output_len, concurrency, request_rate, usd_per_device_hour
 
 def length_ratio(value, name: str = "--length-range-ratio") -> float:
     """A length range ratio (a random dataset's --random-range-ratio: lengths drawn between it and 1 times a top) as
-    a number in (0, 1]; 1.0 where not given (every request at the mean lengths)."""
+    a number in [0, 1]; 1.0 where not given (every request at the mean lengths)."""
     if value is None:
         return 1.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-        raise BadInput(f"{name} must be a number in (0, 1], got {value!r:.20}", "length_range_ratio")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise BadInput(f"{name} must be a number in [0, 1], got {value!r:.20}", "length_range_ratio")
     return float(value)
 
 

@@ -101,8 +101,8 @@ def _predict_serving(run: dict, where: str) -> float:
 
 
 def _length_ratio(run: dict) -> float:
-    """The run's ``length_range_ratio`` (its random dataset's --random-range-ratio r: every length drawn between r and
-    1 times the nominal, input_len and output_len being the means), 1.0 where lengths are fixed."""
+    """The run's ``length_range_ratio`` (its random dataset's --random-range-ratio r in [0, 1]: every length drawn
+    between r and 1 times the nominal, input_len and output_len being the means), 1.0 where lengths are fixed."""
     return length_ratio(run.get("length_range_ratio"), f"{run.get('id')}: length_range_ratio")
 
 
