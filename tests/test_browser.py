@@ -195,6 +195,12 @@ def test_every_tab_renders_and_every_plot_has_its_titles(page):
     assert page.locator("#serving-table tbody tr").count() >= 5  # 1, 2, 4, ... up to what fits
     assert page.locator("#serving-best").inner_text().startswith("Cheapest setup meeting the SLO on h100-sxm")
     assert page.locator("#plot-serving-latency .y2title").text_content() == "output tokens/s"
+    equal = page.locator("#serving-table tbody tr").last.locator("td").nth(1).inner_text()
+    page.fill("#length_range_ratio", "0.5")  # a benchmark's drawn lengths: the sweep's last point answers apart,
+    page.click("#run-serving")               # and the SLO search (mean lengths only) still runs
+    _done(page, "serving")
+    assert page.locator("#serving-table tbody tr").last.locator("td").nth(1).inner_text() != equal
+    assert page.locator("#serving-best").inner_text().startswith("Cheapest setup meeting the SLO on h100-sxm")
 
     _tab(page, "rl")
     page.fill("#rl-devices", "16")
