@@ -42,9 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from ..cost.fused_moe import MIN_ROWS
+from ..cost.weights import scale_bytes
 from ..errors import BadInput
-from ..specs.model import QUANT_FORMATS
-from ..specs.serving import FOUR_BIT_FORMAT, WEIGHT_FORMATS
+from ..specs.serving import WEIGHT_FORMATS
 from ..units import parse_quantity
 from .files import read_yaml
 
@@ -135,9 +135,8 @@ def _streaming(table: dict, where: str) -> dict:
         if dtype not in WEIGHT_FORMATS:
             raise BadInput(f"{where}: gemm_stream row weight format {dtype!r} is none of {', '.join(WEIGHT_FORMATS)}",
                            "gemm_stream")
-        # bytes a weight with its block scales: the fp4 rows time NVFP4 kernels (FOUR_BIT_FORMAT), 0.5625 bytes
-        scales = QUANT_FORMATS[FOUR_BIT_FORMAT[dtype]] if dtype in FOUR_BIT_FORMAT else 0.0
-        rate = (WEIGHT_FORMATS[dtype][0] + scales) * tflops * 1e12 / (2.0 * m)
+        # bytes a weight with its block scales: the fp4 rows time NVFP4 kernels (the format's default), 0.5625 bytes
+        rate = (WEIGHT_FORMATS[dtype][0] + scale_bytes(dtype)) * tflops * 1e12 / (2.0 * m)
         fractions["hbm_fp4" if dtype == "fp4" else "hbm"].append(rate / hbm)
     return {key: round(float(np.median(v)), 4) for key, v in fractions.items() if v}
 

@@ -39,18 +39,19 @@ def part_precision(model: Model, part: str, precision: str) -> str:
     return "bf16" if narrower and part in model.unquantized else precision
 
 
-def scale_bytes(model: Model, fmt: str) -> float:
-    """Bytes the block scales of a 4-bit format add to each weight (``specs.model.QUANT_FORMATS``): the model's own
-    checkpoint format where it names one (gpt-oss: MXFP4, 1/32), else the precision's usual one (NVFP4 1/16,
-    AWQ/GPTQ group 128 2.5/128); none for wider formats, whose per-channel or 128 x 128-block scales are below 0.03%."""
+def scale_bytes(fmt: str, quant_format: str | None = None) -> float:
+    """Bytes the block scales of a 4-bit format add to each weight (``specs.model.QUANT_FORMATS``): the checkpoint's
+    own block format where it names one (``Model.quant_format``; gpt-oss: MXFP4, 1/32), else the precision's usual
+    one (NVFP4 1/16, AWQ/GPTQ group 128 2.5/128); none for wider formats, whose per-channel or 128 x 128-block scales
+    are below 0.03%."""
     if fmt not in FOUR_BIT_FORMAT:
         return 0.0
-    return QUANT_FORMATS[model.quant_format or FOUR_BIT_FORMAT[fmt]]
+    return QUANT_FORMATS[quant_format or FOUR_BIT_FORMAT[fmt]]
 
 
 def weight_bytes(model: Model, fmt: str) -> float:
     """Bytes one weight of ``model`` takes, and a kernel reads, in format ``fmt``: its width and its block scales."""
-    return WEIGHT_FORMATS[fmt][0] + scale_bytes(model, fmt)
+    return WEIGHT_FORMATS[fmt][0] + scale_bytes(fmt, model.quant_format)
 
 
 def replica_weight_bytes(model: Model, plan: ServePlan) -> float:
