@@ -211,7 +211,7 @@ def test_every_tab_renders_and_every_plot_has_its_titles(page):
     _done(page, "rl")
     assert page.locator("#plot-rl .bars path").count() > 0
     assert page.locator("#plot-rl .ytitle").text_content() == "seconds per step"
-    assert "forecast" in page.locator("#rl-status").inner_text()  # the result's own caveat, shown
+    assert "expected error on runs it was not fitted on" in page.locator("#rl-status").inner_text()  # its record, shown
 
     _tab(page, "pools")
     page.select_option("#pl-model", "llama3-8b")

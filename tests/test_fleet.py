@@ -246,25 +246,14 @@ def test_http_answers_422_naming_the_field():
 
 
 # ------------------------------------------------------------------------------- Mélange's published savings
-def _fleet_check():
-    """benchmarks/fleet_check.py, the one place Mélange's settings (mixes, prices, SLOs, ranges) are written."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fleet_check.py"
-    spec = importlib.util.spec_from_file_location("fleet_check", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("engine", ["vllm", "vllm@0.2"])
-def test_the_mixed_fleet_saves_within_melanges_published_ranges(engine):
+def test_the_mixed_fleet_saves_within_melanges_published_ranges(engine, benchmark_script):
     """Mélange states its savings as reductions against single-GPU strategies, one range per dataset and TPOT SLO
     (docs/index.md of tyler-griggs/melange-release): with xpuplan's own serving estimates, the median saving over
     those strategies, every rate where the plan is one type alone counted as 0%, lies inside each range."""
     import numpy as np
 
-    fc = _fleet_check()
+    fc = benchmark_script("fleet_check")  # the one place Mélange's settings (mixes, prices, SLOs, ranges) are written
     for (kind, tpot_s), (low, high) in fc.PUBLISHED.items():
         _, every, _, _ = fc.savings(kind, tpot_s, engine)
         assert low <= float(np.median(every)) <= high, (kind, tpot_s, np.median(every))

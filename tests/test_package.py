@@ -67,6 +67,7 @@ def test_the_wheel_carries_the_license_the_type_marker_and_the_published_runs(bu
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "xpuplan/py.typed" in names and "xpuplan/__main__.py" in names
+    assert "xpuplan/catalog/accuracy.yaml" in names  # every estimate's expected_error reads it
     packaged = sorted(n.removeprefix("xpuplan/_validation/") for n in names if n.startswith("xpuplan/_validation/"))
     assert packaged == sorted(str(p.relative_to(VALIDATION)) for p in VALIDATION.rglob("*") if p.is_file())
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .catalog.accuracy import rl_band, serving_bands, training_band
 from .cost.task import model_flops_per_token as task_model_flops_per_token
 from .plan import ParallelPlan, ServePlan
 from .specs import Chip, Model, Pool, TrainJob
@@ -16,6 +17,16 @@ from .specs.serving import WEIGHT_FORMATS
 from .units import HOUR, format_bytes
 
 MEMORY_KEYS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes")
+
+
+def serving_expected_error() -> dict:
+    """The ``expected_error`` block of a serving result: one band for each figure (:mod:`xpuplan.catalog.accuracy`)."""
+    return {k: b.to_dict() for k, b in serving_bands().items()}
+
+
+def rl_expected_error() -> dict:
+    """The ``expected_error`` block of an RL step result (:mod:`xpuplan.catalog.accuracy`)."""
+    return rl_band().to_dict()
 
 
 def merged_warnings(results) -> list[str]:
@@ -112,8 +123,15 @@ class TrainResult:
             "chip_confidence": self.chip.confidence,
             "efficiency_source": self.chip.efficiency.source,
             "warnings": self.warnings,
+            "expected_error": self.expected_error.to_dict(),
             **self.extra,
         }
+
+    @property
+    def expected_error(self):
+        """How far estimates of this kind have landed from published runs they were not fitted on
+        (:mod:`xpuplan.catalog.accuracy`)."""
+        return training_band(self.model.moe is not None, self.job.task)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,7 +194,8 @@ class ServeResult:
             "max_concurrency": self.max_concurrency,
             "memory_per_device_bytes": self.memory_per_device_bytes, "memory": dict(self.memory),
             "fits": self.fits, "usd_per_million_output_tokens": self.usd_per_million_output_tokens,
-            "plan": self.plan.to_dict(), "warnings": self.warnings, **self.extra,
+            "plan": self.plan.to_dict(), "warnings": self.warnings,
+            "expected_error": serving_expected_error(), **self.extra,
         }
 
 
@@ -217,7 +236,8 @@ class DisaggregatedResult:
                 "prefill": {"chip": p_chip.name, "devices": p_devices, "plan": p_plan.to_dict(),
                             "requests_per_s": self.prefill_requests_per_s},
                 "decode": {"chip": d_chip.name, "devices": d_devices, "plan": d_plan.to_dict(),
-                           "requests_per_s": self.decode_requests_per_s}}
+                           "requests_per_s": self.decode_requests_per_s},
+                "expected_error": serving_expected_error()}
 
 
 @dataclass(frozen=True, kw_only=True)

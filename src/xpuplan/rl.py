@@ -51,7 +51,7 @@ from .cost.packing import exponential_scale, packed_rows
 from .cost.serve import max_concurrency, replica_costs
 from .errors import BadInput, DoesNotFit, UnknownName
 from .plan import ServePlan
-from .results import TrainResult
+from .results import TrainResult, rl_expected_error
 from .rollout import ASYNC_ENGINE_MAX_SEQS, generation_s, rollout_plan
 from .search import SearchSpace, best_plans
 from .serving.estimate import cross_domain_notes
@@ -73,9 +73,6 @@ COLOCATED_ROLLOUT_MEMORY_SHARE = 0.6
 """share of each device the rollout engine may fill when it shares the pool with the trainer: NeMo RL v0.4's GRPO
 configs (examples/configs/grpo_math_1B.yaml, ``vllm_cfg.gpu_memory_utilization: 0.6``, inherited by its
 performance recipes)"""
-ACCURACY_NOTE = ("as a step-time forecast: NeMo RL's 67 published GRPO steps (v0.4-v0.7) are predicted within 19% at "
-                 "the median (17% on DGX-H100, 23% on GB200-NVL72) "
-                 "(benchmarks/results/validation-posttrain.md)")
 NODE_DOMAIN_DEVICES = 8
 """the devices of a node-sized NVLink/HCCS domain (DGX/HGX boards); a chip whose scale-up domain is larger spans racks
 of nodes, where a job's placement decides whether its expert-parallel groups stay inside one domain"""
@@ -171,7 +168,7 @@ class RLResult:
                                  "replicas": self.rollout_replicas, "max_seqs": self.rollout_max_seqs,
                                  **self.rollout_plan.to_dict()}},
             "memory_per_device_bytes": dict(self.memory), "fits": self.fits, "notes": list(self.notes),
-            **self.extra,
+            "expected_error": rl_expected_error(), **self.extra,
         }
 
 
@@ -306,7 +303,7 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     training = critic * minibatches * update.step_time_s
     forward = minibatches * update.extra["forward_pass_s"]
     passes = ((3 if algorithm == "ppo" else 2) - int(bool(force_on_policy_ratio))) * forward  # the old policy's skipped
-    notes = [ACCURACY_NOTE]
+    notes = []  # how far such steps land from published ones: the result's expected_error (catalog/accuracy.yaml)
     for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 28 steps of v0.5-v0.7
         notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 are predicted within 23% at the median of its "
                      "v0.7 table (29% and 19% in v0.5 and v0.6), but those whose rollout replicas are one device each "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..catalog.accuracy import rl_band
 from ..units import format_bytes
 
 
@@ -44,5 +45,5 @@ def rl_table(r) -> Table:
                       f"(goodput {rel['goodput']:.1%})")
         table.add_row("run: device-hours", f"{cost['device_hours']:,.0f} device-h")
         table.add_row("run: cost", "—" if cost.get("usd") is None else f"${cost['usd']:,.0f}")
-    table.caption = "\n".join(f"note: {n}" for n in r.notes) or None
+    table.caption = "\n".join([f"note: {n}" for n in r.notes] + [rl_band().text()])
     return table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..catalog.accuracy import serving_bands
 from ..results import DisaggregatedResult
 from ..units import format_bytes
 from ..units import format_duration as fd
@@ -41,8 +42,17 @@ def inference_table(r) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     lines = [f"note: {n}" for n in r.extra.get("notes", [])] + ([warning_lines([r])] if r.warnings else [])
-    table.caption = "\n".join(lines) or None
+    table.caption = "\n".join(lines + [expected_error_line()])
     return table
+
+
+def expected_error_line() -> str:
+    """How far serving estimates have landed from published runs they were not fitted on, figure by figure."""
+    b = serving_bands()
+    return ("expected error on runs it was not fitted on (median / 90th percentile): " + ", ".join(
+        f"{name} ±{b[key].median:.0%} / ±{b[key].p90:.0%}" for key, name in
+        (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("output_tokens_per_s", "throughput")))
+        + f" ({b['ttft_s'].basis})")
 
 
 def inference_compare_table(results: list, slo: str) -> Table:
@@ -66,7 +76,7 @@ def inference_compare_table(results: list, slo: str) -> Table:
     means = any(not isinstance(r, Exception) and "slo_percentile" not in r.extra for r in results)
     note = ("note: mean TTFT as steady traffic sees it (clients at random phases); a benchmark's clients started "
             "together measure more: xpuplan inference --concurrency N prices that") if means else ""
-    table.caption = "\n".join(part for part in (warning_lines(results), note) if part) or None
+    table.caption = "\n".join(part for part in (warning_lines(results), note, expected_error_line()) if part)
     return table
 
 
@@ -98,5 +108,5 @@ def disaggregated_table(r: DisaggregatedResult) -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
-    table.caption = warning_lines([r]) or None
+    table.caption = "\n".join(part for part in (warning_lines([r]), expected_error_line()) if part)
     return table

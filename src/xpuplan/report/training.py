@@ -121,7 +121,7 @@ def train_table(r: TrainResult) -> Table:
         notes += "\ncost assumptions: " + ", ".join(f"{k}={v}" for k, v in a.items() if v is not None)
     assumed = f"\n{r.extra['assumed']}" if r.extra.get("assumed") else ""
     table.caption = _with_warnings(f"chip figures: {r.chip.confidence} confidence; efficiency profile: "
-                                   f"{r.chip.efficiency.source}{assumed}{notes}", [r])
+                                   f"{r.chip.efficiency.source}{assumed}{notes}\n{r.expected_error.text()}", [r])
     return table
 
 
@@ -156,7 +156,8 @@ def plan_table(results: list[TrainResult], title: str) -> Table:
                       str(p.zero), p.recompute, f"{r.step_time_s:.3f} s", f"{r.tokens_per_s:,.0f}", f"{r.mfu:.1%}",
                       format_bytes(r.memory_per_device_bytes), format_bytes(headroom), time, with_failures, hours)
     if results:
-        table.caption = _with_warnings(f"searched under {results[0].job.framework.space_summary()}", results)
+        table.caption = _with_warnings(f"searched under {results[0].job.framework.space_summary()}\n"
+                                       f"{results[0].expected_error.text()}", results)
     return table
 
 

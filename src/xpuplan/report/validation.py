@@ -87,7 +87,7 @@ def cv_json(cv) -> dict:
                         for which in ("fitted", "cv")},
             "target": {"median_abs_error": 0.08, "p90_abs_error": 0.20},
             "by_source": cv.by_source(),
-            "runs": [dataclasses.asdict(c) | {"error": c.error, "fitted_error": f.error}
+            "runs": [dataclasses.asdict(c) | {"error": c.error, "fitted_error": f.error, "moe": c.id in cv.moe}
                      for c, f in zip(cv.checks, cv.fitted)]}
 
 

@@ -92,6 +92,15 @@ function cell(v) {
 
 const round = (x, digits) => (x === null || x === undefined || !isFinite(x) ? null : Number(x.toFixed(digits)));
 
+function expectedText(e) {
+  // a result's expected_error: how far estimates of its kind have landed from published runs they were not fitted on
+  if (!e) return "";
+  const band = (b) => `±${Math.round(100 * b.median_abs)}% typical, ±${Math.round(100 * b.p90_abs)}% at p90`;
+  if (e.median_abs !== undefined) return `expected error on runs it was not fitted on: ${band(e)} (${e.runs} published runs)`;
+  return "expected error on runs it was not fitted on: " + [["ttft_s", "TTFT"], ["tpot_s", "TPOT"],
+    ["output_tokens_per_s", "throughput"]].filter(([k]) => e[k]).map(([k, name]) => `${name} ${band(e[k])}`).join(", ");
+}
+
 function fillTable(id, cols, rows, onRow) {
   // rows hold plain values; the table shows them formatted, the CSV download as they are
   TABLES[id] = { cols, rows };

@@ -51,7 +51,7 @@ async function runServing(form, say) {
     } catch (err) { $("serving-best").textContent = `No setup meets the SLO: ${err.message}`; }
   } else $("serving-best").textContent = "";
   offer("serving", { points, slo_search: best }, "serving-table");
-  say((first.warnings || []).join("; "));
+  say([...(first.warnings || []), expectedText(first.expected_error)].filter(Boolean).join("; "));
 }
 
 function plotServing(points, ttft, tpot) {
@@ -95,7 +95,7 @@ async function runRL(form, say) {
   fillTable("rl-table", ["layout", "step (s)", ...RL_PHASES.map(([, name]) => name + " (s)")],
     steps.map((s, i) => [x[i].replace(/<br>/g, " "), round(s.step_time_s, 2), ...RL_PHASES.map(([key]) => round(s[key], 2))]));
   offer("rl", steps, "rl-table");
-  say(steps[0].notes[0] || "");
+  say([...steps[0].notes, expectedText(steps[0].expected_error)].filter(Boolean).join("; "));
 }
 
 function poolsHow(p) {

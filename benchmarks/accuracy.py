@@ -1,0 +1,107 @@
+"""Write catalog/accuracy.yaml: how far xpuplan's estimates land from published runs they were not fitted on.
+
+    .venv/bin/python benchmarks/accuracy.py             # the whole validation, leave-one-source-out included (~10 min)
+    .venv/bin/python benchmarks/accuracy.py --cv FILE   # training bands from a saved `xpuplan validate --cv --json`
+
+Each band is the median and the 90th percentile of |predicted / measured - 1| over one kind of published run:
+
+* training, dense and MoE: every published training run, a main run predicted by the calibration refitted without
+  its own source (``xpuplan validate --cv``), a holdout by the catalog's values, which never saw it;
+* fine-tuning: every run of ``data/posttrain`` (all holdouts);
+* RL: every NeMo RL step row ``benchmarks/rl_check.py`` prices (v0.4-v0.7; nothing fitted on them);
+* serving: the holdout runs of ``data/validation/inference`` (``xpuplan validate --inference``), per figure.
+
+The figures describe the estimator as it is when the file is written; the script is rerun whenever a change moves
+the validation (the README's results table and the records in benchmarks/results/ say when).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from xpuplan.catalog import CATALOG_DIR
+from xpuplan.errors import XpuplanError
+from xpuplan.validate import load_runs, run_inference_validation
+from xpuplan.validate.rl import STEP_FILES, price_rl_run, rl_runs
+
+OUT = CATALOG_DIR / "accuracy.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+SERVING = {"output_tokens_per_s": ("output_tokens_per_s", "output_tokens_per_s_per_device",
+                                   "input_tokens_per_s_per_device", "total_tokens_per_s"),
+           "tpot_s": ("tpot_s",), "ttft_s": ("ttft_s",)}
+"""each band's serving figure and the validation metrics that measure it (throughputs as one)"""
+
+
+def band(errors, basis: str) -> dict:
+    e = np.abs(np.asarray(errors, dtype=float))
+    return {"median": round(float(np.median(e)), 3), "p90": round(float(np.percentile(e, 90)), 3),
+            "runs": int(e.size), "basis": basis}
+
+
+def training_errors(cv_json: str | None) -> dict[str, list[float]]:
+    """Leave-one-source-out errors of every published training run, dense and MoE apart."""
+    if cv_json:
+        runs = json.loads(Path(cv_json).read_text())["runs"]
+        return {"dense": [r["error"] for r in runs if not r["moe"]], "moe": [r["error"] for r in runs if r["moe"]]}
+    from xpuplan.validate.calibrate import leave_one_source_out
+
+    cv = leave_one_source_out()
+    return {"dense": [c.error for c in cv.checks if c.id not in cv.moe],
+            "moe": [c.error for c in cv.checks if c.id in cv.moe]}
+
+
+def fine_tuning_errors() -> list[float]:
+    from xpuplan.validate import check_run
+
+    return [check_run(r, w).error for r, w in load_runs(ROOT / "data" / "posttrain")]
+
+
+def rl_errors() -> list[float]:
+    out = []
+    for name in STEP_FILES:
+        for run in rl_runs(name):
+            try:
+                out.append(price_rl_run(run).step_time_s / run["step_time_s"] - 1.0)
+            except XpuplanError:
+                continue
+    return out
+
+
+def serving_errors() -> dict[str, list[float]]:
+    checks = run_inference_validation(role="holdout")
+    return {k: [c.error for c in checks if c.metric in metrics] for k, metrics in SERVING.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cv", help="a saved `xpuplan validate --cv --json` whose runs give the training bands")
+    args = parser.parse_args()
+    training = training_errors(args.cv)
+    doc = {
+        "training": {
+            "dense": band(training["dense"], "dense pre-training runs, each predicted without its own source "
+                                             "(leave-one-source-out) or as a holdout"),
+            "moe": band(training["moe"], "mixture-of-experts pre-training runs, each predicted without its own "
+                                         "source (leave-one-source-out) or as a holdout"),
+        },
+        "fine_tuning": band(fine_tuning_errors(), "NVIDIA's published SFT and LoRA throughputs (NeMo, Megatron-Bridge, DGX Cloud, NeMo AutoModel), none fitted on"),
+        "rl": band(rl_errors(), "NeMo RL's published GRPO step times, v0.4-v0.7, none fitted on"),
+        "serving": {k: band(v, "holdout serving runs, from publishers nothing was fitted on")
+                    for k, v in serving_errors().items()},
+    }
+    head = ("# How far xpuplan's estimates land from published runs they were not fitted on: the median and the 90th\n"
+            "# percentile of |predicted / measured - 1| over each kind of run (catalog/accuracy.py reads it; every\n"
+            "# estimate carries its band as `expected_error`). Written by `.venv/bin/python benchmarks/accuracy.py`\n"
+            f"# on {datetime.date.today()}; rerun it when the validation moves. Do not edit by hand.\n")
+    OUT.write_text(head + yaml.safe_dump(doc, sort_keys=False, width=120))
+    print(OUT.read_text())
+
+
+if __name__ == "__main__":
+    main()
