@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .catalog.accuracy import rl_band, serving_bands, training_band
+from .catalog.accuracy import Band, rl_band, serving_bands, training_band
 from .cost.task import model_flops_per_token as task_model_flops_per_token
 from .plan import ParallelPlan, ServePlan
 from .specs import Chip, Model, Pool, TrainJob
@@ -128,7 +128,7 @@ class TrainResult:
         }
 
     @property
-    def expected_error(self):
+    def expected_error(self) -> Band:
         """How far estimates of this kind have landed from published runs they were not fitted on
         (:mod:`xpuplan.catalog.accuracy`)."""
         return training_band(self.model.moe is not None, self.job.task)
