@@ -6,7 +6,8 @@
 Each band is the median and the 90th percentile of |predicted / measured - 1| over one kind of published run:
 
 * training, dense and MoE: every published training run, a main run predicted by the calibration refitted without
-  its own source (``xpuplan validate --cv``), a holdout by the catalog's values, which never saw it;
+  its own source (``xpuplan validate --cv``), a holdout by the catalog's values, which never saw it; dense again per
+  chip, and per chip and framework, where at least :data:`MIN_RUNS` runs describe them;
 * fine-tuning: every run of ``data/posttrain`` (all holdouts);
 * RL: every NeMo RL step row ``benchmarks/rl_check.py`` prices (v0.4-v0.7; nothing fitted on them);
 * serving: the holdout runs of ``data/validation/inference`` (``xpuplan validate --inference``), per figure.
@@ -36,6 +37,8 @@ SERVING = {"output_tokens_per_s": ("output_tokens_per_s", "output_tokens_per_s_p
                                    "input_tokens_per_s_per_device", "total_tokens_per_s"),
            "tpot_s": ("tpot_s",), "ttft_s": ("ttft_s",)}
 """each band's serving figure and the validation metrics that measure it (throughputs as one)"""
+MIN_RUNS = 8
+"""runs a chip, or a chip and framework, needs before it gets a training band of its own"""
 
 
 def band(errors, basis: str) -> dict:
@@ -44,16 +47,37 @@ def band(errors, basis: str) -> dict:
             "runs": int(e.size), "basis": basis}
 
 
-def training_errors(cv_json: str | None) -> dict[str, list[float]]:
-    """Leave-one-source-out errors of every published training run, dense and MoE apart."""
+def training_runs(cv_json: str | None) -> list[dict]:
+    """Every published training run predicted without its own source (or as a holdout): chip, framework, whether
+    the model is a mixture of experts, and the error."""
     if cv_json:
         runs = json.loads(Path(cv_json).read_text())["runs"]
-        return {"dense": [r["error"] for r in runs if not r["moe"]], "moe": [r["error"] for r in runs if r["moe"]]}
+        return [{k: r[k] for k in ("chip", "framework", "moe", "error")} for r in runs]
     from xpuplan.validate.calibrate import leave_one_source_out
 
     cv = leave_one_source_out()
-    return {"dense": [c.error for c in cv.checks if c.id not in cv.moe],
-            "moe": [c.error for c in cv.checks if c.id in cv.moe]}
+    return [{"chip": c.chip, "framework": c.framework, "moe": c.id in cv.moe, "error": c.error} for c in cv.checks]
+
+
+def training_bands(runs: list[dict]) -> dict:
+    """The training section: dense and MoE over every run; dense again per chip and per chip and framework where
+    :data:`MIN_RUNS` runs describe them; and the chips any published run ran on."""
+    basis = "pre-training runs predicted blind (leave-one-source-out, or holdouts)"
+    dense = [r for r in runs if not r["moe"]]
+    out = {"dense": band([r["error"] for r in dense], f"dense {basis}"),
+           "moe": band([r["error"] for r in runs if r["moe"]], f"mixture-of-experts {basis}"),
+           "dense_by_chip": {}, "dense_by_chip_framework": {}}
+    for chip in sorted({r["chip"] for r in dense}):
+        mine = [r for r in dense if r["chip"] == chip]
+        if len(mine) >= MIN_RUNS:
+            out["dense_by_chip"][chip] = band([r["error"] for r in mine], f"dense {basis}, on {chip}")
+        for framework in sorted({r["framework"] for r in mine}):
+            both = [r["error"] for r in mine if r["framework"] == framework]
+            if len(both) >= MIN_RUNS:
+                out["dense_by_chip_framework"].setdefault(chip, {})[framework] = band(
+                    both, f"dense {basis}, on {chip} under {framework}")
+    out["chips_with_runs"] = sorted({r["chip"] for r in runs})
+    return out
 
 
 def fine_tuning_errors() -> list[float]:
@@ -82,14 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cv", help="a saved `xpuplan validate --cv --json` whose runs give the training bands")
     args = parser.parse_args()
-    training = training_errors(args.cv)
     doc = {
-        "training": {
-            "dense": band(training["dense"], "dense pre-training runs, each predicted without its own source "
-                                             "(leave-one-source-out) or as a holdout"),
-            "moe": band(training["moe"], "mixture-of-experts pre-training runs, each predicted without its own "
-                                         "source (leave-one-source-out) or as a holdout"),
-        },
+        "training": training_bands(training_runs(args.cv)),
         "fine_tuning": band(fine_tuning_errors(), "NVIDIA's published SFT and LoRA throughputs (NeMo, Megatron-Bridge, DGX Cloud, NeMo AutoModel), none fitted on"),
         "rl": band(rl_errors(), "NeMo RL's published GRPO step times, v0.4-v0.7, none fitted on"),
         "serving": {k: band(v, "holdout serving runs, from publishers nothing was fitted on")

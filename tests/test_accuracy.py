@@ -3,6 +3,7 @@ was not fitted on (catalog/accuracy.yaml, written by benchmarks/accuracy.py). Th
 as it is: where a band can be recomputed quickly it is, and a band that no longer matches fails here until the
 script is rerun."""
 
+import collections
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 import xpuplan
 from xpuplan import BadInput
-from xpuplan.catalog import accuracy, load_model, model_from_dict
+from xpuplan.catalog import accuracy, load_chip, load_model, model_from_dict
 from xpuplan.validate import load_runs
 
 ROUNDING = 6e-4  # the file keeps three decimals
@@ -33,7 +34,8 @@ def test_a_training_estimate_carries_the_band_of_its_kind():
     moe = xpuplan.train(model="qwen3-30b-a3b", chip="h100-sxm", devices=16, seq_len=4096, global_batch=256, ep=8)
     lora = xpuplan.train(model="llama3-8b", chip="h100-sxm", devices=8, seq_len=4096, global_batch=64, task="lora")
     bands = [r.to_dict()["expected_error"] for r in (dense, moe, lora)]
-    assert bands[0] == accuracy.training_band(False).to_dict()
+    assert bands[0] == accuracy.training_band(False, chip="h100-sxm", framework="megatron").to_dict()
+    assert "on h100-sxm under megatron" in bands[0]["basis"]  # enough published runs for a record of its own
     assert bands[1] == accuracy.training_band(True).to_dict()
     assert bands[2] == accuracy.training_band(False, "lora").to_dict()
     assert len({b["median_abs"] for b in bands}) == 3  # three kinds, three bands
@@ -56,10 +58,21 @@ def test_the_training_bands_count_every_published_run_of_their_kind():
     """The dense and MoE bands are leave-one-source-out over every published training run: a run added to
     data/validation and not to the band fails here (the cross-validation itself takes minutes: benchmarks/)."""
     runs = load_runs()
-    moe = sum((model_from_dict(r["model"], w) if isinstance(r["model"], dict) else load_model(r["model"])).moe
-              is not None for r, w in runs)
-    assert accuracy.training_band(True).runs == moe
-    assert accuracy.training_band(False).runs == len(runs) - moe
+    moe = [(model_from_dict(r["model"], w) if isinstance(r["model"], dict) else load_model(r["model"])).moe is not None
+           for r, w in runs]
+    assert accuracy.training_band(True).runs == sum(moe)
+    assert accuracy.training_band(False).runs == len(runs) - sum(moe)
+    on = collections.Counter(load_chip(r["chip"]).name for (r, _), m in zip(runs, moe) if not m)
+    for chip, count in on.items():
+        band = accuracy.training_band(False, chip=chip)
+        assert band.runs == (count if count >= 8 else len(runs) - sum(moe)), chip  # its own band from 8 runs up
+
+
+def test_a_chip_with_its_own_record_gets_it_and_one_without_any_says_so():
+    own = accuracy.training_band(False, chip="ascend-910b", framework="mindspeed")
+    assert "ascend-910b under mindspeed" in own.basis and own.median > accuracy.training_band(False).median
+    blind = accuracy.training_band(False, chip="mlu590", framework="megatron")
+    assert blind.median == accuracy.training_band(False).median and "no published training run on mlu590" in blind.basis
 
 
 def test_the_fine_tuning_rl_and_serving_bands_are_the_validation_as_it_is_now(benchmark_script):

@@ -131,7 +131,7 @@ class TrainResult:
     def expected_error(self) -> Band:
         """How far estimates of this kind have landed from published runs they were not fitted on
         (:mod:`xpuplan.catalog.accuracy`)."""
-        return training_band(self.model.moe is not None, self.job.task)
+        return training_band(self.model.moe is not None, self.job.task, self.chip.name, self.job.framework.name)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ This module reads them and picks the band that describes an estimate; it changes
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -51,24 +52,54 @@ def _band(entry, where: str) -> Band:
     return band
 
 
+def _mapping(entry, where: str) -> dict:
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        raise BadInput(f"catalog/accuracy.yaml: {where} must be a mapping", where)
+    return entry
+
+
 @functools.cache
 def _table() -> dict[str, Band]:
     from . import CATALOG_DIR
 
     doc = read_yaml(CATALOG_DIR / "accuracy.yaml")
-    out = {f"training.{k}": _band((doc.get("training") or {}).get(k), f"training.{k}") for k in TRAINING_KINDS}
-    out |= {f"serving.{k}": _band((doc.get("serving") or {}).get(k), f"serving.{k}") for k in SERVING_METRICS}
+    training = _mapping(doc.get("training"), "training")
+    out = {f"training.{k}": _band(training.get(k), f"training.{k}") for k in TRAINING_KINDS}
+    for chip, entry in _mapping(training.get("dense_by_chip"), "training.dense_by_chip").items():
+        out[f"training.dense.{chip}"] = _band(entry, f"training.dense_by_chip.{chip}")
+    for chip, frameworks in _mapping(training.get("dense_by_chip_framework"), "training.dense_by_chip_framework").items():
+        for framework, entry in _mapping(frameworks, f"training.dense_by_chip_framework.{chip}").items():
+            out[f"training.dense.{chip}.{framework}"] = _band(entry, f"training.dense_by_chip_framework.{chip}.{framework}")
+    out |= {f"serving.{k}": _band(_mapping(doc.get("serving"), "serving").get(k), f"serving.{k}")
+            for k in SERVING_METRICS}
     out["fine_tuning"] = _band(doc.get("fine_tuning"), "fine_tuning")
     out["rl"] = _band(doc.get("rl"), "rl")
     return out
 
 
-def training_band(moe: bool, task: str = "pretrain") -> Band:
-    """The band of a training estimate: a fine-tuning task's own (sft, lora, qlora, dpo), else dense or MoE
-    pre-training's."""
+@functools.cache
+def _chips_with_runs() -> frozenset[str]:
+    from . import CATALOG_DIR
+
+    return frozenset(_mapping(read_yaml(CATALOG_DIR / "accuracy.yaml").get("training"), "training")
+                     .get("chips_with_runs") or ())
+
+
+def training_band(moe: bool, task: str = "pretrain", chip: str | None = None, framework: str | None = None) -> Band:
+    """The band of a training estimate: a fine-tuning task's own (sft, lora, qlora, dpo); else MoE pre-training's;
+    else dense pre-training's on this chip under this framework, or on this chip, where enough published runs describe
+    them, or over every chip. A chip no published run ran on says so: its band is other chips' record."""
+    table = _table()
     if task != "pretrain":
-        return _table()["fine_tuning"]
-    return _table()["training.moe" if moe else "training.dense"]
+        return table["fine_tuning"]
+    band = table["training.moe"] if moe else table.get(f"training.dense.{chip}.{framework}") \
+        or table.get(f"training.dense.{chip}") or table["training.dense"]
+    if chip is not None and chip not in _chips_with_runs():
+        band = dataclasses.replace(band, basis=f"{band.basis}; no published training run on {chip} was predicted: "
+                                               "these are other chips' errors")
+    return band
 
 
 def serving_bands() -> dict[str, Band]:
