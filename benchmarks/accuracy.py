@@ -10,7 +10,8 @@ Each band is the median and the 90th percentile of |predicted / measured - 1| ov
   chip, and per chip and framework, where at least :data:`MIN_RUNS` runs describe them;
 * fine-tuning: every run of ``data/posttrain`` (all holdouts);
 * RL: every NeMo RL step row ``benchmarks/rl_check.py`` prices (v0.4-v0.7; nothing fitted on them);
-* serving: the holdout runs of ``data/validation/inference`` (``xpuplan validate --inference``), per figure.
+* serving: the holdout runs of ``data/validation/inference`` (``xpuplan validate --inference``), per figure,
+  and again per load regime (concurrency up to 8, and above) where enough runs set one.
 
 The figures describe the estimator as it is when the file is written; the script is rerun whenever a change moves
 the validation (the README's results table and the records in benchmarks/results/ say when).
@@ -27,6 +28,7 @@ import numpy as np
 import yaml
 
 from xpuplan.catalog import CATALOG_DIR
+from xpuplan.catalog.accuracy import LOW_CONCURRENCY
 from xpuplan.errors import XpuplanError
 from xpuplan.validate import load_runs, run_inference_validation
 from xpuplan.validate.rl import STEP_FILES, price_rl_run, rl_runs
@@ -37,6 +39,10 @@ SERVING = {"output_tokens_per_s": ("output_tokens_per_s", "output_tokens_per_s_p
                                    "input_tokens_per_s_per_device", "total_tokens_per_s"),
            "tpot_s": ("tpot_s",), "ttft_s": ("ttft_s",)}
 """each band's serving figure and the validation metrics that measure it (throughputs as one)"""
+REGIMES = {"at_low_concurrency": lambda c: c <= LOW_CONCURRENCY, "under_load": lambda c: c > LOW_CONCURRENCY}
+"""a serving run's load regime by the concurrency it set (a burst of requests sent at once sets none)"""
+REGIME_WORDS = {"at_low_concurrency": f"at concurrency up to {LOW_CONCURRENCY}",
+                "under_load": f"at concurrency above {LOW_CONCURRENCY}"}
 MIN_RUNS = 8
 """runs a chip, or a chip and framework, needs before it gets a training band of its own"""
 
@@ -97,9 +103,24 @@ def rl_errors() -> list[float]:
     return out
 
 
-def serving_errors() -> dict[str, list[float]]:
+def serving_errors(regime: str | None = None) -> dict[str, list[float]]:
+    """Holdout serving errors per figure: every run, or one load regime of the runs that set a concurrency
+    (:data:`REGIMES`)."""
     checks = run_inference_validation(role="holdout")
+    if regime is not None:
+        checks = [c for c in checks if c.concurrency is not None and REGIMES[regime](c.concurrency)]
     return {k: [c.error for c in checks if c.metric in metrics] for k, metrics in SERVING.items()}
+
+
+def serving_bands() -> dict:
+    """The serving section: each figure over every holdout run, and again at low concurrency and under load."""
+    basis = "holdout serving runs, from publishers nothing was fitted on"
+    out = {k: band(v, basis) for k, v in serving_errors().items()}
+    for regime in REGIMES:
+        for k, v in serving_errors(regime).items():
+            if len(v) >= MIN_RUNS:
+                out[f"{k}_{regime}"] = band(v, f"{basis}, {REGIME_WORDS[regime]}")
+    return out
 
 
 def main() -> None:
@@ -110,8 +131,7 @@ def main() -> None:
         "training": training_bands(training_runs(args.cv)),
         "fine_tuning": band(fine_tuning_errors(), "NVIDIA's published SFT and LoRA throughputs (NeMo, Megatron-Bridge, DGX Cloud, NeMo AutoModel), none fitted on"),
         "rl": band(rl_errors(), "NeMo RL's published GRPO step times, v0.4-v0.7, none fitted on"),
-        "serving": {k: band(v, "holdout serving runs, from publishers nothing was fitted on")
-                    for k, v in serving_errors().items()},
+        "serving": serving_bands(),
     }
     head = ("# How far xpuplan's estimates land from published runs they were not fitted on: the median and the 90th\n"
             "# percentile of |predicted / measured - 1| over each kind of run (catalog/accuracy.py reads it; every\n"

@@ -49,7 +49,9 @@ def test_a_serving_estimate_carries_a_band_per_figure_and_its_table_says_so(run_
     code, out, _ = run_cli(*args, "--json")
     result = json.loads(out)
     result = result[0] if isinstance(result, list) else result
-    assert code == 0 and result["expected_error"] == {k: b.to_dict() for k, b in accuracy.serving_bands().items()}
+    assert code == 0 and result["expected_error"] == {k: b.to_dict() for k, b in accuracy.serving_bands(8).items()}
+    assert "at concurrency up to 8" in result["expected_error"]["ttft_s"]["basis"]  # its load regime's record
+    assert accuracy.serving_bands(64)["ttft_s"].median < accuracy.serving_bands(8)["ttft_s"].median
     code, out, _ = run_cli(*args)
     assert code == 0 and "expected error on runs it was not fitted on" in " ".join(out.split())
 
@@ -82,6 +84,9 @@ def test_the_fine_tuning_rl_and_serving_bands_are_the_validation_as_it_is_now(be
     _same(accuracy.rl_band(), script.rl_errors())
     for metric, errors in script.serving_errors().items():
         _same(accuracy.serving_bands()[metric], errors)
+    for regime, concurrency in (("at_low_concurrency", 1), ("under_load", 64)):
+        for metric, errors in script.serving_errors(regime).items():
+            _same(accuracy.serving_bands(concurrency)[metric], errors)
 
 
 @pytest.mark.parametrize("entry, words", [

@@ -19,9 +19,10 @@ from .units import HOUR, format_bytes
 MEMORY_KEYS = ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "buffers_bytes")
 
 
-def serving_expected_error() -> dict:
-    """The ``expected_error`` block of a serving result: one band for each figure (:mod:`xpuplan.catalog.accuracy`)."""
-    return {k: b.to_dict() for k, b in serving_bands().items()}
+def serving_expected_error(concurrency: int | None) -> dict:
+    """The ``expected_error`` block of a serving result: one band for each figure, of its load regime
+    (:mod:`xpuplan.catalog.accuracy`)."""
+    return {k: b.to_dict() for k, b in serving_bands(concurrency).items()}
 
 
 def rl_expected_error() -> dict:
@@ -195,7 +196,7 @@ class ServeResult:
             "memory_per_device_bytes": self.memory_per_device_bytes, "memory": dict(self.memory),
             "fits": self.fits, "usd_per_million_output_tokens": self.usd_per_million_output_tokens,
             "plan": self.plan.to_dict(), "warnings": self.warnings,
-            "expected_error": serving_expected_error(), **self.extra,
+            "expected_error": serving_expected_error(self.concurrency), **self.extra,
         }
 
 
@@ -237,7 +238,7 @@ class DisaggregatedResult:
                             "requests_per_s": self.prefill_requests_per_s},
                 "decode": {"chip": d_chip.name, "devices": d_devices, "plan": d_plan.to_dict(),
                            "requests_per_s": self.decode_requests_per_s},
-                "expected_error": serving_expected_error()}
+                "expected_error": serving_expected_error(self.concurrency)}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,8 @@ from .files import read_yaml
 TRAINING_KINDS = ("dense", "moe")
 SERVING_METRICS = ("output_tokens_per_s", "tpot_s", "ttft_s")
 """the serving figures a band is kept for, as the ``inference --json`` keys name them"""
+LOW_CONCURRENCY = 8
+"""the most sequences in flight a serving estimate may carry and take the low-concurrency bands (issue 22's split)"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,8 +74,11 @@ def _table() -> dict[str, Band]:
     for chip, frameworks in _mapping(training.get("dense_by_chip_framework"), "training.dense_by_chip_framework").items():
         for framework, entry in _mapping(frameworks, f"training.dense_by_chip_framework.{chip}").items():
             out[f"training.dense.{chip}.{framework}"] = _band(entry, f"training.dense_by_chip_framework.{chip}.{framework}")
-    out |= {f"serving.{k}": _band(_mapping(doc.get("serving"), "serving").get(k), f"serving.{k}")
-            for k in SERVING_METRICS}
+    serving = _mapping(doc.get("serving"), "serving")
+    out |= {f"serving.{k}": _band(entry, f"serving.{k}") for k, entry in serving.items()}
+    missing = [k for k in SERVING_METRICS if f"serving.{k}" not in out]
+    if missing:
+        raise BadInput(f"catalog/accuracy.yaml: serving needs a band for {', '.join(missing)}", "serving")
     out["fine_tuning"] = _band(doc.get("fine_tuning"), "fine_tuning")
     out["rl"] = _band(doc.get("rl"), "rl")
     return out
@@ -102,9 +107,12 @@ def training_band(moe: bool, task: str = "pretrain", chip: str | None = None, fr
     return band
 
 
-def serving_bands() -> dict[str, Band]:
-    """The bands of a serving estimate, one for each figure of :data:`SERVING_METRICS`."""
-    return {k: _table()[f"serving.{k}"] for k in SERVING_METRICS}
+def serving_bands(concurrency: int | None = None) -> dict[str, Band]:
+    """The bands of a serving estimate, one for each figure of :data:`SERVING_METRICS`: those of its load regime
+    (up to :data:`LOW_CONCURRENCY` sequences in flight, or more) where the file has them, else over every run."""
+    table = _table()
+    regime = None if concurrency is None else "at_low_concurrency" if concurrency <= LOW_CONCURRENCY else "under_load"
+    return {k: table.get(f"serving.{k}_{regime}") or table[f"serving.{k}"] for k in SERVING_METRICS}
 
 
 def rl_band() -> Band:

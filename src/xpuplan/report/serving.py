@@ -42,13 +42,14 @@ def inference_table(r) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     lines = [f"note: {n}" for n in r.extra.get("notes", [])] + ([warning_lines([r])] if r.warnings else [])
-    table.caption = "\n".join(lines + [expected_error_line()])
+    table.caption = "\n".join(lines + [expected_error_line(r.concurrency)])
     return table
 
 
-def expected_error_line() -> str:
-    """How far serving estimates have landed from published runs they were not fitted on, figure by figure."""
-    b = serving_bands()
+def expected_error_line(concurrency: int | None = None) -> str:
+    """How far serving estimates (at this concurrency) have landed from published runs they were not fitted on,
+    figure by figure."""
+    b = serving_bands(concurrency)
     return ("expected error on runs it was not fitted on (median / 90th percentile): " + ", ".join(
         f"{name} ±{b[key].median:.0%} / ±{b[key].p90:.0%}" for key, name in
         (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("output_tokens_per_s", "throughput")))
@@ -108,5 +109,5 @@ def disaggregated_table(r: DisaggregatedResult) -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
-    table.caption = "\n".join(part for part in (warning_lines([r]), expected_error_line()) if part)
+    table.caption = "\n".join(part for part in (warning_lines([r]), expected_error_line(r.concurrency)) if part)
     return table
