@@ -44,7 +44,7 @@ REGIMES = {"at_low_concurrency": lambda c: c <= LOW_CONCURRENCY, "under_load": l
 REGIME_WORDS = {"at_low_concurrency": f"at concurrency up to {LOW_CONCURRENCY}",
                 "under_load": f"at concurrency above {LOW_CONCURRENCY}"}
 MIN_RUNS = 8
-"""runs a chip, or a chip and framework, needs before it gets a training band of its own"""
+"""runs a narrower band needs before the file keeps it (a chip, a chip and framework, a serving load regime)"""
 
 
 def band(errors, basis: str) -> dict:
