@@ -11,7 +11,6 @@ chunks, and plans that do not fit in memory are dropped. Nothing is pruned by he
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +90,8 @@ def candidate_grid(model: Model, job: TrainJob, devices: int, chip: Chip, space:
     """Every structurally valid plan as a PlanGrid, the number enumerated, and the rule counts of the rejects."""
     domain = chip.scale_up_domain
     axes = _axes(model, job, devices, chip, space)
-    mesh = np.array(list(itertools.product(*axes)), dtype=np.int64).T
+    # the Cartesian product in itertools.product's order (last axis fastest), built by numpy, not tuple by tuple
+    mesh = np.stack(np.meshgrid(*(np.asarray(a, dtype=np.int64) for a in axes), indexing="ij")).reshape(len(axes), -1)
     tp, pp, cp, ep, vpp, mb, zero, rc, etp_option = mesh
     etp = np.where(etp_option == 0, tp, etp_option)
     canonical = (etp_option == 0) | (etp_option != tp)  # etp written out as tp is the default layout: price it once
