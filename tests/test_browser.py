@@ -109,6 +109,7 @@ def test_plan_renders_table_and_plots_prices_a_pinned_plan_and_exports_it(page, 
     assert page.locator("#plot-memory .ytitle").text_content() == "memory per device (GiB)"
     assert page.locator("#plot-scaling .y2title").text_content() == "MFU (%)"
     assert page.locator("#status").inner_text() == ""
+    assert page.locator("#plans-accuracy").inner_text().startswith("expected error on runs it was not fitted on")
     page.locator("#plans-table tbody tr").nth(1).click()  # the second plan's degrees into the pinned fields
     assert page.input_value("#tp") and page.input_value("#pp")
     for field, value in (("tp", "8"), ("pp", "4"), ("vpp", ""), ("cp", ""), ("dp", "")):

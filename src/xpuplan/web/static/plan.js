@@ -62,6 +62,7 @@ function renderPlans() {
   const plans = shownPlans(), offset = planState.pinned ? 1 : 0;
   const labels = plans.map((p, i) => wrap(planLabel(p, i - offset)));
   renderPlanTable();
+  $("plans-accuracy").textContent = plans.length ? expectedText(plans[0].expected_error) : "";
   plotBreakdown("plot-breakdown", plans, labels, "Step time by part");
   plotMemory("plot-memory", plans, labels, "Memory per device against capacity");
 }
