@@ -103,10 +103,14 @@ def rl_errors() -> list[float]:
     return out
 
 
-def serving_errors(regime: str | None = None) -> dict[str, list[float]]:
+def serving_checks() -> list:
+    """The holdout serving runs, predicted (the validation runs once; each regime filters it)."""
+    return run_inference_validation(role="holdout")
+
+
+def serving_errors(checks: list, regime: str | None = None) -> dict[str, list[float]]:
     """Holdout serving errors per figure: every run, or one load regime of the runs that set a concurrency
     (:data:`REGIMES`)."""
-    checks = run_inference_validation(role="holdout")
     if regime is not None:
         checks = [c for c in checks if c.concurrency is not None and REGIMES[regime](c.concurrency)]
     return {k: [c.error for c in checks if c.metric in metrics] for k, metrics in SERVING.items()}
@@ -115,9 +119,10 @@ def serving_errors(regime: str | None = None) -> dict[str, list[float]]:
 def serving_bands() -> dict:
     """The serving section: each figure over every holdout run, and again at low concurrency and under load."""
     basis = "holdout serving runs, from publishers nothing was fitted on"
-    out = {k: band(v, basis) for k, v in serving_errors().items()}
+    checks = serving_checks()
+    out = {k: band(v, basis) for k, v in serving_errors(checks).items()}
     for regime in REGIMES:
-        for k, v in serving_errors(regime).items():
+        for k, v in serving_errors(checks, regime).items():
             if len(v) >= MIN_RUNS:
                 out[f"{k}_{regime}"] = band(v, f"{basis}, {REGIME_WORDS[regime]}")
     return out

@@ -82,10 +82,11 @@ def test_the_fine_tuning_rl_and_serving_bands_are_the_validation_as_it_is_now(be
     script = benchmark_script("accuracy")
     _same(accuracy.training_band(False, "sft"), script.fine_tuning_errors())
     _same(accuracy.rl_band(), script.rl_errors())
-    for metric, errors in script.serving_errors().items():
+    checks = script.serving_checks()
+    for metric, errors in script.serving_errors(checks).items():
         _same(accuracy.serving_bands()[metric], errors)
     for regime, concurrency in (("at_low_concurrency", 1), ("under_load", 64)):
-        for metric, errors in script.serving_errors(regime).items():
+        for metric, errors in script.serving_errors(checks, regime).items():
             _same(accuracy.serving_bands(concurrency)[metric], errors)
 
 

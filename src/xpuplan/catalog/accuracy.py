@@ -63,10 +63,15 @@ def _mapping(entry, where: str) -> dict:
 
 
 @functools.cache
-def _table() -> dict[str, Band]:
+def _doc() -> dict:
     from . import CATALOG_DIR
 
-    doc = read_yaml(CATALOG_DIR / "accuracy.yaml")
+    return _mapping(read_yaml(CATALOG_DIR / "accuracy.yaml"), "the file")
+
+
+@functools.cache
+def _table() -> dict[str, Band]:
+    doc = _doc()
     training = _mapping(doc.get("training"), "training")
     out = {f"training.{k}": _band(training.get(k), f"training.{k}") for k in TRAINING_KINDS}
     for chip, entry in _mapping(training.get("dense_by_chip"), "training.dense_by_chip").items():
@@ -86,10 +91,7 @@ def _table() -> dict[str, Band]:
 
 @functools.cache
 def _chips_with_runs() -> frozenset[str]:
-    from . import CATALOG_DIR
-
-    return frozenset(_mapping(read_yaml(CATALOG_DIR / "accuracy.yaml").get("training"), "training")
-                     .get("chips_with_runs") or ())
+    return frozenset(_mapping(_doc().get("training"), "training").get("chips_with_runs") or ())
 
 
 def training_band(moe: bool, task: str = "pretrain", chip: str | None = None, framework: str | None = None) -> Band:
