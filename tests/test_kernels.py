@@ -275,16 +275,30 @@ def test_fp4_serving_gemms_use_the_fp4_curve_and_the_fp4_streaming_rate():
     assert big > fallback  # the measured fp4 kernels are slower than the fp8 curve at the fp4 peak said
 
 
-def test_an_fp4_models_attention_runs_at_the_fp8_peak():
-    """No engine runs attention in fp4: an FP4 checkpoint's FMHA is priced at the fp8 peak, not the fp4 one."""
+def test_attention_runs_in_the_kv_caches_precision_not_the_weights():
+    """No engine runs attention in fp4: an FP4 checkpoint's FMHA with an FP8 cache is priced at the fp8 peak. FP8
+    attention comes with the FP8 cache (vLLM's FlashAttention-3, TensorRT-LLM's builder): an FP8 checkpoint served
+    with a bf16 cache runs bf16 attention, and an engine that dequantizes the cache computes in bf16 too."""
+    import dataclasses
+
     from xpuplan.catalog import load_engine, load_model
     from xpuplan.cost import serve
     from xpuplan.plan import resolve_serve_plan
 
     chip, model = load_chip("b200"), load_model("llama3-8b")
-    plans = {p: resolve_serve_plan(model, chip, 1, engine=load_engine("trt-llm"), precision=p, kv_precision="fp8")
-             for p in ("fp8", "fp4")}
-    assert serve._attention_peak(chip, plans["fp4"]) == serve._attention_peak(chip, plans["fp8"]) == chip.peak("fp8")
+
+    def peak(precision, kv, engine=load_engine("trt-llm")):
+        plan = resolve_serve_plan(model, chip, 1, engine=engine, precision=precision, kv_precision=kv)
+        return serve._attention_peak(chip, plan)
+
+    assert peak("fp4", "fp8") == peak("fp8", "fp8") == chip.peak("fp8") > chip.peak("bf16")
+    assert peak("fp8", "bf16") == peak("fp4", "bf16") == peak("bf16", "bf16") == chip.peak("bf16")
+    dequantizing = dataclasses.replace(load_engine("vllm"), fp8_attention=False)
+    assert peak("fp8", "fp8", dequantizing) == chip.peak("bf16")
+    long_prompt = {kv: float(serve.prefill_attention_s(model, chip, resolve_serve_plan(
+        model, chip, 1, engine=load_engine("vllm"), precision="fp8", kv_precision=kv), 8192.0, 8192)) for kv in
+        ("fp8", "bf16")}
+    assert long_prompt["bf16"] == pytest.approx(long_prompt["fp8"] * chip.peak("fp8") / chip.peak("bf16"))
 
 
 

@@ -40,7 +40,7 @@ TTFT_HOLDOUT_MEDIAN = 0.40
 """the holdouts' TTFT median |error|: 43.9% in session 12 (72.4% before), 46.0% in session 13 once DeepSeek-R1 at tp 16
 over two nodes (TTFT 38-91% low) joined, 27.4% in session 19 (the API server's streaming cost, benchmarks' own request
 counts), 38.2% in session 29 once 27 DeepSeek-R1 TTFTs of two publishers joined (InferenceX, TensorRT-LLM issue 5929;
-the 67 before stay at 27.3%); a guard, not a target met"""
+the 67 before stay at 27.3%), 37.6% in session 32 (attention in the KV cache's precision); a guard, not a target met"""
 
 
 TPOT_MAIN_MEDIAN = 0.08

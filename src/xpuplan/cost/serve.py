@@ -263,10 +263,12 @@ def elementwise_s(model: Model, chip: Chip, plan: ServePlan, tokens) -> np.ndarr
 
 
 def _attention_peak(chip: Chip, plan: ServePlan) -> float:
-    """The engine's fused attention kernel runs in the model's compute precision: FP8 FMHA for fp8 models and for fp4
-    ones (FP4 checkpoints keep an FP8 KV cache and their engines run FP8 attention), bf16 for weight-only int4."""
-    dtype = WEIGHT_FORMATS[plan.precision][1]
-    return chip.peak("fp8" if dtype == "fp4" else dtype)
+    """The peak the engine's fused attention kernel runs at: FP8 where the KV cache is FP8 and the engine computes
+    attention in it (``ServeEngine.fp8_attention``), whatever the weights' format (FP4 checkpoints too: no engine runs
+    attention in FP4); else 16 bits. The weights' format does not decide it: an FP8 checkpoint served with a bf16 cache
+    runs bf16 attention (vLLM's quantized_kvcache docs: FP8 attention comes with the FP8 cache under FlashAttention-3;
+    TensorRT-LLM's FP8 context FMHA likewise needs the FP8 cache)."""
+    return chip.peak("fp8" if plan.kv_precision == "fp8" and plan.engine.fp8_attention else "bf16")
 
 
 def prefill_attention_s(model: Model, chip: Chip, plan: ServePlan, tokens, prompt_len) -> np.ndarray:

@@ -179,6 +179,11 @@ class ServeEngine:
     """host time per sequence an iteration carries, seconds: the engine's scheduler and input/output work for each
     running sequence (vLLM V1's scheduler; vLLM 0.2.7's whole Python loop, streaming included); 0 where that work is
     vectorised away (SGLang, TensorRT-LLM)"""
+    fp8_attention: bool = True
+    """with an FP8 KV cache, attention's matmuls run in FP8 (vLLM's FlashAttention-3 quantizes the queries to FP8 too;
+    TensorRT-LLM's PyTorch backend turns its FP8 context FMHA on); False: they run in 16 bits over the dequantized
+    cache (a TensorRT engine built without ``--use_fp8_context_fmha``, off by default). With a 16-bit cache every
+    engine runs 16-bit attention, whatever the weights' format"""
     async_scheduling: bool = False
     """the scheduler runs a step ahead (vLLM ``--async-scheduling``, its default from 0.14 on its uni and mp
     executors): an iteration takes the longer of its device time and its sequences' host work, not their sum"""
@@ -212,8 +217,9 @@ class ServeEngine:
         object.__setattr__(self, "vendors", tuple(str(v) for v in self.vendors or ()))
         object.__setattr__(self, "small_device_names", tuple(str(v) for v in self.small_device_names or ()))
         object.__setattr__(self, "covers", tuple(str(v) for v in self.covers or ()))
-        if not isinstance(self.async_scheduling, bool):
-            raise BadInput(f"serving/{self.name}.yaml: async_scheduling must be true or false", "async_scheduling")
+        for key in ("async_scheduling", "fp8_attention"):
+            if not isinstance(getattr(self, key), bool):
+                raise BadInput(f"serving/{self.name}.yaml: {key} must be true or false", key)
         for key in ("small_device_bytes", "large_device_bytes", "reserve_bytes", "small_device_reserve_bytes",
                     "large_device_reserve_bytes"):
             if getattr(self, key) is not None:
