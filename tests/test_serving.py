@@ -12,7 +12,8 @@ from xpuplan import api
 from xpuplan.catalog import load_chip, load_model
 from xpuplan.errors import BadInput, DoesNotFit
 from xpuplan.catalog import load_engine
-from xpuplan.cost.serve import decode_step_s, kv_bytes_per_token, max_concurrency
+from xpuplan.cost.serve import decode_step_s
+from xpuplan.cost.serve_memory import kv_bytes_per_token, max_concurrency
 from xpuplan.plan import ServePlan
 from xpuplan.serving import closed_loop
 
@@ -143,7 +144,7 @@ def test_sliding_window_layers_cache_at_most_their_window():
     """A 32k-token gpt-oss sequence caches 32k tokens in its 18 full layers and 128 in its 18 windowed ones."""
     import dataclasses
 
-    from xpuplan.cost.serve import kv_tokens
+    from xpuplan.cost.serve_memory import kv_tokens
 
     oss = load_model("gpt-oss-120b")
     assert kv_tokens(oss, 32768) == pytest.approx((18 * 32768 + 18 * 128) / 36)
@@ -162,7 +163,8 @@ def test_engines_keep_their_documented_share_of_memory_back_from_the_kv_cache():
     import dataclasses
 
     from xpuplan.catalog import load_chip, load_engine, load_model
-    from xpuplan.cost.serve import max_concurrency
+    from xpuplan.cost import serve_memory
+    from xpuplan.cost.serve_memory import max_concurrency
     from xpuplan.plan import resolve_serve_plan
 
     model, chip = load_model("llama3-70b"), load_chip("h100-sxm")
@@ -174,7 +176,16 @@ def test_engines_keep_their_documented_share_of_memory_back_from_the_kv_cache():
     assert load_engine("trt-llm").kv_free_fraction == 0.9 and load_engine("vllm@0.10").memory_utilization == 0.9
     assert load_engine("vllm@0.20").memory_utilization == 0.92 and load_engine("vllm").memory_utilization == 1.0
     assert fit["vllm@0.10"] < fit["vllm@0.20"] < fit["trt-llm"] < fit["roofline"]
-    assert fit["vllm"] == fit["roofline"]  # the whole device, as the roofline takes it
+    # vLLM 0.34 fills the whole device, as the roofline does, less what its own accounting holds back: its non-torch
+    # memory over two devices and its memory profile's peak (the dummy sampler's 14 bytes an entry over 1,024 rows of
+    # the 128,256-entry vocabulary outweighs one prefill chunk's activations), where the roofline holds the chip's
+    # runtime reserve and the chunk
+    vllm = resolve_serve_plan(model, chip, 2, 2, 1, 1, None, "fp8", "fp8", load_engine("vllm"))
+    held = serve_memory.held_back_bytes(model, chip, vllm)
+    assert held == vllm.engine.runtime_tp_bytes + 14 * 1024 * model.vocab > serve_memory.workspace_bytes(model, vllm)
+    rc = serve_memory.replica_costs(model, chip, vllm)
+    assert rc.free_bytes == pytest.approx(chip.hbm_bytes - rc.weight_bytes - held)
+    assert abs(fit["vllm"] - fit["roofline"]) <= 0.03 * fit["roofline"]
     whole = dataclasses.replace(load_engine("trt-llm"), kv_free_fraction=1.0)
     plan = resolve_serve_plan(model, chip, 2, 2, 1, 1, None, "fp8", "fp8", whole)
     assert abs(fit["trt-llm"] - 0.9 * max_concurrency(model, chip, plan, 5000, 500)) <= 1  # whole sequences
@@ -300,3 +311,87 @@ def test_a_moe_estimate_says_its_kv_cache_is_larger_than_the_engine_allocates():
         return [n for n in r.extra.get("notes", []) if "larger than vLLM allocates" in n]
 
     assert len(notes("qwen3-235b-a22b")) == 1 and notes("llama3-70b") == []
+
+
+def test_vllms_memory_profile_holds_its_sampler_run_and_its_own_non_torch_memory():
+    """vLLM V1 sizes its KV cache after a profile that samples min(max_num_seqs, max_num_batched_tokens) rows of the
+    whole vocabulary with top-k and top-p on: 0.10-0.16 sort them (38 bytes an entry at the peak), later releases run
+    FlashInfer or a Triton kernel (14). Every rank samples the gathered logits, so tensor parallelism does not split
+    it, and the profile holds the larger of it and the forward's activations, not both. Two logged profiles check it
+    (vLLM 0.10.2): Qwen3's vocabulary at 1,024 rows, 5.58 GiB of peak activation; at 256 rows, 1.4 GiB. Inside its
+    budget vLLM counts its own non-torch memory (NCCL, all-reduce buffers), not the chip's training reserve."""
+    import dataclasses
+
+    from xpuplan.catalog import load_chip, load_engine, load_model
+    from xpuplan.cost import serve_memory
+    from xpuplan.errors import BadInput
+    from xpuplan.plan import resolve_serve_plan
+    from xpuplan.validate.serve import engine_of
+
+    model, h100 = load_model("qwen3-32b"), load_chip("h100-sxm")
+    old, new = load_engine("vllm@0.10"), load_engine("vllm")
+    assert (old.sampler_bytes_per_logit, load_engine("vllm@0.14").sampler_bytes_per_logit) == (38, 38)
+    assert (load_engine("vllm@0.17").sampler_bytes_per_logit, new.sampler_bytes_per_logit) == (14, 14)
+    plans = {tp: resolve_serve_plan(model, h100, tp, tp, 1, 1, None, "bf16", "bf16", old) for tp in (1, 2)}
+    sampler = {tp: serve_memory.sampler_profile_bytes(model, plan) for tp, plan in plans.items()}
+    assert sampler[1] == sampler[2] == 38 * 1024 * model.vocab == pytest.approx(5.58 * 2**30, rel=0.02)
+    eight = load_model("qwen3-8b")
+    small = resolve_serve_plan(eight, load_chip("l4"), 1, 1, 1, 1, None, "fp8", "bf16", old)
+    assert small.engine.max_batch == 256  # a device under 70 GiB
+    assert serve_memory.sampler_profile_bytes(eight, small) == pytest.approx(1.4 * 2**30, rel=0.02)
+    budget = dataclasses.replace(old, max_batched_tokens=512)  # fewer tokens than sequences: that many rows
+    few = resolve_serve_plan(model, h100, 1, 1, 1, 1, None, "bf16", "bf16", budget)
+    assert serve_memory.sampler_profile_bytes(model, few) == 38 * 512 * model.vocab
+    for tp, plan in plans.items():
+        peak = max(serve_memory.workspace_bytes(model, plan), sampler[tp])
+        assert serve_memory.profile_peak_bytes(model, plan) == peak < serve_memory.workspace_bytes(model, plan) + sampler[tp]
+        runtime = old.runtime_bytes if tp == 1 else old.runtime_tp_bytes
+        assert serve_memory.held_back_bytes(model, h100, plan) == runtime + peak
+    assert old.runtime_bytes < old.runtime_tp_bytes < h100.efficiency.reserve_bytes
+    sglang = resolve_serve_plan(model, h100, 1, 1, 1, 1, None, "bf16", "bf16", load_engine("sglang"))
+    assert serve_memory.held_back_bytes(model, h100, sglang) == sglang.engine.reserve_bytes  # its own rule, untouched
+    run = {"id": "r", "framework": "vllm@0.10", "chip": "h100-sxm"}
+    assert engine_of(dict(run, engine_settings={"sampler_bytes_per_logit": 14})).sampler_bytes_per_logit == 14
+    with pytest.raises(BadInput, match="sampler_bytes_per_logit must be bytes in \\[0, 1000\\), got -1") as err:
+        engine_of(dict(run, engine_settings={"sampler_bytes_per_logit": -1}))
+    assert "\n" not in str(err.value)
+
+
+def test_gpt_oss_mxfp4_experts_take_the_layout_vllms_backend_gives_them():
+    """vLLM runs MXFP4 experts with Marlin on Ampere and on Hopper through 0.11 (each 2,880 x 2,880 expert padded to
+    2,944 x 3,072), with its Triton backend on Hopper from 0.12, which kept the original scales beside the swizzled
+    ones through 0.24: gpt-oss-120b on one H100 loads at 65.97 GiB under Marlin (vLLM 0.10.1, issue 23278) and 64.38
+    under Triton (0.14.1, issue 33155), both within 1%. Engines without the layout hold the checkpoint as stored, and the kernel reads
+    the padded matrices, so a decode step under Marlin's layout is slower."""
+    import dataclasses
+
+    from xpuplan.catalog import load_chip, load_engine, load_model
+    from xpuplan.cost import serve
+    from xpuplan.cost.weights import replica_weight_bytes
+    from xpuplan.plan import resolve_serve_plan
+
+    model, h100, a100 = load_model("gpt-oss-120b"), load_chip("h100-sxm"), load_chip("a100-sxm-80gb")
+
+    def plan(engine, chip=h100):
+        return resolve_serve_plan(model, chip, 1, 1, 1, 1, None, "int4", "bf16", engine)
+
+    gib = {name: replica_weight_bytes(model, plan(load_engine(name))) / 2**30
+           for name in ("vllm@0.10", "vllm@0.14", "vllm", "sglang")}
+    assert gib["vllm@0.10"] == pytest.approx(65.97, rel=0.01) and gib["vllm@0.14"] == pytest.approx(64.38, rel=0.01)
+    assert gib["sglang"] == gib["vllm"] < gib["vllm@0.14"] < gib["vllm@0.10"]  # 0.34 on Hopper: stored as shipped
+    assert replica_weight_bytes(model, plan(load_engine("vllm"), a100)) / 2**30 == pytest.approx(gib["vllm@0.10"])
+    marlin = plan(load_engine("vllm@0.10"))
+    stored = plan(dataclasses.replace(load_engine("vllm@0.10"), mxfp4_layout_chips=()))
+    assert marlin.engine.mxfp4_layout == (128, 256, 0) and stored.engine.mxfp4_layout == (1, 1, 0)
+    assert serve.decode_step_s(model, h100, marlin, 8, 2048) > serve.decode_step_s(model, h100, stored, 8, 2048)
+    # vLLM 0.10.1 from PyPI could not start it on one H100 at its default 0.9 of the device (issue 23278: "Available
+    # KV cache memory: -2.14 GiB"): Marlin's padded experts and the sorting sampler's profile leave no cache
+    from xpuplan import api
+    with pytest.raises(api.DoesNotFit, match=r"0\.00 GiB is left of the 90% of the device vllm@0\.10 fills once the "
+                                             r"weights \(65\.8 GiB\) and what it holds back \(7\.6 GiB") as err:
+        api.inference(model="gpt-oss-120b", chip="h100-sxm", devices=1, engine="vllm@0.10", precision="int4")
+    assert "\n" not in str(err.value)
+    dense = load_model("llama3-8b")  # other formats are held as stored
+    assert replica_weight_bytes(dense, resolve_serve_plan(dense, h100, 1, 1, 1, 1, None, "int4", "bf16",
+                                                          load_engine("vllm@0.10"))) == replica_weight_bytes(
+        dense, resolve_serve_plan(dense, h100, 1, 1, 1, 1, None, "int4", "bf16", load_engine("sglang")))

@@ -9,7 +9,8 @@ import pytest
 
 from xpuplan import api
 from xpuplan.catalog import load_chip, load_engine, load_model, names
-from xpuplan.cost.serve import decode_step_s, iteration_s, max_concurrency, prefill_s
+from xpuplan.cost.serve import decode_step_s, iteration_s, prefill_s
+from xpuplan.cost.serve_memory import max_concurrency
 from xpuplan.errors import BadInput
 from xpuplan.plan import ServePlan
 from xpuplan.serving import simulate, steady_state
@@ -422,7 +423,7 @@ def test_disaggregated_pools_take_their_own_plans():
 def test_expert_parallelism_inside_tensor_parallelism_shards_every_expert():
     """An engine's --tp 8 --ep 4 splits each expert over tp/ep = 2 devices: the experts' weights spread over all
     eight devices (as --ep 8 does), where they used to be replicated twice; ep must divide tp below it."""
-    from xpuplan.cost.serve import replica_costs
+    from xpuplan.cost.serve_memory import replica_costs
     model, chip = load_model("qwen3-235b-a22b"), load_chip("h200")
     weights = {ep: replica_costs(model, chip, ServePlan(tp=8, ep=ep, precision="fp8")).weight_bytes for ep in (1, 4, 8)}
     assert weights[4] == pytest.approx(weights[8]) == pytest.approx(weights[1])
@@ -471,21 +472,22 @@ def test_an_older_release_is_its_own_catalog_profile():
     """Issue 22 item 3: `--engine vllm@0.2` (and a patch release within it, `@0.2.7`) is the catalog's vllm@0.2
     profile, with its own defaults and host costs; a release the catalog has no profile of is one line naming those
     it has."""
-    old = api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm@0.2.7")
-    new = api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm")
+    old = api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm@0.2.7", concurrency=64)
+    new = api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm", concurrency=64)
     assert old.plan.engine.name == "vllm@0.2" and old.plan.engine.version == "0.2"
     assert old.plan.engine.max_batch == 256 and old.tpot_s > new.tpot_s  # its Python loop costs every iteration
     with pytest.raises(api.BadInput, match=r"describes release 0\.34 .*vllm@0\.28 \(0\.28-0\.33\), vllm@0\.20 "
-                       r"\(0\.20-0\.27\), vllm@0\.14 \(0\.14-0\.19\), vllm@0\.10 \(0\.10-0\.13\), vllm@0\.2 "
+                       r"\(0\.20-0\.27\), vllm@0\.17 \(0\.17-0\.19\), vllm@0\.14 \(0\.14-0\.16\), vllm@0\.10 \(0\.10-0\.13\), "
+                       r"vllm@0\.2 "
                        r"older ones.*--engine vllm@0\.2$"):
         api.inference(model="llama2-7b", chip="a100-sxm-80gb", devices=1, engine="vllm@0.7")
 
 
 def test_vllm_before_0_14_schedules_synchronously_and_its_profile_covers_those_releases():
     """vLLM schedules a step ahead by default from 0.14: the sequences' host work overlaps the step. The vllm@0.10
-    profile (0.10-0.13: `@0.11.2` finds it through `covers`) is the 0.14 one (`@0.17.1`, within 0.14-0.19) with what
+    profile (0.10-0.13: `@0.11.2` finds it through `covers`) is the 0.14 one (`@0.15.1`, within 0.14-0.16) with what
     those releases do otherwise: synchronous scheduling, which adds the work; both fill 0.9 of the device."""
-    now = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm@0.17.1", concurrency=256)
+    now = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm@0.15.1", concurrency=256)
     then = api.inference(model="llama3-8b", chip="h100-sxm", devices=1, engine="vllm@0.11.2", concurrency=256)
     assert now.plan.engine.name == "vllm@0.14" and now.plan.engine.async_scheduling
     assert not then.plan.engine.async_scheduling

@@ -41,6 +41,7 @@ rest of a pool's step is its idle time.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -48,7 +49,7 @@ import numpy as np
 
 from .cost.flops import total_params
 from .cost.packing import exponential_scale, packed_rows
-from .cost.serve import max_concurrency, replica_costs
+from .cost.serve_memory import max_concurrency, replica_costs
 from .errors import BadInput, DoesNotFit, UnknownName
 from .plan import ServePlan
 from .results import TrainResult, rl_expected_error
@@ -317,6 +318,12 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
 
     # generation: rollout replicas over the rollout devices
     share = rollout_memory_share or (COLOCATED_ROLLOUT_MEMORY_SHARE if colocated else 1.0)
+    streams = not colocated and off_policy_steps >= 1  # the rollout pool runs ahead: no step waits for its tail
+    async_default = rollout_max_seqs is None and streams and engine.name.split("@")[0] == "vllm"
+    max_seqs = ASYNC_ENGINE_MAX_SEQS if async_default else rollout_max_seqs
+    if max_seqs is not None:  # the engine's max_num_seqs on every device: it also sizes its memory profile's sampler
+        engine = dataclasses.replace(engine, max_batch=max_seqs, small_device_batch=None, large_device_batch=None,
+                                     max_batch_chips=())
     serve_plan = rollout_plan(model, gen_chip, gen_devices, rollout_tp, precision, engine, share)
     notes += cross_domain_notes(gen_chip, serve_plan)  # the rollouts' decode, where the estimate is weakest
     replicas = gen_devices // serve_plan.devices
@@ -326,17 +333,12 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     if capacity < 1:
         raise DoesNotFit(f"does not fit: one rollout of {max_seq_len} tokens needs more KV cache than a "
                          f"{serve_plan.devices} x {gen_chip.name} replica has left; raise --rollout-tp")
+    if async_default and capacity > max_seqs:
+        notes.append(f"rollouts running ahead: vLLM's asynchronous engine (NeMo RL's async GRPO) runs at most "
+                     f"{max_seqs} sequences a replica unless told more, where the KV cache holds "
+                     f"{capacity}; to use it set policy.generation.vllm_kwargs.max_num_seqs and price it with "
+                     f"--rollout-max-seqs")
     capacity = running_limit(serve_plan, capacity)  # and no more than the engine's max_num_seqs
-    streams = not colocated and off_policy_steps >= 1  # the rollout pool runs ahead: no step waits for its tail
-    if rollout_max_seqs is None and streams and engine.name.split("@")[0] == "vllm":
-        rollout_max_seqs = ASYNC_ENGINE_MAX_SEQS
-        if capacity > rollout_max_seqs:
-            notes.append(f"rollouts running ahead: vLLM's asynchronous engine (NeMo RL's async GRPO) runs at most "
-                         f"{rollout_max_seqs} sequences a replica unless told more, where the KV cache holds "
-                         f"{capacity}; to use it set policy.generation.vllm_kwargs.max_num_seqs and price it with "
-                         f"--rollout-max-seqs")
-    if rollout_max_seqs is not None:
-        capacity = min(capacity, rollout_max_seqs)
     generation = generation_s(model, gen_chip, serve_plan, per_replica, prompt_len, scale,
                               float(max_seq_len - prompt_len), capacity, float(response_len) if streams else None,
                               off_policy_steps, samples)

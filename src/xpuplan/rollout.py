@@ -10,7 +10,8 @@ import numpy as np
 from scipy.integrate import trapezoid
 
 from .cost.launches import with_host_s
-from .cost.serve import decode_step_s, draft_s, prefill_s, replica_costs
+from .cost.serve import decode_step_s, draft_s, prefill_s
+from .cost.serve_memory import replica_costs
 from .errors import BadInput, DoesNotFit
 from .plan import ServePlan, resolve_serve_plan, tp_candidates
 from .specs import Chip, Model

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from xpuplan.catalog import load_chip, load_engine, load_model
-from xpuplan.cost import launches, serve
+from xpuplan.cost import launches, serve, serve_memory
 from xpuplan.cost.flops import attention_core_flops_per_token
 from xpuplan.plan import resolve_serve_plan
 
@@ -46,7 +46,7 @@ def test_a_chip_no_table_describes_pays_the_measured_call_latency_not_a_fitted_h
     for chip in (l4, load_chip("a10g")):  # the A10G on its own table's curve: decode still bound by the weights
         plan = _plan(m, chip, precision="bf16", kv_precision="bf16")
         weights = float(serve.weight_kernels_s(m, chip, plan, 16.0))
-        bytes_floor = (serve.replica_costs(m, chip, plan).weight_bytes - m.vocab * m.hidden * 2) / (
+        bytes_floor = (serve_memory.replica_costs(m, chip, plan).weight_bytes - m.vocab * m.hidden * 2) / (
             chip.hbm_bytes_per_s * chip.efficiency.hbm)
         assert weights < 1.2 * bytes_floor  # a batch of 16 stays bound by the weights' bytes
 
@@ -56,7 +56,7 @@ def test_decode_at_batch_one_is_bound_by_the_weights_bytes():
     m, chip = load_model("llama3-8b"), load_chip("h100-sxm")
     plan = _plan(m, chip, precision="bf16", kv_precision="bf16")
     weights = float(serve.weight_kernels_s(m, chip, plan, 1.0))
-    read = serve.replica_costs(m, chip, plan).weight_bytes - m.vocab * m.hidden * 2  # the embedding is a lookup
+    read = serve_memory.replica_costs(m, chip, plan).weight_bytes - m.vocab * m.hidden * 2  # the embedding is a lookup
     floor = read / (chip.hbm_bytes_per_s * chip.kernels.hbm)
     assert floor <= weights <= 1.01 * floor
 

@@ -121,7 +121,7 @@ def test_a_run_that_set_the_engine_on_its_command_line_is_priced_with_it():
     run = {"id": "r", "framework": "vllm", "chip": "a100-sxm-80gb", "engine_settings": {"max_batched_tokens": 4096}}
     assert engine_of(run).for_chip(load_chip("a100-sxm-80gb")).max_batched_tokens == 4096
     with pytest.raises(BadInput, match="engine_settings takes max_batched_tokens, max_batch, async_scheduling, "
-                                       "graph_max_batch and memory_utilization, not chunk"):
+                                       "graph_max_batch, memory_utilization and sampler_bytes_per_logit, not chunk"):
         engine_of(dict(run, engine_settings={"chunk": 1}))
     # --gpu-memory-utilization 0.95 lets the engine fill more of the device, and its KV cache grows by that share
     wider = engine_of(dict(run, engine_settings={"memory_utilization": 0.95}))

@@ -1,4 +1,5 @@
-"""Serving costs of one replica: weights and KV cache in memory, one engine iteration (pure numpy).
+"""Serving costs of one replica: one engine iteration (pure numpy); what the replica holds in memory is
+:mod:`.serve_memory`'s.
 
 Per device of one replica (tp · pp devices; dp replicas side by side), an iteration over T tokens is priced kernel
 by kernel from the chip's kernel table (``Chip.kernels``, its efficiency profile where no table describes it); no
@@ -22,12 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..plan import ServePlan
-from ..specs import KV_BYTES, WEIGHT_FORMATS, Chip, Efficiency, Model
+from ..specs import WEIGHT_FORMATS, Chip, Efficiency, Model
 from .comm import SERVED_CROSS_DOMAIN_CALL_S, collective_s, spans_domains
 from .compute import elementwise_bytes_fwd, roofline_s
 from .encoder import serve_prefill_s
@@ -35,75 +35,8 @@ from .imbalance import hottest_rank_factor
 from .flops import attention_core_flops_per_token, layer_shapes, mean_keys_per_layer
 from .fused_moe import figures, fused_moe_s, routing
 from .launches import DECODE_KERNELS_PER_LAYER, MOE_EXTRA_KERNELS, eager_kernels, with_host_s
-from .weights import expert_split, part_precision, replica_weight_bytes, weight_bytes
-
-ACTIVATION_WORKSPACE_TOKENS = 8192  # prefill chunk whose activations the runtime reserves
-WORKSPACE_BYTES_PER_VALUE = 2 * 8  # bf16 activations, about 8 hidden-sized tensors alive per token
-
-
-def kv_bytes_per_token(model: Model, kv_precision: str) -> float:
-    """KV-cache bytes per token over all layers (MLA caches its compressed latent and rotary key)."""
-    per_layer = (model.kv_lora_rank + model.qk_rope_head_dim) if model.attention == "mla" else 2 * model.kv_heads * model.d_head
-    return model.layers * per_layer * KV_BYTES[kv_precision]
-
-
-def kv_tokens(model: Model, tokens):
-    """Tokens' worth of KV cache a sequence of ``tokens`` holds, averaged over the layers: a sliding-window layer keeps
-    at most its window (gpt-oss: 128 tokens in every second layer)."""
-    if not model.window_layers:
-        return tokens
-    full = model.layers - model.window_layers
-    return (full * np.asarray(tokens, dtype=float) + model.window_layers * np.minimum(tokens, model.sliding_window)) \
-        / model.layers
-
-
-def workspace_bytes(model: Model, plan: ServePlan) -> float:
-    """Activation memory the runtime reserves for one prefill chunk, per device; a MoE model's fused expert kernel
-    adds its caches at the engine's token budget M, which the engine's profile forward runs at: the gate/up output
-    (M, k, 2F), the activation (M k, F) and the experts' outputs before the weighted sum (M, k, h), in bf16, F the
-    expert width on one device (vLLM's and SGLang's fused_moe, intermediate_cache1-3)."""
-    dense = ACTIVATION_WORKSPACE_TOKENS * model.hidden * WORKSPACE_BYTES_PER_VALUE / plan.tp
-    if model.moe is None:
-        return dense
-    width = model.moe.expert_ffn_hidden / expert_split(plan)
-    return dense + plan.engine.max_batched_tokens * model.moe.top_k * (3.0 * width + model.hidden) * 2.0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ReplicaCosts:
-    """Per-replica figures that do not depend on the batch."""
-
-    weight_bytes: float  # weights per device, bytes
-    kv_bytes_per_token: float  # KV cache per token per device, bytes
-    free_bytes: float  # memory per device left for the KV cache, bytes
-
-
-def replica_costs(model: Model, chip: Chip, plan: ServePlan, memory_margin: float = 0.0) -> ReplicaCosts:
-    weights = replica_weight_bytes(model, plan)
-    kv_split = min(plan.tp, model.kv_heads) if model.attention != "mla" else 1
-    kv = kv_bytes_per_token(model, plan.kv_precision) / kv_split / plan.pp
-    free = chip.hbm_bytes * (1 - memory_margin) - weights - held_back_bytes(model, chip, plan)
-    return ReplicaCosts(weight_bytes=weights, kv_bytes_per_token=kv, free_bytes=free)
-
-
-def held_back_bytes(model: Model, chip: Chip, plan: ServePlan) -> float:
-    """Device memory kept out of weights and KV cache: the engine's own rule where it has one (``reserve_bytes``), else
-    the runtime reserve and one prefill chunk's activations."""
-    own = plan.engine.reserve_bytes
-    return own if own is not None else chip.efficiency.reserve_bytes + workspace_bytes(model, plan)
-
-
-def max_concurrency(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int,
-                    memory_margin: float = 0.0) -> int:
-    """Sequences of this length whose KV cache fits, over all replicas: the engine fills at most its
-    ``memory_utilization`` of a device (or what ``memory_margin`` leaves, the tighter), and gives its
-    ``kv_free_fraction`` of what weights, activations and the runtime leave to the KV cache."""
-    engine = plan.engine
-    margin = max(memory_margin, 1.0 - engine.memory_utilization)
-    rc = replica_costs(model, chip, plan, margin)
-    per_seq = rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len)
-    return max(int(rc.free_bytes * engine.kv_free_fraction // per_seq), 0) * plan.dp
-
+from .serve_memory import kv_tokens, replica_costs
+from .weights import expert_split, expert_weight_bytes, part_precision, weight_bytes
 
 GEMM_CALL_S = 6.4e-6
 """seconds a GEMM call costs beyond its FLOPs at the curve's ceiling, as the GH100 kernel table measures it: its size
@@ -201,6 +134,7 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
     sampled = tokens if sampled is None else np.asarray(sampled, dtype=float)
     layers = model.layers / plan.pp
     p, wb = plan.precision, weight_bytes(model, plan.precision)
+    expert_wb = expert_weight_bytes(model, plan, p)[0]  # the padded expert matrices the MoE kernel reads
     q = functools.partial(_gemm_s, chip=chip, precision=p, wbytes=wb)  # a GEMM of the served weights
     per_layer = sum(_gemm_s(tokens, k, n, chip, fmt, wbytes=weight_bytes(model, fmt))
                     for k, n, fmt in _layer_matrices(model, plan))
@@ -216,9 +150,10 @@ def weight_kernels_s(model: Model, chip: Chip, plan: ServePlan, tokens, sampled=
                                    if plan.ep > 1 else 1.0)
         width = fe / expert_split(plan)
         fused = _fused(chip, plan)  # the engine's fused kernel where the chip's table measured it, else grouped GEMMs
-        routed = fused_moe_s(per_expert, touched, h, width, mats, wb, chip.hbm_bytes_per_s,
-                             chip.peak(WEIGHT_FORMATS[p][1]), *fused) if fused else q(
-            per_expert, h, (mats - 1) * width, count=touched) + q(per_expert, width, h, count=touched)
+        qe = functools.partial(_gemm_s, chip=chip, precision=p, wbytes=expert_wb)
+        routed = fused_moe_s(per_expert, touched, h, width, mats, expert_wb, chip.hbm_bytes_per_s,
+                             chip.peak(WEIGHT_FORMATS[p][1]), *fused) if fused else qe(
+            per_expert, h, (mats - 1) * width, count=touched) + qe(per_expert, width, h, count=touched)
         shared = q(tokens, h, (mats - 1) * fe * e.shared_experts / plan.tp) + q(
             tokens, fe * e.shared_experts / plan.tp, h) if e.shared_experts else 0.0
         router = _gemm_s(tokens, h, e.experts, chip, "bf16")

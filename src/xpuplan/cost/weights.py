@@ -54,15 +54,31 @@ def weight_bytes(model: Model, fmt: str) -> float:
     return WEIGHT_FORMATS[fmt][0] + scale_bytes(fmt, model.quant_format)
 
 
+def expert_weight_bytes(model: Model, plan: ServePlan, fmt: str) -> tuple[float, float]:
+    """(bytes a kernel reads, bytes the device holds) per routed-expert weight of the checkpoint in format ``fmt``:
+    its width and block scales (:func:`weight_bytes`), times the padding the engine's MXFP4 MoE backend lays each expert
+    matrix out with on this chip, plus the scale copies it keeps (``ServeEngine.mxfp4_layout``; vLLM's Marlin pads
+    gpt-oss's 2,880 x 2,880 experts to 2,944 x 3,072, its Triton backend kept the original E8M0 scales beside the
+    swizzled ones through 0.24). Other formats: as stored."""
+    w = weight_bytes(model, fmt)
+    if model.quant_format != "mxfp4" or fmt not in FOUR_BIT_FORMAT or model.moe is None:
+        return w, w
+    multiple_i, multiple_h, copies = plan.engine.mxfp4_layout
+    f, h = model.moe.expert_ffn_hidden, model.hidden
+    pad = (-(-f // multiple_i) * multiple_i) * (-(-h // multiple_h) * multiple_h) / (f * h)
+    return w * pad, w * pad + copies * pad * scale_bytes(fmt, model.quant_format)
+
+
 def replica_weight_bytes(model: Model, plan: ServePlan) -> float:
     """Weight bytes per device of one replica, part by part: the routed experts split over the expert-parallel group
     (or tp without one), the rest over tp; pipeline stages split both. A part the checkpoint keeps unquantized
     (``Model.unquantized``: the embedding and head of every quantized format, gpt-oss's attention and router too)
     takes two bytes a weight whatever the serving precision; a 4-bit part adds its format's block scales
-    (:func:`weight_bytes`)."""
+    (:func:`weight_bytes`), and MXFP4 experts the engine's layout (:func:`expert_weight_bytes`)."""
     split = plan.ep * expert_split(plan) if plan.ep > 1 else plan.tp
     total = 0.0
     for part, params in param_count(model).items():
         fmt = part_precision(model, PART_OF.get(part, "-"), plan.precision)
-        total += params * weight_bytes(model, fmt) / (split if part == "routed_experts" else plan.tp)
+        held = expert_weight_bytes(model, plan, fmt)[1] if part == "routed_experts" else weight_bytes(model, fmt)
+        total += params * held / (split if part == "routed_experts" else plan.tp)
     return total / plan.pp

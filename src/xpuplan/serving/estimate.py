@@ -13,8 +13,9 @@ import dataclasses
 import numpy as np
 
 from ..cost.comm import SERVED_CROSS_DOMAIN_CALL_S, spans_domains
-from ..cost.serve import decode_step_s, held_back_bytes, iteration_s, kv_bytes_per_token, kv_tokens, max_concurrency, \
-    prefill_s, replica_costs, workspace_bytes
+from ..cost.serve import decode_step_s, iteration_s, prefill_s
+from ..cost.serve_memory import held_back_bytes, kv_bytes_per_token, kv_tokens, max_concurrency, profile_peak_bytes, \
+    replica_costs
 from ..errors import DoesNotFit
 from ..plan import ServePlan, check_serve_plan
 from ..results import DisaggregatedResult, ServeResult
@@ -69,8 +70,9 @@ def kernel_notes(model: Model, chip: Chip) -> list[str]:
     if model.moe is not None:
         notes.append("MoE serving: on published MoE runs the predicted throughput is still fast (the costs beyond the "
                      "grouped GEMMs, routing and the hottest rank are not all named), and the KV cache is larger "
-                     "than vLLM allocates (its startup logs: 1.6x for DeepSeek-R1 and Qwen3-235B, 7x for gpt-oss-120b "
-                     "on one H100), so KV-bound results are optimistic; benchmarks/results/validation-inference.md")
+                     "than vLLM allocates (its startup logs: 1.2x for Qwen3-235B at tp 4, 1.5x for gpt-oss-120b on "
+                     "one H100, 1.7x for DeepSeek-R1 at tp 8), so KV-bound results are optimistic; "
+                     "benchmarks/results/validation-inference.md")
     return notes
 
 
@@ -165,9 +167,14 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
                          f"{chip.name} has {chip.hbm_bytes * (1 - memory_margin) / 2**30:.1f} GiB; raise tp/pp or quantise")
     cap = max_concurrency(model, chip, plan, input_len, output_len, memory_margin)
     if cap < 1:
+        share = min(1.0 - memory_margin, plan.engine.memory_utilization)  # what max_concurrency gives the engine
+        left = replica_costs(model, chip, plan, 1.0 - share).free_bytes
         raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
-                         f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV cache per device, "
-                         f"{max(rc.free_bytes, 0) / 2**30:.2f} GiB is free")
+                         f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV "
+                         f"cache per device, and {max(left, 0) / 2**30:.2f} GiB is left of the {share:.0%} of the "
+                         f"device {plan.engine.name} fills once the weights ({rc.weight_bytes / 2**30:.1f} GiB) and "
+                         f"what it holds back ({held_back_bytes(model, chip, plan) / 2**30:.1f} GiB: its runtime "
+                         f"memory and its profile's peak) are placed; raise tp/pp, quantise, or use a larger device")
     notes = (list(chip.stand_in_notes()) + kernel_notes(model, chip) + weight_only_notes(chip, plan)
              + cross_domain_notes(chip, plan) + chunk_notes(plan, input_len))
     extra: dict = {"engine": plan.engine.name, "tokens_per_decode_step": plan.engine.tokens_per_step}
@@ -208,7 +215,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
     if notes:
         extra["notes"] = notes
     kv = rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) * min(n, cap) / plan.dp
-    activations = workspace_bytes(model, plan)
+    activations = profile_peak_bytes(model, plan)
     memory = {"weights_bytes": rc.weight_bytes, "kv_cache_bytes": kv, "activations_bytes": activations,
               "reserve_bytes": max(held_back_bytes(model, chip, plan) - activations, 0.0)}
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour

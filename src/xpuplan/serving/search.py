@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..cost.serve import max_concurrency, replica_costs
+from ..cost.serve_memory import max_concurrency, replica_costs
 from ..errors import BadInput, DoesNotFit
 from ..plan import ServePlan, check_serve_plan, tp_candidates
 from ..results import ServeResult

@@ -193,6 +193,26 @@ class ServeEngine:
     """host time the front end (the API server process: detokenising, building and sending each streamed chunk)
     spends per output token, seconds; one serial process per replica, so a replica streams at most 1 /
     ``stream_token_s`` tokens per second; 0: no front end (an offline harness)"""
+    mxfp4_layout: tuple[int, int, int] = (1, 1, 0)
+    """how a checkpoint's MXFP4 experts (``Model.quant_format``) sit in device memory under this engine on this chip:
+    (multiple the expert's intermediate width is padded to, multiple its hidden width is padded to, extra copies of the
+    block scales kept), the kernel reading the padded matrices; (1, 1, 0): as the checkpoint stores them. Set per chip
+    by ``mxfp4_layout_chips`` (:meth:`for_chip`)"""
+    mxfp4_layout_chips: tuple[tuple[str, tuple[int, int, int]], ...] = ()
+    """``mxfp4_layout`` on the catalog chips whose id contains a key (a mapping in the file: vLLM picks its MXFP4 MoE
+    backend by compute capability: Marlin on Ampere and Ada, Triton or Marlin on Hopper, FlashInfer on Blackwell)"""
+    runtime_bytes: float | None = None
+    """device memory besides weights and activations that the engine's own accounting keeps out of its KV cache, on
+    a replica of one device (vLLM V1: the non-torch memory its profile measures, NCCL and all-reduce buffers; the CUDA
+    context lies outside its budget from 0.9.1); None: the chip's runtime reserve (``Efficiency.reserve_bytes``)"""
+    runtime_tp_bytes: float | None = None
+    """``runtime_bytes`` for a replica over several devices (communicators and all-reduce buffers grow with them)"""
+    sampler_bytes_per_logit: float = 0.0
+    """bytes per (sequence x vocabulary entry) the engine's memory profile holds at its dummy sampler run, over
+    min(``max_batch``, ``max_batched_tokens``) rows of the whole vocabulary on every tensor-parallel rank (vLLM V1 sizes
+    its KV cache after a profile that samples that many rows with top-k and top-p on; the peak depends on the path the
+    release takes: a sort, FlashInfer, or a Triton kernel); the profile holds back the larger of this and the forward's
+    activations; 0: no sampler in the profile"""
     memory_utilization: float = 1.0
     """share of each device the engine may fill with weights, activations and KV cache (vLLM
     ``gpu_memory_utilization``); 1: all of it"""
@@ -221,7 +241,7 @@ class ServeEngine:
             if not isinstance(getattr(self, key), bool):
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be true or false", key)
         for key in ("small_device_bytes", "large_device_bytes", "reserve_bytes", "small_device_reserve_bytes",
-                    "large_device_reserve_bytes"):
+                    "large_device_reserve_bytes", "runtime_bytes", "runtime_tp_bytes"):
             if getattr(self, key) is not None:
                 object.__setattr__(self, key, parse_quantity(getattr(self, key), "bytes"))
         for key in ("graph_max_batch_chips", "max_batch_chips"):
@@ -231,9 +251,26 @@ class ServeEngine:
             if not all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in pairs):
                 raise BadInput(f"serving/{self.name}.yaml: {key} must map chip ids to batch sizes", key)
             object.__setattr__(self, key, tuple((str(k), v) for k, v in pairs))
+        layouts = self.mxfp4_layout_chips or ()
+        if isinstance(layouts, dict):
+            layouts = tuple(layouts.items())
+        checked = []
+        for key, value in layouts:
+            if not (isinstance(value, (tuple, list)) and len(value) == 3 and all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in value) and value[0] >= 1
+                    and value[1] >= 1 and value[2] >= 0):
+                raise BadInput(f"serving/{self.name}.yaml: mxfp4_layout_chips.{key} must be [intermediate multiple >= 1, "
+                               f"hidden multiple >= 1, scale copies >= 0], got {value!r}", "mxfp4_layout_chips")
+            checked.append((str(key), tuple(value)))
+        object.__setattr__(self, "mxfp4_layout_chips", tuple(checked))
+        object.__setattr__(self, "mxfp4_layout", tuple(self.mxfp4_layout))
         if self.moe_kernel not in ("fused_moe", "grouped"):
             raise BadInput(f"serving/{self.name}.yaml: moe_kernel must be fused_moe or grouped, got "
                            f"{self.moe_kernel!r}", "moe_kernel")
+        sampler = self.sampler_bytes_per_logit
+        if isinstance(sampler, bool) or not isinstance(sampler, (int, float)) or not 0 <= sampler < 1000:
+            raise BadInput(f"serving/{self.name}.yaml: sampler_bytes_per_logit must be bytes in [0, 1000), got "
+                           f"{sampler!r}", "sampler_bytes_per_logit")
         for key in ("memory_utilization", "kv_free_fraction"):
             if not 0 < getattr(self, key) <= 1:
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be in (0, 1]", key)
@@ -265,6 +302,9 @@ class ServeEngine:
         by_name = {key: max(values) for key, pairs in (("graph_max_batch", self.graph_max_batch_chips),
                                                        ("max_batch", self.max_batch_chips))
                    if (values := [v for k, v in pairs if k in chip.name])}
+        layout = [v for k, v in self.mxfp4_layout_chips if k in chip.name]
+        if layout:
+            by_name["mxfp4_layout"] = layout[0]
         if by_name:
             engine = dataclasses.replace(engine, **by_name)
         small = self.small_device_bytes is not None and (

@@ -93,7 +93,7 @@ SYNC_ENGINE = f"{ENGINE}@0.10"
 
 
 def release_engine(version: tuple[int, ...]):
-    """The catalog's vLLM profile of that release (the one describing it or covering it: ``vllm@0.14`` for 0.17.1)."""
+    """The catalog's vLLM profile of that release (the one describing it or covering it: ``vllm@0.17`` for 0.17.1)."""
     return release_profile(ENGINE, ".".join(map(str, version)), catalog.load_engine, catalog.names("serving"))
 
 

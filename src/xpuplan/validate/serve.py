@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import load_chip, load_engine, load_model, model_from_dict, names
-from ..cost.serve import decode_step_s, max_concurrency, replica_costs
+from ..cost.serve import decode_step_s
+from ..cost.serve_memory import max_concurrency, replica_costs
 from ..errors import BadInput
 from ..plan import resolve_serve_plan
 from ..serving import closed_loop, rounds
@@ -135,10 +136,14 @@ def engine_of(run: dict):
         engine = engine.offline()
     knobs = dict(run.get("engine_settings") or {})  # what the run set on its command line (--max-num-batched-tokens ...)
     unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch", "async_scheduling", "graph_max_batch",
-                                   "memory_utilization"})
+                                   "memory_utilization", "sampler_bytes_per_logit"})
     if unknown:
         raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens, max_batch, async_scheduling, "
-                       f"graph_max_batch and memory_utilization, not {', '.join(unknown)}", "engine_settings")
+                       f"graph_max_batch, memory_utilization and sampler_bytes_per_logit, not {', '.join(unknown)}",
+                       "engine_settings")
+    if "sampler_bytes_per_logit" in knobs:  # the sampler the install's profile runs (vLLM 0.9-0.11.0: FlashInfer's
+        # where the image ships it, PyTorch's sort where not); the profile checks the figure (bytes in [0, 1000))
+        engine = dataclasses.replace(engine, sampler_bytes_per_logit=knobs.pop("sampler_bytes_per_logit"))
     if "memory_utilization" in knobs:  # vLLM's --gpu-memory-utilization (the engine checks it is in (0, 1])
         share = knobs.pop("memory_utilization")
         if isinstance(share, bool) or not isinstance(share, (int, float)):
