@@ -181,9 +181,9 @@ class ServeEngine:
     vectorised away (SGLang, TensorRT-LLM)"""
     fp8_attention: bool = True
     """with an FP8 KV cache, attention's matmuls run in FP8 (vLLM's FlashAttention-3 quantizes the queries to FP8 too;
-    TensorRT-LLM's PyTorch backend turns its FP8 context FMHA on); False: they run in 16 bits over the dequantized
-    cache (a TensorRT engine built without ``--use_fp8_context_fmha``, off by default). With a 16-bit cache every
-    engine runs 16-bit attention, whatever the weights' format"""
+    TensorRT-LLM's builder turns its FP8 context FMHA on with an FP8 cache); False: an engine that dequantizes its FP8
+    cache and computes in 16 bits. With a 16-bit cache every engine runs 16-bit attention, whatever the weights'
+    format"""
     async_scheduling: bool = False
     """the scheduler runs a step ahead (vLLM ``--async-scheduling``, its default from 0.14 on its uni and mp
     executors): an iteration takes the longer of its device time and its sequences' host work, not their sum"""
