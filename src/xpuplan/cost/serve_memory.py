@@ -91,13 +91,17 @@ def held_back_bytes(model: Model, chip: Chip, plan: ServePlan) -> float:
     return (chip.efficiency.reserve_bytes if runtime is None else runtime) + profile_peak_bytes(model, plan)
 
 
+def engine_margin(plan: ServePlan, memory_margin: float = 0.0) -> float:
+    """Share of each device the engine leaves unfilled: 1 - its ``memory_utilization``, or ``memory_margin`` where
+    that is larger."""
+    return max(memory_margin, 1.0 - plan.engine.memory_utilization)
+
+
 def max_concurrency(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_len: int,
                     memory_margin: float = 0.0) -> int:
     """Sequences of this length whose KV cache fits, over all replicas: the engine fills at most its
     ``memory_utilization`` of a device (or what ``memory_margin`` leaves, the tighter), and gives its
     ``kv_free_fraction`` of what weights, activations and the runtime leave to the KV cache."""
-    engine = plan.engine
-    margin = max(memory_margin, 1.0 - engine.memory_utilization)
-    rc = replica_costs(model, chip, plan, margin)
+    rc = replica_costs(model, chip, plan, engine_margin(plan, memory_margin))
     per_seq = rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len)
-    return max(int(rc.free_bytes * engine.kv_free_fraction // per_seq), 0) * plan.dp
+    return max(int(rc.free_bytes * plan.engine.kv_free_fraction // per_seq), 0) * plan.dp

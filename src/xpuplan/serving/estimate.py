@@ -14,8 +14,8 @@ import numpy as np
 
 from ..cost.comm import SERVED_CROSS_DOMAIN_CALL_S, spans_domains
 from ..cost.serve import decode_step_s, iteration_s, prefill_s
-from ..cost.serve_memory import held_back_bytes, kv_bytes_per_token, kv_tokens, max_concurrency, profile_peak_bytes, \
-    replica_costs
+from ..cost.serve_memory import engine_margin, held_back_bytes, kv_bytes_per_token, kv_tokens, max_concurrency, \
+    profile_peak_bytes, replica_costs
 from ..errors import DoesNotFit
 from ..plan import ServePlan, check_serve_plan
 from ..results import DisaggregatedResult, ServeResult
@@ -167,7 +167,7 @@ def serve(model: Model, chip: Chip, plan: ServePlan, devices: int, input_len: in
                          f"{chip.name} has {chip.hbm_bytes * (1 - memory_margin) / 2**30:.1f} GiB; raise tp/pp or quantise")
     cap = max_concurrency(model, chip, plan, input_len, output_len, memory_margin)
     if cap < 1:
-        share = min(1.0 - memory_margin, plan.engine.memory_utilization)  # what max_concurrency gives the engine
+        share = 1.0 - engine_margin(plan, memory_margin)  # what max_concurrency gives the engine
         left = replica_costs(model, chip, plan, 1.0 - share).free_bytes
         raise DoesNotFit(f"does not fit: one sequence of {input_len + output_len} tokens needs "
                          f"{rc.kv_bytes_per_token * kv_tokens(model, input_len + output_len) / 2**30:.2f} GiB of KV "

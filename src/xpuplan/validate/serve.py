@@ -122,6 +122,10 @@ def serving_engine(run: dict) -> str:
     return name if name in names("serving") else engine_name_for(load_chip(run["chip"]), AUTO_ENGINE)
 
 
+ENGINE_SETTINGS = ("max_batched_tokens", "max_batch", "async_scheduling", "graph_max_batch", "memory_utilization",
+                   "sampler_bytes_per_logit")
+"""what a run may set on its engine (``engine_settings``), as its command line did"""
+
 def engine_of(run: dict):
     """The run's engine profile, with the settings it ran with (``engine_settings: {max_batched_tokens, max_batch}``),
     without its HTTP front end where the run was measured by an offline harness (``server: none``: trtllm-bench,
@@ -135,12 +139,10 @@ def engine_of(run: dict):
     if server == "none":
         engine = engine.offline()
     knobs = dict(run.get("engine_settings") or {})  # what the run set on its command line (--max-num-batched-tokens ...)
-    unknown = sorted(set(knobs) - {"max_batched_tokens", "max_batch", "async_scheduling", "graph_max_batch",
-                                   "memory_utilization", "sampler_bytes_per_logit"})
+    unknown = sorted(set(knobs) - set(ENGINE_SETTINGS))
     if unknown:
-        raise BadInput(f"{run.get('id')}: engine_settings takes max_batched_tokens, max_batch, async_scheduling, "
-                       f"graph_max_batch, memory_utilization and sampler_bytes_per_logit, not {', '.join(unknown)}",
-                       "engine_settings")
+        raise BadInput(f"{run.get('id')}: engine_settings takes {', '.join(ENGINE_SETTINGS[:-1])} and "
+                       f"{ENGINE_SETTINGS[-1]}, not {', '.join(unknown)}", "engine_settings")
     if "sampler_bytes_per_logit" in knobs:  # the sampler the install's profile runs (vLLM 0.9-0.11.0: FlashInfer's
         # where the image ships it, PyTorch's sort where not); the profile checks the figure (bytes in [0, 1000))
         engine = dataclasses.replace(engine, sampler_bytes_per_logit=knobs.pop("sampler_bytes_per_logit"))
