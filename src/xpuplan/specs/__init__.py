@@ -6,12 +6,14 @@ from them (parameter counts, FLOPs, times) lives in :mod:`xpuplan.cost`. Constru
 
 * :mod:`.hardware` — Chip, Efficiency, System, Pool
 * :mod:`.model` — Model, MoE, Encoder
-* :mod:`.job` — Framework, TrainJob, RECOMPUTE
+* :mod:`.framework` — Framework, RECOMPUTE
+* :mod:`.job` — TrainJob
 * :mod:`.serving` — ServeEngine, number formats
 """
 
 from .hardware import CONFIDENCES, DTYPES, HOST_LINK_BYTES_PER_S, SCALE_UP_TOPOLOGIES, Chip, Efficiency, Pool, System
-from .job import FRAMEWORK_RANGES, PLAN_MEMORY_MARGIN, RECOMPUTE, Framework, TrainJob
+from .framework import FRAMEWORK_RANGES, RECOMPUTE, Framework
+from .job import PLAN_MEMORY_MARGIN, TrainJob
 from .model import Encoder, Model, MoE
 from .serving import KV_BYTES, ROOFLINE, WEIGHT_FORMATS, ServeEngine
 
