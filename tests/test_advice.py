@@ -59,3 +59,17 @@ def test_a_training_estimate_on_blackwell_says_published_runs_there_scatter():
     kw = dict(model="llama3-8b", devices=8, seq_len=8192, global_batch=8)
     assert any(n.startswith("gb200:") and "optimistic" in n for n in api.train(chip="gb200", **kw).extra["notes"])
     assert not any("Blackwell" in n for n in api.train(chip="h100-sxm", **kw).extra["notes"])
+
+
+def test_moe_routing_dispatched_from_a_grace_host_is_flagged_with_the_cuda_graph_fix():
+    job = dict(model="qwen3-30b-a3b", chip="gb200", devices=16, tp=1, pp=1, ep=16, seq_len=4096, global_batch=1024,
+               micro_batch=1)
+    eager = api.train(**job)
+    assert "--cuda-graphs moe_router,moe_preprocess" in " ".join(eager.extra["notes"])
+    assert "no CUDA graphs" in eager.extra["assumed"]
+    graphed = api.train(cuda_graphs="moe_router,moe_preprocess", **job)
+    assert "--cuda-graphs" not in " ".join(graphed.extra["notes"])
+    assert "CUDA graphs: moe_router, moe_preprocess" in graphed.extra["assumed"]
+    assert graphed.step_time_s < eager.step_time_s
+    # an x86 host is not flagged: the routing's figures were measured there
+    assert "--cuda-graphs" not in " ".join(api.train(**(job | {"chip": "h100-sxm"})).extra["notes"])

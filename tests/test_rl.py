@@ -320,7 +320,10 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     the sign of the gap alone). Session 28: the fused MoE kernel's caches at the engine's token budget held back from
     the KV cache (cost/serve.py workspace_bytes): 67 rows 16.4% (unchanged), v0.7's 15.7%. Session 32: vLLM's memory
     as its code sizes it (its profile's dummy sampler at the engine's max_num_seqs, 128 for a pool running ahead; its
-    own non-torch memory): 67 rows 14.6%, DGX-H100's 14.0%, v0.7's 14.0%, v0.4's 23.7%, pairs unchanged."""
+    own non-torch memory): 67 rows 14.6%, DGX-H100's 14.0%, v0.7's 14.0%, v0.4's 23.7%, pairs unchanged. Session 34:
+    the trainer's MoE routing host work at the Grace host's 2.75x (NeMo RL's Megatron policy replays no CUDA graphs):
+    67 rows 14.6% (unchanged), GB200's 28 rows 18.9% -> 16.2%, v0.7's 14.0% -> 17.7% (its GB200 Qwen3-235B-A22B
+    on-policy rows +12/+14% -> +20/+19%), pairs 11 -> 13 of 15 (Qwen3-235B-A22B on 128 GB200, v0.6 and v0.7)."""
     import statistics
 
     from xpuplan.validate.rl import STEP_FILES, on_off_pairs, ordered_as_measured, price_rl_run, rl_runs
@@ -335,12 +338,13 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     # session 22: v0.7's 23 rows (entered blind from its table and its recipes at v0.7.0) at 17.7%, all 67 at 20.3%
     v07 = [abs(e) for i, e in errors.items() if i.startswith("nemo-rl-v0.7-")]
     # 16.8% in session 24, 14.0% in sessions 25-27, 15.7% in sessions 28-31 (a MoE rollout replica's fused-kernel
-    # caches at its token budget take KV room: its Qwen3-235B-A22B rows 1-2 points slower), 14.0% since session 32
-    assert len(v07) == 23 and statistics.median(v07) <= 0.15
+    # caches at its token budget take KV room: its Qwen3-235B-A22B rows 1-2 points slower), 14.0% in 32-33, 17.7%
+    # since 34 (the GB200 trainer's MoE routing at the Grace host's speed)
+    assert len(v07) == 23 and statistics.median(v07) <= 0.18
     h100 = [abs(e) for i, e in errors.items() if runs[i].get("chip", "h100-sxm") == "h100-sxm"]
     assert len(h100) == 39 and statistics.median(h100) <= 0.15  # 16.8% in session 24, 16.1% in 25-31, 14.0% since 32
     gb200 = [abs(e) for i, e in errors.items() if runs[i].get("chip") == "gb200"]
-    assert len(gb200) == 28 and statistics.median(gb200) <= 0.20  # 23.0% in session 24, 18.9% since session 25
+    assert len(gb200) == 28 and statistics.median(gb200) <= 0.17  # 23.0% in session 24, 18.9% in 25-33, 16.2% since 34
     # session 23: every row under its recipe's switches (sequence parallelism, fused permutation, HybridEP, the forced
     # on-policy ratio, MTP drafting): faster where the model was already fast on GB200, 67 rows 20.3% -> 21.7%; then a
     # pool running ahead holds each prompt until its group of samples has ended (NeMo RL's collector): 18.8%
@@ -354,11 +358,13 @@ def test_published_nemo_rl_steps_stay_where_validation_posttrain_md_records_them
     for on, off in pairs:
         predicted = [runs[i]["step_time_s"] * (1 + errors[i]) for i in (on["id"], off["id"])]
         ordered += ordered_as_measured(on, off, *predicted)
-    assert len(pairs) == 15 and ordered >= 11  # 13 of 15 by sign until session 25; under the 2% tie rule, 11
+    # 13 of 15 by sign until session 25; under the 2% tie rule, 11; 13 since session 34 (the GB200 trainer's MoE
+    # routing at the Grace host's speed orders Qwen3-235B-A22B's pairs on 128 GB200)
+    assert len(pairs) == 15 and ordered >= 13
 
 
 def test_a_step_on_blackwell_says_nemo_rls_published_steps_there_were_slower():
-    """NeMo RL's GB200 steps with one-device rollout replicas took longer than predicted (22-40% at v0.7;
+    """NeMo RL's GB200 steps with one-device rollout replicas took longer than predicted (4-38% at v0.7;
     validation-posttrain.md): a GB200 step says so, and a
     rollout pool of GB200 under an H100 trainer too; an H100 step does not."""
     assert not any(n.startswith("gb200:") for n in api.rl(**JOB).notes)

@@ -17,6 +17,8 @@ EP_WARN_SHARE = 0.15
 VPP_TRIED = (2, 3, 4, 6, 8)
 DP_WARN_SHARE = 0.10
 """exposed data-parallel share of the step above which a ZeRO-2 plan with gradient accumulation is flagged"""
+ROUTE_WARN_SHARE = 0.10
+"""MoE routing share of the step above which routing dispatched op by op from a slow host (Grace) is flagged"""
 
 
 def assumed_features(framework: Framework, job: TrainJob) -> str:
@@ -33,6 +35,7 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
         f"{framework.attention_kernel or 'reference'} attention kernel",
         f"{job.grad_reduce or framework.grad_reduce} gradients",
     ]
+    parts.append("CUDA graphs: " + ", ".join(job.cuda_graphs) if job.cuda_graphs else "no CUDA graphs")
     if job.remat_policy:
         parts.append("selective recompute keeps " + (", ".join(job.remat_saved) or "the layer input") +
                      (f", offloads {', '.join(job.remat_offloaded)}" if job.remat_offloaded else ""))
@@ -41,8 +44,9 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
 
 
 def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: dict[str, float],
-                  step_time_s: float) -> list[str]:
-    """The mis-settings users often make, each with the nearest fix."""
+                  step_time_s: float, host_time_factor: float = 1.0) -> list[str]:
+    """The mis-settings users often make, each with the nearest fix (``host_time_factor``: the chip's host, 1 for an
+    x86 server)."""
     out = []
     m = job.global_sequences // (plan.dp * plan.micro_batch)
     bubble = breakdown.get("pp_bubble_s", 0.0) / step_time_s
@@ -64,5 +68,10 @@ def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: di
         out.append(f"data-parallel communication is {dp_share:.0%} of the step: ZeRO-2 keeps only a shard of the "
                    f"gradients, so each of the {m} micro-batches reduce-scatters them again; --zero 1 reduces once a "
                    f"step (the gradients then take their full memory)")
+    route = breakdown.get("moe_route_s", 0.0) / step_time_s
+    if host_time_factor > 1.0 and not job.moe_host_graphed and route > ROUTE_WARN_SHARE:
+        out.append(f"MoE routing is {route:.0%} of the step, dispatched op by op from a host {host_time_factor:g}x "
+                   "slower than an x86 server's; recipes on Grace capture it in CUDA graphs: --cuda-graphs "
+                   "moe_router,moe_preprocess (Megatron --cuda-graph-impl transformer_engine --cuda-graph-modules "
+                   "moe_router moe_preprocess)")
     return out
-

@@ -306,9 +306,9 @@ def step(*, model: Model, chip: Chip, devices: int, algorithm: str = "grpo", rol
     passes = ((3 if algorithm == "ppo" else 2) - int(bool(force_on_policy_ratio))) * forward  # the old policy's skipped
     notes = []  # how far such steps land from published ones: the result's expected_error (catalog/accuracy.yaml)
     for c in sorted({train_chip.name, gen_chip.name} & BLACKWELL):  # GB200-NVL72: 28 steps of v0.5-v0.7
-        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 are predicted within 23% at the median of its "
-                     "v0.7 table (29% and 19% in v0.5 and v0.6), but those whose rollout replicas are one device each "
-                     "took 22-40% longer than predicted there; read such a step as a lower bound")
+        notes.append(f"{c}: NeMo RL's published steps on GB200-NVL72 are predicted within 19% at the median of its "
+                     "v0.7 table (17% and 14% in v0.5 and v0.6), but those whose rollout replicas are one device each "
+                     "took 4-38% longer than predicted there; read such a step as a lower bound")
     if update.plan.ep > 1 and train_chip.scale_up_domain > NODE_DOMAIN_DEVICES:  # rack-scale: GB200-NVL72, CloudMatrix
         notes.append(EP_PLACEMENT_NOTE)
     if reward_model is not None:

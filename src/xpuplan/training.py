@@ -174,9 +174,9 @@ BLACKWELL = frozenset({"b200", "gb200", "gb300"})
 """chips that take the H100's calibrated fractions at Blackwell peaks, where published runs scatter widely around the
 estimate (benchmarks/results/validation.md, session 17): training and RL results there say so"""
 BLACKWELL_NOTE = ("published Blackwell runs scatter around this estimate: NVIDIA's tuned Megatron-Bridge recipes on "
-                  "GB200 and GB300 within 14% of it at the median (MoE recipes predicted up to 24% slow, GPT-OSS up "
-                  "to 55% fast), but Megatron-LM's untuned 7B CI job on 8 GB200 ran 80-93% slower than "
-                  "predicted (1.3-1.5x an H100, not ~2.4x) and NeMo RL's GB200 steps 36% slower; read small or "
+                  "GB200 and GB300 within 14% of it at the median (MoE recipes predicted up to 33% slow, GPT-OSS up "
+                  "to 35% fast), but Megatron-LM's untuned 7B CI job on 8 GB200 ran 80-93% slower than "
+                  "predicted (1.3-1.5x an H100, not ~2.4x) and NeMo RL's GB200 steps 13% slower; read small or "
                   "untuned jobs here as optimistic")
 
 
@@ -193,7 +193,7 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
         notes.append(f"{chip.name} has no published fp8 peak: GEMMs are priced at its bf16 peak")
     tokens_per_s = float(costs.tokens_per_s[0])
     breakdown = {k: float(costs.breakdown[k][0]) for k in BREAKDOWN_KEYS}
-    notes += plan_warnings(model, job, plan, breakdown, float(costs.step_time_s[0]))
+    notes += plan_warnings(model, job, plan, breakdown, float(costs.step_time_s[0]), chip.host_time_factor)
     extra = {"notes": notes, "assumed": assumed_features(job.framework, job),
              "forward_pass_s": float(costs.forward_s[0])}
     if run is not None and job.tokens is not None:

@@ -59,3 +59,30 @@ def test_full_recompute_routes_the_forward_again():
 def test_an_unknown_permute_mode_names_the_known_ones():
     with pytest.raises(BadInput, match="moe_permute must be one of eager, fused, in_dispatch"):
         dataclasses.replace(load_framework("megatron"), moe_permute="magic")
+
+
+def test_a_slower_host_stretches_the_routing_host_work_unless_it_replays_from_a_cuda_graph():
+    """The router/sort/sync and the dispatcher's host work are host-bound figures measured on x86 servers: on a Grace
+    host (time_scale 2.75 in gb200.yaml) they take 2.75x as long when every op is dispatched from the host, and the
+    x86 figure when the recipe captures the router and preprocessing in CUDA graphs (Megatron cuda_graph_modules)."""
+    chip = load_chip("gb200")
+    assert chip.host_time_factor == pytest.approx(2.75)
+    gb = MOE | {"chip": "gb200"}
+    eager = _run("in_dispatch", **gb).breakdown["moe_route_s"]
+    graphed = _run("in_dispatch", cuda_graphs="moe_router,moe_preprocess", **gb).breakdown["moe_route_s"]
+    layers, microbatches = load_model("qwen3-30b-a3b").layers, 1024 // 16
+    fixed = chip.efficiency.moe_layer_fixed_s + load_framework("megatron").moe_layer_overhead_s
+    assert graphed == pytest.approx(layers * microbatches * 2 * fixed, rel=1e-9)
+    assert eager == pytest.approx(2.75 * graphed, rel=1e-9)
+
+
+def test_graphs_change_nothing_on_an_x86_host_and_graphs_outside_the_moe_leave_its_routing_eager():
+    h100 = _run("fused").breakdown["moe_route_s"]
+    assert _run("fused", cuda_graphs="attn,moe_router,moe_preprocess").breakdown["moe_route_s"] == h100
+    gb = MOE | {"chip": "gb200"}
+    assert _run("fused", cuda_graphs="attn", **gb).breakdown["moe_route_s"] == _run("fused", **gb).breakdown["moe_route_s"]
+
+
+def test_an_unknown_cuda_graph_scope_names_the_known_ones():
+    with pytest.raises(BadInput, match="moe_router"):
+        _run("fused", cuda_graphs="moe_routr")

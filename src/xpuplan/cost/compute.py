@@ -176,7 +176,8 @@ def fp8_cast_bytes(model: Model, moe: bool, weight_grads: bool = True) -> tuple[
     return FP8_CAST_BYTES * cast_in + FP8_TRANSPOSE_BYTES * transposed, FP8_CAST_BYTES * grads
 
 
-def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework) -> np.ndarray:
+def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: Framework,
+                host_factor: float = 1.0) -> np.ndarray:
     """One MoE layer's routing on one device for one micro-batch in one direction (forward; the backward runs the
     same kernels the other way round): ``moe_layer_fixed_s`` (router softmax and top-k, sort by expert, the host
     sync of token counts, their launch gaps) plus the permutation's bytes. The rank's ``rows`` (tokens x top_k
@@ -184,7 +185,9 @@ def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: 
     PyTorch does that with a bf16 scatter-add (atomics, ``hbm_scatter_add``), fused kernels at gather speed, and an
     all-to-all that lays tokens out by expert and combines them (DeepEP) leaves no pass at all. Kernel-measured:
     benchmarks/results/probe-h200.md. A framework whose dispatcher does more host work adds its
-    ``moe_layer_overhead_s``."""
+    ``moe_layer_overhead_s``. Both are host-bound work measured or fitted on x86 server hosts: ``host_factor``
+    (``Chip.host_time_factor``, a Grace's 2.75) stretches them where the ops are dispatched one by one from the host,
+    and is 1 where the router and preprocessing replay from a CUDA graph (``TrainJob.moe_host_graphed``)."""
     eff = chip.efficiency
     tokens = g.micro_batch * seq_len / g.cp / g.tp
     rows = tokens * g.etp * model.moe.top_k
@@ -198,7 +201,7 @@ def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: 
         moved = (gather_bytes + scatter_bytes) / (hbm * eff.hbm_gather)
     else:
         moved = gather_bytes / (hbm * eff.hbm_gather) + scatter_bytes / (hbm * eff.hbm_scatter_add)
-    return eff.moe_layer_fixed_s + framework.moe_layer_overhead_s + moved + 0.0 * tokens
+    return (eff.moe_layer_fixed_s + framework.moe_layer_overhead_s) * host_factor + moved + 0.0 * tokens
 
 
 def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool) -> LayerTimes:
@@ -274,7 +277,8 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         up_kv = gemm_s(tokens, model.kv_lora_rank, model.heads * (model.qk_nope_head_dim + s.d_v) / tp, chip, g.fp8)
         selective = selective + (up_q + up_kv) / scale
     recompute = np.where(g.recompute == 2, fwd, np.where(g.recompute == 1, selective, 0.0))
-    route = moe_route_s(model, chip, g, seq_len, framework) * np.where(g.recompute == 2, 3.0, 2.0) if moe else 0.0 * fwd
+    host = 1.0 if job.moe_host_graphed else chip.host_time_factor
+    route = moe_route_s(model, chip, g, seq_len, framework, host) * np.where(g.recompute == 2, 3.0, 2.0) if moe else 0.0 * fwd
     imbalance = 0.0  # a dense layer (and one expert-parallel rank) waits for nobody
     if moe:
         expert_passes = 2.0 + weight_grads + np.where(g.recompute == 2, 1.0, 0.0)

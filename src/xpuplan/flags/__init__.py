@@ -194,6 +194,10 @@ OPTIONS: tuple[Option, ...] = (
        TRAIN_LIKE, panel="plan", example="qkv_proj,out_proj"),
     _o("remat_offloaded", str, "with --recompute selective: layer tensors that wait in host memory (same names)",
        TRAIN_LIKE, panel="plan", example="context"),
+    _o("cuda_graphs", str, "layer parts the framework replays from CUDA graphs, comma-separated: attn, mlp, moe, "
+       "moe_router, moe_preprocess, layer (Megatron --cuda-graph-modules); a graphed MoE router pays no per-op host "
+       "dispatch on a slow host (Grace). Default: none, every op dispatched from the host", TRAIN_LIKE, panel="plan",
+       example="attn,moe_router,moe_preprocess"),
     _o("grad_reduce", str, "dtype gradients are accumulated and reduced in: fp32 (Megatron-LM's bf16 default), bf16 "
        "(grad_reduce_in_fp32 off: half the gradient memory and traffic) or fp16; default: the framework's, fp16 for "
        "--precision fp16", TRAIN_LIKE, choices=("fp32", "bf16", "fp16"), panel="plan", example="bf16"),

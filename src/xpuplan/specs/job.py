@@ -32,6 +32,10 @@ REMAT_TENSORS = ("decoder_layer_input", "query_proj", "key_proj", "value_proj", 
                  "mlpwi", "mlpwi_0", "mlpwi_1", "mlpwo")
 """a layer's tensors a named per-tensor recompute policy keeps or offloads (MaxText's ``remat_policy: custom``
 names; ``qkv_proj`` is the three projections, ``mlpwi`` both halves of a gated FFN's input projection)"""
+CUDA_GRAPH_SCOPES = ("attn", "mlp", "moe", "moe_router", "moe_preprocess", "layer")
+"""parts of a layer a framework can capture in CUDA graphs: Megatron-Core's cuda_graph_modules (attn, mlp, moe,
+moe_router, moe_preprocess; megatron/core/transformer/transformer_config.py), ``layer`` for its empty list (the whole
+layer)"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,6 +85,12 @@ class TrainJob:
     remat_offloaded: tuple[str, ...] = ()
     """with recompute ``selective``: the layer tensors that wait in host memory between forward and backward
     (MaxText's ``offload``), priced as copies over the host link that compute does not hide"""
+    cuda_graphs: tuple[str, ...] = ()
+    """the parts of each layer the framework captures in CUDA graphs and replays (``CUDA_GRAPH_SCOPES``:
+    Megatron-Core's ``cuda_graph_modules`` under ``cuda_graph_impl`` transformer_engine or local, ``layer`` for the
+    whole layer); empty: every op dispatched from the host. A MoE layer's router and preprocessing replayed from a
+    graph pay no per-op dispatch on a slower host (``Chip.host_time_factor``). A comma-separated string is
+    accepted (``"attn,moe_router,moe_preprocess"``)."""
     task: str = "pretrain"
     """``TASKS``: pretrain; sft (every weight trained on packed or padded examples); lora/qlora (rank-``lora_rank``
     adapters on ``lora_targets`` of a frozen base: no weight-gradient GEMMs, gradients, optimizer state or gradient
@@ -124,14 +134,16 @@ class TrainJob:
             if self.mean_seq_len > self.seq_len:
                 raise BadInput(f"--mean-seq-len {self.mean_seq_len} is longer than --seq-len {self.seq_len}: an example "
                                f"must fit in a row; raise --seq-len or lower --mean-seq-len", "mean_seq_len")
-        for name in ("remat_saved", "remat_offloaded"):
+        for name, known, what in (("remat_saved", REMAT_TENSORS, "layer tensor"),
+                                  ("remat_offloaded", REMAT_TENSORS, "layer tensor"),
+                                  ("cuda_graphs", CUDA_GRAPH_SCOPES, "CUDA graph scope")):
             value = getattr(self, name) or ()
             if not isinstance(value, (str, tuple, list)):
-                raise BadInput(f"job: {name} must name layer tensors, comma-separated; got {value!r}", name)
+                raise BadInput(f"job: {name} must name {what}s, comma-separated; got {value!r}", name)
             names = tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
             for v in names:
-                if v not in REMAT_TENSORS:
-                    raise UnknownName("layer tensor", v, list(REMAT_TENSORS), name)
+                if v not in known:
+                    raise UnknownName(what, v, list(known), name)
             object.__setattr__(self, name, names)
         both = sorted(set(self.remat_saved) & set(self.remat_offloaded))
         if both:
@@ -179,6 +191,11 @@ class TrainJob:
     def remat_policy(self) -> bool:
         """Whether selective recompute follows the job's named per-tensor policy rather than the framework's."""
         return bool(self.remat_saved or self.remat_offloaded)
+
+    @property
+    def moe_host_graphed(self) -> bool:
+        """Whether a MoE layer's router and token preprocessing replay from a CUDA graph (no per-op host dispatch)."""
+        return bool(set(self.cuda_graphs) & {"moe_router", "moe", "layer"})
 
     @property
     def grad_bytes(self) -> int:

@@ -154,7 +154,8 @@ def run_job(run: dict, plan_in: dict, adjust=None):
                     moe_balancing=run.get("moe_balancing"),
                     zero_shard=int(run.get("zero_shard") or 0), offload_layers=int(run.get("offload_layers") or 0),
                     remat_saved=tuple(run.get("remat_saved") or ()),
-                    remat_offloaded=tuple(run.get("remat_offloaded") or ()), **_task_fields(run))
+                    remat_offloaded=tuple(run.get("remat_offloaded") or ()),
+                    cuda_graphs=tuple(run.get("cuda_graphs") or ()), **_task_fields(run))
 
 
 TASK_FIELDS = ("task", "lora_rank", "lora_targets", "packed", "mean_seq_len", "reference")
