@@ -120,6 +120,20 @@ def test_an_eager_forward_waits_for_the_host_to_launch_every_op():
         small, chip, resolve_serve_plan(small, chip, 1, engine=sglang), 1.0, 0.0, 1.0, 1.0)
 
 
+def test_an_mla_layer_launches_the_kernels_its_extra_projections_norms_and_copies_take():
+    """DeepSeek-V3's MLA attention launches 9 kernels more than a GQA block (11 with fp8 activations: two more GEMM
+    groups to quantise); its eager fp8 forward is within 2 kernels a layer of the 27 (dense) and 33 (MoE) counted in
+    SGLang 0.4.9.post2's prefill path (docs/research/deepseek-prefill-kernels.md)."""
+    chip, model = load_chip("h200"), load_model("deepseek-v3")
+    gqa = dataclasses.replace(model, attention="gqa")
+    for precision, extra in (("bf16", 9), ("fp8", 11)):
+        plan = resolve_serve_plan(model, chip, 8, precision=precision, engine=load_engine("sglang@0.4"))
+        assert launches.eager_kernels(model, plan) - launches.eager_kernels(gqa, plan) == model.layers * extra / plan.pp
+    plan = resolve_serve_plan(model, chip, 8, tp=8, precision="fp8", engine=load_engine("sglang@0.4"))
+    counted = (model.layers - model.moe_layers) * 27 + model.moe_layers * 33
+    assert abs(launches.eager_kernels(model, plan) - counted) <= 2 * model.layers
+
+
 def test_an_engine_on_a_grace_host_pays_its_host_costs_at_the_hosts_measured_speed():
     """GB200's Grace dispatches a torch op in 2.75x a DGX H100 Xeon's time (TransformerEngine issue 2053): every host
     cost of an engine (per iteration, per sequence, per request, per streamed token, per eager op) scales with it, the

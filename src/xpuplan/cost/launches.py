@@ -23,14 +23,27 @@ path, TensorRT-LLM's MoE plugin run the same steps)"""
 QUANTISE_KERNELS_PER_LAYER = 4
 """kernels a layer adds where its weight GEMMs take quantised activations (fp8, int8 W8A8): one quantisation of the
 activations before each of its four GEMM groups (QKV, attention output, gate-up, down)"""
+MLA_EXTRA_KERNELS = 9
+"""kernels an MLA attention block launches beyond a GQA one in an eager forward: two more GEMMs (the query and the
+key/value up-projections after the fused down-projection), the two latent norms, four copies (the latent made
+contiguous, the key assembled from its no-rope and rope parts, the latent cache row) and the attention's
+log-sum-exp transpose. Counted in SGLang 0.4.9.post2's deepseek_v2.py prefill path (FA3, fp8 block-quantised
+DeepGEMM linears): 21 kernels in the attention half of a DeepSeek-V3 layer against a GQA layer's 10; with the
+quantisation of the two extra GEMM groups (:data:`MLA_EXTRA_GEMM_GROUPS`) a DeepSeek-V3 layer launches 27 (dense)
+or 33 (MoE) kernels, ~2,000 a forward (docs/research/deepseek-prefill-kernels.md)"""
+MLA_EXTRA_GEMM_GROUPS = 2
+"""GEMM groups an MLA block adds, each with its activation quantisation where activations are quantised"""
 
 
 def eager_kernels(model: Model, plan: ServePlan) -> float:
     """Kernels one pipeline stage's forward launches from the host: :data:`DECODE_KERNELS_PER_LAYER` a layer, with
-    :data:`QUANTISE_KERNELS_PER_LAYER` more where activations are quantised and :data:`MOE_EXTRA_KERNELS` more in
-    each MoE layer."""
-    per_layer = DECODE_KERNELS_PER_LAYER + (QUANTISE_KERNELS_PER_LAYER
-                                            if WEIGHT_FORMATS[plan.precision][1] in ("fp8", "int8") else 0)
+    :data:`QUANTISE_KERNELS_PER_LAYER` more where activations are quantised, :data:`MLA_EXTRA_KERNELS` more (and
+    :data:`MLA_EXTRA_GEMM_GROUPS` more quantisations) in an MLA layer and :data:`MOE_EXTRA_KERNELS` more in each MoE
+    layer."""
+    quantised = WEIGHT_FORMATS[plan.precision][1] in ("fp8", "int8")
+    per_layer = DECODE_KERNELS_PER_LAYER + (QUANTISE_KERNELS_PER_LAYER if quantised else 0)
+    if model.attention == "mla":
+        per_layer += MLA_EXTRA_KERNELS + (MLA_EXTRA_GEMM_GROUPS if quantised else 0)
     moe_layers = model.moe_layers if model.moe else 0
     return (model.layers * per_layer + moe_layers * MOE_EXTRA_KERNELS) / plan.pp
 
