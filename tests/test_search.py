@@ -125,6 +125,28 @@ def test_plan_tries_the_moe_options_the_framework_implements_unless_pinned():
     assert not dense.job.ep_dedup and dense.job.ep_overlap == 0.0
 
 
+def test_plan_replays_the_moe_router_from_cuda_graphs_on_a_slow_host_only():
+    """On a Grace host Megatron-Core's CUDA graphs over the router and preprocessing (off by default) pay off, and
+    plan tries them; on an x86 host they change nothing, so the search does not price them twice; a job that names
+    its graphs is searched as it is."""
+    from xpuplan.search import moe_variants
+    kw = dict(model="qwen3-30b-a3b", devices=16, seq_len=4096, global_batch=1024, top=1)
+    gb200 = api.plan(chip="gb200", **kw).plans[0]
+    eager = api.plan(chip="gb200", cuda_graphs="attn", **kw).plans[0]
+    assert gb200.job.moe_host_graphed and not eager.job.moe_host_graphed
+    assert gb200.step_time_s < eager.step_time_s
+    assert not api.plan(chip="h100-sxm", **kw).plans[0].job.cuda_graphs
+    job, space = TrainJob(framework=load_framework("megatron")), SearchSpace(moe_options=("dedup", "overlap", "graphs"))
+    model = load_model("qwen3-30b-a3b")
+    assert len(moe_variants(model, job, space, 2.75)) == 2 * len(moe_variants(model, job, space, 1.0))
+
+
+def test_a_framework_names_only_moe_options_plan_knows():
+    import dataclasses
+    with pytest.raises(BadInput, match="moe_options graph not among dedup, overlap, graphs"):
+        dataclasses.replace(load_framework("megatron"), moe_options=("dedup", "graph"))
+
+
 def test_a_fp16_search_returns_fp16_plans_priced_as_fp16():
     """The grid keeps only fp8 or not: a search asked for fp16 (Megatron 2021, DeepSpeed) must answer in fp16, not
     relabel its plans bf16, and price them as fp16 jobs: bf16's tensor-core rate, 2-byte gradients (so never slower)."""

@@ -87,7 +87,7 @@ def _plan_inputs(model, chip, *, seq_len=4096, global_batch=None, global_batch_t
     if usd_per_device_hour is not None and not 0 < usd_per_device_hour < 1000:
         raise BadInput(f"--usd-per-device-hour must be in (0, 1000), got {usd_per_device_hour}", "usd_per_device_hour")
     model, chip, framework = _model(model, files), _chip(chip, files), _framework(framework, files)
-    pinned = job_options.get("ep_dedup") is not None or job_options.get("ep_overlap") is not None
+    pinned = any(job_options.get(k) is not None for k in ("ep_dedup", "ep_overlap", "cuda_graphs"))
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
                    tokens=tokens, framework=framework, memory_margin=memory_margin, precision=precision, **job_options)
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour

@@ -24,6 +24,9 @@ from .training import RunOptions, estimate
 from .units import HOUR, format_bytes
 
 OBJECTIVES = ("time", "cost", "devices")
+GRAPHED_MOE = ("moe_router", "moe_preprocess")
+"""the layer parts a ``graphs`` variant replays from CUDA graphs (Megatron-Core's --cuda-graph-modules, as NVIDIA's
+GB200/GB300 MoE recipes set them)"""
 CHUNK = 8192  # plans priced per vectorised call: arrays that stay in cache price ~2x faster than 1M-long ones
 
 
@@ -51,7 +54,7 @@ class SearchSpace:
     include: ParallelPlan | None = None
     """a plan whose degrees are added to every axis (to rank a published plan among the rest)"""
     moe_options: tuple[str, ...] = ()
-    """MoE communication options to try besides the job's own (``dedup``, ``overlap``; see Framework.moe_options)"""
+    """MoE options to try besides the job's own (``dedup``, ``overlap``, ``graphs``; see Framework.moe_options)"""
 
 
 def _powers_of_two(limit: int) -> list[int]:
@@ -182,7 +185,7 @@ def search(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchS
 def best_plans(model: Model, chip: Chip, job: TrainJob, devices: int, space: SearchSpace, objective: str,
                usd_per_hour: float | None, run: RunOptions, top: int) -> PlanResult:
     """The best ``top`` plans for one device count, each as a full estimate with the run's reliability and cost."""
-    jobs = moe_variants(model, job, space)
+    jobs = moe_variants(model, job, space, chip.host_time_factor)
     founds, failure = [], None
     for variant in jobs:
         try:
@@ -204,14 +207,19 @@ def best_plans(model: Model, chip: Chip, job: TrainJob, devices: int, space: Sea
                       fitting=sum(len(f.grid) for _, f in founds), objective=objective)
 
 
-def moe_variants(model: Model, job: TrainJob, space: SearchSpace) -> list[TrainJob]:
-    """The job under each MoE communication option the search may try (the job's own first)."""
+def moe_variants(model: Model, job: TrainJob, space: SearchSpace, host_time_factor: float = 1.0) -> list[TrainJob]:
+    """The job under each MoE option the search may try (the job's own first); the router replayed from CUDA graphs
+    only where the host is slower than the x86 servers its routing figures come from (elsewhere it changes nothing)."""
     if model.moe is None or not space.moe_options:
         return [job]
     dedups = {job.ep_dedup, True} if "dedup" in space.moe_options else {job.ep_dedup}
     overlaps = {job.ep_overlap, job.framework.ep_overlap_efficiency} if "overlap" in space.moe_options else {job.ep_overlap}
-    variants = [job] + [dataclasses.replace(job, ep_dedup=d, ep_overlap=o) for d in sorted(dedups)
-                        for o in sorted(overlaps) if (d, o) != (job.ep_dedup, job.ep_overlap)]
+    graphs = {job.cuda_graphs}
+    if "graphs" in space.moe_options and host_time_factor > 1.0 and not job.moe_host_graphed:
+        graphs.add(tuple(dict.fromkeys(job.cuda_graphs + GRAPHED_MOE)))
+    variants = [job] + [dataclasses.replace(job, ep_dedup=d, ep_overlap=o, cuda_graphs=c) for d in sorted(dedups)
+                        for o in sorted(overlaps) for c in sorted(graphs)
+                        if (d, o, c) != (job.ep_dedup, job.ep_overlap, job.cuda_graphs)]
     return variants
 
 

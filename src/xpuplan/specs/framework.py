@@ -9,6 +9,7 @@ from .hardware import _positive
 
 PIPELINE_SCHEDULES = ("1f1b", "dualpipe")
 MOE_PERMUTES = ("eager", "fused", "in_dispatch")
+MOE_OPTIONS = ("dedup", "overlap", "graphs")
 GRAD_REDUCE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 """bytes per gradient element kept for accumulation and reduced across data parallelism"""
 FP8_CACHES = ("none", "linear", "linear_swiglu")
@@ -162,8 +163,9 @@ class Framework:
     """it overlaps the expert all-to-all with another micro-batch's compute by default (DualPipe); then a job's
     ``ep_overlap`` defaults to ``ep_overlap_efficiency``"""
     moe_options: tuple[str, ...] = ()
-    """MoE communication options it implements, which ``plan`` tries when the job does not pin them: ``dedup`` (a
-    DeepEP/HybridEP-style dispatch), ``overlap`` (the all-to-all behind another micro-batch's compute)"""
+    """MoE options it implements, which ``plan`` tries when the job does not pin them: ``dedup`` (a DeepEP/HybridEP-
+    style dispatch), ``overlap`` (the all-to-all behind another micro-batch's compute), ``graphs`` (the router and
+    preprocessing replayed from CUDA graphs, tried on a host slower than an x86 server's)"""
     version: str = ""
     """the release (or the report) whose defaults this profile describes"""
     async_checkpoint: bool = False
@@ -194,6 +196,10 @@ class Framework:
         for name, (low, high) in FRAMEWORK_RANGES.items():
             if not low <= getattr(self, name) <= high:
                 raise BadInput(f"framework {self.name}: {name} must be in [{low:g}, {high:g}]", name)
+        unknown = sorted(set(self.moe_options) - set(MOE_OPTIONS))
+        if unknown:
+            raise BadInput(f"framework {self.name}: moe_options {', '.join(unknown)} not among {', '.join(MOE_OPTIONS)}",
+                           "moe_options")
         if self.fp8_activation_cache not in FP8_CACHES:
             raise BadInput(f"framework {self.name}: fp8_activation_cache must be one of {', '.join(FP8_CACHES)}",
                            "fp8_activation_cache")
