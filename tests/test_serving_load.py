@@ -544,3 +544,31 @@ def test_a_benchmark_with_a_request_count_counts_every_request_and_its_first_rou
     assert whole["requests"] == 96 and steady["requests"] < 96
     assert whole["ttft_s_mean"] > steady["ttft_s_mean"]
     assert whole["output_tokens_per_s"] < steady["output_tokens_per_s"]   # its fill and drain are in the run
+
+
+def test_an_overlap_scheduler_hands_the_first_token_out_one_iteration_late():
+    """SGLang before PR 25772 and TensorRT-LLM's overlap executor process an iteration's tokens after launching the
+    next one: a lone request's TTFT gains one decode iteration, its TPOT none, in the closed form and the simulation
+    alike; the current SGLang and vLLM hand the first token out at once."""
+    assert load_engine("sglang@0.4").late_first_token and load_engine("trt-llm").late_first_token
+    assert not load_engine("sglang").late_first_token and not load_engine("vllm").late_first_token
+    assert not load_engine("trt-llm@0.21").late_first_token  # the C++ executor
+    cap = max_concurrency(MODEL, CHIP, PLAN, 1024, 128)
+    late = dataclasses.replace(PLAN, engine=dataclasses.replace(PLAN.engine, late_first_token=True))
+    one_step = iteration_s(MODEL, CHIP, PLAN, 0, 1, 1, 1024 + 64)
+    now, then = (steady_state(MODEL, CHIP, p, 1024, 128, cap, concurrency=1) for p in (PLAN, late))
+    assert float(then["ttft_s"] - now["ttft_s"]) == pytest.approx(one_step, rel=0.05)
+    assert float(then["tpot_s"]) == pytest.approx(float(now["tpot_s"]), rel=0.01)
+    kw = dict(concurrency=1, requests=8, whole_run=True)
+    now, then = (simulate(MODEL, CHIP, p, 1024, 128, cap, **kw) for p in (PLAN, late))
+    assert then["ttft_s_mean"] - now["ttft_s_mean"] == pytest.approx(one_step, rel=0.05)
+    assert then["tpot_s_mean"] == pytest.approx(now["tpot_s_mean"], rel=0.01)
+
+
+def test_the_sglang_front_end_cost_leaves_out_the_iteration_its_measurement_delivered_late():
+    """tt-inference-server issue 3560 (2026-05-18): median TTFT 9.54 ms over a 2.632 ms mock forward and 0.31 ms of
+    host time an iteration; one more such iteration was the overlap scheduler's late first token, the rest (3.7 ms)
+    the server's; vLLM's and TensorRT-LLM's front ends, unmeasured, take SGLang's."""
+    measured_ttft_s, forward_s, host_s = 9.54e-3, 2.632e-3, 0.31e-3
+    assert load_engine("sglang").request_overhead_s == pytest.approx(measured_ttft_s - 2 * (forward_s + host_s), abs=5e-5)
+    assert {load_engine(e).request_overhead_s for e in ("sglang", "sglang@0.4", "vllm", "trt-llm")} == {3.7e-3}

@@ -30,7 +30,9 @@ token when the front end has sent it. It bounds a replica at X·O·s ≤ 1. Wher
 on how the requests share the engine: the closed form takes arrivals at random phases, whose tokens leave a steady
 backlog behind them, so TPOT stays the engine's and TTFT takes the rest of Little's law (X capped at 1 / (O·s)); the
 simulation queues each iteration's tokens at one first-come-first-served server, so a round of requests decoding
-together has its tokens interleaved and each stream sees n·s between tokens: the wait lands in TPOT.
+together has its tokens interleaved and each stream sees n·s between tokens: the wait lands in TPOT. An engine whose
+scheduler hands an iteration's tokens out only after launching the next (``late_first_token``) delivers every token,
+the first included, one iteration later: TTFT and the cycle gain one iteration, TPOT none.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     """Mean TTFT, TPOT and throughput in steady state (closed loop at ``concurrency`` or open loop at
     ``request_rate``, arrays broadcast); see the module docstring for the equations."""
     e = plan.engine
+    late = 1.0 if e.late_first_token else 0.0  # tokens handed out one iteration late (ServeEngine.late_first_token)
     I, O, C, v, tau = float(input_len), float(output_len), float(e.max_batched_tokens), e.verify_tokens, e.tokens_per_step
     ctx = _context(input_len, output_len)
     R = float(running_limit(plan, capacity))
@@ -122,6 +125,7 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
             t_pref = mixed(np.maximum(p_bar, chunk), *costs)
             ttft_dev = residual * t_bar + (wait + np.ceil(s)) * t_pref
             tpot = t_dec / tau
+            t_next = costs[2]  # the iteration after a prompt's last chunk, priced decode-only (T at no prefill)
             prompts_cap = B / (I * costs[4])  # prompts per second that full prefill iterations take
         else:  # prompts run alone: the decodes pause for them, a prompt waits for the prompt runs ahead of it
             q = np.clip(1.0 + X * t_one, 1.0, k)             # one, and those that arrive while it runs
@@ -133,7 +137,8 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
             t_bar = T(0.0, d)
             ttft_dev = residual * t_bar + (wait + 1.0) * t_pref
             tpot = t_bar / (1 - rho) / tau                   # the prompt runs between a sequence's decode iterations
-        cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot
+            t_next = t_bar
+        cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot + late * t_next
         before = (X, d, p_bar)
         if closed:  # ... and never more prompt tokens per second than full prefill iterations take, nor more
             # output tokens than the front end streams
@@ -143,9 +148,9 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
         if all(np.all(np.abs(new - old) <= FIXED_POINT_TOLERANCE * np.abs(old)) for new, old in zip((X, d, p_bar), before)):
             break
     if closed:  # prefill- or front-end-bound: the wait that Little's law leaves (n_run in flight at X requests/s)
-        ttft_dev = np.maximum(ttft_dev, n_run / X - e.request_overhead_s - decode_tokens * tpot)
+        ttft_dev = np.maximum(ttft_dev, n_run / X - e.request_overhead_s - decode_tokens * tpot - late * t_next)
     admission = np.maximum(n - n_run, 0.0) / X if closed else np.zeros_like(X)
-    ttft = e.request_overhead_s + ttft_dev + admission
+    ttft = e.request_overhead_s + ttft_dev + admission + late * t_next
     return {"ttft_s": ttft, "tpot_s": tpot, "output_tokens_per_s": X * O * plan.dp, "requests_per_s": X * plan.dp,
             "running": d + (n_run - d if closed else 0.0), "prefill_utilisation": rho, "queue_wait_s": wait * t_pref,
             "admission_wait_s": admission, "iteration_s": t_bar, "chunks": np.ceil(s),
@@ -187,6 +192,7 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     whose mean is ``input_len`` / ``output_len`` (a random dataset at ``--random-range-ratio r``, as InferenceX's
     harness runs one): unequal requests end apart, so a closed loop's rounds spread instead of staying bunched."""
     e = plan.engine
+    late = 1.0 if e.late_first_token else 0.0  # tokens handed out one iteration late (ServeEngine.late_first_token)
     rng = np.random.default_rng(seed)
     low = 2.0 * length_ratio / (1.0 + length_ratio)  # the draws' bottom over their mean (their top: 2 - low)
 
@@ -249,10 +255,12 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         # than that iteration ends: clients see them, and send their next requests, at fe
         emitted = d * tau + len(firsts)
         fe = max(fe + (emitted + (k - 1) * d * tau) * e.stream_token_s, now + emitted * e.stream_token_s)
+        # an overlap scheduler hands the tokens out after the next iteration, priced decode-only over the running batch
+        seen = fe + late * float(table[0, min(left.size, limit)]) if late else fe
         if firsts:
             n_first = len(firsts)
             left = np.concatenate([left, np.maximum(np.array(wants) - 1.0, 0.0)])
-            since, first = np.concatenate([since, firsts]), np.concatenate([first, [fe] * n_first])
+            since, first = np.concatenate([since, firsts]), np.concatenate([first, [seen] * n_first])
             outs = np.concatenate([outs, wants])
         ended = left <= 0
         if ended.any():
@@ -260,12 +268,12 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
             done_since.append(since[ended])
             done_first.append(first[ended])
             done_out.append(outs[ended])
-            done_at.append(fe)
+            done_at.append(seen)
             done_count.append(count)
             if closed:
                 fresh = min(count, requests - issued)
                 for _ in range(fresh):
-                    heapq.heappush(arrivals, fe + overhead)
+                    heapq.heappush(arrivals, seen + overhead)
                 issued += fresh
             left, since, first, outs = left[~ended], since[~ended], first[~ended], outs[~ended]
     rows = np.stack([np.concatenate(done_since), np.concatenate(done_first), np.repeat(done_at, done_count),

@@ -187,6 +187,11 @@ class ServeEngine:
     async_scheduling: bool = False
     """the scheduler runs a step ahead (vLLM ``--async-scheduling``, its default from 0.14 on its uni and mp
     executors): an iteration takes the longer of its device time and its sequences' host work, not their sum"""
+    late_first_token: bool = False
+    """the scheduler processes an iteration's outputs only after launching the next one (an overlap scheduler), so
+    each token, the first included, reaches the client one iteration after the iteration that made it: TTFT and a
+    request's end one iteration later, TPOT unchanged (SGLang until PR 25772 of 2026-05-19, which delivers the first
+    token at once; TensorRT-LLM's PyTorch executor with its overlap scheduler, on by default)"""
     request_overhead_s: float = 0.0
     """fixed time a request spends outside the device before its first token (HTTP, tokeniser, admission), seconds"""
     stream_token_s: float = 0.0
@@ -237,7 +242,7 @@ class ServeEngine:
         object.__setattr__(self, "vendors", tuple(str(v) for v in self.vendors or ()))
         object.__setattr__(self, "small_device_names", tuple(str(v) for v in self.small_device_names or ()))
         object.__setattr__(self, "covers", tuple(str(v) for v in self.covers or ()))
-        for key in ("async_scheduling", "fp8_attention"):
+        for key in ("async_scheduling", "fp8_attention", "late_first_token"):
             if not isinstance(getattr(self, key), bool):
                 raise BadInput(f"serving/{self.name}.yaml: {key} must be true or false", key)
         for key in ("small_device_bytes", "large_device_bytes", "reserve_bytes", "small_device_reserve_bytes",
