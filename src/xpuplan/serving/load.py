@@ -256,7 +256,8 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         emitted = d * tau + len(firsts)
         fe = max(fe + (emitted + (k - 1) * d * tau) * e.stream_token_s, now + emitted * e.stream_token_s)
         # an overlap scheduler hands the tokens out after the next iteration, priced decode-only over the running batch
-        seen = fe + late * float(table[0, min(left.size, limit)]) if late else fe
+        # (the prompts that end here included)
+        seen = fe + late * float(table[0, min(left.size + len(firsts), limit)]) if late else fe
         if firsts:
             n_first = len(firsts)
             left = np.concatenate([left, np.maximum(np.array(wants) - 1.0, 0.0)])
