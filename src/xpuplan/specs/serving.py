@@ -190,8 +190,9 @@ class ServeEngine:
     late_first_token: bool = False
     """the scheduler processes an iteration's outputs only after launching the next one (an overlap scheduler), so
     each token, the first included, reaches the client one iteration after the iteration that made it: TTFT and a
-    request's end one iteration later, TPOT unchanged (SGLang until PR 25772 of 2026-05-19, which delivers the first
-    token at once; TensorRT-LLM's PyTorch executor with its overlap scheduler, on by default)"""
+    request's end one iteration later, TPOT unchanged (SGLang's overlap scheduler, on by default since PR 2067, whose
+    fix for the first token, PR 25772, was closed unmerged; TensorRT-LLM's PyTorch executor with its overlap
+    scheduler, on by default)"""
     request_overhead_s: float = 0.0
     """fixed time a request spends outside the device before its first token (HTTP, tokeniser, admission), seconds"""
     stream_token_s: float = 0.0
