@@ -71,7 +71,6 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
     """Mean TTFT, TPOT and throughput in steady state (closed loop at ``concurrency`` or open loop at
     ``request_rate``, arrays broadcast); see the module docstring for the equations."""
     e = plan.engine
-    late = 1.0 if e.late_first_token else 0.0  # tokens handed out one iteration late (ServeEngine.late_first_token)
     I, O, C, v, tau = float(input_len), float(output_len), float(e.max_batched_tokens), e.verify_tokens, e.tokens_per_step
     ctx = _context(input_len, output_len)
     R = float(running_limit(plan, capacity))
@@ -138,7 +137,8 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
             ttft_dev = residual * t_bar + (wait + 1.0) * t_pref
             tpot = t_bar / (1 - rho) / tau                   # the prompt runs between a sequence's decode iterations
             t_next = t_bar
-        cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot + late * t_next
+        late_s = t_next if e.late_first_token else 0.0  # the iteration an overlap scheduler hands tokens out after
+        cycle = e.request_overhead_s + ttft_dev + decode_tokens * tpot + late_s
         before = (X, d, p_bar)
         if closed:  # ... and never more prompt tokens per second than full prefill iterations take, nor more
             # output tokens than the front end streams
@@ -148,9 +148,9 @@ def steady_state(model: Model, chip: Chip, plan: ServePlan, input_len: int, outp
         if all(np.all(np.abs(new - old) <= FIXED_POINT_TOLERANCE * np.abs(old)) for new, old in zip((X, d, p_bar), before)):
             break
     if closed:  # prefill- or front-end-bound: the wait that Little's law leaves (n_run in flight at X requests/s)
-        ttft_dev = np.maximum(ttft_dev, n_run / X - e.request_overhead_s - decode_tokens * tpot - late * t_next)
+        ttft_dev = np.maximum(ttft_dev, n_run / X - e.request_overhead_s - decode_tokens * tpot - late_s)
     admission = np.maximum(n - n_run, 0.0) / X if closed else np.zeros_like(X)
-    ttft = e.request_overhead_s + ttft_dev + admission + late * t_next
+    ttft = e.request_overhead_s + ttft_dev + admission + late_s
     return {"ttft_s": ttft, "tpot_s": tpot, "output_tokens_per_s": X * O * plan.dp, "requests_per_s": X * plan.dp,
             "running": d + (n_run - d if closed else 0.0), "prefill_utilisation": rho, "queue_wait_s": wait * t_pref,
             "admission_wait_s": admission, "iteration_s": t_bar, "chunks": np.ceil(s),
@@ -192,7 +192,6 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
     whose mean is ``input_len`` / ``output_len`` (a random dataset at ``--random-range-ratio r``, as InferenceX's
     harness runs one): unequal requests end apart, so a closed loop's rounds spread instead of staying bunched."""
     e = plan.engine
-    late = 1.0 if e.late_first_token else 0.0  # tokens handed out one iteration late (ServeEngine.late_first_token)
     rng = np.random.default_rng(seed)
     low = 2.0 * length_ratio / (1.0 + length_ratio)  # the draws' bottom over their mean (their top: 2 - low)
 
@@ -257,7 +256,7 @@ def simulate(model: Model, chip: Chip, plan: ServePlan, input_len: int, output_l
         fe = max(fe + (emitted + (k - 1) * d * tau) * e.stream_token_s, now + emitted * e.stream_token_s)
         # an overlap scheduler hands the tokens out after the next iteration, priced decode-only over the running batch
         # (the prompts that end here included)
-        seen = fe + late * float(table[0, min(left.size + len(firsts), limit)]) if late else fe
+        seen = fe + float(table[0, min(left.size + len(firsts), limit)]) if e.late_first_token else fe
         if firsts:
             n_first = len(firsts)
             left = np.concatenate([left, np.maximum(np.array(wants) - 1.0, 0.0)])
