@@ -89,7 +89,9 @@ def knobs() -> list[Knob]:
         members = shared.get(name, (name,))
         out.append(Knob(kind="framework", owner=name, members=members, field="compute_scale", grid=_grid(0.50, 1.20, 0.02),
                         band=(0.4, 1.3), why="a framework's kernels against Megatron's"))
-        if name not in ("deepspeed", "megatron-2021"):  # fairseq's and fairscale's own passes are not fitted
+        # fairseq's and fairscale's own passes are not fitted; torch's and torch-compile's are derived from the byte
+        # counts of torchtitan's eager and compiled layer (docs/research/torchtitan-elementwise-bytes.md)
+        if name == "llm-foundry":
             out.append(Knob(kind="framework", owner=name, members=(name,), field="elementwise_passes",
                             grid=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0), band=(1.0, 10.0),
                             why="unfused element-wise kernels pass over HBM several times"))
