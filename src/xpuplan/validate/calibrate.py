@@ -84,8 +84,10 @@ def knobs() -> list[Knob]:
                  grid=(1e-6, 1.5e-6, 2e-6, 3e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6), band=(1e-6, 2e-5),
                  why="NCCL per-hop latency across InfiniBand/RoCE: a few to ~15 us"),
         ] if k.field not in measured]
-    shared = {"torch": ("torch", "fairseq", "fairscale-xformers")}
-    for name in ("torch", "torch-compile", "llm-foundry", "deepspeed", "megatron-2021"):
+    # PyTorch's own profiles (torchtitan) run Megatron's cuBLAS GEMMs and name what differs, so their compute_scale is 1,
+    # not fitted; the 2022 eager stacks of fairseq (OPT) and fairscale with xformers (LLaMA-1) keep one fitted value
+    shared = {"fairscale-xformers": ("fairscale-xformers", "fairseq")}
+    for name in ("fairscale-xformers", "llm-foundry", "deepspeed", "megatron-2021"):
         members = shared.get(name, (name,))
         out.append(Knob(kind="framework", owner=name, members=members, field="compute_scale", grid=_grid(0.50, 1.20, 0.02),
                         band=(0.4, 1.3), why="a framework's kernels against Megatron's"))
