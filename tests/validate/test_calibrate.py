@@ -66,13 +66,13 @@ def test_a_knob_no_run_informs_takes_the_least_optimistic_value_of_its_class():
     """Issue 15 item 5 for frameworks as for chips: in a fold where no run describes a framework, its knobs take the
     slowest value the other frameworks were fitted to, not Megatron's defaults (the fastest reference)."""
     ks = calibrate.knobs()
-    compile_scale = next(k for k in ks if k.owner == "llm-foundry" and k.field == "compute_scale")
-    others = [k for k in ks if k.field == "compute_scale" and k is not compile_scale]
+    scale = next(k for k in ks if k.owner == "llm-foundry" and k.field == "compute_scale")
+    others = [k for k in ks if k.field == "compute_scale" and k is not scale]
     values = {k.key: 1.0 for k in ks} | {k.key: v for k, v in zip(others, (0.9, 0.76, 1.1))}
     informed = {k.key for k in others}
-    assert calibrate.class_prior(compile_scale, ks, values, informed) == 0.76
+    assert calibrate.class_prior(scale, ks, values, informed) == 0.76
     # with no fitted member of its class, a knob takes the least optimistic end of its own grid
-    assert calibrate.class_prior(compile_scale, ks, values, set()) == compile_scale.grid[0]
+    assert calibrate.class_prior(scale, ks, values, set()) == scale.grid[0]
     passes = next(k for k in ks if k.field == "elementwise_passes")
     assert calibrate.class_prior(passes, ks, values, set()) == max(passes.grid)  # more passes: slower
 
