@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .plan import ParallelPlan
 from .specs import Framework, Model, TrainJob
+from .specs.job import GRAPHED_MOE_ROUTER
 
 BUBBLE_WARN_SHARE = 0.10
 """pipeline bubble share of the step above which a plan with vpp 1 is flagged (Narayanan et al. 2021 keep it under
@@ -72,6 +73,6 @@ def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: di
     if host_time_factor > 1.0 and not job.moe_host_graphed and route > ROUTE_WARN_SHARE:
         out.append(f"MoE routing is {route:.0%} of the step, dispatched op by op from a host {host_time_factor:g}x "
                    "slower than an x86 server's; recipes on Grace capture it in CUDA graphs: --cuda-graphs "
-                   "moe_router,moe_preprocess (Megatron --cuda-graph-impl transformer_engine --cuda-graph-modules "
-                   "moe_router moe_preprocess)")
+                   f"{','.join(GRAPHED_MOE_ROUTER)} (Megatron --cuda-graph-impl transformer_engine --cuda-graph-modules "
+                   f"{' '.join(GRAPHED_MOE_ROUTER)})")
     return out

@@ -20,13 +20,11 @@ from .errors import BadInput, DoesNotFit
 from .plan import RECOMPUTE, RULES, ParallelPlan, PlanGrid, framework_allows, tp_candidates, validity
 from .results import PlanResult, TrainResult
 from .specs import Chip, Model, TrainJob
+from .specs.job import GRAPHED_MOE_ROUTER
 from .training import RunOptions, estimate
 from .units import HOUR, format_bytes
 
 OBJECTIVES = ("time", "cost", "devices")
-GRAPHED_MOE = ("moe_router", "moe_preprocess")
-"""the layer parts a ``graphs`` variant replays from CUDA graphs (Megatron-Core's --cuda-graph-modules, as NVIDIA's
-GB200/GB300 MoE recipes set them)"""
 CHUNK = 8192  # plans priced per vectorised call: arrays that stay in cache price ~2x faster than 1M-long ones
 
 
@@ -216,7 +214,7 @@ def moe_variants(model: Model, job: TrainJob, space: SearchSpace, host_time_fact
     overlaps = {job.ep_overlap, job.framework.ep_overlap_efficiency} if "overlap" in space.moe_options else {job.ep_overlap}
     graphs = {job.cuda_graphs}
     if "graphs" in space.moe_options and host_time_factor > 1.0 and not job.moe_host_graphed:
-        graphs.add(tuple(dict.fromkeys(job.cuda_graphs + GRAPHED_MOE)))
+        graphs.add(tuple(dict.fromkeys(job.cuda_graphs + GRAPHED_MOE_ROUTER)))
     variants = [job] + [dataclasses.replace(job, ep_dedup=d, ep_overlap=o, cuda_graphs=c) for d in sorted(dedups)
                         for o in sorted(overlaps) for c in sorted(graphs)
                         if (d, o, c) != (job.ep_dedup, job.ep_overlap, job.cuda_graphs)]

@@ -36,6 +36,9 @@ CUDA_GRAPH_SCOPES = ("attn", "mlp", "moe", "moe_router", "moe_preprocess", "laye
 """parts of a layer a framework can capture in CUDA graphs: Megatron-Core's cuda_graph_modules (attn, mlp, moe,
 moe_router, moe_preprocess; megatron/core/transformer/transformer_config.py), ``layer`` for its empty list (the whole
 layer)"""
+GRAPHED_MOE_ROUTER = ("moe_router", "moe_preprocess")
+"""the scopes that replay a MoE layer's routing from CUDA graphs, as NVIDIA's GB200/GB300 MoE recipes set
+--cuda-graph-modules (what ``plan`` tries and the advice names on a slow host)"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
