@@ -36,13 +36,14 @@ def test_the_framework_sets_the_default_and_the_job_overrides_it():
 
 def test_nemotron_340b_fits_on_128_h100_with_its_recipes_bf16_gradients():
     """Issue 15 item 7: NeMo 24.07's Nemotron-4 340B FP8 row (TP 8, PP 8, VP 12, 128 H100) ran; with the launcher
-    yaml's grad_sync_dtype bf16 the plan fits in 80 GB, with fp32 gradients it would not."""
+    yaml's grad_sync_dtype bf16 (and its optimizer's bf16 state) the plan fits in 80 GB, with fp32 gradients and the
+    fp32 state of Megatron-Core's defaults it would not."""
     from xpuplan.validate.train import check_run, load_runs
 
     run, where = next((r, w) for r, w in load_runs() if r["id"] == "nemo-24.07-nemotron-340b-128gpu-fp8")
-    assert run["grad_reduce"] == "bf16"
+    assert run["grad_reduce"] == "bf16" and run["optimizer_state"] == "bf16-no-master"
     assert check_run(run, where).fits
-    assert not check_run(dict(run, grad_reduce="fp32"), where).fits
+    assert not check_run(dict(run, grad_reduce="fp32", optimizer_state="fp32"), where).fits
 
 
 def test_an_unknown_dtype_is_refused_with_the_choices():

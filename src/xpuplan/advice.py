@@ -35,6 +35,7 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
         f"{framework.moe_permute.replace('_', ' ')} MoE permutation",
         f"{framework.attention_kernel or 'reference'} attention kernel",
         f"{job.grad_reduce or framework.grad_reduce} gradients",
+        f"{job.optimizer_state_name} Adam state",
     ]
     parts.append("CUDA graphs: " + ", ".join(job.cuda_graphs) if job.cuda_graphs else "no CUDA graphs")
     if job.remat_policy:

@@ -121,6 +121,7 @@ class TrainResult:
             "breakdown": dict(self.breakdown),
             "plan": self.plan.to_dict(),
             "framework": self.job.framework.name,
+            "optimizer_state": self.job.optimizer_state_name,
             "chip_confidence": self.chip.confidence,
             "efficiency_source": self.chip.efficiency.source,
             "warnings": self.warnings,

@@ -2,7 +2,8 @@
 
 Mixed precision with Adam, as Megatron-LM and FSDP keep it: bf16 weights
 (2 bytes/param), fp32 gradients (4; 2 where the job reduces them in bf16, ``TrainJob.grad_bytes``), fp32 master
-weights + two moments (12); under FSDP's full sharding
+weights + two moments (12; less where the job keeps them in lower precision, ``TrainJob.optimizer_state_bytes``:
+10, 8 or 6); under FSDP's full sharding
 the sharded fp32 parameter is the master copy, so no separate bf16 shard is kept.
 ZeRO stage z shards optimizer state (z >= 1), gradients (z >= 2) and weights
 (z = 3) over the data-parallel group (dp * cp for dense weights, dp * cp / ep
@@ -32,7 +33,7 @@ from ..specs.job import BF16_BYTES_PER_PARAM
 from . import remat, task
 from .flops import encoder_model, encoder_param_count, expert_params, ffn_copies, ffn_params_dense, layer_shapes
 
-WEIGHT_BYTES, OPTIMIZER_BYTES = BF16_BYTES_PER_PARAM, 12
+WEIGHT_BYTES = BF16_BYTES_PER_PARAM
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -229,7 +230,7 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     unsharded = np.where(job.framework.fsdp & (g.pp > 1) & (g.zero >= 2),
                          (WEIGHT_BYTES + job.grad_bytes) * (dense + experts), 0.0)
     counted = dict(weights_bytes=weights, gradients_bytes=sharded(job.grad_bytes, 2),
-                   optimizer_bytes=sharded(OPTIMIZER_BYTES, 1), activations_bytes=per_mb * in_flight + working + logits_act)
+                   optimizer_bytes=sharded(job.optimizer_state_bytes, 1), activations_bytes=per_mb * in_flight + working + logits_act)
     buffers = prefetch + unsharded + 0.0 * per_mb
     held = job.framework.memory_overhead * (sum(counted.values()) + buffers)  # the allocator's unusable cached blocks
     return MemoryUse(**counted, buffers_bytes=chip.efficiency.reserve_bytes + buffers + held)

@@ -32,8 +32,6 @@ from .memory import (MemoryUse, activation_bytes_per_token, expert_dp, memory_us
 
 BREAKDOWN_KEYS = ("compute_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "pp_comm_s", "dp_comm_s",
                   "optimizer_s", "offload_s", "moe_route_s", "moe_imbalance_s", "reference_s", "encoder_s")
-# bytes moved per locally updated parameter by Adam: read grad, master, m, v (16), write master, m, v (12), bf16 weight (2)
-ADAM_BYTES_PER_PARAM = 30
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -256,11 +254,12 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
 
 def optimizer_s(chip: Chip, job: TrainJob, g: PlanGrid, params: tuple) -> np.ndarray:
     """Adam update of the locally owned parameters (sharded over the shard group, all of dp*cp unless the job's
-    ``zero_shard`` is smaller, from ZeRO-1 on)."""
+    ``zero_shard`` is smaller, from ZeRO-1 on), at the HBM traffic of the job's state precision
+    (``TrainJob.optimizer_traffic_bytes``: 30 bytes a parameter for fp32 master weights and moments)."""
     dense, experts = params
     dpcp, edp = shard_groups(job, g)
     owned = dense / np.where(g.zero >= 1, dpcp, 1) + experts / np.where(g.zero >= 1, edp, 1)
-    return ADAM_BYTES_PER_PARAM * owned / (chip.hbm_bytes_per_s * chip.efficiency.optimizer_hbm)
+    return job.optimizer_traffic_bytes * owned / (chip.hbm_bytes_per_s * chip.efficiency.optimizer_hbm)
 
 
 def mfu_peak_flops_per_s(chip: Chip, fp8) -> np.ndarray:

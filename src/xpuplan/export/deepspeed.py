@@ -47,6 +47,9 @@ def _refuse(launch: TrainLaunch) -> None:
         raise cannot(fmt, f"--task {launch.task}: pretrain_gpt.py trains every weight on one loss", "task")
     if launch.offload_layers:
         raise cannot(fmt, "--offload-layers: no activation offload of whole layers; use 0", "offload_layers")
+    if launch.optimizer_state != "fp32":
+        raise cannot(fmt, f"--optimizer-state {launch.optimizer_state}: the bf16 optimizer keeps fp32 master "
+                     "weights and moments; use fp32", "optimizer_state")
 
 
 def config(launch: TrainLaunch) -> dict:

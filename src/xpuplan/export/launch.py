@@ -16,6 +16,7 @@ from typing import Any, Callable
 from ..errors import BadInput, XpuplanError
 from ..plan import PRECISIONS, ParallelPlan
 from ..specs import Model, ServeEngine
+from ..specs.framework import OPTIMIZER_STATES
 from ..specs.serving import KV_BYTES, WEIGHT_FORMATS, Speculative
 
 RECOMPUTE_MODES = ("none", "selective", "full")
@@ -53,6 +54,8 @@ class TrainLaunch:
     """expert dispatch sends a token once per node (DeepEP, HybridEP)"""
     grad_reduce: str | None = None
     """gradient accumulation and reduction dtype: fp32, bf16 or None (the framework's)"""
+    optimizer_state: str = "fp32"
+    """Adam's state precision the estimate priced (``specs.OPTIMIZER_STATES``)"""
     offload_layers: int = 0
     """layers per stage whose activations wait in host memory"""
     zero_shard: int = 0
@@ -106,7 +109,8 @@ def from_result(result) -> TrainLaunch | ServeLaunch:
                            seq_len=job.seq_len, global_batch=job.global_batch, tokens=job.tokens,
                            framework=job.framework.name, task=job.task, tp_overlap=job.tp_overlap,
                            dp_overlap=job.dp_overlap, ep_overlap=job.ep_overlap, ep_dedup=job.ep_dedup,
-                           grad_reduce=job.grad_reduce, offload_layers=job.offload_layers, zero_shard=job.zero_shard)
+                           grad_reduce=job.grad_reduce, optimizer_state=job.optimizer_state_name,
+                           offload_layers=job.offload_layers, zero_shard=job.zero_shard)
     if not hasattr(result, "ttft_s") or not hasattr(result, "plan"):
         raise BadInput("export takes one training or one serving plan; a disaggregated or two-pool plan has no single "
                        "launch file", "format")
@@ -188,9 +192,14 @@ def train_from_json(data: dict, where: str, load_model: Callable[[str], Model]) 
         raise BadInput(f"{at}: tp*pp*dp*cp = {plan.devices} but 'devices' is {devices}", "devices")
     tokens = _number(data, "tokens", where, whole=False, optional=True)
     task = data.get("task") or "pretrain"
+    state = data.get("optimizer_state") or "fp32"  # absent from results written before the key existed: fp32
+    if state not in OPTIMIZER_STATES:
+        raise BadInput(f"{where}: 'optimizer_state' must be one of {', '.join(OPTIMIZER_STATES)}, got {state!r}",
+                       "optimizer_state")
     return TrainLaunch(model_name=name, model=model, devices=devices, plan=plan,
                        seq_len=_number(data, "seq_len", where), global_batch=_number(data, "global_batch", where),
-                       tokens=tokens, framework=str(data.get("framework") or "megatron"), task=str(task))
+                       tokens=tokens, framework=str(data.get("framework") or "megatron"), task=str(task),
+                       optimizer_state=state)
 
 
 def serve_from_json(data: dict, where: str, load_model: Callable[[str], Model],

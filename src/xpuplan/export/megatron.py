@@ -40,6 +40,15 @@ def _refuse(fmt: str, launch: TrainLaunch) -> None:
     if mindspeed and launch.ep_dedup:
         raise cannot(fmt, "--ep-dedup (DeepEP's once-per-node dispatch): MindSpeed dispatches with alltoall; "
                      "leave out --ep-dedup", "ep_dedup")
+    if launch.optimizer_state != "fp32" and (mindspeed or not p.zero):
+        raise cannot(fmt, f"--optimizer-state {launch.optimizer_state}: "
+                     + ("MindSpeed-LLM's Megatron-LM core_v0.12.1 has no bf16 moments nor 16-bit master remainders"
+                        if mindspeed else "Megatron-LM's precision-aware optimizer needs the distributed optimizer; "
+                        "use --zero 1") + "; or use --optimizer-state fp32", "optimizer_state")
+    if launch.optimizer_state in ("bf16-moments", "bf16-no-master"):
+        raise cannot(fmt, f"--optimizer-state {launch.optimizer_state}: Megatron-LM's precision-aware optimizer keeps "
+                     "an fp32 master as 16-bit remainders beside the bf16 weight, so bf16 moments come with it as 6 "
+                     "bytes a parameter; use --optimizer-state bf16 (6) or fp32-remainder (10)", "optimizer_state")
     if mindspeed and launch.offload_layers:
         raise cannot(fmt, "--offload-layers: Megatron-LM core_v0.12.1 has no --cpu-offloading-num-layers; use 0",
                      "offload_layers")
@@ -99,6 +108,10 @@ def _optimizer(launch: TrainLaunch) -> list[Flag]:
         out += [("--use-megatron-fsdp", None), ("--data-parallel-sharding-strategy", FSDP_STRATEGY[p.zero])]
     if p.zero and 0 < launch.zero_shard < p.dp and p.dp % launch.zero_shard == 0:
         out.append(("--num-distributed-optimizer-instances", p.dp // launch.zero_shard))
+    if launch.optimizer_state in ("fp32-remainder", "bf16"):  # TE's FusedAdam: master as remainders (TE >= 2.1)
+        out.append(("--use-precision-aware-optimizer", None))
+    if launch.optimizer_state == "bf16":
+        out += [("--exp-avg-dtype", "bf16"), ("--exp-avg-sq-dtype", "bf16")]
     if p.dp > 1 and launch.dp_overlap:
         out.append(("--overlap-grad-reduce", None))
         if p.zero:

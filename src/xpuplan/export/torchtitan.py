@@ -39,6 +39,9 @@ def _refuse(launch: TrainLaunch) -> None:
     if launch.grad_reduce == "bf16":
         raise cannot(fmt, "--grad-reduce bf16: training.mixed_precision_reduce is float32 only; use fp32",
                      "grad_reduce")
+    if launch.optimizer_state != "fp32":
+        raise cannot(fmt, f"--optimizer-state {launch.optimizer_state}: FSDP2's sharded fp32 parameters are the "
+                     "master weights and the optimizer's moments follow them; use fp32", "optimizer_state")
     if p.ep > 1 and p.expert_tp not in (1, p.tp):
         raise cannot(fmt, f"--etp {p.expert_tp}: expert_tensor_parallel_degree is 1 or tp ({p.tp})", "etp")
     if launch.task in ("lora", "qlora", "dpo"):

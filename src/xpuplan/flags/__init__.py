@@ -201,6 +201,14 @@ OPTIONS: tuple[Option, ...] = (
     _o("grad_reduce", str, "dtype gradients are accumulated and reduced in: fp32 (Megatron-LM's bf16 default), bf16 "
        "(grad_reduce_in_fp32 off: half the gradient memory and traffic) or fp16; default: the framework's, fp16 for "
        "--precision fp16", TRAIN_LIKE, choices=("fp32", "bf16", "fp16"), panel="plan", example="bf16"),
+    _o("optimizer_state", str, "precision of Adam's state, bytes a parameter: fp32 (fp32 master weights and "
+       "moments, 12; Megatron-Core's default), fp32-remainder (the master's low 16 bits beside the bf16 weight, 10; "
+       "NeMo 1.x's apex optimizer, Megatron --use-precision-aware-optimizer), bf16-moments (fp32 master, bf16 "
+       "moments, 8; DeepSeek-V3), bf16 (bf16 moments and a 2-byte master, 6; apex's optim dtype bf16 with fp8 "
+       "weights, Megatron --use-precision-aware-optimizer --exp-avg-dtype bf16 --exp-avg-sq-dtype bf16) or "
+       "bf16-no-master (bf16 moments, the bf16 weight updated in place, 4); default: the framework's", TRAIN_LIKE,
+       choices=("fp32", "fp32-remainder", "bf16-moments", "bf16", "bf16-no-master"), panel="plan",
+       example="bf16-moments"),
     _o("zero_shard", int, "data-parallel ranks one ZeRO/FSDP shard group spans, e.g. 8 = within a node (hybrid "
        "sharding: HSDP, --num-distributed-optimizer-instances, ZeRO++ hpZ); 0: all of them", TRAIN_LIKE, default=0,
        ge=0, le=10_000_000, unit="devices", panel="plan", example=8),

@@ -12,6 +12,19 @@ MOE_PERMUTES = ("eager", "fused", "in_dispatch")
 MOE_OPTIONS = ("dedup", "overlap", "graphs")
 GRAD_REDUCE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 """bytes per gradient element kept for accumulation and reduced across data parallelism"""
+OPTIMIZER_STATES = {  # name: (bytes of Adam state a parameter owns, HBM bytes its update moves)
+    "fp32": (12, 30),            # fp32 master + fp32 moments: Megatron-Core's distributed optimizer, DeepSpeed, FSDP
+    "fp32-remainder": (10, 28),  # the master's 16 low bits beside the bf16 weight + fp32 moments: apex's
+    #                              DistributedFusedAdam as NeMo 1.x sets it for bf16 models (store_param_remainders)
+    "bf16-moments": (8, 22),     # fp32 master + bf16 moments: DeepSeek-V3 (arXiv 2412.19437 §3.3.3)
+    "bf16": (6, 18),             # bf16 moments + a 2-byte master: apex's optim.dtype bf16 with fp8 weights (a bf16
+    #                              copy, store_params), or Megatron's precision-aware optimizer (fp32 master remainders)
+    "bf16-no-master": (4, 16),   # bf16 moments, the bf16 weight updated in place: apex's optim.dtype bf16 on a bf16
+    #                              model (store_params off), as NeMo 24.07's Nemotron-4 340B recipe runs
+}
+"""Adam's state per parameter, by precision. The update's traffic reads an fp32 gradient (4 bytes), reads and writes
+the state and writes the bf16 weight (2); the remainder form reads the weight too (its high 16 bits). Derivation in
+docs/model.md, "Optimizer state"."""
 FP8_CACHES = ("none", "linear", "linear_swiglu")
 RECOMPUTE = ("none", "selective", "full")
 """activation-recompute modes, in the order plan arrays index them"""
@@ -49,6 +62,9 @@ class Framework:
     accumulate_allreduce_grads_in_fp32 on for bf16; NeMo's bf16-mixed default; torchtitan's reduce_dtype) or ``bf16``
     (a recipe's grad_reduce_in_fp32 False / grad_sync_dtype bf16: half the gradient memory and traffic); a job's
     ``grad_reduce`` sets it for one run"""
+    optimizer_state: str = "fp32"
+    """Adam's state precision (``OPTIMIZER_STATES``): ``fp32`` (Megatron-Core's default), ``fp32-remainder``,
+    ``bf16-moments``, ``bf16`` or ``bf16-no-master``; a job's ``optimizer_state`` sets it for one run"""
     moe_permute: str = "eager"
     """how a MoE layer moves tokens to and from their experts: ``eager`` (a gather by expert, then a scatter-add of the
     weighted expert outputs with atomics, PyTorch ops), ``fused`` (Transformer Engine's / MindSpeed's permute and
@@ -206,6 +222,9 @@ class Framework:
         if self.grad_reduce not in GRAD_REDUCE_BYTES:
             raise BadInput(f"framework {self.name}: grad_reduce must be one of {', '.join(GRAD_REDUCE_BYTES)}",
                            "grad_reduce")
+        if self.optimizer_state not in OPTIMIZER_STATES:
+            raise BadInput(f"framework {self.name}: optimizer_state must be one of {', '.join(OPTIMIZER_STATES)}",
+                           "optimizer_state")
         if self.moe_permute not in MOE_PERMUTES:
             raise BadInput(f"framework {self.name}: moe_permute must be one of {', '.join(MOE_PERMUTES)}", "moe_permute")
         if self.pipeline_schedule not in PIPELINE_SCHEDULES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import BadInput, UnknownName
-from .framework import GRAD_REDUCE_BYTES, RECOMPUTE, Framework
+from .framework import GRAD_REDUCE_BYTES, OPTIMIZER_STATES, RECOMPUTE, Framework
 from .hardware import _positive
 
 PLAN_MEMORY_MARGIN = 0.05  # share of device memory the planner keeps free unless told otherwise (--memory-margin)
@@ -74,6 +74,8 @@ class TrainJob:
     grad_reduce: str | None = None
     """gradient accumulation and reduction dtype, fp32, bf16 or fp16 (None: the framework's; fp16 for an fp16 job,
     ``FP16_GRAD_REDUCE``)"""
+    optimizer_state: str | None = None
+    """Adam's state precision, one of ``OPTIMIZER_STATES`` (None: the framework's)"""
     zero_shard: int = 0
     """data-parallel ranks one ZeRO/FSDP shard group spans (0: all of them). A smaller group, e.g. the 8 GPUs of a
     node, keeps ``dp*cp / zero_shard`` replicas of the sharded state: the shards' reduce-scatter and all-gather stay
@@ -160,6 +162,9 @@ class TrainJob:
         if self.grad_reduce is not None and self.grad_reduce not in GRAD_REDUCE_BYTES:
             raise BadInput(f"job: grad_reduce must be one of {', '.join(GRAD_REDUCE_BYTES)}, got {self.grad_reduce!r}",
                            "grad_reduce")
+        if self.optimizer_state is not None and self.optimizer_state not in OPTIMIZER_STATES:
+            raise BadInput(f"job: optimizer_state must be one of {', '.join(OPTIMIZER_STATES)}, got "
+                           f"{self.optimizer_state!r}", "optimizer_state")
         if self.moe_balancing is not None and self.moe_balancing not in MOE_BALANCING:
             raise BadInput(f"job: moe_balancing must be one of {', '.join(MOE_BALANCING)}, got {self.moe_balancing!r}",
                            "moe_balancing")
@@ -204,6 +209,21 @@ class TrainJob:
     def grad_bytes(self) -> int:
         """Bytes per gradient element held for accumulation and reduced across data parallelism."""
         return GRAD_REDUCE_BYTES[self.grad_reduce or self.framework.grad_reduce]
+
+    @property
+    def optimizer_state_name(self) -> str:
+        """The Adam state precision this job keeps (its own, or its framework's)."""
+        return self.optimizer_state or self.framework.optimizer_state
+
+    @property
+    def optimizer_state_bytes(self) -> int:
+        """Bytes of Adam state (master weights and moments) per owned parameter."""
+        return OPTIMIZER_STATES[self.optimizer_state_name][0]
+
+    @property
+    def optimizer_traffic_bytes(self) -> int:
+        """HBM bytes one owned parameter's Adam update reads and writes."""
+        return OPTIMIZER_STATES[self.optimizer_state_name][1]
 
     @property
     def global_sequences(self) -> int:
