@@ -95,3 +95,16 @@ def test_an_exported_json_result_keeps_its_state():
     assert train_from_json(data, "result.json", load_model).optimizer_state == "bf16"
     with pytest.raises(BadInput, match="'optimizer_state' must be one of"):
         train_from_json(dict(data, optimizer_state="fp4"), "result.json", load_model)
+
+
+def test_a_checkpoint_holds_the_weights_and_the_state_the_job_keeps():
+    """BLOOM's checkpoints were 14 bytes a parameter (bf16 weights + fp32 master and moments); a job keeping bf16
+    moments writes 10, and the reliability model's checkpoint time follows."""
+    from xpuplan.catalog import load_model
+    from xpuplan.cost.flops import total_params
+
+    params = total_params(load_model(JOB["model"]))
+    full = api.train(tokens="1T", **JOB).to_dict()["reliability"]
+    small = api.train(tokens="1T", optimizer_state="bf16-moments", **JOB).to_dict()["reliability"]
+    assert full["checkpoint_bytes"] == pytest.approx(14 * params)
+    assert small["checkpoint_bytes"] == pytest.approx(10 * params)

@@ -24,9 +24,17 @@ from .units import DAY, MINUTE
 
 # Restart overhead tiers (detect + diagnose + reschedule + init + reload), reliability.md §4
 RESTART_TIERS_S = {"manual": 120 * MINUTE, "automated": 15 * MINUTE, "advanced": 3 * MINUTE, "in-memory": 0.75 * MINUTE}
-# Full training state per parameter: bf16 weights (2) + fp32 master weights and Adam moments (12);
-# BLOOM-176B's checkpoints were 2.3 TB, 14 bytes/param (reliability.md §3.2)
-CHECKPOINT_BYTES_PER_PARAM = 14
+# Full training state per parameter: bf16 weights (2) + the optimizer state (fp32 master weights and Adam moments: 12;
+# less where the job keeps a smaller state, specs.framework.OPTIMIZER_STATES); BLOOM-176B's checkpoints were 2.3 TB,
+# 14 bytes/param (reliability.md §3.2), its fp32 state
+CHECKPOINT_WEIGHT_BYTES_PER_PARAM = 2
+
+
+def checkpoint_bytes(params: float, optimizer_state: str = "fp32") -> float:
+    """Bytes one full checkpoint writes: the bf16 weights and the optimizer state of ``optimizer_state``."""
+    from .specs.framework import OPTIMIZER_STATES
+
+    return (CHECKPOINT_WEIGHT_BYTES_PER_PARAM + OPTIMIZER_STATES[optimizer_state][0]) * params
 from .specs import HOST_LINK_BYTES_PER_S  # the device -> host copy an async checkpoint waits on
 # Sustained checkpoint write bandwidth per device when storage grows with the cluster (reliability.md §3.2): Meta's
 # Tectonic sustains 2 TB/s for Llama 3's 16,384 GPUs (122 MB/s each); BLOOM wrote 2.3 TB in 40 s to GPFS from 384

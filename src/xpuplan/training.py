@@ -17,8 +17,8 @@ from .cost.step import BREAKDOWN_KEYS, step_costs
 from .economics import CostInputs, run_cost
 from .errors import BadInput, DoesNotFit
 from .plan import ParallelPlan, PlanGrid, framework_unsupported, resolve_plan
-from .reliability import (CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, STORAGE_BYTES_PER_S_PER_DEVICE,
-                          ReliabilityInputs, reliability)
+from .reliability import (RESTART_TIERS_S, STORAGE_BYTES_PER_S_PER_DEVICE, ReliabilityInputs,
+                          checkpoint_bytes, reliability)
 from .results import MEMORY_KEYS, TrainResult
 from .specs import Chip, Framework, Model, TrainJob
 from .specs.job import FP16_GRAD_REDUCE
@@ -87,16 +87,18 @@ def run_options(*, failure_rate=None, checkpoint_bandwidth=None, async_checkpoin
 
 
 def run_outcome(model: Model, chip: Chip, devices: int, tokens: float, tokens_per_s: float, run: RunOptions,
-                framework: Framework | None = None) -> dict:
+                framework: Framework | None = None, optimizer_state: str | None = None) -> dict:
     """The ``reliability`` and ``cost`` blocks of a run of ``tokens`` at ``tokens_per_s`` (failure-free): checkpoints
+    of the bf16 weights and the optimizer state (``optimizer_state``; the framework's when None)
     asynchronous where the framework saves them so by default, storage bandwidth growing with the cluster, and what
     one interruption and all of them cost."""
+    state = optimizer_state or (framework.optimizer_state if framework is not None else "fp32")
     rate = run.failures_per_device_day if run.failures_per_device_day is not None else chip.failures_per_device_day
     if rate is None:
         raise BadInput(f"chip {chip.name} has no failure rate; give --failure-rate", "failure_rate")
     inputs = ReliabilityInputs(
         devices=devices, failures_per_device_day=rate,
-        checkpoint_bytes=CHECKPOINT_BYTES_PER_PARAM * total_params(model),
+        checkpoint_bytes=checkpoint_bytes(total_params(model), state),
         checkpoint_bytes_per_s=run.checkpoint_bytes_per_s if run.checkpoint_bytes_per_s is not None
         else STORAGE_BYTES_PER_S_PER_DEVICE * devices, restart_s=run.restart_s,
         async_checkpoint=run.async_checkpoint if run.async_checkpoint is not None
@@ -197,7 +199,8 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
     extra = {"notes": notes, "assumed": assumed_features(job.framework, job),
              "forward_pass_s": float(costs.forward_s[0])}
     if run is not None and job.tokens is not None:
-        extra |= run_outcome(model, chip, devices, job.tokens, tokens_per_s, run, job.framework)
+        extra |= run_outcome(model, chip, devices, job.tokens, tokens_per_s, run, job.framework,
+                             job.optimizer_state_name)
     return TrainResult(
         model=model, chip=chip, job=job, devices=devices, plan=plan,
         step_time_s=float(costs.step_time_s[0]), tokens_per_s=tokens_per_s,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from ..cost.flops import total_params
 from ..errors import BadInput, DoesNotFit
-from ..reliability import (CHECKPOINT_BYTES_PER_PARAM, RESTART_TIERS_S, STORAGE_BYTES_PER_S_PER_DEVICE,
-                           ReliabilityInputs, reliability)
+from ..reliability import (RESTART_TIERS_S, STORAGE_BYTES_PER_S_PER_DEVICE, ReliabilityInputs,
+                           checkpoint_bytes, reliability)
 from ..units import DAY, HOUR
 from .specs import FleetPool, ServeWorkload, TrainWorkload
 
@@ -120,7 +120,8 @@ def _wall_s(w: TrainWorkload, pool: FleetPool, devices: int, work_s: float) -> t
     domains = -(-devices // max(chip.scale_up_domain, 1)) if chip is not None and chip.domain_failures_per_day else 0
     inputs = ReliabilityInputs(
         devices=devices, failures_per_device_day=rate,
-        checkpoint_bytes=CHECKPOINT_BYTES_PER_PARAM * total_params(w.model),
+        checkpoint_bytes=checkpoint_bytes(total_params(w.model), w.job.get("optimizer_state")
+                                          or w.job["framework"].optimizer_state),
         checkpoint_bytes_per_s=STORAGE_BYTES_PER_S_PER_DEVICE * devices,
         restart_s=pool.restart_s if pool.restart_s is not None else RESTART_TIERS_S["automated"],
         async_checkpoint=bool(w.job["framework"].async_checkpoint), domains=domains,
