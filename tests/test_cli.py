@@ -49,6 +49,8 @@ def test_compare_puts_chips_side_by_side(run_cli):
     (["--seq-len", "99999999"], "--seq-len must be at most 10,000,000"),
     (["--global-batch", "255"], "global batch 255 is not divisible by dp*micro_batch"),
     (["--recompute", "most"], "Invalid value for '--recompute'"),
+    (["--recompute", "selectiv"], "Did you mean selective?"),
+    (["--optimizer-state=bf16-moment"], "Did you mean bf16-moments?"),
     (["--devices", "many"], "Invalid value for '--devices'"),
 ])
 def test_bad_input_is_one_line_exit_2(run_cli, argv, message):
@@ -182,6 +184,8 @@ def test_errors_under_json_are_json_on_stdout(run_cli):
     assert err.startswith("xpuplan: error:")
     code, out, _ = run_cli("train", "--model", "llama3-8b", "--bogus", "--json")
     assert code == 2 and "--bogus" in json.loads(out)["error"]
+    code, out, _ = run_cli(*TRAIN, "--recompute", "selectiv", "--json")  # the parser's own errors name the field too
+    assert code == 2 and json.loads(out)["field"] == "recompute" and "Did you mean selective?" in json.loads(out)["error"]
 
 
 # ------------------------------------------------------------------ issue 18: every catalog chip, honestly

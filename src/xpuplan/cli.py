@@ -279,6 +279,31 @@ def _is_usage_error(exc: Exception) -> bool:
     return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
 
 
+def _given_value(opts: list[str], args: list[str]) -> str | None:
+    """The last value ``args`` give one of the flags ``opts`` (``--flag value`` or ``--flag=value``)."""
+    value = None
+    for i, arg in enumerate(args):
+        flag, eq, rest = arg.partition("=")
+        if flag in opts:
+            value = rest if eq else (args[i + 1] if i + 1 < len(args) else None)
+    return value
+
+
+def _usage_hint(exc: Exception, args: list[str]) -> tuple[str, str | None]:
+    """For a parser error on one option: the option's name (the JSON ``field``) and, where the option takes one of a
+    fixed set of values, the closest of them to the value given (`` did you mean bf16-moments?``)."""
+    import difflib
+
+    param = getattr(exc, "param", None)
+    name = getattr(param, "name", None)
+    if not name or not args or args[0] not in flags.COMMANDS:
+        return "", None
+    choices = next((o.choices for o in flags.options(args[0]) if o.name == name and o.choices), None)
+    given = _given_value(list(getattr(param, "opts", None) or []), args) if choices else None
+    close = difflib.get_close_matches(given, choices, n=1, cutoff=0.5) if given else []
+    return (f" Did you mean {close[0]}?" if close else ""), name
+
+
 def _fail(line: str, code: int, argv: list[str], error: str, field: str | None = None,
           json_object: bool = True) -> None:
     """Exit with ``code`` after one line on stderr; under ``--json`` stdout also gets the error as a JSON object
@@ -329,8 +354,9 @@ def main(argv: list[str] | None = None) -> None:
             if type(exc).__name__ == "NoArgsIsHelpError":
                 typer.echo(exc.format_message())
                 sys.exit(0)
-            message = " ".join(exc.format_message().split())
-            _fail(f"xpuplan: error: {message} (see `xpuplan {' '.join(args[:1])} --help`)", 2, args, message)
+            hint, field = _usage_hint(exc, args)
+            message = " ".join(exc.format_message().split()) + hint
+            _fail(f"xpuplan: error: {message} (see `xpuplan {' '.join(args[:1])} --help`)", 2, args, message, field)
         from . import api  # loaded already by the command that raised
 
         if isinstance(exc, api.BadInput):
