@@ -28,18 +28,17 @@ RESTART_TIERS_S = {"manual": 120 * MINUTE, "automated": 15 * MINUTE, "advanced":
 # less where the job keeps a smaller state, specs.framework.OPTIMIZER_STATES); BLOOM-176B's checkpoints were 2.3 TB,
 # 14 bytes/param (reliability.md §3.2), its fp32 state
 CHECKPOINT_WEIGHT_BYTES_PER_PARAM = 2
-
-
-def checkpoint_bytes(params: float, optimizer_state: str = "fp32") -> float:
-    """Bytes one full checkpoint writes: the bf16 weights and the optimizer state of ``optimizer_state``."""
-    from .specs.framework import OPTIMIZER_STATES
-
-    return (CHECKPOINT_WEIGHT_BYTES_PER_PARAM + OPTIMIZER_STATES[optimizer_state][0]) * params
 from .specs import HOST_LINK_BYTES_PER_S  # the device -> host copy an async checkpoint waits on
+from .specs.framework import OPTIMIZER_STATES
 # Sustained checkpoint write bandwidth per device when storage grows with the cluster (reliability.md §3.2): Meta's
 # Tectonic sustains 2 TB/s for Llama 3's 16,384 GPUs (122 MB/s each); BLOOM wrote 2.3 TB in 40 s to GPFS from 384
 # A100 (57 GB/s, 148 MB/s each). 125 MB/s a device is 1 GB/s per 8-device node.
 STORAGE_BYTES_PER_S_PER_DEVICE = 125e6
+
+
+def checkpoint_bytes(params: float, optimizer_state: str = "fp32") -> float:
+    """Bytes one full checkpoint writes: the bf16 weights and the optimizer state of ``optimizer_state``."""
+    return (CHECKPOINT_WEIGHT_BYTES_PER_PARAM + OPTIMIZER_STATES[optimizer_state][0]) * params
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
