@@ -116,7 +116,10 @@ class Framework:
     overlap_compute_share: float = 20 / 132
     """share of the device's compute units the dispatch/combine kernels hold while they overlap compute, which runs
     that much slower meanwhile: DeepSeek-V3's all-to-all kernels use 20 of the H800's 132 SMs (report §3.2.2), and 20
-    is DeepEP's default. A named cost of overlapping, priced only where the all-to-all is overlapped"""
+    is DeepEP's default. A named cost of overlapping, priced where the all-to-all is overlapped and wherever data-parallel
+    collectives hide behind compute: NCCL's ring collectives hold 24 of an H100's 132 SMs on one node (16 across
+    nodes), and overlapped compute runs 18.9% slower on average (arXiv 2507.03114), i.e. 0.16
+    (docs/research/nccl-overlap-slowdown.md)"""
     sequence_parallel: bool = True
     """tensor-parallel ranks also split the norm and GEMM-input activations along the sequence (Korthikanti et al.
     2022); False: each rank keeps them whole"""
