@@ -252,14 +252,27 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
     return np.where(g.zero == 3, zero3, once)
 
 
+GRAD_NORM_BYTES_PER_PARAM = 4
+"""HBM bytes the global gradient-norm (clipping) pass reads per owned parameter: its fp32 gradient"""
+
+
 def optimizer_s(chip: Chip, job: TrainJob, g: PlanGrid, params: tuple) -> np.ndarray:
-    """Adam update of the locally owned parameters (sharded over the shard group, all of dp*cp unless the job's
-    ``zero_shard`` is smaller, from ZeRO-1 on), at the HBM traffic of the job's state precision
-    (``TrainJob.optimizer_traffic_bytes``: 30 bytes a parameter for fp32 master weights and moments)."""
+    """The step's work on the gradients and the optimizer state, at HBM bandwidth: Adam's update of the locally owned
+    parameters (sharded over the shard group, all of dp*cp unless the job's ``zero_shard`` is smaller, from ZeRO-1 on)
+    at the traffic of the job's state precision (``TrainJob.optimizer_traffic_bytes``: 30 bytes a parameter for fp32
+    master weights and moments). A framework with Megatron's persistent gradient buffer
+    (``Framework.grad_buffer_zeroed``) also zeroes the whole buffer of the local gradients every step (a shard of it
+    under ZeRO-2/3), copies its owned shard to fp32 main gradients where it reduces bf16 ones (read 2, write 4), and
+    reads them once more for the global gradient norm its default clipping needs (Megatron-LM's --clip-grad 1.0)."""
     dense, experts = params
     dpcp, edp = shard_groups(job, g)
     owned = dense / np.where(g.zero >= 1, dpcp, 1) + experts / np.where(g.zero >= 1, edp, 1)
-    return job.optimizer_traffic_bytes * owned / (chip.hbm_bytes_per_s * chip.efficiency.optimizer_hbm)
+    nbytes = job.optimizer_traffic_bytes * owned
+    if job.framework.grad_buffer_zeroed:
+        buffer = np.where(g.zero >= 2, owned, dense + experts)
+        to_fp32 = 2.0 + 4.0 if job.grad_bytes < 4 else 0.0
+        nbytes = nbytes + job.grad_bytes * buffer + (to_fp32 + GRAD_NORM_BYTES_PER_PARAM) * owned
+    return nbytes / (chip.hbm_bytes_per_s * chip.efficiency.optimizer_hbm)
 
 
 def mfu_peak_flops_per_s(chip: Chip, fp8) -> np.ndarray:

@@ -62,6 +62,12 @@ class Framework:
     accumulate_allreduce_grads_in_fp32 on for bf16; NeMo's bf16-mixed default; torchtitan's reduce_dtype) or ``bf16``
     (a recipe's grad_reduce_in_fp32 False / grad_sync_dtype bf16: half the gradient memory and traffic); a job's
     ``grad_reduce`` sets it for one run"""
+    grad_buffer_zeroed: bool = False
+    """the framework keeps its gradients in a persistent contiguous buffer that it zeroes at the start of every step
+    (Megatron-Core: training.py train_step calls zero_grad_buffer, param_and_grad_buffer.py's reset zeroes grad_data)
+    and copies its owned bf16 shard to fp32 main gradients (distrib_optimizer.py, ``.float()``) before the clipping's
+    gradient norm (arguments.py --clip-grad 1.0) reads them; False: gradients are freed between steps (PyTorch's
+    zero_grad(set_to_none=True), FSDP's sharded gradients) and no such passes are priced"""
     optimizer_state: str = "fp32"
     """Adam's state precision (``OPTIMIZER_STATES``): ``fp32`` (Megatron-Core's default), ``fp32-remainder``,
     ``bf16-moments``, ``bf16`` or ``bf16-no-master``; a job's ``optimizer_state`` sets it for one run"""
