@@ -108,3 +108,18 @@ def test_a_checkpoint_holds_the_weights_and_the_state_the_job_keeps():
     small = api.train(tokens="1T", optimizer_state="bf16-moments", **JOB).to_dict()["reliability"]
     assert full["checkpoint_bytes"] == pytest.approx(14 * params)
     assert small["checkpoint_bytes"] == pytest.approx(10 * params)
+
+
+def test_a_plan_the_optimizer_state_overfills_gets_that_fix():
+    """When Adam's state is the largest part of a plan that does not fit, the reason names the state the job keeps and
+    the smaller one to try, besides more sharding; when activations are, recompute comes first."""
+    import re
+
+    state = api.train(model="llama3-70b", chip="h100-sxm", devices=8, tp=8, seq_len=8192, global_batch=8,
+                      recompute="none")
+    assert not state.fits
+    assert re.search(r"largest part: optimizer\); try a higher --zero.*--optimizer-state \(this job keeps fp32, 12 "
+                     r"bytes a parameter; bf16-moments keeps 8\)", state.not_fit_reason())
+    acts = api.train(model="llama3-8b", chip="h100-sxm", devices=8, tp=1, seq_len=131072, global_batch=8, zero=3,
+                     recompute="none")
+    assert not acts.fits and "largest part: activations); try --recompute selective or full" in acts.not_fit_reason()

@@ -92,9 +92,16 @@ class TrainResult:
     def not_fit_reason(self) -> str:
         cap = self.chip.hbm_bytes * (1 - self.job.memory_margin)
         largest = max(MEMORY_KEYS, key=lambda k: self.memory[k]).removesuffix("_bytes")
+        fixes = {  # the remedies that shrink the largest part first
+            "optimizer": "a higher --zero, more data parallelism, more tp/pp, or a smaller --optimizer-state (this job "
+                         f"keeps {self.job.optimizer_state_name}, {self.job.optimizer_state_bytes} bytes a parameter; "
+                         "bf16-moments keeps 8)",
+            "activations": "--recompute selective or full, a smaller --micro-batch, more tp/pp/cp, or --offload-layers",
+            "gradients": "a higher --zero (2 shards gradients), more tp/pp, or --grad-reduce bf16",
+        }
+        fix = fixes.get(largest, "more tp/pp, a higher --zero, --recompute full or a smaller --micro-batch")
         return (f"does not fit: needs {format_bytes(self.memory_per_device_bytes)} per device, "
-                f"{self.chip.name} has {format_bytes(cap)} usable (largest part: {largest}); "
-                "try more tp/pp, a higher --zero, --recompute full or a smaller --micro-batch")
+                f"{self.chip.name} has {format_bytes(cap)} usable (largest part: {largest}); try {fix}")
 
     def to_dict(self) -> dict:
         return {
