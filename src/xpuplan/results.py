@@ -12,6 +12,7 @@ from .catalog.accuracy import Band, rl_band, serving_bands, training_band
 from .cost.task import model_flops_per_token as task_model_flops_per_token
 from .plan import ParallelPlan, ServePlan
 from .specs import Chip, Model, Pool, TrainJob
+from .specs.framework import OPTIMIZER_STATES
 from .specs.hardware import STEP_FIGURES
 from .specs.serving import WEIGHT_FORMATS
 from .units import HOUR, format_bytes
@@ -95,7 +96,7 @@ class TrainResult:
         fixes = {  # the remedies that shrink the largest part first
             "optimizer": "a higher --zero, more data parallelism, more tp/pp, or a smaller --optimizer-state (this job "
                          f"keeps {self.job.optimizer_state_name}, {self.job.optimizer_state_bytes} bytes a parameter; "
-                         "bf16-moments keeps 8)",
+                         f"bf16-moments keeps {OPTIMIZER_STATES['bf16-moments'][0]})",
             "activations": "--recompute selective or full, a smaller --micro-batch, more tp/pp/cp, or --offload-layers",
             "gradients": "a higher --zero (2 shards gradients), more tp/pp, or --grad-reduce bf16",
         }

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..specs.framework import OPTIMIZER_STATES
 from ..units import UNIT_KINDS
 from .rl import RL_ROWS
 from .serving import SERVING_ROWS, SPECULATIVE
@@ -207,7 +208,7 @@ OPTIONS: tuple[Option, ...] = (
        "moments, 8; DeepSeek-V3), bf16 (bf16 moments and a 2-byte master, 6; apex's optim dtype bf16 with fp8 "
        "weights, Megatron --use-precision-aware-optimizer --exp-avg-dtype bf16 --exp-avg-sq-dtype bf16) or "
        "bf16-no-master (bf16 moments, the bf16 weight updated in place, 4); default: the framework's", TRAIN_LIKE,
-       choices=("fp32", "fp32-remainder", "bf16-moments", "bf16", "bf16-no-master"), panel="plan",
+       choices=tuple(OPTIMIZER_STATES), panel="plan",
        example="bf16-moments"),
     _o("zero_shard", int, "data-parallel ranks one ZeRO/FSDP shard group spans, e.g. 8 = within a node (hybrid "
        "sharding: HSDP, --num-distributed-optimizer-instances, ZeRO++ hpZ); 0: all of them", TRAIN_LIKE, default=0,
