@@ -18,6 +18,8 @@ EP_WARN_SHARE = 0.15
 VPP_TRIED = (2, 3, 4, 6, 8)
 DP_WARN_SHARE = 0.10
 """exposed data-parallel share of the step above which a ZeRO-2 plan with gradient accumulation is flagged"""
+GROUPED_WARN_GAIN = 0.02
+"""share of the step a grouped expert GEMM would save above which a plan looping over its experts is flagged"""
 ROUTE_WARN_SHARE = 0.10
 """MoE routing share of the step above which routing dispatched op by op from a slow host (Grace) is flagged"""
 
@@ -33,6 +35,7 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
         "dedup (DeepEP-style) dispatch" if job.ep_dedup else "all-to-all dispatch (a copy per expert)",
         f"EP overlap {job.ep_overlap:.0%}" if job.ep_overlap else "EP overlap off",
         f"{framework.moe_permute.replace('_', ' ')} MoE permutation",
+        "grouped expert GEMMs" if job.grouped_experts else "a GEMM per expert (no grouped GEMM)",
         f"{framework.attention_kernel or 'reference'} attention kernel",
         f"{job.grad_reduce or framework.grad_reduce} gradients",
         f"{job.optimizer_state_name} Adam state",
@@ -46,10 +49,16 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
 
 
 def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: dict[str, float],
-                  step_time_s: float, host_time_factor: float = 1.0) -> list[str]:
+                  step_time_s: float, host_time_factor: float = 1.0, grouped_step_s: float | None = None) -> list[str]:
     """The mis-settings users often make, each with the nearest fix (``host_time_factor``: the chip's host, 1 for an
-    x86 server)."""
+    x86 server; ``grouped_step_s``: the same step with the experts in one grouped GEMM, where the job runs them one by
+    one on a framework that can group them)."""
     out = []
+    if grouped_step_s is not None and grouped_step_s < (1 - GROUPED_WARN_GAIN) * step_time_s:
+        local = model.moe.experts // plan.ep
+        out.append(f"the {local} local experts of each MoE layer run one GEMM after another (Megatron-Core's "
+                   f"SequentialMLP: Megatron-LM's default unless --moe-grouped-gemm is passed); --moe-grouped-gemm "
+                   f"runs them as one kernel, a step {1 - grouped_step_s / step_time_s:.0%} shorter")
     m = job.global_sequences // (plan.dp * plan.micro_batch)
     bubble = breakdown.get("pp_bubble_s", 0.0) / step_time_s
     if plan.pp > 1 and plan.vpp == 1 and bubble > BUBBLE_WARN_SHARE:

@@ -130,6 +130,7 @@ class TrainResult:
             "plan": self.plan.to_dict(),
             "framework": self.job.framework.name,
             "optimizer_state": self.job.optimizer_state_name,
+            "moe_grouped_gemm": self.job.grouped_experts,
             "chip_confidence": self.chip.confidence,
             "efficiency_source": self.chip.efficiency.source,
             "warnings": self.warnings,

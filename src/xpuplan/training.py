@@ -7,6 +7,7 @@ checkpoints and money of the run. Specs in, results out: nothing here reads a fi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -195,7 +196,13 @@ def estimate(model: Model, chip: Chip, job: TrainJob, devices: int, plan: Parall
         notes.append(f"{chip.name} has no published fp8 peak: GEMMs are priced at its bf16 peak")
     tokens_per_s = float(costs.tokens_per_s[0])
     breakdown = {k: float(costs.breakdown[k][0]) for k in BREAKDOWN_KEYS}
-    notes += plan_warnings(model, job, plan, breakdown, float(costs.step_time_s[0]), chip.host_time_factor)
+    grouped_step_s = None
+    if model.moe is not None and job.framework.moe_grouped_gemm and not job.grouped_experts:
+        grouped = step_costs(model, chip, dataclasses.replace(job, moe_grouped_gemm=True),
+                             PlanGrid.from_plans([plan]), devices)
+        grouped_step_s = float(grouped.step_time_s[0])
+    notes += plan_warnings(model, job, plan, breakdown, float(costs.step_time_s[0]), chip.host_time_factor,
+                           grouped_step_s)
     extra = {"notes": notes, "assumed": assumed_features(job.framework, job),
              "forward_pass_s": float(costs.forward_s[0])}
     if run is not None and job.tokens is not None:

@@ -100,6 +100,14 @@ def grouped_gemm_s(groups, tokens, k, n, chip: Chip, fp8) -> np.ndarray:
     return np.maximum(compute, moved / (chip.hbm_bytes_per_s * chip.efficiency.hbm))
 
 
+def sequential_gemm_s(groups, tokens, k, n, chip: Chip, fp8) -> np.ndarray:
+    """``groups`` (tokens x k) @ (k x n) GEMMs launched one after another, as a loop over a rank's local experts
+    runs them (Megatron-Core's SequentialMLP without ``--moe-grouped-gemm``, DeepSpeed-MoE's ``Experts``): each
+    expert's GEMM pays the size curve's fixed cost at its own size and its own launch gap
+    (``Efficiency.kernel_overhead_s``), where :func:`grouped_gemm_s` pays them once for all of them."""
+    return groups * (gemm_s(tokens, k, n, chip, fp8) + chip.efficiency.kernel_overhead_s)
+
+
 def stream_s(nbytes, chip: Chip) -> np.ndarray:
     """Time of memory-bound streaming work moving ``nbytes`` through HBM."""
     return nbytes / (chip.hbm_bytes_per_s * chip.efficiency.hbm)
@@ -223,8 +231,9 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
         per_expert_tokens = tokens * g.etp / tp * e.top_k * g.ep / e.experts
         load_factor = hottest_rank_factor(job.moe_balancing or e.balancing, e.experts, g.ep,
                                           tokens * g.etp / tp * e.top_k * g.ep)
-        expert = (grouped_gemm_s(local_experts, per_expert_tokens, h, (s.ffn_mats - 1) * fe / g.etp, chip, g.fp8)
-                  + grouped_gemm_s(local_experts, per_expert_tokens, fe / g.etp, h, chip, g.fp8))
+        experts_gemm = grouped_gemm_s if job.grouped_experts else sequential_gemm_s
+        expert = (experts_gemm(local_experts, per_expert_tokens, h, (s.ffn_mats - 1) * fe / g.etp, chip, g.fp8)
+                  + experts_gemm(local_experts, per_expert_tokens, fe / g.etp, h, chip, g.fp8))
         shared = 0.0
         if e.shared_experts:
             width = fe * e.shared_experts

@@ -41,6 +41,9 @@ def _refuse(launch: TrainLaunch) -> None:
     if launch.ep_dedup:
         raise cannot(fmt, "--ep-dedup (once-per-node expert dispatch): DeepSpeed-MoE sends one copy per expert; "
                      "leave it out", "ep_dedup")
+    if m is not None and m.moe is not None and launch.moe_grouped_gemm:
+        raise cannot(fmt, "--moe-grouped-gemm: DeepSpeed-MoE runs its local experts one after another; use "
+                     "--no-moe-grouped-gemm", "moe_grouped_gemm")
     if m is not None and m.attention == "mla":
         raise cannot(fmt, f"{launch.model_name}'s multi-latent attention: Megatron-DeepSpeed has no MLA layer", "model")
     if launch.task in ("lora", "qlora", "dpo"):

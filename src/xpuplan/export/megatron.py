@@ -86,8 +86,9 @@ def _stages(fmt: str, launch: TrainLaunch) -> list[Flag]:
 
 def _moe(fmt: str, launch: TrainLaunch) -> list[Flag]:
     p = launch.plan
-    out: list[Flag] = [("--expert-model-parallel-size", p.ep), ("--expert-tensor-parallel-size", p.expert_tp),
-                       ("--moe-grouped-gemm", None)]
+    out: list[Flag] = [("--expert-model-parallel-size", p.ep), ("--expert-tensor-parallel-size", p.expert_tp)]
+    if launch.moe_grouped_gemm:  # left out, Megatron-Core loops over the local experts (SequentialMLP)
+        out.append(("--moe-grouped-gemm", None))
     if launch.ep_dedup:  # DeepEP behind the flex dispatcher (core_v0.19.0: --moe-flex-dispatcher-backend)
         out += [("--moe-token-dispatcher-type", "flex"), ("--moe-flex-dispatcher-backend", "deepep")]
     else:

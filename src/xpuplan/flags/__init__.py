@@ -169,6 +169,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("ep_dedup", bool, "expert dispatch sends a token once per remote node and fans out inside it (DeepEP, "
        "HybridEP); --no-ep-dedup: one copy per routed expert (default: the framework's)", TRAIN_LIKE,
        off_flag="--no-ep-dedup", panel="plan", example=True),
+    _o("moe_grouped_gemm", bool, "a MoE layer's local experts run as one grouped GEMM (Megatron --moe-grouped-gemm, "
+       "which NVIDIA's and MindSpeed's MoE recipes pass); --no-moe-grouped-gemm: a loop of per-expert GEMMs "
+       "(Megatron-LM's default without the flag, DeepSpeed-MoE). Default: the framework's", TRAIN_LIKE,
+       off_flag="--no-moe-grouped-gemm", panel="plan", example=False),
     _o("moe_balancing", str, "the router's balancing: aux_loss, loss_free, forced (random logits, benchmarking) or "
        "capacity (dropped and padded to capacity 1); sets the hottest expert rank's excess (default: the model's)",
        TRAIN_LIKE, choices=("aux_loss", "loss_free", "forced", "capacity"), panel="plan", example="forced"),

@@ -71,6 +71,12 @@ class Framework:
     optimizer_state: str = "fp32"
     """Adam's state precision (``OPTIMIZER_STATES``): ``fp32`` (Megatron-Core's default), ``fp32-remainder``,
     ``bf16-moments``, ``bf16`` or ``bf16-no-master``; a job's ``optimizer_state`` sets it for one run"""
+    moe_grouped_gemm: bool = True
+    """a MoE layer's local experts run as one grouped GEMM kernel (Megatron-Core's TEGroupedMLP/GroupedMLP under
+    ``--moe-grouped-gemm``, which NVIDIA's and MindSpeed's MoE recipes pass; torchtitan's ``grouped_mm``; MegaBlocks;
+    DeepGEMM); False: a loop over the local experts, each its own GEMMs and launches (Megatron-Core's SequentialMLP,
+    what Megatron-LM runs when the flag is left out, its argument default; DeepSpeed-MoE's ``Experts`` module). A job's
+    ``moe_grouped_gemm`` sets it for one run"""
     moe_permute: str = "eager"
     """how a MoE layer moves tokens to and from their experts: ``eager`` (a gather by expert, then a scatter-add of the
     weighted expert outputs with atomics, PyTorch ops), ``fused`` (Transformer Engine's / MindSpeed's permute and

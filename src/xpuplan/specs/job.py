@@ -61,6 +61,9 @@ class TrainJob:
     ep_dedup: bool = False
     """the expert dispatch sends each token once to each remote scale-up domain it needs and fans it out inside
     (DeepEP, HybridEP, DeepSeek-V3's own kernels); False: one copy per routed expert (an all-to-all of copies)"""
+    moe_grouped_gemm: bool | None = None
+    """a MoE layer's local experts in one grouped GEMM (True) or in a loop of per-expert GEMMs (False: Megatron's
+    SequentialMLP, without ``--moe-grouped-gemm``); None: the framework's ``moe_grouped_gemm``"""
     moe_balancing: str | None = None
     """how the router spreads tokens over the experts in this run (None: the model's ``moe.balancing``):
     ``aux_loss``, ``loss_free``, ``forced`` (Megatron-Core's benchmarking ``moe_router_force_load_balancing``: random
@@ -209,6 +212,11 @@ class TrainJob:
     def grad_bytes(self) -> int:
         """Bytes per gradient element held for accumulation and reduced across data parallelism."""
         return GRAD_REDUCE_BYTES[self.grad_reduce or self.framework.grad_reduce]
+
+    @property
+    def grouped_experts(self) -> bool:
+        """Whether a MoE layer's local experts run as one grouped GEMM (the job's choice, or its framework's)."""
+        return self.framework.moe_grouped_gemm if self.moe_grouped_gemm is None else self.moe_grouped_gemm
 
     @property
     def optimizer_state_name(self) -> str:
