@@ -40,6 +40,8 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
         f"{job.grad_reduce or framework.grad_reduce} gradients",
         f"{job.optimizer_state_name} Adam state",
     ]
+    if framework.grad_buffer_zeroed and not job.accumulation_fused:
+        parts.append("gradients added to the main gradients by a hook (no accumulation fusion)")
     parts.append("CUDA graphs: " + ", ".join(job.cuda_graphs) if job.cuda_graphs else "no CUDA graphs")
     if job.remat_policy:
         parts.append("selective recompute keeps " + (", ".join(job.remat_saved) or "the layer input") +

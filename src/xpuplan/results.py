@@ -131,6 +131,7 @@ class TrainResult:
             "framework": self.job.framework.name,
             "optimizer_state": self.job.optimizer_state_name,
             "moe_grouped_gemm": self.job.grouped_experts,
+            "grad_accumulation_fusion": self.job.accumulation_fused,
             "chip_confidence": self.chip.confidence,
             "efficiency_source": self.chip.efficiency.source,
             "warnings": self.warnings,

@@ -212,6 +212,18 @@ def moe_route_s(model: Model, chip: Chip, g: PlanGrid, seq_len: int, framework: 
     return (eff.moe_layer_fixed_s + framework.moe_layer_overhead_s) * host_factor + moved + 0.0 * tokens
 
 
+def local_weight_params(model: Model, moe: bool, g: PlanGrid):
+    """The matrix weights one device holds of one dense (moe=False) or MoE layer: attention and dense FFN split over
+    tp, a MoE layer's local experts over etp and its shared experts over tp (norms and the router left out)."""
+    s = layer_shapes(model)
+    if moe:
+        e = model.moe
+        ffn = (e.experts / g.ep) * expert_params(model) / g.etp + e.shared_experts * expert_params(model) / g.tp
+    else:
+        ffn = ffn_params_dense(model) / g.tp
+    return s.attn_params / g.tp + ffn
+
+
 def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool) -> LayerTimes:
     """Forward, backward and recompute seconds of one dense (moe=False) or MoE layer under ``job``: its framework, a
     named selective-recompute policy (:mod:`.remat`) and its task (:mod:`.task`: frozen base weights skip their
@@ -265,15 +277,12 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
     weight_grads = 0.0 if job.adapters else 1.0
     dequant = 0.0 * gemm
     if job.task == "qlora":  # every use of a base matrix dequantises it from NF4 first
-        if moe:
-            e = model.moe
-            ffn_p = (e.experts / g.ep) * expert_params(model) / g.etp + e.shared_experts * expert_params(model) / tp
-        else:
-            ffn_p = ffn_params_dense(model) / tp
-        dequant = task.dequant_s(chip, s.attn_params / tp + ffn_p)
+        dequant = task.dequant_s(chip, local_weight_params(model, moe, g))
+    # without gradient-accumulation fusion a backward hook adds each weight's bf16 gradient to the main gradients
+    accumulate = weight_grads * stream_s(job.grad_accumulation_bytes * local_weight_params(model, moe, g), chip)
     fwd = (gemm + attn + elementwise + cast_fwd + adapter) / scale + dequant + kernels
     bwd = ((1.0 + weight_grads) * gemm + 2.0 * (elementwise + adapter) + attn_bwd + cast_bwd) / scale + dequant \
-        + 2.0 * kernels
+        + accumulate + 2.0 * kernels
     # selective recompute re-runs the element-wise work and, without a flash kernel, the attention core
     # (Korthikanti et al. 2022 §5); a flash kernel already recomputes its scores inside its backward
     # a per-op policy (torchtitan) also runs a share of the forward GEMMs again
@@ -319,4 +328,6 @@ def logits_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob) -> tuple[
     fwd = gemm_s(tokens, model.hidden, model.vocab / g.tp, chip, 0)
     loss = stream_s(tokens * model.vocab / g.tp * framework.loss_traffic_bytes_per_logit, chip)
     scale = framework.compute_scale
-    return (fwd + loss / 2) / scale, ((1.0 if job.adapters else 2.0) * fwd + loss / 2) / scale
+    # the output layer is a linear layer too: without accumulation fusion its gradient is added to the main one
+    accumulate = 0.0 if job.adapters else stream_s(job.grad_accumulation_bytes * model.hidden * model.vocab / g.tp, chip)
+    return (fwd + loss / 2) / scale, ((1.0 if job.adapters else 2.0) * fwd + loss / 2) / scale + accumulate

@@ -54,6 +54,8 @@ class TrainLaunch:
     """expert dispatch sends a token once per node (DeepEP, HybridEP)"""
     moe_grouped_gemm: bool = True
     """a MoE layer's local experts in one grouped GEMM (False: a loop of per-expert GEMMs)"""
+    grad_accumulation_fusion: bool = True
+    """weight-gradient GEMMs accumulate into the main gradients (False: a backward hook adds them)"""
     grad_reduce: str | None = None
     """gradient accumulation and reduction dtype: fp32, bf16 or None (the framework's)"""
     optimizer_state: str = "fp32"
@@ -111,7 +113,7 @@ def from_result(result) -> TrainLaunch | ServeLaunch:
                            seq_len=job.seq_len, global_batch=job.global_batch, tokens=job.tokens,
                            framework=job.framework.name, task=job.task, tp_overlap=job.tp_overlap,
                            dp_overlap=job.dp_overlap, ep_overlap=job.ep_overlap, ep_dedup=job.ep_dedup,
-                           moe_grouped_gemm=job.grouped_experts,
+                           moe_grouped_gemm=job.grouped_experts, grad_accumulation_fusion=job.accumulation_fused,
                            grad_reduce=job.grad_reduce, optimizer_state=job.optimizer_state_name,
                            offload_layers=job.offload_layers, zero_shard=job.zero_shard)
     if not hasattr(result, "ttft_s") or not hasattr(result, "plan"):
@@ -199,13 +201,15 @@ def train_from_json(data: dict, where: str, load_model: Callable[[str], Model]) 
     if state not in OPTIMIZER_STATES:
         raise BadInput(f"{where}: 'optimizer_state' must be one of {', '.join(OPTIMIZER_STATES)}, got {state!r}",
                        "optimizer_state")
-    grouped = data.get("moe_grouped_gemm", True)  # absent from results written before the key existed: grouped
-    if not isinstance(grouped, bool):
-        raise BadInput(f"{where}: 'moe_grouped_gemm' must be true or false, got {grouped!r}", "moe_grouped_gemm")
+    switches = {}
+    for key in ("moe_grouped_gemm", "grad_accumulation_fusion"):  # absent from results written before the keys: on
+        switches[key] = data.get(key, True)
+        if not isinstance(switches[key], bool):
+            raise BadInput(f"{where}: '{key}' must be true or false, got {switches[key]!r}", key)
     return TrainLaunch(model_name=name, model=model, devices=devices, plan=plan,
                        seq_len=_number(data, "seq_len", where), global_batch=_number(data, "global_batch", where),
                        tokens=tokens, framework=str(data.get("framework") or "megatron"), task=str(task),
-                       optimizer_state=state, moe_grouped_gemm=grouped)
+                       optimizer_state=state, **switches)
 
 
 def serve_from_json(data: dict, where: str, load_model: Callable[[str], Model],

@@ -113,6 +113,8 @@ def _optimizer(launch: TrainLaunch) -> list[Flag]:
         out.append(("--use-precision-aware-optimizer", None))
     if launch.optimizer_state == "bf16":
         out += [("--exp-avg-dtype", "bf16"), ("--exp-avg-sq-dtype", "bf16")]
+    if not launch.grad_accumulation_fusion:  # the backward hook adds each micro-batch's gradients instead
+        out.append(("--no-gradient-accumulation-fusion", None))
     if p.dp > 1 and launch.dp_overlap:
         out.append(("--overlap-grad-reduce", None))
         if p.zero:

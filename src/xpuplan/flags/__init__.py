@@ -214,6 +214,11 @@ OPTIONS: tuple[Option, ...] = (
        "bf16-no-master (bf16 moments, the bf16 weight updated in place, 4); default: the framework's", TRAIN_LIKE,
        choices=tuple(OPTIMIZER_STATES), panel="plan",
        example="bf16-moments"),
+    _o("grad_accumulation_fusion", bool, "the weight-gradient GEMMs add into the fp32 main gradients themselves "
+       "(Megatron-Core's default); --no-grad-accumulation-fusion: a backward hook adds each micro-batch's gradients "
+       "to them, a pass over every local weight (Megatron --no-gradient-accumulation-fusion, MindSpeed-LLM's 2024 "
+       "scripts). Default: the framework's", TRAIN_LIKE, off_flag="--no-grad-accumulation-fusion", panel="plan",
+       example=False),
     _o("zero_shard", int, "data-parallel ranks one ZeRO/FSDP shard group spans, e.g. 8 = within a node (hybrid "
        "sharding: HSDP, --num-distributed-optimizer-instances, ZeRO++ hpZ); 0: all of them", TRAIN_LIKE, default=0,
        ge=0, le=10_000_000, unit="devices", panel="plan", example=8),

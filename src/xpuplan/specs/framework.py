@@ -68,6 +68,13 @@ class Framework:
     and copies its owned bf16 shard to fp32 main gradients (distrib_optimizer.py, ``.float()``) before the clipping's
     gradient norm (arguments.py --clip-grad 1.0) reads them; False: gradients are freed between steps (PyTorch's
     zero_grad(set_to_none=True), FSDP's sharded gradients) and no such passes are priced"""
+    grad_accumulation_fusion: bool = True
+    """the weight-gradient GEMMs add their result into the persistent main-gradient buffer in their epilogue
+    (Megatron-Core's ``gradient_accumulation_fusion``, on unless ``--no-gradient-accumulation-fusion``); False: each
+    GEMM writes a bf16 ``param.grad`` that the data-parallel backward hook adds to the buffer
+    (distributed_data_parallel.py ``param.main_grad.add_(param.grad.data)``), an element-wise pass over every local
+    weight each micro-batch. Only a framework with that buffer (``grad_buffer_zeroed``) pays it; a job's
+    ``grad_accumulation_fusion`` sets it for one run"""
     optimizer_state: str = "fp32"
     """Adam's state precision (``OPTIMIZER_STATES``): ``fp32`` (Megatron-Core's default), ``fp32-remainder``,
     ``bf16-moments``, ``bf16`` or ``bf16-no-master``; a job's ``optimizer_state`` sets it for one run"""

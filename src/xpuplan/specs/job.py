@@ -79,6 +79,9 @@ class TrainJob:
     ``FP16_GRAD_REDUCE``)"""
     optimizer_state: str | None = None
     """Adam's state precision, one of ``OPTIMIZER_STATES`` (None: the framework's)"""
+    grad_accumulation_fusion: bool | None = None
+    """the weight-gradient GEMMs accumulate into the main gradients themselves (True) or a backward hook adds each
+    micro-batch's gradients to them (False: Megatron's ``--no-gradient-accumulation-fusion``); None: the framework's"""
     zero_shard: int = 0
     """data-parallel ranks one ZeRO/FSDP shard group spans (0: all of them). A smaller group, e.g. the 8 GPUs of a
     node, keeps ``dp*cp / zero_shard`` replicas of the sharded state: the shards' reduce-scatter and all-gather stay
@@ -212,6 +215,20 @@ class TrainJob:
     def grad_bytes(self) -> int:
         """Bytes per gradient element held for accumulation and reduced across data parallelism."""
         return GRAD_REDUCE_BYTES[self.grad_reduce or self.framework.grad_reduce]
+
+    @property
+    def grad_accumulation_bytes(self) -> int:
+        """HBM bytes a local weight costs each micro-batch beyond its weight-gradient GEMM where a backward hook adds
+        its gradient to the main gradients (read the bf16 gradient, read and write the main one); 0 where the GEMMs
+        accumulate themselves or the framework keeps no such buffer."""
+        fused = self.accumulation_fused or not self.framework.grad_buffer_zeroed
+        return 0 if fused else BF16_BYTES_PER_PARAM + 2 * self.grad_bytes
+
+    @property
+    def accumulation_fused(self) -> bool:
+        """Whether the weight-gradient GEMMs accumulate into the main gradients (the job's choice, or its framework's)."""
+        return self.framework.grad_accumulation_fusion if self.grad_accumulation_fusion is None \
+            else self.grad_accumulation_fusion
 
     @property
     def grouped_experts(self) -> bool:

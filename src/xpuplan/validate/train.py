@@ -152,6 +152,7 @@ def run_job(run: dict, plan_in: dict, adjust=None):
                     ep_overlap=framework.ep_overlap_efficiency if run.get("ep_comm_overlap") else 0.0,
                     ep_dedup=bool(run.get("ep_dedup", False)), grad_reduce=run.get("grad_reduce"),
                     moe_grouped_gemm=run.get("moe_grouped_gemm"),
+                    grad_accumulation_fusion=run.get("grad_accumulation_fusion"),
                     optimizer_state=run.get("optimizer_state"),
                     moe_balancing=run.get("moe_balancing"),
                     zero_shard=int(run.get("zero_shard") or 0), offload_layers=int(run.get("offload_layers") or 0),
