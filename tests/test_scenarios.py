@@ -82,7 +82,7 @@ def test_pangu_ultra_moe_mfu_and_throughput_within_their_recorded_tolerances(pag
     mfu = _headline(page, "pangu_ultra_moe", "pangu_ultra_moe_mfu")
     tps = _headline(page, "pangu_ultra_moe", "pangu_ultra_moe_tokens_per_s")
     assert mfu["anchor"] == 0.30 and mfu["tolerance"] == 0.35 and abs(mfu["error"]) <= 0.35, mfu
-    assert tps["anchor"] == 1.46e6 and tps["tolerance"] == 0.55 and abs(tps["error"]) <= 0.55, tps
+    assert tps["anchor"] == 1.46e6 and tps["tolerance"] == 0.60 and abs(tps["error"]) <= 0.60, tps
     # the published pair disagree by 1.5x under xpuplan's FLOP count: near one figure means far from the other
     assert abs(mfu["error"]) < 0.1 or abs(tps["error"]) < 0.1 or (mfu["error"] < 0 < tps["error"])
 
