@@ -275,11 +275,12 @@ def layer_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob, moe: bool)
     scale = framework.compute_scale
     # a frozen base (lora, qlora) runs only the activation-gradient GEMM of each matmul in the backward
     weight_grads = 0.0 if job.adapters else 1.0
+    weights = local_weight_params(model, moe, g)
     dequant = 0.0 * gemm
     if job.task == "qlora":  # every use of a base matrix dequantises it from NF4 first
-        dequant = task.dequant_s(chip, local_weight_params(model, moe, g))
+        dequant = task.dequant_s(chip, weights)
     # without gradient-accumulation fusion a backward hook adds each weight's bf16 gradient to the main gradients
-    accumulate = weight_grads * stream_s(job.grad_accumulation_bytes * local_weight_params(model, moe, g), chip)
+    accumulate = weight_grads * stream_s(job.grad_accumulation_bytes * weights, chip)
     fwd = (gemm + attn + elementwise + cast_fwd + adapter) / scale + dequant + kernels
     bwd = ((1.0 + weight_grads) * gemm + 2.0 * (elementwise + adapter) + attn_bwd + cast_bwd) / scale + dequant \
         + accumulate + 2.0 * kernels
