@@ -54,7 +54,9 @@ CHIP_FAMILIES = {
 }
 MICROBENCH_ATTENTION_FWD = {"a100-sxm-80gb": 0.65, "h100-sxm": 0.35, "h100-96gb-500w": 0.35, "ascend-910b": 0.50}
 """flash-attention forward / bf16 peak in published kernel benchmarks (FlashAttention-2 on A100 ~ 0.65; FA2 on H100
-~ 0.35; MindSpeed's fused attention on 910B ~ 0.5): the attention grid spans 0.6-1.1x of it"""
+~ 0.35; torch_npu's fused attention forward on a 910B2, 0.49-0.52 of 353.9 TFLOP/s at 32k-128k tokens, one head
+of 128, pto-isa's tables: docs/research/ascend-910b-attention-microbenchmarks.md): the attention grid spans 0.6-1.1x
+of it"""
 
 
 def _table_fields(owner: str) -> set[str]:
