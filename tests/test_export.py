@@ -126,8 +126,31 @@ def test_the_405b_plan_keeps_its_interleaved_stages_over_126_layers():
     assert args.num_virtual_stages_per_pipeline_rank == "2" and args.sequence_parallel
     assert args.use_distributed_optimizer
     first, last = int(args.decoder_first_pipeline_num_layers), int(args.decoder_last_pipeline_num_layers)
-    assert (126 - first - last) % (16 * 2 - 2) == 0 and first + last < 2 * 126 // 32 + 2
-    assert uneven_ends(126, 32) == (3, 3) and uneven_ends(80, 1) is None
+    megatron_core_accepts(126, 16, 2, first, last)
+    assert (first, last) == (6, 8)  # 8 layers on each of the 14 middle ranks, 4 a virtual stage
+
+
+def megatron_core_accepts(layers: int, pp: int, vpp: int, first: int, last: int) -> None:
+    """Megatron-Core's checks of an uneven split (TransformerConfig.__post_init__, core_v0.17.0-0.19.0): the counts
+    are per pipeline rank, positive, each divisible by vpp, and the middle ranks share the rest evenly, a multiple of
+    vpp each."""
+    middle_layers, middle_ranks = layers - first - last, pp - 2
+    assert first > 0 and last > 0 and first % vpp == 0 and last % vpp == 0
+    assert bool(middle_layers) == bool(middle_ranks)
+    if middle_ranks:
+        assert middle_layers % middle_ranks == 0 and (middle_layers // middle_ranks) % vpp == 0
+
+
+@pytest.mark.parametrize("layers,pp,vpp", [(126, 16, 1), (126, 16, 2), (126, 8, 2), (94, 8, 2), (61, 16, 1), (61, 4, 1),
+                                           (7, 2, 1), (30, 4, 2), (95, 8, 1)])
+def test_an_uneven_split_is_one_megatron_core_accepts_with_the_middle_ranks_fullest(layers, pp, vpp):
+    """Per rank, as Megatron-Core reads --decoder-first/last-pipeline-num-layers (a virtual-stage count passed there
+    failed its checks whenever vpp > 1); the first rank, which holds the embedding, no larger than the last."""
+    first, last = uneven_ends(layers, pp, vpp)
+    megatron_core_accepts(layers, pp, vpp, first, last)
+    middle = (layers - first - last) // max(pp - 2, 1)
+    assert first <= last and (pp == 2 or last <= middle)
+    assert uneven_ends(126, 8, 8) is None and uneven_ends(80, 1) is None and uneven_ends(95, 8, 5) is None
 
 
 def test_deepseek_v3_exports_fp8_mla_and_deepep_expert_parallelism():

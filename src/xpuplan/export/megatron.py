@@ -54,20 +54,27 @@ def _refuse(fmt: str, launch: TrainLaunch) -> None:
                      "offload_layers")
 
 
-def uneven_ends(layers: int, stages: int) -> tuple[int, int] | None:
-    """(first, last) stage layer counts that let the other ``stages - 2`` stages hold equal shares of ``layers``
-    (Megatron's --decoder-first/last-pipeline-num-layers), the middle share as large as it can be; None if none do."""
-    middle_stages = stages - 2
-    for middle in range(-(-layers // stages), 0, -1) if middle_stages > 0 else ():
-        rest = layers - middle * middle_stages
-        if 0 < rest <= 2 * middle:
-            return rest // 2, rest - rest // 2
+def uneven_ends(layers: int, pp: int, vpp: int = 1) -> tuple[int, int] | None:
+    """(first, last) pipeline-rank layer counts (Megatron's --decoder-first/last-pipeline-num-layers) that let the other
+    ``pp - 2`` ranks hold equal shares of ``layers``, the middle share as large as it can be and the first rank (the
+    embedding's, with the most micro-batches in flight) no larger than the last; None if none do. The counts are per
+    rank, as Megatron-Core reads them (TransformerConfig, core_v0.17-0.19): with ``vpp`` virtual stages a rank, each of
+    the three counts must divide by ``vpp``, and every count must be positive."""
+    if pp < 2 or layers % vpp:
+        return None
+    middle_ranks = pp - 2
+    top = -(-(-(-layers // pp)) // vpp) * vpp  # ceil(layers / pp), rounded up to a multiple of vpp
+    for middle in range(top, 0, -vpp) if middle_ranks else (0,):
+        rest = layers - middle * middle_ranks
+        first = rest // (2 * vpp) * vpp
+        if first >= vpp and (middle_ranks == 0 or rest <= 2 * middle):
+            return first, rest - first
     return None
 
 
 def _stages(fmt: str, launch: TrainLaunch) -> list[Flag]:
-    """Pipeline stages: layers per virtual stage when the layers split evenly over pp x vpp, else the stage count
-    per rank with fewer layers on the first and last stages (where the embedding and the loss sit)."""
+    """Pipeline stages: layers per virtual stage when the layers split evenly over pp x vpp, else the virtual stage
+    count per rank with fewer layers on the first and last ranks (where the embedding and the loss sit)."""
     p, m = launch.plan, launch.model
     stages = p.pp * p.vpp
     if m is None or m.layers % stages == 0:
@@ -76,10 +83,10 @@ def _stages(fmt: str, launch: TrainLaunch) -> list[Flag]:
         if m is not None:
             return [("--num-layers-per-virtual-pipeline-stage", m.layers // stages)]
         return [("--num-virtual-stages-per-pipeline-rank", p.vpp)]
-    ends = uneven_ends(m.layers, stages)
+    ends = uneven_ends(m.layers, p.pp, p.vpp)
     if ends is None:
         raise cannot(fmt, f"{m.layers} layers over pp x vpp = {stages} stages: no even split, nor one with smaller "
-                     "first and last stages", "pp")
+                     f"first and last ranks whose layer counts divide by vpp = {p.vpp}", "pp")
     out: list[Flag] = [("--num-virtual-stages-per-pipeline-rank", p.vpp)] if p.vpp > 1 else []
     return out + [("--decoder-first-pipeline-num-layers", ends[0]), ("--decoder-last-pipeline-num-layers", ends[1])]
 
