@@ -120,14 +120,22 @@ def test_a_published_plan_exports_parses_with_the_framework_and_reads_back(run_i
 
 
 def test_the_405b_plan_keeps_its_interleaved_stages_over_126_layers():
+    """126 layers on 16 ranks of 2 virtual stages: the embedding and the loss counted as layers, 7, 14 x 8, 7 (the split
+    the cost model prices, and the one Megatron-Bridge's Llama 3.1 405B recipes ask for)."""
     setup, result = published(LLAMA3_405B)
     args = parse_with_framework("megatron", render("megatron", from_result(result)).text)
     assert (args.tensor_model_parallel_size, args.pipeline_model_parallel_size) == ("8", "16")
     assert args.num_virtual_stages_per_pipeline_rank == "2" and args.sequence_parallel
     assert args.use_distributed_optimizer
-    first, last = int(args.decoder_first_pipeline_num_layers), int(args.decoder_last_pipeline_num_layers)
-    megatron_core_accepts(126, 16, 2, first, last)
-    assert (first, last) == (6, 8)  # 8 layers on each of the 14 middle ranks, 4 a virtual stage
+    assert args.account_for_embedding_in_pipeline_split and args.account_for_loss_in_pipeline_split
+    assert args.decoder_first_pipeline_num_layers is None and args.decoder_last_pipeline_num_layers is None
+    megatron_core_accepts_accounted(126, 16, 2)
+
+
+def megatron_core_accepts_accounted(layers: int, pp: int, vpp: int) -> None:
+    """Megatron-Core's check of a split that counts the embedding and the loss as layers (transformer_block.py,
+    core_v0.19.0): layers + 2 divide by pp, and a rank's share by vpp."""
+    assert (layers + 2) % pp == 0 and ((layers + 2) // pp) % vpp == 0
 
 
 def megatron_core_accepts(layers: int, pp: int, vpp: int, first: int, last: int) -> None:
@@ -141,18 +149,28 @@ def megatron_core_accepts(layers: int, pp: int, vpp: int, first: int, last: int)
         assert middle_layers % middle_ranks == 0 and (middle_layers // middle_ranks) % vpp == 0
 
 
-@pytest.mark.parametrize("layers,pp,vpp", [(126, 16, 1), (126, 16, 2), (126, 8, 2), (94, 8, 2), (61, 16, 1), (61, 4, 1),
-                                           (7, 2, 1), (30, 4, 2), (95, 8, 1)])
-def test_an_uneven_split_is_one_megatron_core_accepts_with_the_middle_ranks_fullest(layers, pp, vpp):
+@pytest.mark.parametrize("layers,pp,vpp", [(61, 16, 1), (61, 4, 1), (7, 2, 1), (95, 8, 1), (93, 8, 1), (52, 4, 2)])
+def test_an_uneven_split_is_one_megatron_core_accepts_with_no_rank_fuller_than_needed(layers, pp, vpp):
     """Per rank, as Megatron-Core reads --decoder-first/last-pipeline-num-layers (a virtual-stage count passed there
-    failed its checks whenever vpp > 1); the first rank, which holds the embedding, no larger than the last."""
+    failed its checks whenever vpp > 1), and no rank fuller than the approximation's ceil(layers / pp) once the last
+    rank's head is counted as a layer."""
     first, last = uneven_ends(layers, pp, vpp)
     megatron_core_accepts(layers, pp, vpp, first, last)
     middle = (layers - first - last) // max(pp - 2, 1)
-    assert first <= last and (pp == 2 or last <= middle)
-    assert uneven_ends(126, 8, 8) is None and uneven_ends(80, 1) is None and uneven_ends(95, 8, 5) is None
+    full = -(-layers // pp)
+    assert max(first, middle if pp > 2 else 0, last + 1) <= max(full, layers - (pp - 1) * full + 1)
 
 
+def test_each_split_exports_the_flags_megatron_core_reads_for_it():
+    """Even: no flag; the embedding and the loss as layers: the two account flags; explicit ends: the two counts; no
+    split Megatron-Core accepts: one line naming pp."""
+    from xpuplan.cost.pipeline import ACCOUNTED, APPROXIMATE, ENDS, EVEN, stage_layer_counts
+
+    assert [int(stage_layer_counts(*shape)[3]) for shape in [(80, 4, 1), (126, 16, 1), (61, 16, 1, 3), (126, 16, 7)]] \
+        == [EVEN, ACCOUNTED, ENDS, APPROXIMATE]
+    # DeepSeek-V3's 61 layers and its MTP module (the head counted three times): Megatron-Bridge's layout
+    assert [int(x) for x in stage_layer_counts(61, 16, 1, 3)[:3]] == [4, 4, 1]
+    assert uneven_ends(126, 16, 1) is None and uneven_ends(80, 1) is None and uneven_ends(126, 16, 7) is None
 def test_deepseek_v3_exports_fp8_mla_and_deepep_expert_parallelism():
     _, result = published(DEEPSEEK_V3)
     args = parse_with_framework("megatron", render("megatron", from_result(result)).text)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .catalog.accuracy import Band, rl_band, serving_bands, training_band
+from .cost.memory import head_units
+from .cost.pipeline import stage_layer_counts
 from .cost.task import model_flops_per_token as task_model_flops_per_token
 from .plan import ParallelPlan, ServePlan
 from .specs import Chip, Model, Pool, TrainJob
@@ -128,6 +130,7 @@ class TrainResult:
             "device_hours": self.device_hours,
             "breakdown": dict(self.breakdown),
             "plan": self.plan.to_dict(),
+            "pipeline_layers": self.pipeline_layers,
             "framework": self.job.framework.name,
             "optimizer_state": self.job.optimizer_state_name,
             "moe_grouped_gemm": self.job.grouped_experts,
@@ -140,10 +143,23 @@ class TrainResult:
         }
 
     @property
+    def pipeline_layers(self) -> dict:
+        """Transformer layers on the first, each middle and the last pipeline rank as priced, and how they were split
+        (:func:`xpuplan.cost.pipeline.stage_layer_counts`)."""
+        first, middle, last, how = (int(x) for x in stage_layer_counts(self.model.layers, self.plan.pp, self.plan.vpp,
+                                                                        head_units(self.model)))
+        return {"first": first, "middle": middle, "last": last, "split": SPLITS[how]}
+
+    @property
     def expected_error(self) -> Band:
         """How far estimates of this kind have landed from published runs they were not fitted on
         (:mod:`xpuplan.catalog.accuracy`)."""
         return training_band(self.model.moe is not None, self.job.task, self.chip.name, self.job.framework.name)
+
+
+SPLITS = {0: "even", 1: "embedding and loss counted as layers", 2: "uneven first and last ranks",
+          -1: "approximate: ceil(layers / pp) a rank, no split Megatron-Core accepts"}
+"""``pipeline_layers.split`` by :func:`xpuplan.cost.pipeline.stage_layer_counts`'s code"""
 
 
 @dataclass(frozen=True, kw_only=True)

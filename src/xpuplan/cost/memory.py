@@ -30,7 +30,7 @@ import numpy as np
 from ..plan import PlanGrid
 from ..specs import Chip, Model, TrainJob
 from ..specs.job import BF16_BYTES_PER_PARAM
-from . import remat, task
+from . import pipeline, remat, task
 from .flops import encoder_model, encoder_param_count, expert_params, ffn_copies, ffn_params_dense, layer_shapes
 
 WEIGHT_BYTES = BF16_BYTES_PER_PARAM
@@ -51,11 +51,16 @@ class MemoryUse:
         return self.weights_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes + self.buffers_bytes
 
 
-def stage_layers(model: Model, g: PlanGrid) -> tuple[np.ndarray, np.ndarray]:
-    """Layers on the fullest stage (ceil(L/pp)) and on the last stage (the remainder)."""
-    full = -(-model.layers // g.pp)
-    last = model.layers - (g.pp - 1) * full
-    return full, np.maximum(last, 1)
+def stage_layers(model: Model, g: PlanGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Layers on the first, on each middle and on the last pipeline stage (:func:`pipeline.stage_layer_counts`)."""
+    first, middle, last, _ = pipeline.stage_layer_counts(model.layers, g.pp, g.vpp, head_units(model))
+    return first, middle, last
+
+
+def head_units(model: Model) -> int:
+    """The last pipeline rank's output layer and loss counted as layers when the layers are split (one; a
+    multi-token-prediction module adds a decoder layer and a pass through the head)."""
+    return 1 + 2 * model.mtp_layers
 
 
 def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0, fp8_cache: str = "none",
@@ -171,17 +176,23 @@ def in_flight_microbatches(g: PlanGrid, microbatches, stage_index) -> np.ndarray
                     np.minimum(microbatches, ahead))
 
 
-def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, embed, logits,
-                 in_flight) -> MemoryUse:
-    """Bytes per device of one pipeline stage holding ``in_flight`` micro-batches of activations."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _PlanTerms:
+    """The parts of a stage's memory that do not depend on which stage it is (arrays over plans)."""
+
+    dpcp: np.ndarray
+    edp: np.ndarray
+    tokens: np.ndarray
+    per_tok_dense: np.ndarray
+    per_tok_moe: np.ndarray
+    working: np.ndarray
+    whole: np.ndarray | None
+    replicated: np.ndarray | None
+    prefetch: np.ndarray
+
+
+def _plan_terms(model: Model, job: TrainJob, g: PlanGrid) -> _PlanTerms:
     dpcp, edp = shard_groups(job, g)
-    dense, experts = stage_params(model, g, dense_n, moe_n, embed, logits)
-    trained = task.trainable(model, job, g, (dense, experts), dense_n, moe_n, embed)
-
-    def sharded(nbytes, stage, which=trained):
-        d, e = which
-        return nbytes * (d / np.where(g.zero >= stage, dpcp, 1) + e / np.where(g.zero >= stage, edp, 1))
-
     tokens = g.micro_batch * job.seq_len / g.cp
     # without a flash kernel the s x s softmax output, its dropout mask and probabilities are kept
     # (Korthikanti et al. 2022: 5 a s / h of the 34 + 5 a s / h bytes per token-hidden), unless recomputed
@@ -200,22 +211,41 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
         per_tok_dense = np.where(g.recompute == 1, remat.bytes_per_token(model, False, job)[0], per_tok_dense)
         if model.moe:
             per_tok_moe = np.where(g.recompute == 1, remat.bytes_per_token(model, True, job)[0], per_tok_moe)
-    per_mb = tokens / g.tp * (dense_n * per_tok_dense + moe_n * per_tok_moe)
+    # full recompute rebuilds one layer's activations at a time during the backward
+    working = np.where(g.recompute == 2, tokens / g.tp * activation_bytes_per_token(model, bool(model.moe))[0], 0.0)
+    whole = replicated = None
+    if not job.framework.sequence_parallel:  # every tensor-parallel rank keeps the replicated part whole
+        whole = tokens * (1.0 - 1.0 / g.tp)
+        replicated = replicated_bytes_per_token(model, frozen)
+        working = working + np.where(g.recompute == 2, whole * replicated[0], 0.0)
+    attn_p = (layer_shapes(model).attn_params + 2 * model.hidden) / g.tp
+    prefetch = np.where(g.zero >= 3, 2 * WEIGHT_BYTES * (attn_p + ffn_params_dense(model) / g.tp), 0.0)
+    return _PlanTerms(dpcp=dpcp, edp=edp, tokens=tokens, per_tok_dense=per_tok_dense, per_tok_moe=per_tok_moe,
+                      working=working, whole=whole, replicated=replicated, prefetch=prefetch)
+
+
+def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, moe_n, embed, logits,
+                 in_flight, terms: _PlanTerms | None = None, params=None) -> MemoryUse:
+    """Bytes per device of one pipeline stage holding ``in_flight`` micro-batches of activations (``terms``: the
+    grid's stage-independent parts, and ``params`` the stage's :func:`stage_params`, where the caller has them)."""
+    t = _plan_terms(model, job, g) if terms is None else terms
+    dpcp, edp, tokens = t.dpcp, t.edp, t.tokens
+    dense, experts = stage_params(model, g, dense_n, moe_n, embed, logits) if params is None else params
+    trained = task.trainable(model, job, g, (dense, experts), dense_n, moe_n, embed)
+
+    def sharded(nbytes, stage, which=trained):
+        d, e = which
+        return nbytes * (d / np.where(g.zero >= stage, dpcp, 1) + e / np.where(g.zero >= stage, edp, 1))
+
+    per_mb = tokens / g.tp * (dense_n * t.per_tok_dense + moe_n * t.per_tok_moe)
     if job.offload_layers:  # offloaded layers' activations wait in host memory
         layers_here = np.maximum(dense_n + moe_n, 1)
         per_mb = per_mb * (1.0 - np.minimum(job.offload_layers, layers_here) / layers_here)
     if model.encoder is not None:
         per_mb = per_mb + np.where(embed, encoder_activation_bytes(model, job, g), 0.0)
-    # full recompute rebuilds one layer's activations at a time during the backward
-    working = np.where(g.recompute == 2, tokens / g.tp * activation_bytes_per_token(model, bool(model.moe))[0], 0.0)
-    if not job.framework.sequence_parallel:  # every tensor-parallel rank keeps the replicated part whole
-        whole = tokens * (1.0 - 1.0 / g.tp)
-        replicated = replicated_bytes_per_token(model, frozen)
-        per_mb = per_mb + (dense_n + moe_n) * whole * replicated[g.recompute]
-        working = working + np.where(g.recompute == 2, whole * replicated[0], 0.0)
+    if t.whole is not None:  # every tensor-parallel rank keeps the replicated part whole
+        per_mb = per_mb + (dense_n + moe_n) * t.whole * t.replicated[g.recompute]
     logits_act = np.where(logits, tokens * model.vocab / g.tp * job.framework.loss_bytes_per_logit, 0.0)
-    attn_p = (layer_shapes(model).attn_params + 2 * model.hidden) / g.tp
-    prefetch = np.where(g.zero >= 3, 2 * WEIGHT_BYTES * (attn_p + ffn_params_dense(model) / g.tp), 0.0)
     # FSDP keeps one sharded fp32 parameter (counted with the optimizer state as the master copy); its bf16
     # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition
     weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3, (dense, experts)))
@@ -230,8 +260,9 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     unsharded = np.where(job.framework.fsdp & (g.pp > 1) & (g.zero >= 2),
                          (WEIGHT_BYTES + job.grad_bytes) * (dense + experts), 0.0)
     counted = dict(weights_bytes=weights, gradients_bytes=sharded(job.grad_bytes, 2),
-                   optimizer_bytes=sharded(job.optimizer_state_bytes, 1), activations_bytes=per_mb * in_flight + working + logits_act)
-    buffers = prefetch + unsharded + 0.0 * per_mb
+                   optimizer_bytes=sharded(job.optimizer_state_bytes, 1),
+                   activations_bytes=per_mb * in_flight + t.working + logits_act)
+    buffers = t.prefetch + unsharded + 0.0 * per_mb
     held = job.framework.memory_overhead * (sum(counted.values()) + buffers)  # the allocator's unusable cached blocks
     return MemoryUse(**counted, buffers_bytes=chip.efficiency.reserve_bytes + buffers + held)
 
@@ -251,29 +282,37 @@ class Stage:
 
 
 def stage_mix(model: Model, g: PlanGrid) -> list[Stage]:
-    """The stages that can be the slowest or the fullest: the first (fullest, with the embedding and the leading dense
-    layers), the last (the remainder, with the output layer) and, for a MoE model with pp >= 3, the last middle stage
-    (index pp - 2): full, no embedding or output layer, and the most MoE layers of any full stage, since dense layers
-    lead. A MoE layer's expert weights and all-to-all can make that stage the pipeline's bottleneck."""
-    full, last = stage_layers(model, g)
+    """The stages that can be the slowest or the fullest: the first (with the embedding and the leading dense layers),
+    the last (with the output layer), the second where a middle rank holds more layers than the first (an uneven split,
+    :func:`stage_layers`: it holds the most micro-batches in flight of the middle ranks) and, for a MoE model with
+    pp >= 3, the last middle stage (index pp - 2): no embedding or output layer, and the most MoE layers of any middle
+    stage, since dense layers lead. A MoE layer's expert weights and all-to-all can make that stage the pipeline's
+    bottleneck."""
+    first, middle, last = stage_layers(model, g)
     dense_total = model.layers - model.moe_layers
     single = g.pp == 1
-    dense_first = np.minimum(full, dense_total)
-    moe_last = np.where(single, full - dense_first, np.minimum(last, model.moe_layers))
+    dense_first = np.minimum(first, dense_total)
+    moe_last = np.where(single, first - dense_first, np.minimum(last, model.moe_layers))
     dense_last = np.where(single, dense_first, last - moe_last)
     # multi-token prediction modules sit with the output head on the last stage, one decoder layer each
     mtp_moe, mtp_dense = (model.mtp_layers, 0) if model.moe else (0, model.mtp_layers)
-    stages = [Stage(dense_n=dense_first + np.where(single, mtp_dense, 0), moe_n=full - dense_first
+    stages = [Stage(dense_n=dense_first + np.where(single, mtp_dense, 0), moe_n=first - dense_first
                     + np.where(single, mtp_moe, 0), embed=np.ones_like(single), logits=single,
                     index=np.zeros_like(g.pp)),
               Stage(dense_n=dense_last + mtp_dense, moe_n=moe_last + mtp_moe, embed=single, logits=np.ones_like(single),
                     index=np.maximum(g.pp - 1, 0))]
+    fuller = (g.pp >= 3) & (middle > first)
+    if fuller.any():  # elsewhere the first stage stands in (a duplicate changes no maximum)
+        dense_second = np.clip(dense_total - first, 0, middle)
+        stages.append(Stage(dense_n=np.where(fuller, dense_second, dense_first),
+                            moe_n=np.where(fuller, middle - dense_second, first - dense_first),
+                            embed=~fuller, logits=single, index=np.where(fuller, 1, 0)))
     if model.moe:
-        middle = g.pp >= 3  # elsewhere the first stage stands in (a duplicate changes no maximum)
-        dense_mid = np.clip(dense_total - (g.pp - 2) * full, 0, full)
-        stages.append(Stage(dense_n=np.where(middle, dense_mid, dense_first),
-                            moe_n=np.where(middle, full - dense_mid, full - dense_first),
-                            embed=~middle, logits=single, index=np.where(middle, g.pp - 2, 0)))
+        inner = g.pp >= 3
+        dense_mid = np.clip(dense_total - first - (g.pp - 3) * middle, 0, middle)
+        stages.append(Stage(dense_n=np.where(inner, dense_mid, dense_first),
+                            moe_n=np.where(inner, middle - dense_mid, first - dense_first),
+                            embed=~inner, logits=single, index=np.where(inner, g.pp - 2, 0)))
     return stages
 
 
@@ -294,14 +333,20 @@ def take(stages_values: list, pick: np.ndarray):
     return out
 
 
-def memory_use(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> MemoryUse:
-    """Per-device memory of each plan on its most loaded stage (first, last or, for MoE, a middle one)."""
+def memory_use(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, stages: list[Stage] | None = None,
+               params: list | None = None) -> MemoryUse:
+    """Per-device memory of each plan on its most loaded stage (first, last or a middle one; ``stages``: the grid's
+    :func:`stage_mix`, and ``params`` each stage's :func:`stage_params`, where the caller has them)."""
     m = g.microbatches(job)
     single = g.pp == 1
     dualpipe = job.framework.pipeline_schedule == "dualpipe"  # pp + 1 in flight on every rank (DeepSeek-V3 Table 2)
+    terms = _plan_terms(model, job, g)
+    stages = stage_mix(model, g) if stages is None else stages
     per_stage = [stage_memory(model, chip, job, g, st.dense_n, st.moe_n, st.embed, st.logits,
                               np.where(single, 1, np.minimum(m, g.pp + 1) if dualpipe
-                                       else in_flight_microbatches(g, m, st.index))) for st in stage_mix(model, g)]
+                                       else in_flight_microbatches(g, m, st.index)), terms,
+                              None if params is None else params[i])
+                 for i, st in enumerate(stages)]
     pick = pick_stage([u.total_bytes for u in per_stage])
     return MemoryUse(**{k: take([getattr(u, k) for u in per_stage], pick)
                         for k in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes",

@@ -363,7 +363,7 @@ def step_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, devices: in
         reference_s=m * t.fwd_s if (job.task == "dpo" and job.reference == "live") else 0.0)
     step = total_s(breakdown)
     tokens_per_s, mfu, hfu = rates(model, chip, job, g, devices, step)
-    mem = memory_use(model, chip, job, g)
+    mem = memory_use(model, chip, job, g, stages, per_stage)
     fits = mem.total_bytes <= chip.hbm_bytes * (1.0 - job.memory_margin)
     return StepCosts(breakdown=breakdown, step_time_s=step, forward_s=m * t.fwd_s, tokens_per_s=tokens_per_s, mfu=mfu,
                      hfu=hfu, memory=mem, fits=fits)

@@ -13,6 +13,8 @@ user's to add.
 
 from __future__ import annotations
 
+from ..cost.memory import head_units
+from ..cost.pipeline import ACCOUNTED, ENDS, stage_layer_counts
 from ..specs import Model
 from .launch import TrainLaunch
 from .text import Flag, cannot, comments, flag_lines, read_flags, whole
@@ -54,27 +56,19 @@ def _refuse(fmt: str, launch: TrainLaunch) -> None:
                      "offload_layers")
 
 
-def uneven_ends(layers: int, pp: int, vpp: int = 1) -> tuple[int, int] | None:
-    """(first, last) pipeline-rank layer counts (Megatron's --decoder-first/last-pipeline-num-layers) that let the other
-    ``pp - 2`` ranks hold equal shares of ``layers``, the middle share as large as it can be and the first rank (the
-    embedding's, with the most micro-batches in flight) no larger than the last; None if none do. The counts are per
-    rank, as Megatron-Core reads them (TransformerConfig, core_v0.17-0.19): with ``vpp`` virtual stages a rank, each of
-    the three counts must divide by ``vpp``, and every count must be positive."""
-    if pp < 2 or layers % vpp:
-        return None
-    middle_ranks = pp - 2
-    top = -(-(-(-layers // pp)) // vpp) * vpp  # ceil(layers / pp), rounded up to a multiple of vpp
-    for middle in range(top, 0, -vpp) if middle_ranks else (0,):
-        rest = layers - middle * middle_ranks
-        first = rest // (2 * vpp) * vpp
-        if first >= vpp and (middle_ranks == 0 or rest <= 2 * middle):
-            return first, rest - first
-    return None
+def uneven_ends(layers: int, pp: int, vpp: int = 1, head_units: int = 1) -> tuple[int, int] | None:
+    """(first, last) pipeline-rank layer counts of the split the cost model prices where it sets the ends explicitly
+    (:func:`xpuplan.cost.pipeline.stage_layer_counts`, :data:`~xpuplan.cost.pipeline.ENDS`), as Megatron-Core reads
+    --decoder-first/last-pipeline-num-layers (per rank, each divisible by vpp; TransformerConfig, core_v0.17-0.19);
+    None for any other split."""
+    first, _, last, how = stage_layer_counts(layers, pp, vpp, head_units)
+    return (int(first), int(last)) if how == ENDS else None
 
 
 def _stages(fmt: str, launch: TrainLaunch) -> list[Flag]:
-    """Pipeline stages: layers per virtual stage when the layers split evenly over pp x vpp, else the virtual stage
-    count per rank with fewer layers on the first and last ranks (where the embedding and the loss sit)."""
+    """Pipeline stages as the cost model splits them (:func:`xpuplan.cost.pipeline.stage_layer_counts`): layers per
+    virtual stage when they split evenly over pp x vpp; else the virtual stage count per rank and either the
+    embedding and the loss counted as layers or the first and last ranks' layer counts."""
     p, m = launch.plan, launch.model
     stages = p.pp * p.vpp
     if m is None or m.layers % stages == 0:
@@ -83,12 +77,17 @@ def _stages(fmt: str, launch: TrainLaunch) -> list[Flag]:
         if m is not None:
             return [("--num-layers-per-virtual-pipeline-stage", m.layers // stages)]
         return [("--num-virtual-stages-per-pipeline-rank", p.vpp)]
-    ends = uneven_ends(m.layers, p.pp, p.vpp)
-    if ends is None:
-        raise cannot(fmt, f"{m.layers} layers over pp x vpp = {stages} stages: no even split, nor one with smaller "
-                     f"first and last ranks whose layer counts divide by vpp = {p.vpp}", "pp")
+    first, _, last, how = stage_layer_counts(m.layers, p.pp, p.vpp, head_units(m))
     out: list[Flag] = [("--num-virtual-stages-per-pipeline-rank", p.vpp)] if p.vpp > 1 else []
-    return out + [("--decoder-first-pipeline-num-layers", ends[0]), ("--decoder-last-pipeline-num-layers", ends[1])]
+    if how == ACCOUNTED:
+        return out + [("--account-for-embedding-in-pipeline-split", None),
+                      ("--account-for-loss-in-pipeline-split", None)]
+    if how == ENDS:
+        return out + [("--decoder-first-pipeline-num-layers", int(first)),
+                      ("--decoder-last-pipeline-num-layers", int(last))]
+    raise cannot(fmt, f"{m.layers} layers over pp x vpp = {stages} stages: no even split, none with the embedding and "
+                 f"the loss counted as layers, nor one with smaller first and last ranks whose layer counts divide by "
+                 f"vpp = {p.vpp}", "pp")
 
 
 def _moe(fmt: str, launch: TrainLaunch) -> list[Flag]:

@@ -56,10 +56,12 @@ def plan_text(r: TrainResult) -> str:
 
 def _rows(r: TrainResult) -> list[tuple[str, str]]:
     step = r.step_time_s
-    rows = [
-        ("plan", plan_text(r)),
-        ("step time", f"{step:.3f} s"),
-    ]
+    rows = [("plan", plan_text(r))]
+    if r.plan.pp > 1 and r.pipeline_layers["split"] != "even":
+        layers = r.pipeline_layers
+        middle = f" | {r.plan.pp - 2} x {layers['middle']}" if r.plan.pp > 2 else ""
+        rows.append(("  layers a rank", f"{layers['first']}{middle} | {layers['last']} ({layers['split']})"))
+    rows.append(("step time", f"{step:.3f} s"))
     for key, label in BREAKDOWN_LABELS.items():
         value = r.breakdown[key]
         if value > 0 or key == "compute_s":
