@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xpuplan.cost.pipeline import ENDS, stage_layer_counts
 from xpuplan.errors import BadInput
 from xpuplan.export import FORMATS, VERSIONS, plan_from_export, render
 from xpuplan.export.launch import ServeLaunch, from_result
-from xpuplan.export.megatron import uneven_ends
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = ROOT / "tests" / "data" / "export"
@@ -138,6 +138,12 @@ def megatron_core_accepts_accounted(layers: int, pp: int, vpp: int) -> None:
     assert (layers + 2) % pp == 0 and ((layers + 2) // pp) % vpp == 0
 
 
+def uneven_ends(layers: int, pp: int, vpp: int = 1) -> tuple[int, int] | None:
+    """(first, last) where the split priced sets the ends explicitly (--decoder-first/last-pipeline-num-layers)."""
+    first, _, last, how = stage_layer_counts(layers, pp, vpp)
+    return (int(first), int(last)) if how == ENDS else None
+
+
 def megatron_core_accepts(layers: int, pp: int, vpp: int, first: int, last: int) -> None:
     """Megatron-Core's checks of an uneven split (TransformerConfig.__post_init__, core_v0.17.0-0.19.0): the counts
     are per pipeline rank, positive, each divisible by vpp, and the middle ranks share the rest evenly, a multiple of
@@ -164,7 +170,7 @@ def test_an_uneven_split_is_one_megatron_core_accepts_with_no_rank_fuller_than_n
 def test_each_split_exports_the_flags_megatron_core_reads_for_it():
     """Even: no flag; the embedding and the loss as layers: the two account flags; explicit ends: the two counts; no
     split Megatron-Core accepts: one line naming pp."""
-    from xpuplan.cost.pipeline import ACCOUNTED, APPROXIMATE, ENDS, EVEN, stage_layer_counts
+    from xpuplan.cost.pipeline import ACCOUNTED, APPROXIMATE, EVEN
 
     assert [int(stage_layer_counts(*shape)[3]) for shape in [(80, 4, 1), (126, 16, 1), (61, 16, 1, 3), (126, 16, 7)]] \
         == [EVEN, ACCOUNTED, ENDS, APPROXIMATE]

@@ -9,8 +9,9 @@ import pytest
 from xpuplan import api
 from xpuplan.cost.pipeline import ACCOUNTED, APPROXIMATE, ENDS, EVEN, stage_layer_counts
 
-SHAPES = [(layers, pp, vpp) for layers, pp, vpp in itertools.product((7, 32, 48, 61, 70, 80, 94, 95, 126), range(1, 33),
-                                                                       (1, 2, 3, 4, 8)) if pp <= layers and (vpp == 1 or (pp > 1 and layers >= pp * vpp))]
+SHAPES = [(layers, pp, vpp)
+          for layers, pp, vpp in itertools.product((7, 32, 48, 61, 70, 80, 94, 95, 126), range(1, 33), (1, 2, 3, 4, 8))
+          if pp <= layers and (vpp == 1 or (pp > 1 and layers >= pp * vpp))]
 
 
 def test_every_split_places_every_layer_once_and_leaves_no_rank_empty():
@@ -47,7 +48,8 @@ def test_every_split_but_the_approximation_is_one_megatron_core_accepts():
 @pytest.mark.parametrize("head_units", [1, 3])
 def test_no_split_is_slower_than_the_approximation(head_units):
     """Counting the last rank's head as ``head_units`` layers and the embedding lookup as none, the slowest rank of the
-    split priced is never heavier than that of ceil(L / pp) on every rank but the last, where that places every layer."""
+    split priced is never heavier than that of ceil(L / pp) on every rank but the last, where that places every
+    layer."""
     for layers, pp, vpp in SHAPES:
         if pp < 2:
             continue

@@ -97,7 +97,8 @@ def split_layers(layers: int, pp, vpp, head_units: int = 1) -> tuple[np.ndarray,
     lookup as none, between equally slow splits the lighter first rank (it holds the most micro-batches in flight):
     DeepSeek-V3's 61 layers with its MTP module on 16 ranks, 4, 14 x 4, 1, as Megatron-Bridge lays them out. Where no
     such split exists, or the one that does is slower than ceil(layers / pp) on every rank but the last (which takes
-    the rest; where that places every layer once), that approximation is priced (:data:`APPROXIMATE`; Megatron-Core would refuse it, and the export says so)."""
+    the rest; where that places every layer once), that approximation is priced (:data:`APPROXIMATE`; Megatron-Core
+    would refuse it, and the export says so)."""
     pp, vpp = (np.asarray(x, dtype=np.int64) for x in np.broadcast_arrays(pp, vpp))
     full = -(-layers // pp)
     first, middle, last = full.copy(), full.copy(), np.maximum(layers - (pp - 1) * full, 1)

@@ -56,15 +56,6 @@ def _refuse(fmt: str, launch: TrainLaunch) -> None:
                      "offload_layers")
 
 
-def uneven_ends(layers: int, pp: int, vpp: int = 1, head_units: int = 1) -> tuple[int, int] | None:
-    """(first, last) pipeline-rank layer counts of the split the cost model prices where it sets the ends explicitly
-    (:func:`xpuplan.cost.pipeline.stage_layer_counts`, :data:`~xpuplan.cost.pipeline.ENDS`), as Megatron-Core reads
-    --decoder-first/last-pipeline-num-layers (per rank, each divisible by vpp; TransformerConfig, core_v0.17-0.19);
-    None for any other split."""
-    first, _, last, how = stage_layer_counts(layers, pp, vpp, head_units)
-    return (int(first), int(last)) if how == ENDS else None
-
-
 def _stages(fmt: str, launch: TrainLaunch) -> list[Flag]:
     """Pipeline stages as the cost model splits them (:func:`xpuplan.cost.pipeline.stage_layer_counts`): layers per
     virtual stage when they split evenly over pp x vpp; else the virtual stage count per rank and either the
