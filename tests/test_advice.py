@@ -15,6 +15,17 @@ def test_a_deep_pipeline_with_few_microbatches_is_flagged_with_a_fix():
     assert better.breakdown["pp_bubble_s"] / better.step_time_s < r.breakdown["pp_bubble_s"] / r.step_time_s
 
 
+def test_the_interleaving_suggested_is_one_whose_layers_split_as_frameworks_run_them():
+    """Llama 3 405B's 126 layers on 16 ranks split over 2 virtual stages only with the embedding and the loss counted as
+    layers (7 | 14 x 8 | 7): the bubble's fix names --vpp 2, where an even split of 126 over 32 stages does not exist."""
+    r = api.train(model="llama3-405b", chip="h100-sxm", devices=1024, tp=8, pp=16, seq_len=8192, global_batch=128)
+    notes = " ".join(r.extra["notes"])
+    assert "pipeline bubble is" in notes and "--vpp 2" in notes
+    assert api.train(model="llama3-405b", chip="h100-sxm", devices=1024, tp=8, pp=16, vpp=2, seq_len=8192,
+                     global_batch=128).pipeline_layers == {"first": 7, "middle": 8, "last": 7,
+                                                           "split": "embedding and loss counted as layers"}
+
+
 def test_an_unhidden_all_to_all_names_the_flags_that_hide_it():
     notes = " ".join(api.train(**MOE).extra["notes"])
     assert "--ep-overlap" in notes and "--ep-dedup" in notes
