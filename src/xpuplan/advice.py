@@ -6,8 +6,7 @@ Pure functions of specs and a priced step; :func:`xpuplan.training.estimate` add
 
 from __future__ import annotations
 
-from .cost.memory import head_units
-from .cost.pipeline import APPROXIMATE, stage_layer_counts
+from .cost.pipeline import APPROXIMATE, model_split
 from .plan import ParallelPlan
 from .specs import Framework, Model, TrainJob
 from .specs.job import GRAPHED_MOE_ROUTER
@@ -67,9 +66,9 @@ def plan_warnings(model: Model, job: TrainJob, plan: ParallelPlan, breakdown: di
     bubble = breakdown.get("pp_bubble_s", 0.0) / step_time_s
     if plan.pp > 1 and plan.vpp == 1 and bubble > BUBBLE_WARN_SHARE:
         # a vpp whose layers split in a way the frameworks run (evenly, or with the embedding and the loss counted
-        # as layers, or lighter ends; cost.pipeline.stage_layer_counts)
+        # as layers, or lighter ends; cost.pipeline.model_split)
         fixes = [v for v in VPP_TRIED if model.layers >= plan.pp * v and m % plan.pp == 0 and
-                 int(stage_layer_counts(model.layers, plan.pp, v, head_units(model))[3]) != APPROXIMATE]
+                 int(model_split(model, plan.pp, v)[3]) != APPROXIMATE]
         fix = f"--vpp {fixes[0]} (interleaved 1F1B divides the bubble by vpp)" if fixes else \
             "a larger global batch or a smaller --micro-batch (more micro-batches per step)"
         out.append(f"the pipeline bubble is {bubble:.0%} of the step: pp={plan.pp} with vpp 1 and only {m} "

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .catalog.accuracy import Band, rl_band, serving_bands, training_band
-from .cost.memory import head_units
-from .cost.pipeline import stage_layer_counts
+from .cost.pipeline import model_split
 from .cost.task import model_flops_per_token as task_model_flops_per_token
 from .plan import ParallelPlan, ServePlan
 from .specs import Chip, Model, Pool, TrainJob
@@ -145,9 +144,8 @@ class TrainResult:
     @property
     def pipeline_layers(self) -> dict:
         """Transformer layers on the first, each middle and the last pipeline rank as priced, and how they were split
-        (:func:`xpuplan.cost.pipeline.stage_layer_counts`)."""
-        first, middle, last, how = (int(x) for x in stage_layer_counts(self.model.layers, self.plan.pp, self.plan.vpp,
-                                                                        head_units(self.model)))
+        (:func:`xpuplan.cost.pipeline.model_split`)."""
+        first, middle, last, how = (int(x) for x in model_split(self.model, self.plan.pp, self.plan.vpp))
         return {"first": first, "middle": middle, "last": last, "split": SPLITS[how]}
 
     @property

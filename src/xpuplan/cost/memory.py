@@ -52,15 +52,9 @@ class MemoryUse:
 
 
 def stage_layers(model: Model, g: PlanGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Layers on the first, on each middle and on the last pipeline stage (:func:`pipeline.stage_layer_counts`)."""
-    first, middle, last, _ = pipeline.stage_layer_counts(model.layers, g.pp, g.vpp, head_units(model))
+    """Layers on the first, on each middle and on the last pipeline stage (:func:`pipeline.model_split`)."""
+    first, middle, last, _ = pipeline.model_split(model, g.pp, g.vpp)
     return first, middle, last
-
-
-def head_units(model: Model) -> int:
-    """The last pipeline rank's output layer and loss counted as layers when the layers are split (one; a
-    multi-token-prediction module adds a decoder layer and a pass through the head)."""
-    return 1 + 2 * model.mtp_layers
 
 
 def activation_bytes_per_token(model: Model, moe: bool, gemm_share: float = 0.0, fp8_cache: str = "none",

@@ -15,6 +15,8 @@ import functools
 
 import numpy as np
 
+from ..specs import Model
+
 
 # shares of one micro-batch's forward + backward time T = F + B: the forward F ~ T/3 (a GEMM's backward does twice its
 # forward's FLOPs) and the weight-gradient half of the backward W ~ T/3 (DeepSeek-V3 report §3.2.1's F, B, W)
@@ -57,6 +59,12 @@ EVEN, ACCOUNTED, ENDS, APPROXIMATE = 0, 1, 2, -1
 """how :func:`stage_layer_counts` split the layers: evenly; with the embedding and the loss counted as layers
 (Megatron-Core's --account-for-embedding/loss-in-pipeline-split); with lighter first and last ranks
 (--decoder-first/last-pipeline-num-layers); or in no way Megatron-Core accepts (ceil(L / pp) a rank, the rest last)"""
+
+
+def model_split(model: Model, pp, vpp) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`stage_layer_counts` for ``model``: its output layer and loss counted as one layer, and each
+    multi-token-prediction module (a decoder layer and another pass through the head) as two more."""
+    return stage_layer_counts(model.layers, pp, vpp, 1 + 2 * model.mtp_layers)
 
 
 def stage_layer_counts(layers: int, pp, vpp, head_units: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray,

@@ -13,8 +13,7 @@ user's to add.
 
 from __future__ import annotations
 
-from ..cost.memory import head_units
-from ..cost.pipeline import ACCOUNTED, ENDS, stage_layer_counts
+from ..cost.pipeline import ACCOUNTED, ENDS, model_split
 from ..specs import Model
 from .launch import TrainLaunch
 from .text import Flag, cannot, comments, flag_lines, read_flags, whole
@@ -68,7 +67,7 @@ def _stages(fmt: str, launch: TrainLaunch) -> list[Flag]:
         if m is not None:
             return [("--num-layers-per-virtual-pipeline-stage", m.layers // stages)]
         return [("--num-virtual-stages-per-pipeline-rank", p.vpp)]
-    first, _, last, how = stage_layer_counts(m.layers, p.pp, p.vpp, head_units(m))
+    first, _, last, how = model_split(m, p.pp, p.vpp)
     out: list[Flag] = [("--num-virtual-stages-per-pipeline-rank", p.vpp)] if p.vpp > 1 else []
     if how == ACCOUNTED:
         return out + [("--account-for-embedding-in-pipeline-split", None),

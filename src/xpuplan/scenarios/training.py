@@ -104,9 +104,9 @@ def deepseek_v3() -> Section:
           "add only about "
           f"{pct(r.extra['cost']['device_hours'] / r.device_hours - 1)}).")
     s.anchor("deepseek_v3_gpu_hours", r.device_hours, "H800 GPU-hours", DEEPSEEK_V3_GPU_HOURS, DEEPSEEK_V3_SOURCE,
-             0.15, "The model is 13% under (failure-free); the issue asked for 10%, which is not met. 15% records today's gap with "
-                   "room for the 1-2% the step model moves between releases; a tighter bound needs the ramp-up "
-                   "and DualPipe modelled, not a tuned constant.")
+             0.15, "The model is 13% under (failure-free); the issue asked for 10%, which is not met. 15% records "
+                   "today's gap with room for the 1-2% the step model moves between releases; a tighter bound "
+                   "needs the ramp-up and DualPipe modelled, not a tuned constant.")
     return s
 
 
