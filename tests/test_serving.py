@@ -395,3 +395,65 @@ def test_gpt_oss_mxfp4_experts_take_the_layout_vllms_backend_gives_them():
     assert replica_weight_bytes(dense, resolve_serve_plan(dense, h100, 1, 1, 1, 1, None, "int4", "bf16",
                                                           load_engine("vllm@0.10"))) == replica_weight_bytes(
         dense, resolve_serve_plan(dense, h100, 1, 1, 1, 1, None, "int4", "bf16", load_engine("sglang")))
+
+
+def test_attention_dp_is_the_engine_instances_plan_in_xpuplans_degrees():
+    """Issue 22 item 5: SGLang's --tp-size 8 --attn-dp-size 8 (TensorRT-LLM's --tp 8 with enable_attention_dp) is
+    attention on one device, eight attention replicas, experts over the eight: priced as --tp 1 --dp 8 --ep 8."""
+    job = dict(model="deepseek-v3", chip="h200", devices=8, precision="fp8", input_len=1000, output_len=1000,
+               concurrency=64)
+    engine_style = api.inference(tp=8, attention_dp=8, **job).to_dict()
+    ours = api.inference(tp=1, dp=8, ep=8, **job).to_dict()
+    assert engine_style["plan"] == ours["plan"] and engine_style["plan"]["tp"] == 1
+    assert engine_style["tpot_s"] == ours["tpot_s"] and engine_style["ttft_s"] == ours["ttft_s"]
+    half = api.inference(tp=8, attention_dp=2, **job).to_dict()["plan"]  # two groups of 4, experts over the 8
+    assert (half["tp"], half["dp"], half["ep"]) == (4, 2, 8)
+    pools = api.inference(model="deepseek-v3", chip="h200", prefill_devices=8, decode_devices=16, prefill_tp=8,
+                          decode_tp=8, attention_dp=8, precision="fp8", input_len=1000, output_len=1000).to_dict()
+    assert [(pools[p]["plan"]["tp"], pools[p]["plan"]["dp"], pools[p]["plan"]["ep"]) for p in ("prefill", "decode")] \
+        == [(1, 8, 8), (1, 16, 8)]
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(model="llama3-70b", tp=8, attention_dp=8), "llama3-70b is dense, so attention DP is plain replicas: use --dp"),
+    (dict(model="deepseek-v3", tp=8, attention_dp=3, precision="fp8"), "--attention-dp 3 must divide --tp 8"),
+    (dict(model="deepseek-v3", tp=8, attention_dp=0, precision="fp8"), "--attention-dp must be a whole number >= 1"),
+])
+def test_attention_dp_refuses_what_no_engine_runs(kw, match):
+    with pytest.raises(BadInput, match=match) as err:
+        api.inference(chip="h200", devices=8, **kw)
+    assert err.value.field == "attention_dp"
+
+
+def test_attention_dp_on_the_cli_http_and_export(run_cli):
+    code, out, err = run_cli("inference", "--model", "deepseek-v3", "--chip", "h200", "--devices", "8", "--tp", "8",
+                             "--attention-dp", "8", "--precision", "fp8", "--json")
+    assert code == 0 and json.loads(out)["plan"]["dp"] == 8, err
+    code, out, err = run_cli("inference", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8",
+                             "--attention-dp", "8", "--json")
+    assert code == 2 and json.loads(out)["field"] == "attention_dp" and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli("export", "--format", "sglang", "--model", "deepseek-v3", "--chip", "h200", "--devices",
+                             "8", "--tp", "8", "--attention-dp", "8", "--precision", "fp8")
+    assert code == 0 and "--attn-dp-size 8" in out and "--tp-size 8" in out and "--ep-size 8" in out, err
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from xpuplan.web.app import app
+
+    res = TestClient(app).post("/api/inference", json={"model": "llama3-8b", "chip": "h100-sxm", "devices": 8,
+                                                       "attention_dp": 8})
+    assert res.status_code == 422 and "attention DP is plain replicas" in res.text, res.text
+
+
+@pytest.mark.parametrize("flag,value", [("--tp", "8"), ("--devices", "16"), ("--attention-dp", "8"),
+                                        ("--concurrency", "32"), ("--decode-devices", "8")])
+def test_search_refuses_the_options_it_chooses_rather_than_dropping_them(run_cli, flag, value):
+    code, _, err = run_cli("inference", "--model", "deepseek-v3", "--chip", "h200", "--search", "--slo-ttft", "2s",
+                           "--slo-tpot", "50ms", flag, value)
+    assert code == 2 and f"{flag} sets one configuration, and --search chooses" in err, err
+
+
+def test_an_slo_without_search_is_refused_not_dropped(run_cli):
+    code, out, err = run_cli("inference", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8",
+                             "--slo-tpot", "20ms", "--json")
+    assert code == 2 and "--slo-tpot bounds what --search chooses" in err and json.loads(out)["field"] == "slo_tpot"

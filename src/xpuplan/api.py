@@ -218,7 +218,8 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
               engine: str = "auto", speculative: str | None = None, accept_rate: float | None = None,
               draft_tokens: int | None = None, demand: str | None = None, prefill_tp: int | None = None,
               prefill_ep: int | None = None, decode_tp: int | None = None, decode_ep: int | None = None,
-              length_range_ratio: float | None = None, files: bool = True) -> ServeResult | DisaggregatedResult:
+              length_range_ratio: float | None = None, attention_dp: int | None = None,
+              files: bool = True) -> ServeResult | DisaggregatedResult:
     """Estimate serving: one configuration, or a disaggregated prefill/decode pair (:func:`xpuplan.serving.inputs.estimate`)."""
     from .serving.inputs import estimate
 
@@ -229,7 +230,7 @@ def inference(*, model: str | Model, chip: str | Chip, devices: int | None = Non
                     usd_per_device_hour=usd_per_device_hour, seed=seed, prefill_devices=prefill_devices,
                     decode_devices=decode_devices, prefill_chip=prefill_chip, decode_chip=decode_chip, demand=demand,
                     pools=dict(prefill_tp=prefill_tp, prefill_ep=prefill_ep, decode_tp=decode_tp, decode_ep=decode_ep),
-                    length_range_ratio=length_range_ratio)
+                    length_range_ratio=length_range_ratio, attention_dp=attention_dp)
 
 
 def inference_search(*, model: str | Model, chips: list[str | Chip], input_len: int, output_len: int, slo_ttft,
@@ -366,21 +367,17 @@ def _plan_command(args: dict, files: bool):
 
 
 def _inference_command(args: dict, files: bool):
+    from .serving.inputs import search_options
+
     chips = args.pop("chips")
     if args.pop("search", False):
-        if args.get("slo_ttft") is None or args.get("slo_tpot") is None:
-            raise BadInput("--search needs --slo-ttft and --slo-tpot", "slo_ttft")
-        if args.get("length_range_ratio") is not None:
-            raise BadInput("--length-range-ratio draws lengths in one configuration's simulated load; --search prices "
-                           "the mean lengths in closed form: drop it, or run one chip without --search",
-                           "length_range_ratio")
-        keep = ("model", "input_len", "output_len", "slo_ttft", "slo_tpot", "precision", "kv_precision",
-                "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand", "slo_percentile")
-        return inference_search(chips=chips, files=files, **{k: args[k] for k in keep if k in args})
+        return inference_search(chips=chips, files=files, **search_options(args))
     if len(chips) != 1:
         raise BadInput("give one --chip (several only with --search)", "chip")
     for key in ("slo_ttft", "slo_tpot", "slo_percentile"):
-        args.pop(key, None)
+        if args.pop(key, None) is not None and key != "slo_percentile":  # (its default is always there)
+            raise BadInput(f"--{key.replace('_', '-')} bounds what --search chooses: add --search (with --slo-ttft "
+                           "and --slo-tpot), or drop it and read ttft_s / tpot_s in this configuration's output", key)
     return inference(chip=chips[0], files=files, **args)
 
 

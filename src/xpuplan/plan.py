@@ -346,12 +346,15 @@ def check_serve_plan(model: Model, chip: Chip, plan: ServePlan, devices: int) ->
 
 
 def resolve_serve_plan(model: Model, chip: Chip, devices: int, tp=None, pp=None, dp=None, ep=None,
-                       precision: str = "bf16", kv_precision: str = "bf16", engine: ServeEngine = ROOFLINE) -> ServePlan:
-    """Fill the serving degrees left out: tp as large as one scale-up domain and the heads allow."""
+                       precision: str = "bf16", kv_precision: str = "bf16", engine: ServeEngine = ROOFLINE,
+                       attention_dp: int | None = None) -> ServePlan:
+    """Fill the serving degrees left out: tp as large as one scale-up domain and the heads allow. With
+    ``attention_dp`` the degrees are an engine instance's as SGLang (``--tp-size`` with ``--attn-dp-size``) and
+    TensorRT-LLM (``--tp`` with ``enable_attention_dp``) state them, translated by :func:`attention_dp_degrees`."""
     engine.check_runs_on(chip)
-    for name, value in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise BadInput(f"--{name} must be a whole number >= 1, got {value}", name)
+    for name, value in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep), ("attention_dp", attention_dp)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise BadInput(f"--{name.replace('_', '-')} must be a whole number >= 1, got {value}", name)
     pp = pp or 1
     if tp is None:
         rest = devices // (pp * (dp or 1)) if devices % (pp * (dp or 1)) == 0 else 1
@@ -360,8 +363,25 @@ def resolve_serve_plan(model: Model, chip: Chip, devices: int, tp=None, pp=None,
         if devices % (tp * pp):
             raise BadInput(f"invalid plan: --devices {devices} is not divisible by tp*pp = {tp * pp}", "devices")
         dp = devices // (tp * pp)
+    if attention_dp is not None:
+        tp, dp, ep = attention_dp_degrees(model, tp, dp, ep, attention_dp)
     return ServePlan(tp=tp, pp=pp, dp=dp, ep=ep or 1, precision=served_precision(chip, precision),
                      kv_precision=kv_precision, engine=engine.for_chip(chip))
+
+
+def attention_dp_degrees(model: Model, tp: int, dp: int, ep: int | None, attention_dp: int) -> tuple[int, int, int]:
+    """An engine instance of ``tp`` devices whose attention runs data-parallel (SGLang ``--tp-size T --attn-dp-size
+    D``, or ``--dp-size D --enable-dp-attention`` before 0.5.23; TensorRT-LLM ``--tp T`` with ``enable_attention_dp``,
+    D = T) as xpuplan's degrees: attention (and the dense layers) on tp / D devices, D times as many attention
+    replicas, each with its own batch and KV cache, and the experts over ``ep`` devices (default: the instance's tp,
+    where the engines shard them across the instance). (tp, dp, ep) -> (tp / D, dp x D, ep or tp)."""
+    if model.moe is None:
+        raise BadInput(f"--attention-dp shares a MoE model's experts between attention replicas; {model.name} is "
+                       "dense, so attention DP is plain replicas: use --dp instead", "attention_dp")
+    if tp % attention_dp:
+        raise BadInput(f"--attention-dp {attention_dp} must divide --tp {tp} (the engine instance's devices; "
+                       f"attention runs on --tp / --attention-dp of them)", "attention_dp")
+    return tp // attention_dp, dp * attention_dp, ep or tp
 
 
 def served_precision(chip: Chip, precision: str) -> str:

@@ -28,7 +28,8 @@ SERVING_FORMATS = ("vllm", "sglang")
 FORMATS = TRAINING_FORMATS + SERVING_FORMATS
 VERSIONS = {**megatron.VERSIONS, "torchtitan": torchtitan.VERSION, "deepspeed": deepspeed.VERSION, **serving.VERSIONS}
 SOURCES = {**megatron.SOURCES, "torchtitan": torchtitan.SOURCE, "deepspeed": deepspeed.SOURCE, **serving.SOURCES}
-SERVING_ONLY = ("input_len", "output_len", "kv_precision", "concurrency", "speculative", "accept_rate", "draft_tokens")
+SERVING_ONLY = ("input_len", "output_len", "kv_precision", "concurrency", "speculative", "accept_rate", "draft_tokens",
+                "attention_dp")
 """export options that only a serving plan takes"""
 
 

@@ -16,7 +16,7 @@ from . import Option
 
 FORMATS = ("megatron", "mindspeed", "torchtitan", "deepspeed", "vllm", "sglang")
 SERVING_ROWS = ("input_len", "output_len", "kv_precision", "concurrency", "speculative", "accept_rate",
-                "draft_tokens")
+                "draft_tokens", "attention_dp")
 """the ``inference`` rows export takes besides the ``train`` ones"""
 LEFT_OUT_PANELS = ("reliability", "cost", "output")
 

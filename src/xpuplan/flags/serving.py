@@ -20,6 +20,9 @@ SERVING_ROWS = (
        f"heads allow; ep 1)" if deg == "tp" else f"disaggregated: {what} of the {pool} pool (MoE; default 1)",
        {"ge": 1, "le": 4096, "example": 8}) for pool in ("prefill", "decode")
       for deg, what in (("tp", "tensor parallelism"), ("ep", "expert parallelism"))),
+    ("attention_dp", int, "MoE: attention data-parallel inside each engine instance of --tp devices (every pool's): "
+     "attention on --tp / N devices, N times the batches and KV caches, experts over --ep (default --tp): SGLang's "
+     "--attn-dp-size N, TensorRT-LLM's enable_attention_dp (N = --tp)", {"ge": 1, "le": 4096, "example": 8}),
     ("slo_percentile", str, "what the SLOs bound in --search: mean (closed loop) or p50/p90/p99 under Poisson arrivals",
      {"default": "mean", "choices": SLO_PERCENTILES, "example": "p99"}),
     ("demand", str, "with --search: requests/s to serve, e.g. 20000req/s; each chip's row gives the devices and "

@@ -146,10 +146,12 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
              input_len=1024, output_len=1024, tp=None, pp=None, dp=None, ep=None, precision=None, kv_precision=None,
              concurrency=None, request_rate=None, memory_margin=0.0, usd_per_device_hour=None, seed=0,
              prefill_devices=None, decode_devices=None, prefill_chip=None, decode_chip=None,
-             demand=None, pools: dict | None = None, length_range_ratio=None) -> ServeResult | DisaggregatedResult:
+             demand=None, pools: dict | None = None, length_range_ratio=None,
+             attention_dp=None) -> ServeResult | DisaggregatedResult:
     """One configuration, or a disaggregated prefill/decode pair (``chip_of`` resolves the pools' chip names), each
     pool with its own plan (``pools``: ``prefill_tp``, ``prefill_ep``, ``decode_tp``, ``decode_ep``; the decode pool
-    falls back to ``tp``/``pp``/``dp``/``ep``)."""
+    falls back to ``tp``/``pp``/``dp``/``ep``). ``attention_dp``: every pool's tp is an engine instance whose
+    attention runs on that many data-parallel groups (:func:`xpuplan.plan.attention_dp_degrees`)."""
     pools = {k: v for k, v in (pools or {}).items() if v is not None}
     precision = precision or "bf16"
     kv_precision = kv_precision_for(precision, kv_precision)
@@ -166,9 +168,9 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
         p_chip = chip_of(prefill_chip) if prefill_chip else chip
         d_chip = chip_of(decode_chip) if decode_chip else chip
         p_plan = resolve_serve_plan(model, p_chip, prefill_devices, pools.get("prefill_tp"), None, None,
-                                    pools.get("prefill_ep"), precision, kv_precision, profile(p_chip))
+                                    pools.get("prefill_ep"), precision, kv_precision, profile(p_chip), attention_dp)
         d_plan = resolve_serve_plan(model, d_chip, decode_devices, pools.get("decode_tp", tp), pp, dp,
-                                    pools.get("decode_ep", ep), precision, kv_precision, profile(d_chip))
+                                    pools.get("decode_ep", ep), precision, kv_precision, profile(d_chip), attention_dp)
         links = [c.scale_out_bytes_per_s for c in (p_chip, d_chip) if c.scale_out_bytes_per_s]
         if not links:
             raise BadInput("neither pool's chip has a published NIC bandwidth for the KV transfer", "chip")
@@ -180,10 +182,33 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
                        f"--decode-devices (or use --tp/--ep for one pool)", name)
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise BadInput(f"--devices must be a positive whole number, got {devices}", "devices")
-    plan = resolve_serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, profile(chip))
+    plan = resolve_serve_plan(model, chip, devices, tp, pp, dp, ep, precision, kv_precision, profile(chip),
+                              attention_dp)
     return serve(model, chip, plan, devices, input_len, output_len, concurrency=concurrency,
                  request_rate=request_rate, memory_margin=memory_margin, usd_per_device_hour=usd_per_device_hour,
                  seed=seed, length_ratio=spread)
+
+
+SEARCH_CHOOSES = ("devices", "tp", "pp", "dp", "ep", "attention_dp", "concurrency", "request_rate", "prefill_devices",
+                  "decode_devices", "prefill_chip", "decode_chip", "prefill_tp", "prefill_ep", "decode_tp", "decode_ep")
+"""``inference`` options that pin what ``--search`` chooses per chip (refused with it, never silently dropped)"""
+SEARCH_TAKES = ("model", "input_len", "output_len", "slo_ttft", "slo_tpot", "precision", "kv_precision",
+                "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand", "slo_percentile")
+
+
+def search_options(args: dict) -> dict:
+    """The ``inference`` options ``--search`` takes, after refusing those it cannot honour."""
+    if args.get("slo_ttft") is None or args.get("slo_tpot") is None:
+        raise BadInput("--search needs --slo-ttft and --slo-tpot", "slo_ttft")
+    if args.get("length_range_ratio") is not None:
+        raise BadInput("--length-range-ratio draws lengths in one configuration's simulated load; --search prices "
+                       "the mean lengths in closed form: drop it, or run one chip without --search",
+                       "length_range_ratio")
+    pinned = [k for k in SEARCH_CHOOSES if args.get(k) is not None]
+    if pinned:
+        raise BadInput(f"--{pinned[0].replace('_', '-')} sets one configuration, and --search chooses each chip's "
+                       "devices, plan and load itself: drop it, or run one chip without --search", pinned[0])
+    return {k: args[k] for k in SEARCH_TAKES if k in args}
 
 
 def search(model: Model, chips: list[Chip], profile: Callable[[Chip], ServeEngine], *, input_len: int, output_len: int,

@@ -41,7 +41,7 @@ async function runServing(form, say) {
   plotServing(points, ttft, tpot);
   let best = null;
   if (ttft || tpot) {
-    const { tp, length_range_ratio, ...free } = base;  // the search picks tp itself, and prices the mean lengths
+    const { tp, devices, length_range_ratio, ...free } = base;  // the search picks devices and tp itself, and prices the mean lengths
     const slo = { ...(ttft ? { slo_ttft: `${ttft}ms` } : {}), ...(tpot ? { slo_tpot: `${tpot}ms` } : {}) };
     try {
       best = (await post("/api/inference", { ...free, chip: [base.chip], search: true, ...slo }))[0];
