@@ -1,6 +1,8 @@
 """Post-training tasks in `train` and `plan` (issue 16, first part): sft, lora, qlora and dpo priced by the training
 model, their invariants, their bad input, and the published fine-tuning runs they are checked against."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -144,3 +146,26 @@ def test_a_frozen_layer_without_an_adapter_keeps_no_input_for_a_weight_gradient(
     sft, qkv_only, every = (api.train(**run, **t).memory["activations_bytes"] for t in (
         {"task": "sft"}, {"task": "lora", "lora_targets": "qkv"}, {"task": "lora", "lora_targets": "qkv,o,mlp"}))
     assert qkv_only < every == pytest.approx(sft)
+
+
+@pytest.mark.parametrize("flags,field,match", [
+    (["--lora-rank", "8"], "lora_rank", "--lora-rank applies to --task lora/qlora, and this job is --task pretrain"),
+    (["--lora-targets", "qkv"], "lora_targets", "--lora-targets applies to --task lora/qlora"),
+    (["--mean-seq-len", "200"], "mean_seq_len", "--mean-seq-len applies to --task sft/lora/qlora/dpo"),
+    (["--no-packed"], "packed", "--packed/--no-packed applies to --task sft/lora/qlora/dpo"),
+    (["--task", "sft", "--reference", "precomputed"], "reference", "--reference applies to --task dpo, and this job "
+                                                                    "is --task sft"),
+    (["--task", "dpo", "--lora-rank", "8"], "lora_rank", "and this job is --task dpo: drop it, or set --task lora"),
+])
+def test_a_task_option_the_task_does_not_read_is_refused_not_dropped(run_cli, flags, field, match):
+    code, out, err = run_cli("train", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", *flags, "--json")
+    assert code == 2 and match in err and json.loads(out)["field"] == field, err
+
+
+def test_task_options_left_out_take_the_tasks_defaults():
+    job = dict(model="llama3-8b", chip="h100-sxm", devices=8, seq_len=4096, global_batch=64)
+    lora = api.train(task="lora", **job)
+    assert (lora.job.lora_rank, lora.job.lora_targets) == (32, ("qkv", "o", "mlp"))
+    assert api.train(task="lora", lora_rank=32, lora_targets="qkv,o,mlp", **job).step_time_s == lora.step_time_s
+    dpo = api.train(task="dpo", **job)
+    assert dpo.job.reference == "live" and api.train(task="dpo", reference="live", **job).step_time_s == dpo.step_time_s

@@ -22,7 +22,7 @@ from .reliability import (RESTART_TIERS_S, STORAGE_BYTES_PER_S_PER_DEVICE, Relia
                           checkpoint_bytes, reliability)
 from .results import MEMORY_KEYS, TrainResult
 from .specs import Chip, Framework, Model, TrainJob
-from .specs.job import FP16_GRAD_REDUCE
+from .specs.job import FP16_GRAD_REDUCE, TASKS
 from .units import UnitError, parse_quantity
 
 MAX_DEVICES = 10_000_000
@@ -144,6 +144,28 @@ def _batch_sequences(batch_tokens, seq_len: int) -> int:
                    f"give a multiple, e.g. {seq_len * max(1, round(tokens / seq_len))}", "global_batch_tokens")
 
 
+FINE_TUNING = ("sft", "lora", "qlora", "dpo")
+TASK_OPTIONS = {"lora_rank": ("lora", "qlora"), "lora_targets": ("lora", "qlora"), "reference": ("dpo",),
+                "mean_seq_len": FINE_TUNING, "packed": FINE_TUNING}
+"""options that only some tasks read: given to another task they are refused, never silently dropped"""
+TASK_OPTION_FLAGS = {"packed": "--packed/--no-packed"}
+
+
+def _check_task_options(options: dict) -> None:
+    """Refuse a task option the job's task does not read (``--lora-rank`` on a pre-training job), and leave the
+    ones not given to the job's defaults."""
+    task = options.get("task") or "pretrain"
+    if task in TASKS:  # an unknown task is TrainJob's to name
+        for name, tasks in TASK_OPTIONS.items():
+            if options.get(name) is not None and task not in tasks:
+                flag = TASK_OPTION_FLAGS.get(name, "--" + name.replace("_", "-"))
+                raise BadInput(f"{flag} applies to --task {'/'.join(tasks)}, and this job is --task {task}: drop it, "
+                               f"or set --task {tasks[0]}", name)
+    for name in ("lora_rank", "lora_targets", "reference"):
+        if name in options and options[name] is None:
+            del options[name]
+
+
 def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_batch_tokens=None, tokens=None,
              precision: str | None = None, **options) -> TrainJob:
     """Build a TrainJob from CLI-style inputs ("16M" batch tokens, "15T" tokens); an fp16 ``precision`` keeps and
@@ -161,6 +183,7 @@ def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_bat
     if global_batch > MAX_GLOBAL_BATCH:
         raise BadInput(f"--global-batch {global_batch} sequences is out of range (at most {MAX_GLOBAL_BATCH:,})",
                        "global_batch")
+    _check_task_options(options)
     framework = options.get("framework") or Framework()
     if options.get("packed") is None:  # fine-tuning examples are packed unless the job says --no-packed
         options["packed"] = True

@@ -182,16 +182,16 @@ OPTIONS: tuple[Option, ...] = (
     _o("task", str, "what the job trains: pretrain; sft (full fine-tuning); lora or qlora (adapters on a frozen base, "
        "bf16 or 4-bit NF4); dpo (chosen and rejected sequences, --global-batch counts pairs)", TRAIN_LIKE,
        default="pretrain", choices=("pretrain", "sft", "lora", "qlora", "dpo"), panel="job", example="lora"),
-    _o("lora_rank", int, "LoRA adapter rank (Megatron-Bridge's default 32)", TRAIN_LIKE, default=32, ge=1, le=65536,
+    _o("lora_rank", int, "lora/qlora: adapter rank (default 32, Megatron-Bridge's)", TRAIN_LIKE, ge=1, le=65536,
        panel="job", example=16),
-    _o("lora_targets", str, "the linear layers LoRA adapts, comma-separated: qkv, o, mlp (default all)", TRAIN_LIKE,
-       default="qkv,o,mlp", panel="job", example="qkv,o"),
-    _o("packed", bool, "fine-tuning examples packed into --seq-len rows, each attending within itself (default); "
+    _o("lora_targets", str, "lora/qlora: the linear layers adapted, comma-separated: qkv, o, mlp (default all)",
+       TRAIN_LIKE, panel="job", example="qkv,o"),
+    _o("packed", bool, "fine-tuning: examples packed into --seq-len rows, each attending within itself (default); "
        "--no-packed: one example a row, padded", TRAIN_LIKE, off_flag="--no-packed", panel="job", example=False),
-    _o("mean_seq_len", int, "mean example length of a fine-tuning dataset, tokens (default: --seq-len)", TRAIN_LIKE,
+    _o("mean_seq_len", int, "fine-tuning: mean example length of the dataset, tokens (default: --seq-len)", TRAIN_LIKE,
        ge=1, le=10_000_000, unit="tokens", panel="job", example=512),
-    _o("reference", str, "dpo: the reference model's log-probs computed in the step (live) or beforehand "
-       "(precomputed)", TRAIN_LIKE, default="live", choices=("live", "precomputed"), panel="job",
+    _o("reference", str, "dpo: the reference model's log-probs computed in the step (live, the default) or "
+       "beforehand (precomputed)", TRAIN_LIKE, choices=("live", "precomputed"), panel="job",
        example="precomputed"),
     _o("remat_saved", str, "with --recompute selective: the layer tensors kept for the backward, comma-separated "
        "(MaxText remat names: decoder_layer_input, query_proj, key_proj, value_proj, qkv_proj, context, out_proj, "

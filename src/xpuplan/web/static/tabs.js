@@ -2,12 +2,15 @@
 // cheapest setup meeting the SLO), RL (POST /api/rl), one job over two pools (POST /api/plan with pools) and the
 // fleet (POST /api/fleet). Shared helpers and PARTS / MEMORY come from app.js and plan.js.
 const TASKS = ["sft", "lora", "qlora", "dpo"];
+const TASK_ONLY = { lora_rank: ["lora", "qlora"], lora_targets: ["lora", "qlora"], reference: ["dpo"] };
+// the form's fields a task reads (the API refuses an option given to a task that does not read it)
+const forTask = (f, task) => Object.fromEntries(Object.entries({ ...f, task }).filter(([k]) => !TASK_ONLY[k] || TASK_ONLY[k].includes(task)));
 
 async function runPosttrain(form, say) {
   // the chosen task first, then the others on the same job, so the table compares them
   const f = fields(form), order = [f.task, ...TASKS.filter((t) => t !== f.task)];
   say("estimating…");
-  const results = await Promise.all(order.map((task) => post("/api/train", { ...f, task }).catch((err) => ({ task, error: err.message }))));
+  const results = await Promise.all(order.map((task) => post("/api/train", forTask(f, task)).catch((err) => ({ task, error: err.message }))));
   const cols = ["task", "step (s)", "tokens/s", "MFU (%)", "memory (GiB)", "time (h)", "device-hours", "note"];
   fillTable("posttrain-table", cols, results.map((r, i) => {
     const name = r.task + (i === 0 ? " (chosen)" : "");
