@@ -268,3 +268,27 @@ def test_every_part_of_the_step_has_a_label_in_the_table_and_on_the_page():
     assert set(BREAKDOWN_LABELS) == set(BREAKDOWN_KEYS)
     page = (Path(__file__).parents[1] / "src/xpuplan/web/static/plan.js").read_text()
     assert all(f'"{key}"' in page for key in BREAKDOWN_KEYS)
+
+
+@pytest.mark.parametrize("argv,flag,fix", [
+    (["plan", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", "--deadline", "30d"], "--deadline",
+     "add --objective devices (with --tokens)"),
+    (["plan", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", "--inter-pool-bandwidth", "100Gbps"],
+     "--inter-pool-bandwidth", "give both pools"),
+    (["train", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", "--failure-rate", "0.002"],
+     "--failure-rate", "add --tokens (e.g. 15T)"),
+    (["train", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", "--sync-checkpoint"],
+     "--async-checkpoint", "add --tokens"),
+    (["train", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", "--moe-balancing", "forced"],
+     "--moe-balancing", "llama3-8b is dense: drop it"),
+    (["inference", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", "--decode-chip", "h800"],
+     "--decode-chip", "add --prefill-devices and --decode-devices"),
+    (["inference", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", "--slo-percentile", "p99"],
+     "--slo-percentile", "add --search"),
+    (["rl", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices", "8", "--rollouts-per-step", "256",
+      "--train-global-batch", "64", "--prompt-len", "512", "--response-len", "1024", "--max-seq-len", "4096",
+      "--objective", "cost"], "--objective", "add --search"),
+])
+def test_an_option_that_means_nothing_without_another_is_refused_not_dropped(run_cli, argv, flag, fix):
+    code, _, err = run_cli(*argv)
+    assert code == 2 and err.startswith(f"xpuplan: error: {flag} ") and fix in err, err

@@ -1,10 +1,11 @@
 """The options table: one declaration per option and command, and the CLI and HTTP faces generated from it agree."""
 
 import inspect
+import json
 
 import pytest
 
-from xpuplan import flags
+from xpuplan import api, flags
 
 
 def test_each_option_is_declared_once_per_command():
@@ -60,3 +61,44 @@ def test_the_http_body_takes_every_http_option_with_the_tables_default(command):
 def test_run_options_are_the_reliability_and_cost_panels():
     assert set(flags.RUN_OPTION_NAMES) == {o.name for o in flags.options("train") if o.panel in ("reliability", "cost")}
     assert len(flags.RUN_OPTION_NAMES) == 18
+
+
+SILENCE_BASES = {
+    "train": dict(model="llama3-8b", chip="h100-sxm", devices=16),
+    "compare": dict(model="llama3-8b", chip=["h100-sxm", "h800"], devices=16),
+    "inference": dict(model="deepseek-v3", chip="h200", devices=16, precision="fp8"),
+    "rl": dict(model="llama3-8b", chip="h100-sxm", devices=8, rollouts_per_step=256, train_global_batch=64,
+               prompt_len=512, response_len=1024, max_seq_len=4096),
+}
+SAME_AS_RESOLVED = {
+    ("train", "dp"), ("train", "ep"), ("train", "etp"), ("compare", "dp"), ("compare", "ep"), ("compare", "etp"),
+    ("inference", "dp"), ("inference", "ep"), ("inference", "kv_precision"),  # the example is what the base resolves to
+    ("train", "memory_margin"), ("compare", "memory_margin"),  # a threshold the base job stays inside
+    ("rl", "override"),  # scale_up.domain=16 on a job of 8 devices
+}
+"""(command, option) pairs whose example leaves the base job's output as it is, and why"""
+
+
+def _answer(command: str, args: dict) -> str:
+    from xpuplan.errors import BadInput, DoesNotFit
+
+    try:
+        result = api.run(command, dict(args), files=False)
+    except (BadInput, DoesNotFit) as exc:
+        return f"refused: {exc}"
+    items = result if isinstance(result, list) else [result]
+    return json.dumps([r.to_dict() if hasattr(r, "to_dict") else str(r) for r in items], sort_keys=True, default=str)
+
+
+@pytest.mark.parametrize("command", sorted(SILENCE_BASES))
+def test_no_option_is_silently_ignored(command):
+    """Every option the table gives an example either changes the answer or is refused with a line naming it;
+    none is dropped without a word (the standards: never a silent default)."""
+    base = SILENCE_BASES[command]
+    plain = _answer(command, base)
+    assert not plain.startswith("refused"), plain
+    for o in flags.options(command, http=True):
+        if o.name in base or o.example is None or (command, o.name) in SAME_AS_RESOLVED:
+            continue
+        answer = _answer(command, dict(base, **{o.name: o.example}))
+        assert answer != plain, f"{command} --{o.name.replace('_', '-')} {o.example!r} changed nothing"

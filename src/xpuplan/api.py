@@ -374,10 +374,8 @@ def _inference_command(args: dict, files: bool):
         return inference_search(chips=chips, files=files, **search_options(args))
     if len(chips) != 1:
         raise BadInput("give one --chip (several only with --search)", "chip")
-    for key in ("slo_ttft", "slo_tpot", "slo_percentile"):
-        if args.pop(key, None) is not None and key != "slo_percentile":  # (its default is always there)
-            raise BadInput(f"--{key.replace('_', '-')} bounds what --search chooses: add --search (with --slo-ttft "
-                           "and --slo-tpot), or drop it and read ttft_s / tpot_s in this configuration's output", key)
+    for key in ("slo_ttft", "slo_tpot", "slo_percentile"):  # (flags.check refuses an SLO without --search)
+        args.pop(key, None)
     return inference(chip=chips[0], files=files, **args)
 
 

@@ -258,6 +258,9 @@ def train(*, model: Model, chip: Chip, devices: int, seq_len: int = 4096,
         raise BadInput(f"--devices {devices} is absurd (more than {MAX_DEVICES:,})", "devices")
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
                    tokens=tokens, framework=framework, precision=precision, **job_options)
+    if job.moe_balancing is not None and model.moe is None:
+        raise BadInput(f"--moe-balancing sets a MoE router's balancing, and {model.name} is dense: drop it",
+                       "moe_balancing")
     plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, vpp=vpp,
                         micro_batch=micro_batch, zero=zero, recompute=recompute, precision=precision)
     reason = framework_unsupported(framework, plan)

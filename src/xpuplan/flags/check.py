@@ -1,5 +1,6 @@
 """A request's values against the options table (:data:`xpuplan.flags.OPTIONS`): type, finite, bounds, choices,
-length; one BadInput line naming the flag, so the CLI exits 2 and the HTTP API answers 422 before any work starts."""
+length, and the options that only mean something beside another (``DEPENDS``); one BadInput line naming the flag, so
+the CLI exits 2 and the HTTP API answers 422 before any work starts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,37 @@ import math
 
 from ..errors import BadInput
 from ..units import UnitError, parse_quantity
-from . import MAX_LIST, MAX_TEXT, Option, options
+from . import MAX_LIST, MAX_TEXT, RUN_OPTION_NAMES, Option, options
+
+
+SEARCH_CHOOSES = ("devices", "tp", "pp", "dp", "ep", "attention_dp", "concurrency", "request_rate", "prefill_devices",
+                  "decode_devices", "prefill_chip", "decode_chip", "prefill_tp", "prefill_ep", "decode_tp", "decode_ep")
+"""``inference`` options that pin what ``--search`` chooses per chip"""
+_SEARCH_ONLY = "bounds what --search chooses: add --search (with --slo-ttft and --slo-tpot), or drop it and read " \
+               "ttft_s / tpot_s in this configuration's output"
+_NOT_SEARCH = "sets one configuration, and --search chooses each chip's devices, plan and load itself: drop it, or " \
+              "run one chip without --search"
+_A_RUN = tuple((name, lambda a: a.get("tokens") is not None, "prices a whole run's failures and cost: add --tokens "
+                "(e.g. 15T), or drop it") for name in RUN_OPTION_NAMES if name != "usd_per_device_hour")
+"""a run's reliability and cost options (the hourly price also prices a step, so it stands alone)"""
+DEPENDS = {
+    "train": _A_RUN,
+    "compare": _A_RUN,
+    "plan": (("deadline", lambda a: a.get("objective") == "devices",
+              "is the finish line of --objective devices: add --objective devices (with --tokens), or drop it"),
+             ("inter_pool_bandwidth", lambda a: bool(a.get("pools")),
+              "is the link between the two pools of --pool CHIP:COUNT: give both pools, or drop it"), *_A_RUN),
+    "rl": (("objective", lambda a: bool(a.get("search")), "ranks what --search tries: add --search, or drop it"),),
+    "inference": (("slo_ttft", lambda a: bool(a.get("search")), _SEARCH_ONLY),
+                  ("slo_tpot", lambda a: bool(a.get("search")), _SEARCH_ONLY),
+                  ("slo_percentile", lambda a: bool(a.get("search")), _SEARCH_ONLY),
+                  *((name, lambda a: a.get("prefill_devices") is not None,
+                     "is the chip of a disaggregated pool: add --prefill-devices and --decode-devices, or drop it")
+                    for name in ("prefill_chip", "decode_chip")),
+                  *((name, lambda a: not a.get("search"), _NOT_SEARCH) for name in SEARCH_CHOOSES)),
+}
+"""per command, (option, when it means something, why and the fix): given (not at its default) otherwise it is
+refused, never dropped"""
 
 
 def check(command: str, args: dict) -> None:
@@ -26,6 +57,10 @@ def check(command: str, args: dict) -> None:
             raise BadInput(f"{o.cli_flag}: at most {MAX_LIST} values, got {len(values)}", name)
         for v in values:
             _check_value(o, v)
+    for name, applies, why in DEPENDS.get(command, ()):
+        value = args.get(name)
+        if value not in (None, [], "") and value != by_name[name].default_for(command) and not applies(args):
+            raise BadInput(f"{by_name[name].cli_flag} {why}", name)
 
 
 def _number(x: float) -> str:

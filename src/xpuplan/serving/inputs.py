@@ -189,25 +189,19 @@ def estimate(model: Model, chip: Chip, chip_of: Callable[[str], Chip], profile: 
                  seed=seed, length_ratio=spread)
 
 
-SEARCH_CHOOSES = ("devices", "tp", "pp", "dp", "ep", "attention_dp", "concurrency", "request_rate", "prefill_devices",
-                  "decode_devices", "prefill_chip", "decode_chip", "prefill_tp", "prefill_ep", "decode_tp", "decode_ep")
-"""``inference`` options that pin what ``--search`` chooses per chip (refused with it, never silently dropped)"""
 SEARCH_TAKES = ("model", "input_len", "output_len", "slo_ttft", "slo_tpot", "precision", "kv_precision",
                 "usd_per_device_hour", "engine", "speculative", "accept_rate", "draft_tokens", "demand", "slo_percentile")
 
 
 def search_options(args: dict) -> dict:
-    """The ``inference`` options ``--search`` takes, after refusing those it cannot honour."""
+    """The ``inference`` options ``--search`` takes, after refusing what it cannot honour (the options that pin
+    what it chooses are refused by ``flags.check``)."""
     if args.get("slo_ttft") is None or args.get("slo_tpot") is None:
         raise BadInput("--search needs --slo-ttft and --slo-tpot", "slo_ttft")
     if args.get("length_range_ratio") is not None:
         raise BadInput("--length-range-ratio draws lengths in one configuration's simulated load; --search prices "
                        "the mean lengths in closed form: drop it, or run one chip without --search",
                        "length_range_ratio")
-    pinned = [k for k in SEARCH_CHOOSES if args.get(k) is not None]
-    if pinned:
-        raise BadInput(f"--{pinned[0].replace('_', '-')} sets one configuration, and --search chooses each chip's "
-                       "devices, plan and load itself: drop it, or run one chip without --search", pinned[0])
     return {k: args[k] for k in SEARCH_TAKES if k in args}
 
 
