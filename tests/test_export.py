@@ -387,3 +387,10 @@ def test_every_format_has_a_recorded_flag_list_and_a_version():
     assert set(FORMATS) == set(RECORD_OF) == set(VERSIONS)
     for fmt in FORMATS:
         assert recorded(fmt)["version"].split(" ")[0] in VERSIONS[fmt]
+
+
+@pytest.mark.parametrize("flag,value", [("--remat-offloaded", "context"), ("--vocab-tiles", "4")])
+def test_maxtexts_options_are_refused_by_the_launch_formats_not_dropped(run_cli, flag, value):
+    code, _, err = run_cli("export", "--format", "megatron", "--model", "llama3-8b", "--chip", "h100-sxm", "--devices",
+                           "8", "--recompute", "selective", flag, value)
+    assert code == 2 and f"{flag} is MaxText's" in err and "drop it to export" in err, err

@@ -66,6 +66,7 @@ def test_run_options_are_the_reliability_and_cost_panels():
 SILENCE_BASES = {
     "train": dict(model="llama3-8b", chip="h100-sxm", devices=16),
     "compare": dict(model="llama3-8b", chip=["h100-sxm", "h800"], devices=16),
+    "plan": dict(model="llama3-8b", chip="h100-sxm", devices=8, top=2),
     "inference": dict(model="deepseek-v3", chip="h200", devices=16, precision="fp8"),
     "rl": dict(model="llama3-8b", chip="h100-sxm", devices=8, rollouts_per_step=256, train_global_batch=64,
                prompt_len=512, response_len=1024, max_seq_len=4096),
@@ -75,6 +76,7 @@ SAME_AS_RESOLVED = {
     ("inference", "dp"), ("inference", "ep"), ("inference", "kv_precision"),  # the example is what the base resolves to
     ("train", "memory_margin"), ("compare", "memory_margin"),  # a threshold the base job stays inside
     ("rl", "override"),  # scale_up.domain=16 on a job of 8 devices
+    ("plan", "allow_cross_domain_tp"),  # 8 devices are one scale-up domain
 }
 """(command, option) pairs whose example leaves the base job's output as it is, and why"""
 

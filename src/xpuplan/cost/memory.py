@@ -239,7 +239,8 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
         per_mb = per_mb + np.where(embed, encoder_activation_bytes(model, job, g), 0.0)
     if t.whole is not None:  # every tensor-parallel rank keeps the replicated part whole
         per_mb = per_mb + (dense_n + moe_n) * t.whole * t.replicated[g.recompute]
-    logits_act = np.where(logits, tokens * model.vocab / g.tp * job.framework.loss_bytes_per_logit, 0.0)
+    logits_act = np.where(logits, tokens / job.vocab_tiles * model.vocab / g.tp * job.framework.loss_bytes_per_logit,
+                          0.0)  # one chunk's logits at a time when the loss is tiled
     # FSDP keeps one sharded fp32 parameter (counted with the optimizer state as the master copy); its bf16
     # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition
     weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3, (dense, experts)))

@@ -109,6 +109,12 @@ def from_result(result) -> TrainLaunch | ServeLaunch:
     """The launch facts of a TrainResult or a ServeResult."""
     if hasattr(result, "job"):
         job = result.job
+        for name, given in (("remat_saved", job.remat_saved), ("remat_offloaded", job.remat_offloaded),
+                            ("vocab_tiles", job.vocab_tiles > 1)):
+            if given:  # MaxText's options: no launch format here has a flag for them
+                raise BadInput(f"--{name.replace('_', '-')} is MaxText's (remat_policy custom, num_vocab_tiling) and no "
+                               "training launch format here (megatron, mindspeed, torchtitan, deepspeed) sets it: "
+                               "drop it to export, and set it in MaxText's config yourself", name)
         return TrainLaunch(model_name=result.model.name, model=result.model, devices=result.devices, plan=result.plan,
                            seq_len=job.seq_len, global_batch=job.global_batch, tokens=job.tokens,
                            framework=job.framework.name, task=job.task, tp_overlap=job.tp_overlap,

@@ -199,6 +199,9 @@ OPTIONS: tuple[Option, ...] = (
        TRAIN_LIKE, panel="plan", example="qkv_proj,out_proj"),
     _o("remat_offloaded", str, "with --recompute selective: layer tensors that wait in host memory (same names)",
        TRAIN_LIKE, panel="plan", example="context"),
+    _o("vocab_tiles", int, "the loss over the tokens in this many chunks, one chunk's logits in memory at a time and "
+       "computed again in the backward (MaxText's num_vocab_tiling)", TRAIN_LIKE, default=1, ge=1, le=4096,
+       panel="plan", example=4),
     _o("cuda_graphs", str, "layer parts the framework replays from CUDA graphs, comma-separated: attn, mlp, moe, "
        "moe_router, moe_preprocess, layer (Megatron --cuda-graph-modules); a graphed MoE router pays no per-op host "
        "dispatch on a slow host (Grace). Default: none, every op dispatched from the host", TRAIN_LIKE, panel="plan",

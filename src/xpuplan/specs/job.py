@@ -102,6 +102,10 @@ class TrainJob:
     whole layer); empty: every op dispatched from the host. A MoE layer's router and preprocessing replayed from a
     graph pay no per-op dispatch on a slower host (``Chip.host_time_factor``). A comma-separated string is
     accepted (``"attn,moe_router,moe_preprocess"``)."""
+    vocab_tiles: int = 1
+    """the output layer and the loss run over the micro-batch's tokens in this many chunks, only one chunk's logits
+    alive at a time, each chunk's logits computed again in the backward (MaxText's ``num_vocab_tiling``,
+    maxtext_utils.get_vocab_tiling_loss_linen: a scan over the chunks with a custom VJP that recomputes them)"""
     task: str = "pretrain"
     """``TASKS``: pretrain; sft (every weight trained on packed or padded examples); lora/qlora (rank-``lora_rank``
     adapters on ``lora_targets`` of a frozen base: no weight-gradient GEMMs, gradients, optimizer state or gradient
@@ -128,6 +132,8 @@ class TrainJob:
             raise UnknownName("task", str(self.task), list(TASKS), "task")
         if self.reference not in REFERENCES:
             raise BadInput(f"job: reference must be one of {', '.join(REFERENCES)}, got {self.reference!r}", "reference")
+        if isinstance(self.vocab_tiles, bool) or not isinstance(self.vocab_tiles, int) or self.vocab_tiles < 1:
+            raise BadInput(f"--vocab-tiles must be a whole number >= 1, got {self.vocab_tiles!r}", "vocab_tiles")
         if isinstance(self.lora_rank, bool) or not isinstance(self.lora_rank, int) or self.lora_rank <= 0:
             raise BadInput(f"--lora-rank must be a whole number >= 1, got {self.lora_rank!r}", "lora_rank")
         targets = self.lora_targets or ()

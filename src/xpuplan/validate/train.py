@@ -158,6 +158,7 @@ def run_job(run: dict, plan_in: dict, adjust=None):
                     zero_shard=int(run.get("zero_shard") or 0), offload_layers=int(run.get("offload_layers") or 0),
                     remat_saved=tuple(run.get("remat_saved") or ()),
                     remat_offloaded=tuple(run.get("remat_offloaded") or ()),
+                    vocab_tiles=int(run.get("vocab_tiles") or 1),
                     cuda_graphs=tuple(run.get("cuda_graphs") or ()), **_task_fields(run))
 
 
