@@ -34,8 +34,11 @@ def cpu_probe(tmp_path_factory):
 
 
 def test_quick_cpu_probe_writes_a_loadable_profile(cpu_probe):
-    path, profile, seconds, lines = cpu_probe
-    assert seconds < 60
+    path, profile, _, lines = cpu_probe
+    # --quick measures the small shape set only (its wall time is a speed figure for benchmarks/results/probe, not a
+    # test: a busy CI machine took 61 s where the same probe takes ~30 s alone)
+    quick_shapes = set(gemm_shapes(quick=True, accelerator=False))
+    assert {tuple(row[1:4]) for row in load_chip(str(path)).measured["gemm_rows"]} <= quick_shapes
     assert path.is_file() and lines
     chip = load_chip(str(path))
     assert chip.name == "cpu-quick" and chip.confidence == "high"
