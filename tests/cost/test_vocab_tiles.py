@@ -25,7 +25,7 @@ def test_tiles_hold_one_chunk_of_logits_and_run_the_output_layer_again():
     g = PlanGrid.from_plans([tiled.plan])
     (f1, b1), (f4, b4) = (logits_times(m, load_chip("tpu-v5p"), g, dataclasses.replace(job, vocab_tiles=n))
                           for n in (1, 4))
-    assert f4 == pytest.approx(f1) and b4 - b1 > 0 and (b4 - b1) < f1  # one more GEMM forward, not the loss again
+    assert f4 == pytest.approx(f1) and b4 - b1 == pytest.approx(f1)  # the backward runs the forward once more
     assert tiled.step_time_s > whole.step_time_s
 
 

@@ -323,8 +323,8 @@ fusions/fused_cross_entropy.py):
 
 def logits_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob) -> tuple[np.ndarray, np.ndarray]:
     """Forward and backward seconds of the output layer and the loss (bf16) for one micro-batch (a frozen output layer,
-    under lora/qlora, computes no weight gradient; a tiled loss, ``vocab_tiles`` > 1, computes its logits again in
-    the backward, one chunk at a time)."""
+    under lora/qlora, computes no weight gradient; a tiled loss, ``vocab_tiles`` > 1, runs its forward again in the
+    backward, one chunk at a time)."""
     framework = job.framework
     tokens = g.micro_batch * job.seq_len / g.cp
     fwd = gemm_s(tokens, model.hidden, model.vocab / g.tp, chip, 0)
@@ -332,5 +332,5 @@ def logits_times(model: Model, chip: Chip, g: PlanGrid, job: TrainJob) -> tuple[
     scale = framework.compute_scale
     # the output layer is a linear layer too: without accumulation fusion its gradient is added to the main one
     accumulate = 0.0 if job.adapters else stream_s(job.grad_accumulation_bytes * model.hidden * model.vocab / g.tp, chip)
-    again = fwd if job.vocab_tiles > 1 else 0.0
+    again = fwd + loss / 2 if job.vocab_tiles > 1 else 0.0  # each chunk's logits and cross-entropy forward again
     return (fwd + loss / 2) / scale, ((1.0 if job.adapters else 2.0) * fwd + again + loss / 2) / scale + accumulate

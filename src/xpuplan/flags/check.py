@@ -58,9 +58,9 @@ def check(command: str, args: dict) -> None:
         for v in values:
             _check_value(o, v)
     for name, applies, why in DEPENDS.get(command, ()):
-        value = args.get(name)
-        if value not in (None, [], "") and value != by_name[name].default_for(command) and not applies(args):
-            raise BadInput(f"{by_name[name].cli_flag} {why}", name)
+        o, value = by_name.get(name), args.get(name)
+        if o is not None and value not in (None, [], "") and value != o.default_for(command) and not applies(args):
+            raise BadInput(f"{o.cli_flag} {why}", name)
 
 
 def _number(x: float) -> str:
