@@ -6,6 +6,7 @@ import json
 import pytest
 
 from xpuplan import api, flags
+from xpuplan.report import as_json
 
 
 def test_each_option_is_declared_once_per_command():
@@ -77,6 +78,8 @@ SAME_AS_RESOLVED = {
     ("train", "memory_margin"), ("compare", "memory_margin"),  # a threshold the base job stays inside
     ("rl", "override"),  # scale_up.domain=16 on a job of 8 devices
     ("plan", "allow_cross_domain_tp"),  # 8 devices are one scale-up domain
+    ("plan", "zero_shard"),  # 8: the whole data-parallel group of 8 devices, the default
+    ("plan", "objective"),  # cost: at one device count and price the cheapest plan is the fastest
 }
 """(command, option) pairs whose example leaves the base job's output as it is, and why"""
 
@@ -88,8 +91,7 @@ def _answer(command: str, args: dict) -> str:
         result = api.run(command, dict(args), files=False)
     except (BadInput, DoesNotFit) as exc:
         return f"refused: {exc}"
-    items = result if isinstance(result, list) else [result]
-    return json.dumps([r.to_dict() if hasattr(r, "to_dict") else str(r) for r in items], sort_keys=True, default=str)
+    return json.dumps(as_json(result), sort_keys=True, default=str)
 
 
 @pytest.mark.parametrize("command", sorted(SILENCE_BASES))

@@ -21,7 +21,8 @@ from .fleet import plan_fleet as _plan_fleet  # loaded first: the name xpuplan.f
 from .plan import ParallelPlan, resolve_plan, resolve_serve_plan
 from .results import DisaggregatedResult, HeteroResult, PlanResult, ServeResult, TrainResult
 from .specs import PLAN_MEMORY_MARGIN, Chip, Framework, Model, Pool, ServeEngine
-from .training import MAX_DEVICES, RunOptions, estimate, make_job, run_options as _run_options, train as _train
+from .training import MAX_DEVICES, RunOptions, check_job_for_model, estimate, make_job, run_options as _run_options, \
+    train as _train
 from .units import UnitError, parse_quantity
 
 __all__ = ["BadInput", "DoesNotFit", "DisaggregatedResult", "HeteroResult", "ParallelPlan", "PlanResult", "RunOptions",
@@ -90,6 +91,7 @@ def _plan_inputs(model, chip, *, seq_len=4096, global_batch=None, global_batch_t
     pinned = any(job_options.get(k) is not None for k in ("ep_dedup", "ep_overlap", "cuda_graphs"))
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
                    tokens=tokens, framework=framework, memory_margin=memory_margin, precision=precision, **job_options)
+    check_job_for_model(model, job)
     price = usd_per_device_hour if usd_per_device_hour is not None else chip.usd_per_hour
     space = SearchSpace(allow_cross_domain_tp=allow_cross_domain_tp, precision=precision,
                         moe_options=() if pinned else framework.moe_options)  # the options it implements, unpinned
@@ -152,7 +154,9 @@ def hetero(*, pools: list[str], model: str | Model, inter_pool_bandwidth=None, s
         link = min(outs)
     if precision not in ("bf16", "fp16", "fp8"):
         raise BadInput(f"--precision must be bf16, fp16 or fp8, got {precision!r}", "precision")
-    return hetero_plan(_model(model, files), job, (parsed[0], parsed[1]), link, precision, allow_cross_domain_tp)
+    model = _model(model, files)
+    check_job_for_model(model, job)
+    return hetero_plan(model, job, (parsed[0], parsed[1]), link, precision, allow_cross_domain_tp)
 
 
 def _pool(text: str, files: bool = True, adjust=None) -> Pool:

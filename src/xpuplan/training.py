@@ -166,6 +166,13 @@ def _check_task_options(options: dict) -> None:
             del options[name]
 
 
+def check_job_for_model(model: Model, job: TrainJob) -> None:
+    """Refuse a job option the model has nothing for (``train``, ``plan`` and two-pool plans all pass here)."""
+    if job.moe_balancing is not None and model.moe is None:
+        raise BadInput(f"--moe-balancing sets a MoE router's balancing, and {model.name} is dense: drop it",
+                       "moe_balancing")
+
+
 def make_job(*, seq_len: int = 4096, global_batch: int | None = None, global_batch_tokens=None, tokens=None,
              precision: str | None = None, **options) -> TrainJob:
     """Build a TrainJob from CLI-style inputs ("16M" batch tokens, "15T" tokens); an fp16 ``precision`` keeps and
@@ -258,9 +265,7 @@ def train(*, model: Model, chip: Chip, devices: int, seq_len: int = 4096,
         raise BadInput(f"--devices {devices} is absurd (more than {MAX_DEVICES:,})", "devices")
     job = make_job(seq_len=seq_len, global_batch=global_batch, global_batch_tokens=global_batch_tokens,
                    tokens=tokens, framework=framework, precision=precision, **job_options)
-    if job.moe_balancing is not None and model.moe is None:
-        raise BadInput(f"--moe-balancing sets a MoE router's balancing, and {model.name} is dense: drop it",
-                       "moe_balancing")
+    check_job_for_model(model, job)
     plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, vpp=vpp,
                         micro_batch=micro_batch, zero=zero, recompute=recompute, precision=precision)
     reason = framework_unsupported(framework, plan)

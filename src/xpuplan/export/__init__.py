@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import BadInput, DoesNotFit
+from ..flags.export import SERVING_ROWS
 from . import deepspeed, megatron, serving, torchtitan
 from .launch import ServeLaunch, TrainLaunch, from_result, pick_entry, serve_from_json, train_from_json
 
@@ -28,9 +29,8 @@ SERVING_FORMATS = ("vllm", "sglang")
 FORMATS = TRAINING_FORMATS + SERVING_FORMATS
 VERSIONS = {**megatron.VERSIONS, "torchtitan": torchtitan.VERSION, "deepspeed": deepspeed.VERSION, **serving.VERSIONS}
 SOURCES = {**megatron.SOURCES, "torchtitan": torchtitan.SOURCE, "deepspeed": deepspeed.SOURCE, **serving.SOURCES}
-SERVING_ONLY = ("input_len", "output_len", "kv_precision", "concurrency", "speculative", "accept_rate", "draft_tokens",
-                "attention_dp")
-"""export options that only a serving plan takes"""
+SERVING_ONLY = SERVING_ROWS
+"""export options that only a serving plan takes (the options table's serving rows of export)"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
