@@ -241,9 +241,15 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
         per_mb = per_mb + (dense_n + moe_n) * t.whole * t.replicated[g.recompute]
     logits_act = np.where(logits, tokens / job.vocab_tiles * model.vocab / g.tp * job.framework.loss_bytes_per_logit,
                           0.0)  # one chunk's logits at a time when the loss is tiled
+    fw = job.framework
+    # a rank's whole experts that FSDP leaves alone (expert-DP group of one): plain bf16 weights and gradients
+    loose = fw.fsdp & fw.fsdp_ignores_local_experts & (edp <= 1)
     # FSDP keeps one sharded fp32 parameter (counted with the optimizer state as the master copy); its bf16
-    # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition
-    weights = np.where((g.zero >= 3) & job.framework.fsdp, 0.0, sharded(WEIGHT_BYTES, 3, (dense, experts)))
+    # weights exist only while a unit is gathered (the prefetch buffer), unlike ZeRO's separate bf16 partition.
+    # Without a master (bf16-no-master) the sharded parameter is the bf16 weight itself, updated in place.
+    fsdp_weights = sharded(WEIGHT_BYTES, 3, (dense, experts)) if job.optimizer_state_name == "bf16-no-master" \
+        else np.where(loose, WEIGHT_BYTES * experts, 0.0)
+    weights = np.where((g.zero >= 3) & fw.fsdp, fsdp_weights, sharded(WEIGHT_BYTES, 3, (dense, experts)))
     if job.adapters:  # the frozen base (bf16, or NF4 under qlora), sharded only at ZeRO-3, beside the adapters
         weights = sharded(task.base_bytes_per_param(job), 3, (dense, experts)) + sharded(WEIGHT_BYTES, 3)
     if job.task == "dpo" and job.reference == "live":  # the frozen reference model, laid out as the policy
@@ -251,10 +257,14 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     if job.framework.pipeline_schedule == "dualpipe":  # each rank holds its stages of both directions
         weights = np.where(g.pp > 1, 2 * weights, weights)
     # with a pipeline, FSDP keeps each stage's weights gathered (no per-micro-batch all-gathers) and accumulates
-    # unsharded fp32 gradients until the last micro-batch (torchtitan: reshard_after_forward off when pp > 1)
-    unsharded = np.where(job.framework.fsdp & (g.pp > 1) & (g.zero >= 2),
-                         (WEIGHT_BYTES + job.grad_bytes) * (dense + experts), 0.0)
-    counted = dict(weights_bytes=weights, gradients_bytes=sharded(job.grad_bytes, 2),
+    # unsharded fp32 gradients until the last micro-batch (torchtitan: reshard_after_forward off when pp > 1); a
+    # framework that reduce-scatters every micro-batch holds the gathered bf16 weights alone (at the interleaved
+    # warm-up every local chunk waits for its backward), and experts FSDP leaves alone have no unsharded copy
+    managed = dense + np.where(loose, 0.0, experts)
+    held_bytes = WEIGHT_BYTES + (0.0 if fw.fsdp_pipeline_reshard else job.grad_bytes)
+    unsharded = np.where(fw.fsdp & (g.pp > 1) & (g.zero >= 2), held_bytes * managed, 0.0)
+    gradients = sharded(job.grad_bytes, 2) - np.where(loose, (job.grad_bytes - WEIGHT_BYTES) * trained[1], 0.0)
+    counted = dict(weights_bytes=weights, gradients_bytes=gradients,
                    optimizer_bytes=sharded(job.optimizer_state_bytes, 1),
                    activations_bytes=per_mb * in_flight + t.working + logits_act)
     buffers = t.prefetch + unsharded + 0.0 * per_mb

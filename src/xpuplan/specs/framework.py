@@ -159,6 +159,16 @@ class Framework:
     fsdp: bool = False
     """shards data parallelism with FSDP units: ZeRO-2 is FSDP's SHARD_GRAD_OP, which gathers the weights again
     for every micro-batch's forward and reduce-scatters every micro-batch's gradients"""
+    fsdp_pipeline_reshard: bool = False
+    """under a pipeline, FSDP reduce-scatters every micro-batch's gradients and reshards the weights after each
+    backward, gathering them again at the next forward (FSDP2's defaults, reduce_grads and reshard_after_backward,
+    where the pipeline stage's module is not itself an FSDP module, as in NeMo AutoModel before
+    ``enable_fsdp_optimizations``); False: a stage's weights stay gathered and its gradients accumulate unsharded
+    until the step's last micro-batch (torchtitan)"""
+    fsdp_ignores_local_experts: bool = False
+    """routed experts whose expert-data-parallel group is a single rank are left out of FSDP (NeMo AutoModel passes
+    them as ``ignored_params`` when ep_shard is 1): never gathered or upcast, their gradients kept in the weights'
+    bf16, no unsharded copies; False: FSDP wraps them like every other weight"""
     zero3_collectives_per_layer: int = 1
     """separate ZeRO-3 collectives per layer (1 for FSDP units; one per tensor in DeepSpeed)"""
     max_tp: int = 1 << 20
