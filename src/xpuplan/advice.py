@@ -47,6 +47,12 @@ def assumed_features(framework: Framework, job: TrainJob) -> str:
     if job.remat_policy:
         parts.append("selective recompute keeps " + (", ".join(job.remat_saved) or "the layer input") +
                      (f", offloads {', '.join(job.remat_offloaded)}" if job.remat_offloaded else ""))
+    if job.distribute_saved_activations:
+        parts.append("full recompute's saved inputs split over the tensor-parallel ranks")
+    if framework.fsdp and framework.fsdp_pipeline_reshard:
+        parts.append("FSDP reshards and reduce-scatters every micro-batch under a pipeline")
+    if framework.fsdp and framework.fsdp_ignores_local_experts:
+        parts.append("whole local experts outside FSDP")
     version = f" ({framework.version})" if framework.version else ""
     return f"assumed: {framework.name}{version}: " + ", ".join(parts)
 

@@ -268,6 +268,10 @@ def train(*, model: Model, chip: Chip, devices: int, seq_len: int = 4096,
     check_job_for_model(model, job)
     plan = resolve_plan(model, job, devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=etp, vpp=vpp,
                         micro_batch=micro_batch, zero=zero, recompute=recompute, precision=precision)
+    if job.distribute_saved_activations and (plan.recompute != "full" or plan.tp < 2):
+        raise BadInput(f"--distribute-saved-activations splits the layer inputs full recompute saves over tensor "
+                       f"parallelism; this plan has recompute {plan.recompute}, tp {plan.tp}: give --recompute full "
+                       f"with --tp 2 or more, or drop it", "distribute_saved_activations")
     reason = framework_unsupported(framework, plan)
     if reason:
         raise BadInput(f"{reason}; choose another --framework or plan", "framework")

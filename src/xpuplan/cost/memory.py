@@ -238,7 +238,10 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     if model.encoder is not None:
         per_mb = per_mb + np.where(embed, encoder_activation_bytes(model, job, g), 0.0)
     if t.whole is not None:  # every tensor-parallel rank keeps the replicated part whole
-        per_mb = per_mb + (dense_n + moe_n) * t.whole * t.replicated[g.recompute]
+        kept = t.whole * t.replicated[g.recompute]
+        if job.distribute_saved_activations:  # full recompute's saved inputs split over the tensor-parallel ranks
+            kept = np.where(g.recompute == 2, 0.0, kept)
+        per_mb = per_mb + (dense_n + moe_n) * kept
     logits_act = np.where(logits, tokens / job.vocab_tiles * model.vocab / g.tp * job.framework.loss_bytes_per_logit,
                           0.0)  # one chunk's logits at a time when the loss is tiled
     fw = job.framework

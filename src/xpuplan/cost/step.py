@@ -102,10 +102,14 @@ def layer_costs(model: Model, chip: Chip, job: TrainJob, g: PlanGrid) -> LayerCo
     def gather_scatter(nbytes, size):  # one all-gather + one reduce-scatter of a sequence-parallel tensor
         return collective_s("all_gather", nbytes, size, 1, chip) + collective_s("reduce_scatter", nbytes, size, 1, chip)
 
-    tp_layer = passes * 2.0 * gather_scatter(act_bytes, g.tp) * (1.0 - job.tp_overlap)
+    # distributed saved activations: the layer input is gathered back before its recompute, no overlap (Megatron's
+    # CheckpointFunction gathers it synchronously in the backward)
+    regather = np.where(g.recompute == 2, collective_s("all_gather", act_bytes, g.tp, 1, chip), 0.0) \
+        if job.distribute_saved_activations else 0.0
+    tp_layer = passes * 2.0 * gather_scatter(act_bytes, g.tp) * (1.0 - job.tp_overlap) + regather
     # a MoE layer's attention gathers over tp; its experts only over the expert-TP group (etp = tp: the same)
     tp_moe_layer = passes * (gather_scatter(act_bytes, g.tp) + gather_scatter(act_bytes * g.etp / g.tp, g.etp)) \
-        * (1.0 - job.tp_overlap)
+        * (1.0 - job.tp_overlap) + regather
     kv_local = tokens * s.kv_out / g.tp * 2.0
     cp_comm = collective_s("all_gather", kv_local * g.cp, g.cp, g.tp, chip)
 

@@ -115,6 +115,12 @@ def from_result(result) -> TrainLaunch | ServeLaunch:
                 raise BadInput(f"--{name.replace('_', '-')} is MaxText's (remat_policy custom, num_vocab_tiling) and no "
                                "training launch format here (megatron, mindspeed, torchtitan, deepspeed) sets it: "
                                "drop it to export, and set it in MaxText's config yourself", name)
+        if job.distribute_saved_activations:  # the formats here write sequence parallelism, which already splits them
+            raise BadInput("--distribute-saved-activations prices a job without sequence parallelism, and the training "
+                           "launch formats here (megatron, mindspeed, torchtitan, deepspeed) write their own layout "
+                           "of the layer inputs: drop it to export, and pass Megatron-LM's --distribute-saved-"
+                           "activations (metaseq's --distribute-checkpointed-activations) yourself",
+                           "distribute_saved_activations")
         return TrainLaunch(model_name=result.model.name, model=result.model, devices=result.devices, plan=result.plan,
                            seq_len=job.seq_len, global_batch=job.global_batch, tokens=job.tokens,
                            framework=job.framework.name, task=job.task, tp_overlap=job.tp_overlap,

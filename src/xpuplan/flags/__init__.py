@@ -179,6 +179,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("offload_layers", int, "layers per stage whose activations wait in host memory (Megatron "
        "--cpu-offloading-num-layers; cheap over NVLink-C2C on GB200/GB300)", TRAIN_LIKE, default=0, ge=0, le=1000,
        panel="plan", example=2),
+    _o("distribute_saved_activations", bool, "with --recompute full and no sequence parallelism: each "
+       "tensor-parallel rank keeps 1/tp of the saved layer inputs and gathers them before the recompute (Megatron-LM "
+       "--distribute-saved-activations, metaseq --distribute-checkpointed-activations)", TRAIN_LIKE, default=False,
+       panel="plan", example=True),
     _o("task", str, "what the job trains: pretrain; sft (full fine-tuning); lora or qlora (adapters on a frozen base, "
        "bf16 or 4-bit NF4); dpo (chosen and rejected sequences, --global-batch counts pairs)", TRAIN_LIKE,
        default="pretrain", choices=("pretrain", "sft", "lora", "qlora", "dpo"), panel="job", example="lora"),

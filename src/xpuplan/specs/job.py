@@ -74,6 +74,10 @@ class TrainJob:
     offload_layers: int = 0
     """layers per pipeline stage whose activations wait in host memory between forward and backward (Megatron's
     --cpu-offloading-num-layers; GB200/GB300 with Grace memory)"""
+    distribute_saved_activations: bool = False
+    """under full recompute without sequence parallelism, each tensor-parallel rank keeps 1/tp of the layer inputs
+    it saves and all-gathers them before the layer's recompute (Megatron-LM ``--distribute-saved-activations``,
+    metaseq ``--distribute-checkpointed-activations``, which OPT-175B ran with); False: every rank keeps them whole"""
     grad_reduce: str | None = None
     """gradient accumulation and reduction dtype, fp32, bf16 or fp16 (None: the framework's; fp16 for an fp16 job,
     ``FP16_GRAD_REDUCE``)"""
@@ -169,6 +173,10 @@ class TrainJob:
         _positive("job", seq_len=self.seq_len, global_batch=self.global_batch, tokens=self.tokens)
         if self.seq_len > 10_000_000:
             raise BadInput(f"job: seq_len={self.seq_len} is absurd", "seq_len")
+        if self.distribute_saved_activations and self.framework.sequence_parallel:
+            raise BadInput(f"--distribute-saved-activations splits the layer inputs full recompute saves across "
+                           f"tensor-parallel ranks, which {self.framework.name}'s sequence parallelism already does: "
+                           f"drop it", "distribute_saved_activations")
         if isinstance(self.offload_layers, bool) or not isinstance(self.offload_layers, int) or self.offload_layers < 0:
             raise BadInput(f"job: offload_layers must be a whole number >= 0, got {self.offload_layers}", "offload_layers")
         if self.grad_reduce is not None and self.grad_reduce not in GRAD_REDUCE_BYTES:

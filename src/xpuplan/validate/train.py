@@ -159,6 +159,7 @@ def run_job(run: dict, plan_in: dict, adjust=None):
                     remat_saved=tuple(run.get("remat_saved") or ()),
                     remat_offloaded=tuple(run.get("remat_offloaded") or ()),
                     vocab_tiles=int(run.get("vocab_tiles") or 1),
+                    distribute_saved_activations=bool(run.get("distribute_saved_activations", False)),
                     cuda_graphs=tuple(run.get("cuda_graphs") or ()), **_task_fields(run))
 
 
