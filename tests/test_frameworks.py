@@ -222,12 +222,19 @@ def test_plan_table_says_what_the_framework_allowed():
 
 
 def test_memory_model_matches_published_per_device_readings():
-    """torchtitan's Memory(GiB) columns and BigScience's Mem column (37 runs): the model's per-device memory
-    stays close to what the sources measured."""
+    """PyTorch's own readings (torchtitan's Memory(GiB) columns, max reserved, and two ml-engineering runs; 20): the
+    model's per-device memory, with the PyTorch profiles' allocator overhead, stays close to them. BigScience's Mem
+    column (19 nvidia-smi readings under Megatron-DeepSpeed, whose profile counts no allocator cache or DeepSpeed
+    buffers): the counted tensors never exceed what nvidia-smi saw, which holds them and more. Until session 40 the
+    02-25 rows were priced with fp32 gradients where the source says they accumulated in fp16, and four of them
+    came out above their reading."""
     report = validate.run_validation()
-    summary = report.memory_summary()
-    assert summary["runs"] >= 30
-    assert summary["median_abs_error"] <= 0.12 and summary["p90_abs_error"] <= 0.30
+    assert report.memory_summary()["runs"] >= 35
+    torch_runs = [r for r in report.runs if r.memory_error is not None and r.framework.startswith("torch")]
+    errors = np.abs([r.memory_error for r in torch_runs])
+    assert len(torch_runs) >= 18 and np.median(errors) <= 0.12 and np.percentile(errors, 90) <= 0.30
+    smi = [r for r in report.runs if r.memory_error is not None and r.framework == "deepspeed"]
+    assert len(smi) >= 15 and all(r.predicted_memory_gib <= r.reported_memory_gib for r in smi)
 
 
 def test_fsdp_with_a_pipeline_keeps_the_stage_gathered():
