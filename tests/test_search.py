@@ -80,6 +80,18 @@ def test_cost_objective_needs_a_price():
     assert r.plans
 
 
+def test_cost_at_one_device_count_ranks_as_time_and_says_so():
+    """Price x devices is fixed at one count, so the cheapest plan per token is the fastest; the table says so and
+    how to trade devices for time, rather than presenting a ranking that cannot differ."""
+    from xpuplan import report
+
+    args = dict(model="llama3-8b", chip="h100-sxm", devices=8, top=4)
+    by_cost, by_time = api.plan(objective="cost", **args), api.plan(objective="time", **args)
+    assert [p.plan for p in by_cost.plans] == [p.plan for p in by_time.plans]
+    title = str(report.tables("plan", by_cost, {})[0][0].title)
+    assert "at one device count, the fastest" in title and "--devices 64,128,256" in title
+
+
 @pytest.mark.parametrize("text,expected", [("64", [64]), ("1024..8192", [1024, 2048, 4096, 8192]),
                                            ("1000..3000", [1000, 1024, 2048, 3000])])
 def test_parse_devices(text, expected):

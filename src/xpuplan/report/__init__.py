@@ -65,6 +65,8 @@ def tables(command: str, result, args: dict) -> list[tuple[Table, int]]:
         title = (f"best {len(result.plans)} of {result.fitting:,} fitting plans ({result.valid:,} valid, "
                  f"{result.enumerated:,} enumerated) for {first.model.name} on {first.devices} x "
                  f"{first.chip.name}, by {result.objective}")
+        if result.objective == "cost":  # price x devices is fixed: the cheapest plan per token is the fastest
+            title += " (at one device count, the fastest; give --devices 64,128,256 to trade devices for time)"
         out = [(plan_table(result.plans, title), 150)]
         if len(result.plans) > 1:
             out.append((why_table(result.plans[0], result.plans[1]), 100))
