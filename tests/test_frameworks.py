@@ -416,3 +416,24 @@ def test_transformer_engine_keeps_an_fp8_jobs_linear_inputs_in_one_byte():
 
     run, where = next((r, w) for r, w in load_runs() if r["id"] == "nemo-24.07-gpt3-20b-64gpu-fp8")
     assert check_run(run, where).fits
+
+
+def test_deepspeed_bf16_optimizer_keeps_the_bf16_gradients_beside_the_fp32_ones():
+    """DeepSpeed's BF16_Optimizer of 2022 under its pipeline engine clears autograd's bf16 gradients only before the
+    next backward, so they sit beside the fp32 accumulation buffer: 2 more bytes a local parameter; an fp16 job
+    (fp16 gradients, DeepSpeed's ZeRO optimizer) and a plan without a pipeline pay nothing more."""
+    model, chip = load_model("gpt3-175b"), load_chip("a100-sxm-80gb")
+    ds = load_framework("deepspeed")
+    plain = dataclasses.replace(ds, low_precision_grads_kept=False)
+
+    def grads(framework, pp, precision="bf16"):
+        job = TrainJob(seq_len=2048, global_batch=512, framework=framework,
+                       grad_reduce="fp16" if precision == "fp16" else None)
+        plan = resolve_plan(model, job, 256, tp=8, pp=pp, dp=256 // (8 * pp), micro_batch=1, zero=1,
+                            recompute="full", precision=precision)
+        return api.estimate(model, chip, job, 256, plan).memory["gradients_bytes"]
+
+    kept, freed = grads(ds, 8), grads(plain, 8)
+    assert kept == pytest.approx(freed * 1.5, rel=1e-9)  # 6 bytes a parameter where 4 were counted
+    assert grads(ds, 8, "fp16") == grads(plain, 8, "fp16")
+    assert grads(ds, 1) == grads(plain, 1)

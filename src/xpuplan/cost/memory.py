@@ -267,6 +267,8 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
     held_bytes = WEIGHT_BYTES + (0.0 if fw.fsdp_pipeline_reshard else job.grad_bytes)
     unsharded = np.where(fw.fsdp & (g.pp > 1) & (g.zero >= 2), held_bytes * managed, 0.0)
     gradients = sharded(job.grad_bytes, 2) - np.where(loose, (job.grad_bytes - WEIGHT_BYTES) * trained[1], 0.0)
+    if fw.low_precision_grads_kept and job.grad_bytes == 4:  # bf16 .grad beside the fp32 buffer, every parameter
+        gradients = gradients + np.where((g.zero <= 1) & (g.pp > 1), WEIGHT_BYTES * (trained[0] + trained[1]), 0.0)
     counted = dict(weights_bytes=weights, gradients_bytes=gradients,
                    optimizer_bytes=sharded(job.optimizer_state_bytes, 1),
                    activations_bytes=per_mb * in_flight + t.working + logits_act)

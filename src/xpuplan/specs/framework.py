@@ -169,6 +169,12 @@ class Framework:
     """routed experts whose expert-data-parallel group is a single rank are left out of FSDP (NeMo AutoModel passes
     them as ``ignored_params`` when ep_shard is 1): never gathered or upcast, their gradients kept in the weights'
     bf16, no unsharded copies; False: FSDP wraps them like every other weight"""
+    low_precision_grads_kept: bool = False
+    """a bf16 job's optimizer keeps autograd's bf16 gradient of every local parameter allocated beside its fp32
+    accumulation buffer, clearing it only before the next backward (DeepSpeed's BF16_Optimizer of 2022, PR 1801,
+    under its pipeline engine: clear_lp_grads before each backward, update_hp_grads(clear_lp_grads=False) after it):
+    2 more bytes a parameter, unsharded, where a pipelined job reduces fp32 gradients without sharding them
+    (ZeRO <= 1); the engine without a pipeline was not read"""
     zero3_collectives_per_layer: int = 1
     """separate ZeRO-3 collectives per layer (1 for FSDP units; one per tensor in DeepSpeed)"""
     max_tp: int = 1 << 20
