@@ -257,7 +257,7 @@ def stage_memory(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, dense_n, 
         weights = sharded(task.base_bytes_per_param(job), 3, (dense, experts)) + sharded(WEIGHT_BYTES, 3)
     if job.task == "dpo" and job.reference == "live":  # the frozen reference model, laid out as the policy
         weights = weights + sharded(WEIGHT_BYTES, 3, (dense, experts))
-    if job.framework.pipeline_schedule == "dualpipe":  # each rank holds its stages of both directions
+    if fw.pipeline_schedule == "dualpipe":  # each rank holds its stages of both directions
         weights = np.where(g.pp > 1, 2 * weights, weights)
     # with a pipeline, FSDP keeps each stage's weights gathered (no per-micro-batch all-gathers) and accumulates
     # unsharded fp32 gradients until the last micro-batch (torchtitan: reshard_after_forward off when pp > 1); a

@@ -245,16 +245,14 @@ def dp_comm_s(model: Model, chip: Chip, job: TrainJob, g: PlanGrid, params: tupl
     zero3 = m * (exposed(gather, fwd_w) + exposed((fw.zero3_gathers_per_microbatch - 1) * gather + scatter, bwd_w)) \
         + replicas
     if fw.fsdp:  # SHARD_GRAD_OP: one gather per micro-batch (kept for the backward), one reduce-scatter
-        once = np.where(g.zero == 2, m * (exposed(gather, fwd_w) + exposed(scatter, bwd_w))
-                        + replicas, once)
+        per_microbatch = exposed(gather, fwd_w) + exposed(scatter, bwd_w)
+        once = np.where(g.zero == 2, m * per_microbatch + replicas, once)
         # with a pipeline, FSDP keeps each stage's weights gathered over the step's micro-batches and reduce-scatters
         # the accumulated gradients after the last (torchtitan: reshard_after_forward off when pp > 1; the memory
         # model holds those unsharded weights and gradients): one gather and one reduce-scatter a step. A framework
         # that reshards after every backward under a pipeline (``fsdp_pipeline_reshard``) gathers once a micro-batch
         # (kept from its forward to its backward) and reduce-scatters each micro-batch's gradients
-        staged = exposed(gather, fwd_w) + exposed(scatter, bwd_w) + replicas
-        if fw.fsdp_pipeline_reshard:
-            staged = m * (exposed(gather, fwd_w) + exposed(scatter, bwd_w)) + replicas
+        staged = (m if fw.fsdp_pipeline_reshard else 1) * per_microbatch + replicas
         zero3 = np.where((g.pp > 1) & (g.zero >= 2), staged, zero3)
         once = np.where((g.pp > 1) & (g.zero >= 2), staged, once)
     return np.where(g.zero == 3, zero3, once)
